@@ -1,0 +1,1 @@
+"""celestialflow: a graph workflow engine."""

@@ -1,0 +1,1 @@
+"""waveform_analysis: digitizer waveforms to peaks over many runs."""

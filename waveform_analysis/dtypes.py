@@ -1,0 +1,81 @@
+"""Record layouts of the standard chain, with units in every field title.
+
+Each layout is a numpy structured dtype; field titles carry the unit so that
+``dtype.fields[name][2]`` documents the data (strax's convention).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _field(name: str, title: str, kind: str | np.dtype, shape: tuple[int, ...] = ()) -> tuple:
+    return ((title, name), kind, shape) if shape else ((title, name), kind)
+
+
+RAW_FILES_DTYPE = np.dtype(
+    [
+        _field("channel", "Digitizer channel", np.int16),
+        _field("board", "Digitizer board", np.int16),
+        _field("segment", "File segment number, read in increasing order", np.int32),
+        _field("path", "File path relative to data_root", "U512"),
+    ]
+)
+
+
+def st_waveforms_dtype(n_samples: int) -> np.dtype:
+    """Structured waveforms of one run, ``n_samples`` int16 samples per record."""
+    return np.dtype(
+        [
+            _field("time", "Trigger time since start of run [ns]", np.int64),
+            _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
+            _field("board", "Digitizer board", np.int16),
+            _field("channel", "Digitizer channel", np.int16),
+            _field("baseline", "Mean of the first baseline_samples samples [ADC]", np.float64),
+            _field("dt", "Sample width [ns]", np.int32),
+            _field("length", "Number of valid samples in wave", np.int32),
+            _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
+        ]
+    )
+
+
+PEAKS_DTYPE = np.dtype(
+    [
+        _field("record_i", "Index of the waveform in the run's st_waveforms", np.int64),
+        _field("channel", "Digitizer channel", np.int16),
+        _field("time", "Time of the left bound since start of run [ns]", np.int64),
+        _field("position", "Sample of the extremum", np.int32),
+        _field("left", "First sample of the peak", np.int32),
+        _field("right", "One past the last sample of the peak", np.int32),
+        _field("height", "Extremum above baseline, sign removed [ADC]", np.float32),
+        _field("area", "Sum over the peak above baseline, sign removed [ADC x samples]", np.float32),
+        _field("width", "right - left [samples]", np.int32),
+    ]
+)
+
+
+BASIC_FEATURES_DTYPE = np.dtype(
+    [
+        _field("record_i", "Index of the waveform in the run's st_waveforms", np.int64),
+        _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
+        _field("time", "Trigger time since start of run [ns]", np.int64),
+        _field("channel", "Digitizer channel", np.int16),
+        _field("height", "Largest excursion above baseline in the waveform [ADC]", np.float32),
+        _field("area", "Sum above baseline over the whole waveform [ADC x samples]", np.float32),
+        _field("amplitude", "Largest excursion above baseline in the feature window [ADC]", np.float32),
+        _field("window_area", "Sum above baseline in the feature window [ADC x samples]", np.float32),
+        _field("n_peaks", "Number of peaks found in the waveform", np.int32),
+    ]
+)
+
+
+EVENTS_DTYPE = np.dtype(
+    [
+        _field("time", "Time of the first peak of the event [ns]", np.int64),
+        _field("endtime", "Time of the last peak of the event [ns]", np.int64),
+        _field("n_peaks", "Number of peaks in the event", np.int32),
+        _field("n_channels", "Number of distinct channels with a peak", np.int32),
+        _field("area", "Summed peak area [ADC x samples]", np.float32),
+        _field("first_peak", "Index of the first peak in the run's peaks", np.int64),
+    ]
+)
