@@ -1,0 +1,41 @@
+"""Typed errors of celestialflow; each message names the stage, task or option at fault."""
+
+from __future__ import annotations
+
+
+class CelestialFlowError(Exception):
+    """Base class of the errors the engine raises on purpose."""
+
+
+class ConfigurationError(CelestialFlowError, ValueError):
+    """An option given to a manager or graph is not valid."""
+
+
+class NotPicklableError(CelestialFlowError, TypeError):
+    """A function or task bound for a worker process cannot be pickled."""
+
+
+class GraphError(CelestialFlowError, ValueError):
+    """A graph is built wrongly: unknown or duplicate stage, bad structure."""
+
+
+class StageNotFoundError(GraphError, KeyError):
+    """A stage name or object is not part of the graph."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSuccessorError(CelestialFlowError, KeyError):
+    """A router sent a task to a stage that is not one of its successors."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class GraphInterrupted(CelestialFlowError):
+    """A graph run stopped before its work was done; ``pending`` holds what was left."""
+
+    def __init__(self, message: str, pending: dict[str, list] | None = None) -> None:
+        super().__init__(message)
+        self.pending = pending or {}

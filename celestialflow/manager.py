@@ -1,0 +1,390 @@
+"""TaskManager: one function run over a stream of tasks, in any execution mode.
+
+The manager holds what a user configures (function, mode, retries, caches, hooks)
+and the results of its last run; :mod:`celestialflow.runner` does the scheduling
+and :mod:`celestialflow.executors` the execution. A manager is also a stage of a
+:class:`celestialflow.graph.TaskGraph`.
+
+Example::
+
+    >>> from celestialflow import TaskManager
+    >>> tm = TaskManager(lambda x, y: x + y, unpack_task_args=True,
+    ...                  enable_success_cache=True, log_to_file=False)
+    >>> tm.start([(1, 2), (3, 4)])
+    >>> tm.get_success_dict()
+    {(1, 2): 3, (3, 4): 7}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import pickle
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError, NotPicklableError
+from .executors import (
+    EXECUTION_MODES,
+    AsyncBackend,
+    Backend,
+    DaskBackend,
+    ProcessBackend,
+    SerialBackend,
+    StageProcessBackend,
+    ThreadBackend,
+)
+from .hooks import Hook, ProgressHook
+from .logs import RunLog, level_no, truncate
+from .queues import IterSource
+from .retry import DEFAULT_RETRY_EXCEPTIONS, Backoff
+from .runner import Runner
+
+COUNT_KEYS = ("processed", "succeeded", "failed", "duplicated", "retried")
+
+
+def _func_name(func: Callable) -> str:
+    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+
+
+class TaskManager:
+    """Run ``func`` over tasks with retries, dedup, result caches, progress and logging.
+
+    The positional parameters and their defaults are those of the CelestialFlow
+    guide; everything after them is keyword-only and optional: ``name`` (used in
+    logs and graphs), backoff settings (``backoff_base`` seconds, ``backoff_factor``,
+    ``backoff_max``, ``backoff_jitter``), ``log_level``, ``log_dir``,
+    ``log_to_file``, ``chunk_size`` (tasks per submitted chunk; automatic by
+    default), ``mp_context`` (process start method), and ``dask_client`` /
+    ``dask_address`` for ``execution_mode="dask"``.
+    """
+
+    def __init__(
+        self,
+        func: Callable,
+        execution_mode: str = "serial",
+        worker_limit: int = 50,
+        max_retries: int = 3,
+        max_info: int = 50,
+        unpack_task_args: bool = False,
+        enable_success_cache: bool = False,
+        enable_error_cache: bool = False,
+        enable_duplicate_check: bool = True,
+        progress_desc: str = "Processing",
+        show_progress: bool = False,
+        *,
+        name: str | None = None,
+        backoff_base: float = 0.05,
+        backoff_factor: float = 2.0,
+        backoff_max: float = 5.0,
+        backoff_jitter: float = 0.1,
+        log_level: str | int = "INFO",
+        log_dir: str | Path | None = None,
+        log_to_file: bool = True,
+        chunk_size: int | None = None,
+        mp_context: str | None = None,
+        dask_client: Any = None,
+        dask_address: str | None = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"func must be callable, got {type(func).__name__}")
+        if execution_mode not in EXECUTION_MODES:
+            raise ConfigurationError(
+                f"unknown execution_mode {execution_mode!r}; choose one of {', '.join(EXECUTION_MODES)}"
+            )
+        is_coro = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+            getattr(func, "__call__", None)  # noqa: B004 - async callables
+        )
+        if execution_mode == "async" and not is_coro:
+            raise ConfigurationError(f"execution_mode='async' needs an 'async def' function; {_func_name(func)} is not")
+        if execution_mode != "async" and is_coro:
+            raise ConfigurationError(
+                f"{_func_name(func)} is an 'async def' function; use execution_mode='async'"
+            )
+        if not isinstance(worker_limit, int) or worker_limit < 1:
+            raise ConfigurationError(f"worker_limit must be a positive int, got {worker_limit!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ConfigurationError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+        level_no(log_level)  # validates
+
+        self.func = func
+        self.execution_mode = execution_mode
+        self.worker_limit = worker_limit
+        self.max_retries = max_retries
+        self.max_info = max_info
+        self.unpack_task_args = unpack_task_args
+        self.enable_success_cache = enable_success_cache
+        self.enable_error_cache = enable_error_cache
+        self.enable_duplicate_check = enable_duplicate_check
+        self.progress_desc = progress_desc
+        self.show_progress = show_progress
+        self.name = name or _func_name(func)
+        try:
+            self.backoff = Backoff(backoff_base, backoff_factor, backoff_max, backoff_jitter)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        self.log_level = log_level
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_to_file = log_to_file
+        self.chunk_size = chunk_size
+        self.mp_context = mp_context
+        self.dask_client = dask_client
+        self.dask_address = dask_address
+
+        self.retry_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
+        self.hooks: list[Hook] = []
+        self.success_dict: dict[Any, Any] = {}
+        self.error_dict: dict[Any, BaseException] = {}
+        self.counts: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
+        self.elapsed = 0.0
+        self.log_path: Path | None = None
+        self._seen: set[Any] = set()
+        self._hooks: list[Hook] = []
+        self._log: Any = None
+        self._log_debug = False
+
+    # -- hooks of the CelestialFlow guide ----------------------------------------
+    def get_args(self, task: Any) -> Any:
+        """The arguments of ``func`` for ``task``: ``(task,)``, or the task itself when unpacking."""
+        if self.unpack_task_args:
+            return task if type(task) is dict else tuple(task)
+        return (task,)
+
+    def process_result(self, task: Any, result: Any) -> Any:
+        """Transform ``func``'s result before it is cached and passed downstream."""
+        return result
+
+    def process_result_dict(self) -> dict[Any, Any]:
+        """Called after a run: all outcomes, successes and errors, keyed by task."""
+        return {**self.success_dict, **self.error_dict}
+
+    def handle_error_dict(self) -> dict[Any, list[Any]]:
+        """Called after a run: failed tasks grouped by their error."""
+        groups: dict[Any, list[Any]] = defaultdict(list)
+        for task, error in self.error_dict.items():
+            groups[error].append(task)
+        return dict(groups)
+
+    # -- public API ----------------------------------------------------------------
+    def add_retry_exceptions(self, *exception_types: type[BaseException]) -> None:
+        """Also retry tasks failing with these exception types."""
+        for exc in exception_types:
+            if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+                raise TypeError(f"add_retry_exceptions takes exception classes, got {exc!r}")
+        self.retry_exceptions = tuple(self.retry_exceptions) + tuple(
+            e for e in exception_types if e not in self.retry_exceptions
+        )
+
+    def add_hook(self, hook: Hook) -> None:
+        """Attach a lifecycle hook (see :mod:`celestialflow.hooks`)."""
+        self.hooks.append(hook)
+
+    def get_success_dict(self) -> dict[Any, Any]:
+        """``{task: processed result}`` of the last run (filled when ``enable_success_cache``)."""
+        return self.success_dict
+
+    def get_error_dict(self) -> dict[Any, BaseException]:
+        """``{task: exception}`` of the last run (filled when ``enable_error_cache``)."""
+        return self.error_dict
+
+    def get_counts(self) -> dict[str, int]:
+        """Counts of the last run: processed, succeeded, failed, duplicated, retried."""
+        return dict(self.counts)
+
+    def start(self, task_list: Iterable[Any]) -> None:
+        """Run every task to completion (async functions too: their loop runs here)."""
+        if self.execution_mode == "async":
+            self._run_coroutine(self.start_async(task_list))
+            return
+        self._check_picklable(task_list)
+        source = IterSource(task_list)
+        backend = self._make_backend()
+        self._begin()
+        self._execute(Runner(self, backend, source, chunk_size=self.chunk_size), source.total)
+        self._after_run()
+
+    async def start_async(self, task_list: Iterable[Any]) -> None:
+        """Run every task of an ``async def`` function on the running event loop."""
+        from .asyncrun import run_async
+
+        if self.execution_mode != "async":
+            raise ConfigurationError(
+                f"start_async needs execution_mode='async' (this manager is {self.execution_mode!r})"
+            )
+        self._begin()
+        total = len(task_list) if hasattr(task_list, "__len__") else None  # type: ignore[arg-type]
+        with self._run_log():
+            self._start_hooks(total)
+            try:
+                await run_async(self, task_list)
+            finally:
+                self._finish()
+        self._after_run()
+
+    # -- internals shared with the graph ---------------------------------------------
+    def _overrides(self, method: str) -> bool:
+        return getattr(type(self), method) is not getattr(TaskManager, method)
+
+    def _compose_call(self) -> Callable[[Any], Any]:
+        """The whole per-task pipeline as one callable, skipping hooks left at their defaults."""
+        func = self.func
+        if self._overrides("get_args"):
+            get_args = self.get_args
+
+            def call(task: Any) -> Any:
+                args = get_args(task)
+                return func(**args) if type(args) is dict else func(*args)
+        elif self.unpack_task_args:
+
+            def call(task: Any) -> Any:
+                return func(**task) if type(task) is dict else func(*task)
+        else:
+            call = func
+        if self._overrides("process_result"):
+            inner, process_result = call, self.process_result
+
+            def call(task: Any) -> Any:
+                return process_result(task, inner(task))
+
+        return call
+
+    def _make_backend(self, stage_mode: str = "thread") -> Backend:
+        mode = self.execution_mode
+        if stage_mode == "process":
+            try:
+                blob = pickle.dumps(self)
+            except Exception as exc:
+                raise NotPicklableError(
+                    f"stage {self.name!r} runs in its own process but cannot be pickled: {exc}"
+                ) from exc
+            return StageProcessBackend(blob, self.mp_context)
+        if mode == "serial":
+            return SerialBackend(self._compose_call())
+        if mode == "thread":
+            return ThreadBackend(self.func, self.worker_limit, thread_name=f"cf-{self.name}"[:40])
+        if mode == "process":
+            return ProcessBackend(self.func, self.worker_limit, self.mp_context)
+        if mode == "async":
+            return AsyncBackend(self.func, self.worker_limit)
+        return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)
+
+    def _check_picklable(self, tasks: Iterable[Any]) -> None:
+        if self.execution_mode not in ("process", "dask"):
+            return
+        try:
+            pickle.dumps(self.func)
+        except Exception as exc:
+            raise NotPicklableError(
+                f"execution_mode={self.execution_mode!r} sends {_func_name(self.func)} to worker "
+                f"processes, but it cannot be pickled ({exc}); define it at module level"
+            ) from exc
+        if isinstance(tasks, (list, tuple)) and tasks:
+            try:
+                pickle.dumps(self.get_args(tasks[0]))
+            except Exception as exc:
+                raise NotPicklableError(
+                    f"the arguments of task {truncate(tasks[0], self.max_info)} cannot be pickled "
+                    f"for execution_mode={self.execution_mode!r}: {exc}"
+                ) from exc
+
+    def _begin(self) -> None:
+        self.success_dict = {}
+        self.error_dict = {}
+        self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self._seen = set()
+        self._t0 = time.perf_counter()
+        self._hooks = list(self.hooks)
+        if self.show_progress:
+            self._hooks.append(ProgressHook())
+
+    def _start_hooks(self, total: int | None) -> None:
+        for hook in self._hooks:
+            hook.on_start(self, total)
+
+    def _run_log(self) -> RunLog:
+        runlog = RunLog(self.name, self.log_dir, self.log_level, self.log_to_file)
+        self._log = runlog.log
+        self._log_debug = runlog.enabled("DEBUG")
+        self._runlog = runlog
+        return runlog
+
+    def _execute(self, runner: Runner, total: int | None) -> None:
+        """Open the backend, run the loop, and release everything on every exit path.
+
+        The caller has called ``_begin`` before building ``runner``."""
+        with self._run_log() as runlog:
+            self.log_path = runlog.path
+            self._log.debug(
+                "start {} mode={} workers={} tasks={}", self.name, self.execution_mode, self.worker_limit,
+                "?" if total is None else total,
+            )
+            cancel = True
+            self._start_hooks(total)
+            try:
+                runner.backend.open()
+                runner.run()
+                cancel = runner.stopped
+            finally:
+                runner.backend.close(cancel=cancel)
+                self._finish()
+
+    def _finish(self) -> None:
+        self.elapsed = time.perf_counter() - self._t0
+        for hook in self._hooks:
+            hook.on_end(self)
+        c = self.counts
+        msg = "end {}: {} succeeded, {} failed, {} duplicated, {} retried in {:.3f} s"
+        args = (self.name, c["succeeded"], c["failed"], c["duplicated"], c["retried"], self.elapsed)
+        (self._log.warning if c["failed"] else self._log.info)(msg, *args)
+
+    def _after_run(self) -> None:
+        self.process_result_dict()
+        self.handle_error_dict()
+
+    def _log_failure(self, task: Any, exc: BaseException) -> None:
+        if self._log_debug:
+            self._log.debug(
+                "{} failed on {}: {}: {}", self.name, truncate(task, self.max_info), type(exc).__name__, exc
+            )
+
+    @staticmethod
+    def _run_coroutine(coro: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(coro)
+            return
+        # Called from inside a running loop (Jupyter): run on a loop of our own in a thread.
+        box: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(coro)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box.append(exc)
+
+        t = threading.Thread(target=target, name="celestialflow-async-start")
+        t.start()
+        t.join()
+        if box:
+            raise box[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("success_dict", "error_dict", "_seen", "_hooks", "hooks", "_log", "_runlog", "dask_client"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.success_dict, self.error_dict, self._seen = {}, {}, set()
+        self.hooks, self._hooks, self._log, self.dask_client = [], [], None, None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, execution_mode={self.execution_mode!r}, worker_limit={self.worker_limit})"

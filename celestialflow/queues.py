@@ -1,0 +1,136 @@
+"""Where a running stage takes its input from: a task iterable, or a bounded mailbox.
+
+Both share one ``threading.Condition`` with the runner, so the runner sleeps on a
+single condition and wakes for whatever comes first: new input, a finished chunk,
+end of input, or a stop request.
+
+The mailbox bounds the number of *items* queued (not the number of batches), so
+a fast upstream blocks in ``put`` until the stage catches up (back-pressure).
+Items sent from inside the same cycle bypass the bound: a loop whose members all
+block on each other's full mailboxes would otherwise deadlock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+
+class IterSource:
+    """Input from an iterable given to ``TaskManager.start``."""
+
+    def __init__(self, tasks: Iterable[Any]) -> None:
+        self.cond = threading.Condition()
+        try:
+            self.total: int | None = len(tasks)  # type: ignore[arg-type]
+        except TypeError:
+            self.total = None
+        self._it = iter(tasks)
+        self._taken = 0
+        self.exhausted = False
+
+    def take(self, n: int) -> list[Any]:
+        if self.exhausted:
+            return []
+        batch = list(itertools.islice(self._it, n))
+        self._taken += len(batch)
+        if len(batch) < n:
+            self.exhausted = True
+        return batch
+
+    def available(self) -> int:
+        if self.exhausted:
+            return 0
+        return self.total - self._taken if self.total is not None else 1 << 20
+
+    def has_input(self) -> bool:
+        return not self.exhausted
+
+    def drain(self) -> list[Any]:
+        """What was never taken (reported when a run stops early)."""
+        rest = [] if self.exhausted else list(self._it)
+        self.exhausted = True
+        return rest
+
+
+class Mailbox:
+    """The one input of a stage in a graph: batches from upstreams, bounded by item count."""
+
+    def __init__(self, capacity: int | None) -> None:
+        self.cond = threading.Condition()
+        self._not_full = threading.Condition(self.cond._lock)  # type: ignore[attr-defined]
+        self._batches: deque[list[Any]] = deque()
+        self._head = 0  # items of the first batch already taken
+        self.size = 0
+        self.capacity = capacity
+        self.total: int | None = None
+        self.ended = False  # no more input will arrive
+        self.aborted = False
+
+    # -- producer side --------------------------------------------------------
+    def put(self, items: list[Any], bounded: bool = True) -> None:
+        """Queue ``items``; blocks while full unless ``bounded`` is False."""
+        if not items:
+            return
+        with self.cond:
+            if bounded and self.capacity is not None:
+                while self.size >= self.capacity and not self.aborted:
+                    self._not_full.wait()
+            if self.aborted:
+                return
+            self._batches.append(items)
+            self.size += len(items)
+            self.cond.notify_all()
+
+    def end(self) -> None:
+        """No more input: the stage drains what is queued and finishes."""
+        with self.cond:
+            self.ended = True
+            self.cond.notify_all()
+
+    def abort(self) -> None:
+        """Unblock everyone; nothing more is accepted."""
+        with self.cond:
+            self.aborted = True
+            self.ended = True
+            self.cond.notify_all()
+            self._not_full.notify_all()
+
+    # -- consumer side (caller holds no lock) -----------------------------------
+    def take(self, n: int) -> list[Any]:
+        with self.cond:
+            return self._take_locked(n)
+
+    def _take_locked(self, n: int) -> list[Any]:
+        if not self.size:
+            return []
+        out: list[Any] = []
+        while self._batches and len(out) < n:
+            first = self._batches[0]
+            want = n - len(out)
+            chunk = first[self._head : self._head + want]
+            out.extend(chunk)
+            self._head += len(chunk)
+            if self._head >= len(first):
+                self._batches.popleft()
+                self._head = 0
+        self.size -= len(out)
+        self._not_full.notify_all()
+        return out
+
+    def available(self) -> int:
+        return self.size
+
+    def has_input(self) -> bool:
+        return self.size > 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.ended and self.size == 0
+
+    def drain(self) -> list[Any]:
+        with self.cond:
+            return self._take_locked(self.size)
