@@ -43,3 +43,7 @@ class FormatError(WaveformAnalysisError, ValueError):
 
 class CacheError(WaveformAnalysisError):
     """A cache entry cannot be read or written."""
+
+
+class CancelledError(WaveformAnalysisError):
+    """Work stopped because its CancellationToken was cancelled."""

@@ -1,0 +1,395 @@
+"""The Context: registers plugins, resolves their options and dependencies, caches results.
+
+Typical use::
+
+    from waveform_analysis import Context, standard_plugins
+
+    ctx = Context(config={"data_root": "DAQ", "peaks": {"threshold": 20.0}})
+    ctx.register(standard_plugins())
+    peaks = ctx.get_data("run_001", "peaks")
+
+Results are cached on disk (see :mod:`waveform_analysis.core.storage`) under a
+key that covers everything that can change them (see
+:mod:`waveform_analysis.core.lineage`), and returned as read-only memory maps.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from ..errors import CacheError, PluginError, UnknownDataError
+from .config import (
+    DEFAULT_CONFIG,
+    check_storage_outside,
+    default_storage_dir,
+    merge_config,
+    resolve_data_root,
+    resolve_option,
+    resolve_options,
+)
+from .explain import Explanation, PlanRow
+from .lineage import compute_keys, dependency_order, lineage_graph
+from .plugin import Plugin, as_plugin, validate_plugin
+from .storage import CacheStorage, check_run_id
+
+__all__ = ["Context"]
+
+_UNPICKLED = ("_memory", "_lock", "_entry_locks", "_local")
+
+
+class Context:
+    """Plugins, configuration and a cache, for any number of runs.
+
+    ``storage_dir`` defaults to ``$WAVEFORM_ANALYSIS_STORAGE_DIR`` or
+    ``~/.cache/waveform_analysis`` and must lie outside ``data_root``.
+    ``config`` holds ``data_root`` (default ``"DAQ"``), ``daq_adapter``
+    (default ``"vx2730"``) and plugin options, as ``config[provides][option]``
+    or ``config[option]``. With ``readonly=True`` the disk cache is read but
+    never written: new results stay in memory.
+    """
+
+    def __init__(
+        self,
+        storage_dir: str | Path | None = None,
+        config: dict[str, Any] | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        self.config: dict[str, Any] = merge_config(DEFAULT_CONFIG, config)
+        self._storage_dir = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
+        self.readonly = bool(readonly)
+        self.storage = CacheStorage(self._storage_dir, readonly=self.readonly)
+        self._plugins: dict[str, Plugin] = {}
+        check_storage_outside(self._storage_dir, self.data_root)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._memory: dict[str, dict[str, tuple[str, Any]]] = {}
+        self._lock = threading.RLock()
+        self._entry_locks: dict[tuple[str, str], threading.RLock] = {}
+        self._local = threading.local()
+
+    # -- pickling and copies ----------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def clone(self, **overrides: Any) -> Context:
+        """An independent Context: same config and plugins (fresh copies), empty memory.
+
+        Keywords: ``storage_dir``, ``readonly``, ``config`` (merged into the copy's config).
+        """
+        unknown = set(overrides) - {"storage_dir", "readonly", "config"}
+        if unknown:
+            raise TypeError(f"clone() got unexpected keyword(s): {', '.join(sorted(unknown))}")
+        new = Context(
+            storage_dir=overrides.get("storage_dir", self._storage_dir),
+            config=merge_config(self.config, overrides.get("config")),
+            readonly=overrides.get("readonly", self.readonly),
+        )
+        new._plugins = {name: copy.deepcopy(p) for name, p in self._plugins.items()}
+        return new
+
+    def __repr__(self) -> str:
+        ro = ", readonly" if self.readonly else ""
+        return (
+            f"<Context storage_dir={str(self._storage_dir)!r} plugins={sorted(self._plugins)}{ro}>"
+        )
+
+    # -- configuration ----------------------------------------------------------------
+
+    @property
+    def storage_dir(self) -> Path:
+        return self._storage_dir
+
+    @property
+    def data_root(self) -> Path:
+        """``config['data_root']`` as an absolute path (relative: against the current directory)."""
+        return resolve_data_root(self.config)
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        """Merge ``config`` into the current one (per-plugin dicts are merged per option)."""
+        merged = merge_config(self.config, config)
+        check_storage_outside(self._storage_dir, resolve_data_root(merged))
+        self.config = merged
+
+    def get_config(self, plugin: Plugin | type[Plugin] | str, option: str) -> Any:
+        """The resolved value of ``option`` for ``plugin`` (instance, class or data name)."""
+        if isinstance(plugin, str):
+            plugin = self._plugin(plugin)
+        elif not (
+            isinstance(plugin, Plugin) or (isinstance(plugin, type) and issubclass(plugin, Plugin))
+        ):
+            raise PluginError(
+                f"get_config expects a plugin, plugin class or data name, got {plugin!r}"
+            )
+        return resolve_option(self.config, plugin, option)
+
+    # -- plugins ----------------------------------------------------------------------
+
+    @property
+    def plugins(self) -> dict[str, Plugin]:
+        """Registered plugins by the data name they provide (a copy of the registry)."""
+        return dict(self._plugins)
+
+    def register(self, *plugins: Any, replace: bool = False) -> None:
+        """Register plugin instances or classes (or lists of them).
+
+        A data name already provided by another plugin class is a PluginError
+        unless ``replace=True``; registering the same class again is allowed.
+        Unknown dependencies and cycles are reported at first use.
+        """
+        new: dict[str, Plugin] = {}
+        for obj in _flatten(plugins):
+            p = as_plugin(obj)
+            validate_plugin(p)
+            name = p.provides
+            existing = new.get(name) or self._plugins.get(name)
+            if existing is not None and not replace and type(existing) is not type(p):
+                raise PluginError(
+                    f"{name!r} is already provided by {type(existing).__name__}; cannot register "
+                    f"{type(p).__name__} for it (pass replace=True to override)"
+                )
+            new[name] = p
+        with self._lock:
+            for name in new:
+                if name in self._plugins:
+                    for per_run in self._memory.values():
+                        per_run.pop(name, None)
+            self._plugins.update(new)
+
+    def _plugin(self, name: str) -> Plugin:
+        try:
+            return self._plugins[name]
+        except KeyError:
+            known = ", ".join(sorted(self._plugins)) or "none registered"
+            raise UnknownDataError(f"no plugin provides {name!r} (known data: {known})") from None
+
+    # -- lineage and keys -------------------------------------------------------------
+
+    def lineage(self, data_name: str) -> nx.DiGraph:
+        """The plugins ``data_name`` depends on, as a graph dependency -> dependent."""
+        return lineage_graph(self._plugins, data_name)
+
+    def _keys(self, run_id: str, data_name: str) -> tuple[list[str], dict[str, str]]:
+        order = dependency_order(self._plugins, data_name)
+        keys = compute_keys(
+            self._plugins,
+            order,
+            lambda p: resolve_options(self.config, p),
+            lambda p: str(p.fingerprint(self, run_id) or ""),
+        )
+        return order, keys
+
+    def key_for(self, run_id: str, data_name: str) -> str:
+        """The cache key of ``data_name`` for ``run_id`` under the current config."""
+        run_id = check_run_id(run_id)
+        return self._keys(run_id, data_name)[1][data_name]
+
+    def to_dot(self, data_name: str) -> str:
+        """Graphviz DOT text of the lineage of ``data_name`` (one node per plugin)."""
+        from celestialflow.dot import dot_source
+
+        g = self.lineage(data_name)
+        attrs = {}
+        for name in g.nodes:
+            p = self._plugins[name]
+            lines = [name, f"{type(p).__name__} v{p.version}"]
+            for opt, value in resolve_options(self.config, p).items():
+                lines.append(f"{opt}={value!r}")
+            attrs[name] = {"label": "\n".join(lines)}
+            if name == data_name:
+                attrs[name]["penwidth"] = "2"
+        return dot_source(g, name=f"lineage_{data_name}", node_attrs=attrs, rankdir="LR")
+
+    # -- cache state ------------------------------------------------------------------
+
+    def _in_memory(self, run_id: str, name: str, key: str) -> Any:
+        hit = self._memory.get(run_id, {}).get(name)
+        if hit is not None and hit[0] == key:
+            return hit
+        return None
+
+    def _status(self, run_id: str, name: str, key: str) -> str:
+        if self._in_memory(run_id, name, key) is not None:
+            return "memory"
+        p = self._plugins[name]
+        if p.save_to_cache and self.storage.has(run_id, name, key):
+            return "cached"
+        return "compute"
+
+    def is_cached(self, run_id: str, data_name: str) -> bool:
+        """Whether ``data_name`` of ``run_id`` is available without computing it."""
+        run_id = check_run_id(run_id)
+        key = self._keys(run_id, data_name)[1][data_name]
+        return self._status(run_id, data_name, key) != "compute"
+
+    def explain(self, run_id: str, data_name: str) -> Explanation:
+        """Which plugins ``get_data(run_id, data_name)`` would run, with keys and options."""
+        run_id = check_run_id(run_id)
+        order, keys = self._keys(run_id, data_name)
+        status: dict[str, str] = {}
+
+        def mark(name: str) -> None:
+            if name in status:
+                return
+            status[name] = self._status(run_id, name, keys[name])
+            if status[name] == "compute":
+                for dep in self._plugins[name].depends_on:
+                    mark(dep)
+
+        mark(data_name)
+        rows = []
+        for name in order:
+            p = self._plugins[name]
+            rows.append(
+                PlanRow(
+                    data_name=name,
+                    plugin=type(p).__name__,
+                    version=p.version,
+                    key=keys[name],
+                    status=status.get(name, "skip"),
+                    options=resolve_options(self.config, p),
+                    depends_on=tuple(p.depends_on),
+                )
+            )
+        return Explanation(run_id=run_id, data_name=data_name, rows=tuple(rows))
+
+    preview = explain
+
+    def plan(self, run_id: str, data_name: str) -> list[str]:
+        """Data names ``get_data(run_id, data_name)`` would compute, dependencies first."""
+        return self.explain(run_id, data_name).to_compute
+
+    # -- getting data -----------------------------------------------------------------
+
+    def _stack(self) -> list[Plugin]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def get_data(self, run_id: str, data_name: str) -> Any:
+        """``data_name`` of ``run_id``: from memory, from the disk cache, or computed."""
+        run_id = check_run_id(run_id)
+        stack = self._stack()
+        if stack:
+            current = stack[-1]
+            if data_name not in current.depends_on:
+                raise PluginError(
+                    f"plugin {type(current).__name__} ({current.provides!r}) asked for "
+                    f"{data_name!r}, which it does not declare in depends_on "
+                    f"{tuple(current.depends_on)!r}"
+                )
+        _, keys = self._keys(run_id, data_name)
+        return self._get(run_id, data_name, keys)
+
+    def _entry_lock(self, run_id: str, name: str) -> threading.RLock:
+        with self._lock:
+            lock = self._entry_locks.get((run_id, name))
+            if lock is None:
+                lock = self._entry_locks[(run_id, name)] = threading.RLock()
+            return lock
+
+    def _remember(self, run_id: str, name: str, key: str, data: Any) -> None:
+        with self._lock:
+            self._memory.setdefault(run_id, {})[name] = (key, data)
+
+    def _get(self, run_id: str, name: str, keys: dict[str, str]) -> Any:
+        key = keys[name]
+        hit = self._in_memory(run_id, name, key)
+        if hit is not None:
+            return hit[1]
+        with self._entry_lock(run_id, name):
+            hit = self._in_memory(run_id, name, key)
+            if hit is not None:
+                return hit[1]
+            plugin = self._plugins[name]
+            if plugin.save_to_cache:
+                data = self.storage.load(run_id, name, key)
+                if data is not None:
+                    self._remember(run_id, name, key, data)
+                    return data
+            inputs = {dep: self._get(run_id, dep, keys) for dep in plugin.depends_on}
+            data = self._compute(plugin, run_id, inputs)
+            if plugin.save_to_cache:
+                _check_result(plugin, data)
+                if not self.readonly:
+                    meta = {
+                        "plugin": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
+                        "version": plugin.version,
+                        "options": resolve_options(self.config, plugin),
+                        "upstream": {d: keys[d] for d in plugin.depends_on},
+                    }
+                    data = self.storage.save(run_id, name, key, data, meta)
+            self._remember(run_id, name, key, data)
+            return data
+
+    def _compute(self, plugin: Plugin, run_id: str, inputs: dict[str, Any]) -> Any:
+        stack = self._stack()
+        stack.append(plugin)
+        try:
+            return plugin.compute(self, run_id, **inputs)
+        except Exception as exc:
+            exc.add_note(
+                f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
+                f"{plugin.provides!r} for run {run_id!r}"
+            )
+            raise
+        finally:
+            stack.pop()
+
+    # -- forgetting -------------------------------------------------------------------
+
+    def release(self, run_id: str) -> None:
+        """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""
+        with self._lock:
+            self._memory.pop(run_id, None)
+            for k in [k for k in self._entry_locks if k[0] == run_id]:
+                del self._entry_locks[k]
+
+    def clear_cache_for(self, run_id: str, data_name: str | None = None) -> None:
+        """Forget ``data_name`` (or everything) of ``run_id``, in memory and on disk.
+
+        A read-only Context only forgets what it holds in memory.
+        """
+        run_id = check_run_id(run_id)
+        with self._lock:
+            if data_name is None:
+                self._memory.pop(run_id, None)
+            else:
+                self._memory.get(run_id, {}).pop(data_name, None)
+        self.storage.delete(run_id, data_name)
+
+
+def _flatten(items: Iterable[Any]) -> Iterable[Any]:
+    for item in items:
+        if isinstance(item, list | tuple | set | frozenset):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _check_result(plugin: Plugin, data: Any) -> None:
+    if not isinstance(data, np.ndarray):
+        raise CacheError(
+            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned "
+            f"{type(data).__module__}.{type(data).__qualname__}, not a numpy array; "
+            "return a numpy array or set save_to_cache = False"
+        )
+    if data.dtype.hasobject:
+        raise CacheError(
+            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned an array of dtype "
+            f"{data.dtype}, which holds Python objects; the cache stores plain numpy data only"
+        )

@@ -1,0 +1,89 @@
+"""What ``Context.explain`` returns: one row per plugin of a lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Explanation", "PlanRow"]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One plugin in the lineage of a request.
+
+    ``status`` is ``"compute"`` (would run), ``"cached"`` (on disk),
+    ``"memory"`` (already held by this Context) or ``"skip"`` (not needed:
+    something downstream of it is cached).
+    """
+
+    data_name: str
+    plugin: str
+    version: str
+    key: str
+    status: str
+    options: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def will_run(self) -> bool:
+        return self.status == "compute"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The plan for ``get_data(run_id, data_name)``; ``rows`` in dependency order."""
+
+    run_id: str
+    data_name: str
+    rows: tuple[PlanRow, ...]
+
+    def __iter__(self) -> Iterator[PlanRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, name: str | int) -> PlanRow:
+        if isinstance(name, int):
+            return self.rows[name]
+        for row in self.rows:
+            if row.data_name == name:
+                return row
+        raise KeyError(name)
+
+    @property
+    def to_compute(self) -> list[str]:
+        return [r.data_name for r in self.rows if r.will_run]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "data_name": r.data_name,
+                "plugin": r.plugin,
+                "version": r.version,
+                "key": r.key,
+                "status": r.status,
+                "options": dict(r.options),
+                "depends_on": list(r.depends_on),
+            }
+            for r in self.rows
+        ]
+
+    def __str__(self) -> str:
+        head = f"get_data({self.run_id!r}, {self.data_name!r}):"
+        if not self.rows:
+            return head + " nothing to do"
+        w_name = max(len(r.data_name) for r in self.rows)
+        w_plugin = max(len(f"{r.plugin} v{r.version}") for r in self.rows)
+        lines = [head]
+        for r in self.rows:
+            opts = ", ".join(f"{k}={v!r}" for k, v in r.options.items()) or "-"
+            lines.append(
+                f"  {r.status:<7}  {r.data_name:<{w_name}}  "
+                f"{(r.plugin + ' v' + r.version):<{w_plugin}}  key={r.key}  {opts}"
+            )
+        n = len(self.to_compute)
+        lines.append(f"  {n} plugin(s) would run, {len(self.rows) - n} not")
+        return "\n".join(lines)

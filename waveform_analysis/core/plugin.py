@@ -1,0 +1,181 @@
+"""Plugins and their options: the unit of computation a Context chains together.
+
+A plugin declares what it ``provides``, what it ``depends_on``, its
+``options`` and a ``version``, and implements ``compute``. The Context feeds
+``compute`` the data of every declared dependency (and nothing else) and
+caches the result under a key built from all of the above.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from ..errors import ConfigError, PluginError
+
+__all__ = ["Option", "Plugin", "plugin_label"]
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+class Option:
+    """One configurable parameter of a plugin.
+
+    ``type`` is a type or a tuple of types (``None``: anything). An ``int``
+    is accepted where ``float`` is asked (and stored as ``float``, so that
+    ``15`` and ``15.0`` give the same cache key). ``choices`` restricts the
+    value to a fixed set. Options with ``track=False`` do not enter the
+    cache key (use it only for settings that cannot change the result, such
+    as a number of threads).
+    """
+
+    __slots__ = ("default", "type", "help", "track", "choices")
+
+    def __init__(
+        self,
+        default: Any = None,
+        type: type | tuple[type, ...] | None = None,  # noqa: A002 - mirrors the contract
+        help: str = "",  # noqa: A002
+        track: bool = True,
+        choices: tuple[Any, ...] | list[Any] | None = None,
+    ) -> None:
+        self.default = default
+        self.type = type
+        self.help = help
+        self.track = track
+        self.choices = tuple(choices) if choices is not None else None
+
+    @property
+    def types(self) -> tuple[type, ...] | None:
+        if self.type is None:
+            return None
+        return self.type if isinstance(self.type, tuple) else (self.type,)
+
+    def coerce(self, value: Any, *, plugin: str, name: str) -> Any:
+        """``value`` checked against ``type`` and ``choices`` (ConfigError otherwise)."""
+        types = self.types
+        if types is not None:
+            value = _coerce(value, types, plugin=plugin, name=name)
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(
+                f"plugin {plugin!r}, option {name!r}: value {value!r} is not one of "
+                f"{list(self.choices)!r}"
+            )
+        return value
+
+    def check_definition(self, *, plugin: str, name: str) -> None:
+        """Raise ConfigError when this option is ill-defined (bad type, default of the wrong type)."""
+        types = self.types
+        if types is not None and not all(isinstance(t, type) for t in types):
+            raise ConfigError(
+                f"plugin {plugin!r}, option {name!r}: type must be a type or a tuple of types, "
+                f"got {self.type!r}"
+            )
+        try:
+            self.coerce(self.default, plugin=plugin, name=name)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (the option's own default)") from None
+
+    def __repr__(self) -> str:
+        t = _type_names(self.types) if self.types else "any"
+        return f"Option(default={self.default!r}, type={t}, track={self.track})"
+
+
+def _coerce(value: Any, types: tuple[type, ...], *, plugin: str, name: str) -> Any:
+    if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+        return value
+    if not isinstance(value, bool):
+        if int in types and isinstance(value, numbers.Integral):
+            return int(value)
+        if float in types and isinstance(value, numbers.Real):
+            return float(value)
+    raise ConfigError(
+        f"plugin {plugin!r}, option {name!r}: value {value!r} ({type(value).__name__}) "
+        f"is not of the expected type {_type_names(types)}"
+    )
+
+
+class Plugin:
+    """Base class of every plugin.
+
+    Subclasses set the class attributes below and implement :meth:`compute`,
+    which receives each dependency's data as a keyword argument named after
+    it and returns a numpy array (structured or plain). A plugin with
+    ``save_to_cache = False`` is recomputed when needed (it is kept in memory
+    only) and may return any object.
+    """
+
+    provides: str = ""
+    depends_on: tuple[str, ...] = ()
+    options: dict[str, Option] = {}
+    version: str = "0.0.0"
+    save_to_cache: bool = True
+
+    def fingerprint(self, context: Any, run_id: str) -> str:
+        """Extra key material (e.g. a digest of the input files); empty by default."""
+        return ""
+
+    def compute(self, context: Any, run_id: str, **inputs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.compute is not implemented")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provides={self.provides!r} version={self.version!r}>"
+
+
+def plugin_label(plugin: Plugin) -> str:
+    return f"{type(plugin).__name__} ({plugin.provides!r})"
+
+
+def as_plugin(obj: Any) -> Plugin:
+    """An instance from a Plugin instance or class; PluginError for anything else."""
+    if isinstance(obj, type) and issubclass(obj, Plugin):
+        try:
+            return obj()
+        except TypeError as exc:
+            raise PluginError(
+                f"cannot instantiate plugin class {obj.__name__} without arguments ({exc}); "
+                "register an instance instead"
+            ) from None
+    if isinstance(obj, Plugin):
+        return obj
+    raise PluginError(f"expected a Plugin subclass or instance, got {obj!r}")
+
+
+def validate_plugin(plugin: Plugin) -> None:
+    """Check the declarations of ``plugin``; normalise ``depends_on`` to a tuple on the instance."""
+    cls = type(plugin).__name__
+    provides = plugin.provides
+    if not isinstance(provides, str) or not provides:
+        raise PluginError(f"plugin {cls} must set 'provides' to a non-empty string")
+    deps = plugin.depends_on
+    if isinstance(deps, str):
+        deps = (deps,)
+    try:
+        deps = tuple(deps)
+    except TypeError:
+        raise PluginError(
+            f"plugin {cls} ({provides!r}): depends_on must be a tuple of data names, got {deps!r}"
+        ) from None
+    if not all(isinstance(d, str) and d for d in deps):
+        raise PluginError(
+            f"plugin {cls} ({provides!r}): depends_on must hold non-empty strings, got {deps!r}"
+        )
+    if len(set(deps)) != len(deps):
+        raise PluginError(f"plugin {cls} ({provides!r}): depends_on lists a name twice: {deps!r}")
+    if deps != plugin.depends_on:
+        plugin.depends_on = deps
+    if not isinstance(plugin.version, str):
+        raise PluginError(f"plugin {cls} ({provides!r}): version must be a string")
+    options = plugin.options
+    if not isinstance(options, dict):
+        raise ConfigError(f"plugin {cls} ({provides!r}): options must be a dict of Option")
+    for name, opt in options.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"plugin {provides!r}: option name {name!r} is not an identifier")
+        if not isinstance(opt, Option):
+            raise ConfigError(
+                f"plugin {provides!r}, option {name!r}: expected an Option, got {opt!r}"
+            )
+        opt.check_definition(plugin=provides, name=name)

@@ -1,0 +1,230 @@
+"""On-disk cache: one ``.npy`` plus one ``.json`` per (run, data name, key).
+
+Layout: ``<storage_dir>/<run_id>/<data_name>-<key>.npy`` and ``.json``.
+
+* Writes are atomic: each file is written to a temporary name in the same
+  folder and moved into place with :func:`os.replace`; the JSON goes last and
+  is the commit marker (no JSON, no entry).
+* Reads never unpickle: ``np.load(mmap_mode="r", allow_pickle=False)``.
+* An entry whose file size, header, dtype or shape disagree with its JSON is
+  logged, deleted and reported as missing, so the caller recomputes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from loguru import logger
+
+from ..errors import CacheError, ConfigError
+
+__all__ = ["CacheStorage", "check_run_id"]
+
+
+def check_run_id(run_id: Any) -> str:
+    """``run_id`` as a string usable as one folder name (ConfigError otherwise)."""
+    if not isinstance(run_id, str) or not run_id:
+        raise ConfigError(f"run_id must be a non-empty string, got {run_id!r}")
+    if run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\0" in run_id:
+        raise ConfigError(f"run_id {run_id!r} must not contain path separators or be '.'/'..'")
+    return run_id
+
+
+def _descr_json(dtype: np.dtype) -> Any:
+    return json.loads(json.dumps(np.lib.format.dtype_to_descr(dtype)))
+
+
+class CacheStorage:
+    """The cache folder of a Context."""
+
+    def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.root = Path(root)
+        self.readonly = readonly
+
+    def __repr__(self) -> str:
+        return f"CacheStorage({str(self.root)!r}, readonly={self.readonly})"
+
+    def paths(self, run_id: str, data_name: str, key: str) -> tuple[Path, Path]:
+        base = self.root / run_id / f"{data_name}-{key}"
+        return base.with_name(base.name + ".npy"), base.with_name(base.name + ".json")
+
+    # -- reading -----------------------------------------------------------------
+
+    def has(self, run_id: str, data_name: str, key: str) -> bool:
+        """Whether a committed entry exists with a data file of the recorded size (no load)."""
+        npy, meta_path = self.paths(run_id, data_name, key)
+        try:
+            meta = json.loads(meta_path.read_text())
+            return npy.stat().st_size == int(meta["file_size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def load(self, run_id: str, data_name: str, key: str) -> np.ndarray | None:
+        """The cached array as a read-only memory map, or None (missing or corrupt)."""
+        npy, meta_path = self.paths(run_id, data_name, key)
+        try:
+            text = meta_path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning(f"cache entry {meta_path} unreadable ({exc}); recomputing")
+            return None
+        try:
+            meta = json.loads(text)
+            if meta.get("key") != key or meta.get("data_name") != data_name:
+                raise ValueError("metadata names another entry")
+            size = npy.stat().st_size
+            if size != int(meta["file_size"]):
+                raise ValueError(f"data file holds {size} bytes, metadata says {meta['file_size']}")
+            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
+            if list(arr.shape) != list(meta["shape"]):
+                raise ValueError(f"shape {arr.shape} differs from metadata {meta['shape']}")
+            if _descr_json(arr.dtype) != meta["dtype"]:
+                raise ValueError("dtype differs from metadata")
+        except FileNotFoundError:
+            logger.warning(f"cache entry {meta_path} has no data file; recomputing")
+            self._remove(npy, meta_path)
+            return None
+        except Exception as exc:  # any failure to read means: not a usable entry
+            logger.warning(f"corrupt cache entry {npy} ({exc}); deleting and recomputing")
+            self._remove(npy, meta_path)
+            return None
+        return arr
+
+    def metadata(self, run_id: str, data_name: str, key: str) -> dict[str, Any] | None:
+        _, meta_path = self.paths(run_id, data_name, key)
+        try:
+            return json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    # -- writing -----------------------------------------------------------------
+
+    def save(
+        self,
+        run_id: str,
+        data_name: str,
+        key: str,
+        array: np.ndarray,
+        meta: dict[str, Any],
+    ) -> np.ndarray:
+        """Write ``array`` atomically and return it re-opened as a read-only memory map."""
+        if self.readonly:
+            raise CacheError(f"cache {self.root} is read-only; cannot write {data_name!r}")
+        if array.dtype.hasobject:
+            raise CacheError(
+                f"cannot cache {data_name!r}: dtype {array.dtype} holds Python objects "
+                "(the cache stores plain numpy data only and never pickles)"
+            )
+        folder = self.root / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        npy, meta_path = self.paths(run_id, data_name, key)
+        tmp_npy = self._write_tmp(
+            folder, npy.name, lambda f: np.save(f, array, allow_pickle=False), sync=True
+        )
+        try:
+            size = tmp_npy.stat().st_size
+            os.replace(tmp_npy, npy)
+        except BaseException:
+            tmp_npy.unlink(missing_ok=True)
+            raise
+        record = {
+            "key": key,
+            "data_name": data_name,
+            "run_id": run_id,
+            **meta,
+            "dtype": _descr_json(array.dtype),
+            "shape": list(array.shape),
+            "file_size": size,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        payload = json.dumps(record, indent=1, default=repr).encode()
+        tmp_meta = self._write_tmp(folder, meta_path.name, lambda f: f.write(payload), sync=False)
+        try:
+            os.replace(tmp_meta, meta_path)
+        except BaseException:
+            tmp_meta.unlink(missing_ok=True)
+            raise
+        loaded = self.load(run_id, data_name, key)
+        if loaded is None:  # pragma: no cover - a concurrent delete
+            raise CacheError(f"cache entry {npy} vanished right after it was written")
+        return loaded
+
+    @staticmethod
+    def _write_tmp(folder: Path, final_name: str, write, sync: bool) -> Path:
+        # os.open with mode 0o666 honours the umask (mkstemp would force 0o600,
+        # which breaks a cache folder shared by a group).
+        tmp_path = folder / f".{final_name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+        fd = os.open(
+            tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return tmp_path
+
+    # -- deleting ----------------------------------------------------------------
+
+    def _remove(self, *paths: Path) -> None:
+        if self.readonly:
+            return
+        for p in paths:
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                logger.warning(f"could not delete cache file {p}: {exc}")
+
+    def delete(self, run_id: str, data_name: str | None = None) -> int:
+        """Delete the entries of ``run_id`` (all, or those of ``data_name``); number of files removed."""
+        folder = self.root / run_id
+        if self.readonly or not folder.is_dir():
+            return 0
+        n = 0
+        for p in folder.iterdir():
+            name = p.name
+            if name.startswith("."):
+                stem = name[1:]
+            else:
+                stem = name
+            if data_name is not None and not stem.startswith(f"{data_name}-"):
+                continue
+            if data_name is not None:
+                # "<data_name>-<key>.<ext>": the rest must be exactly one key part
+                rest = stem[len(data_name) + 1 :]
+                if "-" in rest.split(".")[0]:
+                    continue
+            if p.is_file():
+                self._remove(p)
+                n += 1
+        if data_name is None:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        return n
+
+    def entries(self, run_id: str) -> list[dict[str, Any]]:
+        """Metadata of every committed entry of ``run_id``."""
+        folder = self.root / run_id
+        out = []
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.json")):
+                try:
+                    out.append(json.loads(p.read_text()))
+                except (OSError, ValueError):
+                    continue
+        return out

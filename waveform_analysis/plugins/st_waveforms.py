@@ -1,0 +1,48 @@
+"""``st_waveforms``: every record of a run as one structured array, with baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.plugin import Option, Plugin
+from ..errors import NoDataError
+
+__all__ = ["StWaveformsPlugin", "adapter_for"]
+
+
+def adapter_for(context):
+    """The DAQ adapter configured for ``raw_files`` in ``context``."""
+    from ..daq import get_adapter
+
+    try:
+        name = context.get_config("raw_files", "daq_adapter")
+    except Exception:
+        name = context.config.get("daq_adapter", "vx2730")
+    return get_adapter(name)
+
+
+class StWaveformsPlugin(Plugin):
+    """Reads the run's files; ``baseline`` = mean of the first ``baseline_samples`` samples."""
+
+    provides = "st_waveforms"
+    depends_on = ("raw_files",)
+    version = "1.0.0"
+    options = {
+        "baseline_samples": Option(
+            default=40,
+            type=int,
+            help="Samples at the start of each record averaged for the baseline",
+        ),
+    }
+
+    def compute(self, context, run_id: str, raw_files: np.ndarray) -> np.ndarray:
+        from ..processing.hits import compute_baselines
+
+        adapter = adapter_for(context)
+        records = adapter.read(context.data_root, raw_files, run_id)
+        if len(records) == 0:
+            raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
+        records["baseline"] = compute_baselines(
+            records, context.get_config(self, "baseline_samples")
+        )
+        return records
