@@ -32,10 +32,3 @@ class UnknownSuccessorError(CelestialFlowError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
-
-class GraphInterrupted(CelestialFlowError):
-    """A graph run stopped before its work was done; ``pending`` holds what was left."""
-
-    def __init__(self, message: str, pending: dict[str, list] | None = None) -> None:
-        super().__init__(message)
-        self.pending = pending or {}

@@ -1,0 +1,463 @@
+"""TaskGraph: TaskManagers as the nodes of a directed graph, streaming results.
+
+Every stage runs at once in its own thread (or its own process, ``stage_mode``)
+and owns one bounded :class:`~celestialflow.queues.Mailbox`. A stage's results
+go into the mailbox of every successor (a router's into one), in batches; a full
+mailbox blocks the sender, so a slow stage holds back a fast one instead of
+filling memory. Stages finish by the counting rule of
+:mod:`celestialflow.termination`: a chain drains stage by stage, a cycle ends
+when nothing circulates in it.
+
+With ``schedule="layered"`` a DAG runs layer by layer instead: a layer's
+stages start once every stage of the previous layer has finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from loguru import logger
+
+from .dot import dot_source, render_dot, svg_or_none
+from .errors import ConfigurationError, GraphError, StageNotFoundError
+from .failures import FailureLog
+from .hooks import ProgressHook
+from .logs import default_log_dir
+from .manager import TaskManager
+from .queues import Mailbox
+from .runner import Runner
+from .termination import Quiescence
+
+STAGE_MODES = ("thread", "process")
+SCHEDULES = ("eager", "layered")
+FEED_BATCH = 1024
+
+StageRef = TaskManager | str
+
+
+class TaskGraph:
+    """A graph of TaskManager stages; see the module docstring for how it runs.
+
+    Example::
+
+        >>> from celestialflow import TaskGraph, TaskManager
+        >>> g = TaskGraph(name="demo")
+        >>> a = g.add_stage(TaskManager(lambda x: x + 1, name="inc", log_to_file=False))
+        >>> b = g.add_stage(TaskManager(lambda x: x * 2, name="dbl", log_to_file=False))
+        >>> g.connect(a, b)
+        >>> g.start_graph({a: [1, 2, 3]})
+        >>> sorted(g.get_results()["dbl"])
+        [4, 6, 8]
+    """
+
+    def __init__(
+        self,
+        name: str = "TaskGraph",
+        *,
+        schedule: str = "eager",
+        queue_capacity: int = 8192,
+        show_progress: bool = False,
+        collect_results: bool = True,
+        record_failures: bool = True,
+        failure_dir: str | Path | None = None,
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise ConfigurationError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not isinstance(queue_capacity, int) or queue_capacity < 1:
+            raise ConfigurationError(f"queue_capacity must be a positive int, got {queue_capacity!r}")
+        self.name = name
+        self.schedule = schedule
+        self.queue_capacity = queue_capacity
+        self.show_progress = show_progress
+        self.collect_results = collect_results
+        self.record_failures = record_failures
+        self.failure_dir = Path(failure_dir) if failure_dir is not None else None
+        self._g = nx.DiGraph()
+        self._stages: dict[str, TaskManager] = {}
+        self._names: dict[int, str] = {}
+        self._stage_modes: dict[str, str] = {}
+        self._reset_run_state()
+
+    def _reset_run_state(self) -> None:
+        self._state: dict[str, str] = dict.fromkeys(self._stages, "idle")
+        self._mailboxes: dict[str, Mailbox] = {}
+        self._runners: dict[str, Runner] = {}
+        self._results: dict[str, list[Any]] = {}
+        self._errors: list[tuple[str, Any, BaseException]] = []
+        self._crashes: dict[str, BaseException] = {}
+        self._elapsed: dict[str, float] = {}
+        self.pending: dict[str, list[Any]] = {}
+        self.failure_log_path: Path | None = None
+        self.elapsed = 0.0
+
+    # -- building ------------------------------------------------------------------
+    def add_stage(self, stage: TaskManager, name: str | None = None, *, stage_mode: str = "thread") -> TaskManager:
+        """Add ``stage`` (a TaskManager) under ``name`` (default: its name, made unique)."""
+        if not isinstance(stage, TaskManager):
+            raise GraphError(f"a stage must be a TaskManager, got {type(stage).__name__}")
+        if id(stage) in self._names:
+            raise GraphError(f"stage {self._names[id(stage)]!r} is already in graph {self.name!r}")
+        if stage_mode not in STAGE_MODES:
+            raise ConfigurationError(f"unknown stage_mode {stage_mode!r}; choose one of {', '.join(STAGE_MODES)}")
+        if stage_mode == "process" and stage.execution_mode != "serial":
+            raise ConfigurationError(
+                f"stage {stage.name!r}: stage_mode='process' runs the stage serially in its own "
+                f"process; its execution_mode must be 'serial', not {stage.execution_mode!r}"
+            )
+        if name is None:
+            base, n = stage.name, 2
+            name = base
+            while name in self._stages:
+                name, n = f"{base}-{n}", n + 1
+        elif name in self._stages:
+            raise GraphError(f"graph {self.name!r} already has a stage named {name!r}")
+        stage.name = name
+        self._stages[name] = stage
+        self._names[id(stage)] = name
+        self._stage_modes[name] = stage_mode
+        self._state[name] = "idle"
+        self._g.add_node(name)
+        return stage
+
+    def _resolve(self, ref: StageRef) -> str:
+        if isinstance(ref, str):
+            if ref not in self._stages:
+                raise StageNotFoundError(
+                    f"graph {self.name!r} has no stage {ref!r}; stages: {', '.join(self._stages) or 'none'}"
+                )
+            return ref
+        if isinstance(ref, TaskManager):
+            try:
+                return self._names[id(ref)]
+            except KeyError:
+                raise StageNotFoundError(
+                    f"stage {ref.name!r} is not part of graph {self.name!r}; add it with add_stage first"
+                ) from None
+        raise StageNotFoundError(f"not a stage or stage name: {ref!r}")
+
+    def _resolve_many(self, refs: StageRef | Iterable[StageRef]) -> list[str]:
+        if isinstance(refs, (str, TaskManager)):
+            return [self._resolve(refs)]
+        return [self._resolve(r) for r in refs]
+
+    def connect(self, upstream: StageRef | Iterable[StageRef], downstream: StageRef | Iterable[StageRef]) -> None:
+        """Send the results of every upstream stage to every downstream stage."""
+        for u in self._resolve_many(upstream):
+            for d in self._resolve_many(downstream):
+                self._g.add_edge(u, d)
+
+    def stage(self, name: str) -> TaskManager:
+        """The stage called ``name``."""
+        return self._stages[self._resolve(name)]
+
+    @property
+    def stages(self) -> dict[str, TaskManager]:
+        return dict(self._stages)
+
+    # -- running --------------------------------------------------------------------
+    def start_graph(self, init_tasks: Mapping[StageRef, Iterable[Any]]) -> None:
+        """Feed the given tasks to their stages and run until every stage has finished.
+
+        Raises the first stage crash (an error outside task execution) after all
+        stages stopped; on Ctrl-C stops every stage, keeps what was still queued in
+        ``self.pending`` (and logs it), then re-raises.
+        """
+        if not isinstance(init_tasks, Mapping):
+            raise TypeError("start_graph takes a mapping {stage or stage name: tasks}")
+        feeds = {self._resolve(ref): tasks for ref, tasks in init_tasks.items()}
+        if self.schedule == "layered" and not nx.is_directed_acyclic_graph(self._g):
+            raise GraphError(f"graph {self.name!r} has a cycle; layered scheduling needs a DAG")
+        self._reset_run_state()
+        self._stop = threading.Event()
+        capacity = None if self.schedule == "layered" else self.queue_capacity
+        self._mailboxes = {n: Mailbox(capacity) for n in self._stages}
+        self._build_trackers(feeds)
+        for name, stage in self._stages.items():
+            if getattr(stage, "emits", "each") == "route":
+                stage.successor_names = frozenset(self._g.successors(name))  # type: ignore[attr-defined]
+        self._failure_log = None
+        if self.record_failures:
+            self._failure_log = FailureLog(self.failure_dir or default_log_dir(), self.name)
+        t0 = time.perf_counter()
+        threads: list[threading.Thread] = []
+        try:
+            for name, tasks in feeds.items():
+                threads.append(self._spawn(f"feed-{name}", self._feed, name, tasks))
+            for tracker in set(self._tracker.values()):
+                tracker.check()
+            layers = [list(self._stages)] if self.schedule == "eager" else list(nx.topological_generations(self._g))
+            for layer in layers:
+                layer_threads = [self._spawn(f"stage-{n}", self._run_stage, n) for n in layer]
+                threads += layer_threads
+                self._join(layer_threads)
+            self._join(threads)
+        except KeyboardInterrupt:
+            self._interrupt(threads)
+            raise
+        finally:
+            self.elapsed = time.perf_counter() - t0
+            if self._failure_log is not None:
+                self._failure_log.close()
+                if self._failure_log.count:
+                    self.failure_log_path = self._failure_log.path
+        if self._crashes:
+            name, exc = next(iter(self._crashes.items()))
+            self._collect_pending()
+            raise exc
+
+    def _build_trackers(self, feeds: Mapping[str, Any]) -> None:
+        self._tracker: dict[str, Quiescence] = {}
+        self._scc_of: dict[str, int] = {}
+        for i, members in enumerate(nx.strongly_connected_components(self._g)):
+            sources = {u for m in members for u in self._g.predecessors(m) if u not in members}
+            pending = len(sources) + sum(1 for m in members if m in feeds)
+            cyclic = len(members) > 1 or any(self._g.has_edge(m, m) for m in members)
+            tracker = Quiescence(sorted(members), self._mailboxes, pending, cyclic)
+            for m in members:
+                self._tracker[m] = tracker
+                self._scc_of[m] = i
+
+    @staticmethod
+    def _spawn(name: str, target: Any, *args: Any) -> threading.Thread:
+        t = threading.Thread(target=target, args=args, name=f"cf-{name}"[:60], daemon=True)
+        t.start()
+        return t
+
+    @staticmethod
+    def _join(threads: list[threading.Thread]) -> None:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+
+    def _feed(self, name: str, tasks: Iterable[Any]) -> None:
+        tracker, mailbox = self._tracker[name], self._mailboxes[name]
+        try:
+            if isinstance(tasks, (list, tuple)):
+                for i in range(0, len(tasks), FEED_BATCH):
+                    batch = list(tasks[i : i + FEED_BATCH])
+                    tracker.add(len(batch))
+                    mailbox.put(batch)
+                    if self._stop.is_set():
+                        return
+            else:
+                it, batch = iter(tasks), []
+                for task in it:
+                    batch.append(task)
+                    if len(batch) >= FEED_BATCH:
+                        tracker.add(len(batch))
+                        mailbox.put(batch)
+                        batch = []
+                        if self._stop.is_set():
+                            return
+                if batch:
+                    tracker.add(len(batch))
+                    mailbox.put(batch)
+        except BaseException as exc:  # a failing task generator crashes the feed, not the process
+            self._crashes.setdefault(f"feed-{name}", exc)
+            self._stop.set()
+            for mb in self._mailboxes.values():
+                mb.abort()
+        finally:
+            tracker.source_done()
+
+    def _emitter(self, name: str):
+        succs = list(self._g.successors(name))
+        mode = getattr(self._stages[name], "emits", "each")
+        own = self._scc_of[name]
+        targets = [(s, self._mailboxes[s], self._tracker[s], self._scc_of[s] != own) for s in succs]
+        by_name = {s: (mb, tr, bounded) for s, mb, tr, bounded in targets}
+        sink = self._results.setdefault(name, []) if (not succs and self.collect_results) else None
+
+        def emit_each(out: list[Any]) -> None:
+            for _, mb, tracker, bounded in targets:
+                tracker.add(len(out))
+                mb.put(out, bounded)
+
+        def emit_split(out: list[Any]) -> None:
+            items = [x for parts in out for x in parts]
+            if items:
+                emit_each(items)
+
+        def emit_route(out: list[Any]) -> None:
+            groups: dict[str, list[Any]] = {}
+            for target, item in out:
+                groups.setdefault(target, []).append(item)
+            for target, items in groups.items():
+                mb, tracker, bounded = by_name[target]
+                tracker.add(len(items))
+                mb.put(items, bounded)
+
+        if sink is not None:
+            return sink.extend
+        if not succs:
+            return None
+        return {"each": emit_each, "split": emit_split, "route": emit_route}[mode]
+
+    def _run_stage(self, name: str) -> None:
+        stage, mailbox, tracker = self._stages[name], self._mailboxes[name], self._tracker[name]
+        self._state[name] = "running"
+        progress = None
+        if self.show_progress:
+            progress = ProgressHook(position=list(self._stages).index(name), leave=True)
+            stage.hooks.append(progress)
+        failure_log = self._failure_log
+        errors = self._errors
+
+        def on_failure(task: Any, exc: BaseException) -> None:
+            errors.append((name, task, exc))
+            if failure_log is not None:
+                failure_log.record(name, task, exc)
+
+        try:
+            stage._begin()
+            backend = stage._make_backend(self._stage_modes[name])
+            runner = Runner(
+                stage,
+                backend,
+                mailbox,
+                emit=self._emitter(name),
+                settled=tracker.settle,
+                on_failure=on_failure,
+                should_stop=self._stop.is_set,
+                chunk_size=stage.chunk_size,
+            )
+            self._runners[name] = runner
+            stage._execute(runner, None)
+            stage._after_run()
+            self._state[name] = "stopped" if runner.stopped else ("failed" if stage.counts["failed"] else "finished")
+        except BaseException as exc:
+            self._state[name] = "crashed"
+            self._crashes.setdefault(name, exc)
+            logger.opt(exception=exc).error("stage {!r} of graph {!r} crashed", name, self.name)
+            self._stop.set()
+            for mb in self._mailboxes.values():
+                mb.abort()
+        finally:
+            if progress is not None:
+                stage.hooks.remove(progress)
+            self._elapsed[name] = stage.elapsed
+            own = self._scc_of[name]
+            for succ_tracker in {id(self._tracker[s]): self._tracker[s] for s in self._g.successors(name) if self._scc_of[s] != own}.values():
+                succ_tracker.source_done()
+
+    def _interrupt(self, threads: list[threading.Thread]) -> None:
+        self._stop.set()
+        for mb in self._mailboxes.values():
+            mb.abort()
+        deadline = time.monotonic() + 10
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._collect_pending()
+
+    def _collect_pending(self) -> None:
+        pending: dict[str, list[Any]] = {}
+        for name, mb in self._mailboxes.items():
+            left = mb.drain()
+            runner = self._runners.get(name)
+            if runner is not None:
+                left = [t for _, _, t, _ in runner.retry_heap] + left
+            if left:
+                pending[name] = left
+        self.pending = pending
+        if pending:
+            summary = ", ".join(f"{k}: {len(v)}" for k, v in pending.items())
+            logger.warning("graph {!r} stopped with work still queued ({}); see graph.pending", self.name, summary)
+
+    # -- results ------------------------------------------------------------------------
+    def get_status_dict(self) -> dict[str, dict[str, Any]]:
+        """Per stage: state, counts (processed, succeeded, failed, duplicated, retried), elapsed, waiting."""
+        out = {}
+        for name, stage in self._stages.items():
+            mb = self._mailboxes.get(name)
+            out[name] = {
+                "state": self._state.get(name, "idle"),
+                **stage.get_counts(),
+                "elapsed": self._elapsed.get(name, stage.elapsed if self._state.get(name) == "running" else 0.0),
+                "waiting": mb.size if mb is not None else 0,
+                "execution_mode": stage.execution_mode,
+                "stage_mode": self._stage_modes[name],
+            }
+        return out
+
+    def get_error_dict(self) -> dict[tuple[str, Any], BaseException]:
+        """``{(stage name, task): exception}`` over every stage of the last run."""
+        from .hashable import make_hashable
+
+        return {(stage, make_hashable(task)): exc for stage, task, exc in self._errors}
+
+    def get_results(self) -> dict[str, list[Any]]:
+        """Outputs of the sink stages (stages without successors), by stage name."""
+        return {k: list(v) for k, v in self._results.items()}
+
+    # -- drawing ----------------------------------------------------------------------------
+    def to_networkx(self) -> nx.DiGraph:
+        """A copy of the structure: one node per stage name (attributes: stage, modes)."""
+        g = nx.DiGraph(name=self.name)
+        for name, stage in self._stages.items():
+            g.add_node(name, stage=stage, execution_mode=stage.execution_mode, stage_mode=self._stage_modes[name])
+        g.add_edges_from(self._g.edges)
+        return g
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text: one node per stage (name, function, modes; counts after a run)."""
+        node_attrs = {}
+        for name, stage in self._stages.items():
+            func = getattr(stage.func, "__qualname__", type(stage.func).__name__)
+            label = f"{name}\n{func}()\n{stage.execution_mode} / {self._stage_modes[name]}"
+            attrs: dict[str, object] = {}
+            state = self._state.get(name, "idle")
+            if state != "idle":
+                c = stage.counts
+                label += f"\nok {c['succeeded']}  failed {c['failed']}  dup {c['duplicated']}"
+                if c["failed"] or state == "crashed":
+                    attrs.update(color="red", fontcolor="red", penwidth="2")
+            kind = getattr(stage, "emits", "each")
+            if kind != "each":
+                attrs["shape"] = "diamond" if kind == "route" else "trapezium"
+            attrs["label"] = label
+            node_attrs[name] = attrs
+        return dot_source(self._g, name=self.name, node_attrs=node_attrs)
+
+    def render(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the drawing to ``path`` (SVG, PNG, PDF ... from the suffix or ``format``)."""
+        return render_dot(self.to_dot(), path, format)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        bundle = {"text/plain": self.format_tree(), "text/vnd.graphviz": self.to_dot()}
+        svg = svg_or_none(bundle["text/vnd.graphviz"])
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        return bundle
+
+    def format_tree(self) -> str:
+        """The graph as an indented text tree from its sources; a stage met again is marked ``(ref)``."""
+        g = self._g
+        roots = [n for n in g.nodes if g.in_degree(n) == 0] or list(g.nodes)[:1]
+        lines = [f"{self.name}"]
+        seen: set[str] = set()
+
+        def walk(node: str, depth: int) -> None:
+            stage = self._stages[node]
+            if node in seen:
+                lines.append("  " * depth + f"└─ {node} (ref)")
+                return
+            seen.add(node)
+            lines.append("  " * depth + f"└─ {node} [{stage.execution_mode}]")
+            for succ in g.successors(node):
+                walk(succ, depth + 1)
+
+        for root in roots:
+            walk(root, 1)
+        for node in g.nodes:  # parts not reachable from a source (pure cycles)
+            if node not in seen:
+                walk(node, 1)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, stages={list(self._stages)}, edges={self._g.number_of_edges()})"
+
