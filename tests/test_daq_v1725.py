@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from waveform_analysis.daq import get_adapter
+from waveform_analysis.errors import ConfigError, FormatError
+from waveform_analysis.synthetic import generate_run, synthesize
+
+FIELDS = ["time", "timestamp", "board", "channel", "dt", "length", "wave"]
+E = 104  # bytes per event of the corrupt-header run (16 + 2 x (12 + 2 x 16))
+
+
+def read(root, run):
+    a = get_adapter("v1725")
+    return a.read(root, a.list_files(root, run), run)
+
+
+def test_round_trip(tmp_path):
+    generate_run(tmp_path, "b1", fmt="v1725", n_channels=3, n_waveforms=400, n_samples=200, seed=2)
+    ref, _ = synthesize(n_channels=3, n_waveforms=400, n_samples=200, sample_ns=4, seed=2)
+    st = read(tmp_path, "b1")
+    for f in FIELDS:
+        np.testing.assert_array_equal(st[f], ref[f], err_msg=f)
+    assert np.all(st["dt"] == 4)
+    assert np.all(st["timestamp"] == st["time"] * 1000)
+    assert np.all(st["baseline"] == 0.0)
+
+
+def test_segments_numeric_order(tmp_path):
+    generate_run(tmp_path, "b", fmt="v1725", n_channels=2, n_waveforms=110, n_samples=32,
+                 n_segments=11, seed=4)
+    files = get_adapter("v1725").list_files(tmp_path, "b")
+    assert list(files["segment"]) == list(range(11))
+    ref, _ = synthesize(n_channels=2, n_waveforms=110, n_samples=32, sample_ns=4, seed=4)
+    np.testing.assert_array_equal(read(tmp_path, "b")["wave"], ref["wave"])
+
+
+def test_odd_samples_rejected(tmp_path):
+    with pytest.raises(ConfigError):
+        generate_run(tmp_path, "b", fmt="v1725", n_samples=31)
+
+
+def _corrupt(tmp_path, mutate):
+    generate_run(tmp_path, "bad", fmt="v1725", n_channels=2, n_waveforms=5, n_samples=16, seed=0)
+    path = tmp_path / "bad" / "RAW" / "raw_b0_seg0.bin"
+    data = bytearray(path.read_bytes())
+    mutate(data)
+    path.write_bytes(bytes(data))
+    ev_bytes = 16 + 2 * (12 + 32)
+    return ev_bytes
+
+
+@pytest.mark.parametrize(
+    "what,mutate,offset,word",
+    [
+        ("marker", lambda d: d.__setitem__(2 * E + 3, 0x50), 2 * E, "marker"),
+        ("size too big", lambda d: d.__setitem__(4 * E + 2, 0x10), 4 * E, "past the end"),
+        ("size too small", lambda d: d.__setitem__(slice(E, E + 3), b"\x02\x00\x00"), E, "too small"),
+        ("mask", lambda d: d.__setitem__(E + 4, 0x07), E, "mask"),
+        ("channel size", lambda d: d.__setitem__(E + 16, 0x40), E + 16, "channel header"),
+        ("trailing", lambda d: d.extend(b"\xa0\x00\x00"), 5 * E, "truncated"),
+    ],
+)
+def test_corrupt_header(tmp_path, what, mutate, offset, word):
+    ev = _corrupt(tmp_path, mutate)
+    assert ev == E == 104
+    with pytest.raises(FormatError) as exc:
+        read(tmp_path, "bad")
+    msg = str(exc.value)
+    assert "'bad'" in msg and "raw_b0_seg0.bin" in msg and f"byte offset {offset}" in msg, msg
+    assert word in msg, msg
+
+
+def test_variable_length_and_truncation_flag(tmp_path):
+    # hand-built file: event with channels 0 and 9, different lengths, truncation bit set
+    def chan(ticks, samples, trunc=False):
+        size = 3 + len(samples) // 2
+        w = size | (1 << 30 if trunc else 0)
+        return (
+            np.array([w], "<u4").tobytes()
+            + int(ticks).to_bytes(6, "little")
+            + (100).to_bytes(2, "little")
+            + np.array(samples, "<i2").tobytes()
+        )
+
+    body = chan(10, [1, 2, 3, 4]) + chan(10, [-7, 8], trunc=True)
+    mask = (1 << 0) | (1 << 9)
+    header = np.array(
+        [(0xA << 28) | (4 + len(body) // 4), (mask & 0xFF) | (3 << 27), (mask >> 8) << 24, 10],
+        "<u4",
+    ).tobytes()
+    raw = tmp_path / "h" / "RAW"
+    raw.mkdir(parents=True)
+    (raw / "x_b3_seg0.bin").write_bytes(header + body)
+    st = read(tmp_path, "h")
+    assert list(st["channel"]) == [0, 9]
+    assert list(st["board"]) == [3, 3]
+    assert list(st["length"]) == [4, 2]
+    assert list(st["wave"][1]) == [-7, 8, 0, 0]
+    assert list(st["time"]) == [40, 40] and list(st["timestamp"]) == [40000, 40000]

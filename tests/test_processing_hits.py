@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+
+from waveform_analysis.daq import get_adapter
+from waveform_analysis.dtypes import PEAKS_DTYPE, st_waveforms_dtype
+from waveform_analysis.errors import ConfigError
+from waveform_analysis.processing import compute_baselines, find_peaks
+from waveform_analysis.synthetic import generate_run, load_truth, synthesize
+
+SIGMA = 3.0
+
+
+def match(peaks, truth):
+    """For each true pulse, the peak of the same record whose bounds contain it (-1 if none)."""
+    idx = np.searchsorted(peaks["record_i"], truth["record_i"], side="left")
+    out = np.full(len(truth), -1)
+    for off in range(10):
+        j = np.minimum(idx + off, len(peaks) - 1)
+        ok = (
+            (out < 0)
+            & (peaks["record_i"][j] == truth["record_i"])
+            & (peaks["left"][j] <= truth["position"])
+            & (truth["position"] < peaks["right"][j])
+        )
+        out[ok] = j[ok]
+    return out
+
+
+def check_against_truth(st, truth, peaks):
+    assert peaks.dtype == PEAKS_DTYPE
+    big = truth["amplitude"] >= 10 * SIGMA
+    m = match(peaks, truth)
+    found = m >= 0
+    assert found[big].mean() >= 0.99
+    dpos = np.abs(peaks["position"][m] - truth["position"])
+    assert np.mean(dpos[big & found] <= 2) >= 0.95
+    sel = (truth["amplitude"] >= 100) & found
+    rel = np.abs(peaks["area"][m[sel]] / truth["area"][sel] - 1)
+    assert np.median(rel) <= 0.05
+    assert len(peaks) <= 1.01 * len(truth)
+    # basic consistency of every peak
+    assert np.all(peaks["width"] == peaks["right"] - peaks["left"])
+    assert np.all((peaks["left"] <= peaks["position"]) & (peaks["position"] < peaks["right"]))
+    assert np.all(peaks["height"] > 5 * SIGMA)
+    assert np.all(peaks["time"] == st["time"][peaks["record_i"]]
+                  + peaks["left"] * st["dt"][peaks["record_i"]])
+    assert np.all(np.diff(peaks["record_i"]) >= 0)
+
+
+def test_against_truth_from_files(tmp_path):
+    run = generate_run(tmp_path, "t", n_channels=2, n_waveforms=1000, seed=11)
+    a = get_adapter("vx2730")
+    st = a.read(tmp_path, a.list_files(tmp_path, "t"), "t")
+    st["baseline"] = compute_baselines(st, 40)
+    truth = load_truth(run)
+    check_against_truth(st, truth, find_peaks(st, threshold=5 * SIGMA))
+
+
+def test_against_truth_many_threads():
+    # enough records that the finder splits across threads
+    st, truth = synthesize(n_channels=2, n_waveforms=3000, seed=12)
+    st["baseline"] = compute_baselines(st)
+    check_against_truth(st, truth, find_peaks(st, 5 * SIGMA))
+
+
+def test_false_peaks_on_noise_only_records():
+    # 10,000 noise-only records (the expected rate at 5 sigma is ~0.3 per 1,000)
+    st, truth = synthesize(n_channels=2, n_waveforms=6000, noise_only_fraction=10 / 12, seed=0)
+    st["baseline"] = compute_baselines(st)
+    peaks = find_peaks(st, 5 * SIGMA)
+    noise = np.setdiff1d(np.arange(len(st)), truth["record_i"])
+    assert noise.size == 10_000
+    false = np.isin(peaks["record_i"], noise).sum()
+    assert false <= noise.size / 1000
+
+
+def test_positive_polarity_mirror():
+    st, truth = synthesize(n_waveforms=300, seed=2)
+    st["baseline"] = compute_baselines(st)
+    neg = find_peaks(st, 15)
+    mirrored = st.copy()
+    mirrored["wave"] = 2 * 8000 - st["wave"].astype(np.int32)
+    mirrored["baseline"] = 16000 - st["baseline"]
+    pos = find_peaks(mirrored, 15, polarity="positive")
+    for f in ["record_i", "left", "right", "position"]:
+        np.testing.assert_array_equal(pos[f], neg[f])
+    np.testing.assert_allclose(pos["area"], neg["area"], rtol=1e-5, atol=1e-2)
+
+
+def test_bad_settings():
+    st, _ = synthesize(n_waveforms=10, n_samples=100)
+    with pytest.raises(ConfigError, match="sideways"):
+        find_peaks(st, 10, polarity="sideways")
+    with pytest.raises(ConfigError):
+        find_peaks(st, 10, merge_gap=-1)
+
+
+def _one(wave, baseline=100.0, length=None):
+    st = np.zeros(1, dtype=st_waveforms_dtype(len(wave)))
+    st["wave"] = wave
+    st["baseline"] = baseline
+    st["length"] = len(wave) if length is None else length
+    st["dt"] = 2
+    st["time"] = 1000
+    return st
+
+
+def test_merge_extend_and_clip():
+    w = np.full(100, 100, np.int16)
+    w[10:13] = [50, 20, 60]  # hit A
+    w[16] = 80  # 3 samples after A: merged into A with merge_gap=10
+    w[60:62] = [40, 70]  # hit B, far away
+    p = find_peaks(_one(w), 10, merge_gap=10, left_extension=2, right_extension=20)
+    assert len(p) == 2
+    assert (p["left"][0], p["right"][0], p["position"][0]) == (8, 37, 11)
+    assert p["height"][0] == pytest.approx(80)
+    assert p["area"][0] == pytest.approx(50 + 80 + 40 + 20)
+    assert p["time"][0] == 1000 + 8 * 2
+    assert (p["left"][1], p["right"][1]) == (58, 82)
+    # no merge: the second hit is its own peak, the first's right bound stops at it
+    p = find_peaks(_one(w), 10, merge_gap=3, left_extension=2, right_extension=20)
+    assert len(p) == 3
+    assert p["right"][0] == 16 and p["left"][1] == 16
+    # clipped to the record length
+    p = find_peaks(_one(w, length=62), 10, right_extension=50)
+    assert p["right"][-1] == 62
+    # min_width drops narrow hits
+    p = find_peaks(_one(w), 10, merge_gap=0, min_width=2)
+    assert list(p["left"]) == [8, 58]
+
+
+def test_empty_and_quiet():
+    st = _one(np.full(50, 100, np.int16))
+    assert len(find_peaks(st, 5)) == 0
+    assert len(find_peaks(st[:0], 5)) == 0

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+from waveform_analysis.errors import ConfigError
+from waveform_analysis.synthetic import (
+    TRUTH_DTYPE,
+    generate_run,
+    generate_runs,
+    load_truth,
+    synthesize,
+)
+
+
+def test_truth_beside_raw(tmp_path):
+    run = generate_run(tmp_path, "run_a", n_waveforms=200, n_samples=400, seed=1)
+    assert run == tmp_path / "run_a"
+    assert (run / "truth.npy").is_file() and (run / "truth.json").is_file()
+    assert sorted(p.name for p in (run / "RAW").iterdir()) == [
+        "DataR_CH0@V2730_0.CSV", "DataR_CH1@V2730_0.CSV"]
+    truth = load_truth(run)
+    assert truth.dtype == TRUTH_DTYPE
+    meta = json.loads((run / "truth.json").read_text())
+    assert meta["n_waveforms"] == 200 and meta["fmt"] == "vx2730" and meta["seed"] == 1
+    assert meta["n_pulses"] == len(truth) and meta["n_records"] == 400
+    assert meta["n_noise_only_records"] == 80  # 20 % of 400
+
+
+def test_model_properties():
+    st, truth = synthesize(n_channels=2, n_waveforms=2000, seed=7)
+    assert len(st) == 4000
+    assert np.all(np.diff(st["time"]) >= 0)
+    # sorted by time then channel
+    order = np.lexsort((st["channel"], st["time"]))
+    assert np.array_equal(order, np.arange(len(st)))
+    with_pulse = np.unique(truth["record_i"])
+    assert len(st) - with_pulse.size == 800
+    assert 1.35 < len(truth) / len(st) < 1.65
+    assert truth["amplitude"].min() >= 15 and truth["amplitude"].max() <= 1250
+    assert np.all(truth["area"] > truth["amplitude"])
+    assert np.all(truth["channel"] == st["channel"][truth["record_i"]])
+    # pulses sit after the baseline region and are well separated within a record
+    assert truth["left"].min() >= 50
+    same = np.diff(truth["record_i"]) == 0
+    assert np.all(np.diff(truth["position"])[same] >= 50)
+    # coincidences: trigger pulses of the two channels of one event are correlated
+    rec = truth["record_i"]
+    trig = truth[(truth["position"] > 150) & (truth["position"] < 200)]
+    ev = trig["record_i"] // 2
+    a0 = np.full(2000, np.nan)
+    a1 = np.full(2000, np.nan)
+    a0[ev[trig["channel"] == 0]] = trig["amplitude"][trig["channel"] == 0]
+    a1[ev[trig["channel"] == 1]] = trig["amplitude"][trig["channel"] == 1]
+    both = ~np.isnan(a0) & ~np.isnan(a1)
+    assert both.sum() > 500
+    assert np.corrcoef(np.log(a0[both]), np.log(a1[both]))[0, 1] > 0.8
+    # pulses are negative: the waveform minimum near the truth position
+    r = rec[0]
+    assert st["wave"][r].min() < 15000 - 10
+    assert st["wave"].max() <= 16383
+
+
+def test_deterministic_and_runs(tmp_path):
+    a, ta = synthesize(n_waveforms=50, seed=3)
+    b, tb = synthesize(n_waveforms=50, seed=3)
+    assert np.array_equal(a, b) and np.array_equal(ta, tb)
+    runs = generate_runs(tmp_path, ["r0", "r1"], n_waveforms=20, n_samples=200, fmt="v1725")
+    assert [r.name for r in runs] == ["r0", "r1"]
+    assert (runs[1] / "RAW" / "raw_b0_seg0.bin").is_file()
+    assert json.loads((runs[1] / "truth.json").read_text())["seed"] == 1
+
+
+def test_bad_parameters(tmp_path):
+    with pytest.raises(ConfigError):
+        generate_run(tmp_path, "x", fmt="nope")
+    with pytest.raises(ConfigError):
+        synthesize(noise_only_fraction=1.5)

@@ -1,0 +1,77 @@
+"""The adapter interface: one subclass per digitizer file format."""
+
+from __future__ import annotations
+
+import abc
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..dtypes import RAW_FILES_DTYPE
+from ..errors import NoDataError, RunNotFoundError
+
+
+class DAQAdapter(abc.ABC):
+    """Reads one digitizer format into the standard records.
+
+    Subclasses set ``name`` (the ``daq_adapter`` config value) and
+    ``sample_ns`` and implement :meth:`list_files` and :meth:`read`.
+    Register an instance with :func:`waveform_analysis.daq.register_adapter`.
+    """
+
+    name: str = ""
+    sample_ns: int = 1
+
+    @abc.abstractmethod
+    def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
+        """Files of ``run_id`` as ``RAW_FILES_DTYPE``, ordered by (board, channel, segment).
+
+        ``path`` is relative to ``data_root`` (posix). Raises
+        :class:`RunNotFoundError` when the run or its RAW folder is missing and
+        :class:`NoDataError` when RAW holds no matching file.
+        """
+
+    @abc.abstractmethod
+    def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
+        """All records of ``files`` as ``st_waveforms_dtype(n)``, sorted by time then channel.
+
+        Every field is filled except ``baseline``, which stays 0.0.
+        """
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} sample_ns={self.sample_ns}>"
+
+
+def raw_dir(data_root: Path | str, run_id: str) -> Path:
+    """``<data_root>/<run_id>/RAW``, or :class:`RunNotFoundError` naming what is missing."""
+    run_dir = Path(data_root) / str(run_id)
+    if not run_dir.is_dir():
+        raise RunNotFoundError(f"run {run_id!r}: run folder {run_dir} does not exist")
+    raw = run_dir / "RAW"
+    if not raw.is_dir():
+        raise RunNotFoundError(f"run {run_id!r}: RAW folder {raw} does not exist")
+    return raw
+
+
+def make_file_table(
+    data_root: Path | str,
+    run_id: str,
+    raw: Path,
+    entries: list[tuple[int, int, int, Path]],
+    pattern: str,
+) -> np.ndarray:
+    """Build the sorted ``RAW_FILES_DTYPE`` table from (board, channel, segment, path)."""
+    if not entries:
+        raise NoDataError(f"run {run_id!r}: no files matching {pattern} in {raw}")
+    entries = sorted(entries, key=lambda e: (e[0], e[1], e[2], e[3].name))
+    out = np.zeros(len(entries), dtype=RAW_FILES_DTYPE)
+    root = Path(data_root)
+    for i, (board, channel, segment, path) in enumerate(entries):
+        out[i] = (channel, board, segment, path.relative_to(root).as_posix())
+    return out
+
+
+def trailing_int(pattern: re.Pattern[str], name: str) -> int | None:
+    m = pattern.search(name)
+    return int(m.group(1)) if m else None

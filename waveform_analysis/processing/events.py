@@ -1,0 +1,62 @@
+"""Grouping peaks into events by time."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..dtypes import EVENTS_DTYPE
+from ..errors import ConfigError
+
+
+@numba.njit(cache=True)
+def _group(time, channel, area, order, window, max_ch, o_time, o_end, o_n, o_nch, o_area, o_first):
+    seen = np.full(max_ch + 1, -1, np.int64)
+    e = -1
+    prev = np.int64(0)
+    for ii in range(order.size):
+        i = order[ii]
+        t = time[i]
+        if e < 0 or t - prev > window:
+            e += 1
+            o_time[e] = t
+            o_n[e] = 0
+            o_nch[e] = 0
+            o_area[e] = 0.0
+            o_first[e] = i
+        o_end[e] = t
+        o_n[e] += 1
+        o_area[e] += area[i]
+        c = channel[i]
+        if seen[c] != e:
+            seen[c] = e
+            o_nch[e] += 1
+        prev = t
+    return e + 1
+
+
+def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
+    """Group peaks into ``EVENTS_DTYPE`` rows.
+
+    Peaks are taken in time order (a stable sort, so ``peaks`` need not be
+    sorted); a peak starts a new event when it is more than ``window_ns`` after
+    the previous peak. ``first_peak`` indexes ``peaks`` as passed in.
+    """
+    if window_ns < 0:
+        raise ConfigError(f"window_ns must be >= 0, got {window_ns}")
+    n = len(peaks)
+    if n == 0:
+        return np.zeros(0, dtype=EVENTS_DTYPE)
+    time = np.ascontiguousarray(peaks["time"], dtype=np.int64)
+    channel = np.ascontiguousarray(peaks["channel"], dtype=np.int64)
+    if channel.min() < 0:
+        channel = channel - channel.min()
+    order = np.argsort(time, kind="stable")
+    o = [np.empty(n, t) for t in (np.int64, np.int64, np.int32, np.int32, np.float64, np.int64)]
+    k = _group(time, channel, np.asarray(peaks["area"], np.float64), order, int(window_ns),
+               int(channel.max()), *o)
+    out = np.empty(k, dtype=EVENTS_DTYPE)
+    for name, arr in zip(("time", "endtime", "n_peaks", "n_channels", "area", "first_peak"), o,
+                         strict=True):
+        out[name] = arr[:k]
+    return out

@@ -1,0 +1,437 @@
+"""Synthetic digitizer runs with known truth, written in the real file formats.
+
+:func:`generate_run` writes ``<data_root>/<run_id>/RAW/`` in the VX2730 CSV or
+V1725 binary layout (see docs/formats.md) and the truth *beside* RAW:
+``<data_root>/<run_id>/truth.npy`` (one row per pulse, ``TRUTH_DTYPE``) and
+``truth.json`` (the generation parameters).
+
+The model: ``n_waveforms`` triggers per channel, every channel recording at
+each trigger (same time tag, so channels coincide). A fixed fraction
+``noise_only_fraction`` of the records holds baseline and noise only; each
+other record holds a trigger pulse near ``trigger_sample`` whose amplitude is
+correlated across channels, plus a Poisson number of extra pulses, so that the
+mean number of pulses per record is ``pulse_mean``. Pulses are PMT-like and
+negative: a Gaussian rise (``rise`` samples) and an exponential tail (``tau``
+samples). Pulses in one record are at least ~56 samples apart, so each one is
+a separate peak.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from .dtypes import st_waveforms_dtype
+from .errors import ConfigError
+
+TRUTH_DTYPE = np.dtype(
+    [
+        (("Index of the record in the run's st_waveforms", "record_i"), np.int64),
+        (("Digitizer channel", "channel"), np.int16),
+        (("Sample of the extremum", "position"), np.int32),
+        (("First sample where the pulse exceeds 0.5 ADC", "left"), np.int32),
+        (("One past the last sample where the pulse exceeds 0.5 ADC", "right"), np.int32),
+        (("Extremum of the noise-free pulse, positive [ADC]", "amplitude"), np.float32),
+        (("Sum of the noise-free pulse over the record, positive [ADC x samples]", "area"), np.float32),
+    ]
+)
+
+HEADER = "BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;PROBE_CODE;SAMPLES"
+LEGACY_HEADER = "CoMPASS;legacy;export\nBOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;SAMPLES"
+
+_GUARD = 60  # samples before the first pulse slot (baseline region)
+_SLOT = 96  # pulse slot width; offsets within a slot are < _SLOT - 56
+_TICK_PS = 4000  # time tags are whole 4 ns ticks so both formats share them
+
+
+@numba.njit(cache=True)
+def _render(wave, rec, tp, amp, rise, tau, truth_pos, truth_left, truth_right, truth_amp, truth_area):
+    ns = wave.shape[1]
+    for k in range(rec.size):
+        r = rec[k]
+        t0 = tp[k]
+        a = amp[k]
+        lo = max(0, int(t0 - 6.0 * rise) - 1)
+        hi = min(ns, int(t0 + 12.0 * tau) + 2)
+        best = -1.0
+        bpos = lo
+        left = -1
+        right = lo
+        total = 0.0
+        for j in range(lo, hi):
+            t = j - t0
+            if t < 0:
+                v = a * np.exp(-0.5 * (t / rise) ** 2)
+            else:
+                v = a * np.exp(-t / tau)
+            wave[r, j] -= v
+            total += v
+            if v > best:
+                best = v
+                bpos = j
+            if v > 0.5:
+                if left < 0:
+                    left = j
+                right = j + 1
+        truth_pos[k] = bpos
+        truth_left[k] = max(left, lo)
+        truth_right[k] = right
+        truth_amp[k] = best
+        truth_area[k] = total
+
+
+def synthesize(
+    *,
+    n_channels: int = 2,
+    n_waveforms: int = 1000,
+    n_samples: int = 800,
+    noise_sigma: float = 3.0,
+    baseline: float = 15000.0,
+    pulse_mean: float = 1.5,
+    noise_only_fraction: float = 0.2,
+    amplitude_range: tuple[float, float] = (20.0, 1000.0),
+    rise: float = 1.0,
+    tau: float = 4.0,
+    trigger_sample: int | None = None,
+    sample_ns: int = 2,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Waveforms and truth in memory: ``(st_waveforms, truth)``.
+
+    ``st_waveforms`` is sorted by time then channel (the readers' order), with
+    ``baseline`` left 0.0 as the readers leave it; ``truth`` is ``TRUTH_DTYPE``
+    sorted by (record_i, position).
+    """
+    if n_channels < 1 or n_channels > 16 or n_waveforms < 1 or n_samples < 1:
+        raise ConfigError("need 1-16 channels, at least one waveform and one sample")
+    if not 0.0 <= noise_only_fraction <= 1.0:
+        raise ConfigError(f"noise_only_fraction must be in [0, 1], got {noise_only_fraction}")
+    rng = np.random.default_rng(seed)
+    n_rec = n_channels * n_waveforms
+    # trigger times: whole 4 ns ticks, ~100 us apart
+    gaps = rng.exponential(25_000.0, n_waveforms).astype(np.int64) + 1000
+    ticks = 250 + np.cumsum(gaps)
+    st = np.zeros(n_rec, dtype=st_waveforms_dtype(n_samples))
+    st["timestamp"] = np.repeat(ticks * _TICK_PS, n_channels)
+    st["time"] = st["timestamp"] // 1000
+    st["channel"] = np.tile(np.arange(n_channels, dtype=np.int16), n_waveforms)
+    st["dt"] = sample_ns
+    st["length"] = n_samples
+
+    wave = rng.standard_normal((n_rec, n_samples), dtype=np.float32)
+    wave *= noise_sigma
+    wave += (baseline + 20.0 * st["channel"]).astype(np.float32)[:, None]
+
+    # pulse slots
+    n_slots = max(0, (n_samples - _GUARD - 40) // _SLOT)
+    if n_slots > 0:
+        if trigger_sample is None:
+            trig_slot = min(1, n_slots - 1)
+        else:
+            trig_slot = int(np.clip((trigger_sample - _GUARD) // _SLOT, 0, n_slots - 1))
+        noise_only = np.zeros(n_rec, bool)
+        noise_only[rng.permutation(n_rec)[: int(round(noise_only_fraction * n_rec))]] = True
+        lam = max(0.0, pulse_mean / max(1e-9, 1.0 - noise_only_fraction) - 1.0)
+        n_extra = np.minimum(rng.poisson(lam, n_rec), n_slots - 1)
+        n_extra[noise_only] = 0
+        # choose distinct non-trigger slots for the extra pulses
+        keys = rng.random((n_rec, n_slots))
+        keys[:, trig_slot] = 2.0
+        slot_rank = np.argsort(keys, axis=1)
+        take = np.arange(n_slots)[None, :] < n_extra[:, None]
+        extra_rec, extra_rank = np.nonzero(take)
+        extra_slot = slot_rank[extra_rec, extra_rank]
+        trig_rec = np.nonzero(~noise_only)[0]
+        rec = np.concatenate([trig_rec, extra_rec])
+        slot = np.concatenate([np.full(trig_rec.size, trig_slot), extra_slot])
+        # trigger pulses: common event time and amplitude scale, channel jitter
+        ev = trig_rec // n_channels
+        ev_offset = rng.uniform(10.0, 20.0, n_waveforms)
+        lo_a, hi_a = amplitude_range
+        ev_scale = np.exp(rng.uniform(np.log(lo_a), np.log(hi_a), n_waveforms))
+        trig_tp = ev_offset[ev] + rng.normal(0.0, 0.5, trig_rec.size)
+        trig_amp = ev_scale[ev] * np.exp(rng.normal(0.0, 0.2, trig_rec.size))
+        extra_tp = rng.uniform(2.0, _SLOT - 58.0, extra_rec.size)
+        extra_amp = np.exp(rng.uniform(np.log(lo_a), np.log(hi_a), extra_rec.size))
+        tp = _GUARD + slot * _SLOT + np.concatenate([trig_tp, extra_tp])
+        amp = np.clip(np.concatenate([trig_amp, extra_amp]), lo_a, 1.2 * hi_a)
+        n_p = rec.size
+        truth = np.zeros(n_p, dtype=TRUTH_DTYPE)
+        pos = np.zeros(n_p, np.int32)
+        left = np.zeros(n_p, np.int32)
+        right = np.zeros(n_p, np.int32)
+        tamp = np.zeros(n_p, np.float32)
+        tarea = np.zeros(n_p, np.float32)
+        _render(wave, rec.astype(np.int64), tp.astype(np.float64), amp.astype(np.float64),
+                float(rise), float(tau), pos, left, right, tamp, tarea)
+        truth["record_i"] = rec
+        truth["channel"] = st["channel"][rec]
+        truth["position"] = pos
+        truth["left"] = left
+        truth["right"] = right
+        truth["amplitude"] = tamp
+        truth["area"] = tarea
+        truth = truth[np.lexsort((truth["position"], truth["record_i"]))]
+    else:
+        truth = np.zeros(0, dtype=TRUTH_DTYPE)
+    np.rint(wave, out=wave)
+    np.clip(wave, 0, 16383, out=wave)
+    st["wave"] = wave.astype(np.int16)
+    return st, truth
+
+
+# ---------------------------------------------------------------- writers
+
+
+@numba.njit(cache=True)
+def _put_int(out, p, v):
+    if v < 0:
+        out[p] = 45
+        p += 1
+        v = -v
+    if v == 0:
+        out[p] = 48
+        return p + 1
+    n = 0
+    t = v
+    while t > 0:
+        t //= 10
+        n += 1
+    q = p + n - 1
+    while v > 0:
+        out[q] = 48 + v % 10
+        v //= 10
+        q -= 1
+    return p + n
+
+
+@numba.njit(cache=True)
+def _put_hex(out, p, v):
+    out[p] = 48
+    out[p + 1] = 120
+    p += 2
+    if v == 0:
+        out[p] = 48
+        return p + 1
+    n = 0
+    t = v
+    while t > 0:
+        t >>= 4
+        n += 1
+    q = p + n - 1
+    while v > 0:
+        d = v & 15
+        out[q] = 48 + d if d < 10 else 87 + d
+        v >>= 4
+        q -= 1
+    return p + n
+
+
+@numba.njit(cache=True)
+def _format_rows(board, channel, timetag, energy, flags, hex_flags, wave, length, out):
+    p = 0
+    for i in range(wave.shape[0]):
+        p = _put_int(out, p, np.int64(board[i]))
+        out[p] = 59
+        p = _put_int(out, p + 1, np.int64(channel[i]))
+        out[p] = 59
+        p = _put_int(out, p + 1, np.int64(timetag[i]))
+        out[p] = 59
+        p = _put_int(out, p + 1, np.int64(energy[i]))
+        out[p] = 59
+        p = _put_int(out, p + 1, np.int64(0))
+        out[p] = 59
+        if hex_flags:
+            p = _put_hex(out, p + 1, np.int64(flags[i]))
+        else:
+            p = _put_int(out, p + 1, np.int64(flags[i]))
+        out[p] = 59
+        p = _put_int(out, p + 1, np.int64(1))
+        for j in range(length[i]):
+            out[p] = 59
+            p = _put_int(out, p + 1, np.int64(wave[i, j]))
+        out[p] = 10
+        p += 1
+    return p
+
+
+def format_vx2730_rows(records: np.ndarray, *, hex_flags: bool = True, flags: int = 0x4000) -> bytes:
+    """CSV data lines (no header) for ``records`` (st_waveforms fields)."""
+    n = len(records)
+    wave = np.ascontiguousarray(records["wave"])
+    length = np.minimum(records["length"], wave.shape[1]).astype(np.int64)
+    cap = int(n * (7 * wave.shape[1] + 120)) + 16
+    out = np.empty(cap, np.uint8)
+    energy = np.zeros(n, np.int64)
+    fl = np.full(n, flags, np.int64)
+    used = _format_rows(
+        records["board"], records["channel"], records["timestamp"], energy, fl,
+        bool(hex_flags), wave, length, out,
+    )
+    return out[:used].tobytes()
+
+
+def write_vx2730(
+    raw: Path | str,
+    records: np.ndarray,
+    *,
+    n_segments: int = 1,
+    legacy_header: bool = False,
+    hex_flags: bool = True,
+    prefix: str = "DataR",
+) -> list[Path]:
+    """Write ``records`` as CoMPASS CSV files, one set of segments per channel."""
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ch in np.unique(records["channel"]):
+        rows = records[records["channel"] == ch]
+        parts = np.array_split(np.arange(len(rows)), max(1, n_segments))
+        for seg, idx in enumerate(parts):
+            path = raw / f"{prefix}_CH{int(ch)}@V2730_{seg}.CSV"
+            body = format_vx2730_rows(rows[idx], hex_flags=hex_flags)
+            with open(path, "wb") as fh:
+                if seg == 0:
+                    fh.write(((LEGACY_HEADER if legacy_header else HEADER) + "\n").encode())
+                fh.write(body)
+            paths.append(path)
+    return paths
+
+
+def _v1725_event_dtype(n_channels: int, n_samples: int) -> np.dtype:
+    ch = np.dtype(
+        [("size", "<u4"), ("ts_lo", "<u4"), ("ts_hi", "<u2"), ("baseline", "<u2"),
+         ("wave", "<i2", (n_samples,))]
+    )
+    return np.dtype(
+        [("w0", "<u4"), ("w1", "<u4"), ("w2", "<u4"), ("w3", "<u4"), ("ch", ch, (n_channels,))]
+    )
+
+
+def write_v1725(
+    raw: Path | str,
+    records: np.ndarray,
+    *,
+    n_segments: int = 1,
+    board: int = 0,
+    prefix: str = "raw",
+) -> list[Path]:
+    """Write ``records`` as V1725 DAW events: one event per trigger time, all channels.
+
+    Records sharing a timestamp form one event; every event must hold the same
+    set of channels and ``n_samples`` must be even.
+    """
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    ns = records["wave"].shape[1]
+    if ns % 2:
+        raise ConfigError(f"V1725 records need an even number of samples, got {ns}")
+    chans = np.unique(records["channel"])
+    n_ch = chans.size
+    order = np.lexsort((records["channel"], records["timestamp"]))
+    recs = records[order]
+    if len(recs) % n_ch:
+        raise ConfigError("every event must hold the same channels")
+    n_ev = len(recs) // n_ch
+    grid = recs.reshape(n_ev, n_ch)
+    if not np.all(grid["channel"] == chans[None, :]) or not np.all(
+        grid["timestamp"] == grid["timestamp"][:, :1]
+    ):
+        raise ConfigError("every event must hold the same channels at one time")
+    ev_dtype = _v1725_event_dtype(n_ch, ns)
+    ev_words = ev_dtype.itemsize // 4
+    ch_words = 3 + ns // 2
+    mask = int(np.bitwise_or.reduce(1 << chans.astype(np.int64)))
+    ev = np.zeros(n_ev, dtype=ev_dtype)
+    ticks = grid["timestamp"][:, 0] // _TICK_PS
+    ev["w0"] = (0xA << 28) | ev_words
+    ev["w1"] = (mask & 0xFF) | ((board & 0x1F) << 27)
+    ev["w2"] = (np.arange(n_ev, dtype=np.uint32) & 0xFFFFFF) | (((mask >> 8) & 0xFF) << 24)
+    ev["w3"] = (ticks & 0xFFFFFFFF).astype(np.uint32)
+    chd = ev["ch"]
+    chd["size"] = ch_words
+    t = grid["timestamp"] // _TICK_PS
+    chd["ts_lo"] = (t & 0xFFFFFFFF).astype(np.uint32)
+    chd["ts_hi"] = ((t >> 32) & 0xFFFF).astype(np.uint16)
+    chd["baseline"] = np.clip(grid["wave"][:, :, :16].mean(axis=2), 0, 65535).astype(np.uint16)
+    chd["wave"] = grid["wave"]
+    paths = []
+    for seg, idx in enumerate(np.array_split(np.arange(n_ev), max(1, n_segments))):
+        path = raw / f"{prefix}_b{board}_seg{seg}.bin"
+        ev[idx].tofile(path)
+        paths.append(path)
+    return paths
+
+
+def generate_run(
+    data_root: Path | str,
+    run_id: str,
+    *,
+    fmt: str = "vx2730",
+    n_channels: int = 2,
+    n_waveforms: int = 1000,
+    n_samples: int = 800,
+    noise_sigma: float = 3.0,
+    baseline: float = 15000.0,
+    pulse_mean: float = 1.5,
+    noise_only_fraction: float = 0.2,
+    amplitude_range: tuple[float, float] = (20.0, 1000.0),
+    n_segments: int = 1,
+    legacy_header: bool = False,
+    hex_flags: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write a synthetic run; returns ``<data_root>/<run_id>``.
+
+    ``n_waveforms`` is per channel. ``fmt`` is ``"vx2730"`` (CSV, 2 ns) or
+    ``"v1725"`` (binary, 4 ns). The truth goes to ``truth.npy`` / ``truth.json``
+    next to ``RAW``; ``truth["record_i"]`` indexes the reader's st_waveforms.
+    """
+    if fmt not in ("vx2730", "v1725"):
+        raise ConfigError(f"unknown synthetic format {fmt!r}; use 'vx2730' or 'v1725'")
+    params = dict(
+        fmt=fmt, n_channels=n_channels, n_waveforms=n_waveforms, n_samples=n_samples,
+        noise_sigma=noise_sigma, baseline=baseline, pulse_mean=pulse_mean,
+        noise_only_fraction=noise_only_fraction, amplitude_range=list(amplitude_range),
+        n_segments=n_segments, legacy_header=legacy_header, hex_flags=hex_flags, seed=seed,
+    )
+    if fmt == "v1725" and n_samples % 2:
+        raise ConfigError(f"V1725 records need an even number of samples, got {n_samples}")
+    st, truth = synthesize(
+        n_channels=n_channels, n_waveforms=n_waveforms, n_samples=n_samples,
+        noise_sigma=noise_sigma, baseline=baseline, pulse_mean=pulse_mean,
+        noise_only_fraction=noise_only_fraction, amplitude_range=amplitude_range,
+        sample_ns=2 if fmt == "vx2730" else 4, seed=seed,
+    )
+    run_dir = Path(data_root) / str(run_id)
+    raw = run_dir / "RAW"
+    raw.mkdir(parents=True, exist_ok=True)
+    if fmt == "vx2730":
+        write_vx2730(raw, st, n_segments=n_segments, legacy_header=legacy_header,
+                     hex_flags=hex_flags)
+    else:
+        write_v1725(raw, st, n_segments=n_segments)
+    np.save(run_dir / "truth.npy", truth)
+    params["n_pulses"] = int(len(truth))
+    params["n_records"] = int(len(st))
+    params["n_noise_only_records"] = int(len(st) - np.unique(truth["record_i"]).size)
+    (run_dir / "truth.json").write_text(json.dumps(params, indent=2) + "\n")
+    return run_dir
+
+
+def generate_runs(data_root: Path | str, run_ids, **kw) -> list[Path]:
+    """:func:`generate_run` for each id; seeds differ per run unless ``seed`` is a list."""
+    seed = kw.pop("seed", 0)
+    out = []
+    for i, run_id in enumerate(run_ids):
+        s = seed[i] if isinstance(seed, list | tuple) else seed + i
+        out.append(generate_run(data_root, run_id, seed=s, **kw))
+    return out
+
+
+def load_truth(run_dir: Path | str) -> np.ndarray:
+    """The truth table written beside a generated run."""
+    return np.load(Path(run_dir) / "truth.npy", allow_pickle=False)
