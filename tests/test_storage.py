@@ -1,0 +1,185 @@
+"""The on-disk cache: atomic writes, corrupt entries, no unpickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from waveform_analysis import Context, Plugin
+from waveform_analysis.core.storage import CacheStorage
+from waveform_analysis.errors import CacheError
+
+CALLS: Counter = Counter()
+REC = np.dtype([("time", "i8"), ("wave", "i2", (4,))])
+
+
+class Records(Plugin):
+    provides = "records"
+    version = "1"
+
+    def compute(self, context, run_id):
+        CALLS["records"] += 1
+        out = np.zeros(100, REC)
+        out["time"] = np.arange(100)
+        out["wave"] = np.arange(400).reshape(100, 4)
+        return out
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    CALLS.clear()
+
+
+def make(tmp_path):
+    c = Context(storage_dir=tmp_path / "store", config={"data_root": str(tmp_path / "DAQ")})
+    c.register(Records)
+    return c
+
+
+def entry(tmp_path, c):
+    key = c.key_for("r", "records")
+    base = tmp_path / "store" / "r" / f"records-{key}"
+    return base.with_suffix(".npy"), base.with_suffix(".json")
+
+
+def test_roundtrip_structured(tmp_path):
+    s = CacheStorage(tmp_path)
+    a = np.zeros(3, REC)
+    a["wave"][1] = 7
+    m = s.save("r", "x", "k" * 20, a, {"version": "1"})
+    assert isinstance(m, np.memmap)
+    np.testing.assert_array_equal(m, a)
+    np.testing.assert_array_equal(s.load("r", "x", "k" * 20), a)
+    assert s.load("r", "x", "other") is None
+
+
+def test_crash_between_npy_and_json_is_no_entry(tmp_path):
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    npy, meta = entry(tmp_path, c)
+    meta.unlink()  # as if the process died after moving the .npy into place
+    c2 = make(tmp_path)
+    assert not c2.is_cached("r", "records")
+    CALLS.clear()
+    c2.get_data("r", "records")
+    assert CALLS["records"] == 1
+    assert meta.exists()
+
+
+def test_leftover_temp_files_are_ignored(tmp_path):
+    c = make(tmp_path)
+    folder = tmp_path / "store" / "r"
+    folder.mkdir(parents=True)
+    npy, _ = entry(tmp_path, c)
+    (folder / f".{npy.name}.123.abc.tmp").write_bytes(b"partial")
+    assert c.get_data("r", "records").shape == (100,)
+    assert CALLS["records"] == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda npy, meta: npy.write_bytes(npy.read_bytes()[:-100]),  # truncated
+        lambda npy, meta: npy.write_bytes(b"\x00" * npy.stat().st_size),  # bad header, same size
+        lambda npy, meta: meta.write_text("{not json"),
+        lambda npy, meta: npy.unlink(),
+        lambda npy, meta: meta.write_text(
+            json.dumps({**json.loads(meta.read_text()), "shape": [99]})
+        ),
+    ],
+    ids=["truncated", "bad-header", "bad-json", "missing-npy", "shape-mismatch"],
+)
+def test_corrupt_entry_is_deleted_and_recomputed(tmp_path, damage):
+    c = make(tmp_path)
+    good = np.array(c.get_data("r", "records"))
+    npy, meta = entry(tmp_path, c)
+    damage(npy, meta)
+    CALLS.clear()
+    c2 = make(tmp_path)
+    out = c2.get_data("r", "records")
+    np.testing.assert_array_equal(out, good)
+    assert CALLS["records"] == 1
+    # and the rewritten entry is valid for the next reader
+    CALLS.clear()
+    np.testing.assert_array_equal(make(tmp_path).get_data("r", "records"), good)
+    assert CALLS["records"] == 0
+
+
+def test_pickle_payload_in_cache_is_never_loaded(tmp_path):
+    """A shared cache folder could hold a crafted object-array .npy; it must not be unpickled."""
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    npy, meta = entry(tmp_path, c)
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    arr = np.array([Evil()], dtype=object)
+    with open(npy, "wb") as f:
+        np.save(f, arr, allow_pickle=True)
+    m = json.loads(meta.read_text())
+    m.update(file_size=npy.stat().st_size, shape=[1], dtype="|O")
+    meta.write_text(json.dumps(m))
+    CALLS.clear()
+    out = make(tmp_path).get_data("r", "records")
+    assert not marker.exists()
+    assert out.dtype == REC and CALLS["records"] == 1
+
+
+def test_storage_refuses_object_arrays(tmp_path):
+    s = CacheStorage(tmp_path)
+    with pytest.raises(CacheError):
+        s.save("r", "x", "k" * 20, np.array([None], dtype=object), {})
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def test_concurrent_writers_end_with_one_valid_entry(tmp_path):
+    a = np.arange(10_000, dtype=np.float64)
+
+    def write(_):
+        s = CacheStorage(tmp_path)
+        return np.array(s.save("r", "x", "k" * 20, a, {}))
+
+    with ThreadPoolExecutor(4) as pool:
+        for out in pool.map(write, range(8)):
+            np.testing.assert_array_equal(out, a)
+    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert files == ["x-" + "k" * 20 + ".json", "x-" + "k" * 20 + ".npy"]
+    np.testing.assert_array_equal(CacheStorage(tmp_path).load("r", "x", "k" * 20), a)
+
+
+def test_readonly_storage_does_not_write_or_delete(tmp_path):
+    s = CacheStorage(tmp_path)
+    s.save("r", "x", "k" * 20, np.arange(3), {})
+    ro = CacheStorage(tmp_path, readonly=True)
+    with pytest.raises(CacheError):
+        ro.save("r", "y", "k" * 20, np.arange(3), {})
+    (tmp_path / "r" / ("x-" + "k" * 20 + ".npy")).write_bytes(b"junk")
+    assert ro.load("r", "x", "k" * 20) is None
+    assert (tmp_path / "r" / ("x-" + "k" * 20 + ".npy")).exists()
+    assert ro.delete("r") == 0
+
+
+def test_delete_matches_data_name_exactly(tmp_path):
+    s = CacheStorage(tmp_path)
+    s.save("r", "basic", "a" * 20, np.arange(3), {})
+    s.save("r", "basic-features", "b" * 20, np.arange(3), {})
+    s.delete("r", "basic")
+    assert s.load("r", "basic", "a" * 20) is None
+    assert s.load("r", "basic-features", "b" * 20) is not None
+
+
+def test_context_pickles_without_memory(tmp_path):
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    state = pickle.dumps(c)
+    assert len(state) < 5000  # the cached array is not in it
