@@ -62,11 +62,23 @@ def _find_hits(wave, length, baseline, sgn, threshold, merge_gap, lext, rext, mi
         cur_end = -1
         prev_right = 0
         j = 0
+        row = wave[r]
         while j < L:
-            if sgn * np.int64(wave[r, j]) > lim:
+            # skip quiet blocks of 32 samples (a vectorisable min/max), then single samples
+            while j + 32 <= L:
+                ext = sgn * np.int64(row[j])
+                for q in range(j + 1, j + 32):
+                    v = sgn * np.int64(row[q])
+                    ext = max(ext, v)
+                if ext > lim:
+                    break
+                j += 32
+            while j < L and sgn * np.int64(row[j]) <= lim:
+                j += 1
+            if j < L:
                 s = j
                 j += 1
-                while j < L and sgn * np.int64(wave[r, j]) > lim:
+                while j < L and sgn * np.int64(row[j]) > lim:
                     j += 1
                 # run of above-threshold samples [s, j)
                 if cur_start >= 0 and s - cur_end < merge_gap:
@@ -80,8 +92,6 @@ def _find_hits(wave, length, baseline, sgn, threshold, merge_gap, lext, rext, mi
                         prev_right = right
                     cur_start = s
                     cur_end = j
-            else:
-                j += 1
         if cur_start >= 0 and cur_end - cur_start >= min_width:
             left = max(cur_start - lext, prev_right)
             right = min(cur_end + rext, L)
@@ -95,6 +105,28 @@ def _alloc(n: int) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32),
         np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, np.float32),
     )
+
+
+def _contiguous_rows(st_waveforms: np.ndarray) -> np.ndarray:
+    """The ``wave`` field as a 2-D array whose rows are C-contiguous (no copy when possible).
+
+    A field of a structured array is strided; viewing the records as int16
+    rows and slicing the wave columns gives rows numba can vectorise over.
+    """
+    wave = st_waveforms["wave"]
+    if wave.ndim == 1:
+        wave = wave[:, None]
+    offset = st_waveforms.dtype.fields["wave"][1]
+    item = st_waveforms.dtype.itemsize
+    if (
+        st_waveforms.flags.c_contiguous
+        and item % 2 == 0
+        and offset % 2 == 0
+        and st_waveforms.dtype.fields["wave"][0].base == np.dtype(np.int16)
+    ):
+        flat = st_waveforms.view(np.int16).reshape(len(st_waveforms), item // 2)
+        return flat[:, offset // 2 : offset // 2 + wave.shape[1]]
+    return np.ascontiguousarray(wave)
 
 
 def find_peaks(
@@ -139,9 +171,7 @@ def find_peaks(
     n = len(st_waveforms)
     if n == 0:
         return np.zeros(0, dtype=PEAKS_DTYPE)
-    wave = st_waveforms["wave"]
-    if wave.ndim == 1:
-        wave = wave[:, None]
+    wave = _contiguous_rows(st_waveforms)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
     thr = float(threshold)
