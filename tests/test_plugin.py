@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from waveform_analysis import Context, Option, Plugin
 from waveform_analysis.errors import ConfigError, PluginError, UnknownDataError
@@ -154,6 +156,11 @@ def test_int_accepted_for_float_and_same_key(ctx):
     assert ctx.key_for("run", "double") == k1
 
 
+def test_huge_int_for_float_is_a_config_error():
+    with pytest.raises(ConfigError):
+        Option(default=1.0, type=float).coerce(10**400, plugin="p", name="x")
+
+
 @pytest.mark.parametrize(
     "config", [{"source": {"n": "five"}}, {"n": 2.5}, {"n": True}, {"mode": "c"}]
 )
@@ -193,3 +200,36 @@ def test_standard_plugin_options():
     assert ps["peaks"].options["polarity"].default == "negative"
     assert "threshold" in ps["peaks"].options
     assert ps["raw_files"].save_to_cache is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.floats(allow_nan=False, allow_infinity=False, width=64),
+    b=st.floats(allow_nan=False, allow_infinity=False, width=64),
+)
+def test_key_is_a_function_of_the_option_value(tmp_path_factory, a, b):
+    tmp = tmp_path_factory.mktemp("k")
+    c = Context(storage_dir=tmp / "s", config={"data_root": str(tmp / "DAQ")})
+    c.register(Source, Double)
+    c.set_config({"double": {"scale": a}})
+    ka = c.key_for("run", "double")
+    assert ka == c.key_for("run", "double")
+    c.set_config({"double": {"scale": b}})
+    kb = c.key_for("run", "double")
+    assert (ka == kb) == (a == b and str(a) == str(b))
+    assert len(ka) >= 20 and all(ch in "0123456789abcdef" for ch in ka)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    value=st.one_of(st.integers(), st.floats(allow_nan=False), st.text(), st.booleans(), st.none())
+)
+def test_option_coercion_accepts_exactly_numbers_for_float(value):
+    opt = Option(default=1.0, type=float)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e308
+    if ok:
+        out = opt.coerce(value, plugin="p", name="x")
+        assert isinstance(out, float) and out == value
+    else:
+        with pytest.raises(ConfigError):
+            opt.coerce(value, plugin="p", name="x")

@@ -16,6 +16,7 @@ key that covers everything that can change them (see
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,7 +64,9 @@ class Context:
         readonly: bool = False,
     ) -> None:
         self.config: dict[str, Any] = merge_config(DEFAULT_CONFIG, config)
-        self._storage_dir = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
+        storage = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
+        # absolute now, so that a change of directory (or a worker process) uses the same cache
+        self._storage_dir = Path(os.path.abspath(storage))
         self.readonly = bool(readonly)
         self.storage = CacheStorage(self._storage_dir, readonly=self.readonly)
         self._plugins: dict[str, Plugin] = {}

@@ -90,7 +90,10 @@ def _coerce(value: Any, types: tuple[type, ...], *, plugin: str, name: str) -> A
         if int in types and isinstance(value, numbers.Integral):
             return int(value)
         if float in types and isinstance(value, numbers.Real):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                pass
     raise ConfigError(
         f"plugin {plugin!r}, option {name!r}: value {value!r} ({type(value).__name__}) "
         f"is not of the expected type {_type_names(types)}"
