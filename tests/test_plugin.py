@@ -73,7 +73,8 @@ def test_same_call_duplicate_is_an_error(tmp_path):
         ({"provides": 3}, PluginError),
         ({"depends_on": (1,)}, PluginError),
         ({"depends_on": ("a", "a")}, PluginError),
-        ({"version": 1}, PluginError),
+        ({"version": None}, PluginError),
+        ({"version": ""}, PluginError),
         ({"options": {"x": 3}}, ConfigError),
         ({"options": {"x": Option(default="a", type=int)}}, ConfigError),
         ({"options": {"x": Option(default=1, type="int")}}, ConfigError),
@@ -91,6 +92,13 @@ def test_bad_declarations(tmp_path, attrs, error):
 def test_not_a_plugin(tmp_path):
     with pytest.raises(PluginError):
         Context(storage_dir=tmp_path / "s").register(object())
+
+
+def test_numeric_version_is_read_as_text(tmp_path):
+    cls = type("V", (Plugin,), {"provides": "v", "version": 2})
+    c = Context(storage_dir=tmp_path / "s")
+    c.register(cls)
+    assert c.plugins["v"].version == "2"
 
 
 def test_depends_on_string_is_normalised(tmp_path):

@@ -183,3 +183,30 @@ def test_context_pickles_without_memory(tmp_path):
     c.get_data("r", "records")
     state = pickle.dumps(c)
     assert len(state) < 5000  # the cached array is not in it
+
+
+def test_two_contexts_racing_on_one_entry(tmp_path):
+    """Separate Contexts (no shared lock) computing the same entry at once: one valid entry."""
+    import threading
+
+    barrier = threading.Barrier(4)
+
+    class Slow(Records):
+        def compute(self, context, run_id):
+            barrier.wait(timeout=60)
+            return super().compute(context, run_id)
+
+    def run(_):
+        c = Context(storage_dir=tmp_path / "store", config={"data_root": str(tmp_path / "DAQ")})
+        c.register(Slow)
+        return np.array(c.get_data("r", "records"))
+
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(run, range(4)))
+    for o in outs:
+        np.testing.assert_array_equal(o, outs[0])
+    files = sorted(p.name for p in (tmp_path / "store" / "r").iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npy")
+    CALLS.clear()
+    assert make(tmp_path).get_data("r", "records").shape == (100,)
+    assert CALLS["records"] == 0

@@ -169,8 +169,11 @@ def validate_plugin(plugin: Plugin) -> None:
         raise PluginError(f"plugin {cls} ({provides!r}): depends_on lists a name twice: {deps!r}")
     if deps != plugin.depends_on:
         plugin.depends_on = deps
-    if not isinstance(plugin.version, str):
-        raise PluginError(f"plugin {cls} ({provides!r}): version must be a string")
+    version = plugin.version
+    if isinstance(version, int | float) and not isinstance(version, bool):
+        plugin.version = str(version)  # a numeric version is read as its text
+    elif not isinstance(version, str) or not version:
+        raise PluginError(f"plugin {cls} ({provides!r}): version must be a non-empty string")
     options = plugin.options
     if not isinstance(options, dict):
         raise ConfigError(f"plugin {cls} ({provides!r}): options must be a dict of Option")
