@@ -371,3 +371,14 @@ def test_threads_sharing_a_context_compute_once(tmp_path):
     for o in out:
         np.testing.assert_array_equal(o, np.arange(5) * 2.0)
     assert CALLS == {"source": 1, "double": 1}
+
+
+def test_readonly_can_be_switched(tmp_path):
+    c = make(tmp_path)
+    c.readonly = True
+    c.get_data("r1", "double")
+    assert npy_files(tmp_path) == []
+    c.readonly = False
+    c.release("r1")
+    c.get_data("r1", "double")
+    assert npy_files(tmp_path) != []

@@ -67,8 +67,7 @@ class Context:
         storage = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
         # absolute now, so that a change of directory (or a worker process) uses the same cache
         self._storage_dir = Path(os.path.abspath(storage))
-        self.readonly = bool(readonly)
-        self.storage = CacheStorage(self._storage_dir, readonly=self.readonly)
+        self.storage = CacheStorage(self._storage_dir, readonly=bool(readonly))
         self._plugins: dict[str, Plugin] = {}
         check_storage_outside(self._storage_dir, self.data_root)
         self._init_runtime()
@@ -115,6 +114,15 @@ class Context:
     @property
     def storage_dir(self) -> Path:
         return self._storage_dir
+
+    @property
+    def readonly(self) -> bool:
+        """Read the disk cache but never write or delete there (new results stay in memory)."""
+        return self.storage.readonly
+
+    @readonly.setter
+    def readonly(self, value: bool) -> None:
+        self.storage.readonly = bool(value)
 
     @property
     def data_root(self) -> Path:
