@@ -48,7 +48,7 @@ COUNT_KEYS = ("processed", "succeeded", "failed", "duplicated", "retried")
 
 
 def _func_name(func: Callable) -> str:
-    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+    return getattr(func, "__name__", None) or type(func).__name__
 
 
 class TaskManager:
@@ -100,7 +100,9 @@ class TaskManager:
             getattr(func, "__call__", None)  # noqa: B004 - async callables
         )
         if execution_mode == "async" and not is_coro:
-            raise ConfigurationError(f"execution_mode='async' needs an 'async def' function; {_func_name(func)} is not")
+            raise ConfigurationError(
+                f"execution_mode='async' needs an 'async def' function; {_func_name(func)} is not"
+            )
         if execution_mode != "async" and is_coro:
             raise ConfigurationError(
                 f"{_func_name(func)} is an 'async def' function; use execution_mode='async'"
@@ -110,7 +112,9 @@ class TaskManager:
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-            raise ConfigurationError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+            raise ConfigurationError(
+                f"chunk_size must be a positive int or None, got {chunk_size!r}"
+            )
         level_no(log_level)  # validates
 
         self.func = func
@@ -320,10 +324,14 @@ class TaskManager:
         The caller has called ``_begin`` before building ``runner``."""
         with self._run_log() as runlog:
             self.log_path = runlog.path
-            self._log.debug(
-                "start {} mode={} workers={} tasks={}", self.name, self.execution_mode, self.worker_limit,
-                "?" if total is None else total,
-            )
+            if self._log_debug:
+                self._log.debug(
+                    "start {} mode={} workers={} tasks={}",
+                    self.name,
+                    self.execution_mode,
+                    self.worker_limit,
+                    "?" if total is None else total,
+                )
             cancel = True
             self._start_hooks(total)
             try:
@@ -350,7 +358,11 @@ class TaskManager:
     def _log_failure(self, task: Any, exc: BaseException) -> None:
         if self._log_debug:
             self._log.debug(
-                "{} failed on {}: {}: {}", self.name, truncate(task, self.max_info), type(exc).__name__, exc
+                "{} failed on {}: {}: {}",
+                self.name,
+                truncate(task, self.max_info),
+                type(exc).__name__,
+                exc,
             )
 
     @staticmethod
@@ -377,7 +389,16 @@ class TaskManager:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("success_dict", "error_dict", "_seen", "_hooks", "hooks", "_log", "_runlog", "dask_client"):
+        for key in (
+            "success_dict",
+            "error_dict",
+            "_seen",
+            "_hooks",
+            "hooks",
+            "_log",
+            "_runlog",
+            "dask_client",
+        ):
             state.pop(key, None)
         return state
 
