@@ -382,3 +382,26 @@ def test_readonly_can_be_switched(tmp_path):
     c.release("r1")
     c.get_data("r1", "double")
     assert npy_files(tmp_path) != []
+
+
+def test_to_dot_parses_as_graphviz(tmp_path):
+    pydot = pytest.importorskip("pydot")
+    c = make(tmp_path)
+    (graph,) = pydot.graph_from_dot_data(c.to_dot("declared"))
+    names = {n.get_name().strip('"') for n in graph.get_nodes()} - {"node"}
+    assert names == {"source", "declared"}
+    assert len(graph.get_edges()) == 1
+
+
+class ReadsThroughContext(Plugin):
+    provides = "through_context"
+    depends_on = ("source",)
+
+    def compute(self, context, run_id):
+        return np.asarray(context.get_data(run_id, "source")) * 3
+
+
+def test_compute_may_read_declared_inputs_through_the_context(tmp_path):
+    c = make(tmp_path)
+    c.register(ReadsThroughContext)
+    np.testing.assert_array_equal(c.get_data("r1", "through_context"), np.arange(5) * 3.0)

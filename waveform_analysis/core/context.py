@@ -16,6 +16,8 @@ key that covers everything that can change them (see
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import os
 import threading
 from collections.abc import Iterable
@@ -351,7 +353,7 @@ class Context:
         stack = self._stack()
         stack.append(plugin)
         try:
-            return plugin.compute(self, run_id, **inputs)
+            return plugin.compute(self, run_id, **_accepted(plugin.compute, inputs))
         except Exception as exc:
             exc.add_note(
                 f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
@@ -382,6 +384,30 @@ class Context:
             else:
                 self._memory.get(run_id, {}).pop(data_name, None)
         self.storage.delete(run_id, data_name)
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(func: Any) -> frozenset[str] | None:
+    """Keyword names ``func`` accepts, or None when it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params)
+
+
+def _accepted(compute: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs ``compute`` can take: all of them, unless its signature names fewer.
+
+    A plugin that reads a declared dependency through ``context.get_data``
+    instead of a parameter need not list it in its signature.
+    """
+    names = _parameters(getattr(compute, "__func__", compute))
+    if names is None:
+        return inputs
+    return {k: v for k, v in inputs.items() if k in names}
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:
