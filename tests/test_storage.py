@@ -210,3 +210,19 @@ def test_two_contexts_racing_on_one_entry(tmp_path):
     CALLS.clear()
     assert make(tmp_path).get_data("r", "records").shape == (100,)
     assert CALLS["records"] == 0
+
+
+def test_corrupt_entry_is_logged(tmp_path):
+    from loguru import logger
+
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    npy, _ = entry(tmp_path, c)
+    npy.write_bytes(npy.read_bytes()[:50])
+    messages: list[str] = []
+    sink = logger.add(messages.append, level="WARNING", format="{message}")
+    try:
+        make(tmp_path).get_data("r", "records")
+    finally:
+        logger.remove(sink)
+    assert any("corrupt cache entry" in m and npy.name in m for m in messages)
