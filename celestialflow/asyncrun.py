@@ -96,6 +96,8 @@ async def run_async(m: TaskManager, tasks: Iterable[Any]) -> None:
                     counts["retried"] += 1
                     state["outstanding"] += 1
                     loop.call_later(m.backoff.delay(attempt + 1), retry_q.put_nowait, (task, attempt + 1))
+                    for hook in hooks:
+                        hook.on_retry(m, task, exc, attempt + 1)
                     continue
                 counts["failed"] += 1
                 if errors is not None:

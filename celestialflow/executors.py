@@ -20,7 +20,7 @@ import os
 import pickle
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from .errors import ConfigurationError
@@ -132,23 +132,26 @@ class ThreadBackend(Backend):
 
     name = "thread"
 
-    def __init__(self, func: Callable, workers: int, thread_name: str = "celestialflow") -> None:
+    def __init__(
+        self, func: Callable, workers: int, thread_name: str = "celestialflow", pool: Executor | None = None
+    ) -> None:
         super().__init__(workers)
         self._func = func
         self._prefix = thread_name
-        self._pool: ThreadPoolExecutor | None = None
+        self._shared = pool
+        self._pool: Executor | None = None
 
     def open(self) -> None:
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self._prefix)
+        self._pool = self._shared or ThreadPoolExecutor(self.workers, thread_name_prefix=self._prefix)
 
     def submit(self, payload: Sequence[Any]) -> Future:
         assert self._pool is not None
         return self._pool.submit(call_chunk, self._func, payload)
 
     def close(self, cancel: bool = False) -> None:
-        if self._pool is not None:
+        if self._pool is not None and self._pool is not self._shared:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-            self._pool = None
+        self._pool = None
 
 
 def _mp_context(name: str | None):
@@ -160,23 +163,26 @@ class ProcessBackend(Backend):
 
     name = "process"
 
-    def __init__(self, func: Callable, workers: int, mp_context: str | None = None) -> None:
-        super().__init__(min(workers, os.cpu_count() or 1))
+    def __init__(
+        self, func: Callable, workers: int, mp_context: str | None = None, pool: Executor | None = None
+    ) -> None:
+        super().__init__(workers if pool is not None else min(workers, os.cpu_count() or 1))
         self._func = func
         self._ctx = mp_context
-        self._pool: ProcessPoolExecutor | None = None
+        self._shared = pool
+        self._pool: Executor | None = None
 
     def open(self) -> None:
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=_mp_context(self._ctx))
+        self._pool = self._shared or ProcessPoolExecutor(self.workers, mp_context=_mp_context(self._ctx))
 
     def submit(self, payload: Sequence[Any]) -> Future:
         assert self._pool is not None
         return self._pool.submit(_call_chunk_in_process, self._func, payload)
 
     def close(self, cancel: bool = False) -> None:
-        if self._pool is not None:
+        if self._pool is not None and self._pool is not self._shared:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
-            self._pool = None
+        self._pool = None
 
 
 class StageProcessBackend(Backend):

@@ -1,7 +1,8 @@
 """Small lifecycle hooks that attach to a run: progress bars and anything a user adds.
 
-A hook has three methods, each called at most once per chunk, never per task, so
-attaching one costs nothing in the hot loop.
+``on_start``/``on_progress``/``on_end`` are called at most once per chunk, never
+per task, so attaching a hook costs nothing in the hot loop; ``on_retry`` is
+called once per retry, which only happens on the failure path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ class Hook:
 
     def on_progress(self, manager: TaskManager, n: int) -> None:
         """``n`` more tasks reached their final state."""
+
+    def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
+        """``task`` failed with retryable ``exc`` and will be tried again (``attempt`` >= 1)."""
 
     def on_end(self, manager: TaskManager) -> None:
         """The run ended (normally or not)."""

@@ -60,7 +60,9 @@ class TaskManager:
     ``backoff_max``, ``backoff_jitter``), ``log_level``, ``log_dir``,
     ``log_to_file``, ``chunk_size`` (tasks per submitted chunk; automatic by
     default), ``mp_context`` (process start method), and ``dask_client`` /
-    ``dask_address`` for ``execution_mode="dask"``.
+    ``dask_address`` for ``execution_mode="dask"``, and ``pool``: an existing
+    ``concurrent.futures`` executor for thread or process mode, shared between
+    stages and left open afterwards.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class TaskManager:
         mp_context: str | None = None,
         dask_client: Any = None,
         dask_address: str | None = None,
+        pool: Any = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"func must be callable, got {type(func).__name__}")
@@ -140,6 +143,7 @@ class TaskManager:
         self.mp_context = mp_context
         self.dask_client = dask_client
         self.dask_address = dask_address
+        self.pool = pool
 
         self.retry_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
         self.hooks: list[Hook] = []
@@ -271,9 +275,9 @@ class TaskManager:
         if mode == "serial":
             return SerialBackend(self._compose_call())
         if mode == "thread":
-            return ThreadBackend(self.func, self.worker_limit, thread_name=f"cf-{self.name}"[:40])
+            return ThreadBackend(self.func, self.worker_limit, f"cf-{self.name}"[:40], self.pool)
         if mode == "process":
-            return ProcessBackend(self.func, self.worker_limit, self.mp_context)
+            return ProcessBackend(self.func, self.worker_limit, self.mp_context, self.pool)
         if mode == "async":
             return AsyncBackend(self.func, self.worker_limit)
         return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)
@@ -405,7 +409,7 @@ class TaskManager:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.success_dict, self.error_dict, self._seen = {}, {}, set()
-        self.hooks, self._hooks, self._log, self.dask_client = [], [], None, None
+        self.hooks, self._hooks, self._log, self.dask_client, self.pool = [], [], None, None, None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, execution_mode={self.execution_mode!r}, worker_limit={self.worker_limit})"

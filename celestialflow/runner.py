@@ -254,6 +254,8 @@ class Runner:
             self.m.counts["retried"] += 1
             due = time.monotonic() + self.m.backoff.delay(attempt + 1)
             heapq.heappush(self.retry_heap, (due, next(self._seq), task, attempt + 1))
+            for hook in self.hooks:
+                hook.on_retry(self.m, task, exc, attempt + 1)
             return 0
         self.m.counts["failed"] += 1
         if self.errors is not None:

@@ -12,6 +12,7 @@ import pytest
 from celestialflow import (
     ConfigurationError,
     GraphError,
+    Hook,
     StageNotFoundError,
     TaskChain,
     TaskGraph,
@@ -212,15 +213,9 @@ def test_bounded_queues_hold_back_fast_stage():
     g = TaskChain([stage(inc), stage(slow)], queue_capacity=100)
     peak = [0]
 
-    class Watch:
-        def on_start(self, m, total):
-            pass
-
+    class Watch(Hook):
         def on_progress(self, m, n):
             peak[0] = max(peak[0], g._mailboxes["slow"].size)
-
-        def on_end(self, m):
-            pass
 
     g.stage("slow").add_hook(Watch())
     g.start(range(2000))

@@ -324,3 +324,32 @@ def test_pickled_manager_drops_results():
     m.start([1, 2])
     clone = pickle.loads(pickle.dumps(m))
     assert clone.get_success_dict() == {} and clone.func is square
+
+
+def test_shared_pool_left_open_and_retry_hook():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from celestialflow import Hook
+
+    retries = []
+
+    class Count(Hook):
+        def on_retry(self, manager, task, exc, attempt):
+            retries.append((task, attempt))
+
+    state = {}
+
+    def flaky(x):
+        state[x] = state.get(x, 0) + 1
+        if state[x] < 2:
+            raise ConnectionError("once")
+        return x
+
+    with ThreadPoolExecutor(2) as pool:
+        a = tm(flaky, "thread", pool=pool, backoff_base=0.001, enable_success_cache=True)
+        a.add_hook(Count())
+        a.start([1, 2])
+        b = tm(square, "thread", pool=pool, enable_success_cache=True)
+        b.start([3])  # the pool is still usable
+    assert a.get_success_dict() == {1: 1, 2: 2} and b.get_success_dict() == {3: 9}
+    assert sorted(retries) == [(1, 1), (2, 1)]

@@ -7,8 +7,22 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+_limit: int | None = None
+
+
+def limit_threads(n: int | None) -> None:
+    """Cap the threads of every kernel in this process (None: back to the default).
+
+    A batch that already runs several runs at once sets 1, so kernels do not
+    oversubscribe the cores.
+    """
+    global _limit
+    _limit = None if n is None else max(1, int(n))
+
 
 def n_threads() -> int:
+    if _limit is not None:
+        return _limit
     env = os.environ.get("WAVEFORM_ANALYSIS_THREADS")
     if env:
         try:
