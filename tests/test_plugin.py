@@ -242,7 +242,7 @@ def test_option_coercion_accepts_exactly_numbers_for_float(value):
             ok = False
     if ok:
         out = opt.coerce(value, plugin="p", name="x")
-        assert isinstance(out, float) and out == value
+        assert isinstance(out, float) and out == float(value)
     else:
         with pytest.raises(ConfigError):
             opt.coerce(value, plugin="p", name="x")
