@@ -102,6 +102,8 @@ async def run_async(m: TaskManager, tasks: Iterable[Any]) -> None:
                 counts["failed"] += 1
                 if errors is not None:
                     store(errors, task, exc)
+                for hook in hooks:
+                    hook.on_failure(m, task, exc)
                 m._log_failure(task, exc)
                 settle(1)
                 continue

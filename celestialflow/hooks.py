@@ -2,7 +2,8 @@
 
 ``on_start``/``on_progress``/``on_end`` are called at most once per chunk, never
 per task, so attaching a hook costs nothing in the hot loop; ``on_retry`` is
-called once per retry, which only happens on the failure path.
+``on_retry`` and ``on_failure`` once per event, which only happens on the
+failure path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class Hook:
 
     def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
         """``task`` failed with retryable ``exc`` and will be tried again (``attempt`` >= 1)."""
+
+    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
+        """``task`` failed for good (no retry left, or not retryable)."""
 
     def on_end(self, manager: TaskManager) -> None:
         """The run ended (normally or not)."""

@@ -265,6 +265,8 @@ class Runner:
                 self.errors[make_hashable(task)] = exc
         if self.on_failure is not None:
             self.on_failure(task, exc)
+        for hook in self.hooks:
+            hook.on_failure(self.m, task, exc)
         self.m._log_failure(task, exc)
         return 1
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from .core.cancellation import CancellationToken
 from .core.context import Context
+from .core.data.batch_processor import BatchProcessor
 from .core.plugin import Option, Plugin
 from .plugins import standard_plugins
 
-# BatchProcessor is exported here once core.data.batch_processor exists.
-
-__all__ = ["CancellationToken", "Context", "Option", "Plugin", "standard_plugins"]
+__all__ = ["BatchProcessor", "CancellationToken", "Context", "Option", "Plugin", "standard_plugins"]

@@ -355,10 +355,12 @@ class Context:
         try:
             return plugin.compute(self, run_id, **_accepted(plugin.compute, inputs))
         except Exception as exc:
-            exc.add_note(
-                f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
-                f"{plugin.provides!r} for run {run_id!r}"
-            )
+            if not hasattr(exc, "wa_plugin"):  # the innermost plugin is the one that failed
+                exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
+                exc.add_note(
+                    f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
+                    f"{plugin.provides!r} for run {run_id!r}"
+                )
             raise
         finally:
             stack.pop()
