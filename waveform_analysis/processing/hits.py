@@ -23,81 +23,143 @@ DEFAULT_RIGHT_EXTENSION = 20
 
 
 @numba.njit(cache=True, nogil=True)
-def _emit(wave, r, sgn, bl, start, end, left, right, k, cap,
+def _emit(row, r, neg, bl, start, end, left, right, k, cap,
           o_rec, o_left, o_right, o_pos, o_height, o_area):
     if k < cap:
-        best = -1e30
+        # extremum: the first most negative (most positive) sample of [start, end)
         bpos = start
+        ext = row[start]
+        if neg:
+            for j in range(start + 1, end):
+                if row[j] < ext:
+                    ext = row[j]
+                    bpos = j
+        else:
+            for j in range(start + 1, end):
+                if row[j] > ext:
+                    ext = row[j]
+                    bpos = j
+        # signal sgn * (w - bl), summed in sample order
         area = 0.0
-        for j in range(left, right):
-            v = sgn * (wave[r, j] - bl)
-            area += v
-            if j >= start and j < end and v > best:
-                best = v
-                bpos = j
+        if neg:
+            for j in range(left, right):
+                area += bl - row[j]
+            height = bl - ext
+        else:
+            for j in range(left, right):
+                area += row[j] - bl
+            height = ext - bl
         o_rec[k] = r
         o_left[k] = left
         o_right[k] = right
         o_pos[k] = bpos
-        o_height[k] = best
+        o_height[k] = height
         o_area[k] = area
     return k + 1
 
 
+# Quiet stretches are skipped this many samples at a time (one int16 min/max each).
+# Passed at run time: a constant trip count gets unrolled into scalar code
+# instead of a vector reduction.
+_BLOCK = 32
+
+
 @numba.njit(cache=True, nogil=True)
-def _find_hits(wave, length, baseline, sgn, threshold, merge_gap, lext, rext, min_width,
+def _find_hits(wave, length, level, neg, baseline, merge_gap, lext, rext, min_width, block,
                lo, hi, cap, o_rec, o_left, o_right, o_pos, o_height, o_area):
-    """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``)."""
+    """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
+
+    A sample fires when ``wave <= level`` (``neg``) or ``wave >= level``
+    (otherwise); ``level`` is int16, so the scan compares raw samples.
+    Records that cannot fire have ``length`` 0.
+    """
     k = 0
-    ns = wave.shape[1]
     for r in range(lo, hi):
-        L = min(length[r], ns)
+        L = length[r]
+        if L <= 0:
+            continue
+        a = level[r]
         bl = baseline[r]
-        # sgn * w > lim  <=>  sgn * (w - bl) > threshold, in integers
-        if sgn < 0:
-            lim = -np.int64(np.ceil(bl - threshold))
-        else:
-            lim = np.int64(np.floor(bl + threshold))
+        row = wave[r]
         cur_start = -1
         cur_end = -1
         prev_right = 0
         j = 0
-        row = wave[r]
         while j < L:
-            # skip quiet blocks of 32 samples (a vectorisable min/max), then single samples
-            while j + 32 <= L:
-                ext = sgn * np.int64(row[j])
-                for q in range(j + 1, j + 32):
-                    v = sgn * np.int64(row[q])
-                    ext = max(ext, v)
-                if ext > lim:
-                    break
-                j += 32
-            while j < L and sgn * np.int64(row[j]) <= lim:
-                j += 1
-            if j < L:
-                s = j
-                j += 1
-                while j < L and sgn * np.int64(row[j]) > lim:
+            # next firing sample: whole quiet blocks first, then single samples
+            if neg:
+                while j + block <= L:
+                    m = np.int16(32767)
+                    for q in range(j, j + block):
+                        m = min(m, row[q])
+                    if m <= a:
+                        break
+                    j += block
+                while j < L and row[j] > a:
                     j += 1
-                # run of above-threshold samples [s, j)
-                if cur_start >= 0 and s - cur_end < merge_gap:
-                    cur_end = j
-                else:
-                    if cur_start >= 0 and cur_end - cur_start >= min_width:
-                        left = max(cur_start - lext, prev_right)
-                        right = min(cur_end + rext, s, L)
-                        k = _emit(wave, r, sgn, bl, cur_start, cur_end, left, right, k, cap,
-                                  o_rec, o_left, o_right, o_pos, o_height, o_area)
-                        prev_right = right
-                    cur_start = s
-                    cur_end = j
+            else:
+                while j + block <= L:
+                    m = np.int16(-32768)
+                    for q in range(j, j + block):
+                        m = max(m, row[q])
+                    if m >= a:
+                        break
+                    j += block
+                while j < L and row[j] < a:
+                    j += 1
+            if j >= L:
+                break
+            s = j
+            j += 1
+            if neg:
+                while j < L and row[j] <= a:
+                    j += 1
+            else:
+                while j < L and row[j] >= a:
+                    j += 1
+            # run of firing samples [s, j)
+            if cur_start >= 0 and s - cur_end < merge_gap:
+                cur_end = j
+            else:
+                if cur_start >= 0 and cur_end - cur_start >= min_width:
+                    left = max(cur_start - lext, prev_right)
+                    right = min(cur_end + rext, s, L)
+                    k = _emit(row, r, neg, bl, cur_start, cur_end, left, right, k, cap,
+                              o_rec, o_left, o_right, o_pos, o_height, o_area)
+                    prev_right = right
+                cur_start = s
+                cur_end = j
         if cur_start >= 0 and cur_end - cur_start >= min_width:
             left = max(cur_start - lext, prev_right)
             right = min(cur_end + rext, L)
-            k = _emit(wave, r, sgn, bl, cur_start, cur_end, left, right, k, cap,
+            k = _emit(row, r, neg, bl, cur_start, cur_end, left, right, k, cap,
                       o_rec, o_left, o_right, o_pos, o_height, o_area)
     return k
+
+
+def _trigger_levels(
+    baseline: np.ndarray, length: np.ndarray, n_samples: int, sgn: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record the int16 level a sample must reach and the samples to scan.
+
+    ``sgn * (w - baseline) > threshold`` for an integer ``w`` is
+    ``w <= ceil(baseline - threshold) - 1`` (negative) or
+    ``w >= floor(baseline + threshold) + 1`` (positive). A level beyond the
+    int16 range on the quiet side means no sample can fire: that record's
+    length becomes 0; beyond it on the other side every sample fires, which
+    the clipped level keeps.
+    """
+    lim = np.minimum(length, n_samples).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        if sgn < 0:
+            lev = np.ceil(baseline - threshold) - 1.0
+            never = ~(lev >= -32768.0)
+        else:
+            lev = np.floor(baseline + threshold) + 1.0
+            never = ~(lev <= 32767.0)
+        level = np.clip(np.nan_to_num(lev), -32768, 32767).astype(np.int16)
+    lim[never] = 0
+    return level, lim
 
 
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
@@ -172,22 +234,25 @@ def find_peaks(
     if n == 0:
         return np.zeros(0, dtype=PEAKS_DTYPE)
     wave = _contiguous_rows(st_waveforms)
-    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
-    thr = float(threshold)
-    args = (int(merge_gap), int(left_extension), int(right_extension), int(min_width))
+    level, length = _trigger_levels(
+        baseline, np.asarray(st_waveforms["length"]), wave.shape[1], sgn, float(threshold)
+    )
+    neg = sgn < 0
+    args = (int(merge_gap), int(left_extension), int(right_extension), int(min_width), _BLOCK)
 
     def run(bounds):
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = _find_hits(wave, length, baseline, sgn, thr, *args, lo, hi, cap, *out)
+        k = _find_hits(wave, length, level, neg, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            _find_hits(wave, length, baseline, sgn, thr, *args, lo, hi, k, *out)
+            _find_hits(wave, length, level, neg, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
-    parts = max(1, min(n_threads(), n // 2000)) if n >= 4000 else 1
+    # a few chunks per thread, so a thread slowed by other load does not hold up the rest
+    parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
     edges = np.linspace(0, n, parts + 1).astype(np.int64)
     chunks = thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
     rec, left, right, pos, height, area = (
