@@ -9,15 +9,29 @@ time excluded), then prints for each step the best of ``--repeat`` timings:
 * VX2730 CSV -> st_waveforms, MB/s of CSV (reference: np.fromfile of the same files)
 * V1725 binary -> st_waveforms, MB/s of file (reference: np.fromfile of the same files)
 * st_waveforms -> peaks, MB/s of int16 samples (reference: np.abs(x - b) > t)
+* cold CSV -> peaks and binary -> peaks end to end: ``Context.get_data(run, "peaks")``
+  with the standard plugins on an empty cache (cache writes included), MB/s of
+  file (reference: np.fromfile of the same files)
+* cached ``get_data(run, "peaks")`` in a new process (after ``import
+  waveform_analysis`` and building the Context), first and second call, in ms
+  (reference: ``np.load(mmap_mode="r")`` of the cached .npy, timed in the same
+  process); best of ``--repeat`` processes
+* peak RSS of CSV -> peaks in a new process (``VmHWM``; ``ru_maxrss`` printed
+  too) against the run's int16 sample bytes
 
-and the peak RSS of the process. Targets: CSV >= 300 MB/s, binary >= 1000 MB/s,
-hits >= 2000 MB/s.
+Targets: CSV >= 300 MB/s, binary >= 1000 MB/s, hits >= 2000 MB/s, cold CSV ->
+peaks >= 150 MB/s, binary -> peaks >= 500 MB/s, cached get_data < 10 ms,
+peak RSS < 3 x sample bytes + 200 MiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,13 +39,69 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
+from waveform_analysis import Context, standard_plugins  # noqa: E402
 from waveform_analysis.daq import get_adapter  # noqa: E402
 from waveform_analysis.processing import compute_baselines, find_peaks  # noqa: E402
 from waveform_analysis.synthetic import generate_run  # noqa: E402
 
-TARGETS = {"vx2730": 300.0, "v1725": 1000.0, "hits": 2000.0}
+TARGETS = {
+    "vx2730": 300.0,
+    "v1725": 1000.0,
+    "hits": 2000.0,
+    "vx2730_peaks": 150.0,
+    "v1725_peaks": 500.0,
+    "cached_ms": 10.0,
+}
+MIB = 1 << 20
+
+# run in a new interpreter: argv = data_root storage_dir run_id
+CACHED_CHILD = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+import numpy as np
+from waveform_analysis import Context, standard_plugins
+data_root, storage, run = sys.argv[1:4]
+ctx = Context(storage_dir=storage, config={"data_root": data_root})
+ctx.register(*standard_plugins())
+t1 = time.perf_counter()
+peaks = ctx.get_data(run, "peaks")
+t2 = time.perf_counter()
+again = ctx.get_data(run, "peaks")
+t3 = time.perf_counter()
+npy = sorted(Path(storage, run).glob("peaks-*.npy"))
+assert len(npy) == 1, npy
+t4 = time.perf_counter()
+ref = np.load(npy[0], mmap_mode="r", allow_pickle=False)
+t5 = time.perf_counter()
+assert len(ref) == len(peaks) and again is peaks
+print(json.dumps({"setup": t1 - t0, "first": t2 - t1, "second": t3 - t2, "ref": t5 - t4,
+                  "n": len(peaks), "numba": "numba" in sys.modules}))
+"""
+
+# run in a new interpreter: argv = data_root storage_dir run_id adapter
+RSS_CHILD = """
+import json, resource, sys
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith(("VmHWM", "VmRSS")):
+            yield line.split(":")[0], int(line.split()[1]) * 1024
+from waveform_analysis import Context, standard_plugins
+data_root, storage, run, adapter = sys.argv[1:5]
+ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": adapter})
+ctx.register(*standard_plugins())
+base = dict(hwm())["VmRSS"]
+st = ctx.get_data(run, "st_waveforms")
+sample_bytes = int(st["length"].astype("int64").sum()) * 2
+peaks = ctx.get_data(run, "peaks")
+mem = dict(hwm())
+print(json.dumps({"hwm": mem["VmHWM"], "base": base, "sample_bytes": sample_bytes,
+                  "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "n": len(peaks)}))
+"""
 
 
 def best_time(func, repeat: int) -> float:
@@ -53,6 +123,31 @@ def row(label: str, nbytes: int, t: float, ref_label: str, t_ref: float, target:
     )
 
 
+def run_child(code: str, *args: object) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold_peaks(data: Path, cache: Path, run: str, fmt: str, repeat: int) -> tuple[float, int]:
+    """Best time of files -> peaks through Context.get_data on an empty cache (left in ``cache``)."""
+    best = float("inf")
+    n = 0
+    for _ in range(repeat):
+        shutil.rmtree(cache, ignore_errors=True)
+        ctx = Context(storage_dir=cache, config={"data_root": str(data), "daq_adapter": fmt})
+        ctx.register(*standard_plugins())
+        t0 = time.perf_counter()
+        n = len(ctx.get_data(run, "peaks"))
+        best = min(best, time.perf_counter() - t0)
+        del ctx
+    return best, n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-waveforms", type=int, default=40_000, help="total, over 2 channels")
@@ -65,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     per_channel = max(1, n_wf // 2)
 
     with tempfile.TemporaryDirectory(prefix="bench_waveform_") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "DAQ"
+        root.mkdir()
         # warm-up: compile/load every kernel on a small run of each format
         for fmt in ("vx2730", "v1725"):
             generate_run(root, f"warm_{fmt}", fmt=fmt, n_waveforms=200, n_samples=args.n_samples)
@@ -76,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"{2 * per_channel} waveforms x {args.n_samples} samples, best of {repeat}")
         st_csv = None
+        inputs = {}
         for fmt in ("vx2730", "v1725"):
             run = f"bench_{fmt}"
             t0 = time.perf_counter()
@@ -88,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  generated {fmt} run: {nbytes / 1e6:.1f} MB in {t_gen:.1f} s")
             t_ref = best_time(lambda paths=paths: [np.fromfile(p, np.uint8) for p in paths],
                               repeat)
+            inputs[fmt] = (run, nbytes, t_ref)
             holder = {}
 
             def read(a=a, files=files, run=run, holder=holder):
@@ -110,8 +208,57 @@ def main(argv: list[str] | None = None) -> int:
         t = best_time(lambda: out.__setitem__("p", find_peaks(st, 15.0)), repeat)
         row("st_waveforms -> peaks", nbytes, t, "numpy |x - b| > t", t_ref, TARGETS["hits"])
         print(f"  {len(out['p'])} peaks in {len(st)} waveforms")
+        st = st_csv = wave = b = None  # free the arrays before the end-to-end cases
+        out.clear()
+
+        # end to end on an empty cache: files -> raw_files -> st_waveforms -> peaks
+        for fmt in ("v1725", "vx2730"):  # CSV last: its cache is reused below
+            run, nbytes, t_ref = inputs[fmt]
+            cache = Path(tmp) / f"cache_{fmt}"
+            t, n = cold_peaks(root, cache, run, fmt, repeat)
+            label = "cold CSV -> peaks" if fmt == "vx2730" else "cold V1725 bin -> peaks"
+            row(label, nbytes, t, "np.fromfile same files", t_ref, TARGETS[f"{fmt}_peaks"])
+            print(f"  {n} peaks, Context.get_data on an empty cache")
+
+        # cached get_data in a new process (CSV run, cache filled just above)
+        run = inputs["vx2730"][0]
+        cache = Path(tmp) / "cache_vx2730"
+        res = [run_child(CACHED_CHILD, root, cache, run) for _ in range(max(3, repeat))]
+        first = min(r["first"] for r in res) * 1e3
+        worst = max(r["first"] for r in res) * 1e3
+        second = min(r["second"] for r in res) * 1e3
+        ref = min(r["ref"] for r in res) * 1e3
+        setup = min(r["setup"] for r in res) * 1e3
+        flag = "ok" if first < TARGETS["cached_ms"] else "ABOVE TARGET"
+        print(
+            f"{'cached get_data, new process':<28} {first:9.2f} ms     "
+            f"{'np.load mmap same .npy':<22} {ref:9.2f} ms     ratio {ref / first:5.2f}   "
+            f"target < {TARGETS['cached_ms']:.0f} ms: {flag}"
+        )
+        print(
+            f"  best of {len(res)} processes (worst first call {worst:.2f} ms); second call "
+            f"{second:.3f} ms; import + Context {setup:.0f} ms; "
+            f"numba imported: {any(r['numba'] for r in res)}"
+        )
+
+        # peak RSS of CSV -> peaks in a new process, empty cache
+        cache = Path(tmp) / "cache_rss"
+        shutil.rmtree(cache, ignore_errors=True)
+        r = run_child(RSS_CHILD, root, cache, run, "vx2730")
+        limit = 3 * r["sample_bytes"] + 200 * MIB
+        flag = "ok" if r["hwm"] < limit else "ABOVE TARGET"
+        print(
+            f"{'peak RSS CSV -> peaks':<28} {r['hwm'] / MIB:9.0f} MiB    "
+            f"{'int16 sample bytes':<22} {r['sample_bytes'] / MIB:9.0f} MiB    "
+            f"ratio {r['hwm'] / r['sample_bytes']:5.2f}   target < 3 x samples + 200 MiB = "
+            f"{limit / MIB:.0f} MiB: {flag}"
+        )
+        print(
+            f"  new process: VmHWM {r['hwm'] / MIB:.0f} MiB, ru_maxrss {r['maxrss'] / MIB:.0f} MiB, "
+            f"after import + Context {r['base'] / MIB:.0f} MiB"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS {rss:.0f} MB")
+    print(f"bench process peak RSS {rss:.0f} MB")
     return 0
 
 

@@ -21,6 +21,8 @@ channel header followed by int16 samples:
 
 The reader walks the headers with a numba kernel (validating every size and
 mask) and then copies the samples into the sorted output with a second kernel.
+The kernels live in :mod:`._v1725_kernels`, imported on the first ``read``, so
+that listing files does not import numba.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from ..dtypes import st_waveforms_dtype
@@ -57,72 +58,21 @@ _MESSAGES = {
     ERR_TRAILING: "truncated event header at the end of the file",
 }
 
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _u32(buf, p):
-    return (
-        np.int64(buf[p])
-        | (np.int64(buf[p + 1]) << 8)
-        | (np.int64(buf[p + 2]) << 16)
-        | (np.int64(buf[p + 3]) << 24)
-    )
+_KERNEL_NAMES = frozenset({"_u32", "_walk", "_copy_waves"})
 
 
-@numba.njit(cache=True, nogil=True)
-def _walk(buf, fill, board, channel, ticks, offset, nsamp):
-    """Walk every event; with ``fill`` write one row per channel record.
+def _kernels():
+    """The numba kernels (imported, and loaded from numba's cache, on first use)."""
+    from . import _v1725_kernels
 
-    Returns (error code, byte offset of the bad header, number of records).
-    """
-    n = buf.size
-    pos = 0
-    k = 0
-    while pos < n:
-        if pos + 16 > n:
-            return 5, pos, k
-        w0 = _u32(buf, pos)
-        if (w0 >> 28) != 0xA:
-            return 1, pos, k
-        size = w0 & 0x0FFFFFFF
-        end = pos + size * 4
-        if size < 4 or end > n:
-            return 2, pos, k
-        mask = np.int64(buf[pos + 4]) | (np.int64(buf[pos + 11]) << 8)
-        bid = np.int64(buf[pos + 7]) >> 3
-        p = pos + 16
-        for ch in range(16):
-            if not (mask >> ch) & 1:
-                continue
-            if p + 12 > end:
-                return 4, pos, k
-            cw = _u32(buf, p)
-            csize = cw & 0x3FFFFF
-            if csize < 3 or p + csize * 4 > end:
-                return 3, p, k
-            if fill:
-                t = np.int64(0)
-                for b in range(6):
-                    t |= np.int64(buf[p + 4 + b]) << (8 * b)
-                board[k] = bid
-                channel[k] = ch
-                ticks[k] = t
-                offset[k] = p + 12
-                nsamp[k] = 2 * csize - 6
-            k += 1
-            p += csize * 4
-        if p != end:
-            return 4, pos, k
-        pos = end
-    return 0, pos, k
+    return _v1725_kernels
 
 
-@numba.njit(cache=True, nogil=True)
-def _copy_waves(buf16, offset, nsamp, dest, lo, hi, wave):
-    for i in range(lo, hi):
-        o = offset[i] >> 1
-        r = dest[i]
-        for j in range(nsamp[i]):
-            wave[r, j] = buf16[o + j]
+def __getattr__(name: str):
+    # the kernels used to be defined here; keep them reachable without importing numba early
+    if name in _KERNEL_NAMES:
+        return getattr(_kernels(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class V1725Adapter(DAQAdapter):
@@ -144,19 +94,20 @@ class V1725Adapter(DAQAdapter):
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
+        k = _kernels()
         files = files[np.lexsort((files["segment"], files["channel"], files["board"]))]
         rels = [str(f["path"]) for f in files]
 
         def scan(rel):
             buf = np.fromfile(data_root / rel, dtype=np.uint8)
             e = np.empty(0, np.int64)
-            code, off, count = _walk(buf, False, e, e, e, e, e)
+            code, off, count = k._walk(buf, False, e, e, e, e, e)
             if code:
                 raise FormatError(
                     f"run {run_id!r}: file {rel}, byte offset {off}: {_MESSAGES[int(code)]}"
                 )
             meta = [np.empty(count, np.int64) for _ in range(5)]
-            _walk(buf, True, *meta)
+            k._walk(buf, True, *meta)
             return buf, meta
 
         scanned = thread_map(scan, rels)
@@ -193,5 +144,5 @@ class V1725Adapter(DAQAdapter):
             for lo in range(0, cnt, per):
                 jobs.append((buf16, meta[3], meta[4], d, lo, min(cnt, lo + per)))
             start += cnt
-        thread_map(lambda j: _copy_waves(*j, wave), jobs)
+        thread_map(lambda j: k._copy_waves(*j, wave), jobs)
         return out

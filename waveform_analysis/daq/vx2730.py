@@ -8,6 +8,8 @@ header (this accepts the legacy two-line header). TIMETAG is in ps, FLAGS is
 hex (``0x4000``) or decimal, 2 ns per sample.
 
 The parser is a numba kernel over the raw bytes: no Python object per value.
+The kernels live in :mod:`._vx2730_kernels`, imported on the first ``read``, so
+that listing files does not import numba.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from ..dtypes import st_waveforms_dtype
@@ -38,187 +39,24 @@ ERR_RANGE = 4
 ERR_COUNT = 5
 
 _NL = 10
-_CR = 13
-_SEMI = 59
-_MINUS = 45
+
+_KERNEL_NAMES = frozenset(
+    {"_skip_header", "_count_columns", "_next_line", "_count_newlines", "_parse_rows"}
+)
 
 
-@numba.njit(cache=True, nogil=True)
-def _skip_header(buf):
-    """Byte offset of the first data line and the number of header lines before it."""
-    n = buf.size
-    pos = 0
-    lines = 0
-    while pos < n:
-        c = buf[pos]
-        if 48 <= c <= 57:
-            return pos, lines
-        # a header or blank line: skip it
-        while pos < n and buf[pos] != _NL:
-            pos += 1
-        pos += 1
-        lines += 1
-    return n, lines
+def _kernels():
+    """The numba kernels (imported, and loaded from numba's cache, on first use)."""
+    from . import _vx2730_kernels
+
+    return _vx2730_kernels
 
 
-@numba.njit(cache=True, nogil=True)
-def _count_columns(buf, pos):
-    n = buf.size
-    cols = 1
-    while pos < n:
-        c = buf[pos]
-        if c == _NL or c == _CR:
-            break
-        if c == _SEMI:
-            cols += 1
-        pos += 1
-    return cols
-
-
-@numba.njit(cache=True, nogil=True)
-def _next_line(buf, pos):
-    """Offset of the first line start at or after ``pos`` (``pos`` itself if it starts a line)."""
-    n = buf.size
-    if pos <= 0:
-        return 0
-    if pos >= n:
-        return n
-    if buf[pos - 1] == _NL:
-        return pos
-    while pos < n and buf[pos] != _NL:
-        pos += 1
-    return min(pos + 1, n)
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_newlines(buf, start, end):
-    """Number of newline bytes in [start, end)."""
-    k = 0
-    for i in range(start, end):
-        k += buf[i] == _NL
-    return k
-
-
-@numba.njit(cache=True, nogil=True)
-def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max_rows):
-    """Parse the lines in [start, end) into rows ``row0...`` of the output columns.
-
-    Returns (error code, newlines before the bad line, 0-based column, rows parsed).
-    """
-    n = buf.size
-    pos = start
-    row = row0
-    line = 0
-    nsamp = ncols - 7
-    while pos < end:
-        c = buf[pos]
-        if c == _NL:
-            pos += 1
-            line += 1
-            continue
-        if c == _CR:
-            pos += 1
-            continue
-        if row - row0 >= max_rows:
-            return 5, line, 0, row - row0
-        # seven fixed columns
-        for col in range(7):
-            neg = False
-            if pos < n and buf[pos] == _MINUS:
-                neg = True
-                pos += 1
-            v = np.int64(0)
-            nd = 0
-            if (
-                col == 5
-                and pos + 1 < n
-                and buf[pos] == 48
-                and (buf[pos + 1] == 120 or buf[pos + 1] == 88)
-            ):
-                pos += 2
-                while pos < n:
-                    d = np.int64(buf[pos])
-                    if 48 <= d <= 57:
-                        d -= 48
-                    elif 97 <= d <= 102:
-                        d -= 87
-                    elif 65 <= d <= 70:
-                        d -= 55
-                    else:
-                        break
-                    v = v * 16 + d
-                    nd += 1
-                    pos += 1
-            else:
-                while pos < n:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
-                        break
-                    v = v * 10 + d
-                    nd += 1
-                    pos += 1
-            if pos >= n:
-                cc = _NL
-            else:
-                cc = buf[pos]
-            if cc != _SEMI:
-                if (cc == _NL or cc == _CR) and nd > 0 or (nd == 0 and (cc == _NL or cc == _CR)):
-                    return 1, line, col, row - row0
-                return 3, line, col, row - row0
-            if nd == 0 or nd > 18:
-                return 3, line, col, row - row0
-            if neg:
-                v = -v
-            if col == 0:
-                board[row] = v
-            elif col == 1:
-                channel[row] = v
-            elif col == 2:
-                timetag[row] = v
-            pos += 1  # the ';'
-        # samples: the buffer ends with a newline sentinel, so digit loops need no bound check
-        last = nsamp - 1
-        for j in range(nsamp):
-            neg = buf[pos] == _MINUS
-            if neg:
-                pos += 1
-            first = pos
-            v = np.int64(0)
-            d = np.int64(buf[pos]) - 48
-            while d >= 0 and d <= 9:
-                v = v * 10 + d
-                pos += 1
-                d = np.int64(buf[pos]) - 48
-            nd = pos - first
-            cc = buf[pos]
-            if j < last:
-                if cc != _SEMI or nd == 0 or nd > 6:
-                    if nd > 6:
-                        return 4, line, 7 + j, row - row0
-                    if nd > 0 and (cc == _NL or cc == _CR):
-                        return 1, line, 7 + j + 1, row - row0
-                    if nd == 0 and (cc == _NL or cc == _CR) and not neg:
-                        return 1, line, 7 + j, row - row0
-                    return 3, line, 7 + j, row - row0
-            else:
-                if (cc != _NL and cc != _CR) or nd == 0 or nd > 6:
-                    if nd > 6:
-                        return 4, line, 7 + j, row - row0
-                    if cc == _SEMI and nd > 0:
-                        return 2, line, 7 + j + 1, row - row0
-                    return 3, line, 7 + j, row - row0
-            if neg:
-                v = -v
-            if v > 32767 or v < -32768:
-                return 4, line, 7 + j, row - row0
-            wave[row, j] = v
-            pos += 1
-        # line end: pos is one past \n or \r
-        if buf[pos - 1] == _CR and pos < n and buf[pos] == _NL:
-            pos += 1
-        line += 1
-        row += 1
-    return 0, line, 0, row - row0
+def __getattr__(name: str):
+    # the kernels used to be defined here; keep them reachable without importing numba early
+    if name in _KERNEL_NAMES:
+        return getattr(_kernels(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _MESSAGES = {
@@ -253,15 +91,16 @@ class _CsvFile:
         self.full = full
         self.channel = channel
         self.segment = segment
+        k = _kernels()
         self.buf, self.size = _read_with_sentinel(full)
-        self.data_start, self.header_lines = _skip_header(self.buf)
+        self.data_start, self.header_lines = k._skip_header(self.buf)
         self.data_start = int(self.data_start)
         self.header_lines = int(self.header_lines)
         self.ncols = 0
         self.chunks: list[tuple[int, int, int, int]] = []  # (start, end, rows, first line no)
         self.n_rows = 0
         if self.data_start < self.buf.size:
-            self.ncols = int(_count_columns(self.buf, self.data_start))
+            self.ncols = int(k._count_columns(self.buf, self.data_start))
             if self.ncols < N_FIXED_COLUMNS + 1:
                 self.fail(ERR_TRUNCATED, self.header_lines + 1, self.ncols, N_FIXED_COLUMNS + 1)
 
@@ -274,7 +113,7 @@ class _CsvFile:
         bounds = [self.data_start]
         pos = self.data_start
         while True:
-            nxt = int(_next_line(self.buf, pos + target)) if pos + target < n else n
+            nxt = int(_kernels()._next_line(self.buf, pos + target)) if pos + target < n else n
             if nxt >= n:
                 break
             bounds.append(nxt)
@@ -306,6 +145,7 @@ class VX2730Adapter(DAQAdapter):
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
+        k = _kernels()
         order = np.lexsort((files["segment"], files["channel"], files["board"]))
         files = files[order]
         specs = [
@@ -333,7 +173,7 @@ class VX2730Adapter(DAQAdapter):
             if f.ncols:
                 for a, b in f.split(target):
                     units.append((f, a, b))
-        counts = thread_map(lambda u: _count_newlines(u[0].buf, u[1], u[2]), units)
+        counts = thread_map(lambda u: k._count_newlines(u[0].buf, u[1], u[2]), units)
         # assign output rows (one per newline; blank lines are dropped below) and line numbers
         row = 0
         line_no = {id(f): f.header_lines + 1 for f in csvs}
@@ -354,7 +194,7 @@ class VX2730Adapter(DAQAdapter):
 
         def parse(p):
             f, a, b, row0, rows, first_line = p
-            code, line, col, got = _parse_rows(
+            code, line, col, got = k._parse_rows(
                 f.buf, a, b, f.ncols, board, channel, timetag, wave, row0, rows
             )
             return int(code), first_line + int(line), int(col), int(got)
