@@ -26,7 +26,7 @@ async def run_async(m: TaskManager, tasks: Iterable[Any]) -> None:
     func = m.func
     get_args = m.get_args
     process_result = m.process_result if m._overrides("process_result") else None
-    retry_exc = tuple(m.retry_exceptions)
+    should_retry = m.should_retry
     success = m.success_dict if m.enable_success_cache else None
     errors = m.error_dict if m.enable_error_cache else None
     seen = m._seen if m.enable_duplicate_check else None
@@ -92,7 +92,7 @@ async def run_async(m: TaskManager, tasks: Iterable[Any]) -> None:
                 if process_result is not None:
                     result = process_result(task, result)
             except Exception as exc:
-                if isinstance(exc, retry_exc) and attempt < m.max_retries:
+                if should_retry(task, exc, attempt):
                     counts["retried"] += 1
                     state["outstanding"] += 1
                     loop.call_later(m.backoff.delay(attempt + 1), retry_q.put_nowait, (task, attempt + 1))

@@ -179,6 +179,14 @@ class TaskManager:
             groups[error].append(task)
         return dict(groups)
 
+    def should_retry(self, task: Any, exc: BaseException, attempt: int) -> bool:
+        """Whether ``task``, failed with ``exc`` after ``attempt`` retries, is tried again.
+
+        By default: ``exc`` is one of ``retry_exceptions`` and retries are left.
+        Called on the failure path only.
+        """
+        return attempt < self.max_retries and isinstance(exc, self.retry_exceptions)
+
     # -- public API ----------------------------------------------------------------
     def add_retry_exceptions(self, *exception_types: type[BaseException]) -> None:
         """Also retry tasks failing with these exception types."""
@@ -353,7 +361,9 @@ class TaskManager:
         c = self.counts
         msg = "end {}: {} succeeded, {} failed, {} duplicated, {} retried in {:.3f} s"
         args = (self.name, c["succeeded"], c["failed"], c["duplicated"], c["retried"], self.elapsed)
-        (self._log.warning if c["failed"] else self._log.info)(msg, *args)
+        level = "WARNING" if c["failed"] else "INFO"
+        if self._runlog.enabled(level):  # log_level gates our messages everywhere, not only the file
+            self._log.log(level, msg, *args)
 
     def _after_run(self) -> None:
         self.process_result_dict()

@@ -69,8 +69,7 @@ class Runner:
         m = manager
         self.dedup = m.enable_duplicate_check
         self.seen = m._seen
-        self.retry_exc = tuple(m.retry_exceptions)
-        self.max_retries = m.max_retries
+        self.should_retry = m.should_retry
         self.success = m.success_dict if m.enable_success_cache else None
         self.errors = m.error_dict if m.enable_error_cache else None
         self.get_args = m.get_args
@@ -250,7 +249,7 @@ class Runner:
 
     def _fail(self, task: Any, attempt: int, exc: BaseException) -> int:
         """Schedule a retry or record a final failure; returns 1 if final."""
-        if isinstance(exc, self.retry_exc) and attempt < self.max_retries:
+        if self.should_retry(task, exc, attempt):
             self.m.counts["retried"] += 1
             due = time.monotonic() + self.m.backoff.delay(attempt + 1)
             heapq.heappush(self.retry_heap, (due, next(self._seq), task, attempt + 1))

@@ -201,7 +201,7 @@ class Context:
             self._plugins,
             order,
             lambda p: resolve_options(self.config, p),
-            lambda p: str(p.fingerprint(self, run_id) or ""),
+            lambda p: _fingerprint(self, p, run_id),
         )
         return order, keys
 
@@ -410,6 +410,15 @@ def _accepted(compute: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     if names is None:
         return inputs
     return {k: v for k, v in inputs.items() if k in names}
+
+
+def _fingerprint(context: Context, plugin: Plugin, run_id: str) -> str:
+    try:
+        return str(plugin.fingerprint(context, run_id) or "")
+    except Exception as exc:  # e.g. the run's files are missing: that plugin is the one failing
+        if not hasattr(exc, "wa_plugin"):
+            exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
+        raise
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:

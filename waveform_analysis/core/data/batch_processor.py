@@ -36,6 +36,7 @@ from celestialflow import Hook, TaskChain, TaskManager
 
 from ...errors import ConfigError, UnknownDataError
 from ..context import Context
+from .dispatch import StageGate
 from .progress import BatchProgress
 from .workers import STRATEGIES, MappedResult, WorkerSpec, call_user_func, compute_stage
 
@@ -75,14 +76,22 @@ class _Batch(Hook):
     def cancelled(self) -> bool:
         return self.token is not None and self.token.cancelled
 
+    def rejection(self, stage_index: int) -> BaseException | None:
+        """Why queued work of ``stage_index`` must not start now (None: it may)."""
+        if self.cancelled():
+            return RunSkipped("batch cancelled") if stage_index == 0 else RunCancelled("batch cancelled")
+        if stage_index == 0 and self.stop.is_set():
+            return RunSkipped("batch stopped after an error")
+        return None
+
     # -- called by the stages, in the main process ---------------------------------
     def before_stage(self, run_id: str, index: int) -> None:
         if index == 0:
             if self.stop.is_set() or self.cancelled():
                 raise RunSkipped(run_id)
-            with self.lock:
-                self.started[run_id] = time.perf_counter()
-                self.attempts[run_id] = 1
+            with self.lock:  # a retried run passes here again: keep its start and attempts
+                self.started.setdefault(run_id, time.perf_counter())
+                self.attempts.setdefault(run_id, 1)
         elif self.cancelled():
             raise RunCancelled(run_id)
 
@@ -148,11 +157,15 @@ class _RunStage(TaskManager):
     """A stage of a batch: checks the batch state before a run, records the last stage's result."""
 
     def __init__(self, func: Callable, batch: _Batch, index: int, final: bool, name: str, **kw: Any) -> None:
-        super().__init__(func, name=name, log_to_file=False, chunk_size=1, **kw)
+        # the batch reports runs itself: no per-stage log lines or files
+        super().__init__(func, name=name, log_to_file=False, log_level="ERROR", chunk_size=1, **kw)
         self.batch = batch
         self.index = index
         self.final = final
         self.add_hook(batch)
+
+    def should_retry(self, task: Any, exc: BaseException, attempt: int) -> bool:
+        return not isinstance(exc, (RunSkipped, RunCancelled)) and super().should_retry(task, exc, attempt)
 
     def get_args(self, run_id: str) -> tuple[str]:
         self.batch.before_stage(run_id, self.index)
@@ -169,8 +182,9 @@ class _RunStage(TaskManager):
 class _Stage:
     """A picklable ``run_id -> ...`` callable bound to a worker spec (for pools)."""
 
-    def __init__(self, target: Callable, spec: WorkerSpec, *args: Any) -> None:
+    def __init__(self, target: Callable, spec: WorkerSpec, *args: Any, stage_index: int = 0) -> None:
         self.target, self.spec, self.args = target, spec, args
+        self.stage_index = stage_index  # read by the StageGate: later stages go first
         what = getattr(args[0], "__name__", None) or repr(args[0])
         self.__qualname__ = f"{target.__name__}[{what}]"  # shown in graph drawings
 
@@ -230,7 +244,8 @@ class BatchProcessor:
 
         def make(spec: WorkerSpec) -> list[tuple[str, Callable]]:
             return [
-                (name, _Stage(compute_stage, spec, name, i == len(stages) - 1)) for i, name in enumerate(stages)
+                (name, _Stage(compute_stage, spec, name, i == len(stages) - 1, stage_index=i))
+                for i, name in enumerate(stages)
             ]
 
         return self._run(
@@ -420,7 +435,7 @@ class BatchProcessor:
             len(run_ids), desc, show=show_progress, jupyter_mode=jupyter_mode,
             tracker=progress_tracker, update_interval=progress_update_interval,
         )  # fmt: skip
-        pool, closer = _make_pool(executor_type, workers)
+        pool, closer = _make_pool(executor_type, workers, batch.rejection)
         mode = "dask" if executor_type == "dask" else executor_type
         managers = []
         for i, (name, func) in enumerate(stages):
@@ -446,7 +461,7 @@ class BatchProcessor:
         interrupted = False
         try:
             if executor_type == "process":
-                _warm_up(pool)  # fork workers now, before any stage thread exists
+                _warm_up(pool.inner)  # fork workers now, before any stage thread exists
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
@@ -504,13 +519,17 @@ def _check_picklable(factory: Callable[[], Context] | None, context: Context) ->
         ) from exc
 
 
-def _make_pool(executor_type: str, workers: int) -> tuple[Any, Callable[[], None]]:
-    if executor_type == "thread":
-        pool: Executor = ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
-        return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
-    if executor_type == "process":
-        pool = ProcessPoolExecutor(workers)
-        return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+def _make_pool(
+    executor_type: str, workers: int, reject: Callable[[int], BaseException | None]
+) -> tuple[Any, Callable[[], None]]:
+    if executor_type in ("thread", "process"):
+        inner: Executor = (
+            ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
+            if executor_type == "thread"
+            else ProcessPoolExecutor(workers)
+        )
+        gate = StageGate(inner, workers, reject)
+        return gate, lambda: gate.shutdown(wait=True, cancel_futures=True)
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:

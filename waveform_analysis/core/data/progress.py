@@ -45,13 +45,16 @@ class BatchProgress:
         self.bar: Any = None
         if tracker is None and show:
             notebook = in_jupyter() if jupyter_mode is None else bool(jupyter_mode)
+            from tqdm import tqdm as bar_cls
+
             if notebook:
                 try:
-                    from tqdm.notebook import tqdm as bar_cls
-                except ImportError:  # ipywidgets missing: a text bar still works in a notebook
-                    from tqdm import tqdm as bar_cls
-            else:
-                from tqdm import tqdm as bar_cls
+                    import tqdm.notebook as nb
+
+                    if getattr(nb, "IProgress", None) is not None:
+                        bar_cls = nb.tqdm
+                except ImportError:  # without ipywidgets a text bar still works in a notebook
+                    pass
             self.bar = bar_cls(total=total, desc=desc, unit="run", dynamic_ncols=True)
 
     def update(self, done: int, ok: int, failed: int, force: bool = False) -> None:
