@@ -426,7 +426,8 @@ class BatchProcessor:
             # one worker without a factory uses the processor's own Context, as a plain loop would
             use_directly=(workers == 1 and context_factory is None and executor_type == "thread" and strategy == "shared"),
             temp_root=temp_root,
-            kernel_threads=1 if workers > 1 else None,
+            # a batch parallelises over runs: max_workers is the number of cores it uses
+            kernel_threads=1,
         )
         stages = make_stages(spec)
         batch = _Batch(run_ids, len(stages), on_error, token)
@@ -549,4 +550,19 @@ def _noop() -> int:
 
 
 def _warm_up(pool: ProcessPoolExecutor) -> None:
+    """Start the workers now, with the numeric kernels already loaded here so they inherit them."""
+    import importlib
+
+    for module in _KERNEL_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # pragma: no cover - a trimmed installation
+            pass
     pool.submit(_noop).result()
+
+
+_KERNEL_MODULES = (
+    "waveform_analysis.daq._vx2730_kernels",
+    "waveform_analysis.daq._v1725_kernels",
+    "waveform_analysis.processing.hits",
+)
