@@ -1,0 +1,36 @@
+"""The examples of the user guides in docs/ run as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def run_guide(name: str, tmp_path: Path, min_blocks: int) -> subprocess.CompletedProcess:
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.S)
+    assert len(blocks) >= min_blocks
+    script = tmp_path / "guide.py"
+    script.write_text("\n".join(blocks))
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_engine_guide_examples_run(tmp_path):
+    out = run_guide("engine.md", tmp_path, 8).stdout
+    assert "{(1, 2): 3, (3, 4): 7}" in out and "[('parse', 'x')]" in out and "[0, 3, 6]" in out
+
+
+def test_batch_guide_examples_run(tmp_path):
+    out = run_guide("batch.md", tmp_path, 2).stdout
+    assert "RunNotFoundError" in out and "{'threshold': 10.0}" in out
+
+
+def test_context_guide_examples_run(tmp_path):
+    out = run_guide("context.md", tmp_path, 8).stdout
+    assert "plugin 'peaks', option 'threshold'" in out
+    assert (tmp_path / "wa_cache" / "run_001").is_dir()
