@@ -338,12 +338,21 @@ def test_storage_dir_defaults_to_env(tmp_path, monkeypatch):
     assert c.config["data_root"] == "DAQ"
 
 
-def test_storage_inside_data_root_refused(tmp_path):
-    with pytest.raises(ConfigError, match="inside data_root"):
+def test_storage_inside_data_root_warns(tmp_path):
+    from loguru import logger
+
+    messages = []
+    sink = logger.add(messages.append, level="WARNING")
+    try:
         Context(storage_dir=tmp_path / "DAQ" / "cache", config={"data_root": str(tmp_path / "DAQ")})
-    c = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
-    with pytest.raises(ConfigError):
+        assert any("is inside data_root" in str(m) for m in messages)
+        messages.clear()
+        c = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
+        assert messages == []
         c.set_config({"data_root": str(tmp_path)})
+        assert any("is inside data_root" in str(m) for m in messages)
+    finally:
+        logger.remove(sink)
 
 
 def test_relative_data_root_resolves_against_cwd(tmp_path, monkeypatch):

@@ -85,8 +85,12 @@ def resolve_data_root(config: dict[str, Any]) -> Path:
     return Path(os.path.abspath(Path(root).expanduser()))
 
 
-def check_storage_outside(storage_dir: Path, data_root: Path) -> None:
-    """ConfigError when the cache folder lies inside the raw-data tree."""
+def check_storage_outside(storage_dir: Path, data_root: Path) -> bool:
+    """Warn (and return False) when the cache folder lies inside the raw-data tree.
+
+    The defaults never put it there; a user who does it on purpose is warned,
+    not stopped: the adapters only read ``<data_root>/<run>/RAW``.
+    """
     s = Path(os.path.abspath(storage_dir))
     d = Path(os.path.abspath(data_root))
     try:
@@ -95,6 +99,13 @@ def check_storage_outside(storage_dir: Path, data_root: Path) -> None:
     except OSError:
         pass
     if s == d or s.is_relative_to(d):
-        raise ConfigError(
-            f"storage_dir {s} is inside data_root {d}; keep the cache outside the raw-data tree"
+        from loguru import logger
+
+        logger.warning(
+            "storage_dir {} is inside data_root {}; keeping the cache outside the raw-data tree "
+            "is safer (a shared or read-only data folder, backups of raw data)",
+            s,
+            d,
         )
+        return False
+    return True
