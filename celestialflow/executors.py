@@ -307,7 +307,7 @@ class DaskBackend(Backend):
                     n_workers=min(self.workers, os.cpu_count() or 1),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                 )
                 self._client = Client(cluster)
                 self._owned = [self._client, cluster]

@@ -535,7 +535,7 @@ def _make_pool(
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ConfigError("executor_type='dask' needs dask.distributed: pip install 'celestialflow[dask]'") from exc
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
 
     def close() -> None:
