@@ -55,8 +55,12 @@ logger.remove()
 
 from celestialflow import TaskChain, TaskManager  # noqa: E402
 
-CPU_TASK_SECONDS = 0.25e-3
-LOOPS = 1000  # set by calibrate(); worker processes are forked after it
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import Table, best_times, burn, calibrate  # noqa: E402
+
+TABLE = Table(case_width=30, ref_width=30, target_width=22)
+
 MIB = 1024 * 1024
 
 
@@ -96,12 +100,6 @@ def s_fused(x):
     return s3(s2(s1(x)))
 
 
-def burn(x):
-    s = x
-    for i in range(LOOPS):
-        s = (s * 31 + i) % 1000003
-    return s
-
 
 def c1(x):
     burn(x)
@@ -131,30 +129,11 @@ def slow_last(x):
     return x - 3
 
 
-def calibrate() -> int:
-    """Set LOOPS so that one burn() call takes about CPU_TASK_SECONDS."""
-    global LOOPS
-    LOOPS = 1000
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for x in range(50):
-            burn(x)
-        best = min(best, (time.perf_counter() - t0) / 50)
-    LOOPS = max(1, round(1000 * CPU_TASK_SECONDS / best))
-    return LOOPS
+
 
 
 # -- measuring ------------------------------------------------------------------------
-def best_times(funcs, repeat: int) -> list[float]:
-    """Best of ``repeat`` timings of each function, run interleaved (same noise for all)."""
-    best = [float("inf")] * len(funcs)
-    for _ in range(repeat):
-        for i, func in enumerate(funcs):
-            t0 = time.perf_counter()
-            func()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+
 
 
 def run_chain(funcs, xs, mode="serial", workers=50) -> list:
@@ -177,27 +156,10 @@ def tpe_map(func, xs) -> None:
         list(ex.map(func, xs))
 
 
-ROWS: list[tuple] = []
-NOTES: list[str] = []
 
 
-def record(case, n, ours, ref_label, ref, target_label=None, passed=None):
-    ROWS.append((case, n, ours, ref_label, ref, target_label or "-", passed))
 
 
-def print_table() -> None:
-    head = (
-        f"{'case':<30} {'N':>9} {'ours s':>9} {'reference':<30} {'ref s':>9} "
-        f"{'inputs/s':>11} {'ratio':>7}  {'target':<22} result"
-    )
-    print(head)
-    print("-" * len(head))
-    for case, n, ours, ref_label, ref, target, passed in ROWS:
-        verdict = "-" if passed is None else ("PASS" if passed else "MISS")
-        print(
-            f"{case:<30} {n:>9,} {ours:>9.4f} {ref_label:<30} {ref:>9.4f} "
-            f"{n / ours:>11,.0f} {ref / ours:>7.2f}  {target:<22} {verdict}"
-        )
 
 
 # -- cases ------------------------------------------------------------------------------
@@ -210,7 +172,7 @@ def case_trivial(n: int, repeat: int, tpe_n: int | None = None) -> None:
              lambda: tpe_map(fused, ys)], repeat)
         t_tpe *= n / tpe_n
         label = f"fused TPE(50).map (x{n // tpe_n} of {tpe_n:,})"
-        NOTES.append(f"N={n:,}: the fused ThreadPoolExecutor.map reference was timed on "
+        TABLE.notes.append(f"N={n:,}: the fused ThreadPoolExecutor.map reference was timed on "
                      f"{tpe_n:,} inputs and scaled by {n / tpe_n:g}")
     else:
         t, t_loop, t_tpe = best_times(
@@ -218,15 +180,15 @@ def case_trivial(n: int, repeat: int, tpe_n: int | None = None) -> None:
              lambda: tpe_map(fused, xs)], repeat)
         label = "fused ThreadPoolExecutor(50).map"
     case = "chain trivial"
-    record(case, n, t, "plain loop f3(f2(f1(x)))", t_loop, ">= 500,000 inputs/s", n / t >= 5e5)
-    record(case, n, t, label, t_tpe, ">= 5 x reference", t_tpe / t >= 5)
+    TABLE.record(case, n, t, "plain loop f3(f2(f1(x)))", t_loop, ">= 500,000 inputs/s", n / t >= 5e5)
+    TABLE.record(case, n, t, label, t_tpe, ">= 5 x reference", t_tpe / t >= 5)
 
 
 def case_sleep(n: int, repeat: int) -> None:
     xs = list(range(n))
     t, t_tpe = best_times(
         [lambda: run_chain([s1, s2, s3], xs, "thread", 50), lambda: tpe_map(s_fused, xs)], repeat)
-    record("chain sleep 1 ms, thread x50", n, t, "fused ThreadPoolExecutor(50).map", t_tpe,
+    TABLE.record("chain sleep 1 ms, thread x50", n, t, "fused ThreadPoolExecutor(50).map", t_tpe,
            ">= 0.8 x reference", t_tpe / t >= 0.8)
 
 
@@ -240,9 +202,9 @@ def case_cpu(n: int, repeat: int) -> None:
         [lambda: run_chain([c1, c2, c3], xs, "process", 2), lambda: plain_loop(c_fused, xs), ppe],
         repeat)
     case = "chain CPU ~0.25 ms, process x2"
-    record(case, n, t, "plain loop c3(c2(c1(x)))", t_loop, ">= 1.5 x reference", t_loop / t >= 1.5)
-    record(case, n, t, "fused PPE(2).map (headroom)", t_ppe)
-    NOTES.append(f"CPU case: the machine gave the fused ProcessPoolExecutor(2).map a speed-up of "
+    TABLE.record(case, n, t, "plain loop c3(c2(c1(x)))", t_loop, ">= 1.5 x reference", t_loop / t >= 1.5)
+    TABLE.record(case, n, t, "fused PPE(2).map (headroom)", t_ppe)
+    TABLE.notes.append(f"CPU case: the machine gave the fused ProcessPoolExecutor(2).map a speed-up of "
                  f"{t_loop / t_ppe:.2f} x over the plain loop (2.0 = two free cores)")
 
 
@@ -319,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     loops = calibrate()
     print(f"celestialflow TaskChain benchmark - {os.cpu_count()} cores, python "
           f"{sys.version.split()[0]}, best of {args.repeat}; burn() = {loops} loop steps "
-          f"(~{CPU_TASK_SECONDS * 1e3:.2f} ms)")
+          f"(~{common.CPU_TASK_SECONDS * 1e3:.2f} ms)")
     try:
         case_memory(big)
         case_trivial(20_000, args.repeat)
@@ -329,14 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(_LOG_DIR, ignore_errors=True)
     print()
-    print_table()
+    TABLE.print()
     print()
     print_mem_table()
     print("\nratio = reference time / our time")
-    for note in NOTES:
-        print(note)
     print(f"total run time {time.perf_counter() - t_start:.1f} s")
-    passed = [p for *_, p in ROWS if p is not None] + [r[-1] for r in MEM_ROWS]
+    passed = [p for *_, p in TABLE.rows if p is not None] + [r[-1] for r in MEM_ROWS]
     return 0 if all(passed) else 1
 
 

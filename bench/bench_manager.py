@@ -43,8 +43,12 @@ logger.remove()
 
 from celestialflow import TaskManager  # noqa: E402
 
-CPU_TASK_SECONDS = 0.25e-3
-LOOPS = 1000  # set by calibrate(); worker processes are forked after it
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import Table, best_times, burn, calibrate  # noqa: E402
+
+TABLE = Table(case_width=34, ref_width=28, target_width=24)
+
 
 
 # -- task functions (module level: picklable) ------------------------------------
@@ -62,60 +66,18 @@ async def asleep_1ms(x):
     return x
 
 
-def burn(x):
-    s = x
-    for i in range(LOOPS):
-        s = (s * 31 + i) % 1000003
-    return s
 
 
-def calibrate() -> int:
-    """Set LOOPS so that one burn() call takes about CPU_TASK_SECONDS."""
-    global LOOPS
-    LOOPS = 1000
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for x in range(50):
-            burn(x)
-        best = min(best, (time.perf_counter() - t0) / 50)
-    LOOPS = max(1, round(1000 * CPU_TASK_SECONDS / best))
-    return LOOPS
 
 
 # -- measuring ----------------------------------------------------------------------
-def best_times(funcs, repeat: int) -> list[float]:
-    """Best of ``repeat`` timings of each function, run interleaved (same noise for all)."""
-    best = [float("inf")] * len(funcs)
-    for _ in range(repeat):
-        for i, func in enumerate(funcs):
-            t0 = time.perf_counter()
-            func()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
-ROWS: list[tuple] = []
-NOTES: list[str] = []
 
 
-def record(case, n, ours, ref_label, ref, target_label=None, passed=None):
-    ROWS.append((case, n, ours, ref_label, ref, target_label or "-", passed))
 
 
-def print_table() -> None:
-    head = (
-        f"{'case':<34} {'N':>9} {'ours s':>9} {'reference':<28} {'ref s':>9} "
-        f"{'inputs/s':>11} {'ratio':>7}  {'target':<24} result"
-    )
-    print(head)
-    print("-" * len(head))
-    for case, n, ours, ref_label, ref, target, passed in ROWS:
-        verdict = "-" if passed is None else ("PASS" if passed else "MISS")
-        print(
-            f"{case:<34} {n:>9,} {ours:>9.4f} {ref_label:<28} {ref:>9.4f} "
-            f"{n / ours:>11,.0f} {ref / ours:>7.2f}  {target:<24} {verdict}"
-        )
+
 
 
 # -- cases --------------------------------------------------------------------------
@@ -135,8 +97,8 @@ def case_serial(n: int, repeat: int) -> None:
             list(ex.map(ident, xs))
 
     t, t_loop, t_tpe = best_times([ours, loop, tpe], repeat)
-    record("serial trivial", n, t, "for loop", t_loop, ">= 1,000,000 tasks/s", n / t >= 1e6)
-    record("serial trivial", n, t, "ThreadPoolExecutor(50).map", t_tpe)
+    TABLE.record("serial trivial", n, t, "for loop", t_loop, ">= 1,000,000 tasks/s", n / t >= 1e6)
+    TABLE.record("serial trivial", n, t, "ThreadPoolExecutor(50).map", t_tpe)
 
 
 def case_thread(n: int, repeat: int) -> None:
@@ -150,7 +112,7 @@ def case_thread(n: int, repeat: int) -> None:
             list(ex.map(sleep_1ms, xs))
 
     t, t_ref = best_times([ours, tpe], repeat)
-    record("thread sleep 1 ms, 50 workers", n, t, "ThreadPoolExecutor(50).map", t_ref,
+    TABLE.record("thread sleep 1 ms, 50 workers", n, t, "ThreadPoolExecutor(50).map", t_ref,
            ">= 0.9 x reference", t_ref / t >= 0.9)
 
 
@@ -174,7 +136,7 @@ def case_async(n: int, repeat: int) -> None:
         asyncio.run(gather_bounded())
 
     t, t_ref = best_times([ours, ref], repeat)
-    record("async sleep 1 ms, 50 workers", n, t, "gather + Semaphore(50)", t_ref,
+    TABLE.record("async sleep 1 ms, 50 workers", n, t, "gather + Semaphore(50)", t_ref,
            ">= 0.9 x reference", t_ref / t >= 0.9)
 
 
@@ -194,11 +156,11 @@ def case_process(n: int, repeat: int) -> None:
             out.append(burn(x))
 
     t, t_ppe, t_loop = best_times([ours, ppe, loop], repeat)
-    NOTES.append(f"process case: the machine gave ProcessPoolExecutor(2).map a speed-up of "
+    TABLE.notes.append(f"process case: the machine gave ProcessPoolExecutor(2).map a speed-up of "
                  f"{t_loop / t_ppe:.2f} x over the plain loop (2.0 = two free cores)")
     case = "process CPU ~0.25 ms, 2 workers"
-    record(case, n, t, "ProcessPoolExecutor(2).map", t_ppe, ">= 0.9 x reference", t_ppe / t >= 0.9)
-    record(case, n, t, "for loop (serial)", t_loop, "> 1.0 x reference", t_loop / t > 1.0)
+    TABLE.record(case, n, t, "ProcessPoolExecutor(2).map", t_ppe, ">= 0.9 x reference", t_ppe / t >= 0.9)
+    TABLE.record(case, n, t, "for loop (serial)", t_loop, "> 1.0 x reference", t_loop / t > 1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     loops = calibrate()
     print(f"celestialflow TaskManager benchmark - {os.cpu_count()} cores, python "
           f"{sys.version.split()[0]}, best of {args.repeat}; burn() = {loops} loop steps "
-          f"(~{CPU_TASK_SECONDS * 1e3:.2f} ms)")
+          f"(~{common.CPU_TASK_SECONDS * 1e3:.2f} ms)")
     try:
         case_serial(20_000, args.repeat)
         case_thread(2000, args.repeat)
@@ -221,12 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(_LOG_DIR, ignore_errors=True)
     print()
-    print_table()
+    TABLE.print()
     print("\nratio = reference time / our time")
-    for note in NOTES:
-        print(note)
     print(f"total run time {time.perf_counter() - t_start:.1f} s")
-    return 0 if all(p is not False for *_, p in ROWS) else 1
+    return 0 if all(p is not False for *_, p in TABLE.rows) else 1
 
 
 if __name__ == "__main__":
