@@ -91,6 +91,7 @@ class TaskGraph:
         self._errors: list[tuple[str, Any, BaseException]] = []
         self._crashes: dict[str, BaseException] = {}
         self._elapsed: dict[str, float] = {}
+        self._started: dict[str, float] = {}
         self.pending: dict[str, list[Any]] = {}
         self.failure_log_path: Path | None = None
         self.elapsed = 0.0
@@ -301,6 +302,7 @@ class TaskGraph:
     def _run_stage(self, name: str) -> None:
         stage, mailbox, tracker = self._stages[name], self._mailboxes[name], self._tracker[name]
         self._state[name] = "running"
+        self._started[name] = time.perf_counter()
         progress = None
         if self.show_progress:
             progress = ProgressHook(position=list(self._stages).index(name), leave=True)
@@ -377,12 +379,18 @@ class TaskGraph:
             out[name] = {
                 "state": self._state.get(name, "idle"),
                 **stage.get_counts(),
-                "elapsed": self._elapsed.get(name, stage.elapsed if self._state.get(name) == "running" else 0.0),
+                "elapsed": self._elapsed_of(name),
                 "waiting": mb.size if mb is not None else 0,
                 "execution_mode": stage.execution_mode,
                 "stage_mode": self._stage_modes[name],
             }
         return out
+
+    def _elapsed_of(self, name: str) -> float:
+        if name in self._elapsed:
+            return self._elapsed[name]
+        started = self._started.get(name)
+        return time.perf_counter() - started if started is not None else 0.0
 
     def get_error_dict(self) -> dict[tuple[str, Any], BaseException]:
         """``{(stage name, task): exception}`` over every stage of the last run."""

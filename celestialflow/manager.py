@@ -291,7 +291,7 @@ class TaskManager:
         return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)
 
     def _check_picklable(self, tasks: Iterable[Any]) -> None:
-        if self.execution_mode not in ("process", "dask"):
+        if self.execution_mode != "process":  # dask pickles with cloudpickle: lambdas are fine there
             return
         try:
             pickle.dumps(self.func)

@@ -290,3 +290,35 @@ def test_failure_records_are_json():
     g.start([7])
     line = g.failure_log_path.read_text().splitlines()[0]
     assert json.loads(line)["task"] == 7
+
+
+def test_status_while_running():
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def wait(x):
+        release.wait(5)
+        return x
+
+    g = TaskChain([stage(inc), stage(wait)], queue_capacity=10)
+    t = threading.Thread(target=g.start, args=(range(100),))
+    t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while g.get_status_dict()["wait"]["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        status = g.get_status_dict()["wait"]
+        assert status["state"] == "running" and status["elapsed"] > 0
+        assert status["waiting"] > 0
+    finally:
+        release.set()
+        t.join()
+    assert g.get_status_dict()["wait"]["succeeded"] == 100
+
+
+def test_dask_mode_accepts_lambdas_without_pickle_check():
+    m = TaskManager(lambda x: x, execution_mode="dask", log_to_file=False)
+    m._check_picklable([1])  # cloudpickle on the dask side handles lambdas
