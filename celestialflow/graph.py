@@ -372,7 +372,8 @@ class TaskGraph:
 
     # -- results ------------------------------------------------------------------------
     def get_status_dict(self) -> dict[str, dict[str, Any]]:
-        """Per stage: state, counts (processed, succeeded, failed, duplicated, retried), elapsed, waiting."""
+        """Per stage: state, counts (processed, succeeded, failed, duplicated, retried), elapsed,
+        items waiting in its input and items in flight (submitted, not finished)."""
         out = {}
         for name, stage in self._stages.items():
             mb = self._mailboxes.get(name)
@@ -381,6 +382,7 @@ class TaskGraph:
                 **stage.get_counts(),
                 "elapsed": self._elapsed_of(name),
                 "waiting": mb.size if mb is not None else 0,
+                "in_flight": runner.inflight_items if (runner := self._runners.get(name)) else 0,
                 "execution_mode": stage.execution_mode,
                 "stage_mode": self._stage_modes[name],
             }

@@ -57,7 +57,8 @@ class Runner:
         self.should_stop = should_stop or (lambda: False)
         self.fused = backend.fused
         self.done: deque[tuple[list[Any], list[int] | None, Future]] = deque()
-        self.inflight = 0
+        self.inflight = 0  # chunks
+        self.inflight_items = 0
         self.max_inflight = 1 if backend.name == "serial" else backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
@@ -169,8 +170,9 @@ class Runner:
             payload, tasks, attempts = self._prepare_args(tasks, attempts)
             if not tasks:
                 return
-        fut = self.backend.submit(payload)
         self.inflight += 1
+        self.inflight_items += len(tasks)  # before submit: a serial back-end runs the chunk inside it
+        fut = self.backend.submit(payload)
         entry = (tasks, attempts, fut)
         cond, done = self.cond, self.done
 
@@ -204,6 +206,7 @@ class Runner:
 
     def _complete(self, tasks: list[Any], attempts: list[int] | None, fut: Future) -> None:
         self.inflight -= 1
+        self.inflight_items -= len(tasks)
         try:
             results, errors = fut.result()
         except BaseException as exc:  # the whole chunk failed (pool broken, pickling, ...)

@@ -303,7 +303,7 @@ def test_status_while_running():
         return x
 
     g = TaskChain([stage(inc), stage(wait)], queue_capacity=10)
-    t = threading.Thread(target=g.start, args=(range(100),))
+    t = threading.Thread(target=g.start, args=(range(3000),))
     t.start()
     try:
         deadline = time.monotonic() + 5
@@ -312,11 +312,11 @@ def test_status_while_running():
         time.sleep(0.05)
         status = g.get_status_dict()["wait"]
         assert status["state"] == "running" and status["elapsed"] > 0
-        assert status["waiting"] > 0
+        assert status["in_flight"] > 0 and status["waiting"] > 0
     finally:
         release.set()
         t.join()
-    assert g.get_status_dict()["wait"]["succeeded"] == 100
+    assert g.get_status_dict()["wait"]["succeeded"] == 3000
 
 
 def test_dask_mode_accepts_lambdas_without_pickle_check():
