@@ -362,7 +362,7 @@ class TaskGraph:
             left = mb.drain()
             runner = self._runners.get(name)
             if runner is not None:
-                left = [t for _, _, t, _ in runner.retry_heap] + left
+                left = runner.unfinished() + left
             if left:
                 pending[name] = left
         self.pending = pending

@@ -59,6 +59,7 @@ class Runner:
         self.done: deque[tuple[list[Any], list[int] | None, Future]] = deque()
         self.inflight = 0  # chunks
         self.inflight_items = 0
+        self._open: dict[int, list[Any]] = {}  # tasks of chunks submitted and not accounted for
         self.max_inflight = 1 if backend.name == "serial" else backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
@@ -174,6 +175,7 @@ class Runner:
         self.inflight_items += len(tasks)  # before submit: a serial back-end runs the chunk inside it
         fut = self.backend.submit(payload)
         entry = (tasks, attempts, fut)
+        self._open[id(fut)] = tasks
         cond, done = self.cond, self.done
 
         def finished(_: Future) -> None:
@@ -207,6 +209,7 @@ class Runner:
     def _complete(self, tasks: list[Any], attempts: list[int] | None, fut: Future) -> None:
         self.inflight -= 1
         self.inflight_items -= len(tasks)
+        del self._open[id(fut)]
         try:
             results, errors = fut.result()
         except BaseException as exc:  # the whole chunk failed (pool broken, pickling, ...)
@@ -272,6 +275,7 @@ class Runner:
         self.m._log_failure(task, exc)
         return 1
 
-    def pending(self) -> list[Any]:
-        """Tasks not finished when the run stopped early: waiting retries and unread input."""
-        return [t for _, _, t, _ in self.retry_heap] + self.source.drain()
+    def unfinished(self) -> list[Any]:
+        """Tasks started but not finished when a run stopped early: in flight or waiting to retry."""
+        in_flight = [t for tasks in self._open.values() for t in tasks]
+        return in_flight + [t for _, _, t, _ in self.retry_heap]
