@@ -184,3 +184,35 @@ def test_format_rows_matches_text():
     st["length"] = 3
     assert format_vx2730_rows(st, hex_flags=True) == b"0;7;123456789;0;0;0x4000;1;0;-5;16383\n"
     assert format_vx2730_rows(st, hex_flags=False) == b"0;7;123456789;0;0;16384;1;0;-5;16383\n"
+
+
+def test_multi_block_file_same_records_and_line_numbers(tmp_path, monkeypatch):
+    # tiny blocks: each file is read in many pieces, lines longer than a block included
+    from waveform_analysis.daq import vx2730
+
+    generate_run(tmp_path, "big", n_channels=2, n_waveforms=150, n_samples=100,
+                 legacy_header=True, n_segments=2, seed=3)
+    ref = read(tmp_path, "big")
+    for block in (300, 4096, 50_000):
+        monkeypatch.setattr(vx2730, "CHUNK_BYTES", block)
+        monkeypatch.setattr(vx2730, "MIN_BLOCK_BYTES", 1)
+        monkeypatch.setattr(vx2730, "HEADER_BYTES", 16)
+        assert_same(read(tmp_path, "big"), ref)
+
+    # an error far into the file, after CRLF lines, blank lines and the two-line header
+    rows = [f"0;1;{1000 * i};0;0;0x4000;1;" + ";".join(["-123"] * 50) for i in range(400)]
+    rows[100] = ""
+    rows[350] = rows[350][:-4] + "99999"
+    raw = tmp_path / "runx" / "RAW"
+    raw.mkdir(parents=True)
+    text = "CoMPASS\r\n" + HEADER + "\r\n" + "\r\n".join(rows)  # no final newline
+    (raw / "bad_CH1_0.CSV").write_text(text, newline="")
+    for block in (256, 1000, 1 << 20):
+        monkeypatch.setattr(vx2730, "CHUNK_BYTES", block)
+        with pytest.raises(FormatError, match=r"bad_CH1_0\.CSV, line 353: .*int16 range"):
+            read(tmp_path, "runx")
+    rows[350] = rows[349]
+    (raw / "bad_CH1_0.CSV").write_text("CoMPASS\r\n" + HEADER + "\r\n" + "\r\n".join(rows),
+                                       newline="")
+    st = read(tmp_path, "runx")
+    assert len(st) == 399 and np.all(st["wave"] == -123)

@@ -8,6 +8,10 @@ header (this accepts the legacy two-line header). TIMETAG is in ps, FLAGS is
 hex (``0x4000``) or decimal, 2 ns per sample.
 
 The parser is a numba kernel over the raw bytes: no Python object per value.
+Memory is bounded: a first pass reads the files in blocks and counts their
+lines, so the output is allocated once at its final size; a second pass reads
+the blocks again, cut at line starts, and parses each into its rows. At most
+one block per thread is in memory (``READ_BUDGET`` bytes in all).
 The kernels live in :mod:`._vx2730_kernels`, imported on the first ``read``, so
 that listing files does not import numba.
 """
@@ -25,7 +29,10 @@ from ._threads import n_threads, thread_map
 from .base import DAQAdapter, make_file_table, raw_dir
 
 N_FIXED_COLUMNS = 7  # BOARD..PROBE_CODE; samples follow
-CHUNK_BYTES = 8 << 20  # parse unit handed to one thread
+CHUNK_BYTES = 16 << 20  # block of a file read and parsed as one unit (cut at line starts)
+READ_BUDGET = 32 << 20  # bytes of read blocks in memory at once, over all threads
+MIN_BLOCK_BYTES = 256  # floor of the block size (tests force tiny blocks)
+HEADER_BYTES = 64 << 10  # first read of a file, for its header and column count
 
 _CH_RE = re.compile(r"CH(\d+)", re.IGNORECASE)
 _SEG_RE = re.compile(r"_(\d+)\.csv$", re.IGNORECASE)
@@ -68,22 +75,48 @@ _MESSAGES = {
 }
 
 
-def _read_with_sentinel(path: Path) -> tuple[np.ndarray, int]:
-    """File bytes plus a trailing newline; returns (buffer, bytes to parse)."""
-    size = path.stat().st_size
-    buf = np.empty(size + 1, np.uint8)
-    with open(path, "rb", buffering=0) as fh:
-        got = fh.readinto(memoryview(buf)[:size])
-    size = got
-    buf = buf[: size + 1]
-    buf[size] = _NL
-    if size and buf[size - 1] == _NL:
-        return buf, size
-    return buf, size + 1
+def _read_exact(fh, buf: np.ndarray, offset: int, n: int) -> int:
+    """Read ``n`` bytes at ``offset`` into ``buf[:n]``; returns the bytes read (< n at EOF)."""
+    fh.seek(offset)
+    mv = memoryview(buf)[:n]
+    got = 0
+    while got < n:
+        k = fh.readinto(mv[got:])
+        if not k:
+            break
+        got += k
+    return got
+
+
+class _BufferPool:
+    """Read buffers reused across blocks: one per thread at a time, so at most
+    ``n_threads()`` of them are alive."""
+
+    def __init__(self) -> None:
+        self._free: list[np.ndarray] = []
+
+    def take(self, n: int) -> np.ndarray:
+        try:
+            buf = self._free.pop()
+        except IndexError:
+            buf = None
+        if buf is None or buf.size < n:
+            buf = None  # free the small one first
+            buf = np.empty(n + (n >> 4), np.uint8)
+        return buf
+
+    def give(self, buf: np.ndarray) -> None:
+        self._free.append(buf)
+
+    def clear(self) -> None:
+        self._free.clear()
 
 
 class _CsvFile:
-    """One CSV file's bytes and what the first pass learned about them."""
+    """One CSV file: its header, as read from the first bytes, and its size.
+
+    The data lines are read later, block by block (:meth:`VX2730Adapter.read`).
+    """
 
     def __init__(self, run_id: str, rel: str, full: Path, channel: int, segment: int):
         self.run_id = run_id
@@ -91,35 +124,98 @@ class _CsvFile:
         self.full = full
         self.channel = channel
         self.segment = segment
-        k = _kernels()
-        self.buf, self.size = _read_with_sentinel(full)
-        self.data_start, self.header_lines = k._skip_header(self.buf)
-        self.data_start = int(self.data_start)
-        self.header_lines = int(self.header_lines)
+        self.size = full.stat().st_size
         self.ncols = 0
-        self.chunks: list[tuple[int, int, int, int]] = []  # (start, end, rows, first line no)
-        self.n_rows = 0
-        if self.data_start < self.buf.size:
-            self.ncols = int(k._count_columns(self.buf, self.data_start))
-            if self.ncols < N_FIXED_COLUMNS + 1:
-                self.fail(ERR_TRUNCATED, self.header_lines + 1, self.ncols, N_FIXED_COLUMNS + 1)
+        self.data_start, self.header_lines = self._read_header()
+        if self.ncols and self.ncols < N_FIXED_COLUMNS + 1:
+            self.fail(ERR_TRUNCATED, self.header_lines + 1, self.ncols, N_FIXED_COLUMNS + 1)
+
+    def _read_header(self) -> tuple[int, int]:
+        """(offset of the first data line, header lines before it); sets ``ncols``.
+
+        Reads a growing prefix until it holds the whole first data line; at the
+        end of the file a newline sentinel is appended, as if the file ended with one.
+        """
+        k = _kernels()
+        want = HEADER_BYTES
+        with open(self.full, "rb", buffering=0) as fh:
+            while True:
+                n = min(want, self.size)
+                buf = np.empty(n + 1, np.uint8)
+                got = _read_exact(fh, buf, 0, n)
+                eof = got >= self.size or got < n
+                if eof:
+                    self.size = got
+                    buf[got] = _NL
+                    view = buf[: got + 1]
+                else:
+                    view = buf[:n]
+                start, lines = k._skip_header(view)
+                start, lines = int(start), int(lines)
+                if start < view.size:
+                    if eof or int(k._next_line(view, start + 1)) < view.size or view[-1] == _NL:
+                        self.ncols = int(k._count_columns(view, start))
+                        return start, lines
+                elif eof:
+                    return self.size, lines
+                want *= 4
 
     def fail(self, code: int, line_no: int, col: int, ncols: int | None = None) -> None:
         what = _MESSAGES[code].format(ncols=ncols or self.ncols, col=col)
         raise FormatError(f"run {self.run_id!r}: file {self.rel}, line {line_no}: {what}")
 
-    def split(self, target: int) -> list[tuple[int, int]]:
-        n = self.size
-        bounds = [self.data_start]
-        pos = self.data_start
-        while True:
-            nxt = int(_kernels()._next_line(self.buf, pos + target)) if pos + target < n else n
-            if nxt >= n:
-                break
-            bounds.append(nxt)
-            pos = nxt
-        bounds.append(n)
-        return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    def changed(self) -> None:
+        raise FormatError(f"run {self.run_id!r}: file {self.rel} changed while being read")
+
+    def ranges(self, target: int) -> list[tuple[int, int]]:
+        """The data bytes cut in pieces of ``target`` bytes (not at line boundaries)."""
+        return [
+            (a, min(a + target, self.size)) for a in range(self.data_start, self.size, target)
+        ]
+
+
+def _scan_range(item, pool: _BufferPool):
+    """First pass over one piece [a, b) of a file: newlines in it and, past the first
+    piece, the first line start at or after ``a``; also whether ``b - 1`` is a newline."""
+    f, a, b, first = item
+    k = _kernels()
+    lo = a if first else a - 1  # one byte before: a line may start exactly at ``a``
+    n = b - lo
+    buf = pool.take(n)
+    try:
+        with open(f.full, "rb", buffering=0) as fh:
+            if _read_exact(fh, buf, lo, n) != n:
+                f.changed()
+        view = buf[:n]
+        newlines = int(k._count_newlines(view, a - lo, n))
+        line_start = -1
+        if not first:
+            nxt = int(k._next_line(view, 1))
+            if nxt < n or view[n - 1] == _NL:
+                line_start = lo + nxt
+        return newlines, line_start, bool(view[n - 1] == _NL)
+    finally:
+        pool.give(buf)
+
+
+def _plan_file(f: _CsvFile, pieces, scans) -> list[tuple[int, int, int, int]]:
+    """Blocks [start, end) of ``f`` cut at line starts, with their row count and the
+    count of newlines before them: [(start, end, rows, newlines before)]."""
+    bounds = [(f.data_start, 0)]
+    before = 0  # newlines in [data_start, start of the piece)
+    for (a, _), (newlines, line_start, _) in zip(pieces, scans, strict=True):
+        if line_start >= 0 and bounds[-1][0] < line_start < f.size:
+            bounds.append((line_start, before + (line_start > a)))
+        before += newlines
+    ends_with_nl = scans[-1][2]
+    bounds.append((f.size, before))
+    blocks = []
+    for (s, ns), (e, ne) in zip(bounds[:-1], bounds[1:], strict=True):
+        blocks.append((s, e, ne - ns, ns))
+    if not ends_with_nl:  # the last line has no newline: one more row
+        s, e, rows, ns = blocks[-1]
+        blocks[-1] = (s, e, rows + 1, ns)
+    return blocks
 
 
 class VX2730Adapter(DAQAdapter):
@@ -166,26 +262,33 @@ class VX2730Adapter(DAQAdapter):
                     f"lengths within channel {f.channel}: {f.ncols - N_FIXED_COLUMNS} samples, "
                     f"{ref.ncols - N_FIXED_COLUMNS} in {ref.rel}"
                 )
-        total_bytes = sum(f.buf.size - f.data_start for f in csvs)
-        target = max(1 << 20, min(CHUNK_BYTES, total_bytes // (4 * n_threads()) + 1))
-        units = []
-        for f in csvs:
-            if f.ncols:
-                for a, b in f.split(target):
-                    units.append((f, a, b))
-        counts = thread_map(lambda u: k._count_newlines(u[0].buf, u[1], u[2]), units)
-        # assign output rows (one per newline; blank lines are dropped below) and line numbers
+        csvs = [f for f in csvs if f.ncols]
+        nt = n_threads()
+        total_bytes = sum(f.size - f.data_start for f in csvs)
+        # bounded memory: at most one block per thread is in memory at a time
+        target = min(
+            CHUNK_BYTES,
+            max(1 << 20, READ_BUDGET // nt),
+            max(1 << 20, total_bytes // (2 * nt) + 1),
+        )
+        target = max(MIN_BLOCK_BYTES, target)
+        pool = _BufferPool()
+        # first pass: newlines per piece, to size the output once and cut blocks at lines
+        pieces = [(f, f.ranges(target)) for f in csvs]
+        items = [(f, a, b, i == 0) for f, rs in pieces for i, (a, b) in enumerate(rs)]
+        scans = thread_map(lambda it: _scan_range(it, pool), items)
+        plan = []  # (file, start, end, first row, rows, first line number)
         row = 0
-        line_no = {id(f): f.header_lines + 1 for f in csvs}
-        plan = []
-        for (f, a, b), newlines in zip(units, counts, strict=True):
-            plan.append((f, a, b, row, int(newlines), line_no[id(f)]))
-            row += int(newlines)
-            line_no[id(f)] += int(newlines)
+        i = 0
+        for f, rs in pieces:
+            for s, e, rows, before in _plan_file(f, rs, scans[i : i + len(rs)]):
+                plan.append((f, s, e, row, rows, f.header_lines + 1 + before))
+                row += rows
+            i += len(rs)
         n_rows = row
         if n_rows == 0:
             raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
-        n_samples = max(f.ncols for f in csvs if f.ncols) - N_FIXED_COLUMNS
+        n_samples = max(f.ncols for f in csvs) - N_FIXED_COLUMNS
         out = np.zeros(n_rows, dtype=st_waveforms_dtype(n_samples))
         board = out["board"]
         channel = out["channel"]
@@ -194,12 +297,23 @@ class VX2730Adapter(DAQAdapter):
 
         def parse(p):
             f, a, b, row0, rows, first_line = p
-            code, line, col, got = k._parse_rows(
-                f.buf, a, b, f.ncols, board, channel, timetag, wave, row0, rows
-            )
+            n = b - a
+            buf = pool.take(n + 1)
+            try:
+                with open(f.full, "rb", buffering=0) as fh:
+                    if _read_exact(fh, buf, a, n) != n:
+                        f.changed()
+                buf[n] = _NL  # sentinel: the digit loops need no bound check
+                end = n if buf[n - 1] == _NL else n + 1
+                code, line, col, got = k._parse_rows(
+                    buf[: n + 1], 0, end, f.ncols, board, channel, timetag, wave, row0, rows
+                )
+            finally:
+                pool.give(buf)
             return int(code), first_line + int(line), int(col), int(got)
 
         results = thread_map(parse, plan)
+        pool.clear()  # free the read buffers before the sort below
         keep = None
         for p, (code, line, col, got) in zip(plan, results, strict=True):
             f, _, _, row0, rows, _ = p
