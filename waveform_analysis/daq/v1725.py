@@ -58,21 +58,11 @@ _MESSAGES = {
     ERR_TRAILING: "truncated event header at the end of the file",
 }
 
-_KERNEL_NAMES = frozenset({"_u32", "_walk", "_copy_waves"})
-
-
 def _kernels():
     """The numba kernels (imported, and loaded from numba's cache, on first use)."""
     from . import _v1725_kernels
 
     return _v1725_kernels
-
-
-def __getattr__(name: str):
-    # the kernels used to be defined here; keep them reachable without importing numba early
-    if name in _KERNEL_NAMES:
-        return getattr(_kernels(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class V1725Adapter(DAQAdapter):

@@ -47,23 +47,12 @@ ERR_COUNT = 5
 
 _NL = 10
 
-_KERNEL_NAMES = frozenset(
-    {"_skip_header", "_count_columns", "_next_line", "_count_newlines", "_parse_rows"}
-)
-
 
 def _kernels():
     """The numba kernels (imported, and loaded from numba's cache, on first use)."""
     from . import _vx2730_kernels
 
     return _vx2730_kernels
-
-
-def __getattr__(name: str):
-    # the kernels used to be defined here; keep them reachable without importing numba early
-    if name in _KERNEL_NAMES:
-        return getattr(_kernels(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _MESSAGES = {
