@@ -57,9 +57,8 @@ class RunCancelled(Exception):
 class _Batch(Hook):
     """Book-keeping of one batch call: statuses, timings, attempts, errors, results."""
 
-    def __init__(self, run_ids: list[str], n_stages: int, on_error: str, token: Any) -> None:
+    def __init__(self, run_ids: list[str], on_error: str, token: Any) -> None:
         self.run_ids = run_ids
-        self.n_stages = n_stages
         self.on_error = on_error
         self.token = token
         self.stop = threading.Event()  # on_error stop/raise, or Ctrl-C
@@ -430,26 +429,30 @@ class BatchProcessor:
             kernel_threads=1,
         )
         stages = make_stages(spec)
-        batch = _Batch(run_ids, len(stages), on_error, token)
+        batch = _Batch(run_ids, on_error, token)
         retry_types = tuple(retry_on) if isinstance(retry_on, tuple) else ((retry_on,) if retry_on else (Exception,))
         progress = BatchProgress(
             len(run_ids), desc, show=show_progress, jupyter_mode=jupyter_mode,
             tracker=progress_tracker, update_interval=progress_update_interval,
         )  # fmt: skip
-        pool, closer = _make_pool(executor_type, workers, batch.rejection)
-        mode = "dask" if executor_type == "dask" else executor_type
-        managers = []
-        for i, (name, func) in enumerate(stages):
-            kw: dict[str, Any] = {"worker_limit": workers, "max_retries": retries, "backoff_base": 0.1}
-            if mode == "dask":
-                kw["dask_client"] = pool
-            else:
-                kw["pool"] = pool
-            m = _RunStage(func, batch, i, i == len(stages) - 1, name, execution_mode=mode, **kw)
-            m.retry_exceptions = retry_types
-            managers.append(m)
-        graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
-                          collect_results=False)  # fmt: skip
+        closer: Callable[[], None] | None = None
+        try:
+            pool, closer = _make_pool(executor_type, workers, batch.rejection)
+            managers = []
+            for i, (name, func) in enumerate(stages):
+                kw: dict[str, Any] = {"worker_limit": workers, "max_retries": retries, "backoff_base": 0.1}
+                kw["dask_client" if executor_type == "dask" else "pool"] = pool
+                m = _RunStage(func, batch, i, i == len(stages) - 1, name, execution_mode=executor_type, **kw)
+                m.retry_exceptions = retry_types
+                managers.append(m)
+            graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
+                              collect_results=False)  # fmt: skip
+        except BaseException:
+            if closer is not None:
+                closer()
+            if temp_root:
+                shutil.rmtree(temp_root, ignore_errors=True)
+            raise
         self.last_graph = graph
         crash: list[BaseException] = []
 
