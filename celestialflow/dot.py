@@ -47,9 +47,10 @@ def dot_source(
     base = {"shape": "box", "style": "rounded", "fontname": "Helvetica"}
     base.update(default_node or {})
     lines = [f"digraph {quote(name)} {{", f"  rankdir={quote(rankdir)};"]
-    lines.append(f"  node{_attrs(base)};")
+    # style on every node, not in a `node [...]` default statement: DOT readers such
+    # as pydot list such a statement as a node called "node"
     for node in graph.nodes:
-        lines.append(f"  {quote(node)}{_attrs(node_attrs.get(node))};")
+        lines.append(f"  {quote(node)}{_attrs({**base, **node_attrs.get(node, {})})};")
     for u, v in graph.edges:
         lines.append(f"  {quote(u)} -> {quote(v)}{_attrs(edge_attrs.get((u, v)))};")
     lines.append("}")

@@ -322,3 +322,11 @@ def test_status_while_running():
 def test_dask_mode_accepts_lambdas_without_pickle_check():
     m = TaskManager(lambda x: x, execution_mode="dask", log_to_file=False)
     m._check_picklable([1])  # cloudpickle on the dask side handles lambdas
+
+
+def test_dot_has_exactly_one_node_per_stage():
+    pydot = pytest.importorskip("pydot")
+    g = TaskChain([stage(inc), stage(dbl), stage(sub3)])
+    (parsed,) = pydot.graph_from_dot_data(g.to_dot())
+    assert sorted(n.get_name().strip('"') for n in parsed.get_nodes()) == ["dbl", "inc", "sub3"]
+    assert len(parsed.get_edges()) == 2
