@@ -106,10 +106,6 @@ class TaskManager:
             raise ConfigurationError(
                 f"execution_mode='async' needs an 'async def' function; {_func_name(func)} is not"
             )
-        if execution_mode != "async" and is_coro:
-            raise ConfigurationError(
-                f"{_func_name(func)} is an 'async def' function; use execution_mode='async'"
-            )
         if not isinstance(worker_limit, int) or worker_limit < 1:
             raise ConfigurationError(f"worker_limit must be a positive int, got {worker_limit!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
@@ -122,6 +118,8 @@ class TaskManager:
 
         self.func = func
         self.execution_mode = execution_mode
+        # an 'async def' function can only be awaited: it runs on an event loop whatever the mode
+        self._is_coro = is_coro
         self.worker_limit = worker_limit
         self.max_retries = max_retries
         self.max_info = max_info
@@ -215,7 +213,7 @@ class TaskManager:
 
     def start(self, task_list: Iterable[Any]) -> None:
         """Run every task to completion (async functions too: their loop runs here)."""
-        if self.execution_mode == "async":
+        if self._is_coro:
             self._run_coroutine(self.start_async(task_list))
             return
         self._check_picklable(task_list)
@@ -226,13 +224,13 @@ class TaskManager:
         self._after_run()
 
     async def start_async(self, task_list: Iterable[Any]) -> None:
-        """Run every task of an ``async def`` function on the running event loop."""
+        """Run every task on the running event loop (an ``async def`` function), or,
+        for a plain function, run ``start`` in a worker thread without blocking the loop."""
         from .asyncrun import run_async
 
-        if self.execution_mode != "async":
-            raise ConfigurationError(
-                f"start_async needs execution_mode='async' (this manager is {self.execution_mode!r})"
-            )
+        if not self._is_coro:
+            await asyncio.to_thread(self.start, task_list)
+            return
         self._begin()
         total = len(task_list) if hasattr(task_list, "__len__") else None  # type: ignore[arg-type]
         with self._run_log():
@@ -271,7 +269,7 @@ class TaskManager:
         return call
 
     def _make_backend(self, stage_mode: str = "thread") -> Backend:
-        mode = self.execution_mode
+        mode = "async" if self._is_coro else self.execution_mode
         if stage_mode == "process":
             try:
                 blob = pickle.dumps(self)

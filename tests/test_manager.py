@@ -224,8 +224,6 @@ def test_invalid_mode_and_options():
         TaskManager(square, worker_limit=0)
     with pytest.raises(ConfigurationError, match="async def"):
         TaskManager(square, execution_mode="async")
-    with pytest.raises(ConfigurationError, match="execution_mode='async'"):
-        TaskManager(async_square, execution_mode="thread")
     with pytest.raises(TypeError):
         TaskManager(42)
     with pytest.raises(ValueError, match="log level"):
@@ -353,3 +351,14 @@ def test_shared_pool_left_open_and_retry_hook():
         b.start([3])  # the pool is still usable
     assert a.get_success_dict() == {1: 1, 2: 2} and b.get_success_dict() == {3: 9}
     assert sorted(retries) == [(1, 1), (2, 1)]
+
+
+def test_async_function_runs_on_a_loop_whatever_the_mode_and_start_async_of_plain_function():
+    m = tm(async_square, "thread", enable_success_cache=True)
+    m.start([1, 2])
+    assert m.get_success_dict() == {1: 1, 2: 4}
+    asyncio.run(m.start_async([3]))
+    assert m.get_success_dict() == {3: 9}
+    plain = tm(square, "thread", enable_success_cache=True)
+    asyncio.run(plain.start_async([4, 5]))
+    assert plain.get_success_dict() == {4: 16, 5: 25}
