@@ -158,6 +158,20 @@ def _mp_context(name: str | None):
     return multiprocessing.get_context(name) if name else None
 
 
+def _close_process_pool(pool: ProcessPoolExecutor, cancel: bool) -> None:
+    """Shut ``pool`` down; on cancel, stop its workers instead of waiting for their chunks."""
+    if not cancel:
+        pool.shutdown(wait=True)
+        return
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+    else:  # no public way before 3.14: terminate the worker processes the pool keeps
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 class ProcessBackend(Backend):
     """A process pool of ``workers`` processes calling ``func`` on chunks of arguments."""
 
@@ -181,7 +195,7 @@ class ProcessBackend(Backend):
 
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None and self._pool is not self._shared:
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            _close_process_pool(self._pool, cancel)  # type: ignore[arg-type]
         self._pool = None
 
 
@@ -208,7 +222,7 @@ class StageProcessBackend(Backend):
 
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            _close_process_pool(self._pool, cancel)
             self._pool = None
 
 

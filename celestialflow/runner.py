@@ -8,8 +8,10 @@ until a chunk finishes, input arrives, a retry falls due, or input ends;
 account for finished chunks. A retried task waits in the heap, never in a worker,
 so it does not hold up other tasks.
 
-Chunk size adapts to the work: large for serial runs (fewer Python-level steps),
-about ``total / (4 * workers)`` for pools so every worker stays busy to the end.
+Chunk size adapts to the work: for serial runs it grows while chunks finish fast
+and shrinks when they take long (few Python-level steps for trivial tasks, quick
+hand-over and stop for slow ones); for pools it is about ``total / (4 * workers)``
+so every worker stays busy to the end.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from .hashable import make_hashable
 if TYPE_CHECKING:
     from .manager import TaskManager
 
-SERIAL_CHUNK = 1024
+# Fused (serial) chunks aim at FUSED_TARGET seconds each: trivial tasks go through
+# in big chunks, slow ones reach the next stage (and see a stop request) quickly.
+# A chunk shrinks at once when tasks are slow and at most doubles when they are fast.
+FUSED_START, FUSED_MAX = 16, 2048
+FUSED_TARGET = 0.01
 POOL_CHUNK_MAX = {"thread": 256, "async": 256, "process": 4096, "dask": 4096}
 
 
@@ -56,7 +62,7 @@ class Runner:
         self.on_failure = on_failure
         self.should_stop = should_stop or (lambda: False)
         self.fused = backend.fused
-        self.done: deque[tuple[list[Any], list[int] | None, Future]] = deque()
+        self.done: deque[tuple[list[Any], list[int] | None, Future, float]] = deque()
         self.inflight = 0  # chunks
         self.inflight_items = 0
         self._open: dict[int, list[Any]] = {}  # tasks of chunks submitted and not accounted for
@@ -64,6 +70,7 @@ class Runner:
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
         self.fixed_chunk = chunk_size
+        self.fused_chunk = FUSED_START
         self.stopped = False
         c = manager.counts
         c.setdefault("processed", 0)
@@ -83,7 +90,7 @@ class Runner:
         if self.fixed_chunk:
             return self.fixed_chunk
         if self.fused:
-            return SERIAL_CHUNK
+            return self.fused_chunk
         cap = POOL_CHUNK_MAX.get(self.backend.name, 256)
         total = self.source.total
         if total is not None:
@@ -173,8 +180,9 @@ class Runner:
                 return
         self.inflight += 1
         self.inflight_items += len(tasks)  # before submit: a serial back-end runs the chunk inside it
+        t0 = time.perf_counter()
         fut = self.backend.submit(payload)
-        entry = (tasks, attempts, fut)
+        entry = (tasks, attempts, fut, t0)
         self._open[id(fut)] = tasks
         cond, done = self.cond, self.done
 
@@ -206,7 +214,11 @@ class Runner:
                 self._settle(final)
         return payload, kept, kept_attempts
 
-    def _complete(self, tasks: list[Any], attempts: list[int] | None, fut: Future) -> None:
+    def _complete(self, tasks: list[Any], attempts: list[int] | None, fut: Future, t0: float) -> None:
+        if self.fused and tasks:
+            per_task = (time.perf_counter() - t0) / len(tasks)
+            fit = int(FUSED_TARGET / per_task) if per_task > 0 else FUSED_MAX
+            self.fused_chunk = max(1, min(FUSED_MAX, fit, 2 * self.fused_chunk))
         self.inflight -= 1
         self.inflight_items -= len(tasks)
         del self._open[id(fut)]
