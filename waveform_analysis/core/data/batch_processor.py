@@ -23,139 +23,30 @@ import pickle
 import shutil
 import tempfile
 import threading
-import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from celestialflow import Hook, TaskChain, TaskManager
+from celestialflow import TaskChain, TaskManager
 
 from ...errors import ConfigError, UnknownDataError
 from ..context import Context
+from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
 from .dispatch import StageGate
 from .progress import BatchProgress
-from .workers import STRATEGIES, MappedResult, WorkerSpec, call_user_func, compute_stage
+from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage
 
 __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
-
-ON_ERROR = ("continue", "stop", "raise")
-EXECUTORS = ("thread", "process", "dask")
-
-
-class RunSkipped(Exception):
-    """A run was not started because the batch stopped (``on_error``) or was cancelled."""
-
-
-class RunCancelled(Exception):
-    """A started run did not finish its stages because the batch was cancelled."""
-
-
-class _Batch(Hook):
-    """Book-keeping of one batch call: statuses, timings, attempts, errors, results."""
-
-    def __init__(self, run_ids: list[str], on_error: str, token: Any) -> None:
-        self.run_ids = run_ids
-        self.on_error = on_error
-        self.token = token
-        self.stop = threading.Event()  # on_error stop/raise, or Ctrl-C
-        self.lock = threading.Lock()
-        self.results: dict[str, Any] = {}
-        self.errors: dict[str, dict[str, Any]] = {}
-        self.status: dict[str, str] = {}
-        self.started: dict[str, float] = {}
-        self.elapsed: dict[str, float] = {}
-        self.attempts: dict[str, int] = {}
-        self.first_exception: BaseException | None = None
-        self.done = self.ok = self.failed = 0
-
-    def cancelled(self) -> bool:
-        return self.token is not None and self.token.cancelled
-
-    def rejection(self, stage_index: int) -> BaseException | None:
-        """Why queued work of ``stage_index`` must not start now (None: it may)."""
-        if self.cancelled():
-            return RunSkipped("batch cancelled") if stage_index == 0 else RunCancelled("batch cancelled")
-        if stage_index == 0 and self.stop.is_set():
-            return RunSkipped("batch stopped after an error")
-        return None
-
-    # -- called by the stages, in the main process ---------------------------------
-    def before_stage(self, run_id: str, index: int) -> None:
-        if index == 0:
-            if self.stop.is_set() or self.cancelled():
-                raise RunSkipped(run_id)
-            with self.lock:  # a retried run passes here again: keep its start and attempts
-                self.started.setdefault(run_id, time.perf_counter())
-                self.attempts.setdefault(run_id, 1)
-        elif self.cancelled():
-            raise RunCancelled(run_id)
-
-    def finish(self, run_id: str, status: str, value: Any = None) -> None:
-        with self.lock:
-            if run_id in self.status:
-                return
-            self.status[run_id] = status
-            if run_id in self.started:
-                self.elapsed[run_id] = time.perf_counter() - self.started[run_id]
-            if status == "success":
-                self.results[run_id] = value
-                self.ok += 1
-            elif status == "failed":
-                self.failed += 1
-            self.done += 1
-
-    # -- Hook interface (failure path only) -------------------------------------------
-    def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
-        with self.lock:
-            self.attempts[task] = self.attempts.get(task, 1) + 1
-
-    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
-        if isinstance(exc, RunSkipped):
-            self.finish(task, "skipped")
-            return
-        if isinstance(exc, RunCancelled):
-            self.finish(task, "cancelled")
-            return
-        with self.lock:
-            self.errors[task] = {
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": getattr(exc, "wa_traceback", None) or "".join(traceback.format_exception(exc)),
-                "plugin": getattr(exc, "wa_plugin", manager.name),
-                "stage": manager.name,
-            }
-            if self.first_exception is None:
-                self.first_exception = exc
-        self.finish(task, "failed")
-        if self.on_error in ("stop", "raise"):
-            self.stop.set()
-
-    # -- the outcome -----------------------------------------------------------------------
-    def outcome(self) -> dict[str, Any]:
-        meta = {}
-        for run in self.run_ids:
-            status = self.status.get(run, "cancelled" if run in self.started else "skipped")
-            meta[run] = {
-                "status": status,
-                "elapsed": self.elapsed.get(run, 0.0),
-                "attempts": self.attempts.get(run, 0),
-            }
-        return {
-            "results": {r: self.results[r] for r in self.run_ids if r in self.results},
-            "errors": {r: self.errors[r] for r in self.run_ids if r in self.errors},
-            "meta": meta,
-            "ordered_run_ids": list(self.run_ids),
-        }
 
 
 class _RunStage(TaskManager):
     """A stage of a batch: checks the batch state before a run, records the last stage's result."""
 
-    def __init__(self, func: Callable, batch: _Batch, index: int, final: bool, name: str, **kw: Any) -> None:
+    def __init__(self, func: Callable, batch: Ledger, index: int, final: bool, name: str, **kw: Any) -> None:
         # the batch reports runs itself: no per-stage log lines or files
         super().__init__(func, name=name, log_to_file=False, log_level="ERROR", chunk_size=1, **kw)
         self.batch = batch
@@ -233,13 +124,13 @@ class BatchProcessor:
         retry_on: tuple[type, ...] | None = None,
     ) -> dict[str, Any]:
         """``get_data(run, data_name)`` for every run; returns results, errors, meta, ordered_run_ids."""
-        self._check_common(executor_type, storage_dir_strategy, on_error, retries, retry_on)
+        opts = BatchOptions.pick(locals())
         if data_name not in self.context.plugins:
             raise UnknownDataError(
                 f"no plugin provides {data_name!r}; registered: {', '.join(sorted(self.context.plugins)) or 'none'}"
             )
         run_ids = _run_list(run_ids)
-        stages = self._stage_names(run_ids, data_name, storage_dir_strategy)
+        stages = self._stage_names(run_ids, data_name, opts.storage_dir_strategy)
 
         def make(spec: WorkerSpec) -> list[tuple[str, Callable]]:
             return [
@@ -247,11 +138,7 @@ class BatchProcessor:
                 for i, name in enumerate(stages)
             ]
 
-        return self._run(
-            run_ids, make, f"batch {data_name}", max_workers, context_factory, executor_type,
-            storage_dir_strategy, clean_temp_cache, show_progress, on_error, progress_tracker,
-            cancellation_token, jupyter_mode, progress_update_interval, poll_interval, retries, retry_on,
-        )  # fmt: skip
+        return self._run(run_ids, make, f"batch {data_name}", opts)
 
     def process_with_custom_func(
         self,
@@ -275,18 +162,14 @@ class BatchProcessor:
         """``func(context, run_id)`` for every run, with the same machinery as ``process_runs``."""
         if not callable(func):
             raise TypeError(f"func must be callable as func(context, run_id), got {type(func).__name__}")
-        self._check_common(executor_type, storage_dir_strategy, on_error, retries, retry_on)
+        opts = BatchOptions.pick(locals())
         run_ids = _run_list(run_ids)
         name = getattr(func, "__name__", "func")
 
         def make(spec: WorkerSpec) -> list[tuple[str, Callable]]:
             return [(name, _Stage(call_user_func, spec, func))]
 
-        return self._run(
-            run_ids, make, f"batch {name}", max_workers, context_factory, executor_type,
-            storage_dir_strategy, clean_temp_cache, show_progress, on_error, progress_tracker,
-            cancellation_token, jupyter_mode, progress_update_interval, poll_interval, retries, retry_on,
-        )  # fmt: skip
+        return self._run(run_ids, make, f"batch {name}", opts)
 
     process_func = process_with_custom_func
 
@@ -317,7 +200,7 @@ class BatchProcessor:
         ``tmp_cache`` everything the grid computes goes to a temporary cache that
         is removed at the end (results are then copied into memory).
         """
-        self._check_common(executor_type, storage_dir_strategy, on_error, retries, retry_on)
+        opts = BatchOptions.pick(locals())
         plugins = self.context.plugins
         if plugin_name not in plugins:
             raise UnknownDataError(f"no plugin provides {plugin_name!r}; registered: {', '.join(sorted(plugins))}")
@@ -345,11 +228,7 @@ class BatchProcessor:
                     overrides["storage_dir"] = tmp_dir
                 sub = BatchProcessor(self.context.clone(**overrides))
                 factory = _ConfiguredFactory(context_factory, plugin_name, cfg) if context_factory else None
-                batch = sub.process_runs(
-                    run_ids, data_name, max_workers, factory, executor_type, storage_dir_strategy,
-                    clean_temp_cache, show_progress, on_error, None, None, jupyter_mode,
-                    progress_update_interval, poll_interval, retries, retry_on,
-                )  # fmt: skip
+                batch = sub.process_runs(run_ids, data_name, **{**asdict(opts), "context_factory": factory})
                 if tmp_dir:
                     batch["results"] = {r: np.array(v) for r, v in batch["results"].items()}
                 self.last_graph = sub.last_graph
@@ -360,21 +239,6 @@ class BatchProcessor:
         return out
 
     # -- machinery ------------------------------------------------------------------------------
-    @staticmethod
-    def _check_common(executor_type: str, strategy: str, on_error: str, retries: int, retry_on: Any) -> None:
-        if executor_type not in EXECUTORS:
-            raise ValueError(f"unknown executor_type {executor_type!r}; choose one of {', '.join(EXECUTORS)}")
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown storage_dir_strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if on_error not in ON_ERROR:
-            raise ValueError(f"unknown on_error {on_error!r}; choose one of {', '.join(ON_ERROR)}")
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
-        if retry_on is not None:
-            types = retry_on if isinstance(retry_on, tuple) else (retry_on,)
-            if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
-                raise ValueError(f"retry_on must be exception classes, got {retry_on!r}")
-
     def _stage_names(self, run_ids: list[str], data_name: str, strategy: str) -> list[str]:
         """Cached plugins the target needs, dependencies first; the target always last.
 
@@ -399,51 +263,41 @@ class BatchProcessor:
         run_ids: list[str],
         make_stages: Callable[[WorkerSpec], list[tuple[str, Callable]]],
         desc: str,
-        max_workers: int | None,
-        context_factory: Callable[[], Context] | None,
-        executor_type: str,
-        strategy: str,
-        clean_temp_cache: bool,
-        show_progress: bool,
-        on_error: str,
-        progress_tracker: Any,
-        token: Any,
-        jupyter_mode: bool | None,
-        progress_update_interval: float,
-        poll_interval: float,
-        retries: int,
-        retry_on: tuple[type, ...] | None,
+        opts: BatchOptions,
     ) -> dict[str, Any]:
-        workers = max(1, int(max_workers)) if max_workers else max(1, min(len(run_ids) or 1, os.cpu_count() or 1))
-        if executor_type == "process":
-            _check_picklable(context_factory, self.context)
+        workers = max(1, int(opts.max_workers)) if opts.max_workers else max(1, min(len(run_ids) or 1, os.cpu_count() or 1))
+        if opts.executor_type == "process":
+            _check_picklable(opts.context_factory, self.context)
+        strategy, executor_type = opts.storage_dir_strategy, opts.executor_type
         temp_root = tempfile.mkdtemp(prefix="wa-batch-") if strategy == "per_worker" else None
         spec = WorkerSpec(
             strategy=strategy,
-            factory=context_factory,
+            factory=opts.context_factory,
             context=self.context,
             # one worker without a factory uses the processor's own Context, as a plain loop would
-            use_directly=(workers == 1 and context_factory is None and executor_type == "thread" and strategy == "shared"),
+            use_directly=(
+                workers == 1 and opts.context_factory is None and executor_type == "thread" and strategy == "shared"
+            ),
             temp_root=temp_root,
             # a batch parallelises over runs: max_workers is the number of cores it uses
             kernel_threads=1,
         )
         stages = make_stages(spec)
-        batch = _Batch(run_ids, on_error, token)
-        retry_types = tuple(retry_on) if isinstance(retry_on, tuple) else ((retry_on,) if retry_on else (Exception,))
+        token = opts.cancellation_token
+        batch = Ledger(run_ids, opts.on_error, token)
         progress = BatchProgress(
-            len(run_ids), desc, show=show_progress, jupyter_mode=jupyter_mode,
-            tracker=progress_tracker, update_interval=progress_update_interval,
+            len(run_ids), desc, show=opts.show_progress, jupyter_mode=opts.jupyter_mode,
+            tracker=opts.progress_tracker, update_interval=opts.progress_update_interval,
         )  # fmt: skip
         closer: Callable[[], None] | None = None
         try:
             pool, closer = _make_pool(executor_type, workers, batch.rejection)
             managers = []
             for i, (name, func) in enumerate(stages):
-                kw: dict[str, Any] = {"worker_limit": workers, "max_retries": retries, "backoff_base": 0.1}
+                kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
                 kw["dask_client" if executor_type == "dask" else "pool"] = pool
                 m = _RunStage(func, batch, i, i == len(stages) - 1, name, execution_mode=executor_type, **kw)
-                m.retry_exceptions = retry_types
+                m.retry_exceptions = opts.retry_types()
                 managers.append(m)
             graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
                               collect_results=False)  # fmt: skip
@@ -470,7 +324,7 @@ class BatchProcessor:
             runner.start()
             try:
                 while runner.is_alive():
-                    runner.join(poll_interval)
+                    runner.join(opts.poll_interval)
                     progress.update(batch.done, batch.ok, batch.failed)
             except KeyboardInterrupt:
                 interrupted = True
@@ -483,7 +337,7 @@ class BatchProcessor:
         finally:
             progress.close(batch.done, batch.ok, batch.failed)
             closer()
-            if temp_root and clean_temp_cache:
+            if temp_root and opts.clean_temp_cache:
                 for run, value in list(batch.results.items()):
                     if isinstance(value, np.memmap) and str(getattr(value, "filename", "")).startswith(temp_root):
                         batch.results[run] = np.array(value)
@@ -492,7 +346,7 @@ class BatchProcessor:
             raise KeyboardInterrupt
         if crash:
             raise crash[0]
-        if on_error == "raise" and batch.first_exception is not None:
+        if opts.on_error == "raise" and batch.first_exception is not None:
             raise batch.first_exception
         return batch.outcome()
 

@@ -1,0 +1,178 @@
+"""The state of one batch call: its options, and the ledger of runs (status, timing, errors).
+
+:class:`Ledger` is also a celestialflow :class:`~celestialflow.Hook`: the stages
+report retries and failures to it, and it decides what a stop or a cancellation
+means for runs that have not started (``skipped``) or are between stages
+(``cancelled``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from celestialflow import Hook, TaskManager
+
+from ..context import Context
+from .workers import STRATEGIES
+
+ON_ERROR = ("continue", "stop", "raise")
+EXECUTORS = ("thread", "process", "dask")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The options every batch method shares, named as in the user guide."""
+
+    max_workers: int | None = None
+    context_factory: Callable[[], Context] | None = None
+    executor_type: str = "thread"
+    storage_dir_strategy: str = "shared"
+    clean_temp_cache: bool = True
+    show_progress: bool = True
+    on_error: str = "continue"
+    progress_tracker: Any = None
+    cancellation_token: Any = None
+    jupyter_mode: bool | None = None
+    progress_update_interval: float = 0.5
+    poll_interval: float = 0.1
+    retries: int = 0
+    retry_on: tuple[type, ...] | None = None
+
+    @classmethod
+    def pick(cls, arguments: dict[str, Any]) -> BatchOptions:
+        """The options among a method's arguments, checked before any work starts."""
+        opts = cls(**{f.name: arguments[f.name] for f in fields(cls) if f.name in arguments})
+        opts.check()
+        return opts
+
+    def check(self) -> None:
+        if self.executor_type not in EXECUTORS:
+            raise ValueError(f"unknown executor_type {self.executor_type!r}; choose one of {', '.join(EXECUTORS)}")
+        if self.storage_dir_strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown storage_dir_strategy {self.storage_dir_strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"unknown on_error {self.on_error!r}; choose one of {', '.join(ON_ERROR)}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"retries must be an int >= 0, got {self.retries!r}")
+        if self.retry_on is not None:
+            types = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
+            if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+                raise ValueError(f"retry_on must be exception classes, got {self.retry_on!r}")
+
+    def retry_types(self) -> tuple[type[BaseException], ...]:
+        if self.retry_on is None:
+            return (Exception,)
+        return tuple(self.retry_on) if isinstance(self.retry_on, tuple) else (self.retry_on,)
+
+
+class RunSkipped(Exception):
+    """A run was not started because the batch stopped (``on_error``) or was cancelled."""
+
+
+class RunCancelled(Exception):
+    """A started run did not finish its stages because the batch was cancelled."""
+
+
+class Ledger(Hook):
+    """Book-keeping of one batch call: statuses, timings, attempts, errors, results."""
+
+    def __init__(self, run_ids: list[str], on_error: str, token: Any) -> None:
+        self.run_ids = run_ids
+        self.on_error = on_error
+        self.token = token
+        self.stop = threading.Event()  # on_error stop/raise, or Ctrl-C
+        self.lock = threading.Lock()
+        self.results: dict[str, Any] = {}
+        self.errors: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+        self.elapsed: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
+        self.first_exception: BaseException | None = None
+        self.done = self.ok = self.failed = 0
+
+    def cancelled(self) -> bool:
+        return self.token is not None and self.token.cancelled
+
+    def rejection(self, stage_index: int) -> BaseException | None:
+        """Why queued work of ``stage_index`` must not start now (None: it may)."""
+        if self.cancelled():
+            return RunSkipped("batch cancelled") if stage_index == 0 else RunCancelled("batch cancelled")
+        if stage_index == 0 and self.stop.is_set():
+            return RunSkipped("batch stopped after an error")
+        return None
+
+    # -- called by the stages, in the main process ---------------------------------
+    def before_stage(self, run_id: str, index: int) -> None:
+        if index == 0:
+            if self.stop.is_set() or self.cancelled():
+                raise RunSkipped(run_id)
+            with self.lock:  # a retried run passes here again: keep its start and attempts
+                self.started.setdefault(run_id, time.perf_counter())
+                self.attempts.setdefault(run_id, 1)
+        elif self.cancelled():
+            raise RunCancelled(run_id)
+
+    def finish(self, run_id: str, status: str, value: Any = None) -> None:
+        with self.lock:
+            if run_id in self.status:
+                return
+            self.status[run_id] = status
+            if run_id in self.started:
+                self.elapsed[run_id] = time.perf_counter() - self.started[run_id]
+            if status == "success":
+                self.results[run_id] = value
+                self.ok += 1
+            elif status == "failed":
+                self.failed += 1
+            self.done += 1
+
+    # -- Hook interface (failure path only) -------------------------------------------
+    def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
+        with self.lock:
+            self.attempts[task] = self.attempts.get(task, 1) + 1
+
+    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
+        if isinstance(exc, RunSkipped):
+            self.finish(task, "skipped")
+            return
+        if isinstance(exc, RunCancelled):
+            self.finish(task, "cancelled")
+            return
+        with self.lock:
+            self.errors[task] = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": getattr(exc, "wa_traceback", None) or "".join(traceback.format_exception(exc)),
+                "plugin": getattr(exc, "wa_plugin", manager.name),
+                "stage": manager.name,
+            }
+            if self.first_exception is None:
+                self.first_exception = exc
+        self.finish(task, "failed")
+        if self.on_error in ("stop", "raise"):
+            self.stop.set()
+
+    # -- the outcome -----------------------------------------------------------------------
+    def outcome(self) -> dict[str, Any]:
+        meta = {}
+        for run in self.run_ids:
+            status = self.status.get(run, "cancelled" if run in self.started else "skipped")
+            meta[run] = {
+                "status": status,
+                "elapsed": self.elapsed.get(run, 0.0),
+                "attempts": self.attempts.get(run, 0),
+            }
+        return {
+            "results": {r: self.results[r] for r in self.run_ids if r in self.results},
+            "errors": {r: self.errors[r] for r in self.run_ids if r in self.errors},
+            "meta": meta,
+            "ordered_run_ids": list(self.run_ids),
+        }
