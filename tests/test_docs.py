@@ -11,7 +11,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def run_guide(name: str, tmp_path: Path, min_blocks: int) -> subprocess.CompletedProcess:
-    blocks = re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.S)  # name relative to docs/
     assert len(blocks) >= min_blocks
     script = tmp_path / "guide.py"
     script.write_text("\n".join(blocks))
@@ -34,3 +34,8 @@ def test_context_guide_examples_run(tmp_path):
     out = run_guide("context.md", tmp_path, 8).stdout
     assert "plugin 'peaks', option 'threshold'" in out
     assert (tmp_path / "wa_cache" / "run_001").is_dir()
+
+
+def test_readme_examples_run(tmp_path):
+    out = run_guide("../README.md", tmp_path, 2).stdout
+    assert "[2, 4, 6, 8, 10, 12, 14, 16, 18, 20]" in out and "'status': 'success'" in out
