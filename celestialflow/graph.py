@@ -207,9 +207,8 @@ class TaskGraph:
                 if self._failure_log.count:
                     self.failure_log_path = self._failure_log.path
         if self._crashes:
-            name, exc = next(iter(self._crashes.items()))
             self._collect_pending()
-            raise exc
+            raise next(iter(self._crashes.values()))
 
     def _build_trackers(self, feeds: Mapping[str, Any]) -> None:
         self._tracker: dict[str, Quiescence] = {}
@@ -217,8 +216,7 @@ class TaskGraph:
         for i, members in enumerate(nx.strongly_connected_components(self._g)):
             sources = {u for m in members for u in self._g.predecessors(m) if u not in members}
             pending = len(sources) + sum(1 for m in members if m in feeds)
-            cyclic = len(members) > 1 or any(self._g.has_edge(m, m) for m in members)
-            tracker = Quiescence(sorted(members), self._mailboxes, pending, cyclic)
+            tracker = Quiescence(sorted(members), self._mailboxes, pending)
             for m in members:
                 self._tracker[m] = tracker
                 self._scc_of[m] = i

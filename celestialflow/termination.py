@@ -26,11 +26,10 @@ from .queues import Mailbox
 class Quiescence:
     """The counters of one SCC; ends its members' mailboxes when quiescent."""
 
-    def __init__(self, members: Iterable[str], mailboxes: dict[str, Mailbox], pending: int, cyclic: bool) -> None:
+    def __init__(self, members: Iterable[str], mailboxes: dict[str, Mailbox], pending: int) -> None:
         self.members = tuple(members)
         self._mailboxes = [mailboxes[m] for m in self.members]
         self.pending = pending
-        self.cyclic = cyclic
         self.count = 0
         self.ended = False
         self._lock = threading.Lock()
