@@ -97,13 +97,6 @@ class CacheStorage:
             return None
         return arr
 
-    def metadata(self, run_id: str, data_name: str, key: str) -> dict[str, Any] | None:
-        _, meta_path = self.paths(run_id, data_name, key)
-        try:
-            return json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            return None
-
     # -- writing -----------------------------------------------------------------
 
     def save(

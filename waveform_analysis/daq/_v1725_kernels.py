@@ -1,14 +1,25 @@
 """numba kernels of the V1725 binary reader (imported by :meth:`V1725Adapter.read` on first use).
 
 Kept apart from :mod:`waveform_analysis.daq.v1725` so that listing files and the
-adapter registry do not import numba. The error codes returned match the
-``ERR_*`` constants of that module.
+adapter registry do not import numba; the layout constants and error codes come
+from that module (imported first, so importing it from here is no cycle).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from .v1725 import (
+    CHANNEL_HEADER_BYTES,
+    ERR_CHANNEL_SIZE,
+    ERR_EVENT_SIZE,
+    ERR_MARKER,
+    ERR_MASK,
+    ERR_TRAILING,
+    EVENT_HEADER_BYTES,
+    EVENT_MARKER,
+)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -31,27 +42,27 @@ def _walk(buf, fill, board, channel, ticks, offset, nsamp):
     pos = 0
     k = 0
     while pos < n:
-        if pos + 16 > n:
-            return 5, pos, k
+        if pos + EVENT_HEADER_BYTES > n:
+            return ERR_TRAILING, pos, k
         w0 = _u32(buf, pos)
-        if (w0 >> 28) != 0xA:
-            return 1, pos, k
+        if (w0 >> 28) != EVENT_MARKER:
+            return ERR_MARKER, pos, k
         size = w0 & 0x0FFFFFFF
         end = pos + size * 4
-        if size < 4 or end > n:
-            return 2, pos, k
+        if size < EVENT_HEADER_BYTES // 4 or end > n:
+            return ERR_EVENT_SIZE, pos, k
         mask = np.int64(buf[pos + 4]) | (np.int64(buf[pos + 11]) << 8)
         bid = np.int64(buf[pos + 7]) >> 3
-        p = pos + 16
+        p = pos + EVENT_HEADER_BYTES
         for ch in range(16):
             if not (mask >> ch) & 1:
                 continue
-            if p + 12 > end:
-                return 4, pos, k
+            if p + CHANNEL_HEADER_BYTES > end:
+                return ERR_MASK, pos, k
             cw = _u32(buf, p)
             csize = cw & 0x3FFFFF
-            if csize < 3 or p + csize * 4 > end:
-                return 3, p, k
+            if csize < CHANNEL_HEADER_BYTES // 4 or p + csize * 4 > end:
+                return ERR_CHANNEL_SIZE, p, k
             if fill:
                 t = np.int64(0)
                 for b in range(6):
@@ -59,12 +70,12 @@ def _walk(buf, fill, board, channel, ticks, offset, nsamp):
                 board[k] = bid
                 channel[k] = ch
                 ticks[k] = t
-                offset[k] = p + 12
-                nsamp[k] = 2 * csize - 6
+                offset[k] = p + CHANNEL_HEADER_BYTES
+                nsamp[k] = 2 * csize - CHANNEL_HEADER_BYTES // 2
             k += 1
             p += csize * 4
         if p != end:
-            return 4, pos, k
+            return ERR_MASK, pos, k
         pos = end
     return 0, pos, k
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import re
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +69,3 @@ def make_file_table(
     for i, (board, channel, segment, path) in enumerate(entries):
         out[i] = (channel, board, segment, path.relative_to(root).as_posix())
     return out
-
-
-def trailing_int(pattern: re.Pattern[str], name: str) -> int | None:
-    m = pattern.search(name)
-    return int(m.group(1)) if m else None
