@@ -62,18 +62,15 @@ class Runner:
         self.on_failure = on_failure
         self.should_stop = should_stop or (lambda: False)
         self.fused = backend.fused
-        self.done: deque[tuple[list[Any], list[int] | None, Future, float]] = deque()
-        self.inflight = 0  # chunks
-        self.inflight_items = 0
-        self._open: dict[int, list[Any]] = {}  # tasks of chunks submitted and not accounted for
+        self.done: deque[tuple[int, list[Any], list[int] | None, Future, float]] = deque()
+        self._open: dict[int, list[Any]] = {}  # tasks of each chunk submitted and not yet accounted for
+        self._chunk_ids = itertools.count()
         self.max_inflight = 1 if backend.name == "serial" else backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
         self.fixed_chunk = chunk_size
         self.fused_chunk = FUSED_START
         self.stopped = False
-        c = manager.counts
-        c.setdefault("processed", 0)
 
         m = manager
         self.dedup = m.enable_duplicate_check
@@ -84,6 +81,16 @@ class Runner:
         self.get_args = m.get_args
         self.process_result = m.process_result if m._overrides("process_result") else None
         self.hooks = m._hooks
+
+    @property
+    def inflight(self) -> int:
+        """Chunks submitted and not accounted for."""
+        return len(self._open)
+
+    @property
+    def inflight_items(self) -> int:
+        """Tasks in those chunks."""
+        return sum(len(tasks) for tasks in self._open.values())
 
     # -- chunking -------------------------------------------------------------
     def _chunk_size(self) -> int:
@@ -178,12 +185,11 @@ class Runner:
             payload, tasks, attempts = self._prepare_args(tasks, attempts)
             if not tasks:
                 return
-        self.inflight += 1
-        self.inflight_items += len(tasks)  # before submit: a serial back-end runs the chunk inside it
+        chunk_id = next(self._chunk_ids)
+        self._open[chunk_id] = tasks  # before submit: a serial back-end runs the chunk inside it
         t0 = time.perf_counter()
         fut = self.backend.submit(payload)
-        entry = (tasks, attempts, fut, t0)
-        self._open[id(fut)] = tasks
+        entry = (chunk_id, tasks, attempts, fut, t0)
         cond, done = self.cond, self.done
 
         def finished(_: Future) -> None:
@@ -214,14 +220,14 @@ class Runner:
                 self._settle(final)
         return payload, kept, kept_attempts
 
-    def _complete(self, tasks: list[Any], attempts: list[int] | None, fut: Future, t0: float) -> None:
+    def _complete(
+        self, chunk_id: int, tasks: list[Any], attempts: list[int] | None, fut: Future, t0: float
+    ) -> None:
         if self.fused and tasks:
             per_task = (time.perf_counter() - t0) / len(tasks)
             fit = int(FUSED_TARGET / per_task) if per_task > 0 else FUSED_MAX
             self.fused_chunk = max(1, min(FUSED_MAX, fit, 2 * self.fused_chunk))
-        self.inflight -= 1
-        self.inflight_items -= len(tasks)
-        del self._open[id(fut)]
+        del self._open[chunk_id]
         try:
             results, errors = fut.result()
         except BaseException as exc:  # the whole chunk failed (pool broken, pickling, ...)
