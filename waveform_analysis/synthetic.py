@@ -392,20 +392,18 @@ def generate_run(
     """
     if fmt not in ("vx2730", "v1725"):
         raise ConfigError(f"unknown synthetic format {fmt!r}; use 'vx2730' or 'v1725'")
-    params = dict(
-        fmt=fmt, n_channels=n_channels, n_waveforms=n_waveforms, n_samples=n_samples,
-        noise_sigma=noise_sigma, baseline=baseline, pulse_mean=pulse_mean,
-        noise_only_fraction=noise_only_fraction, amplitude_range=list(amplitude_range),
-        n_segments=n_segments, legacy_header=legacy_header, hex_flags=hex_flags, seed=seed,
-    )
     if fmt == "v1725" and n_samples % 2:
         raise ConfigError(f"V1725 records need an even number of samples, got {n_samples}")
-    st, truth = synthesize(
+    physics = dict(
         n_channels=n_channels, n_waveforms=n_waveforms, n_samples=n_samples,
         noise_sigma=noise_sigma, baseline=baseline, pulse_mean=pulse_mean,
-        noise_only_fraction=noise_only_fraction, amplitude_range=amplitude_range,
-        sample_ns=2 if fmt == "vx2730" else 4, seed=seed,
-    )
+        noise_only_fraction=noise_only_fraction, amplitude_range=amplitude_range, seed=seed,
+    )  # fmt: skip
+    st, truth = synthesize(**physics, sample_ns=2 if fmt == "vx2730" else 4)
+    params = dict(
+        physics, fmt=fmt, amplitude_range=list(amplitude_range), n_segments=n_segments,
+        legacy_header=legacy_header, hex_flags=hex_flags,
+    )  # fmt: skip
     run_dir = Path(data_root) / str(run_id)
     raw = run_dir / "RAW"
     raw.mkdir(parents=True, exist_ok=True)
