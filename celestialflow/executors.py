@@ -2,14 +2,20 @@
 
 A back-end runs *chunks* of work and hands back a future per chunk; the single
 scheduling loop in :mod:`celestialflow.runner` does everything else (dedup,
-retries, caches, forwarding). Like dask's local scheduler, serial, thread,
-process, async and Dask execution are each a few lines supplying ``submit``.
+retries, caches, forwarding, recovery from lost workers). Like dask's local
+scheduler, serial, thread, process, async and Dask execution are each a few
+lines supplying ``submit``.
 
 Two kinds of chunk exist. In the *fused* form (serial mode, and a stage that runs
 in its own process) the worker gets raw tasks and runs ``get_args -> func ->
 process_result`` itself. In the *call* form (thread, process, async, dask) the
 scheduling thread runs the hooks and the worker only calls ``func(*args)``; so
 user hooks never run concurrently and never need to be picklable.
+
+Every chunk ends as an :data:`Outcome`. Worker processes send it back as bytes
+they pickled themselves: what cannot be pickled (a generator result, an
+exception that does not survive a round trip) is replaced there, per task, by
+something that always unpickles, so one bad task never breaks the pool.
 """
 
 from __future__ import annotations
@@ -19,62 +25,156 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from .calling import invoke
 from .errors import ConfigurationError
 
-#: A chunk's outcome: one result per input (None where it failed) and the failures by index.
-ChunkResult = tuple[list[Any], dict[int, BaseException]]
+#: A chunk's outcome: results of the tasks that ran (None where one failed), the
+#: failures by index, how many tasks ran (fewer than given when the chunk was
+#: cancelled or interrupted), the seconds the worker spent, and the
+#: KeyboardInterrupt/SystemExit that stopped it (or None).
+Outcome = tuple[list[Any], dict[int, BaseException], int, float, BaseException | None]
 
 EXECUTION_MODES = ("serial", "thread", "process", "async", "dask")
 
+#: Which exceptions a task may raise that stop the run instead of failing the task.
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
-def call_chunk(func: Callable, args_list: Sequence[Any]) -> ChunkResult:
-    """Call ``func`` once per argument tuple (or kwargs dict), keeping failures per index."""
+
+def call_chunk(func: Callable, args_list: Sequence[Any], cancel: threading.Event | None = None) -> Outcome:
+    """Call ``func`` once per argument tuple (or kwargs mapping), keeping failures per index.
+
+    Stops before the next task once ``cancel`` is set, and at a KeyboardInterrupt
+    or SystemExit raised by a task (returned, not raised, so the caller decides)."""
     results: list[Any] = []
     errors: dict[int, BaseException] = {}
     append = results.append
+    t0 = time.perf_counter()
+    stop: BaseException | None = None
     for i, args in enumerate(args_list):
+        if cancel is not None and cancel.is_set():
+            break
         try:
-            append(func(**args) if type(args) is dict else func(*args))
+            append(func(*args) if type(args) is tuple else invoke(func, args))
         except Exception as exc:  # one task's failure is that task's, not the chunk's
             errors[i] = exc
             append(None)
-    return results, errors
+        except INTERRUPTS as exc:
+            stop = exc
+            break
+    return results, errors, len(results), time.perf_counter() - t0, stop
 
 
-def run_fused(call: Callable[[Any], Any], tasks: Sequence[Any]) -> ChunkResult:
+def run_fused(call: Callable[[Any], Any], tasks: Sequence[Any], cancel: threading.Event | None = None) -> Outcome:
     """Run the whole per-task pipeline ``call(task)`` over a chunk (fused form)."""
     results: list[Any] = []
     errors: dict[int, BaseException] = {}
     append = results.append
+    t0 = time.perf_counter()
+    stop: BaseException | None = None
     for i, task in enumerate(tasks):
+        if cancel is not None and cancel.is_set():
+            break
         try:
             append(call(task))
         except Exception as exc:
             errors[i] = exc
             append(None)
-    return results, errors
+        except INTERRUPTS as exc:
+            stop = exc
+            break
+    return results, errors, len(results), time.perf_counter() - t0, stop
 
 
+# -- errors that cross a process boundary ------------------------------------------
 class RemoteError(Exception):
-    """Stands in for an exception raised in a worker process that could not be pickled back."""
+    """Stands in for an exception from a worker process that could not be sent back as is.
+
+    Its class is a subclass named like the original (``type(err).__name__`` is the
+    original's name), and it keeps the qualified type name and the traceback text."""
+
+    type_name = "RemoteError"
+    qualname = "RemoteError"
+    remote_traceback = ""
+
+    def __reduce__(self):  # rebuilt by name on the other side: always unpickles
+        return _remote_error, (self.type_name, self.qualname, str(self), self.remote_traceback)
 
 
-def _picklable_outcome(outcome: ChunkResult) -> ChunkResult:
-    results, errors = outcome
-    for i, exc in list(errors.items()):
+_REMOTE_CLASSES: dict[str, type[RemoteError]] = {}
+
+
+def _remote_error(type_name: str, qualname: str, message: str, tb: str) -> RemoteError:
+    cls = _REMOTE_CLASSES.get(type_name)
+    if cls is None:
+        cls = type(type_name if type_name.isidentifier() else "RemoteError", (RemoteError,), {})
+        _REMOTE_CLASSES[type_name] = cls
+    err = cls(message)
+    err.type_name, err.qualname, err.remote_traceback = type_name, qualname, tb
+    return err
+
+
+def remote_error_for(exc: BaseException) -> RemoteError:
+    """A :class:`RemoteError` carrying ``exc``'s type name, message and traceback."""
+    t = type(exc)
+    tb = "".join(traceback.format_exception(t, exc, exc.__traceback__))[-8000:]
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        message = f"<{t.__name__} with unprintable message>"
+    return _remote_error(t.__name__, f"{t.__module__}.{t.__qualname__}", message, tb)
+
+
+class WorkerLostError(Exception):
+    """The worker process running a task died (killed, ``os._exit``, a crash in C code)."""
+
+
+class ResultNotPicklableError(TypeError):
+    """A task's result cannot be sent back from its worker process."""
+
+
+def _round_trips(obj: Any) -> bool:
+    try:
+        pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "does not round-trip"
+        return False
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    """Pickle ``outcome`` in the worker, replacing per task whatever would not survive."""
+    results, errors, ran, elapsed, stop = outcome
+    for i, exc in list(errors.items()):  # the failure path only: errors are rare
+        if not _round_trips(exc):
+            errors[i] = remote_error_for(exc)
+    if stop is not None and not _round_trips(stop):
+        stop = KeyboardInterrupt(str(stop)) if isinstance(stop, KeyboardInterrupt) else SystemExit(str(stop))
+    try:
+        return pickle.dumps((results, errors, ran, elapsed, stop), pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - find the results that cannot travel, fail only those
+        pass
+    for i, value in enumerate(results):
+        if i in errors:
+            continue
         try:
-            pickle.dumps(exc)
-        except Exception:
-            errors[i] = RemoteError(f"{type(exc).__name__}: {exc}")
-    return results, errors
+            pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001
+            results[i] = None
+            errors[i] = ResultNotPicklableError(
+                f"the result ({type(value).__name__}) cannot be pickled back from the worker process: {exc}"
+            )
+    return pickle.dumps((results, errors, ran, elapsed, stop), pickle.HIGHEST_PROTOCOL)
 
 
-def _call_chunk_in_process(func: Callable, args_list: Sequence[Any]) -> ChunkResult:
-    return _picklable_outcome(call_chunk(func, args_list))
+def _call_chunk_in_process(func: Callable, blob: bytes) -> bytes:
+    """Worker side of the call form: arguments arrive pickled, the outcome leaves pickled."""
+    return encode_outcome(call_chunk(func, pickle.loads(blob)))
 
 
 # The manager a dedicated stage process serves (set once by the pool initializer).
@@ -87,71 +187,9 @@ def _install_stage(manager_blob: bytes) -> None:
     _STAGE_CALL = manager._compose_call()
 
 
-def _run_fused_in_stage(tasks: Sequence[Any]) -> ChunkResult:
+def _run_fused_in_stage(blob: bytes) -> bytes:
     assert _STAGE_CALL is not None
-    return _picklable_outcome(run_fused(_STAGE_CALL, tasks))
-
-
-class Backend:
-    """How chunks are executed. ``fused`` says which chunk form ``submit`` expects."""
-
-    name = "base"
-    fused = False
-
-    def __init__(self, workers: int) -> None:
-        self.workers = max(1, int(workers))
-
-    def open(self) -> None:
-        """Acquire resources (pools, loops); called once before the first submit."""
-
-    def submit(self, payload: Sequence[Any]) -> Future:
-        raise NotImplementedError
-
-    def close(self, cancel: bool = False) -> None:
-        """Release resources; with ``cancel`` drop work that has not started."""
-
-
-class SerialBackend(Backend):
-    """Runs each chunk at once in the calling thread."""
-
-    name = "serial"
-    fused = True
-
-    def __init__(self, call: Callable[[Any], Any]) -> None:
-        super().__init__(1)
-        self._call = call
-
-    def submit(self, payload: Sequence[Any]) -> Future:
-        fut: Future = Future()
-        fut.set_result(run_fused(self._call, payload))
-        return fut
-
-
-class ThreadBackend(Backend):
-    """A thread pool of ``workers`` threads calling ``func``."""
-
-    name = "thread"
-
-    def __init__(
-        self, func: Callable, workers: int, thread_name: str = "celestialflow", pool: Executor | None = None
-    ) -> None:
-        super().__init__(workers)
-        self._func = func
-        self._prefix = thread_name
-        self._shared = pool
-        self._pool: Executor | None = None
-
-    def open(self) -> None:
-        self._pool = self._shared or ThreadPoolExecutor(self.workers, thread_name_prefix=self._prefix)
-
-    def submit(self, payload: Sequence[Any]) -> Future:
-        assert self._pool is not None
-        return self._pool.submit(call_chunk, self._func, payload)
-
-    def close(self, cancel: bool = False) -> None:
-        if self._pool is not None and self._pool is not self._shared:
-            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-        self._pool = None
+    return encode_outcome(run_fused(_STAGE_CALL, pickle.loads(blob)))
 
 
 def _mp_context(name: str | None):
@@ -172,10 +210,151 @@ def _close_process_pool(pool: ProcessPoolExecutor, cancel: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-class ProcessBackend(Backend):
-    """A process pool of ``workers`` processes calling ``func`` on chunks of arguments."""
+class ProcessPool:
+    """A ``ProcessPoolExecutor`` that is rebuilt when one of its workers dies.
+
+    Each future is tagged with the pool's generation; ``recover(generation)``
+    replaces the pool once per break, however many lost chunks report it."""
+
+    def __init__(self, workers: int, mp_context: str | None = None, initializer: Any = None, initargs: tuple = ()) -> None:
+        self.workers = workers
+        self._ctx = mp_context
+        self._init = (initializer, initargs)
+        self._lock = threading.Lock()
+        self.generation = 0
+        self.rebuilt = 0
+        self._pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        initializer, initargs = self._init
+        return ProcessPoolExecutor(
+            self.workers, mp_context=_mp_context(self._ctx), initializer=initializer, initargs=initargs
+        )
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        with self._lock:
+            pool, gen = self._pool, self.generation
+        fut = pool.submit(fn, *args)
+        fut.cf_generation = gen  # type: ignore[attr-defined]
+        return fut
+
+    def recover(self, generation: int | None) -> None:
+        """Replace the pool if it is still the one of ``generation`` (None: the current one)."""
+        with self._lock:
+            if generation is not None and generation != self.generation:
+                return
+            old = self._pool
+            self._pool = self._new()
+            self.generation += 1
+            self.rebuilt += 1
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def close(self, cancel: bool = False) -> None:
+        _close_process_pool(self._pool, cancel)
+
+
+# -- back-ends ------------------------------------------------------------------------------
+class Backend:
+    """How chunks are executed. ``fused`` says which chunk form ``submit`` expects."""
+
+    name = "base"
+    fused = False
+    #: seconds of work a chunk aims at (chunks of trivial tasks grow up to ``max_chunk``)
+    target = 0.01
+    max_chunk = 256
+    first_chunk = 1
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, int(workers))
+
+    def open(self) -> None:
+        """Acquire resources (pools, loops); called once before the first submit."""
+
+    def submit(self, payload: Sequence[Any]) -> Future:
+        raise NotImplementedError
+
+    def outcome(self, fut: Future) -> tuple[Outcome, int]:
+        """The finished chunk's outcome and the bytes it took to send back (0 in-process)."""
+        return fut.result(), 0
+
+    def is_lost(self, exc: BaseException) -> bool:
+        """Whether a chunk failed because its worker died (its tasks may be run again)."""
+        return False
+
+    def recover(self, fut: Future | None) -> None:
+        """Make the back-end usable again after a lost worker (rebuild a broken pool)."""
+
+    def close(self, cancel: bool = False) -> None:
+        """Release resources; with ``cancel`` drop work that has not started."""
+
+
+class SerialBackend(Backend):
+    """Runs each chunk at once in the calling thread."""
+
+    name = "serial"
+    fused = True
+    max_chunk = 2048
+    first_chunk = 16
+
+    def __init__(self, call: Callable[[Any], Any]) -> None:
+        super().__init__(1)
+        self._call = call
+
+    def submit(self, payload: Sequence[Any]) -> Future:
+        fut: Future = Future()
+        fut.set_result(run_fused(self._call, payload))
+        return fut
+
+
+class ThreadBackend(Backend):
+    """A thread pool of ``workers`` threads calling ``func``; a cancel stops chunks between tasks."""
+
+    name = "thread"
+
+    def __init__(
+        self, func: Callable, workers: int, thread_name: str = "celestialflow", pool: Executor | None = None
+    ) -> None:
+        super().__init__(workers)
+        self._func = func
+        self._prefix = thread_name
+        self._shared = pool
+        self._pool: Executor | None = None
+        self._cancel = threading.Event()
+
+    def open(self) -> None:
+        self._pool = self._shared or ThreadPoolExecutor(self.workers, thread_name_prefix=self._prefix)
+
+    def submit(self, payload: Sequence[Any]) -> Future:
+        assert self._pool is not None
+        return self._pool.submit(call_chunk, self._func, payload, self._cancel)
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            self._cancel.set()  # running chunks end after their current task
+        if self._pool is not None and self._pool is not self._shared:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        self._pool = None
+
+
+class _PickledBackend(Backend):
+    """Shared by back-ends whose chunks travel pickled: bytes in, bytes out."""
+
+    def outcome(self, fut: Future) -> tuple[Outcome, int]:
+        blob = fut.result()
+        if type(blob) is not bytes:  # a user's pool that returned the outcome itself
+            return blob, 0
+        return pickle.loads(blob), len(blob)
+
+
+class ProcessBackend(_PickledBackend):
+    """A process pool of ``workers`` processes calling ``func`` on chunks of arguments.
+
+    A pool given by the caller is used as is (and not rebuilt); our own is a
+    :class:`ProcessPool`, rebuilt when a worker dies."""
 
     name = "process"
+    target = 0.02
+    max_chunk = 4096
 
     def __init__(
         self, func: Callable, workers: int, mp_context: str | None = None, pool: Executor | None = None
@@ -184,67 +363,90 @@ class ProcessBackend(Backend):
         self._func = func
         self._ctx = mp_context
         self._shared = pool
-        self._pool: Executor | None = None
+        self._pool: ProcessPool | Executor | None = None
 
     def open(self) -> None:
-        self._pool = self._shared or ProcessPoolExecutor(self.workers, mp_context=_mp_context(self._ctx))
+        self._pool = self._shared or ProcessPool(self.workers, self._ctx)
 
     def submit(self, payload: Sequence[Any]) -> Future:
         assert self._pool is not None
-        return self._pool.submit(_call_chunk_in_process, self._func, payload)
+        return self._pool.submit(_call_chunk_in_process, self._func, pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL))
+
+    def is_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def recover(self, fut: Future | None) -> None:
+        pool = self._pool
+        if isinstance(pool, ProcessPool):
+            pool.recover(getattr(fut, "cf_generation", None))
+        elif pool is not None and hasattr(pool, "recover"):
+            pool.recover(fut)
 
     def close(self, cancel: bool = False) -> None:
-        if self._pool is not None and self._pool is not self._shared:
-            _close_process_pool(self._pool, cancel)  # type: ignore[arg-type]
+        if isinstance(self._pool, ProcessPool):
+            self._pool.close(cancel)
         self._pool = None
 
 
-class StageProcessBackend(Backend):
+class StageProcessBackend(_PickledBackend):
     """One dedicated process that runs a whole stage's per-task pipeline (fused form)."""
 
     name = "stage-process"
     fused = True
+    max_chunk = 2048
 
     def __init__(self, manager_blob: bytes, mp_context: str | None = None) -> None:
         super().__init__(1)
         self._blob = manager_blob
         self._ctx = mp_context
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPool | None = None
 
     def open(self) -> None:
-        self._pool = ProcessPoolExecutor(
-            1, mp_context=_mp_context(self._ctx), initializer=_install_stage, initargs=(self._blob,)
-        )
+        self._pool = ProcessPool(1, self._ctx, initializer=_install_stage, initargs=(self._blob,))
 
     def submit(self, payload: Sequence[Any]) -> Future:
         assert self._pool is not None
-        return self._pool.submit(_run_fused_in_stage, payload)
+        return self._pool.submit(_run_fused_in_stage, pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL))
+
+    def is_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def recover(self, fut: Future | None) -> None:
+        if self._pool is not None:
+            self._pool.recover(getattr(fut, "cf_generation", None))
 
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None:
-            _close_process_pool(self._pool, cancel)
+            self._pool.close(cancel)
             self._pool = None
 
 
 class AsyncBackend(Backend):
-    """An event loop in its own thread; at most ``workers`` coroutines awaited at once."""
+    """Coroutines on an event loop, at most ``workers`` awaited at once.
+
+    Without ``loop`` the back-end runs a loop of its own in a thread; with one (the
+    caller's, for ``start_async``) the coroutines run there and the loop is left open."""
 
     name = "async"
 
-    def __init__(self, func: Callable, workers: int) -> None:
+    def __init__(self, func: Callable, workers: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(workers)
         self._func = func
+        self._given = loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._futures: set[Any] = set()
 
     def open(self) -> None:
+        if self._given is not None:
+            self._loop = self._given
+            return
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
-            self._sem = asyncio.Semaphore(self.workers)
             ready.set()
             loop.run_forever()
 
@@ -254,49 +456,65 @@ class AsyncBackend(Backend):
         ready.wait()
 
     async def _one(self, args: Any) -> Any:
-        assert self._sem is not None
+        if self._sem is None:  # created on the loop it serves
+            self._sem = asyncio.Semaphore(self.workers)
         async with self._sem:
-            return await (self._func(**args) if type(args) is dict else self._func(*args))
+            return await invoke(self._func, args)
 
-    async def _chunk(self, args_list: Sequence[Any]) -> ChunkResult:
+    async def _chunk(self, args_list: Sequence[Any]) -> Outcome:
+        t0 = time.perf_counter()
         outs = await asyncio.gather(*(self._one(a) for a in args_list), return_exceptions=True)
         results: list[Any] = []
         errors: dict[int, BaseException] = {}
+        stop: BaseException | None = None
         for i, out in enumerate(outs):
             if isinstance(out, Exception):
                 errors[i] = out
                 results.append(None)
-            elif isinstance(out, BaseException):  # CancelledError, KeyboardInterrupt
+            elif isinstance(out, INTERRUPTS):
+                stop = out
+                errors[i] = out
+                results.append(None)
+            elif isinstance(out, BaseException):  # CancelledError: the run is being cancelled
                 raise out
             else:
                 results.append(out)
-        return results, errors
+        if stop is not None:  # tasks after an interrupt count as not run, like in the other modes
+            first = next(i for i, o in enumerate(outs) if o is stop)
+            results, errors = results[:first], {i: e for i, e in errors.items() if i < first}
+        return results, errors, len(results), time.perf_counter() - t0, stop
 
     def submit(self, payload: Sequence[Any]) -> Future:
         assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(self._chunk(payload), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._chunk(payload), self._loop)
+        self._futures.add(fut)
+        fut.add_done_callback(self._futures.discard)
+        return fut
 
     def close(self, cancel: bool = False) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        loop = self._loop
+        if loop is None:
             return
         if cancel:
-            for task in asyncio.all_tasks(loop):
-                loop.call_soon_threadsafe(task.cancel)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+            for fut in list(self._futures):
+                fut.cancel()
+        if self._thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join()
+            loop.close()
         self._loop = self._thread = None
 
 
-class DaskBackend(Backend):
+class DaskBackend(_PickledBackend):
     """Chunks submitted to a ``dask.distributed`` cluster.
 
     Uses the given client, or a scheduler address, or starts a ``LocalCluster`` of
-    ``workers`` single-threaded processes (closed again afterwards).
-    """
+    ``workers`` single-threaded processes whose dashboard binds to localhost
+    (closed again afterwards)."""
 
     name = "dask"
+    target = 0.05
+    max_chunk = 4096
 
     def __init__(self, func: Callable, workers: int, client: Any = None, address: str | None = None) -> None:
         super().__init__(workers)
@@ -304,6 +522,7 @@ class DaskBackend(Backend):
         self._client = client
         self._address = address
         self._owned: list[Any] = []
+        self._futures: set[Any] = set()
 
     def open(self) -> None:
         try:
@@ -321,7 +540,7 @@ class DaskBackend(Backend):
                     n_workers=min(self.workers, os.cpu_count() or 1),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=":0",
+                    dashboard_address="127.0.0.1:0",
                 )
                 self._client = Client(cluster)
                 self._owned = [self._client, cluster]
@@ -329,9 +548,12 @@ class DaskBackend(Backend):
 
     def submit(self, payload: Sequence[Any]) -> Future:
         fut: Future = Future()
-        dfut = self._client.submit(_call_chunk_in_process, self._func, list(payload), pure=False)
+        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        dfut = self._client.submit(_call_chunk_in_process, self._func, blob, pure=False)
+        self._futures.add(dfut)
 
         def relay(df: Any) -> None:
+            self._futures.discard(df)
             try:
                 fut.set_result(df.result())
             except BaseException as exc:  # noqa: BLE001 - the chunk's failure is relayed as is
@@ -340,7 +562,13 @@ class DaskBackend(Backend):
         dfut.add_done_callback(relay)
         return fut
 
+    def is_lost(self, exc: BaseException) -> bool:
+        return type(exc).__name__ in ("KilledWorker", "CommClosedError")
+
     def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for df in list(self._futures):
+                df.cancel()
         for obj in self._owned:
             obj.close()
         if self._owned:

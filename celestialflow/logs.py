@@ -1,19 +1,25 @@
 """Per-run log files through loguru, without touching the host program's sinks.
 
-Each run of a manager may add one file sink of its own (a name unique per manager
-and run, under ``logs/`` by default or ``$CELESTIALFLOW_LOG_DIR``), filtered to
-its own records, and removes exactly that sink afterwards.
+Each run of a manager, or of a whole graph, may add one file sink of its own (a
+name unique per run, under ``logs/`` by default or ``$CELESTIALFLOW_LOG_DIR``),
+filtered to its own records, and removes exactly that sink afterwards. The stages
+of a graph write to the graph's file. Only the newest ``keep`` of our log files
+(default :data:`KEEP_LOGS`) are kept in a folder; older ones are deleted.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+
+KEEP_LOGS = 20
+_OUR_LOG = re.compile(r"^.+-\d{8}-\d{6}-\d+-[0-9a-f]{8}\.log$")
 
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
@@ -37,21 +43,49 @@ def truncate(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
+def prune_logs(log_dir: Path, keep: int | None) -> None:
+    """Delete all but the newest ``keep`` log files we wrote in ``log_dir``."""
+    if keep is None:
+        return
+    try:
+        ours = [p for p in log_dir.iterdir() if _OUR_LOG.match(p.name)]
+        ours.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in ours[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
+
+
 class RunLog:
     """Context manager owning one run's logger (and file sink, when enabled)."""
 
-    def __init__(self, name: str, log_dir: Path | None, level: str | int, to_file: bool) -> None:
+    def __init__(
+        self, name: str, log_dir: Path | None, level: str | int, to_file: bool, keep: int | None = KEEP_LOGS
+    ) -> None:
         self.name = name
         self.level = level_no(level)
         self.to_file = to_file
+        self.keep = keep
         self.log_dir = Path(log_dir) if log_dir is not None else default_log_dir()
         self.token = uuid.uuid4().hex
         self.path: Path | None = None
         self._sink: int | None = None
+        self._owner = True
         self.log = logger.bind(cf_run=self.token, cf_stage=name)
 
+    def child(self, name: str, level: str | int) -> RunLog:
+        """A view for one stage of a graph run: the run's file, the stage's own level."""
+        view = RunLog.__new__(RunLog)
+        view.__dict__.update(self.__dict__)
+        view.name, view.level, view._owner, view._sink = name, level_no(level), False, None
+        view.log = logger.bind(cf_run=self.token, cf_stage=name)
+        return view
+
     def __enter__(self) -> RunLog:
-        if self.to_file:
+        if self.to_file and self._owner:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.name)[:60]
@@ -63,6 +97,7 @@ class RunLog:
                 filter=lambda record: record["extra"].get("cf_run") == token,
                 enqueue=False,
             )
+            prune_logs(self.log_dir, self.keep)
         return self
 
     def enabled(self, level: str) -> bool:

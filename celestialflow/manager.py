@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .calling import invoke, unpack
 from .errors import ConfigurationError, NotPicklableError
 from .executors import (
     EXECUTION_MODES,
@@ -58,7 +59,8 @@ class TaskManager:
     guide; everything after them is keyword-only and optional: ``name`` (used in
     logs and graphs), backoff settings (``backoff_base`` seconds, ``backoff_factor``,
     ``backoff_max``, ``backoff_jitter``), ``log_level``, ``log_dir``,
-    ``log_to_file``, ``chunk_size`` (tasks per submitted chunk; automatic by
+    ``log_to_file``, ``log_keep`` (newest log files kept in the folder; None keeps all),
+    ``chunk_size`` (tasks per submitted chunk; automatic by
     default), ``mp_context`` (process start method), and ``dask_client`` /
     ``dask_address`` for ``execution_mode="dask"``, and ``pool``: an existing
     ``concurrent.futures`` executor for thread or process mode, shared between
@@ -87,6 +89,7 @@ class TaskManager:
         log_level: str | int = "INFO",
         log_dir: str | Path | None = None,
         log_to_file: bool = True,
+        log_keep: int | None = 20,
         chunk_size: int | None = None,
         mp_context: str | None = None,
         dask_client: Any = None,
@@ -106,11 +109,15 @@ class TaskManager:
             raise ConfigurationError(
                 f"execution_mode='async' needs an 'async def' function; {_func_name(func)} is not"
             )
-        if not isinstance(worker_limit, int) or worker_limit < 1:
+        if not isinstance(worker_limit, int) or isinstance(worker_limit, bool) or worker_limit < 1:
             raise ConfigurationError(f"worker_limit must be a positive int, got {worker_limit!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
+        if not isinstance(max_info, int) or isinstance(max_info, bool) or max_info < 0:
+            raise ConfigurationError(f"max_info must be an int >= 0, got {max_info!r}")
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        if chunk_size is not None and (
+            not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+        ):
             raise ConfigurationError(
                 f"chunk_size must be a positive int or None, got {chunk_size!r}"
             )
@@ -137,6 +144,9 @@ class TaskManager:
         self.log_level = log_level
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.log_to_file = log_to_file
+        if log_keep is not None and (not isinstance(log_keep, int) or log_keep < 1):
+            raise ConfigurationError(f"log_keep must be a positive int or None, got {log_keep!r}")
+        self.log_keep = log_keep
         self.chunk_size = chunk_size
         self.mp_context = mp_context
         self.dask_client = dask_client
@@ -159,7 +169,7 @@ class TaskManager:
     def get_args(self, task: Any) -> Any:
         """The arguments of ``func`` for ``task``: ``(task,)``, or the task itself when unpacking."""
         if self.unpack_task_args:
-            return task if type(task) is dict else tuple(task)
+            return unpack(task)
         return (task,)
 
     def process_result(self, task: Any, result: Any) -> Any:
@@ -171,10 +181,10 @@ class TaskManager:
         return {**self.success_dict, **self.error_dict}
 
     def handle_error_dict(self) -> dict[Any, list[Any]]:
-        """Called after a run: failed tasks grouped by their error."""
+        """Called after a run: failed tasks grouped by their error, ``(type name, message)``."""
         groups: dict[Any, list[Any]] = defaultdict(list)
         for task, error in self.error_dict.items():
-            groups[error].append(task)
+            groups[(type(error).__name__, str(error))].append(task)
         return dict(groups)
 
     def should_retry(self, task: Any, exc: BaseException, attempt: int) -> bool:
@@ -212,11 +222,8 @@ class TaskManager:
         return dict(self.counts)
 
     def start(self, task_list: Iterable[Any]) -> None:
-        """Run every task to completion (async functions too: their loop runs here)."""
-        if self._is_coro:
-            self._run_coroutine(self.start_async(task_list))
-            return
-        self._check_picklable(task_list)
+        """Run every task to completion (async functions too: their loop runs in a thread here)."""
+        self._check_picklable()
         source = IterSource(task_list)
         backend = self._make_backend()
         self._begin()
@@ -224,21 +231,30 @@ class TaskManager:
         self._after_run()
 
     async def start_async(self, task_list: Iterable[Any]) -> None:
-        """Run every task on the running event loop (an ``async def`` function), or,
-        for a plain function, run ``start`` in a worker thread without blocking the loop."""
-        from .asyncrun import run_async
+        """Run every task without blocking the running event loop.
 
+        An ``async def`` function's coroutines run on this loop (so they may use
+        loop-bound resources) while the scheduling loop waits in a thread; a plain
+        function runs ``start`` in a worker thread."""
         if not self._is_coro:
             await asyncio.to_thread(self.start, task_list)
             return
+        source = IterSource(task_list)
+        backend = AsyncBackend(self.func, self.worker_limit, loop=asyncio.get_running_loop())
         self._begin()
-        total = len(task_list) if hasattr(task_list, "__len__") else None  # type: ignore[arg-type]
-        with self._run_log():
-            self._start_hooks(total)
-            try:
-                await run_async(self, task_list)
-            finally:
-                self._finish()
+        cancelled = threading.Event()
+
+        def stop_requested() -> bool:
+            return cancelled.is_set()
+
+        runner = Runner(self, backend, source, chunk_size=self.chunk_size, should_stop=stop_requested)
+        try:
+            await asyncio.to_thread(self._execute, runner, source.total)
+        except asyncio.CancelledError:
+            cancelled.set()
+            with source.cond:
+                source.cond.notify_all()
+            raise
         self._after_run()
 
     # -- internals shared with the graph ---------------------------------------------
@@ -252,12 +268,11 @@ class TaskManager:
             get_args = self.get_args
 
             def call(task: Any) -> Any:
-                args = get_args(task)
-                return func(**args) if type(args) is dict else func(*args)
+                return invoke(func, get_args(task))
         elif self.unpack_task_args:
 
             def call(task: Any) -> Any:
-                return func(**task) if type(task) is dict else func(*task)
+                return invoke(func, unpack(task))
         else:
             call = func
         if self._overrides("process_result"):
@@ -288,24 +303,19 @@ class TaskManager:
             return AsyncBackend(self.func, self.worker_limit)
         return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)
 
-    def _check_picklable(self, tasks: Iterable[Any]) -> None:
-        if self.execution_mode != "process":  # dask pickles with cloudpickle: lambdas are fine there
+    def _check_picklable(self) -> None:
+        """Fail fast when process mode cannot send ``func`` to its workers (no hook is called:
+        a task whose arguments cannot be pickled fails on its own)."""
+        if self.execution_mode != "process" or self._is_coro:  # dask pickles with cloudpickle
             return
         try:
             pickle.dumps(self.func)
         except Exception as exc:
             raise NotPicklableError(
-                f"execution_mode={self.execution_mode!r} sends {_func_name(self.func)} to worker "
-                f"processes, but it cannot be pickled ({exc}); define it at module level"
+                f"stage {self.name!r}: execution_mode={self.execution_mode!r} sends "
+                f"{_func_name(self.func)} to worker processes, but it cannot be pickled ({exc}); "
+                f"define it at module level"
             ) from exc
-        if isinstance(tasks, (list, tuple)) and tasks:
-            try:
-                pickle.dumps(self.get_args(tasks[0]))
-            except Exception as exc:
-                raise NotPicklableError(
-                    f"the arguments of task {truncate(tasks[0], self.max_info)} cannot be pickled "
-                    f"for execution_mode={self.execution_mode!r}: {exc}"
-                ) from exc
 
     def _begin(self) -> None:
         self.success_dict = {}
@@ -321,18 +331,22 @@ class TaskManager:
         for hook in self._hooks:
             hook.on_start(self, total)
 
-    def _run_log(self) -> RunLog:
-        runlog = RunLog(self.name, self.log_dir, self.log_level, self.log_to_file)
+    def _run_log(self, parent: RunLog | None = None) -> RunLog:
+        if parent is not None:
+            runlog = parent.child(self.name, self.log_level)
+        else:
+            runlog = RunLog(self.name, self.log_dir, self.log_level, self.log_to_file, self.log_keep)
         self._log = runlog.log
         self._log_debug = runlog.enabled("DEBUG")
         self._runlog = runlog
         return runlog
 
-    def _execute(self, runner: Runner, total: int | None) -> None:
+    def _execute(self, runner: Runner, total: int | None, parent_log: RunLog | None = None) -> None:
         """Open the backend, run the loop, and release everything on every exit path.
 
-        The caller has called ``_begin`` before building ``runner``."""
-        with self._run_log() as runlog:
+        The caller has called ``_begin`` before building ``runner``. A task's
+        KeyboardInterrupt or SystemExit is raised again here, after the cleanup."""
+        with self._run_log(parent_log) as runlog:
             self.log_path = runlog.path
             if self._log_debug:
                 self._log.debug(
@@ -351,6 +365,8 @@ class TaskManager:
             finally:
                 runner.backend.close(cancel=cancel)
                 self._finish()
+        if runner.interrupt is not None:
+            raise runner.interrupt
 
     def _finish(self) -> None:
         self.elapsed = time.perf_counter() - self._t0
@@ -376,28 +392,6 @@ class TaskManager:
                 type(exc).__name__,
                 exc,
             )
-
-    @staticmethod
-    def _run_coroutine(coro: Any) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(coro)
-            return
-        # Called from inside a running loop (Jupyter): run on a loop of our own in a thread.
-        box: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                asyncio.run(coro)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                box.append(exc)
-
-        t = threading.Thread(target=target, name="celestialflow-async-start")
-        t.start()
-        t.join()
-        if box:
-            raise box[0]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -41,10 +41,11 @@ class IterSource:
             self.exhausted = True
         return batch
 
-    def available(self) -> int:
+    def available(self) -> int | None:
+        """Tasks left when the input has a length; None for an iterator (unknown)."""
         if self.exhausted:
             return 0
-        return self.total - self._taken if self.total is not None else 1 << 20
+        return self.total - self._taken if self.total is not None else None
 
     def has_input(self) -> bool:
         return not self.exhausted

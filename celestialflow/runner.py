@@ -1,41 +1,76 @@
 """The scheduling loop shared by every execution mode.
 
 State kept by one run: the input source, the chunks in flight (futures), a heap
-of tasks waiting out their backoff before another attempt, and the counters.
-The loop repeats: submit chunks while fewer than ``max_inflight`` are out
-(retries that are due first, then fresh input); sleep on the source's condition
-until a chunk finishes, input arrives, a retry falls due, or input ends;
-account for finished chunks. A retried task waits in the heap, never in a worker,
-so it does not hold up other tasks.
+of tasks waiting out their backoff before another attempt, the tasks of lost
+chunks waiting to be run again, and the counters. The loop repeats: submit
+chunks while fewer than ``max_inflight`` are out (retries that are due first,
+then re-runs, then fresh input); sleep on the source's condition until a chunk
+finishes, input arrives, a retry falls due, or input ends; account for finished
+chunks. A retried task waits in the heap, never in a worker, so it does not hold
+up other tasks.
 
-Chunk size adapts to the work: for serial runs it grows while chunks finish fast
-and shrinks when they take long (few Python-level steps for trivial tasks, quick
-hand-over and stop for slow ones); for pools it is about ``total / (4 * workers)``
-so every worker stays busy to the end.
+Chunks follow the work: each starts small and grows (at most doubling per
+finished chunk) towards the back-end's target seconds of work, measured in the
+worker; chunks that send back many bytes are cut to a byte budget; a pool's
+chunk never takes more than its share of the input actually available, so every
+worker gets some. A slow task is therefore handed over, and its result passed
+on, one at a time; trivial tasks travel in big chunks.
+
+Every task ends accounted for. A chunk that fails as a whole is split: when its
+worker died, its tasks are run again one at a time with nothing else in flight,
+so the task that kills its worker is the only one to fail (with
+:class:`~celestialflow.executors.WorkerLostError`, retried only if that type is
+in ``retry_exceptions``); any other chunk-level failure (arguments that cannot be
+pickled, an outcome that cannot be decoded) re-runs the tasks one per chunk and
+fails only those that fail alone. A KeyboardInterrupt or SystemExit raised by a
+task stops the run in every mode: the tasks not run are reported as unfinished
+and the exception is raised again by the caller.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from .executors import Backend
+from .errors import NotPicklableError
+from .executors import Backend, WorkerLostError
 from .hashable import make_hashable
+from .logs import truncate
 
 if TYPE_CHECKING:
     from .manager import TaskManager
 
-# Fused (serial) chunks aim at FUSED_TARGET seconds each: trivial tasks go through
-# in big chunks, slow ones reach the next stage (and see a stop request) quickly.
-# A chunk shrinks at once when tasks are slow and at most doubles when they are fast.
-FUSED_START, FUSED_MAX = 16, 2048
-FUSED_TARGET = 0.01
-POOL_CHUNK_MAX = {"thread": 256, "async": 256, "process": 4096, "dask": 4096}
+#: Bytes a chunk's outcome may take on its way back from a worker process.
+CHUNK_BYTES = 8 << 20
+
+
+class UnhashableKey:
+    """Key of a result or error dict for a task that cannot be made hashable (compared by identity)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"UnhashableKey({self.task!r:.60})"
+
+
+def store(target: dict[Any, Any], task: Any, value: Any) -> None:
+    """``target[task] = value`` with a hashable stand-in for list/dict tasks."""
+    try:
+        target[task] = value
+    except TypeError:
+        try:
+            target[make_hashable(task)] = value
+        except TypeError:
+            target[UnhashableKey(task)] = value
 
 
 class Runner:
@@ -62,15 +97,23 @@ class Runner:
         self.on_failure = on_failure
         self.should_stop = should_stop or (lambda: False)
         self.fused = backend.fused
-        self.done: deque[tuple[int, list[Any], list[int] | None, Future, float]] = deque()
-        self._open: dict[int, list[Any]] = {}  # tasks of each chunk submitted and not yet accounted for
+        # chunk id -> (tasks, attempts, future, isolated): submitted and not yet accounted for
+        self._open: dict[int, tuple[list[Any], list[int] | None, Future | None, bool]] = {}
+        self.done: deque[int] = deque()
         self._chunk_ids = itertools.count()
         self.max_inflight = 1 if backend.name == "serial" else backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
         self.fixed_chunk = chunk_size
-        self.fused_chunk = FUSED_START
+        self.chunk = backend.first_chunk
+        self.per_task: float | None = None
+        self.singles: deque[tuple[Any, int]] = deque()  # re-run one per chunk
+        self.isolate: deque[tuple[Any, int]] = deque()  # re-run one at a time, alone
+        self.not_run: list[Any] = []  # handed to a chunk that stopped before them
+        self.interrupt: BaseException | None = None
         self.stopped = False
+        self._inflight_items = 0
+        self.lost_chunks = 0
 
         m = manager
         self.dedup = m.enable_duplicate_check
@@ -89,26 +132,51 @@ class Runner:
 
     @property
     def inflight_items(self) -> int:
-        """Tasks in those chunks."""
-        return sum(len(tasks) for tasks in self._open.values())
+        """Tasks in those chunks (safe to read from any thread)."""
+        return self._inflight_items
 
     # -- chunking -------------------------------------------------------------
     def _chunk_size(self) -> int:
         if self.fixed_chunk:
             return self.fixed_chunk
-        if self.fused:
-            return self.fused_chunk
-        cap = POOL_CHUNK_MAX.get(self.backend.name, 256)
-        total = self.source.total
-        if total is not None:
-            want = -(-total // (self.backend.workers * 4))
-        else:
-            want = self.source.available() // self.backend.workers
-        return max(1, min(cap, want))
+        n = self.chunk
+        if not self.fused:  # a pool: never more than a worker's share of what is there
+            avail = self.source.available()
+            if avail is not None:
+                n = min(n, max(1, -(-avail // self.backend.workers)))
+        return n
+
+    def _learn(self, ran: int, elapsed: float, nbytes: int) -> None:
+        """Adapt the chunk size to what the last chunk measured in its worker."""
+        if ran <= 0 or self.fixed_chunk:
+            return
+        per = elapsed / ran
+        self.per_task = per if self.per_task is None else 0.5 * (self.per_task + per)
+        b = self.backend
+        fit = int(b.target / self.per_task) if self.per_task > 0 else b.max_chunk
+        if nbytes:
+            fit = min(fit, int(CHUNK_BYTES * ran / nbytes))
+        self.chunk = max(1, min(b.max_chunk, fit, 2 * self.chunk))
 
     # -- the loop ---------------------------------------------------------------
+    def _can_submit(self) -> bool:
+        if self.isolate:
+            return not self._open
+        if len(self._open) >= self.max_inflight:
+            return False
+        return bool(self.singles) or self.source.has_input()
+
+    def _idle(self) -> bool:
+        return (
+            not self._open
+            and not self.retry_heap
+            and not self.singles
+            and not self.isolate
+            and self.source.exhausted
+        )
+
     def run(self) -> None:
-        source, cond, done = self.source, self.cond, self.done
+        cond, done = self.cond, self.done
         while True:
             if self.should_stop():
                 self.stopped = True
@@ -118,26 +186,36 @@ class Runner:
                 while not done:
                     if self.should_stop():
                         break
-                    if self.inflight < self.max_inflight and source.has_input():
+                    if self._can_submit():
                         break
                     timeout = None
                     if self.retry_heap:
                         timeout = self.retry_heap[0][0] - time.monotonic()
                         if timeout <= 0:
                             break
-                    if not self.inflight and not self.retry_heap and source.exhausted:
+                    if self._idle():
                         break
                     cond.wait(timeout)
                 finished = list(done)
                 done.clear()
-            for item in finished:
-                self._complete(*item)
-            if not self.inflight and not self.retry_heap and not done and source.exhausted:
+            for chunk_id in finished:
+                self._complete(chunk_id)
+            if self.interrupt is not None:
+                self.stopped = True
+                break
+            if not done and self._idle():
                 break
 
     def _submit_ready(self) -> None:
         heap = self.retry_heap
-        while self.inflight < self.max_inflight:
+        while True:
+            if self.isolate:
+                if not self._open:
+                    task, attempt = self.isolate.popleft()
+                    self._submit([task], [attempt], isolated=True)
+                return
+            if len(self._open) >= self.max_inflight:
+                return
             if heap and heap[0][0] <= time.monotonic():
                 tasks, attempts = [], []
                 n = self._chunk_size()
@@ -147,6 +225,10 @@ class Runner:
                     tasks.append(task)
                     attempts.append(attempt)
                 self._submit(tasks, attempts)
+                continue
+            if self.singles:
+                task, attempt = self.singles.popleft()
+                self._submit([task], [attempt])
                 continue
             batch = self.source.take(self._chunk_size())
             if not batch:
@@ -161,24 +243,34 @@ class Runner:
     def _admit(self, batch: list[Any]) -> list[Any]:
         seen = self.seen
         fresh = []
+        final = 0
         for task in batch:
             try:
                 if task in seen:
                     continue
                 seen.add(task)
             except TypeError:
-                key = make_hashable(task)
+                try:
+                    key = make_hashable(task)
+                except TypeError:
+                    err = TypeError(
+                        f"task of type {type(task).__name__} cannot be made hashable for the duplicate "
+                        f"check; pass enable_duplicate_check=False to run such tasks"
+                    )
+                    final += self._fail(task, 0, err)
+                    continue
                 if key in seen:
                     continue
                 seen.add(key)
             fresh.append(task)
-        dup = len(batch) - len(fresh)
+        dup = len(batch) - len(fresh) - final
         if dup:
             self.m.counts["duplicated"] += dup
-            self._settle(dup)
+        if dup or final:
+            self._settle(dup + final)
         return fresh
 
-    def _submit(self, tasks: list[Any], attempts: list[int] | None) -> None:
+    def _submit(self, tasks: list[Any], attempts: list[int] | None, isolated: bool = False) -> None:
         if self.fused:
             payload = tasks
         else:
@@ -186,18 +278,38 @@ class Runner:
             if not tasks:
                 return
         chunk_id = next(self._chunk_ids)
-        self._open[chunk_id] = tasks  # before submit: a serial back-end runs the chunk inside it
-        t0 = time.perf_counter()
-        fut = self.backend.submit(payload)
-        entry = (chunk_id, tasks, attempts, fut, t0)
+        # registered before submit: a serial back-end runs the chunk inside it
+        self._open[chunk_id] = (tasks, attempts, None, isolated)
+        self._inflight_items += len(tasks)
+        try:
+            fut = self.backend.submit(payload)
+        except Exception as exc:  # broken pool, arguments that cannot be pickled, ...
+            if self.backend.is_lost(exc):
+                self.backend.recover(None)
+                try:
+                    fut = self.backend.submit(payload)
+                except Exception as again:  # noqa: BLE001
+                    self._drop(chunk_id)
+                    self._chunk_failed(tasks, attempts, again, None, isolated, at_submit=True)
+                    return
+            else:
+                self._drop(chunk_id)
+                self._chunk_failed(tasks, attempts, exc, None, isolated, at_submit=True)
+                return
+        self._open[chunk_id] = (tasks, attempts, fut, isolated)
         cond, done = self.cond, self.done
 
         def finished(_: Future) -> None:
             with cond:
-                done.append(entry)
+                done.append(chunk_id)
                 cond.notify_all()
 
         fut.add_done_callback(finished)
+
+    def _drop(self, chunk_id: int) -> tuple[list[Any], list[int] | None, Future | None, bool]:
+        entry = self._open.pop(chunk_id)
+        self._inflight_items -= len(entry[0])
+        return entry
 
     def _prepare_args(self, tasks: list[Any], attempts: list[int] | None):
         """Run ``get_args`` in this thread; a failure there is that task's error."""
@@ -220,20 +332,59 @@ class Runner:
                 self._settle(final)
         return payload, kept, kept_attempts
 
-    def _complete(
-        self, chunk_id: int, tasks: list[Any], attempts: list[int] | None, fut: Future, t0: float
+    def _chunk_failed(
+        self,
+        tasks: list[Any],
+        attempts: list[int] | None,
+        exc: BaseException,
+        fut: Future | None,
+        isolated: bool,
+        at_submit: bool = False,
     ) -> None:
-        if self.fused and tasks:
-            per_task = (time.perf_counter() - t0) / len(tasks)
-            fit = int(FUSED_TARGET / per_task) if per_task > 0 else FUSED_MAX
-            self.fused_chunk = max(1, min(FUSED_MAX, fit, 2 * self.fused_chunk))
-        del self._open[chunk_id]
+        """A chunk failed as a whole: re-run its tasks so that only a guilty one fails."""
+        pairs = list(zip(tasks, attempts or [0] * len(tasks)))
+        lost = self.backend.is_lost(exc)
+        if lost:
+            self.lost_chunks += 1
+            if not at_submit:
+                self.backend.recover(fut)
+            if not isolated:
+                self.isolate.extend(pairs)
+                return
+        elif len(pairs) > 1:
+            self.singles.extend(pairs)
+            return
+        task, attempt = pairs[0]
+        if lost:
+            exc = WorkerLostError(
+                f"the worker process died while running task {truncate(task, self.m.max_info)} "
+                f"of {self.m.name!r} ({type(exc).__name__}: {exc})"
+            )
+        elif at_submit and isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)):
+            exc = NotPicklableError(
+                f"the arguments of task {truncate(task, self.m.max_info)} cannot be pickled for "
+                f"execution_mode={self.m.execution_mode!r}: {exc}"
+            )
+        if self._fail(task, attempt, exc):
+            self._settle(1)
+
+    def _complete(self, chunk_id: int) -> None:
+        tasks, attempts, fut, isolated = self._drop(chunk_id)
+        assert fut is not None
         try:
-            results, errors = fut.result()
-        except BaseException as exc:  # the whole chunk failed (pool broken, pickling, ...)
+            outcome, nbytes = self.backend.outcome(fut)
+        except BaseException as exc:  # the whole chunk failed (worker died, pool broken, ...)
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            results, errors = [None] * len(tasks), dict.fromkeys(range(len(tasks)), exc)
+            self._chunk_failed(tasks, attempts, exc, fut, isolated)
+            return
+        results, errors, ran, elapsed, stop = outcome
+        self._learn(ran, elapsed, nbytes)
+        if ran < len(tasks):  # cancelled or interrupted before these
+            self.not_run.extend(tasks[ran:])
+            tasks = tasks[:ran]
+        if stop is not None and self.interrupt is None:
+            self.interrupt = stop
         process_result = None if self.fused else self.process_result
         if not errors and process_result is None:
             out, ok_tasks, final = results, tasks, len(tasks)
@@ -256,16 +407,15 @@ class Runner:
         if self.success is not None:
             success = self.success
             for task, value in zip(ok_tasks, out):
-                try:
-                    success[task] = value
-                except TypeError:
-                    success[make_hashable(task)] = value
+                store(success, task, value)
         if self.emit is not None and out:
             self.emit(out)
         self._settle(final)
 
     def _settle(self, n: int) -> None:
         """``n`` inputs reached their final state (done, failed or duplicate)."""
+        if not n:
+            return
         if self.settled:
             self.settled(n)
         for hook in self.hooks:
@@ -282,10 +432,7 @@ class Runner:
             return 0
         self.m.counts["failed"] += 1
         if self.errors is not None:
-            try:
-                self.errors[task] = exc
-            except TypeError:
-                self.errors[make_hashable(task)] = exc
+            store(self.errors, task, exc)
         if self.on_failure is not None:
             self.on_failure(task, exc)
         for hook in self.hooks:
@@ -294,6 +441,13 @@ class Runner:
         return 1
 
     def unfinished(self) -> list[Any]:
-        """Tasks started but not finished when a run stopped early: in flight or waiting to retry."""
-        in_flight = [t for tasks in self._open.values() for t in tasks]
-        return in_flight + [t for _, _, t, _ in self.retry_heap]
+        """Tasks started but not finished when a run stopped early: in flight, handed to a
+        chunk that stopped before them, waiting to be re-run, or waiting to retry."""
+        in_flight = [t for entry in list(self._open.values()) for t in entry[0]]
+        return (
+            in_flight
+            + self.not_run
+            + [t for t, _ in self.isolate]
+            + [t for t, _ in self.singles]
+            + [t for _, _, t, _ in self.retry_heap]
+        )

@@ -301,10 +301,13 @@ def test_unpicklable_function_in_process_mode():
         m.start([1, 2, 3])
 
 
-def test_unpicklable_task_in_process_mode():
-    m = tm(square, "process", worker_limit=2)
-    with pytest.raises(NotPicklableError, match="arguments of task"):
-        m.start([threading.Lock()])
+def test_unpicklable_task_in_process_mode_fails_alone():
+    lock = threading.Lock()
+    m = tm(square, "process", worker_limit=2, enable_success_cache=True, enable_error_cache=True)
+    m.start([1, lock, 2, 3])
+    assert m.get_success_dict() == {1: 1, 2: 4, 3: 9}
+    (err,) = m.get_error_dict().values()
+    assert isinstance(err, NotPicklableError) and "arguments of task" in str(err)
 
 
 def test_generator_input_and_empty_input():
