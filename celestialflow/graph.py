@@ -14,8 +14,10 @@ stages start once every stage of the previous layer has finished.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,10 @@ import networkx as nx
 from loguru import logger
 
 from .dot import dot_source, render_dot, svg_or_none
-from .errors import ConfigurationError, GraphError, StageNotFoundError
+from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotFoundError
 from .failures import FailureLog
 from .hooks import ProgressHook
-from .logs import default_log_dir
+from .logs import RunLog, default_log_dir, level_no
 from .manager import TaskManager
 from .queues import Mailbox
 from .runner import Runner
@@ -36,6 +38,8 @@ from .termination import Quiescence
 STAGE_MODES = ("thread", "process")
 SCHEDULES = ("eager", "layered")
 FEED_BATCH = 1024
+FEED_WAIT = 0.005  # seconds an iterator's items wait to be passed on together
+CIRCULATION_WARN = 100  # warn when a cycle has carried this many times what entered it
 
 StageRef = TaskManager | str
 
@@ -65,6 +69,9 @@ class TaskGraph:
         collect_results: bool = True,
         record_failures: bool = True,
         failure_dir: str | Path | None = None,
+        log_dir: str | Path | None = None,
+        log_keep: int | None = 20,
+        max_items: int | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ConfigurationError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
@@ -77,6 +84,11 @@ class TaskGraph:
         self.collect_results = collect_results
         self.record_failures = record_failures
         self.failure_dir = Path(failure_dir) if failure_dir is not None else None
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_keep = log_keep
+        if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
+            raise ConfigurationError(f"max_items must be a positive int or None, got {max_items!r}")
+        self.max_items = max_items
         self._g = nx.DiGraph()
         self._stages: dict[str, TaskManager] = {}
         self._names: dict[int, str] = {}
@@ -93,7 +105,9 @@ class TaskGraph:
         self._elapsed: dict[str, float] = {}
         self._started: dict[str, float] = {}
         self.pending: dict[str, list[Any]] = {}
+        self._unfed: dict[str, list[Any]] = {}
         self.failure_log_path: Path | None = None
+        self.log_path: Path | None = None
         self.elapsed = 0.0
 
     # -- building ------------------------------------------------------------------
@@ -103,6 +117,13 @@ class TaskGraph:
             raise GraphError(f"a stage must be a TaskManager, got {type(stage).__name__}")
         if id(stage) in self._names:
             raise GraphError(f"stage {self._names[id(stage)]!r} is already in graph {self.name!r}")
+        other = stage._graph() if stage._graph is not None else None
+        if other is not None and other is not self:
+            raise GraphError(
+                f"stage {stage.name!r} is already a stage of graph {other.name!r}; a TaskManager keeps "
+                f"the counts and results of its runs, so it belongs to one graph: create another "
+                f"TaskManager for graph {self.name!r}"
+            )
         if stage_mode not in STAGE_MODES:
             raise ConfigurationError(f"unknown stage_mode {stage_mode!r}; choose one of {', '.join(STAGE_MODES)}")
         if stage_mode == "process" and stage.execution_mode != "serial":
@@ -118,6 +139,7 @@ class TaskGraph:
         elif name in self._stages:
             raise GraphError(f"graph {self.name!r} already has a stage named {name!r}")
         stage.name = name
+        stage._graph = weakref.ref(self)
         self._stages[name] = stage
         self._names[id(stage)] = name
         self._stage_modes[name] = stage_mode
@@ -144,6 +166,8 @@ class TaskGraph:
     def _resolve_many(self, refs: StageRef | Iterable[StageRef]) -> list[str]:
         if isinstance(refs, (str, TaskManager)):
             return [self._resolve(refs)]
+        if not isinstance(refs, Iterable):
+            raise StageNotFoundError(f"not a stage, a stage name or a list of them: {refs!r}")
         return [self._resolve(r) for r in refs]
 
     def connect(self, upstream: StageRef | Iterable[StageRef], downstream: StageRef | Iterable[StageRef]) -> None:
@@ -170,7 +194,16 @@ class TaskGraph:
         """
         if not isinstance(init_tasks, Mapping):
             raise TypeError("start_graph takes a mapping {stage or stage name: tasks}")
-        feeds = {self._resolve(ref): tasks for ref, tasks in init_tasks.items()}
+        feeds: dict[str, Iterable[Any]] = {}
+        for ref, tasks in init_tasks.items():
+            name = self._resolve(ref)
+            if name in feeds:
+                raise GraphError(
+                    f"stage {name!r} is given tasks twice in start_graph (as a stage and by name); "
+                    f"merge them into one iterable"
+                )
+            feeds[name] = tasks
+        self._check_stages()
         if self.schedule == "layered" and not nx.is_directed_acyclic_graph(self._g):
             raise GraphError(f"graph {self.name!r} has a cycle; layered scheduling needs a DAG")
         self._reset_run_state()
@@ -186,6 +219,10 @@ class TaskGraph:
             self._failure_log = FailureLog(self.failure_dir or default_log_dir(), self.name)
         t0 = time.perf_counter()
         threads: list[threading.Thread] = []
+        self._runlog = self._open_log()
+        if self._runlog is not None:
+            self._runlog.__enter__()
+            self.log_path = self._runlog.path
         try:
             for name, tasks in feeds.items():
                 threads.append(self._spawn(f"feed-{name}", self._feed, name, tasks))
@@ -202,6 +239,8 @@ class TaskGraph:
             raise
         finally:
             self.elapsed = time.perf_counter() - t0
+            if self._runlog is not None:
+                self._runlog.__exit__(None, None, None)
             if self._failure_log is not None:
                 self._failure_log.close()
                 if self._failure_log.count:
@@ -209,6 +248,28 @@ class TaskGraph:
         if self._crashes:
             self._collect_pending()
             raise next(iter(self._crashes.values()))
+
+    def _check_stages(self) -> None:
+        """Before anything runs: every stage bound for another process can be pickled."""
+        for name, stage in self._stages.items():
+            if self._stage_modes[name] == "process":
+                try:
+                    pickle.dumps(stage)
+                except Exception as exc:
+                    raise NotPicklableError(
+                        f"stage {name!r} runs in its own process but cannot be pickled: {exc}"
+                    ) from exc
+            else:
+                stage._check_picklable()
+
+    def _open_log(self) -> RunLog | None:
+        """One log file for the whole run, when any stage logs to a file."""
+        filing = [s for s in self._stages.values() if s.log_to_file]
+        if not filing:
+            return None
+        level = min(level_no(s.log_level) for s in filing)
+        log_dir = self.log_dir or next((s.log_dir for s in filing if s.log_dir is not None), None)
+        return RunLog(self.name, log_dir, level, True, self.log_keep)
 
     def _build_trackers(self, feeds: Mapping[str, Any]) -> None:
         self._tracker: dict[str, Quiescence] = {}
@@ -240,19 +301,23 @@ class TaskGraph:
                 for i in range(0, len(tasks), FEED_BATCH):
                     batch = list(tasks[i : i + FEED_BATCH])
                     tracker.add(len(batch))
-                    mailbox.put(batch)
-                    if self._stop.is_set():
+                    accepted = mailbox.put(batch)
+                    if self._stop.is_set() or not accepted:  # the rest was never fed: say so
+                        self._unfed[name] = list(tasks[i if not accepted else i + FEED_BATCH :])
                         return
-            else:
+            else:  # an iterator: pass on what it gave within FEED_WAIT, so a slow one streams
                 it, batch = iter(tasks), []
+                since = time.monotonic()
                 for task in it:
                     batch.append(task)
-                    if len(batch) >= FEED_BATCH:
+                    if len(batch) >= FEED_BATCH or time.monotonic() - since > FEED_WAIT:
                         tracker.add(len(batch))
-                        mailbox.put(batch)
-                        batch = []
-                        if self._stop.is_set():
+                        accepted = mailbox.put(batch)
+                        if self._stop.is_set() or not accepted:
+                            self._unfed[name] = [] if accepted else batch
                             return
+                        batch = []
+                        since = time.monotonic()
                 if batch:
                     tracker.add(len(batch))
                     mailbox.put(batch)
@@ -264,6 +329,24 @@ class TaskGraph:
         finally:
             tracker.source_done()
 
+    def _add(self, tracker: Quiescence, n: int, internal: bool) -> None:
+        """Count ``n`` items sent to ``tracker``'s component; guard cycles that never end."""
+        tracker.add(n, internal)
+        if not internal:
+            return
+        if self.max_items is not None and tracker.circulated > self.max_items:
+            raise GraphError(
+                f"cycle {', '.join(tracker.members)} of graph {self.name!r} carried more than "
+                f"max_items={self.max_items} items; stopping it"
+            )
+        if not tracker.warned and tracker.circulated > CIRCULATION_WARN * max(tracker.entered, 1):
+            tracker.warned = True
+            logger.warning(
+                "cycle {} of graph {!r} has carried {} items for {} that entered it: does it have a way "
+                "out? (TaskGraph(max_items=...) stops such a cycle)",
+                ", ".join(tracker.members), self.name, tracker.circulated, tracker.entered,
+            )
+
     def _emitter(self, name: str):
         succs = list(self._g.successors(name))
         mode = getattr(self._stages[name], "emits", "each")
@@ -274,7 +357,7 @@ class TaskGraph:
 
         def emit_each(out: list[Any]) -> None:
             for _, mb, tracker, bounded in targets:
-                tracker.add(len(out))
+                self._add(tracker, len(out), not bounded)
                 mb.put(out, bounded)
 
         def emit_split(out: list[Any]) -> None:
@@ -288,7 +371,7 @@ class TaskGraph:
                 groups.setdefault(target, []).append(item)
             for target, items in groups.items():
                 mb, tracker, bounded = by_name[target]
-                tracker.add(len(items))
+                self._add(tracker, len(items), not bounded)
                 mb.put(items, bounded)
 
         if sink is not None:
@@ -327,7 +410,7 @@ class TaskGraph:
                 chunk_size=stage.chunk_size,
             )
             self._runners[name] = runner
-            stage._execute(runner, None)
+            stage._execute(runner, None, self._runlog)
             stage._after_run()
             self._state[name] = "stopped" if runner.stopped else ("failed" if stage.counts["failed"] else "finished")
         except BaseException as exc:
@@ -361,6 +444,7 @@ class TaskGraph:
             runner = self._runners.get(name)
             if runner is not None:
                 left = runner.unfinished() + left
+            left += self._unfed.get(name, [])
             if left:
                 pending[name] = left
         self.pending = pending

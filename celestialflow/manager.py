@@ -164,6 +164,7 @@ class TaskManager:
         self._hooks: list[Hook] = []
         self._log: Any = None
         self._log_debug = False
+        self._graph: Any = None  # weak reference to the graph this manager is a stage of
 
     # -- hooks of the CelestialFlow guide ----------------------------------------
     def get_args(self, task: Any) -> Any:
@@ -404,6 +405,7 @@ class TaskManager:
             "_log",
             "_runlog",
             "dask_client",
+            "_graph",
         ):
             state.pop(key, None)
         return state
@@ -412,6 +414,7 @@ class TaskManager:
         self.__dict__.update(state)
         self.success_dict, self.error_dict, self._seen = {}, {}, set()
         self.hooks, self._hooks, self._log, self.dask_client, self.pool = [], [], None, None, None
+        self._graph = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, execution_mode={self.execution_mode!r}, worker_limit={self.worker_limit})"

@@ -72,19 +72,22 @@ class Mailbox:
         self.aborted = False
 
     # -- producer side --------------------------------------------------------
-    def put(self, items: list[Any], bounded: bool = True) -> None:
-        """Queue ``items``; blocks while full unless ``bounded`` is False."""
+    def put(self, items: list[Any], bounded: bool = True) -> bool:
+        """Queue ``items``; blocks while full unless ``bounded`` is False.
+
+        Returns False when the mailbox was aborted and the items were not taken."""
         if not items:
-            return
+            return True
         with self.cond:
             if bounded and self.capacity is not None:
                 while self.size >= self.capacity and not self.aborted:
                     self._not_full.wait()
             if self.aborted:
-                return
+                return False
             self._batches.append(items)
             self.size += len(items)
             self.cond.notify_all()
+            return True
 
     def end(self) -> None:
         """No more input: the stage drains what is queued and finishes."""

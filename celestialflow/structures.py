@@ -28,8 +28,9 @@ class _Structure(TaskGraph):
     entry: list[TaskManager]
 
     def start(self, tasks: Iterable[Any]) -> None:
-        """Feed ``tasks`` to the entry stage(s) and run to completion."""
-        tasks = list(tasks)
+        """Feed ``tasks`` to the entry stage(s) and run to completion (one entry streams them)."""
+        if len(self.entry) > 1:
+            tasks = list(tasks)
         self.start_graph({stage: tasks for stage in self.entry})
 
 

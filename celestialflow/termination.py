@@ -31,12 +31,19 @@ class Quiescence:
         self._mailboxes = [mailboxes[m] for m in self.members]
         self.pending = pending
         self.count = 0
+        self.entered = 0  # items sent in from outside the component
+        self.circulated = 0  # items sent from one member to another
+        self.warned = False
         self.ended = False
         self._lock = threading.Lock()
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, internal: bool = False) -> None:
         with self._lock:
             self.count += n
+            if internal:
+                self.circulated += n
+            else:
+                self.entered += n
 
     def settle(self, n: int) -> None:
         with self._lock:
