@@ -397,3 +397,114 @@ def test_twenty_runs_end_to_end(tmp_path):
     result = BatchProcessor(ctx).process_runs(runs, "basic_features", max_workers=2, show_progress=False)
     assert result["errors"] == {} and sorted(result["results"]) == runs
     assert all(m["status"] == "success" for m in result["meta"].values())
+
+
+# -- what a batch leaves behind, and what it refuses before starting ---------------------------
+
+
+def kernel_threads_seen(ctx, run_id):
+    from waveform_analysis.daq._threads import n_threads
+
+    return n_threads()
+
+
+def failing(ctx, run_id):
+    raise RuntimeError(f"failed on {run_id}")
+
+
+@pytest.mark.parametrize("before", [None, 3])
+def test_thread_batch_restores_the_kernel_thread_limit(workdir, monkeypatch, before):
+    from waveform_analysis.daq import _threads
+
+    monkeypatch.setattr(_threads, "_limit", before)
+    out = BatchProcessor(make_context()).process_with_custom_func(
+        RUNS, kernel_threads_seen, max_workers=2, show_progress=False
+    )
+    assert out["results"] == {r: 1 for r in RUNS}  # capped while the batch runs
+    assert _threads._limit == before
+    BatchProcessor(make_context()).process_runs(RUNS, "peaks", max_workers=1, show_progress=False)
+    assert _threads._limit == before
+
+
+def test_kernel_thread_limit_restored_after_an_error(workdir, monkeypatch):
+    from waveform_analysis.daq import _threads
+
+    monkeypatch.setattr(_threads, "_limit", None)
+    with pytest.raises(RuntimeError, match="failed on run_00"):
+        BatchProcessor(make_context()).process_with_custom_func(
+            RUNS, failing, max_workers=2, on_error="raise", show_progress=False
+        )
+    assert _threads._limit is None
+
+
+def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
+    import time
+
+    from waveform_analysis.daq import _threads
+
+    monkeypatch.setattr(_threads, "_limit", None)
+    pressed = []
+
+    def ctrl_c(done, total):  # runs in the calling thread, where Ctrl-C lands
+        if not pressed:
+            pressed.append(done)
+            raise KeyboardInterrupt
+
+    def slow(ctx, run_id):
+        time.sleep(0.2)
+        return run_id
+
+    with pytest.raises(KeyboardInterrupt):
+        BatchProcessor(make_context()).process_with_custom_func(
+            RUNS, slow, max_workers=1, progress_tracker=ctrl_c, progress_update_interval=0.0,
+            poll_interval=0.01,
+        )
+    assert pressed and _threads._limit is None
+
+
+def test_overlapping_thread_batches_restore_the_limit_once_both_end(workdir, monkeypatch):
+    from waveform_analysis.core.data.workers import kernel_threads_capped
+    from waveform_analysis.daq import _threads
+
+    monkeypatch.setattr(_threads, "_limit", 4)
+    with kernel_threads_capped(1):  # another batch still running in this process
+        BatchProcessor(make_context()).process_runs(RUNS, "peaks", max_workers=1, show_progress=False)
+        assert _threads._limit == 1
+    assert _threads._limit == 4
+
+
+@pytest.mark.parametrize("kind", ["lambda", "closure"])
+def test_process_executor_refuses_an_unpicklable_func_before_work(workdir, kind):
+    lock = threading.Lock()
+
+    def nested(ctx, run_id):
+        with lock:
+            return run_id
+
+    func = (lambda ctx, run_id: run_id) if kind == "lambda" else nested
+    p = BatchProcessor(make_context())
+    with pytest.raises(TypeError, match="cannot be pickled") as info:
+        p.process_with_custom_func(RUNS, func, max_workers=2, executor_type="process")
+    msg = str(info.value)
+    assert func.__qualname__ in msg and "executor_type='thread'" in msg and "module level" in msg
+    assert p.last_graph is None  # refused before any pool or stage existed
+
+
+def test_mistyped_option_refused_before_work(workdir):
+    ctx = make_context()
+    ctx.config["treshold"] = 50.0  # as Context(config=...) would leave it
+    p = BatchProcessor(ctx)
+    for call in (
+        lambda: p.process_runs(RUNS, "peaks", max_workers=2),
+        lambda: p.process_with_custom_func(RUNS, count_peaks, max_workers=2),
+    ):
+        with pytest.raises(ValueError, match="did you mean 'threshold'"):  # ConfigError is a ValueError
+            call()
+    assert p.last_graph is None
+
+
+def test_config_grid_checks_every_value_before_the_first_config(workdir):
+    p = BatchProcessor(make_context(workdir / "grid-bad"))
+    with pytest.raises(ValueError, match="configs\\[1\\]: .*'threshold'.*expected type float"):
+        p.process_runs_with_config_grid(RUNS, "peaks", "peaks", [{"threshold": 10.0}, {"threshold": "x"}])
+    assert p.last_graph is None

@@ -172,20 +172,30 @@ def test_huge_int_for_float_is_a_config_error():
 @pytest.mark.parametrize(
     "config", [{"source": {"n": "five"}}, {"n": 2.5}, {"n": True}, {"mode": "c"}]
 )
-def test_option_type_errors_name_plugin_option_value_and_type(ctx, config):
-    ctx.set_config(config)
-    with pytest.raises(ConfigError) as info:
-        ctx.get_data("run", "source")
-    msg = str(info.value)
-    assert "'source'" in msg
+def test_option_type_errors_name_plugin_option_value_and_type(ctx, config, tmp_path):
     ((opt, value),) = config["source"].items() if "source" in config else config.items()
-    assert repr(opt) in msg and repr(value) in msg
+    before = dict(ctx.config)
+    with pytest.raises(ConfigError) as info:  # refused at once: the plugin is registered
+        ctx.set_config(config)
+    assert ctx.config == before
+    # set before the plugin exists: refused when it is registered
+    late = Context(storage_dir=tmp_path / "late", config=config)
+    with pytest.raises(ConfigError) as late_info:
+        late.register(Source)
+    assert "source" not in late.plugins
+    for msg in (str(info.value), str(late_info.value)):
+        assert "'source'" in msg
+        assert repr(opt) in msg and repr(value) in msg
 
 
 def test_type_error_message_names_expected_type(ctx):
-    ctx.set_config({"double": {"scale": "big"}})
+    with pytest.raises(ConfigError, match="expected type float"):
+        ctx.set_config({"double": {"scale": "big"}})
+    ctx.config["double"] = {"scale": "big"}  # edited by hand: still caught when used
     with pytest.raises(ConfigError, match="expected type float"):
         ctx.get_config("double", "scale")
+    with pytest.raises(ConfigError, match="expected type float"):
+        ctx.get_data("run", "double")
 
 
 def test_unknown_option(ctx):
@@ -193,7 +203,7 @@ def test_unknown_option(ctx):
         ctx.get_config("source", "nope")
 
 
-def test_unknown_config_keys_accepted(tmp_path):
+def test_seed_guide_config_keys_accepted(tmp_path):
     c = Context(storage_dir=tmp_path / "s", config={"data_root": "DAQ", "n_channels": 2})
     assert c.config["n_channels"] == 2
     assert c.config["daq_adapter"] == "vx2730"

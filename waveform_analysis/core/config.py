@@ -3,11 +3,23 @@
 An option ``opt`` of the plugin providing ``name`` resolves, in this order, to
 ``config[name][opt]``, then ``config[opt]``, then the option's default, and is
 type-checked against its :class:`~waveform_analysis.core.plugin.Option`.
+
+Every key of a config must mean something: a context setting
+(:data:`CONTEXT_KEYS`), an option some registered plugin declares (flat), or
+the data name of a registered plugin holding a dict of that plugin's options.
+:func:`validate_config` enforces it. Plugins may be registered after the config
+is set, so it runs in two strengths: *partial* (at ``set_config`` and
+``register``) rejects only what the plugins registered so far already decide
+(an option nested under their data name that they do not declare, a value of
+the wrong type); *complete* (whenever data or keys are asked for) also rejects
+flat keys and data names that no registered plugin knows.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +27,10 @@ from ..errors import ConfigError
 from .plugin import Plugin
 
 __all__ = [
+    "CONTEXT_KEYS",
     "DEFAULT_CONFIG",
     "STORAGE_ENV",
+    "validate_config",
     "default_storage_dir",
     "merge_config",
     "resolve_option",
@@ -25,6 +39,13 @@ __all__ = [
 
 DEFAULT_CONFIG: dict[str, Any] = {"data_root": "DAQ", "daq_adapter": "vx2730"}
 STORAGE_ENV = "WAVEFORM_ANALYSIS_STORAGE_DIR"
+
+#: Config keys the Context itself reads (or accepts), whichever plugins are registered.
+CONTEXT_KEYS: dict[str, str] = {
+    "data_root": "folder holding the runs (<data_root>/<run>/RAW)",
+    "daq_adapter": "digitizer file format, read by raw_files and st_waveforms",
+    "n_channels": "accepted for the seed user guide's examples; nothing reads it",
+}
 
 
 def default_storage_dir() -> Path:
@@ -75,6 +96,69 @@ def resolve_option(config: dict[str, Any], plugin: Plugin, name: str) -> Any:
 def resolve_options(config: dict[str, Any], plugin: Plugin) -> dict[str, Any]:
     """All options of ``plugin`` resolved under ``config``, in declaration order."""
     return {name: resolve_option(config, plugin, name) for name in plugin.options}
+
+
+def validate_config(config: Mapping[str, Any], plugins: Mapping[str, Plugin], *, complete: bool) -> None:
+    """Raise ConfigError for a key of ``config`` no plugin in ``plugins`` declares, or a bad value.
+
+    ``plugins`` maps data names to the registered plugins. With
+    ``complete=False`` a flat key or a data name that none of them knows is
+    left alone (its plugin may be registered later); with ``complete=True`` it
+    is an error. Values are checked against every plugin's options (type,
+    choices, range) in both strengths. The message names the key and the
+    closest known name: ``did you mean 'threshold'?``.
+    """
+    declared: set[str] = set()
+    for p in plugins.values():
+        declared.update(p.options)
+    for key, value in config.items():
+        plugin = plugins.get(key)
+        if plugin is not None and isinstance(value, dict):
+            for opt in value:
+                if opt not in plugin.options:
+                    raise ConfigError(_unknown_nested(key, opt, plugin))
+        elif key in declared or key in CONTEXT_KEYS:
+            continue
+        elif plugin is not None:
+            raise ConfigError(
+                f"config key {key!r} is the data name of plugin {type(plugin).__name__}: "
+                f"its value must be a dict of that plugin's options, got {value!r}"
+            )
+        elif complete:
+            raise ConfigError(_unknown_key(key, value, plugins, declared))
+    for p in plugins.values():
+        resolve_options(config, p)
+
+
+def _unknown_nested(data_name: str, opt: str, plugin: Plugin) -> str:
+    known = sorted(plugin.options)
+    return (
+        f"config[{data_name!r}] sets option {opt!r}, which plugin {type(plugin).__name__} "
+        f"({data_name!r}) does not declare{_did_you_mean(opt, known)} "
+        f"(its options: {', '.join(known) or 'none'})"
+    )
+
+
+def _unknown_key(key: str, value: Any, plugins: Mapping[str, Plugin], declared: set[str]) -> str:
+    if isinstance(value, dict):  # meant as the options of one plugin: suggest data names first
+        hint = _did_you_mean(key, plugins) or _did_you_mean(key, declared | set(CONTEXT_KEYS))
+        return (
+            f"config key {key!r} holds a dict of options, but no registered plugin provides "
+            f"{key!r}{hint} (registered data: {', '.join(sorted(plugins)) or 'none'})"
+        )
+    hint = _did_you_mean(key, declared | set(CONTEXT_KEYS)) or _did_you_mean(key, plugins)
+    return (
+        f"config key {key!r} is not an option of any registered plugin, nor a context setting "
+        f"({', '.join(CONTEXT_KEYS)}){hint}"
+    )
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``candidates`` (empty when none is close)."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
 def resolve_data_root(config: dict[str, Any]) -> Path:

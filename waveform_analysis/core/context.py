@@ -36,6 +36,7 @@ from .config import (
     resolve_data_root,
     resolve_option,
     resolve_options,
+    validate_config,
 )
 from .explain import Explanation, PlanRow
 from .lineage import compute_keys, dependency_order, lineage_graph
@@ -56,6 +57,9 @@ class Context:
     (default ``"vx2730"``) and plugin options, as ``config[provides][option]``
     or ``config[option]``. With ``readonly=True`` the disk cache is read but
     never written: new results stay in memory.
+
+    An option no registered plugin declares is a ConfigError that names it
+    and the closest known one; see :meth:`check_config` for when it is raised.
     """
 
     def __init__(
@@ -132,10 +136,29 @@ class Context:
         return resolve_data_root(self.config)
 
     def set_config(self, config: dict[str, Any]) -> None:
-        """Merge ``config`` into the current one (per-plugin dicts are merged per option)."""
+        """Merge ``config`` into the current one (per-plugin dicts are merged per option).
+
+        Checked against the plugins registered so far (ConfigError, and the
+        config stays as it was): an option nested under their data name that
+        they do not declare, or a value of the wrong type or range. Flat keys
+        and data names no plugin knows yet wait for :meth:`check_config`.
+        """
         merged = merge_config(self.config, config)
+        validate_config(merged, self._plugins, complete=False)
         check_storage_outside(self._storage_dir, resolve_data_root(merged))
         self.config = merged
+
+    def check_config(self) -> None:
+        """Raise ConfigError for any config key that no registered plugin or the Context uses.
+
+        Keys: ``data_root``, ``daq_adapter``, an option of a registered plugin
+        (flat), or a registered data name holding a dict of its plugin's
+        options. Values are checked by type, choices and range. It runs on
+        every ``get_data``, ``key_for``, ``explain`` and ``is_cached``, by
+        which time every plugin in use is registered; ``set_config`` and
+        ``register`` check what the plugins registered so far decide.
+        """
+        validate_config(self.config, self._plugins, complete=True)
 
     def get_config(self, plugin: Plugin | type[Plugin] | str, option: str) -> Any:
         """The resolved value of ``option`` for ``plugin`` (instance, class or data name)."""
@@ -161,7 +184,11 @@ class Context:
 
         A data name already provided by another plugin class is a PluginError
         unless ``replace=True``; registering the same class again is allowed.
-        Unknown dependencies and cycles are reported at first use.
+        Unknown dependencies and cycles are reported at first use. Options set
+        in the config under a data name registered here must be options of
+        its plugin (ConfigError otherwise, and nothing is registered): to
+        replace a plugin by one with other options, register the replacement
+        in the same call, or set its options after registering it.
         """
         new: dict[str, Plugin] = {}
         for obj in _flatten(plugins):
@@ -175,6 +202,7 @@ class Context:
                     f"{type(p).__name__} for it (pass replace=True to override)"
                 )
             new[name] = p
+        validate_config(self.config, {**self._plugins, **new}, complete=False)
         with self._lock:
             for name in new:
                 if name in self._plugins:
@@ -196,6 +224,7 @@ class Context:
         return lineage_graph(self._plugins, data_name)
 
     def _keys(self, run_id: str, data_name: str) -> tuple[list[str], dict[str, str]]:
+        self.check_config()
         order = dependency_order(self._plugins, data_name)
         keys = compute_keys(
             self._plugins,

@@ -26,12 +26,13 @@ class Option:
     ``type`` is a type or a tuple of types (``None``: anything). An ``int``
     is accepted where ``float`` is asked (and stored as ``float``, so that
     ``15`` and ``15.0`` give the same cache key). ``choices`` restricts the
-    value to a fixed set. Options with ``track=False`` do not enter the
+    value to a fixed set; ``minimum`` / ``maximum`` bound a number (inclusive;
+    ``None`` is left alone, for options that allow it). Options with ``track=False`` do not enter the
     cache key (use it only for settings that cannot change the result, such
     as a number of threads).
     """
 
-    __slots__ = ("default", "type", "help", "track", "choices")
+    __slots__ = ("default", "type", "help", "track", "choices", "minimum", "maximum")
 
     def __init__(
         self,
@@ -40,12 +41,16 @@ class Option:
         help: str = "",  # noqa: A002
         track: bool = True,
         choices: tuple[Any, ...] | list[Any] | None = None,
+        minimum: float | None = None,
+        maximum: float | None = None,
     ) -> None:
         self.default = default
         self.type = type
         self.help = help
         self.track = track
         self.choices = tuple(choices) if choices is not None else None
+        self.minimum = minimum
+        self.maximum = maximum
 
     @property
     def types(self) -> tuple[type, ...] | None:
@@ -54,7 +59,7 @@ class Option:
         return self.type if isinstance(self.type, tuple) else (self.type,)
 
     def coerce(self, value: Any, *, plugin: str, name: str) -> Any:
-        """``value`` checked against ``type`` and ``choices`` (ConfigError otherwise)."""
+        """``value`` checked against ``type``, ``choices`` and the range (ConfigError otherwise)."""
         types = self.types
         if types is not None:
             value = _coerce(value, types, plugin=plugin, name=name)
@@ -63,7 +68,23 @@ class Option:
                 f"plugin {plugin!r}, option {name!r}: value {value!r} is not one of "
                 f"{list(self.choices)!r}"
             )
+        if value is not None and (self.minimum is not None or self.maximum is not None):
+            self._check_range(value, plugin=plugin, name=name)
         return value
+
+    def _check_range(self, value: Any, *, plugin: str, name: str) -> None:
+        where = f"plugin {plugin!r}, option {name!r}: value {value!r}"
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ConfigError(f"{where} is not a number, and the option has a range ({self._range()})")
+        if (self.minimum is not None and value < self.minimum) or (
+            self.maximum is not None and value > self.maximum
+        ):
+            raise ConfigError(f"{where} is out of the option's range ({self._range()})")
+
+    def _range(self) -> str:
+        lo = "" if self.minimum is None else f"{self.minimum!r} <= "
+        hi = "" if self.maximum is None else f" <= {self.maximum!r}"
+        return f"{lo}value{hi}"
 
     def check_definition(self, *, plugin: str, name: str) -> None:
         """Raise ConfigError when this option is ill-defined (bad type, default of the wrong type)."""
@@ -73,6 +94,17 @@ class Option:
                 f"plugin {plugin!r}, option {name!r}: type must be a type or a tuple of types, "
                 f"got {self.type!r}"
             )
+        for bound in (self.minimum, self.maximum):
+            if bound is not None and (not isinstance(bound, numbers.Real) or isinstance(bound, bool)):
+                raise ConfigError(
+                    f"plugin {plugin!r}, option {name!r}: minimum and maximum must be numbers, "
+                    f"got {bound!r}"
+                )
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ConfigError(
+                f"plugin {plugin!r}, option {name!r}: minimum {self.minimum!r} is above "
+                f"maximum {self.maximum!r}"
+            )
         try:
             self.coerce(self.default, plugin=plugin, name=name)
         except ConfigError as exc:
@@ -80,7 +112,8 @@ class Option:
 
     def __repr__(self) -> str:
         t = _type_names(self.types) if self.types else "any"
-        return f"Option(default={self.default!r}, type={t}, track={self.track})"
+        extra = f", range {self._range()}" if self.minimum is not None or self.maximum is not None else ""
+        return f"Option(default={self.default!r}, type={t}, track={self.track}{extra})"
 
 
 def _coerce(value: Any, types: tuple[type, ...], *, plugin: str, name: str) -> Any:

@@ -12,6 +12,14 @@ Cancellation, ``on_error="stop"`` and retries act between stages: a stage
 checks the token before it starts a run, so after ``cancel()`` no new stage
 starts, stages in flight finish, and the cache only ever holds complete entries.
 
+Before any work starts, each method checks the Context's config
+(``Context.check_config``) and, for ``executor_type="process"``, that what
+must travel to the workers pickles: one clear error instead of one per run.
+
+While a batch runs in threads, the numeric kernels of this process are capped
+at one thread each (``max_workers`` is the number of cores a batch uses); the
+previous cap comes back when the batch ends, however it ends.
+
 The graph of the last call is ``processor.last_graph`` (draw it with
 ``to_dot()``).
 """
@@ -34,11 +42,12 @@ import numpy as np
 from celestialflow import TaskChain, TaskManager
 
 from ...errors import ConfigError, UnknownDataError
+from ..config import merge_config, validate_config
 from ..context import Context
 from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
 from .dispatch import StageGate
 from .progress import BatchProgress
-from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage
+from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage, kernel_threads_capped
 
 __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
 
@@ -129,6 +138,7 @@ class BatchProcessor:
             raise UnknownDataError(
                 f"no plugin provides {data_name!r}; registered: {', '.join(sorted(self.context.plugins)) or 'none'}"
             )
+        self.context.check_config()
         run_ids = _run_list(run_ids)
         stages = self._stage_names(run_ids, data_name, opts.storage_dir_strategy)
 
@@ -163,6 +173,9 @@ class BatchProcessor:
         if not callable(func):
             raise TypeError(f"func must be callable as func(context, run_id), got {type(func).__name__}")
         opts = BatchOptions.pick(locals())
+        if opts.executor_type == "process":
+            _check_func_picklable(func)
+        self.context.check_config()
         run_ids = _run_list(run_ids)
         name = getattr(func, "__name__", "func")
 
@@ -219,6 +232,10 @@ class BatchProcessor:
                     f"configs[{i}] sets {', '.join(sorted(unknown))}, which {plugin_name!r} does not have; "
                     f"its options: {', '.join(sorted(known)) or 'none'}"
                 )
+            try:  # every value too, before the first config runs
+                validate_config(merge_config(self.context.config, {plugin_name: cfg}), plugins, complete=True)
+            except ConfigError as exc:
+                raise ConfigError(f"configs[{i}]: {exc}") from None
         tmp_dir = tempfile.mkdtemp(prefix="wa-grid-") if tmp_cache else None
         out: dict[str, Any] = {"configs": configs, "results": []}
         try:
@@ -265,6 +282,19 @@ class BatchProcessor:
         desc: str,
         opts: BatchOptions,
     ) -> dict[str, Any]:
+        if opts.executor_type != "thread":  # worker processes cap themselves (WorkerSpec.kernel_threads)
+            return self._run_batch(run_ids, make_stages, desc, opts)
+        # thread workers share this process's kernels: cap them here, for the batch only
+        with kernel_threads_capped(1):
+            return self._run_batch(run_ids, make_stages, desc, opts)
+
+    def _run_batch(
+        self,
+        run_ids: list[str],
+        make_stages: Callable[[WorkerSpec], list[tuple[str, Callable]]],
+        desc: str,
+        opts: BatchOptions,
+    ) -> dict[str, Any]:
         workers = max(1, int(opts.max_workers)) if opts.max_workers else max(1, min(len(run_ids) or 1, os.cpu_count() or 1))
         if opts.executor_type == "process":
             _check_picklable(opts.context_factory, self.context)
@@ -279,8 +309,9 @@ class BatchProcessor:
                 workers == 1 and opts.context_factory is None and executor_type == "thread" and strategy == "shared"
             ),
             temp_root=temp_root,
-            # a batch parallelises over runs: max_workers is the number of cores it uses
-            kernel_threads=1,
+            # a batch parallelises over runs: max_workers is the number of cores it uses;
+            # thread workers never touch the process-wide cap (_run holds it for them)
+            kernel_threads=None if executor_type == "thread" else 1,
         )
         stages = make_stages(spec)
         token = opts.cancellation_token
@@ -374,6 +405,19 @@ def _check_picklable(factory: Callable[[], Context] | None, context: Context) ->
         raise TypeError(
             f'executor_type="process" sends {what} to worker processes, but it cannot be pickled '
             f"({exc}); define it at module level, or use executor_type='thread'"
+        ) from exc
+
+
+def _check_func_picklable(func: Callable[..., Any]) -> None:
+    """TypeError naming ``func`` when it cannot travel to worker processes (a lambda, a closure)."""
+    try:
+        pickle.dumps(func)
+    except Exception as exc:
+        name = getattr(func, "__qualname__", None) or repr(func)
+        raise TypeError(
+            f'executor_type="process" sends func {name!r} to worker processes, but it cannot be '
+            f"pickled ({type(exc).__name__}: {exc}); define it with def at module level "
+            "(not a lambda or a nested function), or use executor_type='thread'"
         ) from exc
 
 

@@ -10,6 +10,9 @@ The stage functions are module-level so that process pools can pickle them; they
 take and return run ids (the cache is the hand-over between stages), except the
 last stage, which returns the data: a memory-mapped cache file travels as its
 path, anything else as itself.
+
+:func:`kernel_threads_capped` caps the numeric kernels of this process for the
+duration of a thread-mode batch and puts the previous cap back afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import tempfile
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +32,35 @@ import numpy as np
 STRATEGIES = ("shared", "per_worker", "readonly")
 
 _local = threading.local()
+
+_cap_lock = threading.Lock()
+_cap_depth = 0  # thread-mode batches running in this process
+_cap_saved: int | None = None  # the kernel thread limit before the first of them started
+
+
+@contextmanager
+def kernel_threads_capped(n: int) -> Iterator[None]:
+    """Kernel threads capped at ``n`` inside the block; the previous limit restored on exit.
+
+    Batches may overlap (two threads each running one): the first to start
+    saves the limit in force, the last to end restores it, whatever the
+    others did in between, and on every exit path (an error, Ctrl-C).
+    """
+    from ...daq import _threads
+
+    global _cap_depth, _cap_saved
+    with _cap_lock:
+        if _cap_depth == 0:
+            _cap_saved = _threads._limit  # no public getter: None means "the default"
+        _cap_depth += 1
+        _threads.limit_threads(n)
+    try:
+        yield
+    finally:
+        with _cap_lock:
+            _cap_depth -= 1
+            if _cap_depth == 0:
+                _threads.limit_threads(_cap_saved)
 
 
 @dataclass
@@ -39,7 +72,7 @@ class WorkerSpec:
     context: Any = None  # a Context to copy (or to use as is, see ``use_directly``)
     use_directly: bool = False
     temp_root: str | None = None
-    kernel_threads: int | None = 1
+    kernel_threads: int | None = 1  # cap set by each worker on its first run (None: leave it alone)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
