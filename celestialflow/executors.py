@@ -259,8 +259,9 @@ class Backend:
 
     name = "base"
     fused = False
-    #: seconds of work a chunk aims at (chunks of trivial tasks grow up to ``max_chunk``)
-    target = 0.01
+    #: seconds of work a chunk aims at (chunks of trivial tasks grow up to ``max_chunk``);
+    #: None: chunks just double per finished chunk up to ``max_chunk``
+    target: float | None = 0.01
     max_chunk = 256
     first_chunk = 1
 
@@ -425,9 +426,14 @@ class AsyncBackend(Backend):
     """Coroutines on an event loop, at most ``workers`` awaited at once.
 
     Without ``loop`` the back-end runs a loop of its own in a thread; with one (the
-    caller's, for ``start_async``) the coroutines run there and the loop is left open."""
+    caller's, for ``start_async``) the coroutines run there and the loop is left open.
+    A chunk's tasks are awaited together, so a chunk takes about as long as its
+    slowest task: chunks are not sized by duration (``target`` None), only by what
+    is available."""
 
     name = "async"
+    target = None
+    first_chunk = 256
 
     def __init__(self, func: Callable, workers: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(workers)

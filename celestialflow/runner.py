@@ -153,7 +153,10 @@ class Runner:
         per = elapsed / ran
         self.per_task = per if self.per_task is None else 0.5 * (self.per_task + per)
         b = self.backend
-        fit = int(b.target / self.per_task) if self.per_task > 0 else b.max_chunk
+        if b.target is None:
+            fit = b.max_chunk
+        else:
+            fit = int(b.target / self.per_task) if self.per_task > 0 else b.max_chunk
         if nbytes:
             fit = min(fit, int(CHUNK_BYTES * ran / nbytes))
         self.chunk = max(1, min(b.max_chunk, fit, 2 * self.chunk))

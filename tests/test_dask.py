@@ -59,3 +59,30 @@ def test_batch_on_dask(tmp_path):
     assert sorted(result["results"]) == ["run_001", "run_002"]
     assert result["errors"]["nope"]["type"] == "RunNotFoundError"
     assert len(result["results"]["run_001"]) == len(ctx.get_data("run_001", "peaks"))
+
+
+def exit_on_5(x):
+    if x == 5:
+        import os
+
+        os._exit(1)
+    return x * 2
+
+
+@pytest.mark.timeout(120)
+def test_a_dask_worker_killed_mid_run_fails_only_its_task():
+    import dask
+
+    from celestialflow.executors import WorkerLostError
+
+    # a worker that dies once marks its task as suspect; one death is enough to give up on it
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address="127.0.0.1:0")
+        with cluster, distributed.Client(cluster) as c:
+            m = TaskManager(exit_on_5, execution_mode="dask", dask_client=c, enable_success_cache=True,
+                            enable_error_cache=True, log_to_file=False)
+            m.start(range(30))
+    assert m.get_success_dict() == {i: i * 2 for i in range(30) if i != 5}
+    (err,) = m.get_error_dict().values()
+    assert isinstance(err, WorkerLostError) and "task 5" in str(err) and "died" in str(err)
