@@ -22,6 +22,7 @@ def run_guide(name: str, tmp_path: Path, min_blocks: int) -> subprocess.Complete
 
 def test_engine_guide_examples_run(tmp_path):
     out = run_guide("engine.md", tmp_path, 8).stdout
+    assert "[0, 1, 2, 4, 5, 6, 7]\nTrue" in out
     assert "{(1, 2): 3, (3, 4): 7}" in out and "[('parse', 'x')]" in out and "[0, 3, 6]" in out
 
 
