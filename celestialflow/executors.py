@@ -210,19 +210,30 @@ def _close_process_pool(pool: ProcessPoolExecutor, cancel: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+class PoolClosedError(RuntimeError):
+    """Work was submitted to a pool that is shutting down."""
+
+
 class ProcessPool:
     """A ``ProcessPoolExecutor`` that is rebuilt when one of its workers dies.
 
     Each future is tagged with the pool's generation; ``recover(generation)``
-    replaces the pool once per break, however many lost chunks report it."""
+    replaces the pool once per break, however many lost chunks report it. A
+    chunk submitted ``alone`` waits until nothing else is in flight and holds
+    new work back until it ends: that is how a task suspected of killing its
+    worker is run, so the blame is certain even when stages share the pool."""
 
     def __init__(self, workers: int, mp_context: str | None = None, initializer: Any = None, initargs: tuple = ()) -> None:
         self.workers = workers
         self._ctx = mp_context
         self._init = (initializer, initargs)
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
         self.generation = 0
         self.rebuilt = 0
+        self._inflight = 0
+        self._alone_waiting = 0
+        self._alone_running = False
+        self._closed = False
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
@@ -231,17 +242,44 @@ class ProcessPool:
             self.workers, mp_context=_mp_context(self._ctx), initializer=initializer, initargs=initargs
         )
 
-    def submit(self, fn: Callable, *args: Any) -> Future:
-        with self._lock:
+    def submit(self, fn: Callable, *args: Any, alone: bool = False) -> Future:
+        with self._cv:
+            if alone:
+                self._alone_waiting += 1
+                try:
+                    while not self._closed and (self._alone_running or self._inflight):
+                        self._cv.wait(0.1)
+                finally:
+                    self._alone_waiting -= 1
+            else:
+                while not self._closed and (self._alone_running or self._alone_waiting):
+                    self._cv.wait(0.1)
+            if self._closed:
+                raise PoolClosedError("the process pool is shutting down")
             pool, gen = self._pool, self.generation
-        fut = pool.submit(fn, *args)
+            try:
+                fut = pool.submit(fn, *args)
+            except BrokenProcessPool as exc:  # nothing counted; the caller recovers this generation
+                exc.cf_generation = gen  # type: ignore[attr-defined]
+                raise
+            self._inflight += 1
+            if alone:
+                self._alone_running = True
         fut.cf_generation = gen  # type: ignore[attr-defined]
+        fut.add_done_callback(lambda _f: self._finished(alone))
         return fut
+
+    def _finished(self, alone: bool) -> None:
+        with self._cv:
+            self._inflight -= 1
+            if alone:
+                self._alone_running = False
+            self._cv.notify_all()
 
     def recover(self, generation: int | None) -> None:
         """Replace the pool if it is still the one of ``generation`` (None: the current one)."""
-        with self._lock:
-            if generation is not None and generation != self.generation:
+        with self._cv:
+            if self._closed or (generation is not None and generation != self.generation):
                 return
             old = self._pool
             self._pool = self._new()
@@ -250,7 +288,14 @@ class ProcessPool:
         old.shutdown(wait=False, cancel_futures=True)
 
     def close(self, cancel: bool = False) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
         _close_process_pool(self._pool, cancel)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """``Executor.shutdown`` spelling of :meth:`close`."""
+        self.close(cancel=cancel_futures or not wait)
 
 
 # -- back-ends ------------------------------------------------------------------------------
@@ -271,7 +316,8 @@ class Backend:
     def open(self) -> None:
         """Acquire resources (pools, loops); called once before the first submit."""
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
+        """Run ``payload`` as one chunk; ``alone``: with nothing else in flight on the workers."""
         raise NotImplementedError
 
     def outcome(self, fut: Future) -> tuple[Outcome, int]:
@@ -282,8 +328,10 @@ class Backend:
         """Whether a chunk failed because its worker died (its tasks may be run again)."""
         return False
 
-    def recover(self, fut: Future | None) -> None:
-        """Make the back-end usable again after a lost worker (rebuild a broken pool)."""
+    def recover(self, fut: Any) -> None:
+        """Make the back-end usable again after a lost worker (rebuild a broken pool).
+
+        ``fut`` is the lost chunk's future, or the exception its submit raised."""
 
     def close(self, cancel: bool = False) -> None:
         """Release resources; with ``cancel`` drop work that has not started."""
@@ -301,7 +349,7 @@ class SerialBackend(Backend):
         super().__init__(1)
         self._call = call
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         fut: Future = Future()
         fut.set_result(run_fused(self._call, payload))
         return fut
@@ -325,7 +373,7 @@ class ThreadBackend(Backend):
     def open(self) -> None:
         self._pool = self._shared or ThreadPoolExecutor(self.workers, thread_name_prefix=self._prefix)
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
         return self._pool.submit(call_chunk, self._func, payload, self._cancel)
 
@@ -358,9 +406,17 @@ class ProcessBackend(_PickledBackend):
     max_chunk = 4096
 
     def __init__(
-        self, func: Callable, workers: int, mp_context: str | None = None, pool: Executor | None = None
+        self,
+        func: Callable,
+        workers: int,
+        mp_context: str | None = None,
+        pool: Executor | ProcessPool | None = None,
     ) -> None:
-        super().__init__(workers if pool is not None else min(workers, os.cpu_count() or 1))
+        if isinstance(pool, ProcessPool):
+            workers = min(workers, pool.workers)
+        elif pool is None:
+            workers = min(workers, os.cpu_count() or 1)
+        super().__init__(workers)
         self._func = func
         self._ctx = mp_context
         self._shared = pool
@@ -369,14 +425,17 @@ class ProcessBackend(_PickledBackend):
     def open(self) -> None:
         self._pool = self._shared or ProcessPool(self.workers, self._ctx)
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
-        return self._pool.submit(_call_chunk_in_process, self._func, pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL))
+        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        if isinstance(self._pool, ProcessPool):
+            return self._pool.submit(_call_chunk_in_process, self._func, blob, alone=alone)
+        return self._pool.submit(_call_chunk_in_process, self._func, blob)
 
     def is_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, BrokenProcessPool)
 
-    def recover(self, fut: Future | None) -> None:
+    def recover(self, fut: Any) -> None:
         pool = self._pool
         if isinstance(pool, ProcessPool):
             pool.recover(getattr(fut, "cf_generation", None))
@@ -384,7 +443,7 @@ class ProcessBackend(_PickledBackend):
             pool.recover(fut)
 
     def close(self, cancel: bool = False) -> None:
-        if isinstance(self._pool, ProcessPool):
+        if isinstance(self._pool, ProcessPool) and self._pool is not self._shared:
             self._pool.close(cancel)
         self._pool = None
 
@@ -405,14 +464,15 @@ class StageProcessBackend(_PickledBackend):
     def open(self) -> None:
         self._pool = ProcessPool(1, self._ctx, initializer=_install_stage, initargs=(self._blob,))
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
-        return self._pool.submit(_run_fused_in_stage, pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL))
+        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        return self._pool.submit(_run_fused_in_stage, blob, alone=alone)
 
     def is_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, BrokenProcessPool)
 
-    def recover(self, fut: Future | None) -> None:
+    def recover(self, fut: Any) -> None:
         if self._pool is not None:
             self._pool.recover(getattr(fut, "cf_generation", None))
 
@@ -490,7 +550,7 @@ class AsyncBackend(Backend):
             results, errors = results[:first], {i: e for i, e in errors.items() if i < first}
         return results, errors, len(results), time.perf_counter() - t0, stop
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._loop is not None
         fut = asyncio.run_coroutine_threadsafe(self._chunk(payload), self._loop)
         self._futures.add(fut)
@@ -552,7 +612,7 @@ class DaskBackend(_PickledBackend):
                 self._owned = [self._client, cluster]
         self.workers = max(1, sum(self._client.nthreads().values()))
 
-    def submit(self, payload: Sequence[Any]) -> Future:
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         fut: Future = Future()
         blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
         dfut = self._client.submit(_call_chunk_in_process, self._func, blob, pure=False)

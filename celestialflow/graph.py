@@ -14,6 +14,7 @@ stages start once every stage of the previous layer has finished.
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -27,6 +28,7 @@ from loguru import logger
 
 from .dot import dot_source, render_dot, svg_or_none
 from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotFoundError
+from .executors import ProcessPool
 from .failures import FailureLog
 from .hooks import ProgressHook
 from .logs import RunLog, default_log_dir, level_no
@@ -220,6 +222,7 @@ class TaskGraph:
         t0 = time.perf_counter()
         threads: list[threading.Thread] = []
         self._runlog = self._open_log()
+        self._process_pool = self._shared_process_pool()
         if self._runlog is not None:
             self._runlog.__enter__()
             self.log_path = self._runlog.path
@@ -239,6 +242,8 @@ class TaskGraph:
             raise
         finally:
             self.elapsed = time.perf_counter() - t0
+            if self._process_pool is not None:
+                self._process_pool.close(cancel=bool(self._crashes) or self._stop.is_set())
             if self._runlog is not None:
                 self._runlog.__exit__(None, None, None)
             if self._failure_log is not None:
@@ -261,6 +266,19 @@ class TaskGraph:
                     ) from exc
             else:
                 stage._check_picklable()
+
+    def _shared_process_pool(self) -> ProcessPool | None:
+        """One process pool, started once, for all process-mode stages without a pool of their own."""
+        users = [
+            s for n, s in self._stages.items()
+            if s.execution_mode == "process" and s.pool is None and not s._is_coro
+            and self._stage_modes[n] == "thread"
+        ]
+        if not users:
+            return None
+        contexts = {s.mp_context for s in users}
+        workers = min(os.cpu_count() or 1, max(s.worker_limit for s in users))
+        return ProcessPool(workers, contexts.pop() if len(contexts) == 1 else None)
 
     def _open_log(self) -> RunLog | None:
         """One log file for the whole run, when any stage logs to a file."""
@@ -398,7 +416,7 @@ class TaskGraph:
 
         try:
             stage._begin()
-            backend = stage._make_backend(self._stage_modes[name])
+            backend = stage._make_backend(self._stage_modes[name], self._process_pool)
             runner = Runner(
                 stage,
                 backend,

@@ -284,7 +284,8 @@ class TaskManager:
 
         return call
 
-    def _make_backend(self, stage_mode: str = "thread") -> Backend:
+    def _make_backend(self, stage_mode: str = "thread", process_pool: Any = None) -> Backend:
+        """The back-end of this manager's mode; ``process_pool``: a graph's shared ProcessPool."""
         mode = "async" if self._is_coro else self.execution_mode
         if stage_mode == "process":
             try:
@@ -299,7 +300,7 @@ class TaskManager:
         if mode == "thread":
             return ThreadBackend(self.func, self.worker_limit, f"cf-{self.name}"[:40], self.pool)
         if mode == "process":
-            return ProcessBackend(self.func, self.worker_limit, self.mp_context, self.pool)
+            return ProcessBackend(self.func, self.worker_limit, self.mp_context, self.pool or process_pool)
         if mode == "async":
             return AsyncBackend(self.func, self.worker_limit)
         return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)

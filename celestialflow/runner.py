@@ -285,12 +285,12 @@ class Runner:
         self._open[chunk_id] = (tasks, attempts, None, isolated)
         self._inflight_items += len(tasks)
         try:
-            fut = self.backend.submit(payload)
+            fut = self.backend.submit(payload, isolated)
         except Exception as exc:  # broken pool, arguments that cannot be pickled, ...
             if self.backend.is_lost(exc):
-                self.backend.recover(None)
+                self.backend.recover(exc)
                 try:
-                    fut = self.backend.submit(payload)
+                    fut = self.backend.submit(payload, isolated)
                 except Exception as again:  # noqa: BLE001
                     self._drop(chunk_id)
                     self._chunk_failed(tasks, attempts, again, None, isolated, at_submit=True)
