@@ -362,3 +362,26 @@ def check(spec: GraphSpec, seen: Observed) -> None:
     want_results = {k: v for k, v in want.results.items() if v}
     assert results == want_results, f"sink results {results}, the model says {want_results}"
     assert not seen.leftovers, "; ".join(seen.leftovers)
+
+
+def run_within(fn: Any, seconds: float, what: str = "the run") -> Any:
+    """``fn()`` in a daemon thread; raises :class:`Hang` if it has not returned after ``seconds``.
+
+    An exception of ``fn`` is re-raised here (KeyboardInterrupt and SystemExit too).
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="fault-run", daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise Hang(f"{what} did not end within {seconds} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
