@@ -9,9 +9,10 @@ not depend on the mode); the failure file holds exactly the failed tasks; no
 thread, child process or file descriptor is left behind.
 
 The default run tries a few examples per family (about half a minute on 2
-cores); ``CF_FAULTS_LONG=1 pytest tests/reliability -p no:randomly`` tries many more
-and lets hypothesis shrink what fails to a minimal example. Families marked xfail fail on the
-engine as it is (issue 8, defects named in each reason).
+cores); ``CF_FAULTS_LONG=1 pytest tests/reliability/test_engine_faults.py --runxfail``
+tries many more and lets hypothesis shrink what fails to a minimal example.
+Families marked xfail fail on the engine as it is (issue 8, defects named in
+each reason).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from celestialflow import TaskManager
@@ -64,10 +65,10 @@ def graph_specs(draw, modes, kinds, rare=(), cycles=False, own_process=False, ma
     n = draw(st.integers(1, max_stages))
     forward = [(a, b) for a in range(n) for b in range(a + 1, n)]
     edges = set(draw(st.lists(st.sampled_from(forward), max_size=2 * n, unique=True))) if forward else set()
-    if cycles:  # at least one edge back (or a self-loop)
+    if cycles:  # at least one loop: a path a -> ... -> b and the edge back (a self-loop when a == b)
         b = draw(st.integers(0, n - 1))
         a = draw(st.integers(0, b))
-        edges.add((b, a))
+        edges |= {(k, k + 1) for k in range(a, b)} | {(b, a)}
         edges |= set(draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=2)))
     shape = GraphSpec((), tuple(sorted(edges)), (), False)
     cyclic = shape.cyclic() if cycles else set()
@@ -103,7 +104,19 @@ def graph_specs(draw, modes, kinds, rare=(), cycles=False, own_process=False, ma
     )
 
 
+def note(spec: GraphSpec) -> None:
+    """What the example holds, for ``--hypothesis-show-statistics``."""
+    for s in spec.stages:
+        event(f"mode {'own-process' if s.own_process else s.mode}")
+    event(f"{len(spec.stages)} stages" + (", cyclic" if spec.cyclic() else ""))
+    n_input = sum(len(t) for _, t in spec.feeds)
+    event("input tasks: " + ("none" if not n_input else "1-9" if n_input < 10 else "10+"))
+    want = expected(spec)
+    event(f"failed tasks: {'some' if any(c['failed'] for c in want.counts.values()) else 'none'}")
+
+
 def run_and_check(spec: GraphSpec) -> None:
+    note(spec)
     with tempfile.TemporaryDirectory(prefix="cf-faults-") as tmp:
         check(spec, run_guarded(spec, Path(tmp), BOUND))
 
@@ -177,16 +190,10 @@ def test_everything_at_once(spec):
 @fault_settings(5, long=60)
 @given(graph_specs(("serial",), BENIGN, max_stages=5), st.booleans())
 def test_same_results_in_every_mode(spec, cycles):
-    if cycles:
-        spec = GraphSpec(spec.stages, spec.edges + ((len(spec.stages) - 1, 0),), spec.feeds, spec.generator_input)
-        spec = GraphSpec(
-            tuple(
-                StageSpec(s.mode, s.own_process, True, s.workers, s.seed, s.kinds) for s in spec.stages
-            ),
-            spec.edges,
-            spec.feeds,
-            spec.generator_input,
-        )
+    if cycles:  # close the graph into a loop; loops need dedup (see graph_specs)
+        last = len(spec.stages) - 1
+        stages = tuple(StageSpec(s.mode, s.own_process, True, s.workers, s.seed, s.kinds) for s in spec.stages)
+        spec = GraphSpec(stages, spec.edges + ((last, 0),), spec.feeds, spec.generator_input)
     seen = {}
     with tempfile.TemporaryDirectory(prefix="cf-modes-") as tmp:
         for mode in ("serial", "thread", "process", "async"):
