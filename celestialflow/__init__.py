@@ -15,7 +15,7 @@ from .errors import (
     StageNotFoundError,
     UnknownSuccessorError,
 )
-from .failures import failed_tasks, load_failures
+from .failures import failed_tasks, failures_by_stage, load_failures
 from .graph import TaskGraph
 from .hooks import Hook, ProgressHook
 from .manager import TaskManager
@@ -43,6 +43,7 @@ __all__ = [
     "TaskWheel",
     "UnknownSuccessorError",
     "failed_tasks",
+    "failures_by_stage",
     "load_failures",
 ]
 __version__ = "0.1.0"
