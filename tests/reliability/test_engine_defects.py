@@ -1,9 +1,8 @@
 """One regression test per engine defect of issue 8 (1-15 and 17), from the reproducers there.
 
 Each uses the public API only and is guarded by a timeout, so a defect that hangs
-fails instead of blocking the suite. Tests that fail on the engine as it is are
-marked xfail (not strict); they pass once the defect is fixed. Nothing here
-asserts on timing: where a defect is about timing, the test asserts the structure
+fails instead of blocking the suite. Each failed on the engine before the fix
+(see docs/reliability.md). Nothing here asserts on timing: where a defect is about timing, the test asserts the structure
 behind it (which worker ran what, what had finished when).
 """
 
@@ -39,7 +38,6 @@ from .faultlib import Hang, TwoArgError, run_within
 PARENT_PID = os.getpid()  # a forked worker keeps this value: its own pid differs
 GUARD = 8.0  # seconds before a run counts as hung
 
-xfail = pytest.mark.xfail
 
 
 def manager(func, mode="serial", **kw):
@@ -96,7 +94,6 @@ def raise_base_on_2(x, kind):
 # -- 1, 2: async mode -------------------------------------------------------------------
 
 
-@xfail(reason="defect 1: async start hangs when a retry happens with worker_limit > 1", strict=False)
 @pytest.mark.timeout(20)
 def test_1_async_retry_with_several_workers_ends():
     runs = []
@@ -123,7 +120,7 @@ def test_1_async_retry_with_several_workers_ends():
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize(
     "mode",
-    ["serial", "thread", "process", pytest.param("async", marks=xfail(reason="defect 2: async drops None", strict=False))],
+    ["serial", "thread", "process", "async"],
 )
 def test_2_none_is_a_task_in_every_mode(mode):
     if mode == "async":
@@ -141,7 +138,6 @@ def test_2_none_is_a_task_in_every_mode(mode):
 # -- 3, 4, 10: process pools ---------------------------------------------------------------
 
 
-@xfail(reason="defect 3: an exception that does not unpickle breaks the process pool", strict=False)
 @pytest.mark.timeout(30)
 def test_3_exception_that_does_not_unpickle_fails_only_its_task():
     tm = start(manager(raise_two_arg_on_3, "process", worker_limit=2), range(100))
@@ -152,7 +148,6 @@ def test_3_exception_that_does_not_unpickle_fails_only_its_task():
     assert list(tm.get_error_dict()) == [3]
 
 
-@xfail(reason="defect 4: a dead worker fails every chunk in flight", strict=False)
 @pytest.mark.timeout(30)
 def test_4_dead_worker_fails_only_the_task_that_killed_it():
     tm = start(manager(exit_worker_on_5, "process", worker_limit=2), range(20))
@@ -164,7 +159,6 @@ def test_4_dead_worker_fails_only_the_task_that_killed_it():
     assert sorted(tm.get_success_dict()) == [x for x in range(20) if x != 5]
 
 
-@xfail(reason="defect 4: a dead worker fails every chunk in flight of a graph stage", strict=False)
 @pytest.mark.timeout(30)
 def test_4_dead_worker_in_a_graph():
     chain = TaskChain([manager(exit_worker_on_5, "process", worker_limit=2, name="risky"), manager(identity)])
@@ -176,7 +170,6 @@ def test_4_dead_worker_in_a_graph():
     assert (stage, task) == ("risky", 5) and "died" in str(err).lower()
 
 
-@xfail(reason="defect 10: an unpicklable result fails its whole chunk in process mode", strict=False)
 @pytest.mark.timeout(30)
 def test_10_unpicklable_result_fails_only_its_task():
     tm = start(manager(generator_on_3, "process", worker_limit=2), range(40))
@@ -188,7 +181,6 @@ def test_10_unpicklable_result_fails_only_its_task():
 # -- 5, 6, 7: chunks ------------------------------------------------------------------------
 
 
-@xfail(reason="defect 5: generator input is one chunk on one worker", strict=False)
 @pytest.mark.timeout(20)
 def test_5_generator_input_spreads_over_threads():
     threads: set[int] = set()
@@ -204,14 +196,12 @@ def test_5_generator_input_spreads_over_threads():
     assert len(threads) > 1, "every task of the generator ran on one thread"
 
 
-@xfail(reason="defect 5: generator input is one chunk on one process", strict=False)
 @pytest.mark.timeout(30)
 def test_5_generator_input_spreads_over_processes():
     tm = start(manager(pid_after_nap, "process", worker_limit=2), (x for x in range(8)))
     assert len(set(tm.get_success_dict().values())) == 2, "every task of the generator ran in one process"
 
 
-@xfail(reason="defect 6: pool chunks ignore result size; bytes in flight are not bounded", strict=False)
 @pytest.mark.timeout(60)
 def test_6_big_results_do_not_pile_up_in_the_parent(tmp_path):
     code = f"""
@@ -230,7 +220,6 @@ def test_6_big_results_do_not_pile_up_in_the_parent(tmp_path):
     assert grew <= 150, f"peak RSS grew by {grew} MiB"
 
 
-@xfail(reason="defect 7: a pool stage hands on results only a whole chunk at a time", strict=False)
 @pytest.mark.timeout(20)
 def test_7_first_result_reaches_the_sink_early():
     done = [0]
@@ -258,7 +247,6 @@ def test_7_first_result_reaches_the_sink_early():
 # -- 8: Ctrl-C in thread mode ------------------------------------------------------------------
 
 
-@xfail(reason="defect 8: after Ctrl-C every task already handed to a chunk still runs", strict=False)
 @pytest.mark.timeout(40)
 def test_8_ctrl_c_starts_no_new_thread_task(tmp_path):
     started = tmp_path / "started"
@@ -314,7 +302,7 @@ class ArgsFailOnZero(TaskManager):
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     "mode",
-    ["serial", "thread", pytest.param("process", marks=xfail(reason="defect 9: NotPicklableError, hook called twice", strict=False))],
+    ["serial", "thread", "process"],
 )
 def test_9_get_args_error_is_that_tasks_error(mode):
     ArgsFailOnZero.calls = []
@@ -332,7 +320,6 @@ class NoHash:
         return self is other
 
 
-@xfail(reason="defect 12: a task that cannot be made hashable crashes the run with dedup on", strict=False)
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("mode", ["serial", "thread"])
 def test_12_unhashable_task_is_that_tasks_error(mode):
@@ -351,7 +338,6 @@ def test_12_unhashable_task_is_that_tasks_error(mode):
     assert "NoHash" in str(err) and "enable_duplicate_check" in str(err), err
 
 
-@xfail(reason="defect 13: Mapping subclasses are unpacked as positional keys", strict=False)
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("mode", ["serial", "thread"])
 @pytest.mark.parametrize("mapping", [OrderedDict, lambda **kw: defaultdict(int, kw)], ids=["OrderedDict", "defaultdict"])
@@ -366,7 +352,6 @@ def test_13_any_mapping_is_keywords(mode, mapping):
 # -- 11, 14, 15: graphs --------------------------------------------------------------------------
 
 
-@xfail(reason="defect 11: get_status_dict iterates the runner's open chunks unlocked (a race)", strict=False)
 @pytest.mark.timeout(30)
 def test_11_status_is_safe_to_poll_during_a_run():
     errors: list[BaseException] = []
@@ -396,7 +381,6 @@ def inc(x):
     return x + 1
 
 
-@xfail(reason="defect 14: one manager in two graphs shares counts and is renamed", strict=False)
 @pytest.mark.timeout(20)
 def test_14_one_manager_in_two_graphs():
     shared = manager(inc, name="a")
@@ -416,7 +400,6 @@ def test_14_one_manager_in_two_graphs():
     assert sorted(g1.get_results()["a"]) == [2, 3]
 
 
-@xfail(reason="defect 15: process stages of a graph are not checked for picklability", strict=False)
 @pytest.mark.timeout(20)
 def test_15_graph_checks_process_stages_are_picklable():
     chain = TaskChain([manager(lambda x: x, "process", name="lam")])
@@ -436,7 +419,6 @@ def outcome_of(mode, kind):
     return ("completed", tm.get_counts()["failed"])
 
 
-@xfail(reason="defect 17: KeyboardInterrupt/SystemExit from a task behave differently per mode", strict=False)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt])
 def test_17_base_exceptions_of_a_task_follow_one_rule(kind):
@@ -446,7 +428,6 @@ def test_17_base_exceptions_of_a_task_follow_one_rule(kind):
     assert verdict[0] == "raised" or verdict == ("completed", 1), outcomes
 
 
-@xfail(reason="defect 17: TaskChain.start turns a generator into a list first", strict=False)
 @pytest.mark.timeout(20)
 def test_17_chain_streams_a_generator():
     pulled = [0]
@@ -467,7 +448,6 @@ def test_17_chain_streams_a_generator():
     assert at_first_call[0] < 20_000, "the whole generator was read before the first task ran"
 
 
-@xfail(reason="defect 17: a cycle with no way out runs forever without a warning", strict=False)
 @pytest.mark.timeout(20)
 def test_17_endless_cycle_is_warned_about():
     stop = threading.Event()
@@ -494,7 +474,6 @@ def test_17_endless_cycle_is_warned_about():
     assert any("cycle" in w.lower() for w in warnings), "no warning while the cycle circulated"
 
 
-@xfail(reason="defect 17: start_graph keeps the last of two feeds of the same stage", strict=False)
 @pytest.mark.timeout(20)
 def test_17_two_feeds_of_one_stage_are_refused():
     g = TaskGraph("twice", record_failures=False)
@@ -503,7 +482,6 @@ def test_17_two_feeds_of_one_stage_are_refused():
         run_within(lambda: g.start_graph({a: [1, 2], "a": [3, 4]}), GUARD)
 
 
-@xfail(reason="defect 17: handle_error_dict groups per exception object", strict=False)
 @pytest.mark.timeout(20)
 def test_17_equal_errors_are_grouped():
     def same_error(x):
@@ -514,7 +492,6 @@ def test_17_equal_errors_are_grouped():
     assert len(groups) == 1 and sorted(next(iter(groups.values()))) == [1, 2, 3], groups
 
 
-@xfail(reason="defect 17: log_path is not set for async managers", strict=False)
 @pytest.mark.timeout(20)
 def test_17_async_manager_sets_log_path():
     async def ident(x):
@@ -524,7 +501,6 @@ def test_17_async_manager_sets_log_path():
     assert tm.log_path is not None and Path(tm.log_path).exists()
 
 
-@xfail(reason="defect 17: connect(42, ...) is a TypeError; worker_limit=True and max_info=-5 are accepted", strict=False)
 @pytest.mark.timeout(20)
 def test_17_bad_references_and_options_get_typed_errors():
     g = TaskGraph("refs", record_failures=False)
@@ -537,7 +513,6 @@ def test_17_bad_references_and_options_get_typed_errors():
         TaskManager(identity, max_info=-5)
 
 
-@xfail(reason="defect 17: one log file per stage per run, and no retention", strict=False)
 @pytest.mark.timeout(30)
 def test_17_one_log_file_per_graph_run_and_retention(tmp_path, monkeypatch):
     logs = tmp_path / "graph-logs"

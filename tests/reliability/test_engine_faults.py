@@ -9,10 +9,9 @@ not depend on the mode); the failure file holds exactly the failed tasks; no
 thread, child process or file descriptor is left behind.
 
 The default run tries a few examples per family (about half a minute on 2
-cores); ``CF_FAULTS_LONG=1 pytest tests/reliability/test_engine_faults.py --runxfail``
+cores); ``CF_FAULTS_LONG=1 pytest tests/reliability/test_engine_faults.py``
 tries many more and lets hypothesis shrink what fails to a minimal example.
-Families marked xfail fail on the engine as it is (issue 8, defects named in
-each reason).
+What the families found before the engine was fixed is in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -136,21 +135,18 @@ def test_dag_with_async_stages(spec):
     run_and_check(spec)
 
 
-@pytest.mark.xfail(reason="defect 3: an exception that cannot be unpickled breaks the process pool", strict=False)
 @fault_settings(6)
 @given(graph_specs(("process",), ("ok", "ok", "twoarg"), max_stages=3))
 def test_dag_exception_that_does_not_unpickle(spec):
     run_and_check(spec)
 
 
-@pytest.mark.xfail(reason="defect 10: an unpicklable result fails its whole chunk in process mode", strict=False)
 @fault_settings(6)
 @given(graph_specs(("process", "serial"), ("ok", "ok", "gen"), own_process=True, max_stages=3))
 def test_dag_unpicklable_result(spec):
     run_and_check(spec)
 
 
-@pytest.mark.xfail(reason="defect 4: a worker that dies fails its chunks and aborts the run", strict=False)
 @fault_settings(6)
 @given(graph_specs(("process", "serial"), ("ok", "sleep"), rare=("kill",), own_process=True, max_stages=4, rare_min=1))
 def test_dag_worker_killed(spec):
@@ -169,7 +165,6 @@ def test_cycles_end_and_account_for_every_item(spec):
 # -- everything at once ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="defects 3, 4 and 10 (process pools) as in the families above", strict=False)
 @fault_settings(8, long=300)
 @given(
     graph_specs(
@@ -288,7 +283,6 @@ def test_manager_start_sync_modes(spec):
         check_manager(spec, run_manager(spec, Path(tmp)))
 
 
-@pytest.mark.xfail(reason="defects 1 and 2: async start hangs on retries with >1 worker, drops None tasks", strict=False)
 @fault_settings(10)
 @given(manager_specs(("async",), BENIGN))
 def test_manager_start_async(spec):
