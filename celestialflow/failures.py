@@ -73,10 +73,12 @@ def failure_record(stage: str, task: Any, exc: BaseException) -> dict[str, Any]:
         rec["task"] = None
         rec["task_note"] = f"not stored: encoding it raised {type(err).__name__}: {err}"[:REPR_MAX]
     exc_type = type(exc)
+    # an exception that came back from a worker process as a stand-in keeps its own names
+    qualname = getattr(exc, "qualname", None) if hasattr(exc, "remote_traceback") else None
     rec.update(
         task_repr=_safe_text(repr, task, REPR_MAX),
         error_type=exc_type.__name__,
-        error_qualname=f"{exc_type.__module__}.{exc_type.__qualname__}",
+        error_qualname=qualname or f"{exc_type.__module__}.{exc_type.__qualname__}",
         message=_safe_text(str, exc, MESSAGE_MAX),
         traceback=_traceback_text(exc),
         time=time.time(),
@@ -94,7 +96,7 @@ def _safe_text(fn: Any, value: Any, limit: int) -> str:
 
 def _traceback_text(exc: BaseException) -> str:
     try:
-        text = "".join(traceback.format_exception(exc))
+        text = getattr(exc, "remote_traceback", "") or "".join(traceback.format_exception(exc))
     except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
         return f"<traceback could not be formatted: {type(err).__name__}>"
     if len(text) <= TRACEBACK_MAX:

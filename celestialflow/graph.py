@@ -29,7 +29,7 @@ from loguru import logger
 from .dot import dot_source, render_dot, svg_or_none
 from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotFoundError
 from .executors import ProcessPool
-from .failures import FailureLog
+from .failures import FailureLog, failures_by_stage
 from .hooks import ProgressHook
 from .logs import RunLog, default_log_dir, level_no
 from .manager import TaskManager
@@ -253,6 +253,28 @@ class TaskGraph:
         if self._crashes:
             self._collect_pending()
             raise next(iter(self._crashes.values()))
+
+    def rerun_failed(self, path: str | Path | None = None) -> None:
+        """Run the graph again, feeding each stage the tasks that failed there.
+
+        ``path`` is a failure file (default: the last run's, ``failure_log_path``).
+        Tasks go to the stage they failed at, so a task that failed in the third
+        stage starts there, not from the beginning. Nothing is unpickled: the file
+        holds tasks in a type-tagged JSON encoding."""
+        if path is None:
+            path = self.failure_log_path
+            if path is None:
+                raise GraphError(
+                    f"graph {self.name!r} has no failure file to rerun: its last run recorded no failure"
+                )
+        feeds = failures_by_stage(path)
+        unknown = [stage for stage in feeds if stage not in self._stages]
+        if unknown:
+            raise StageNotFoundError(
+                f"the failure file {path} names stages that graph {self.name!r} does not have: "
+                f"{', '.join(map(repr, unknown))}; stages: {', '.join(self._stages)}"
+            )
+        self.start_graph(feeds)
 
     def _check_stages(self) -> None:
         """Before anything runs: every stage bound for another process can be pickled."""

@@ -262,3 +262,58 @@ def test_graph_run_stores_tuples_none_and_nan(tmp_path):
     assert back[:2] == [(2, 3), None] and math.isnan(back[2]) and len(back) == 3
     assert failures_by_stage(chain.failure_log_path).keys() == {"gate"}
     strict_lines(chain.failure_log_path)
+
+
+def test_rerun_failed_feeds_each_stage_what_failed_there(tmp_path):
+    from celestialflow import TaskChain, TaskManager
+
+    state = {"fixed": False}
+
+    def a(x):
+        if x[0] == 2 and not state["fixed"]:
+            raise ValueError("a fails")
+        return (x[0] + 1, x[1])
+
+    def b(x):
+        if x[0] == 5 and not state["fixed"]:
+            raise KeyError("b fails")
+        return x
+
+    chain = TaskChain([TaskManager(a, log_to_file=False), TaskManager(b, log_to_file=False)], failure_dir=tmp_path)
+    chain.start([(i, None) for i in range(6)])
+    assert sorted(chain.get_results()["b"]) == [(1, None), (2, None), (4, None), (6, None)]
+    first = chain.failure_log_path
+    state["fixed"] = True
+    chain.rerun_failed()  # the last run's file: (2, None) starts again at a, (5, None) at b
+    assert sorted(chain.get_results()["b"]) == [(3, None), (5, None)]
+    assert chain.failure_log_path is None  # nothing failed this time
+    chain.rerun_failed(first)  # an explicit file works too
+    assert sorted(chain.get_results()["b"]) == [(3, None), (5, None)]
+
+
+def test_rerun_failed_without_a_failure_is_a_clear_error():
+    from celestialflow import GraphError, TaskChain, TaskManager
+
+    chain = TaskChain([TaskManager(abs, log_to_file=False)], record_failures=False)
+    chain.start([1])
+    with pytest.raises(GraphError, match="no failure file"):
+        chain.rerun_failed()
+
+
+class TwoArgs(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a}/{b}")
+
+
+def raise_two_args(x):
+    raise TwoArgs(x, "b")
+
+
+def test_a_worker_exception_keeps_its_names_and_traceback_in_the_failure_file(tmp_path):
+    from celestialflow import TaskChain, TaskManager
+
+    chain = TaskChain([TaskManager(raise_two_args, "process", worker_limit=2, log_to_file=False)], failure_dir=tmp_path)
+    chain.start([1])
+    (rec,) = load_failures(chain.failure_log_path)
+    assert rec["error_type"] == "TwoArgs" and rec["error_qualname"].endswith("test_failures.TwoArgs")
+    assert "raise_two_args" in rec["traceback"] and rec["message"] == "1/b"
