@@ -428,7 +428,7 @@ class ProcessBackend(_PickledBackend):
     def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
         blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
-        if isinstance(self._pool, ProcessPool):
+        if isinstance(self._pool, ProcessPool) or getattr(self._pool, "accepts_alone", False):
             return self._pool.submit(_call_chunk_in_process, self._func, blob, alone=alone)
         return self._pool.submit(_call_chunk_in_process, self._func, blob)
 

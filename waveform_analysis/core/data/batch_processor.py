@@ -32,14 +32,16 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
 import networkx as nx
 import numpy as np
+from loguru import logger
 
 from celestialflow import TaskChain, TaskManager
+from celestialflow.executors import ProcessPool
 
 from ...errors import ConfigError, UnknownDataError
 from ..config import merge_config, validate_config
@@ -131,8 +133,12 @@ class BatchProcessor:
         poll_interval: float = 0.1,
         retries: int = 0,
         retry_on: tuple[type, ...] | None = None,
+        dask_client: Any = None,
     ) -> dict[str, Any]:
-        """``get_data(run, data_name)`` for every run; returns results, errors, meta, ordered_run_ids."""
+        """``get_data(run, data_name)`` for every run; returns results, errors, meta, ordered_run_ids.
+
+        ``dask_client``: a ``distributed.Client`` or a scheduler address; the batch then
+        runs on that cluster (``executor_type="dask"``) and nothing is started or closed."""
         opts = BatchOptions.pick(locals())
         if data_name not in self.context.plugins:
             raise UnknownDataError(
@@ -168,6 +174,7 @@ class BatchProcessor:
         retries: int = 0,
         retry_on: tuple[type, ...] | None = None,
         cancellation_token: Any | None = None,
+        dask_client: Any = None,
     ) -> dict[str, Any]:
         """``func(context, run_id)`` for every run, with the same machinery as ``process_runs``."""
         if not callable(func):
@@ -205,6 +212,7 @@ class BatchProcessor:
         retries: int = 0,
         retry_on: tuple[type, ...] | None = None,
         tmp_cache: bool = False,
+        dask_client: Any = None,
     ) -> dict[str, Any]:
         """``process_runs`` once per options dict of ``plugin_name``.
 
@@ -322,7 +330,7 @@ class BatchProcessor:
         )  # fmt: skip
         closer: Callable[[], None] | None = None
         try:
-            pool, closer = _make_pool(executor_type, workers, batch.rejection)
+            pool, closer = _make_pool(executor_type, workers, batch.rejection, opts.dask_client)
             managers = []
             for i, (name, func) in enumerate(stages):
                 kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
@@ -351,6 +359,8 @@ class BatchProcessor:
         try:
             if executor_type == "process":
                 _warm_up(pool.inner)  # fork workers now, before any stage thread exists
+            elif executor_type == "dask":
+                _warm_up_dask(pool)
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
@@ -422,13 +432,13 @@ def _check_func_picklable(func: Callable[..., Any]) -> None:
 
 
 def _make_pool(
-    executor_type: str, workers: int, reject: Callable[[int], BaseException | None]
+    executor_type: str, workers: int, reject: Callable[[int], BaseException | None], dask_client: Any = None
 ) -> tuple[Any, Callable[[], None]]:
     if executor_type in ("thread", "process"):
-        inner: Executor = (
+        inner: Any = (
             ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
             if executor_type == "thread"
-            else ProcessPoolExecutor(workers)
+            else ProcessPool(workers)  # rebuilt when a worker dies; the runs lost with it run again
         )
         gate = StageGate(inner, workers, reject)
         return gate, lambda: gate.shutdown(wait=True, cancel_futures=True)
@@ -436,8 +446,14 @@ def _make_pool(
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ConfigError("executor_type='dask' needs dask.distributed: pip install 'celestialflow[dask]'") from exc
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    if dask_client is not None and not isinstance(dask_client, str):
+        return dask_client, lambda: None  # the caller's cluster: nothing started, nothing closed
+    if isinstance(dask_client, str):
+        client = Client(dask_client)
+        return client, client.close
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     client = Client(cluster)
+    logger.info("Dask LocalCluster of {} workers; dashboard {}", workers, client.dashboard_link)
 
     def close() -> None:
         client.close()
@@ -450,8 +466,7 @@ def _noop() -> int:
     return os.getpid()
 
 
-def _warm_up(pool: ProcessPoolExecutor) -> None:
-    """Start the workers now, with the numeric kernels already loaded here so they inherit them."""
+def _load_kernels() -> int:
     import importlib
 
     for module in _KERNEL_MODULES:
@@ -459,6 +474,20 @@ def _warm_up(pool: ProcessPoolExecutor) -> None:
             importlib.import_module(module)
         except ImportError:  # pragma: no cover - a trimmed installation
             pass
+    return os.getpid()
+
+
+def _warm_up_dask(client: Any) -> None:
+    """Load the numeric kernels on every Dask worker at once, not in the first run of each."""
+    try:
+        client.run(_load_kernels)
+    except Exception as exc:  # noqa: BLE001 - a worker that cannot warm up still runs the batch
+        logger.debug("warming up the Dask workers failed: {}", exc)
+
+
+def _warm_up(pool: Any) -> None:
+    """Start the workers now, with the numeric kernels already loaded here so they inherit them."""
+    _load_kernels()
     pool.submit(_noop).result()
 
 

@@ -42,6 +42,7 @@ class BatchOptions:
     poll_interval: float = 0.1
     retries: int = 0
     retry_on: tuple[type, ...] | None = None
+    dask_client: Any = None
 
     @classmethod
     def pick(cls, arguments: dict[str, Any]) -> BatchOptions:
@@ -59,6 +60,13 @@ class BatchOptions:
             )
         if self.on_error not in ON_ERROR:
             raise ValueError(f"unknown on_error {self.on_error!r}; choose one of {', '.join(ON_ERROR)}")
+        if self.dask_client is not None:
+            if not (isinstance(self.dask_client, str) or hasattr(self.dask_client, "submit")):
+                raise ValueError(
+                    f"dask_client must be a distributed.Client or a scheduler address string, got "
+                    f"{type(self.dask_client).__name__}"
+                )
+            self.executor_type = "dask"  # a client given means: run there
         if not isinstance(self.retries, int) or self.retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {self.retries!r}")
         if self.retry_on is not None:
