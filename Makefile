@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,dask]"
+	$(PY) -m pip install -q -e ".[dev,dask,cli,plot]"
 	touch $(STAMP)
 
 demo: $(STAMP)
