@@ -459,48 +459,6 @@ def plot(data_root: Path, run_id: str, what: str, output: Path, cache: Path | No
     click.echo(f"wrote {output}")
 
 
-def _batch_chain(ctx: Any, target: str) -> Any:
-    """The TaskChain a batch to ``target`` runs when nothing is cached yet (one stage per cached plugin)."""
-    import networkx as nx
-
-    from celestialflow import TaskChain, TaskManager
-
-    order = list(nx.topological_sort(ctx.lineage(target)))
-    names = [n for n in order if ctx.plugins[n].save_to_cache or n == target]
-    stages = []
-    for n in names:
-
-        def compute_stage(run_id: str) -> str:  # only drawn, never run
-            return run_id
-
-        compute_stage.__qualname__ = f"compute_stage[{n}]"
-        stages.append(TaskManager(compute_stage, name=n, log_to_file=False))
-    return TaskChain(stages, name=f"batch {target}")
-
-
-def write_drawing(dot: str, output: Path) -> tuple[Path, str | None]:
-    """Write DOT text, or render it when ``output`` asks for SVG/PNG; ``(path, note)``.
-
-    Without Graphviz's ``dot`` program the DOT text goes next to ``output``
-    with a ``.dot`` suffix and the note says so.
-    """
-    from celestialflow.dot import dot_available, render_dot
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() in (".dot", ".gv", ""):
-        path = output if output.suffix else output.with_suffix(".dot")
-        path.write_text(dot)
-        return path, None
-    if not dot_available():
-        path = output.with_suffix(".dot")
-        path.write_text(dot)
-        return path, (
-            f"Graphviz's 'dot' program is not installed, so {output.name} was not drawn; "
-            f"wrote the DOT text to {path} instead (apt-get install graphviz, then rerun)"
-        )
-    return render_dot(dot, output), None
-
-
 @main.command()
 @_DATA_ROOT
 @click.option("--target", default="peaks", show_default=True, help=_TARGET_HELP)
@@ -526,7 +484,9 @@ def graph(data_root: Path, target: str, batch: bool, output: Path, config: Path 
     """
     ctx = _context(data_root, None, config, None)
     _check_target(ctx, target)
-    dot = _batch_chain(ctx, target).to_dot() if batch else ctx.to_dot(target)
+    from .core.data.batch_drawing import batch_chain, write_drawing
+
+    dot = batch_chain(ctx, target).to_dot() if batch else ctx.to_dot(target)
     path, note = write_drawing(dot, output)
     if note:
         click.echo(f"note: {note}", err=True)

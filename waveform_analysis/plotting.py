@@ -125,16 +125,16 @@ def plot_waveforms(
 
 
 def _bins(values: np.ndarray) -> np.ndarray:
-    """Histogram edges from 0 to the 99.9th percentile, at most 200 bins (Freedman-Diaconis)."""
+    """Equal bins from 0 to the 99.9th percentile: the finer of Freedman-Diaconis and sqrt(n), 10 to 200."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return np.linspace(0.0, 1.0, 11)
     hi = float(np.percentile(values, 99.9)) or 1.0
     lo = min(0.0, float(values.min()))
-    edges = np.histogram_bin_edges(values, bins="fd", range=(lo, hi))
-    if len(edges) - 1 > _MAX_BINS or len(edges) < 11:
-        edges = np.linspace(lo, hi, _MAX_BINS + 1 if len(edges) - 1 > _MAX_BINS else 11)
-    return edges
+    n_fd = len(np.histogram_bin_edges(values, bins="fd", range=(lo, hi))) - 1
+    # FD alone is coarse for falling spectra (their IQR is small); sqrt(n) keeps the tail readable
+    n = int(np.clip(max(n_fd, int(np.sqrt(values.size))), 10, _MAX_BINS))
+    return np.linspace(lo, hi, n + 1)
 
 
 _UNITS = {"area": "area [ADC x samples]", "height": "height [ADC]"}
@@ -149,11 +149,11 @@ def plot_spectrum(
 ) -> Any:
     """Peak spectra per channel (step histograms, log y): one panel per field.
 
-    Bins run from 0 to the 99.9th percentile of all channels (Freedman-Diaconis
-    width, 10 to 200 bins); peaks above it are counted in the legend.
+    Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
+    bins, see :func:`_bins`); peaks above it are counted in the legend.
     """
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
-    fig = _figure(5.2 * len(fields), 3.8)
+    fig = _figure(max(6.4, 5.2 * len(fields)), 3.8)
     axes = fig.subplots(1, len(fields), squeeze=False).ravel()
     channels = np.unique(peaks["channel"]) if len(peaks) else np.array([], dtype=int)
     for ax, field in zip(axes, fields):
@@ -172,12 +172,13 @@ def plot_spectrum(
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel(_UNITS.get(field, field))
         ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
-        ax.set_title(f"peak {field} spectrum", fontsize=10)
+        one = title is not None and len(fields) == 1
+        ax.set_title(title if one else f"peak {field} spectrum", fontsize=10)
         if len(channels):
             ax.legend(fontsize=8, frameon=False)
         else:
             ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
-    if title:
+    if title and len(fields) > 1:
         fig.suptitle(title, fontsize=11)
     save(fig, path)
     return fig
@@ -190,7 +191,7 @@ def plot_rate(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Peak rate per channel over the run [Hz], in ``bins`` equal time bins."""
+    """Peak rate per channel over the run (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     if len(peaks) == 0:
@@ -201,13 +202,15 @@ def plot_rate(
         unit, scale = ("ms", 1e3) if span < 1.0 else ("s", 1.0)
         edges = np.linspace(0.0, span, bins + 1)
         width = edges[1] - edges[0]
-        for ch in np.unique(peaks["channel"]):
-            counts, _ = np.histogram(t[peaks["channel"] == ch], edges)
-            ax.stairs(counts / width, edges * scale, label=f"channel {int(ch)}", lw=1.2)
+        channels = np.unique(peaks["channel"])
+        counts = [np.histogram(t[peaks["channel"] == ch], edges)[0] / width for ch in channels]
+        r_unit, r_scale = ("kHz", 1e-3) if max(c.max() for c in counts) >= 1e4 else ("Hz", 1.0)
+        for ch, c in zip(channels, counts):
+            ax.stairs(c * r_scale, edges * scale, label=f"channel {int(ch)}", lw=1.2)
         ax.set_xlim(0, span * scale)
         ax.set_ylim(bottom=0)
         ax.set_xlabel(f"time since first peak [{unit}]")
-        ax.set_ylabel(f"peak rate [Hz] (bins of {width * scale:.3g} {unit})")
+        ax.set_ylabel(f"peak rate [{r_unit}] (bins of {width * scale:.3g} {unit})")
         ax.legend(fontsize=8, frameon=False)
     ax.set_title(title or "Peak rate over the run", fontsize=10)
     save(fig, path)
