@@ -208,6 +208,26 @@ class Context:
             known = ", ".join(sorted(self._plugins)) or "none registered"
             raise UnknownDataError(f"no plugin provides {name!r} (known data: {known})") from None
 
+    # -- what there is ----------------------------------------------------------------
+
+    def list_runs(self) -> Any:
+        """Runs under ``data_root`` the configured adapter reads: folder, files, channels, size, cached."""
+        from .catalog import list_runs
+
+        return list_runs(self)
+
+    def data_info(self, data_name: str, run_id: str | None = None) -> Any:
+        """Fields of ``data_name`` with numpy type, unit and description (prints as a table)."""
+        from .catalog import data_info
+
+        return data_info(self, data_name, run_id)
+
+    def show_config(self, data_name: str | None = None) -> Any:
+        """Options of the plugin providing ``data_name`` (or of all): default, current value, help."""
+        from .catalog import show_config
+
+        return show_config(self, data_name)
+
     # -- lineage and keys -------------------------------------------------------------
 
     def lineage(self, data_name: str) -> nx.DiGraph:
