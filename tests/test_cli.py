@@ -213,3 +213,26 @@ def test_import_stays_free_of_click_and_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_config_file_typo_suggests_the_option(data, tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[peaks]\nthreshhold = 3.0\n")
+    r = CliRunner().invoke(main, ["run", str(data), "--all", "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert "'threshhold'" in r.output and "did you mean 'threshold'" in r.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[peaks\n")
+    r = CliRunner().invoke(main, ["run", str(data), "--all", "--config", str(broken)])
+    assert r.exit_code == 2 and "broken.toml" in r.output
+
+
+def test_v1725_runs_are_detected(tmp_path):
+    root = tmp_path / "DAQ"
+    assert invoke("generate", root, "--runs", "1", "--waveforms", "50", "--format", "v1725").exit_code == 0
+    r = invoke("show", root, "--cache", tmp_path / "c")
+    assert r.exit_code == 0 and "v1725" in r.output and "in file" in r.output
+    r = invoke("run", root, "--all", "--cache", tmp_path / "c", "--workers", "1")
+    assert r.exit_code == 0 and "success" in r.output
+    again = invoke("run", root, "--all", "--cache", tmp_path / "c", "--workers", "1")
+    assert "cached" in again.output  # nothing was read the second time

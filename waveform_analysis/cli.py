@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -60,11 +61,12 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _suggest(word: str, known: list[str], what: str, param: str) -> click.BadParameter:
+def _suggest(word: str, known: list[str], what: str, param: str, where: str = "") -> click.BadParameter:
+    """A usage error for an unknown name, with the closest known one (difflib)."""
     close = difflib.get_close_matches(word, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return click.BadParameter(
-        f"unknown {what} {word!r}{hint} (known: {', '.join(sorted(known))})", param_hint=param
+        f"unknown {what} {word!r}{where}{hint} (known: {', '.join(sorted(known))})", param_hint=param
     )
 
 
@@ -135,7 +137,24 @@ def _context(data_root: Path, cache: Path | None, config: Path | None, adapter: 
     except WaveformAnalysisError as exc:
         raise click.UsageError(str(exc)) from None
     ctx.register(standard_plugins())
+    if config is not None:
+        _check_option_names(ctx, cfg, config)
     return ctx
+
+
+def _check_option_names(ctx: Any, cfg: dict[str, Any], path: Path) -> None:
+    """Every name in a config file must be a plugin, one of its options, or a global key."""
+    plugins = ctx.plugins
+    all_options = sorted({o for p in plugins.values() for o in p.options})
+    top = ["data_root", "daq_adapter", *plugins, *all_options]
+    for name, value in cfg.items():
+        if name in plugins and isinstance(value, dict):
+            known = list(plugins[name].options)
+            for opt in value:
+                if opt not in known:
+                    raise _suggest(opt, known, "option", "--config", f" for {name!r} in {path}")
+        elif name not in top:
+            raise _suggest(name, top, "name", "--config", f" in {path}")
 
 
 def _check_target(ctx: Any, target: str, param: str = "--target") -> str:
@@ -168,13 +187,14 @@ def _pick_runs(
     return list(dict.fromkeys(runs))
 
 
+_NUMBER = re.compile(r"^(-|-?\d[\d,.]*(\s?[a-zA-Z]+)?)$")  # 12, -1, 3.5 MB, 1,234 or "-"
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     """A plain text table; columns of numbers are right-aligned."""
     cols = list(zip(header, *rows))
     widths = [max(len(str(x)) for x in col) for col in cols]
-    numeric = [
-        bool(rows) and all(str(x)[:1].isdigit() or str(x) == "-" for x in col[1:]) for col in cols
-    ]
+    numeric = [bool(rows) and all(_NUMBER.match(str(x)) for x in col[1:]) for col in cols]
 
     def fmt(r: list[str]) -> str:
         return "  ".join(
@@ -344,10 +364,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     chosen = _pick_runs(found, runs, all_runs, data_root)
     ctx = _context(data_root, cache, config, adapter or found[chosen[0]][0])
     _check_target(ctx, target)
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    cached = {r for r in chosen if _cached(ctx, r, target)}
     t0 = time.perf_counter()
     result = BatchProcessor(ctx).process_runs(
         chosen, target, max_workers=workers, executor_type=executor, show_progress=True, **dask_kw
@@ -371,11 +388,11 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
                 n_peaks = str(len(ctx.get_data(r, "peaks")))
             ctx.release(r)
         mb = _run_bytes(data_root, found[r][1]) / 1e6
-        speed = (
-            f"{mb / meta['elapsed']:.0f}"
-            if meta["elapsed"] > 0 and meta["status"] == "success"
-            else "-"
-        )
+        speed = "-"
+        if r in cached:
+            speed = "cached"  # nothing was read
+        elif meta["elapsed"] > 0 and meta["status"] == "success":
+            speed = f"{mb / meta['elapsed']:.0f}"
         rows.append([r, meta["status"], n_rec, n_peaks, rate, f"{meta['elapsed']:.2f}", speed])
     click.echo(
         _table(rows, ["run", "status", "records", "peaks", "trigger rate [Hz]", "time [s]", "MB/s"])
@@ -393,6 +410,13 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
                 ctx.release(r)
     if ok < len(chosen):
         sys.exit(1)
+
+
+def _cached(ctx: Any, run_id: str, target: str) -> bool:
+    try:
+        return ctx.is_cached(run_id, target)
+    except Exception:  # noqa: BLE001 - a broken run fails in the batch, with its reason
+        return False
 
 
 def _write_plots(ctx: Any, run_id: str, folder: Path, what: tuple[str, ...] = ("waveforms", "spectrum", "rate")) -> list[Path]:  # fmt: skip
