@@ -47,16 +47,18 @@ def save(fig: Any, path: str | os.PathLike[str] | None, dpi: int = 110) -> None:
 
 
 def _pick_records(st: np.ndarray, peaks: np.ndarray | None, n: int) -> np.ndarray:
-    """Up to ``n`` record indices: a spread of records with 0, 1, 2 and more peaks."""
+    """Up to ``n`` record indices: one each with 1, 2, 3+ and 0 peaks, then more with peaks."""
     if peaks is None or len(peaks) == 0:
         return np.arange(min(n, len(st)))
     counts = np.bincount(peaks["record_i"], minlength=len(st))
     chosen: list[int] = []
-    for k in (1, 2, 3, 0):
-        idx = np.flatnonzero(counts == k if k < 3 else counts >= k)
-        chosen.extend(int(i) for i in idx[: max(1, n // 4)])
-    rest = np.setdiff1d(np.arange(min(len(st), 4 * n)), chosen)[: max(0, n - len(chosen))]
-    return np.sort(np.concatenate([np.array(chosen, dtype=np.int64), rest]))[:n]
+    for mask in (counts == 1, counts == 2, counts >= 3, counts == 0):
+        idx = np.flatnonzero(mask)
+        if len(idx) and len(chosen) < n:
+            chosen.append(int(idx[0]))
+    with_peaks = np.setdiff1d(np.flatnonzero(counts > 0)[: 4 * n], chosen)
+    rest = with_peaks[: max(0, n - len(chosen))]
+    return np.sort(np.concatenate([np.array(chosen, dtype=np.int64), rest.astype(np.int64)]))
 
 
 def plot_waveforms(
@@ -92,9 +94,9 @@ def plot_waveforms(
         t = np.arange(length) * dt
         ax.plot(t, rec["wave"][:length], lw=0.8, color="0.2", label="samples")
         base = float(rec["baseline"])
-        ax.axhline(base, color="tab:blue", lw=1, ls="--", label="baseline")
+        ax.axhline(base, color="tab:blue", lw=1.2, ls="--", label="baseline", zorder=3)
         if threshold is not None:
-            ax.axhline(base + sign * threshold, color="tab:orange", lw=1, ls=":", label="threshold")
+            ax.axhline(base + sign * threshold, color="tab:orange", lw=1.2, ls=":", label="threshold", zorder=3)
         n_found = 0
         if peaks is not None and len(peaks):
             mine = peaks[peaks["record_i"] == int(i)]
