@@ -182,6 +182,8 @@ def test_console_scripts_in_a_subprocess(data, tmp_path):
         [_script("waveform-analysis"), "run", data, "nope"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "nope" in bad.stderr
+    version = subprocess.run([sys.executable, "-m", "waveform_analysis", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("waveform-analysis, version")
     demo_help = subprocess.run(
         [_script("celestialflow-demo"), "--help"], capture_output=True, text=True
     )
