@@ -5,10 +5,13 @@ Run with ``python -m celestialflow.demo``.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the tour (``--help`` prints what it does and exits)."""
+    argparse.ArgumentParser(prog="celestialflow-demo", description=__doc__.splitlines()[0]).parse_args(argv)
     from loguru import logger
 
     from celestialflow import TaskChain, TaskGraph, TaskLoop, TaskManager, TaskRouter, TaskSplitter

@@ -49,3 +49,12 @@ def test_waveform_demo_small(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2/2 runs" in proc.stdout and "batch_pipeline.dot" in proc.stdout
+    assert "found>=10σ" in proc.stdout and "key=" not in proc.stdout  # keys only with --verbose
+    listed = proc.stdout.split("files written:")[1]
+    for name in ("run_001_waveforms.png", "run_001_area_spectrum.png", "lineage.dot"):
+        assert name in listed and (tmp_path / "demo" / name).stat().st_size > 500
+    drawing = (tmp_path / "demo" / "batch_pipeline.dot").read_text()
+    again = subprocess.run(proc.args + ["--verbose"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already in the cache" in again.stdout and "key=" in again.stdout
+    assert (tmp_path / "demo" / "batch_pipeline.dot").read_text() == drawing  # not a one-node drawing

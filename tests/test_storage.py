@@ -226,3 +226,71 @@ def test_corrupt_entry_is_logged(tmp_path):
     finally:
         logger.remove(sink)
     assert any("corrupt cache entry" in m and npy.name in m for m in messages)
+
+
+def _flip_bytes_in_place(npy: Path) -> None:
+    """Overwrite data bytes near the end of ``npy`` without changing its size."""
+    raw = bytearray(npy.read_bytes())
+    raw[-8:] = bytes(b ^ 0xFF for b in raw[-8:])
+    npy.write_bytes(bytes(raw))
+
+
+def test_checksum_stored_and_verified(tmp_path):
+    from waveform_analysis.core.storage import file_checksum, verify_entry, verify_folder
+
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    npy, meta = entry(tmp_path, c)
+    stored = json.loads(meta.read_text())
+    assert stored["checksum"] == file_checksum(npy)
+    assert len(stored["checksum"]) == 32
+    assert verify_entry(meta).status == "ok"
+    assert c.storage.verify("r", "records", c.key_for("r", "records")).ok
+
+    size = npy.stat().st_size
+    _flip_bytes_in_place(npy)
+    assert npy.stat().st_size == size
+    check = verify_entry(meta)
+    assert check.status == "mismatch" and not check.ok
+    assert [e.status for e in verify_folder(tmp_path / "store")] == ["mismatch"]
+    # without verification the same-size change goes unnoticed (that is why the option exists)
+    assert make(tmp_path).get_data("r", "records")["wave"][-1, -1] != 399
+
+
+def test_verify_cache_recomputes_a_changed_entry(tmp_path):
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    npy, _ = entry(tmp_path, c)
+    _flip_bytes_in_place(npy)
+    CALLS.clear()
+    messages = []
+    from loguru import logger
+
+    sink = logger.add(messages.append, level="WARNING")
+    try:
+        v = Context(
+            storage_dir=tmp_path / "store",
+            config={"data_root": str(tmp_path / "DAQ")},
+            verify_cache=True,
+        )
+        v.register(Records)
+        out = v.get_data("r", "records")
+    finally:
+        logger.remove(sink)
+    assert CALLS["records"] == 1
+    assert out["wave"][-1, -1] == 399
+    assert any("checksum" in str(m) and npy.name in str(m) for m in messages)
+    assert v.clone().verify_cache is True
+
+
+def test_entry_without_checksum_is_unchecked(tmp_path):
+    from waveform_analysis.core.storage import verify_entry
+
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    _, meta = entry(tmp_path, c)
+    m = json.loads(meta.read_text())
+    del m["checksum"]
+    meta.write_text(json.dumps(m))
+    check = verify_entry(meta)
+    assert check.status == "unchecked" and check.ok

@@ -56,7 +56,12 @@ class Context:
     ``config`` holds ``data_root`` (default ``"DAQ"``), ``daq_adapter``
     (default ``"vx2730"``) and plugin options, as ``config[provides][option]``
     or ``config[option]``. With ``readonly=True`` the disk cache is read but
-    never written: new results stay in memory.
+    never written: new results stay in memory. With ``verify_cache=True``
+    every load from the disk cache re-reads the entry and compares it with its
+    stored checksum (a mismatch is treated as a corrupt entry: a warning naming
+    it, then recomputation). It is off by default because it reads every cached
+    byte instead of memory-mapping only what is used; ``waveform-analysis cache
+    DIR verify`` checks a whole cache on demand.
 
     An option no registered plugin declares is a ConfigError that names it
     and the closest known one; see :meth:`check_config` for when it is raised.
@@ -68,12 +73,15 @@ class Context:
         config: dict[str, Any] | None = None,
         *,
         readonly: bool = False,
+        verify_cache: bool = False,
     ) -> None:
         self.config: dict[str, Any] = merge_config(DEFAULT_CONFIG, config)
         storage = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
         # absolute now, so that a change of directory (or a worker process) uses the same cache
         self._storage_dir = Path(os.path.abspath(storage))
-        self.storage = CacheStorage(self._storage_dir, readonly=bool(readonly))
+        self.storage = CacheStorage(
+            self._storage_dir, readonly=bool(readonly), verify=bool(verify_cache)
+        )
         self._plugins: dict[str, Plugin] = {}
         check_storage_outside(self._storage_dir, self.data_root)
         self._init_runtime()
@@ -96,15 +104,17 @@ class Context:
     def clone(self, **overrides: Any) -> Context:
         """An independent Context: same config and plugins (fresh copies), empty memory.
 
-        Keywords: ``storage_dir``, ``readonly``, ``config`` (merged into the copy's config).
+        Keywords: ``storage_dir``, ``readonly``, ``verify_cache``, ``config`` (merged
+        into the copy's config).
         """
-        unknown = set(overrides) - {"storage_dir", "readonly", "config"}
+        unknown = set(overrides) - {"storage_dir", "readonly", "verify_cache", "config"}
         if unknown:
             raise TypeError(f"clone() got unexpected keyword(s): {', '.join(sorted(unknown))}")
         new = Context(
             storage_dir=overrides.get("storage_dir", self._storage_dir),
             config=merge_config(self.config, overrides.get("config")),
             readonly=overrides.get("readonly", self.readonly),
+            verify_cache=overrides.get("verify_cache", self.verify_cache),
         )
         new._plugins = {name: copy.deepcopy(p) for name, p in self._plugins.items()}
         return new
@@ -129,6 +139,15 @@ class Context:
     @readonly.setter
     def readonly(self, value: bool) -> None:
         self.storage.readonly = bool(value)
+
+    @property
+    def verify_cache(self) -> bool:
+        """Whether loads from the disk cache compare each entry with its stored checksum."""
+        return self.storage.verify_on_load
+
+    @verify_cache.setter
+    def verify_cache(self, value: bool) -> None:
+        self.storage.verify_on_load = bool(value)
 
     @property
     def data_root(self) -> Path:
@@ -216,6 +235,26 @@ class Context:
         except KeyError:
             known = ", ".join(sorted(self._plugins)) or "none registered"
             raise UnknownDataError(f"no plugin provides {name!r} (known data: {known})") from None
+
+    # -- what there is ----------------------------------------------------------------
+
+    def list_runs(self) -> Any:
+        """Runs under ``data_root`` the configured adapter reads: folder, files, channels, size, cached."""
+        from .catalog import list_runs
+
+        return list_runs(self)
+
+    def data_info(self, data_name: str, run_id: str | None = None) -> Any:
+        """Fields of ``data_name`` with numpy type, unit and description (prints as a table)."""
+        from .catalog import data_info
+
+        return data_info(self, data_name, run_id)
+
+    def show_config(self, data_name: str | None = None) -> Any:
+        """Options of the plugin providing ``data_name`` (or of all): default, current value, help."""
+        from .catalog import show_config
+
+        return show_config(self, data_name)
 
     # -- lineage and keys -------------------------------------------------------------
 

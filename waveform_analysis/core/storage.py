@@ -8,14 +8,20 @@ Layout: ``<storage_dir>/<run_id>/<data_name>-<key>.npy`` and ``.json``.
 * Reads never unpickle: ``np.load(mmap_mode="r", allow_pickle=False)``.
 * An entry whose file size, header, dtype or shape disagree with its JSON is
   logged, deleted and reported as missing, so the caller recomputes it.
+* Each JSON stores ``checksum``, the BLAKE2b (16-byte digest) of the ``.npy``
+  bytes. Checking it reads the whole file, so loads check it only with
+  ``verify=True``; :func:`verify_entry` / :func:`verify_folder` check on demand
+  (``waveform-analysis cache DIR verify``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,73 @@ from loguru import logger
 
 from ..errors import CacheError, ConfigError
 
-__all__ = ["CacheStorage", "check_run_id"]
+__all__ = ["CacheStorage", "EntryCheck", "check_run_id", "file_checksum", "verify_entry", "verify_folder"]
+
+CHECKSUM_ALGORITHM = "blake2b-128"
+_CHUNK = 1 << 22
+
+
+def file_checksum(path: str | os.PathLike[str]) -> str:
+    """Hex BLAKE2b digest (16 bytes) of the file's bytes, read in 4 MiB chunks."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    """The outcome of checking one cache entry against its stored checksum.
+
+    ``status`` is ``"ok"``, ``"mismatch"`` (bytes changed), ``"size"`` (file
+    size differs), ``"missing"`` (no data file), ``"unchecked"`` (written
+    before checksums were stored) or ``"unreadable"`` (bad JSON).
+    """
+
+    run_id: str
+    data_name: str
+    key: str
+    npy: Path
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong with the entry (an unchecked entry counts as fine)."""
+        return self.status in ("ok", "unchecked")
+
+
+def verify_entry(meta_path: str | os.PathLike[str]) -> EntryCheck:
+    """Check the ``.npy`` of the entry whose JSON is ``meta_path`` against its checksum."""
+    meta_path = Path(meta_path)
+    npy = meta_path.with_suffix(".npy")
+    run_id = meta_path.parent.name
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return EntryCheck(run_id, meta_path.stem, "", npy, "unreadable", str(exc))
+    name, key = str(meta.get("data_name", "")), str(meta.get("key", ""))
+    try:
+        size = npy.stat().st_size
+    except FileNotFoundError:
+        return EntryCheck(run_id, name, key, npy, "missing", "no data file")
+    if size != meta.get("file_size"):
+        return EntryCheck(run_id, name, key, npy, "size", f"{size} bytes, metadata says {meta.get('file_size')}")
+    stored = meta.get("checksum")
+    if not stored:
+        return EntryCheck(run_id, name, key, npy, "unchecked", "no checksum stored")
+    actual = file_checksum(npy)
+    if actual != stored:
+        return EntryCheck(run_id, name, key, npy, "mismatch", f"checksum {actual}, metadata says {stored}")
+    return EntryCheck(run_id, name, key, npy, "ok")
+
+
+def verify_folder(root: str | os.PathLike[str], run_id: str | None = None) -> list[EntryCheck]:
+    """:func:`verify_entry` for every entry under the cache folder ``root`` (or one run)."""
+    root = Path(root)
+    pattern = f"{run_id}/*.json" if run_id else "*/*.json"
+    return [verify_entry(p) for p in sorted(root.glob(pattern)) if not p.name.startswith(".")]
 
 
 def check_run_id(run_id: Any) -> str:
@@ -43,12 +115,20 @@ def _descr_json(dtype: np.dtype) -> Any:
 class CacheStorage:
     """The cache folder of a Context."""
 
-    def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, readonly: bool = False, verify: bool = False
+    ) -> None:
         self.root = Path(root)
         self.readonly = readonly
+        self.verify_on_load = verify
 
     def __repr__(self) -> str:
-        return f"CacheStorage({str(self.root)!r}, readonly={self.readonly})"
+        extra = ", verify=True" if self.verify_on_load else ""
+        return f"CacheStorage({str(self.root)!r}, readonly={self.readonly}{extra})"
+
+    def verify(self, run_id: str, data_name: str, key: str) -> EntryCheck:
+        """Check one entry's ``.npy`` bytes against the checksum in its JSON."""
+        return verify_entry(self.paths(run_id, data_name, key)[1])
 
     def paths(self, run_id: str, data_name: str, key: str) -> tuple[Path, Path]:
         base = self.root / run_id / f"{data_name}-{key}"
@@ -65,8 +145,16 @@ class CacheStorage:
         except (OSError, ValueError, KeyError, TypeError):
             return False
 
-    def load(self, run_id: str, data_name: str, key: str) -> np.ndarray | None:
-        """The cached array as a read-only memory map, or None (missing or corrupt)."""
+    def load(
+        self, run_id: str, data_name: str, key: str, *, verify: bool | None = None
+    ) -> np.ndarray | None:
+        """The cached array as a read-only memory map, or None (missing or corrupt).
+
+        ``verify`` (default: the storage's ``verify_on_load``) also compares the
+        bytes with the stored checksum; a mismatch counts as a corrupt entry.
+        """
+        if verify is None:
+            verify = self.verify_on_load
         npy, meta_path = self.paths(run_id, data_name, key)
         try:
             text = meta_path.read_text()
@@ -87,6 +175,10 @@ class CacheStorage:
                 raise ValueError(f"shape {arr.shape} differs from metadata {meta['shape']}")
             if _descr_json(arr.dtype) != meta["dtype"]:
                 raise ValueError("dtype differs from metadata")
+            if verify and meta.get("checksum"):
+                actual = file_checksum(npy)
+                if actual != meta["checksum"]:
+                    raise ValueError(f"checksum {actual} differs from metadata {meta['checksum']}")
         except FileNotFoundError:
             logger.warning(f"cache entry {meta_path} has no data file; recomputing")
             self._remove(npy, meta_path)
@@ -123,6 +215,7 @@ class CacheStorage:
         )
         try:
             size = tmp_npy.stat().st_size
+            checksum = file_checksum(tmp_npy)  # just written: read back from the page cache
             os.replace(tmp_npy, npy)
         except BaseException:
             tmp_npy.unlink(missing_ok=True)
@@ -135,6 +228,8 @@ class CacheStorage:
             "dtype": _descr_json(array.dtype),
             "shape": list(array.shape),
             "file_size": size,
+            "checksum": checksum,
+            "checksum_algorithm": CHECKSUM_ALGORITHM,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         payload = json.dumps(record, indent=1, default=repr).encode()
@@ -144,7 +239,7 @@ class CacheStorage:
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
-        loaded = self.load(run_id, data_name, key)
+        loaded = self.load(run_id, data_name, key, verify=False)  # hashed a moment ago
         if loaded is None:  # pragma: no cover - a concurrent delete
             raise CacheError(f"cache entry {npy} vanished right after it was written")
         return loaded

@@ -1,0 +1,58 @@
+"""Pictures: each function returns a Figure and writes a file only when given a path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from waveform_analysis import plotting  # noqa: E402
+from waveform_analysis.dtypes import PEAKS_DTYPE  # noqa: E402
+from waveform_analysis.processing.hits import compute_baselines, find_peaks  # noqa: E402
+from waveform_analysis.synthetic import synthesize  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run():
+    st, _ = synthesize(n_channels=2, n_waveforms=100, n_samples=400, noise_sigma=3.0, baseline=15000.0,
+                       pulse_mean=1.5, noise_only_fraction=0.2, amplitude_range=(20.0, 1000.0), seed=1,
+                       sample_ns=2)  # fmt: skip
+    st["baseline"] = compute_baselines(st, 40)
+    return st, find_peaks(st, threshold=15.0)
+
+
+def test_figures_without_files(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    st, peaks = run
+    for fig in (
+        plotting.plot_waveforms(st, peaks, threshold=15.0),
+        plotting.plot_spectrum(peaks),
+        plotting.plot_rate(peaks),
+    ):
+        assert fig.axes and all(ax.get_xlabel() for ax in fig.axes if ax.axison)
+        assert all("[" in ax.get_xlabel() for ax in fig.axes if ax.axison)  # units
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["waveforms", "spectrum", "rate"])
+def test_png_written(run, tmp_path, what):
+    st, peaks = run
+    path = tmp_path / f"{what}.png"
+    if what == "waveforms":
+        plotting.plot_waveforms(st, peaks, threshold=15.0, path=path)
+    elif what == "spectrum":
+        plotting.plot_spectrum(peaks, path=path)
+    else:
+        plotting.plot_rate(peaks, path=path)
+    raw = path.read_bytes()
+    assert raw[:4] == b"\x89PNG" and 10_000 < len(raw) < 2_000_000
+
+
+def test_empty_peaks_still_draw(run, tmp_path):
+    st, _ = run
+    none = np.zeros(0, PEAKS_DTYPE)
+    plotting.plot_spectrum(none, path=tmp_path / "s.png")
+    plotting.plot_rate(none, path=tmp_path / "r.png")
+    plotting.plot_waveforms(st, none, path=tmp_path / "w.png")
+    assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())

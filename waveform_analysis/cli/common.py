@@ -1,0 +1,203 @@
+"""Helpers of the command line: finding runs and adapters, contexts from options, tables."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import NoDataError, RunNotFoundError
+
+TARGET_HELP = "data name to compute (peaks, basic_features, events, st_waveforms)"
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("celestialflow")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def suggest(
+    word: str, known: list[str], what: str, param: str, where: str = ""
+) -> click.BadParameter:
+    """A usage error for an unknown name, with the closest known one (difflib)."""
+    close = difflib.get_close_matches(word, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return click.BadParameter(
+        f"unknown {what} {word!r}{where}{hint} (known: {', '.join(sorted(known))})",
+        param_hint=param,
+    )
+
+
+# -- runs, adapters, contexts -------------------------------------------------------------
+
+
+def adapter_names() -> list[str]:
+    from ..daq import available_adapters
+
+    names = available_adapters()
+    return sorted(names, key=lambda n: (n != "vx2730", n))  # the default first
+
+
+def run_files(data_root: Path, run: str, adapter: str | None) -> tuple[str, Any] | None:
+    """``(adapter name, file table)`` of ``run``, trying every adapter unless one is named."""
+    from ..daq import get_adapter
+
+    for name in [adapter] if adapter else adapter_names():
+        try:
+            return name, get_adapter(name).list_files(data_root, run)
+        except (RunNotFoundError, NoDataError, FileNotFoundError, NotADirectoryError):
+            continue
+    return None
+
+
+def find_runs(data_root: Path, adapter: str | None) -> dict[str, tuple[str, Any]]:
+    """Every sub-folder of ``data_root`` that an adapter lists files for, by name."""
+    out = {}
+    for p in sorted(data_root.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            found = run_files(data_root, p.name, adapter)
+            if found is not None:
+                out[p.name] = found
+    return out
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    text = path.read_bytes()
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            cfg = tomllib.loads(text.decode())
+        elif path.suffix.lower() == ".json":
+            cfg = json.loads(text)
+        else:
+            raise click.BadParameter(f"{path}: use a .toml or .json file", param_hint="--config")
+    except (ValueError, UnicodeDecodeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+    if not isinstance(cfg, dict):
+        raise click.BadParameter(
+            f"{path}: the top level must be a table/object", param_hint="--config"
+        )
+    return cfg
+
+
+def make_context(
+    data_root: Path, cache: Path | None, config: Path | None, adapter: str | None
+) -> Any:
+    from .. import Context, standard_plugins
+    from ..errors import WaveformAnalysisError
+
+    cfg = {"data_root": str(data_root), **load_config(config)}
+    if adapter:
+        cfg["daq_adapter"] = adapter
+    try:
+        ctx = Context(storage_dir=cache, config=cfg)
+    except WaveformAnalysisError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.register(standard_plugins())
+    if config is not None:
+        check_option_names(ctx, cfg, config)
+    return ctx
+
+
+def check_option_names(ctx: Any, cfg: dict[str, Any], path: Path) -> None:
+    """Every name in a config file must be a plugin, one of its options, or a global key."""
+    plugins = ctx.plugins
+    all_options = sorted({o for p in plugins.values() for o in p.options})
+    top = ["data_root", "daq_adapter", *plugins, *all_options]
+    for name, value in cfg.items():
+        if name in plugins and isinstance(value, dict):
+            known = list(plugins[name].options)
+            for opt in value:
+                if opt not in known:
+                    raise suggest(opt, known, "option", "--config", f" for {name!r} in {path}")
+        elif name not in top:
+            raise suggest(name, top, "name", "--config", f" in {path}")
+
+
+def check_target(ctx: Any, target: str, param: str = "--target") -> str:
+    if target not in ctx.plugins:
+        raise suggest(target, list(ctx.plugins), "data name", param)
+    return target
+
+
+def pick_runs(
+    found: dict[str, Any], runs: tuple[str, ...], all_runs: bool, data_root: Path
+) -> list[str]:
+    if not found:
+        raise click.UsageError(
+            f"no runs found in {data_root} (a run is a folder the DAQ adapter reads)"
+        )
+    if all_runs:
+        return list(found)
+    if not runs:
+        raise click.UsageError(
+            f"name the runs to process or pass --all; runs in {data_root}: {', '.join(found)}"
+        )
+    missing = [r for r in runs if r not in found]
+    if missing:
+        close = [m for r in missing for m in difflib.get_close_matches(r, list(found), n=1)]
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise click.UsageError(
+            f"run(s) {', '.join(repr(m) for m in missing)} not found in {data_root}.{hint} "
+            f"Runs found: {', '.join(found)}"
+        )
+    return list(dict.fromkeys(runs))
+
+
+_NUMBER = re.compile(r"^(-|-?\d[\d,.]*(\s?[a-zA-Z]+)?)$")  # 12, -1, 3.5 MB, 1,234 or "-"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain text table; columns of numbers are right-aligned."""
+    cols = list(zip(header, *rows))
+    widths = [max(len(str(x)) for x in col) for col in cols]
+    numeric = [bool(rows) and all(_NUMBER.match(str(x)) for x in col[1:]) for col in cols]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(
+            str(x).rjust(w) if num else str(x).ljust(w) for x, w, num in zip(r, widths, numeric)
+        ).rstrip()
+
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def age(seconds: float) -> str:
+    for unit, s in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= s:
+            return f"{seconds / s:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def run_bytes(data_root: Path, files: Any) -> int:
+    return sum((data_root / str(p)).stat().st_size for p in files["path"])
+
+
+# -- options shared by several commands -------------------------------------------------------
+
+CACHE_OPTION = click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+                      help="cache folder (default: $WAVEFORM_ANALYSIS_STORAGE_DIR or ~/.cache/waveform_analysis)")  # fmt: skip
+ADAPTER_OPTION = click.option(
+    "--adapter", default=None, help="DAQ adapter (default: detected from the files)"
+)
+DATA_ROOT_ARG = click.argument(
+    "data_root", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)

@@ -1,0 +1,258 @@
+"""Commands that compute: ``generate``, ``run`` and ``plot``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import (
+    ADAPTER_OPTION,
+    CACHE_OPTION,
+    DATA_ROOT_ARG,
+    TARGET_HELP,
+    check_target,
+    find_runs,
+    make_context,
+    pick_runs,
+    run_bytes,
+    table,
+)
+
+
+@click.command()
+@click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    required=True,
+    help="number of runs (run_001, run_002, ...)",
+)
+@click.option("--waveforms", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="triggers per channel and run")  # fmt: skip
+@click.option("--channels", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["vx2730", "v1725"]), default="vx2730", show_default=True
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="seed of the first run (+1 per run)"
+)
+def generate(
+    data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, seed: int
+) -> None:
+    """Write synthetic digitizer runs with their truth (truth.npy next to RAW).
+
+    Existing runs are kept, not overwritten.
+
+    \b
+    Example:
+      waveform-analysis generate DAQ --runs 3 --waveforms 500 --format v1725
+    """
+    from tqdm import tqdm
+
+    from ..synthetic import generate_run
+
+    data_root.mkdir(parents=True, exist_ok=True)
+    ids = [f"run_{i:03d}" for i in range(1, runs + 1)]
+    made, kept = [], []
+    t0 = time.perf_counter()
+    for i, run in enumerate(tqdm(ids, desc="generating runs", unit="run", file=sys.stderr)):
+        if (data_root / run).exists():
+            kept.append(run)
+            continue
+        generate_run(
+            data_root, run, fmt=fmt, n_channels=channels, n_waveforms=waveforms, seed=seed + i
+        )
+        made.append(run)
+    click.echo(f"wrote {len(made)} run(s) to {data_root} in {time.perf_counter() - t0:.1f} s "
+               f"({fmt}, {channels} channels x {waveforms} waveforms)")  # fmt: skip
+    if kept:
+        click.echo(f"kept {len(kept)} existing run(s): {', '.join(kept)}")
+
+
+def _dask_client(address: str | None, executor: str) -> dict[str, Any]:
+    """Keyword for BatchProcessor.process_runs that sends the batch to a Dask scheduler."""
+    if address is None:
+        return {}
+    import inspect
+
+    from .. import BatchProcessor
+
+    if executor != "dask":
+        raise click.BadParameter("needs --executor dask", param_hint="--dask-address")
+    if "dask_client" in inspect.signature(BatchProcessor.process_runs).parameters:
+        return {"dask_client": address}
+    raise click.BadParameter(
+        "this version's BatchProcessor cannot use an existing Dask scheduler (no dask_client= "
+        "parameter yet); leave the option out to start a local Dask cluster",
+        param_hint="--dask-address",
+    )
+
+
+@click.command()
+@DATA_ROOT_ARG
+@click.argument("runs", nargs=-1)
+@click.option("--all", "all_runs", is_flag=True, help="every run found in DATA_ROOT")
+@click.option("--target", default="peaks", show_default=True, help=TARGET_HELP)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="runs processed at once (default: cores)",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["thread", "process", "dask"]),
+    default="thread",
+    show_default=True,
+)
+@click.option(
+    "--dask-address",
+    default=None,
+    help="scheduler address, e.g. tcp://host:8786 (with --executor dask)",
+)
+@CACHE_OPTION
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="plugin options as TOML or JSON, e.g. [peaks] threshold = 20.0")  # fmt: skip
+@ADAPTER_OPTION
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write waveform, spectrum and rate pictures per run here")  # fmt: skip
+def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, workers: int | None,
+        executor: str, dask_address: str | None, cache: Path | None, config: Path | None,
+        adapter: str | None, plots: Path | None) -> None:  # fmt: skip
+    """Process runs to TARGET and print a summary per run.
+
+    Exits with 1 when any run failed (the reasons are printed), 2 for bad usage.
+
+    \b
+    Example:
+      waveform-analysis run DAQ run_001 run_002 --target peaks --workers 2
+      waveform-analysis run DAQ --all --config options.toml --plots plots
+    """
+    from .. import BatchProcessor
+
+    dask_kw = _dask_client(dask_address, executor)
+    found = find_runs(data_root, adapter)
+    chosen = pick_runs(found, runs, all_runs, data_root)
+    ctx = make_context(data_root, cache, config, adapter or found[chosen[0]][0])
+    check_target(ctx, target)
+    cached = {r for r in chosen if _cached(ctx, r, target)}
+    t0 = time.perf_counter()
+    result = BatchProcessor(ctx).process_runs(
+        chosen, target, max_workers=workers, executor_type=executor, show_progress=True, **dask_kw
+    )
+    wall = time.perf_counter() - t0
+    rows = []
+    lineage = set(ctx.lineage(target).nodes)
+    for r in chosen:
+        meta = result["meta"][r]
+        n_rec = n_peaks = rate = "-"
+        if meta["status"] == "success":
+            if "st_waveforms" in lineage:
+                st = ctx.get_data(r, "st_waveforms")
+                n_rec = str(len(st))
+                span = (
+                    (int(st["time"].max()) - int(st["time"].min())) * 1e-9 if len(st) > 1 else 0.0
+                )
+                n_ch = max(1, len(set(st["channel"][:1000].tolist())))
+                rate = f"{len(st) / n_ch / span:,.0f}" if span > 0 else "-"
+            if "peaks" in lineage:
+                n_peaks = str(len(ctx.get_data(r, "peaks")))
+            ctx.release(r)
+        mb = run_bytes(data_root, found[r][1]) / 1e6
+        speed = "-"
+        if r in cached:
+            speed = "cached"  # nothing was read
+        elif meta["elapsed"] > 0 and meta["status"] == "success":
+            speed = f"{mb / meta['elapsed']:.0f}"
+        rows.append([r, meta["status"], n_rec, n_peaks, rate, f"{meta['elapsed']:.2f}", speed])
+    click.echo(
+        table(rows, ["run", "status", "records", "peaks", "trigger rate [Hz]", "time [s]", "MB/s"])
+    )
+    ok = sum(result["meta"][r]["status"] == "success" for r in chosen)
+    click.echo(f"{ok}/{len(chosen)} runs to {target} in {wall:.1f} s; cache: {ctx.storage_dir}")
+    click.echo("trigger rate: records per channel per second of run time (first to last trigger)")
+    for r, err in result["errors"].items():
+        click.echo(f"FAILED {r} in {err['plugin']}: {err['type']}: {err['message']}", err=True)
+    if plots is not None:
+        for r in chosen:
+            if result["meta"][r]["status"] == "success":
+                for p in _write_plots(ctx, r, plots):
+                    click.echo(f"wrote {p}")
+                ctx.release(r)
+    if ok < len(chosen):
+        sys.exit(1)
+
+
+def _cached(ctx: Any, run_id: str, target: str) -> bool:
+    try:
+        return ctx.is_cached(run_id, target)
+    except Exception:  # noqa: BLE001 - a broken run fails in the batch, with its reason
+        return False
+
+
+def _write_plots(ctx: Any, run_id: str, folder: Path, what: tuple[str, ...] = ("waveforms", "spectrum", "rate")) -> list[Path]:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for w in what:
+        path = folder / f"{run_id}_{w}.png"
+        _plot(ctx, run_id, w, path)
+        paths.append(path)
+    return paths
+
+
+def _plot(ctx: Any, run_id: str, what: str, path: Path) -> None:
+    from .. import plotting
+
+    peaks = ctx.get_data(run_id, "peaks")
+    title = f"{run_id}"
+    if what == "waveforms":
+        fig = plotting.plot_waveforms(
+            ctx.get_data(run_id, "st_waveforms"), peaks,
+            threshold=ctx.get_config("peaks", "threshold"), polarity=ctx.get_config("peaks", "polarity"),
+            title=f"{run_id}: waveforms with found peaks",
+        )  # fmt: skip
+    elif what == "spectrum":
+        fig = plotting.plot_spectrum(peaks, title=f"{run_id}: peak spectra")
+    else:
+        fig = plotting.plot_rate(peaks, title=f"{title}: peak rate over the run")
+    plotting.save(fig, path)
+
+
+@click.command()
+@DATA_ROOT_ARG
+@click.argument("run_id", metavar="RUN")
+@click.option(
+    "--what",
+    type=click.Choice(["waveforms", "spectrum", "rate"]),
+    default="waveforms",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PNG (or SVG/PDF) file",
+)
+@CACHE_OPTION
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
+)
+@ADAPTER_OPTION
+def plot(data_root: Path, run_id: str, what: str, output: Path, cache: Path | None,
+         config: Path | None, adapter: str | None) -> None:  # fmt: skip
+    """Draw one picture of a run (computing what it needs, or reading it from the cache).
+
+    \b
+    Example:
+      waveform-analysis plot DAQ run_001 --what spectrum -o run_001_spectrum.png
+    """
+    found = find_runs(data_root, adapter)
+    pick_runs(found, (run_id,), False, data_root)
+    ctx = make_context(data_root, cache, config, adapter or found[run_id][0])
+    _plot(ctx, run_id, what, output)
+    click.echo(f"wrote {output}")

@@ -1,0 +1,139 @@
+"""What a Context can tell about its data: runs found, fields of a data type, plugin options.
+
+Behind ``Context.list_runs()``, ``Context.data_info(name)`` and
+``Context.show_config(name)``. Each returns an :class:`InfoTable`: a list of
+dicts (one per row) that prints as an aligned text table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import (
+    BASIC_FEATURES_DTYPE,
+    EVENTS_DTYPE,
+    PEAKS_DTYPE,
+    RAW_FILES_DTYPE,
+    st_waveforms_dtype,
+)
+from ..errors import NoDataError, RunNotFoundError
+
+__all__ = ["InfoTable", "data_info", "list_runs", "show_config"]
+
+# layouts of the standard chain, for data_info without computing anything
+_STANDARD = {
+    "raw_files": RAW_FILES_DTYPE,
+    "st_waveforms": st_waveforms_dtype(1),
+    "peaks": PEAKS_DTYPE,
+    "basic_features": BASIC_FEATURES_DTYPE,
+    "events": EVENTS_DTYPE,
+}
+_UNIT = re.compile(r"\s*\[([^\]]+)\]\s*$")
+
+
+class InfoTable(list):
+    """Rows as dicts; ``print()`` shows them as a table."""
+
+    def __init__(self, rows: list[dict[str, Any]], title: str = "") -> None:
+        super().__init__(rows)
+        self.title = title
+
+    def __str__(self) -> str:
+        if not self:
+            return f"{self.title}\n(none)" if self.title else "(none)"
+        cols = list(self[0])
+        cells = [[str(r.get(c, "")) for c in cols] for r in self]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+        line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+        out = [self.title] if self.title else []
+        out += [line(cols), line(["-" * w for w in widths]), *map(line, cells)]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def list_runs(context: Any) -> InfoTable:
+    """Runs under ``data_root`` that the configured adapter reads: layout, files, size, cache."""
+    from ..daq import get_adapter
+
+    root = context.data_root
+    name = context.get_config("raw_files", "daq_adapter") if "raw_files" in context.plugins else (
+        context.config.get("daq_adapter", "vx2730"))  # fmt: skip
+    adapter = get_adapter(name)
+    rows = []
+    for p in sorted(root.iterdir()) if root.is_dir() else []:
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        try:
+            files = adapter.list_files(root, p.name)
+        except (RunNotFoundError, NoDataError):
+            continue
+        folders = sorted({str(f).split("/")[1] for f in files["path"] if str(f).count("/") >= 2})
+        size = sum((root / str(f)).stat().st_size for f in files["path"])
+        cached = sorted({str(e.get("data_name")) for e in context.storage.entries(p.name)})
+        rows.append({
+            "run_id": p.name,
+            "adapter": name,
+            "folder": ",".join(folders) or ".",
+            "files": len(files),
+            "channels": len(np.unique(files["channel"])),
+            "size_mb": round(size / 1e6, 2),
+            "cached": ",".join(cached),
+        })  # fmt: skip
+    return InfoTable(rows, f"runs in {root}")
+
+
+def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTable:
+    """Fields of ``data_name``: name, numpy type, unit and description (from the field titles).
+
+    The layout comes from the plugin's ``dtype`` attribute, the standard
+    chain's layouts, or (with ``run_id``) the data of that run.
+    """
+    plugin = context._plugin(data_name)
+    dtype = getattr(plugin, "dtype", None) or _STANDARD.get(data_name)
+    if run_id is not None:
+        dtype = np.asarray(context.get_data(run_id, data_name)).dtype
+    if dtype is None:
+        raise ValueError(
+            f"the layout of {data_name!r} is known only from its data: pass a run_id, "
+            f"e.g. ctx.data_info({data_name!r}, 'run_001')"
+        )
+    dtype = np.dtype(dtype)
+    rows = []
+    for field in dtype.names or ():
+        ftype, _, *title = dtype.fields[field]
+        text = str(title[0]) if title else ""
+        m = _UNIT.search(text)
+        shape = "" if not ftype.shape else f" x {ftype.shape[0] if len(ftype.shape) == 1 else ftype.shape}"
+        rows.append({
+            "field": field,
+            "type": f"{ftype.base}{shape}" if data_name != "st_waveforms" or field != "wave"
+            else f"{ftype.base} x n_samples",
+            "unit": m.group(1) if m else "",
+            "help": _UNIT.sub("", text),
+        })  # fmt: skip
+    head = f"{data_name}: {type(plugin).__name__} v{plugin.version}, depends on {', '.join(plugin.depends_on) or 'nothing'}"
+    return InfoTable(rows, head)
+
+
+def show_config(context: Any, data_name: str | None = None) -> InfoTable:
+    """Options of one plugin (or all): default, current value, whether it enters the key, help."""
+    from .config import resolve_options
+
+    names = [data_name] if data_name is not None else list(context.plugins)
+    rows = []
+    for name in names:
+        plugin = context._plugin(name)
+        current = resolve_options(context.config, plugin)
+        for opt, spec in plugin.options.items():
+            rows.append({
+                "plugin": name,
+                "option": opt,
+                "default": repr(spec.default),
+                "current": repr(current[opt]) + ("" if current[opt] == spec.default else " *"),
+                "help": spec.help + ("" if spec.track else " (not in the cache key)"),
+            })  # fmt: skip
+    return InfoTable(rows, "options (* = changed from the default)")

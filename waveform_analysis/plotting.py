@@ -1,0 +1,219 @@
+"""Pictures of a run: waveforms with their peaks, area/height spectra, peak rate over time.
+
+Each function returns a :class:`matplotlib.figure.Figure` (a notebook shows it)
+and writes a file only when given ``path`` (format from the suffix). Figures
+are made without pyplot, so no GUI backend and no global figure state are
+involved; files are written through matplotlib's Agg canvas.
+
+Needs the optional extra ``plot`` (``pip install 'celestialflow[plot]'``)::
+
+    from waveform_analysis import plotting
+    fig = plotting.plot_waveforms(ctx.get_data(run, "st_waveforms"),
+                                  ctx.get_data(run, "peaks"), threshold=15.0)
+    plotting.plot_spectrum(ctx.get_data(run, "peaks"), path="area.png")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_rate", "plot_spectrum", "plot_waveforms", "save"]
+
+_MAX_BINS = 200
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(
+            "waveform_analysis.plotting needs matplotlib: pip install 'celestialflow[plot]'"
+        ) from exc
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(fig: Any, path: str | os.PathLike[str] | None, dpi: int = 110) -> None:
+    """Write ``fig`` to ``path`` through the Agg canvas (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+
+
+def _pick_records(st: np.ndarray, peaks: np.ndarray | None, n: int) -> np.ndarray:
+    """Up to ``n`` record indices: one each with 1, 2, 3+ and 0 peaks, then more with peaks."""
+    if peaks is None or len(peaks) == 0:
+        return np.arange(min(n, len(st)))
+    counts = np.bincount(peaks["record_i"], minlength=len(st))
+    chosen: list[int] = []
+    for mask in (counts == 1, counts == 2, counts >= 3, counts == 0):
+        idx = np.flatnonzero(mask)
+        if len(idx) and len(chosen) < n:
+            chosen.append(int(idx[0]))
+    with_peaks = np.setdiff1d(np.flatnonzero(counts > 0)[: 4 * n], chosen)
+    rest = with_peaks[: max(0, n - len(chosen))]
+    return np.sort(np.concatenate([np.array(chosen, dtype=np.int64), rest.astype(np.int64)]))
+
+
+def plot_waveforms(
+    st_waveforms: np.ndarray,
+    peaks: np.ndarray | None = None,
+    records: Any = None,
+    *,
+    threshold: float | None = None,
+    polarity: str = "negative",
+    max_waveforms: int = 6,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """A gallery of records: samples, baseline, threshold and the found peaks (shaded).
+
+    ``records`` are indices into ``st_waveforms``; by default a few records
+    with one, two, several and no peaks. Time is in ns from the record start.
+    """
+    idx = np.asarray(
+        records if records is not None else _pick_records(st_waveforms, peaks, max_waveforms)
+    )
+    idx = idx[:max_waveforms] if records is None else idx
+    n = max(1, len(idx))
+    ncols = 2 if n > 1 else 1
+    nrows = (n + ncols - 1) // ncols
+    fig = _figure(6.0 * ncols, 2.3 * nrows + 0.6)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    sign = -1.0 if polarity == "negative" else 1.0
+    for ax, i in zip(axes, idx):
+        rec = st_waveforms[int(i)]
+        length = int(rec["length"]) or rec["wave"].shape[0]
+        dt = float(rec["dt"]) or 1.0
+        t = np.arange(length) * dt
+        ax.plot(t, rec["wave"][:length], lw=0.8, color="0.2", label="samples")
+        base = float(rec["baseline"])
+        ax.axhline(base, color="tab:blue", lw=1.2, ls="--", label="baseline", zorder=3)
+        if threshold is not None:
+            ax.axhline(base + sign * threshold, color="tab:orange", lw=1.2, ls=":", label="threshold", zorder=3)
+        n_found = 0
+        if peaks is not None and len(peaks):
+            mine = peaks[peaks["record_i"] == int(i)]
+            n_found = len(mine)
+            for p in mine:
+                ax.axvspan(p["left"] * dt, p["right"] * dt, color="tab:red", alpha=0.18, lw=0)
+            if n_found:
+                ax.plot(mine["position"] * dt, rec["wave"][mine["position"]], "v" if sign < 0 else "^",
+                        color="tab:red", ms=6, label="peak")  # fmt: skip
+        ax.set_title(
+            f"record {int(i)}, channel {int(rec['channel'])}: {n_found} peak(s)", fontsize=9
+        )
+        ax.set_xlabel("time in record [ns]")
+        ax.set_ylabel("ADC counts")
+        ax.margins(x=0)
+    for ax in axes[len(idx) :]:
+        ax.set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if peaks is not None and "peak" not in labels:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="tab:red", alpha=0.18))
+        labels.append("peak")
+    fig.legend(handles, labels, loc="outside upper right", ncols=4, fontsize=8, frameon=False)
+    fig.suptitle(title or "Waveforms with found peaks", fontsize=11, x=0.02, ha="left")
+    save(fig, path)
+    return fig
+
+
+def _bins(values: np.ndarray) -> np.ndarray:
+    """Equal bins from 0 to the 99.9th percentile: the finer of Freedman-Diaconis and sqrt(n), 10 to 200."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.linspace(0.0, 1.0, 11)
+    hi = float(np.percentile(values, 99.9)) or 1.0
+    lo = min(0.0, float(values.min()))
+    n_fd = len(np.histogram_bin_edges(values, bins="fd", range=(lo, hi))) - 1
+    # FD alone is coarse for falling spectra (their IQR is small); sqrt(n) keeps the tail readable
+    n = int(np.clip(max(n_fd, int(np.sqrt(values.size))), 10, _MAX_BINS))
+    return np.linspace(lo, hi, n + 1)
+
+
+_UNITS = {"area": "area [ADC x samples]", "height": "height [ADC]"}
+
+
+def plot_spectrum(
+    peaks: np.ndarray,
+    fields: tuple[str, ...] | str = ("area", "height"),
+    *,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Peak spectra per channel (step histograms, log y): one panel per field.
+
+    Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
+    bins, see :func:`_bins`); peaks above it are counted in the legend.
+    """
+    fields = (fields,) if isinstance(fields, str) else tuple(fields)
+    fig = _figure(max(6.4, 5.2 * len(fields)), 3.8)
+    axes = fig.subplots(1, len(fields), squeeze=False).ravel()
+    channels = np.unique(peaks["channel"]) if len(peaks) else np.array([], dtype=int)
+    for ax, field in zip(axes, fields):
+        values = np.asarray(peaks[field], dtype=np.float64)
+        edges = _bins(values)
+        for ch in channels:
+            v = values[peaks["channel"] == ch]
+            counts, _ = np.histogram(v, edges)
+            over = int(np.count_nonzero(v > edges[-1]))
+            label = f"channel {int(ch)} ({len(v)} peaks" + (
+                f", {over} above range)" if over else ")"
+            )
+            ax.stairs(counts, edges, label=label, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.7)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel(_UNITS.get(field, field))
+        ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
+        one = title is not None and len(fields) == 1
+        ax.set_title(title if one else f"peak {field} spectrum", fontsize=10)
+        if len(channels):
+            ax.legend(fontsize=8, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+    if title and len(fields) > 1:
+        fig.suptitle(title, fontsize=11)
+    save(fig, path)
+    return fig
+
+
+def plot_rate(
+    peaks: np.ndarray,
+    *,
+    bins: int = 50,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Peak rate per channel over the run (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
+    fig = _figure(7.0, 3.6)
+    ax = fig.subplots()
+    if len(peaks) == 0:
+        ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+    else:
+        t = (peaks["time"] - peaks["time"].min()) * 1e-9
+        span = float(t.max()) or 1e-9
+        unit, scale = ("ms", 1e3) if span < 1.0 else ("s", 1.0)
+        edges = np.linspace(0.0, span, bins + 1)
+        width = edges[1] - edges[0]
+        channels = np.unique(peaks["channel"])
+        counts = [np.histogram(t[peaks["channel"] == ch], edges)[0] / width for ch in channels]
+        r_unit, r_scale = ("kHz", 1e-3) if max(c.max() for c in counts) >= 1e4 else ("Hz", 1.0)
+        for ch, c in zip(channels, counts):
+            ax.stairs(c * r_scale, edges * scale, label=f"channel {int(ch)}", lw=1.2)
+        ax.set_xlim(0, span * scale)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(f"time since first peak [{unit}]")
+        ax.set_ylabel(f"peak rate [{r_unit}] (bins of {width * scale:.3g} {unit})")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title or "Peak rate over the run", fontsize=10)
+    save(fig, path)
+    return fig
