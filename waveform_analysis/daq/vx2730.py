@@ -27,7 +27,10 @@ import numpy as np
 from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
-from ..errors import FormatError, MissingFileError, NoDataError
+from ..errors import FormatError, NoDataError
+from ._blocks import BufferPool as _BufferPool
+from ._blocks import open_listed as _open
+from ._blocks import read_exact as _read_exact
 from ._threads import n_threads, thread_map
 from .base import DAQAdapter, make_file_table
 from .compass_columns import DEFAULT_1X, DEFAULT_2X, Columns, header_columns
@@ -66,54 +69,6 @@ _MESSAGES = {
     ERR_COUNT: "inconsistent line count while parsing",
     ERR_VALUE_RANGE: "value out of range in column {col} (int64; FLAGS uint32)",
 }
-
-
-def _read_exact(fh, buf: np.ndarray, offset: int, n: int) -> int:
-    """Read ``n`` bytes at ``offset`` into ``buf[:n]``; returns the bytes read (< n at EOF)."""
-    fh.seek(offset)
-    mv = memoryview(buf)[:n]
-    got = 0
-    while got < n:
-        k = fh.readinto(mv[got:])
-        if not k:
-            break
-        got += k
-    return got
-
-
-class _BufferPool:
-    """Read buffers reused across blocks: one per thread at a time, so at most
-    ``n_threads()`` of them are alive."""
-
-    def __init__(self) -> None:
-        self._free: list[np.ndarray] = []
-
-    def take(self, n: int) -> np.ndarray:
-        try:
-            buf = self._free.pop()
-        except IndexError:
-            buf = None
-        if buf is None or buf.size < n:
-            buf = None  # free the small one first
-            buf = np.empty(n + (n >> 4), np.uint8)
-        return buf
-
-    def give(self, buf: np.ndarray) -> None:
-        self._free.append(buf)
-
-    def clear(self) -> None:
-        self._free.clear()
-
-
-def _open(run_id: str, rel: str, full: Path):
-    """``open(full, "rb")``; a file gone since the run was listed is a :class:`MissingFileError`."""
-    try:
-        return open(full, "rb", buffering=0)
-    except FileNotFoundError:
-        raise MissingFileError(
-            f"run {run_id!r}: file {rel} was listed for the run but no longer exists "
-            "(deleted or moved while the run was read)"
-        ) from None
 
 
 class _CsvFile:
