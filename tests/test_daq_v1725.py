@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,28 @@ def test_file_gone_mid_run_names_run_and_file(tmp_path):
     (tmp_path / str(files["path"][1])).unlink()
     with pytest.raises(MissingFileError, match=r"'g'.*raw_b0_seg1\.bin"):
         a.read(tmp_path, files, "g")
+
+
+def test_docs_example_event(tmp_path):
+    # the byte example of docs/formats.md reads as it says
+    text = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    start = text.index("  09 00 00 a0")
+    lines = text[start:].splitlines()[:3]
+    data = bytes.fromhex(" ".join(_hex_part(ln) for ln in lines))
+    raw = tmp_path / "d" / "RAW"
+    raw.mkdir(parents=True)
+    (raw / "x_b0_seg0.bin").write_bytes(data)
+    st = read(tmp_path, "d")
+    assert list(st["wave"][0]) == [15000, 14999, 14864, 15001]
+    assert st["time"][0] == 4000 and st["channel"][0] == 0
+
+
+def _hex_part(line):
+    words = line.split()
+    out = []
+    for w in words:
+        if len(w) == 2 and all(c in "0123456789abcdef" for c in w):
+            out.append(w)
+        else:
+            break
+    return " ".join(out)
