@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from ..core.plugin import Option, Plugin
-from ..errors import ConfigError
+from ..errors import ConfigError, MissingFileError
 
 __all__ = ["RawFilesPlugin"]
 
@@ -56,7 +56,12 @@ class RawFilesPlugin(Plugin):
         root = context.data_root
         h = hashlib.sha256()
         for rel in files["path"]:
-            st = os.stat(root / str(rel))
+            try:
+                st = os.stat(root / str(rel))
+            except FileNotFoundError:
+                raise MissingFileError(
+                    f"run {run_id!r}: file {rel} was listed for the run but no longer exists"
+                ) from None
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 
