@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
 from waveform_analysis import Context, standard_plugins
@@ -248,3 +248,40 @@ def test_property_columns_round_trip(tmp_path_factory, columns, layout, segments
     np.testing.assert_array_equal(back["flags"], flags)
     want_board = 0 if "BOARD" in columns or layout == "generator" else 1463
     assert np.all(back["board"] == want_board)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # no example may warn
+@given(
+    run=hst.sampled_from(["run", "run_7", "Background_250322", "x_1_2", "r2", "7"]),
+    n_seg=hst.integers(1, 12),
+    serial=hst.integers(1, 32767),
+)
+def test_property_compass2_segments(tmp_path_factory, warnings_log, run, n_seg, serial):
+    root = tmp_path_factory.mktemp("names")
+    raw = root / run / "RAW"
+    raw.mkdir(parents=True)
+    for seg in range(n_seg):
+        tail = f"_{seg}" if seg else ""
+        head = H2 + "\n" if seg == 0 else ""
+        (raw / f"DataR_CH3@V1730_{serial}_{run}{tail}.CSV").write_text(
+            f"{head}0;3;{1000 * seg};0;0;0;1;{seg};{seg}\n")
+    files = get_adapter("vx2730").list_files(root, run)
+    assert list(files["segment"]) == list(range(n_seg))
+    assert np.all(files["board"] == serial) and np.all(files["channel"] == 3)
+    st = read(root, run)
+    assert [int(w[0]) for w in st["wave"]] == list(range(n_seg))
+    assert not warnings_log
+
+
+def test_daq_folder_unknown_or_unsupported_is_a_config_error(tmp_path):
+    from waveform_analysis.errors import ConfigError
+
+    generate_run(tmp_path, "b", fmt="v1725", n_channels=1, n_waveforms=5, n_samples=16)
+    ctx = Context(storage_dir=tmp_path / "cache", config={
+        "data_root": str(tmp_path), "daq_adapter": "v1725", "daq_folder": "filtered"})
+    ctx.register(standard_plugins())
+    with pytest.raises(ConfigError, match="daq_folder='filtered'.*'v1725'"):
+        ctx.get_data("b", "st_waveforms")
+    with pytest.raises(ConfigError, match="daq_folder: unknown folder 'raws'"):
+        get_adapter("vx2730").list_files(tmp_path, "b", folder="raws")
