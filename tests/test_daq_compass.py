@@ -285,3 +285,11 @@ def test_daq_folder_unknown_or_unsupported_is_a_config_error(tmp_path):
         ctx.get_data("b", "st_waveforms")
     with pytest.raises(ConfigError, match="daq_folder: unknown folder 'raws'"):
         get_adapter("vx2730").list_files(tmp_path, "b", folder="raws")
+
+
+def test_compass2_raw_is_default_unfiltered_on_request(tmp_path):
+    row = "0;0;1000;0;0;0;1;5;5\n"
+    write(tmp_path / "r" / "RAW" / "DataR_CH0@V1730_1463_r.CSV", H2 + "\n" + row)
+    write(tmp_path / "r" / "UNFILTERED" / "DataU_CH0@V1730_1463_r.CSV", H2 + "\n" + row + row)
+    assert len(read(tmp_path, "r")) == 1
+    assert len(read(tmp_path, "r", folder="unfiltered")) == 2

@@ -34,6 +34,7 @@ LAYOUT_COMPASS2 = 2
 FOLDERS = {
     "raw": ("RAW", "UNFILTERED"),  # the first that exists
     "filtered": ("FILTERED",),
+    "unfiltered": ("UNFILTERED",),
 }
 
 _V1_RE = re.compile(r"^(\d+)@([A-Za-z0-9]+) #\d+-\d+-(\d+)_Data_", re.IGNORECASE)
@@ -68,7 +69,7 @@ def parse_name(name: str) -> NameInfo | None:
 
 
 def data_dir(data_root: Path | str, run_id: str, folder: str = "raw") -> Path:
-    """The run's data folder for ``folder`` ("raw": RAW or UNFILTERED; "filtered": FILTERED)."""
+    """The run's data folder for ``folder``: "raw" (RAW, else UNFILTERED), "filtered" or "unfiltered"."""
     try:
         names = FOLDERS[folder]
     except (KeyError, TypeError):

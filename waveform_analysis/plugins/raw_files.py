@@ -34,7 +34,7 @@ class RawFilesPlugin(Plugin):
         "daq_folder": Option(
             default="raw",
             type=str,
-            help="CoMPASS folder to read: 'raw' (RAW, else UNFILTERED) or 'filtered' (FILTERED)",
+            help="CoMPASS folder to read: 'raw' (RAW, else UNFILTERED), 'filtered' or 'unfiltered'",
         ),
     }
 
