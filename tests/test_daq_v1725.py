@@ -186,3 +186,15 @@ def _hex_part(line):
         else:
             break
     return " ".join(out)
+
+
+def test_two_boards_round_trip(tmp_path):
+    generate_run(tmp_path, "m", fmt="v1725", n_channels=2, n_boards=2, n_waveforms=30,
+                 n_samples=20, seed=6)
+    names = sorted(p.name for p in (tmp_path / "m" / "RAW").iterdir())
+    assert names == ["raw_b0_seg0.bin", "raw_b1_seg0.bin"]
+    st = read(tmp_path, "m")
+    ref, _ = synthesize(n_channels=4, n_waveforms=30, n_samples=20, sample_ns=4, seed=6)
+    np.testing.assert_array_equal(st["wave"], ref["wave"])
+    np.testing.assert_array_equal(st["board"], ref["channel"] // 2)
+    np.testing.assert_array_equal(st["channel"], ref["channel"] % 2)
