@@ -36,7 +36,6 @@ from .base import DAQAdapter, make_file_table
 from .compass_columns import DEFAULT_1X, DEFAULT_2X, Columns, header_columns
 from .compass_files import LAYOUT_COMPASS1, list_csv_files, parse_name
 
-N_FIXED_COLUMNS = 7  # BOARD..PROBE_CODE of the default 2.x header; samples follow
 CHUNK_BYTES = 16 << 20  # block of a file read and parsed as one unit (cut at line starts)
 READ_BUDGET = 32 << 20  # bytes of read blocks in memory at once, over all threads
 MIN_BLOCK_BYTES = 256  # floor of the block size (tests force tiny blocks)
