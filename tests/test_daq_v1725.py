@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,102 @@ def test_variable_length_and_truncation_flag(tmp_path):
     assert list(st["length"]) == [4, 2]
     assert list(st["wave"][1]) == [-7, 8, 0, 0]
     assert list(st["time"]) == [40, 40] and list(st["timestamp"]) == [40000, 40000]
+
+
+def test_read_in_bounded_blocks_same_records(tmp_path, monkeypatch):
+    # defect: whole files were loaded; now blocks cut at event boundaries, any block size
+    from waveform_analysis.daq import v1725
+
+    generate_run(tmp_path, "b", fmt="v1725", n_channels=3, n_waveforms=300, n_samples=64,
+                 n_segments=2, seed=7)
+    ref = read(tmp_path, "b")
+    for block in (16, 100, 1000, 4096):
+        monkeypatch.setattr(v1725, "BLOCK_BYTES", block)
+        st = read(tmp_path, "b")
+        for f in FIELDS + ["flags"]:
+            np.testing.assert_array_equal(st[f], ref[f], err_msg=f"{f} at block {block}")
+
+
+def test_board_fail_bit_reported(tmp_path, warnings_log):
+    from waveform_analysis.daq.v1725 import FLAG_BOARD_FAIL
+    from waveform_analysis.synthetic import write_v1725
+
+    st, _ = synthesize(n_channels=2, n_waveforms=6, n_samples=16, sample_ns=4, seed=1)
+    fail = np.zeros(6, bool)
+    fail[[2, 4]] = True
+    write_v1725(tmp_path / "f" / "RAW", st, board_fail=fail)
+    back = read(tmp_path, "f")
+    bad = (back["flags"] & FLAG_BOARD_FAIL) != 0
+    assert list(np.nonzero(bad)[0]) == [4, 5, 8, 9]  # both channels of events 2 and 4
+    assert any("raw_b0_seg0.bin" in m and "2 events with the Board Fail bit" in m
+               and f"byte offset {2 * E}" in m for m in warnings_log), warnings_log
+    np.testing.assert_array_equal(back["wave"], st["wave"])
+
+
+def test_trigger_time_tag_rollover_flag_and_timestamp_rollover(tmp_path):
+    # TTT bit 31 is CAEN's roll-over flag, not a counter bit; 48-bit channel
+    # timestamps that roll over keep increasing times
+    from waveform_analysis.synthetic import write_v1725
+
+    st, _ = synthesize(n_channels=2, n_waveforms=4, n_samples=16, sample_ns=4, seed=3)
+    want = np.array([2**48 - 20, 2**48 - 10, 2**48 + 5, 2**48 + 2**31 + 7], np.int64)
+    st["timestamp"] = np.repeat(want * 4000, 2)
+    write_v1725(tmp_path / "t" / "RAW", st)  # writes the 48 low bits, as the board does
+    raw = (tmp_path / "t" / "RAW" / "raw_b0_seg0.bin").read_bytes()
+    ev = 16 + 2 * (12 + 32)
+    ts = [int.from_bytes(raw[i * ev + 20 : i * ev + 26], "little") for i in range(4)]
+    assert ts == [2**48 - 20, 2**48 - 10, 5, 2**31 + 7]
+    w3 = np.frombuffer(raw, "<u4")[3 :: ev // 4][:4]
+    assert list(w3 >> 31) == [1, 1, 1, 1] and w3[2] & 0x7FFFFFFF == 5
+    back = read(tmp_path, "t")
+    np.testing.assert_array_equal(back["time"][::2], want * 4)
+    assert np.all(np.diff(back["time"]) >= 0)
+
+
+def test_file_gone_mid_run_names_run_and_file(tmp_path):
+    from waveform_analysis.errors import MissingFileError
+
+    generate_run(tmp_path, "g", fmt="v1725", n_channels=1, n_waveforms=10, n_samples=16,
+                 n_segments=2)
+    a = get_adapter("v1725")
+    files = a.list_files(tmp_path, "g")
+    (tmp_path / str(files["path"][1])).unlink()
+    with pytest.raises(MissingFileError, match=r"'g'.*raw_b0_seg1\.bin"):
+        a.read(tmp_path, files, "g")
+
+
+def test_docs_example_event(tmp_path):
+    # the byte example of docs/formats.md reads as it says
+    text = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    start = text.index("  09 00 00 a0")
+    lines = text[start:].splitlines()[:3]
+    data = bytes.fromhex(" ".join(_hex_part(ln) for ln in lines))
+    raw = tmp_path / "d" / "RAW"
+    raw.mkdir(parents=True)
+    (raw / "x_b0_seg0.bin").write_bytes(data)
+    st = read(tmp_path, "d")
+    assert list(st["wave"][0]) == [15000, 14999, 14864, 15001]
+    assert st["time"][0] == 4000 and st["channel"][0] == 0
+
+
+def _hex_part(line):
+    words = line.split()
+    out = []
+    for w in words:
+        if len(w) == 2 and all(c in "0123456789abcdef" for c in w):
+            out.append(w)
+        else:
+            break
+    return " ".join(out)
+
+
+def test_two_boards_round_trip(tmp_path):
+    generate_run(tmp_path, "m", fmt="v1725", n_channels=2, n_boards=2, n_waveforms=30,
+                 n_samples=20, seed=6)
+    names = sorted(p.name for p in (tmp_path / "m" / "RAW").iterdir())
+    assert names == ["raw_b0_seg0.bin", "raw_b1_seg0.bin"]
+    st = read(tmp_path, "m")
+    ref, _ = synthesize(n_channels=4, n_waveforms=30, n_samples=20, sample_ns=4, seed=6)
+    np.testing.assert_array_equal(st["wave"], ref["wave"])
+    np.testing.assert_array_equal(st["board"], ref["channel"] // 2)
+    np.testing.assert_array_equal(st["channel"], ref["channel"] % 2)

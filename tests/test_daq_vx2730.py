@@ -109,20 +109,33 @@ def test_bad_lines(tmp_path, bad, line, word):
     assert word in msg, msg
 
 
-def test_truncated_last_line_without_newline(tmp_path):
+def test_cut_last_line_is_dropped_with_warning(tmp_path, warnings_log):
+    # defect: the cut last number read as a valid sample (a fake 14,849 ADC peak)
     raw = tmp_path / "runx" / "RAW"
     raw.mkdir(parents=True)
-    (raw / "bad_CH1_0.CSV").write_text(HEADER + "\n" + GOOD + "\n" + GOOD[:-4])
-    with pytest.raises(FormatError, match=r"line 3: truncated"):
-        read(tmp_path, "runx")
+    good = "0;1;1000;0;0;0x4000;1;15000;15001;15002;14849"
+    (raw / "bad_CH1_0.CSV").write_text(HEADER + "\n" + good + "\n" + good[:-3])
+    st = read(tmp_path, "runx")
+    assert len(st) == 1 and list(st["wave"][0]) == [15000, 15001, 15002, 14849]
+    assert any("bad_CH1_0.CSV, line 3" in m and "no line end" in m for m in warnings_log)
 
 
-def test_last_line_without_newline_is_fine(tmp_path):
+def test_last_line_without_line_end_is_dropped(tmp_path, warnings_log):
     raw = tmp_path / "r" / "RAW"
     raw.mkdir(parents=True)
     (raw / "a_CH1_0.CSV").write_text(HEADER + "\n" + GOOD + "\n\n" + GOOD)
     st = read(tmp_path, "r")
-    assert len(st) == 2 and list(st["wave"][1]) == [10, 11, 12, 13]
+    assert len(st) == 1 and list(st["wave"][0]) == [10, 11, 12, 13]
+    assert any("a_CH1_0.CSV, line 4" in m for m in warnings_log)
+
+
+def test_only_line_cut_is_no_data(tmp_path, warnings_log):
+    raw = tmp_path / "r" / "RAW"
+    raw.mkdir(parents=True)
+    (raw / "a_CH1_0.CSV").write_text(HEADER + "\n" + GOOD[:-2])
+    with pytest.raises(NoDataError):
+        read(tmp_path, "r")
+    assert any("a_CH1_0.CSV, line 2" in m for m in warnings_log)
 
 
 def test_rows_differ_between_segments_of_a_channel(tmp_path):
@@ -214,5 +227,5 @@ def test_multi_block_file_same_records_and_line_numbers(tmp_path, monkeypatch):
     rows[350] = rows[349]
     (raw / "bad_CH1_0.CSV").write_text("CoMPASS\r\n" + HEADER + "\r\n" + "\r\n".join(rows),
                                        newline="")
-    st = read(tmp_path, "runx")
-    assert len(st) == 399 and np.all(st["wave"] == -123)
+    st = read(tmp_path, "runx")  # one blank line; the last line has no line end: dropped
+    assert len(st) == 398 and np.all(st["wave"] == -123)

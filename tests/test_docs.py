@@ -40,3 +40,11 @@ def test_context_guide_examples_run(tmp_path):
 def test_readme_examples_run(tmp_path):
     out = run_guide("../README.md", tmp_path, 2).stdout
     assert "[2, 4, 6, 8, 10, 12, 14, 16, 18, 20]" in out and "'status': 'success'" in out
+
+
+def test_formats_guide_examples_run(tmp_path):
+    out = run_guide("formats.md", tmp_path, 3).stdout
+    assert "4 10" in out
+    daq = tmp_path / "DAQ"
+    assert (daq / "run_7" / "RAW" / "DataR_CH0@V1730_1464_run_7_2.CSV").is_file()
+    assert (daq / "Background" / "UNFILTERED" / "1@DT5730 #2-11-1463_Data_Background.csv").is_file()

@@ -35,6 +35,12 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
             _field("dt", "Sample width [ns]", np.int32),
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
+            _field("flags", "Digitizer flags of the record (CoMPASS FLAGS), 0 if none", np.uint32),
+            _field(
+                "saturated",
+                "A sample at the ADC limit or a digitizer saturation flag",
+                np.bool_,
+            ),
         ]
     )
 

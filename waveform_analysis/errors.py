@@ -37,6 +37,10 @@ class NoDataError(WaveformAnalysisError):
     """A run exists but holds no files or no records."""
 
 
+class MissingFileError(WaveformAnalysisError, FileNotFoundError):
+    """A file listed for a run no longer exists when it is read (deleted or moved mid-run)."""
+
+
 class FormatError(WaveformAnalysisError, ValueError):
     """A digitizer file is corrupt or not in the expected layout (file and line named)."""
 

@@ -230,26 +230,39 @@ def _put_hex(out, p, v):
     return p + n
 
 
+_COLUMN_KIND = {"BOARD": 0, "CHANNEL": 1, "TIMETAG": 2, "ENERGY": 3, "ENERGYSHORT": 4,
+                "FLAGS": 5, "PROBE_CODE": 6}  # fmt: skip
+COLUMNS_2X = ("BOARD", "CHANNEL", "TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS", "PROBE_CODE")
+COLUMNS_1X = ("TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS")
+LAYOUTS = ("generator", "compass2", "compass1")
+
+
 @numba.njit(cache=True)
-def _format_rows(board, channel, timetag, energy, flags, hex_flags, wave, length, out):
+def _format_rows(kinds, board, channel, timetag, energy, flags, hex_flags, wave, length, out):
     p = 0
     for i in range(wave.shape[0]):
-        p = _put_int(out, p, np.int64(board[i]))
-        out[p] = 59
-        p = _put_int(out, p + 1, np.int64(channel[i]))
-        out[p] = 59
-        p = _put_int(out, p + 1, np.int64(timetag[i]))
-        out[p] = 59
-        p = _put_int(out, p + 1, np.int64(energy[i]))
-        out[p] = 59
-        p = _put_int(out, p + 1, np.int64(0))
-        out[p] = 59
-        if hex_flags:
-            p = _put_hex(out, p + 1, np.int64(flags[i]))
-        else:
-            p = _put_int(out, p + 1, np.int64(flags[i]))
-        out[p] = 59
-        p = _put_int(out, p + 1, np.int64(1))
+        for c in range(kinds.size):
+            if c > 0:
+                out[p] = 59
+                p += 1
+            k = kinds[c]
+            if k == 0:
+                p = _put_int(out, p, np.int64(board[i]))
+            elif k == 1:
+                p = _put_int(out, p, np.int64(channel[i]))
+            elif k == 2:
+                p = _put_int(out, p, np.int64(timetag[i]))
+            elif k == 3:
+                p = _put_int(out, p, np.int64(energy[i]))
+            elif k == 5:
+                if hex_flags:
+                    p = _put_hex(out, p, np.int64(flags[i]))
+                else:
+                    p = _put_int(out, p, np.int64(flags[i]))
+            elif k == 6:
+                p = _put_int(out, p, np.int64(1))
+            else:
+                p = _put_int(out, p, np.int64(0))
         for j in range(length[i]):
             out[p] = 59
             p = _put_int(out, p + 1, np.int64(wave[i, j]))
@@ -258,20 +271,47 @@ def _format_rows(board, channel, timetag, energy, flags, hex_flags, wave, length
     return p
 
 
-def format_vx2730_rows(records: np.ndarray, *, hex_flags: bool = True, flags: int = 0x4000) -> bytes:
-    """CSV data lines (no header) for ``records`` (st_waveforms fields)."""
+def format_vx2730_rows(
+    records: np.ndarray,
+    *,
+    hex_flags: bool = True,
+    flags: int | np.ndarray = 0x4000,
+    columns: tuple[str, ...] = COLUMNS_2X,
+) -> bytes:
+    """CSV data lines (no header) for ``records`` (st_waveforms fields).
+
+    ``columns`` are the fixed columns before the samples, in file order (any of
+    BOARD, CHANNEL, TIMETAG, ENERGY, ENERGYSHORT, FLAGS, PROBE_CODE); ``flags``
+    is one FLAGS value for every row or one per row.
+    """
     n = len(records)
+    try:
+        kinds = np.array([_COLUMN_KIND[c.upper()] for c in columns], np.int64)
+    except KeyError as exc:
+        raise ConfigError(f"unknown CSV column {exc.args[0]!r}; use {', '.join(_COLUMN_KIND)}") from None
+    if 2 not in kinds:
+        raise ConfigError("the CSV columns must include TIMETAG")
     wave = np.ascontiguousarray(records["wave"])
     length = np.minimum(records["length"], wave.shape[1]).astype(np.int64)
-    cap = int(n * (7 * wave.shape[1] + 120)) + 16
+    cap = int(n * (7 * wave.shape[1] + 150)) + 16
     out = np.empty(cap, np.uint8)
     energy = np.zeros(n, np.int64)
-    fl = np.full(n, flags, np.int64)
+    fl = np.broadcast_to(np.asarray(flags, np.int64), (n,)).copy()
     used = _format_rows(
-        records["board"], records["channel"], records["timestamp"], energy, fl,
+        kinds, records["board"], records["channel"], records["timestamp"], energy, fl,
         bool(hex_flags), wave, length, out,
-    )
+    )  # fmt: skip
     return out[:used].tobytes()
+
+
+def _csv_name(layout, prefix, board, ch, seg, run_name, model, serial) -> str:
+    """File name of one segment in ``layout`` (the first segment of CoMPASS has no number)."""
+    tail = f"_{seg}" if seg else ""
+    if layout == "compass2":
+        return f"{prefix}_CH{ch}@{model or 'V1730'}_{serial + board}_{run_name}{tail}.CSV"
+    if layout == "compass1":
+        return f"{ch}@{model or 'DT5730'} #2-11-{serial + board}_Data_{run_name}{tail}.csv"
+    return f"{prefix}_CH{ch}@V2730_{seg}.CSV"
 
 
 def write_vx2730(
@@ -282,22 +322,59 @@ def write_vx2730(
     legacy_header: bool = False,
     hex_flags: bool = True,
     prefix: str = "DataR",
+    layout: str = "generator",
+    columns: tuple[str, ...] | None = None,
+    run_name: str = "run",
+    model: str | None = None,
+    serial: int = 1463,
+    flags: int | np.ndarray = 0x4000,
 ) -> list[Path]:
-    """Write ``records`` as CoMPASS CSV files, one set of segments per channel."""
+    """Write ``records`` as CoMPASS CSV files into the folder ``raw``.
+
+    ``layout``: ``"generator"`` (default; one file set per channel,
+    ``DataR_CH<ch>@V2730_<seg>.CSV``, every segment numbered), ``"compass2"``
+    (one file set per (board, channel), ``DataR_CH<ch>@<model>_<serial>_<run_name>[_<seg>].CSV``)
+    or ``"compass1"`` (``<ch>@<model> #2-11-<serial>_Data_<run_name>[_<seg>].csv``,
+    to be put in an ``UNFILTERED`` folder). Board ``b`` has serial ``serial + b``.
+    ``columns`` default to the CoMPASS 2.x header (1.x for ``"compass1"``, the
+    legacy header's for ``legacy_header``); without a BOARD column the reader
+    takes the board from the serial. ``flags``: one FLAGS value or one per record.
+    The header line is written in the first segment only.
+    """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown CSV layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if columns is None:
+        if legacy_header:
+            columns = tuple(LEGACY_HEADER.splitlines()[-1].split(";")[:-1])
+        else:
+            columns = COLUMNS_1X if layout == "compass1" else COLUMNS_2X
+    header = ";".join(columns) + ";SAMPLES"
+    if legacy_header:
+        header = LEGACY_HEADER.splitlines()[0] + "\n" + header
     raw = Path(raw)
     raw.mkdir(parents=True, exist_ok=True)
+    all_flags = np.broadcast_to(np.asarray(flags, np.int64), (len(records),))
+    if layout == "generator":
+        keys = [(None, int(ch)) for ch in np.unique(records["channel"])]
+    else:
+        keys = sorted({(int(b), int(c)) for b, c in zip(records["board"], records["channel"])})
     paths = []
-    for ch in np.unique(records["channel"]):
-        rows = records[records["channel"] == ch]
+    for board, ch in keys:
+        sel = records["channel"] == ch
+        if board is not None:
+            sel &= records["board"] == board
+        rows, row_flags = records[sel], all_flags[sel]
         parts = np.array_split(np.arange(len(rows)), max(1, n_segments))
         for seg, idx in enumerate(parts):
-            path = raw / f"{prefix}_CH{int(ch)}@V2730_{seg}.CSV"
-            body = format_vx2730_rows(rows[idx], hex_flags=hex_flags)
-            with open(path, "wb") as fh:
+            name = _csv_name(layout, prefix, board or 0, ch, seg, run_name, model, serial)
+            body = format_vx2730_rows(
+                rows[idx], hex_flags=hex_flags, flags=row_flags[idx], columns=columns
+            )
+            with open(raw / name, "wb") as fh:
                 if seg == 0:
-                    fh.write(((LEGACY_HEADER if legacy_header else HEADER) + "\n").encode())
+                    fh.write((header + "\n").encode())
                 fh.write(body)
-            paths.append(path)
+            paths.append(raw / name)
     return paths
 
 
@@ -316,14 +393,24 @@ def write_v1725(
     records: np.ndarray,
     *,
     n_segments: int = 1,
-    board: int = 0,
+    board: int | None = 0,
     prefix: str = "raw",
+    board_fail: np.ndarray | None = None,
 ) -> list[Path]:
     """Write ``records`` as V1725 DAW events: one event per trigger time, all channels.
 
     Records sharing a timestamp form one event; every event must hold the same
-    set of channels and ``n_samples`` must be even.
+    set of channels and ``n_samples`` must be even. ``board=None`` writes one
+    file set per ``records["board"]``. The event's trigger time tag is the
+    31-bit counter with CAEN's roll-over flag in bit 31; ``board_fail`` (one
+    bool per event) sets the Board Fail bit (26 of header word 1).
     """
+    if board is None:
+        paths = []
+        for b in np.unique(records["board"]):
+            paths += write_v1725(raw, records[records["board"] == b], n_segments=n_segments,
+                                 board=int(b), prefix=prefix)
+        return paths
     raw = Path(raw)
     raw.mkdir(parents=True, exist_ok=True)
     ns = records["wave"].shape[1]
@@ -348,9 +435,11 @@ def write_v1725(
     ev = np.zeros(n_ev, dtype=ev_dtype)
     ticks = grid["timestamp"][:, 0] // _TICK_PS
     ev["w0"] = (0xA << 28) | ev_words
-    ev["w1"] = (mask & 0xFF) | ((board & 0x1F) << 27)
+    fail = np.zeros(n_ev, bool) if board_fail is None else np.asarray(board_fail, bool)
+    ev["w1"] = (mask & 0xFF) | ((board & 0x1F) << 27) | (fail.astype(np.int64) << 26)
     ev["w2"] = (np.arange(n_ev, dtype=np.uint32) & 0xFFFFFF) | (((mask >> 8) & 0xFF) << 24)
-    ev["w3"] = (ticks & 0xFFFFFFFF).astype(np.uint32)
+    rolled = (ticks >> 31) > 0  # the 31-bit counter has rolled over
+    ev["w3"] = ((ticks & 0x7FFFFFFF) | (rolled.astype(np.int64) << 31)).astype(np.uint32)
     chd = ev["ch"]
     chd["size"] = ch_words
     t = grid["timestamp"] // _TICK_PS
@@ -383,35 +472,53 @@ def generate_run(
     legacy_header: bool = False,
     hex_flags: bool = True,
     seed: int = 0,
+    layout: str = "generator",
+    n_boards: int = 1,
+    columns: tuple[str, ...] | None = None,
+    flags: int = 0x4000,
 ) -> Path:
     """Write a synthetic run; returns ``<data_root>/<run_id>``.
 
     ``n_waveforms`` is per channel. ``fmt`` is ``"vx2730"`` (CSV, 2 ns) or
     ``"v1725"`` (binary, 4 ns). The truth goes to ``truth.npy`` / ``truth.json``
     next to ``RAW``; ``truth["record_i"]`` indexes the reader's st_waveforms.
+    CSV only: ``layout`` ``"generator"``, ``"compass2"`` (``RAW/``, CoMPASS 2.x
+    names) or ``"compass1"`` (``UNFILTERED/``, CoMPASS 1.x names and header);
+    ``columns`` the fixed CSV columns (see :func:`write_vx2730`); ``flags`` the
+    FLAGS value of every record. ``n_boards`` boards of ``n_channels`` each
+    (``n_boards * n_channels <= 16``), board-major in the records.
     """
+    if n_boards < 1 or n_boards * n_channels > 16:
+        raise ConfigError(f"need 1 <= n_boards and n_boards * n_channels <= 16, got {n_boards}")
     if fmt not in ("vx2730", "v1725"):
         raise ConfigError(f"unknown synthetic format {fmt!r}; use 'vx2730' or 'v1725'")
     if fmt == "v1725" and n_samples % 2:
         raise ConfigError(f"V1725 records need an even number of samples, got {n_samples}")
     physics = dict(
-        n_channels=n_channels, n_waveforms=n_waveforms, n_samples=n_samples,
+        n_channels=n_channels * n_boards, n_waveforms=n_waveforms, n_samples=n_samples,
         noise_sigma=noise_sigma, baseline=baseline, pulse_mean=pulse_mean,
         noise_only_fraction=noise_only_fraction, amplitude_range=amplitude_range, seed=seed,
     )  # fmt: skip
     st, truth = synthesize(**physics, sample_ns=2 if fmt == "vx2730" else 4)
+    if n_boards > 1:
+        st["board"] = st["channel"] // n_channels
+        st["channel"] %= n_channels
+        truth["channel"] %= n_channels
     params = dict(
         physics, fmt=fmt, amplitude_range=list(amplitude_range), n_segments=n_segments,
-        legacy_header=legacy_header, hex_flags=hex_flags,
+        legacy_header=legacy_header, hex_flags=hex_flags, n_channels=n_channels,
+        n_boards=n_boards, layout=layout, columns=None if columns is None else list(columns),
+        flags=flags,
     )  # fmt: skip
     run_dir = Path(data_root) / str(run_id)
-    raw = run_dir / "RAW"
+    raw = run_dir / ("UNFILTERED" if layout == "compass1" and fmt == "vx2730" else "RAW")
     raw.mkdir(parents=True, exist_ok=True)
     if fmt == "vx2730":
         write_vx2730(raw, st, n_segments=n_segments, legacy_header=legacy_header,
-                     hex_flags=hex_flags)
+                     hex_flags=hex_flags, layout=layout, columns=columns, run_name=str(run_id),
+                     flags=flags)  # fmt: skip
     else:
-        write_v1725(raw, st, n_segments=n_segments)
+        write_v1725(raw, st, n_segments=n_segments, board=None)
     np.save(run_dir / "truth.npy", truth)
     params["n_pulses"] = int(len(truth))
     params["n_records"] = int(len(st))

@@ -73,16 +73,31 @@ def _count_newlines(buf, start, end):
 
 
 @numba.njit(cache=True, nogil=True)
-def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max_rows):
+def _last_newline(buf, n):
+    """Offset one past the last newline in ``buf[:n]`` (0 when there is none)."""
+    for i in range(n - 1, -1, -1):
+        if buf[i] == _NL:
+            return i + 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _parse_rows(
+    buf, start, end, ncols, nfix, cb, cc, ct, cf, board, channel, timetag, flags, wave, row0,
+    max_rows,
+):
     """Parse the lines in [start, end) into rows ``row0...`` of the output columns.
 
-    Returns (error code, newlines before the bad line, 0-based column, rows parsed).
+    ``nfix`` columns precede the samples; ``cb``, ``cc``, ``ct``, ``cf`` are the
+    0-based columns of BOARD, CHANNEL, TIMETAG and FLAGS (-1: absent). FLAGS
+    may be hex (``0x...``). Returns (error code, newlines before the bad line,
+    0-based column, rows parsed).
     """
     n = buf.size
     pos = start
     row = row0
     line = 0
-    nsamp = ncols - 7
+    nsamp = ncols - nfix
     while pos < end:
         c = buf[pos]
         if c == _NL:
@@ -94,21 +109,22 @@ def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max
             continue
         if row - row0 >= max_rows:
             return 5, line, 0, row - row0
-        # seven fixed columns
-        for col in range(7):
+        for col in range(nfix):
             neg = False
             if pos < n and buf[pos] == _MINUS:
                 neg = True
                 pos += 1
             v = np.int64(0)
             nd = 0
+            hexed = False
             if (
-                col == 5
+                col == cf
                 and pos + 1 < n
                 and buf[pos] == 48
                 and (buf[pos + 1] == 120 or buf[pos + 1] == 88)
             ):
                 pos += 2
+                hexed = True
                 while pos < n:
                     d = np.int64(buf[pos])
                     if 48 <= d <= 57:
@@ -119,7 +135,8 @@ def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max
                         d -= 55
                     else:
                         break
-                    v = v * 16 + d
+                    if nd < 15:
+                        v = v * 16 + d
                     nd += 1
                     pos += 1
             else:
@@ -127,27 +144,34 @@ def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max
                     d = np.int64(buf[pos]) - 48
                     if d < 0 or d > 9:
                         break
-                    v = v * 10 + d
+                    if nd < 19:
+                        v = v * 10 + d  # 19 digits < 2**64: a wrap shows as v < 0
                     nd += 1
                     pos += 1
             if pos >= n:
-                cc = _NL
+                cc_ = _NL
             else:
-                cc = buf[pos]
-            if cc != _SEMI:
-                if (cc == _NL or cc == _CR) and nd > 0 or (nd == 0 and (cc == _NL or cc == _CR)):
+                cc_ = buf[pos]
+            if cc_ != _SEMI:
+                if cc_ == _NL or cc_ == _CR:
                     return 1, line, col, row - row0
                 return 3, line, col, row - row0
-            if nd == 0 or nd > 18:
+            if nd == 0:
                 return 3, line, col, row - row0
+            if nd > 19 or v < 0 or (hexed and nd > 15):
+                return 6, line, col, row - row0
             if neg:
                 v = -v
-            if col == 0:
+            if col == cb:
                 board[row] = v
-            elif col == 1:
+            elif col == cc:
                 channel[row] = v
-            elif col == 2:
+            elif col == ct:
                 timetag[row] = v
+            elif col == cf:
+                if v < 0 or v > 4294967295:
+                    return 6, line, col, row - row0
+                flags[row] = v
             pos += 1  # the ';'
         # samples: the buffer ends with a newline sentinel, so digit loops need no bound check
         last = nsamp - 1
@@ -163,27 +187,27 @@ def _parse_rows(buf, start, end, ncols, board, channel, timetag, wave, row0, max
                 pos += 1
                 d = np.int64(buf[pos]) - 48
             nd = pos - first
-            cc = buf[pos]
+            cc_ = buf[pos]
             if j < last:
-                if cc != _SEMI or nd == 0 or nd > 6:
+                if cc_ != _SEMI or nd == 0 or nd > 6:
                     if nd > 6:
-                        return 4, line, 7 + j, row - row0
-                    if nd > 0 and (cc == _NL or cc == _CR):
-                        return 1, line, 7 + j + 1, row - row0
-                    if nd == 0 and (cc == _NL or cc == _CR) and not neg:
-                        return 1, line, 7 + j, row - row0
-                    return 3, line, 7 + j, row - row0
+                        return 4, line, nfix + j, row - row0
+                    if nd > 0 and (cc_ == _NL or cc_ == _CR):
+                        return 1, line, nfix + j + 1, row - row0
+                    if nd == 0 and (cc_ == _NL or cc_ == _CR) and not neg:
+                        return 1, line, nfix + j, row - row0
+                    return 3, line, nfix + j, row - row0
             else:
-                if (cc != _NL and cc != _CR) or nd == 0 or nd > 6:
+                if (cc_ != _NL and cc_ != _CR) or nd == 0 or nd > 6:
                     if nd > 6:
-                        return 4, line, 7 + j, row - row0
-                    if cc == _SEMI and nd > 0:
-                        return 2, line, 7 + j + 1, row - row0
-                    return 3, line, 7 + j, row - row0
+                        return 4, line, nfix + j, row - row0
+                    if cc_ == _SEMI and nd > 0:
+                        return 2, line, nfix + j + 1, row - row0
+                    return 3, line, nfix + j, row - row0
             if neg:
                 v = -v
             if v > 32767 or v < -32768:
-                return 4, line, 7 + j, row - row0
+                return 4, line, nfix + j, row - row0
             wave[row, j] = v
             pos += 1
         # line end: pos is one past \n or \r

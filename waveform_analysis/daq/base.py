@@ -28,14 +28,18 @@ class DAQAdapter(abc.ABC):
 
         ``path`` is relative to ``data_root`` (posix). Raises
         :class:`RunNotFoundError` when the run or its RAW folder is missing and
-        :class:`NoDataError` when RAW holds no matching file.
+        :class:`NoDataError` when RAW holds no matching file. An adapter that
+        reads several folders takes a ``folder`` keyword (the ``daq_folder``
+        option, ``"raw"`` by default).
         """
 
     @abc.abstractmethod
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
         """All records of ``files`` as ``st_waveforms_dtype(n)``, sorted by time then channel.
 
-        Every field is filled except ``baseline``, which stays 0.0.
+        Every field is filled except ``baseline`` (0.0) and ``saturated``
+        (False), which the ``st_waveforms`` plugin computes; ``flags`` is 0
+        where the format has none.
         """
 
     def __repr__(self) -> str:

@@ -6,21 +6,28 @@ Event header, four 32-bit words (16 bytes):
 * word 0: bits 28-31 = ``0xA`` (event marker), bits 0-27 = event size in
   32-bit words including this header;
 * word 1: bits 0-7 = channel mask [7:0] (byte 4), bits 8-23 = pattern,
-  bits 24-26 reserved, bits 27-31 = board id;
+  bit 26 = Board Fail, bits 27-31 = board id;
 * word 2: bits 0-23 = event counter, bits 24-31 = channel mask [15:8] (byte 11);
-* word 3: trigger time tag (low 32 bits of the 4 ns tick counter).
+* word 3: trigger time tag, a 31-bit counter with the roll-over flag in bit 31
+  (CAEN UM3148, event structure); not used for the time, which comes from
+  the channel headers.
 
 Then, for each channel set in the mask in increasing channel order, a 12-byte
 channel header followed by int16 samples:
 
 * bytes 0-3: bits 0-21 = channel block size in 32-bit words including the
   header, bit 30 (bit 6 of byte 3) = truncation flag;
-* bytes 4-9: 48-bit timestamp in 4 ns ticks;
+* bytes 4-9: 48-bit timestamp in 4 ns ticks (its roll-overs, every 2**48
+  ticks = 13 days, are undone per (board, channel) in file order);
 * bytes 10-11: 16-bit baseline computed by the firmware (not used here);
 * then ``2 * size - 6`` int16 samples.
 
-The reader walks the headers with a numba kernel (validating every size and
-mask) and then copies the samples into the sorted output with a second kernel.
+Events with the Board Fail bit set are kept, marked in ``flags``
+(``FLAG_BOARD_FAIL``) and reported with a warning naming the file.
+Files are read in blocks of ``BLOCK_BYTES`` cut at event boundaries: a first
+pass walks the headers of each block with a numba kernel (validating every
+size and mask), the record metadata are sorted, and a second pass reads the
+blocks again and copies the samples into their sorted rows.
 The kernels live in :mod:`._v1725_kernels`, imported on the first ``read``, so
 that listing files does not import numba.
 """
@@ -31,16 +38,22 @@ import re
 from pathlib import Path
 
 import numpy as np
+from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ._threads import n_threads, thread_map
+from ._blocks import BufferPool, open_listed, read_exact
+from ._threads import thread_map
 from .base import DAQAdapter, make_file_table, raw_dir
 
 EVENT_MARKER = 0xA
 EVENT_HEADER_BYTES = 16
 CHANNEL_HEADER_BYTES = 12
 TICK_NS = 4
+BOARD_FAIL_BIT = 26  # of event header word 1 (CAEN V1725/UM3148 event structure)
+FLAG_BOARD_FAIL = 1 << BOARD_FAIL_BIT  # in st_waveforms.flags
+TIMESTAMP_PERIOD = 1 << 48  # channel timestamp counter, 4 ns ticks
+BLOCK_BYTES = 16 << 20  # file block read and walked as one unit (cut at event boundaries)
 
 _NAME_RE = re.compile(r"_b(\d+)_seg(\d+)\.bin$", re.IGNORECASE)
 
@@ -87,52 +100,123 @@ class V1725Adapter(DAQAdapter):
         k = _kernels()
         files = files[np.lexsort((files["segment"], files["channel"], files["board"]))]
         rels = [str(f["path"]) for f in files]
+        pool = BufferPool()
 
         def scan(rel):
-            buf = np.fromfile(data_root / rel, dtype=np.uint8)
-            e = np.empty(0, np.int64)
-            code, off, count = k._walk(buf, False, e, e, e, e, e)
-            if code:
-                raise FormatError(
-                    f"run {run_id!r}: file {rel}, byte offset {off}: {_MESSAGES[int(code)]}"
-                )
-            meta = [np.empty(count, np.int64) for _ in range(5)]
-            k._walk(buf, True, *meta)
-            return buf, meta
+            return _scan_file(k, run_id, rel, data_root / rel, pool)
 
         scanned = thread_map(scan, rels)
-        counts = [m[0].size for _, m in scanned]
-        total = sum(counts)
+        metas = [m for _, m in scanned]
+        total = sum(m[0].size for m in metas)
         if total == 0:
             raise NoDataError(f"run {run_id!r}: the binary files hold no records")
-        board = np.concatenate([m[0] for _, m in scanned])
-        channel = np.concatenate([m[1] for _, m in scanned])
-        ticks = np.concatenate([m[2] for _, m in scanned])
-        nsamp = np.concatenate([m[4] for _, m in scanned])
-        order = np.lexsort((channel, ticks))
+        board, channel, ticks, offset, nsamp, flags = (
+            np.concatenate([m[i] for m in metas]) for i in range(6)
+        )
+        _unwrap_ticks(k, board, channel, ticks)
+        order = np.lexsort((channel, board, ticks))
         dest = np.empty(total, np.int64)
         dest[order] = np.arange(total)
         n_samples = int(nsamp.max())
-        out = np.empty(total, dtype=st_waveforms_dtype(n_samples))
+        out = np.zeros(total, dtype=st_waveforms_dtype(n_samples))
         out["time"] = ticks[order] * TICK_NS
         out["timestamp"] = ticks[order] * (TICK_NS * 1000)
         out["board"] = board[order]
         out["channel"] = channel[order]
-        out["baseline"] = 0.0
         out["dt"] = TICK_NS
         out["length"] = nsamp[order]
+        out["flags"] = flags[order]
         wave = out["wave"]
-        if n_samples and nsamp.min() < n_samples:
-            wave[...] = 0
-        # copy samples: split each file's records across threads
+        # second pass: each block's samples into their rows, blocks on all threads
         jobs = []
         start = 0
-        per = max(1, total // (2 * n_threads()) + 1)
-        for (buf, meta), cnt in zip(scanned, counts, strict=True):
-            buf16 = buf[: buf.size - (buf.size & 1)].view(np.int16)
-            d = dest[start : start + cnt]
-            for lo in range(0, cnt, per):
-                jobs.append((buf16, meta[3], meta[4], d, lo, min(cnt, lo + per)))
-            start += cnt
-        thread_map(lambda j: k._copy_waves(*j, wave), jobs)
+        for rel, (blocks, meta) in zip(rels, scanned, strict=True):
+            for a, b, lo, hi in blocks:
+                if hi > lo:
+                    jobs.append((rel, a, b, lo, hi, start))
+            start += meta[0].size
+
+        def copy(job):
+            rel, a, b, lo, hi, first = job
+            n = b - a
+            buf = pool.take(n)
+            try:
+                with open_listed(run_id, rel, data_root / rel) as fh:
+                    if read_exact(fh, buf, a, n) != n:
+                        raise FormatError(f"run {run_id!r}: file {rel} changed while being read")
+                buf16 = buf[: n - (n & 1)].view(np.int16)
+                k._copy_waves(
+                    buf16, a >> 1, offset[first:], nsamp[first:], dest[first:], lo, hi, wave
+                )
+            finally:
+                pool.give(buf)
+
+        thread_map(copy, jobs)
+        pool.clear()
         return out
+
+
+def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
+    """First pass over one file: [(start, end, first record, end record)] of its blocks
+    (cut at event boundaries) and the record metadata (board, channel, ticks,
+    sample offset, samples, flags), in file order."""
+    blocks = []
+    parts = []
+    n_fail = 0
+    first_fail = -1
+    with open_listed(run_id, rel, full) as fh:
+        size = full.stat().st_size
+        pos = 0
+        block = BLOCK_BYTES
+        count = 0
+        while pos < size:
+            n = min(block, size - pos)
+            buf = pool.take(n)
+            try:
+                if read_exact(fh, buf, pos, n) != n:
+                    raise FormatError(f"run {run_id!r}: file {rel} changed while being read")
+                eof = pos + n >= size
+                e = np.empty(0, np.int64)
+                code, stop, cnt, nf, ff = k._walk(buf, n, eof, False, pos, e, e, e, e, e, e)
+                if code:
+                    raise FormatError(
+                        f"run {run_id!r}: file {rel}, byte offset {pos + int(stop)}: "
+                        f"{_MESSAGES[int(code)]}"
+                    )
+                stop, cnt = int(stop), int(cnt)
+                if stop == 0:  # one event larger than the block: read a larger block
+                    block *= 4
+                    continue
+                meta = [np.empty(cnt, np.int64) for _ in range(6)]
+                k._walk(buf, stop, True, True, pos, *meta)
+            finally:
+                pool.give(buf)
+            if nf:
+                n_fail += int(nf)
+                first_fail = int(ff) if first_fail < 0 else first_fail
+            parts.append(meta)
+            blocks.append((pos, pos + stop, count, count + cnt))
+            count += cnt
+            pos += stop
+    if n_fail:
+        logger.warning(
+            f"run {run_id!r}: file {rel}: {n_fail} events with the Board Fail bit set "
+            f"(first at byte offset {first_fail}); their records have flags & "
+            f"0x{FLAG_BOARD_FAIL:x}"
+        )
+    if not parts:
+        return blocks, [np.empty(0, np.int64) for _ in range(6)]
+    return blocks, [np.concatenate([p[i] for p in parts]) for i in range(6)]
+
+
+def _unwrap_ticks(k, board: np.ndarray, channel: np.ndarray, ticks: np.ndarray) -> None:
+    """Undo the 48-bit timestamp roll-overs per (board, channel), rows in file order."""
+    if ticks.size == 0:
+        return
+    by = np.lexsort((channel, board))  # stable: file order within a (board, channel)
+    b, c = board[by], channel[by]
+    start = np.ones(by.size, np.bool_)
+    start[1:] = (b[1:] != b[:-1]) | (c[1:] != c[:-1])
+    t = ticks[by]
+    k._unwrap(start, t, TIMESTAMP_PERIOD)
+    ticks[by] = t

@@ -1,41 +1,45 @@
-"""CAEN VX2730 CoMPASS CSV reader.
+"""CAEN CoMPASS CSV reader (VX2730 and the other 14-bit boards CoMPASS drives).
 
-Layout: ``<data_root>/<run>/RAW/*CH<ch>*_<seg>.CSV``; ``;``-separated columns
-``BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;PROBE_CODE;SAMPLES...``
-with the samples from column 7 to the end of the line. The header line is in
-the first segment only; any leading lines that do not start with a digit are
-header (this accepts the legacy two-line header). TIMETAG is in ps, FLAGS is
-hex (``0x4000``) or decimal, 2 ns per sample.
+Layouts (see docs/formats.md): CoMPASS 2.x ``<run>/RAW/DataR_CH<ch>@<model>_<serial>_<run>[_<seg>].CSV``,
+CoMPASS 1.x ``<run>/UNFILTERED/<ch>@<model> #<a>-<b>-<serial>_Data_<run>.csv``, and any
+``*CH<ch>*_<seg>.CSV``; which files belong to the run is decided in
+:mod:`.compass_files`. ``;``-separated columns named by the header line
+(:mod:`.compass_columns`); files without a header take the columns of the
+first segment of their (board, channel), else the CoMPASS default. TIMETAG is
+in ps, FLAGS hex (``0x4000``) or decimal, 2 ns per sample.
 
 The parser is a numba kernel over the raw bytes: no Python object per value.
 Memory is bounded: a first pass reads the files in blocks and counts their
 lines, so the output is allocated once at its final size; a second pass reads
 the blocks again, cut at line starts, and parses each into its rows. At most
 one block per thread is in memory (``READ_BUDGET`` bytes in all).
+A last line without a line end (a file cut while being written) is dropped
+with a warning naming the file and line.
 The kernels live in :mod:`._vx2730_kernels`, imported on the first ``read``, so
 that listing files does not import numba.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
+from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
+from ._blocks import BufferPool as _BufferPool
+from ._blocks import open_listed as _open
+from ._blocks import read_exact as _read_exact
 from ._threads import n_threads, thread_map
-from .base import DAQAdapter, make_file_table, raw_dir
+from .base import DAQAdapter, make_file_table
+from .compass_columns import DEFAULT_1X, DEFAULT_2X, Columns, header_columns
+from .compass_files import LAYOUT_COMPASS1, list_csv_files, parse_name
 
-N_FIXED_COLUMNS = 7  # BOARD..PROBE_CODE; samples follow
 CHUNK_BYTES = 16 << 20  # block of a file read and parsed as one unit (cut at line starts)
 READ_BUDGET = 32 << 20  # bytes of read blocks in memory at once, over all threads
 MIN_BLOCK_BYTES = 256  # floor of the block size (tests force tiny blocks)
 HEADER_BYTES = 64 << 10  # first read of a file, for its header and column count
-
-_CH_RE = re.compile(r"CH(\d+)", re.IGNORECASE)
-_SEG_RE = re.compile(r"_(\d+)\.csv$", re.IGNORECASE)
 
 # error codes returned by the kernels
 ERR_OK = 0
@@ -44,6 +48,7 @@ ERR_TOO_LONG = 2
 ERR_NOT_NUMERIC = 3
 ERR_RANGE = 4
 ERR_COUNT = 5
+ERR_VALUE_RANGE = 6
 
 _NL = 10
 
@@ -61,73 +66,46 @@ _MESSAGES = {
     ERR_NOT_NUMERIC: "non-numeric value in column {col}",
     ERR_RANGE: "sample out of int16 range in column {col}",
     ERR_COUNT: "inconsistent line count while parsing",
+    ERR_VALUE_RANGE: "value out of range in column {col} (int64; FLAGS uint32)",
 }
 
 
-def _read_exact(fh, buf: np.ndarray, offset: int, n: int) -> int:
-    """Read ``n`` bytes at ``offset`` into ``buf[:n]``; returns the bytes read (< n at EOF)."""
-    fh.seek(offset)
-    mv = memoryview(buf)[:n]
-    got = 0
-    while got < n:
-        k = fh.readinto(mv[got:])
-        if not k:
-            break
-        got += k
-    return got
-
-
-class _BufferPool:
-    """Read buffers reused across blocks: one per thread at a time, so at most
-    ``n_threads()`` of them are alive."""
-
-    def __init__(self) -> None:
-        self._free: list[np.ndarray] = []
-
-    def take(self, n: int) -> np.ndarray:
-        try:
-            buf = self._free.pop()
-        except IndexError:
-            buf = None
-        if buf is None or buf.size < n:
-            buf = None  # free the small one first
-            buf = np.empty(n + (n >> 4), np.uint8)
-        return buf
-
-    def give(self, buf: np.ndarray) -> None:
-        self._free.append(buf)
-
-    def clear(self) -> None:
-        self._free.clear()
-
-
 class _CsvFile:
-    """One CSV file: its header, as read from the first bytes, and its size.
+    """One CSV file: its header and first line, as read from the first bytes, and its size.
 
     The data lines are read later, block by block (:meth:`VX2730Adapter.read`).
+    ``columns`` is None for a file without a header line (set later from its
+    channel's first segment); ``partial_line`` is the number of a last line
+    without a line end (0: none), dropped when the file is read.
     """
 
-    def __init__(self, run_id: str, rel: str, full: Path, channel: int, segment: int):
+    def __init__(self, run_id: str, rel: str, full: Path, board: int, channel: int, segment: int):
         self.run_id = run_id
         self.rel = rel
         self.full = full
+        self.board = board
         self.channel = channel
         self.segment = segment
-        self.size = full.stat().st_size
+        info = parse_name(full.name)
+        self.layout = info.layout if info else 0
+        try:
+            self.size = full.stat().st_size
+        except FileNotFoundError:
+            _open(run_id, rel, full)  # raises MissingFileError
         self.ncols = 0
+        self.partial_line = 0
+        self.columns: Columns | None = None
         self.data_start, self.header_lines = self._read_header()
-        if self.ncols and self.ncols < N_FIXED_COLUMNS + 1:
-            self.fail(ERR_TRUNCATED, self.header_lines + 1, self.ncols, N_FIXED_COLUMNS + 1)
 
     def _read_header(self) -> tuple[int, int]:
-        """(offset of the first data line, header lines before it); sets ``ncols``.
+        """(offset of the first data line, header lines before it); sets ``ncols`` and ``columns``.
 
         Reads a growing prefix until it holds the whole first data line; at the
         end of the file a newline sentinel is appended, as if the file ended with one.
         """
         k = _kernels()
         want = HEADER_BYTES
-        with open(self.full, "rb", buffering=0) as fh:
+        with _open(self.run_id, self.rel, self.full) as fh:
             while True:
                 n = min(want, self.size)
                 buf = np.empty(n + 1, np.uint8)
@@ -135,6 +113,7 @@ class _CsvFile:
                 eof = got >= self.size or got < n
                 if eof:
                     self.size = got
+                    ends_nl = got > 0 and buf[got - 1] == _NL
                     buf[got] = _NL
                     view = buf[: got + 1]
                 else:
@@ -142,12 +121,48 @@ class _CsvFile:
                 start, lines = k._skip_header(view)
                 start, lines = int(start), int(lines)
                 if start < view.size:
-                    if eof or int(k._next_line(view, start + 1)) < view.size or view[-1] == _NL:
-                        self.ncols = int(k._count_columns(view, start))
+                    line_end = int(k._next_line(view, start + 1))
+                    if eof or line_end < view.size or view[-1] == _NL:
+                        self._header(view[:start].tobytes(), lines)
+                        self._check_delimiter(view[start:line_end].tobytes(), lines + 1)
+                        if eof and not ends_nl and line_end >= view.size:
+                            self.partial_line = lines + 1  # the only data line is cut
+                        else:
+                            self.ncols = int(k._count_columns(view, start))
                         return start, lines
                 elif eof:
+                    self._header(view[:start].tobytes(), lines)
                     return self.size, lines
                 want *= 4
+
+    def _header(self, text: bytes, lines: int) -> None:
+        try:
+            self.columns, comma = header_columns(text.decode("latin-1"))
+        except ValueError as exc:
+            raise FormatError(f"run {self.run_id!r}: file {self.rel}, line {lines}: {exc}") from None
+        if comma:
+            self._comma(lines)
+
+    def _check_delimiter(self, line: bytes, line_no: int) -> None:
+        if b";" not in line and b"," in line:
+            self._comma(line_no)
+
+    def _comma(self, line_no: int) -> None:
+        raise FormatError(
+            f"run {self.run_id!r}: file {self.rel}, line {line_no}: wrong delimiter: the line is "
+            "comma-separated; CoMPASS CSV files are read with ';' as the delimiter "
+            "(set ';' as the CSV separator in CoMPASS)"
+        )
+
+    def check_columns(self) -> None:
+        """The first data line has room for the header's fixed columns and at least one sample."""
+        cols = self.columns
+        if self.ncols and self.ncols < cols.n_fixed + 1:
+            raise FormatError(
+                f"run {self.run_id!r}: file {self.rel}, line {self.header_lines + 1}: "
+                f"{self.ncols} fields, but the header {cols.header()} names {cols.n_fixed} "
+                "columns before SAMPLES (truncated line or wrong header)"
+            )
 
     def fail(self, code: int, line_no: int, col: int, ncols: int | None = None) -> None:
         what = _MESSAGES[code].format(ncols=ncols or self.ncols, col=col)
@@ -172,7 +187,7 @@ def _scan_range(item, pool: _BufferPool):
     n = b - lo
     buf = pool.take(n)
     try:
-        with open(f.full, "rb", buffering=0) as fh:
+        with _open(f.run_id, f.rel, f.full) as fh:
             if _read_exact(fh, buf, lo, n) != n:
                 f.changed()
         view = buf[:n]
@@ -201,30 +216,51 @@ def _plan_file(f: _CsvFile, pieces, scans) -> list[tuple[int, int, int, int]]:
     blocks = []
     for (s, ns), (e, ne) in zip(bounds[:-1], bounds[1:], strict=True):
         blocks.append((s, e, ne - ns, ns))
-    if not ends_with_nl:  # the last line has no newline: one more row
-        s, e, rows, ns = blocks[-1]
-        blocks[-1] = (s, e, rows + 1, ns)
+    if not ends_with_nl:  # a last line without a line end is cut: dropped, not parsed
+        f.partial_line = f.header_lines + 1 + before
     return blocks
 
 
+def _assign_columns(csvs: list[_CsvFile]) -> None:
+    """Give files without a header the columns of their channel's first segment
+    (else the CoMPASS default of their layout), and check every file's fields."""
+    named: dict[tuple[int, int], Columns] = {}
+    for f in csvs:  # csvs are in (board, channel, segment) order
+        if f.columns is not None:
+            named.setdefault((f.board, f.channel), f.columns)
+    for f in csvs:
+        if f.columns is None:
+            default = DEFAULT_1X if f.layout == LAYOUT_COMPASS1 else DEFAULT_2X
+            f.columns = named.get((f.board, f.channel), default)
+        f.check_columns()
+
+
+def _check_lengths(run_id: str, csvs: list[_CsvFile]) -> None:
+    """All rows of one (board, channel) have the same number of samples, over all its segments."""
+    first: dict[tuple[int, int], _CsvFile] = {}
+    for f in csvs:
+        if f.ncols == 0:
+            continue
+        ref = first.setdefault((f.board, f.channel), f)
+        n, n_ref = f.ncols - f.columns.n_fixed, ref.ncols - ref.columns.n_fixed
+        if n != n_ref:
+            raise FormatError(
+                f"run {run_id!r}: file {f.rel}, line {f.header_lines + 1}: rows of different "
+                f"lengths within board {f.board} channel {f.channel}: {n} samples, "
+                f"{n_ref} in {ref.rel}"
+            )
+
+
 class VX2730Adapter(DAQAdapter):
-    """CAEN VX2730 with CoMPASS CSV output (see docs/formats.md)."""
+    """CAEN CoMPASS CSV, 2.x and 1.x layouts (see docs/formats.md)."""
 
     name = "vx2730"
     sample_ns = 2
 
-    def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
-        raw = raw_dir(data_root, run_id)
-        entries = []
-        for p in raw.iterdir():
-            if not p.is_file() or p.suffix.lower() != ".csv":
-                continue
-            ch = _CH_RE.search(p.name)
-            seg = _SEG_RE.search(p.name)
-            if ch is None or seg is None:
-                continue
-            entries.append((0, int(ch.group(1)), int(seg.group(1)), p))
-        return make_file_table(data_root, run_id, raw, entries, "*CH<ch>*_<seg>.CSV")
+    def list_files(self, data_root: Path, run_id: str, folder: str = "raw") -> np.ndarray:
+        """The run's CSV files; ``folder`` is "raw" (RAW, else UNFILTERED) or "filtered"."""
+        raw, entries = list_csv_files(data_root, run_id, folder)
+        return make_file_table(data_root, run_id, raw, entries, "*CH<ch>*.CSV or <ch>@*.csv")
 
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
         data_root = Path(data_root)
@@ -234,24 +270,19 @@ class VX2730Adapter(DAQAdapter):
         order = np.lexsort((files["segment"], files["channel"], files["board"]))
         files = files[order]
         specs = [
-            (str(f["path"]), int(f["channel"]), int(f["segment"])) for f in files
+            (str(f["path"]), int(f["board"]), int(f["channel"]), int(f["segment"])) for f in files
         ]
         csvs: list[_CsvFile] = thread_map(
-            lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2]), specs
+            lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2], s[3]), specs
         )
-        # column count must agree within a channel
-        first_of_channel: dict[int, _CsvFile] = {}
+        _assign_columns(csvs)
+        _check_lengths(run_id, csvs)
         for f in csvs:
-            if f.ncols == 0:
-                continue
-            ref = first_of_channel.setdefault(f.channel, f)
-            if f.ncols != ref.ncols:
-                raise FormatError(
-                    f"run {run_id!r}: file {f.rel}, line {f.header_lines + 1}: rows of different "
-                    f"lengths within channel {f.channel}: {f.ncols - N_FIXED_COLUMNS} samples, "
-                    f"{ref.ncols - N_FIXED_COLUMNS} in {ref.rel}"
-                )
+            if f.partial_line and f.ncols == 0:
+                self._warn_partial(run_id, f)
         csvs = [f for f in csvs if f.ncols]
+        if not csvs:
+            raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
         nt = n_threads()
         total_bytes = sum(f.size - f.data_start for f in csvs)
         # bounded memory: at most one block per thread is in memory at a time
@@ -274,14 +305,17 @@ class VX2730Adapter(DAQAdapter):
                 plan.append((f, s, e, row, rows, f.header_lines + 1 + before))
                 row += rows
             i += len(rs)
+            if f.partial_line:
+                self._warn_partial(run_id, f)
         n_rows = row
         if n_rows == 0:
             raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
-        n_samples = max(f.ncols for f in csvs) - N_FIXED_COLUMNS
+        n_samples = max(f.ncols - f.columns.n_fixed for f in csvs)
         out = np.zeros(n_rows, dtype=st_waveforms_dtype(n_samples))
         board = out["board"]
         channel = out["channel"]
         timetag = out["timestamp"]
+        flags = out["flags"]
         wave = out["wave"]
 
         def parse(p):
@@ -289,14 +323,18 @@ class VX2730Adapter(DAQAdapter):
             n = b - a
             buf = pool.take(n + 1)
             try:
-                with open(f.full, "rb", buffering=0) as fh:
+                with _open(f.run_id, f.rel, f.full) as fh:
                     if _read_exact(fh, buf, a, n) != n:
                         f.changed()
                 buf[n] = _NL  # sentinel: the digit loops need no bound check
-                end = n if buf[n - 1] == _NL else n + 1
+                if b == f.size and f.partial_line:
+                    end = int(k._last_newline(buf, n))  # drop the cut last line
+                else:
+                    end = n if buf[n - 1] == _NL else n + 1
                 code, line, col, got = k._parse_rows(
-                    buf[: n + 1], 0, end, f.ncols, board, channel, timetag, wave, row0, rows
-                )
+                    buf[: n + 1], 0, end, f.ncols, *f.columns.kernel_args(),
+                    board, channel, timetag, flags, wave, row0, rows,
+                )  # fmt: skip
             finally:
                 pool.give(buf)
             return int(code), first_line + int(line), int(col), int(got)
@@ -308,7 +346,12 @@ class VX2730Adapter(DAQAdapter):
             f, _, _, row0, rows, _ = p
             if code != ERR_OK:
                 f.fail(code, line, col)
-            out["length"][row0 : row0 + rows] = f.ncols - N_FIXED_COLUMNS
+            rows_of = slice(row0, row0 + rows)
+            out["length"][rows_of] = f.ncols - f.columns.n_fixed
+            if f.columns.board < 0:
+                board[rows_of] = f.board
+            if f.columns.channel < 0:
+                channel[rows_of] = f.channel
             if got < rows:  # blank lines
                 if keep is None:
                     keep = np.ones(n_rows, bool)
@@ -320,7 +363,14 @@ class VX2730Adapter(DAQAdapter):
             timetag = out["timestamp"]
         out["dt"] = self.sample_ns
         out["time"] = timetag // 1000
-        idx = np.lexsort((out["channel"], out["time"]))
+        idx = np.lexsort((out["channel"], out["board"], out["time"]))
         if np.any(idx[1:] < idx[:-1]):
             out = out[idx]
         return out
+
+    @staticmethod
+    def _warn_partial(run_id: str, f: _CsvFile) -> None:
+        logger.warning(
+            f"run {run_id!r}: file {f.rel}, line {f.partial_line}: last line has no line end "
+            "(file cut while being written?); the line is dropped"
+        )

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..core.plugin import Option, Plugin
 from ..errors import NoDataError
+from ..saturation import ADC_MAX_14BIT, saturated
 
 __all__ = ["StWaveformsPlugin", "adapter_for"]
 
@@ -22,16 +23,25 @@ def adapter_for(context):
 
 
 class StWaveformsPlugin(Plugin):
-    """Reads the run's files; ``baseline`` = mean of the first ``baseline_samples`` samples."""
+    """Reads the run's files; ``baseline`` = mean of the first ``baseline_samples`` samples.
+
+    ``saturated`` marks records with a valid sample at 0 or ``adc_max``, or a
+    CoMPASS saturation flag (see :mod:`waveform_analysis.saturation`).
+    """
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.0.0"
+    version = "1.1.0"
     options = {
         "baseline_samples": Option(
             default=40,
             type=int,
             help="Samples at the start of each record averaged for the baseline",
+        ),
+        "adc_max": Option(
+            default=ADC_MAX_14BIT,
+            type=int,
+            help="Upper ADC limit; a sample at it (or at 0) marks the record saturated",
         ),
     }
 
@@ -45,4 +55,5 @@ class StWaveformsPlugin(Plugin):
         records["baseline"] = compute_baselines(
             records, context.get_config(self, "baseline_samples")
         )
+        records["saturated"] = saturated(records, adc_max=context.get_config(self, "adc_max"))
         return records

@@ -1,0 +1,57 @@
+"""Block reads shared by the readers: exact reads, reused buffers, files gone mid-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingFileError
+
+
+def read_exact(fh, buf: np.ndarray, offset: int, n: int) -> int:
+    """Read ``n`` bytes at ``offset`` into ``buf[:n]``; returns the bytes read (< n at EOF)."""
+    fh.seek(offset)
+    mv = memoryview(buf)[:n]
+    got = 0
+    while got < n:
+        k = fh.readinto(mv[got:])
+        if not k:
+            break
+        got += k
+    return got
+
+
+class BufferPool:
+    """Read buffers reused across blocks: one per thread at a time, so at most
+    ``n_threads()`` of them are alive."""
+
+    def __init__(self) -> None:
+        self._free: list[np.ndarray] = []
+
+    def take(self, n: int) -> np.ndarray:
+        try:
+            buf = self._free.pop()
+        except IndexError:
+            buf = None
+        if buf is None or buf.size < n:
+            buf = None  # free the small one first
+            buf = np.empty(n + (n >> 4), np.uint8)
+        return buf
+
+    def give(self, buf: np.ndarray) -> None:
+        self._free.append(buf)
+
+    def clear(self) -> None:
+        self._free.clear()
+
+
+def open_listed(run_id: str, rel: str, full: Path):
+    """``open(full, "rb")``; a file gone since the run was listed is a :class:`MissingFileError`."""
+    try:
+        return open(full, "rb", buffering=0)
+    except FileNotFoundError:
+        raise MissingFileError(
+            f"run {run_id!r}: file {rel} was listed for the run but no longer exists "
+            "(deleted or moved while the run was read)"
+        ) from None

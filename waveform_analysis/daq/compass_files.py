@@ -1,0 +1,154 @@
+"""Which CoMPASS CSV files make up a run, from their names.
+
+CoMPASS writes one file per (board, channel) and cuts it into segments:
+
+* 2.x: ``<run>/RAW/DataR_CH<ch>@<model>_<serial>_<run>.CSV``, then
+  ``..._<run>_1.CSV``, ``..._<run>_2.CSV``: the first segment has no number.
+  (``FILTERED/DataF_...`` and ``UNFILTERED/DataU_...`` beside ``RAW``.)
+* 1.x: ``<run>/UNFILTERED/<ch>@<model> #<a>-<b>-<serial>_Data_<run>.csv``
+  (and ``FILTERED/``).
+* Any other name holding ``CH<ch>`` (our generator's ``DataR_CH0@V2730_<seg>.CSV``).
+
+Digits at the end of the run name are not segment numbers: the segments of a
+channel are the files whose names are one file's name (the first segment)
+plus ``_<n>``. When no file is such a first segment (all names end in
+``_<n>``, as the generator writes them) the trailing numbers are the
+segments. Files that match the pattern but are not used, and gaps in the
+segment numbers, are logged as warnings that name them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from ..errors import ConfigError, FormatError, RunNotFoundError
+
+LAYOUT_GENERIC = 0  # *CH<ch>* without a model/serial
+LAYOUT_COMPASS1 = 1
+LAYOUT_COMPASS2 = 2
+
+FOLDERS = {
+    "raw": ("RAW", "UNFILTERED"),  # the first that exists
+    "filtered": ("FILTERED",),
+    "unfiltered": ("UNFILTERED",),
+}
+
+_V1_RE = re.compile(r"^(\d+)@([A-Za-z0-9]+) #\d+-\d+-(\d+)_Data_", re.IGNORECASE)
+_V2_RE = re.compile(r"CH(\d+)@([A-Za-z0-9]+)_(\d+)_", re.IGNORECASE)
+_CH_RE = re.compile(r"CH(\d+)", re.IGNORECASE)
+_TRAIL_RE = re.compile(r"^(.*)_(\d+)$")
+
+
+@dataclass(frozen=True)
+class NameInfo:
+    """What a CSV file name says: channel, board serial (or None) and layout."""
+
+    channel: int
+    serial: int | None
+    layout: int
+
+
+def parse_name(name: str) -> NameInfo | None:
+    """Channel, serial and layout from a file name; None when it names no channel."""
+    if not name.lower().endswith(".csv"):
+        return None
+    m = _V1_RE.match(name)
+    if m:
+        return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS1)
+    m = _V2_RE.search(name)
+    if m:
+        return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS2)
+    m = _CH_RE.search(name)
+    if m:
+        return NameInfo(int(m.group(1)), None, LAYOUT_GENERIC)
+    return None
+
+
+def data_dir(data_root: Path | str, run_id: str, folder: str = "raw") -> Path:
+    """The run's data folder for ``folder``: "raw" (RAW, else UNFILTERED), "filtered" or "unfiltered"."""
+    try:
+        names = FOLDERS[folder]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"option daq_folder: unknown folder {folder!r}; use one of {', '.join(FOLDERS)}"
+        ) from None
+    run_dir = Path(data_root) / str(run_id)
+    if not run_dir.is_dir():
+        raise RunNotFoundError(f"run {run_id!r}: run folder {run_dir} does not exist")
+    for name in names:
+        if (run_dir / name).is_dir():
+            return run_dir / name
+    tried = " or ".join(names)
+    raise RunNotFoundError(f"run {run_id!r}: no {tried} folder in {run_dir}")
+
+
+def _series(stems: list[str]) -> list[tuple[int, bool, dict[str, int]]]:
+    """Candidate segment series of one channel's files: (size, first unnumbered, {stem: seg})."""
+    numbered = {}
+    for s in stems:
+        m = _TRAIL_RE.match(s)
+        if m:
+            numbered[s] = (m.group(1), int(m.group(2)))
+    present = set(stems)
+    out = []
+    for s in stems:  # s is the first segment, its followers are s_<n>
+        seg = {s: 0}
+        seg.update({t: n for t, (b, n) in numbered.items() if b == s and n > 0})
+        out.append((len(seg), True, seg))
+    for base in {b for b, _ in numbered.values()} - present:  # all numbered
+        seg = {t: n for t, (b, n) in numbered.items() if b == base}
+        out.append((len(seg), False, seg))
+    return out
+
+
+def _choose(stems: list[str], run_id: str) -> dict[str, int]:
+    """The segment series with most files (CoMPASS 2.x naming, then the run's name, wins ties)."""
+    return max(
+        _series(stems),
+        key=lambda c: (c[0], c[1], any(str(run_id) in s for s in c[2]), sorted(c[2])),
+    )[2]
+
+
+def list_csv_files(
+    data_root: Path | str, run_id: str, folder: str = "raw"
+) -> tuple[Path, list[tuple[int, int, int, Path]]]:
+    """The run's data folder and its (board, channel, segment, path) entries; warns on the rest."""
+    raw = data_dir(data_root, run_id, folder)
+    groups: dict[tuple[int, int], list[tuple[str, Path]]] = {}
+    unused: list[str] = []
+    for p in sorted(raw.iterdir()):
+        if not p.is_file() or p.suffix.lower() != ".csv":
+            continue
+        info = parse_name(p.name)
+        if info is None:
+            unused.append(f"{p.name} (names no channel)")
+            continue
+        board = 0 if info.serial is None else info.serial
+        if not -32768 <= board <= 32767:
+            raise FormatError(f"run {run_id!r}: file {p.name}: board serial {board} out of range")
+        groups.setdefault((board, info.channel), []).append((p.stem, p))
+    entries = []
+    for (board, channel), files in sorted(groups.items()):
+        by_stem = dict(files)
+        chosen = _choose(list(by_stem), run_id)
+        for stem, path in files:
+            if stem in chosen:
+                entries.append((board, channel, chosen[stem], path))
+            else:
+                unused.append(f"{path.name} (not a segment of {min(chosen)})")
+        segs = sorted(chosen.values())
+        missing = sorted(set(range(segs[-1] + 1)) - set(segs))
+        if missing:
+            first = min(chosen, key=chosen.get)
+            shown = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            logger.warning(
+                f"run {run_id!r}: board {board} channel {channel} ({first}): "
+                f"gap in the segment numbers, missing {shown}"
+            )
+    for what in unused:
+        logger.warning(f"run {run_id!r}: file {raw.name}/{what} matches *.CSV but is not read")
+    return raw, entries

@@ -1,0 +1,35 @@
+"""Which records are saturated: a sample at the ADC's limit, or the digitizer says so.
+
+The 14-bit boards read here (VX2730, V1725, V1730, DT5730) digitize 0 ...
+``ADC_MAX_14BIT``; a sample at either end is a clipped input. CoMPASS also
+marks saturation in FLAGS (CoMPASS user manual, FLAGS table): ``0x80``
+"saturation within the gate" and ``0x400`` "input saturating".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ADC_MIN = 0
+ADC_MAX_14BIT = (1 << 14) - 1  # 16383
+FLAG_SATURATION_IN_GATE = 0x80
+FLAG_INPUT_SATURATING = 0x400
+SATURATION_FLAGS = FLAG_SATURATION_IN_GATE | FLAG_INPUT_SATURATING
+
+
+def saturated(
+    records: np.ndarray,
+    adc_min: int = ADC_MIN,
+    adc_max: int = ADC_MAX_14BIT,
+    flag_mask: int = SATURATION_FLAGS,
+) -> np.ndarray:
+    """Bool per record: a valid sample at ``adc_min``/``adc_max`` or a FLAGS bit of ``flag_mask``."""
+    out = np.zeros(len(records), np.bool_)
+    if len(records) == 0:
+        return out
+    from ._saturation_kernel import at_limit  # numba is imported on first use only
+
+    at_limit(records["wave"], records["length"].astype(np.int64), int(adc_min), int(adc_max), out)
+    if flag_mask and "flags" in (records.dtype.names or ()):
+        out |= (records["flags"] & np.uint32(flag_mask)) != 0
+    return out
