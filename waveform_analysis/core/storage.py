@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,17 @@ __all__ = ["CacheStorage", "EntryCheck", "check_run_id", "file_checksum", "verif
 
 CHECKSUM_ALGORITHM = "blake2b-128"
 _CHUNK = 1 << 22
+
+# numpy parses .npy headers with ast.literal_eval, which Python 3.11 does not make
+# safe to call from several threads at once (a SystemError about the AST recursion
+# depth): one header at a time, so a sound entry is never taken for a corrupt one.
+_HEADER_LOCK = threading.Lock()
+
+
+def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
+    """``np.load(path, mmap_mode="r", allow_pickle=False)``, safe to call from any thread."""
+    with _HEADER_LOCK:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def file_checksum(path: str | os.PathLike[str]) -> str:
@@ -170,7 +182,7 @@ class CacheStorage:
             size = npy.stat().st_size
             if size != int(meta["file_size"]):
                 raise ValueError(f"data file holds {size} bytes, metadata says {meta['file_size']}")
-            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
+            arr = load_npy(npy)
             if list(arr.shape) != list(meta["shape"]):
                 raise ValueError(f"shape {arr.shape} differs from metadata {meta['shape']}")
             if _descr_json(arr.dtype) != meta["dtype"]:
@@ -183,6 +195,8 @@ class CacheStorage:
             logger.warning(f"cache entry {meta_path} has no data file; recomputing")
             self._remove(npy, meta_path)
             return None
+        except (SystemError, MemoryError, RecursionError):  # the interpreter's trouble, not the entry's
+            raise
         except Exception as exc:  # any failure to read means: not a usable entry
             logger.warning(f"corrupt cache entry {npy} ({exc}); deleting and recomputing")
             self._remove(npy, meta_path)

@@ -83,7 +83,9 @@ class MappedResult:
     path: str
 
     def load(self) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+        from ..storage import load_npy
+
+        return load_npy(self.path)
 
 
 def worker_context(spec: WorkerSpec) -> Any:
