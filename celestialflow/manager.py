@@ -61,8 +61,9 @@ class TaskManager:
     ``backoff_max``, ``backoff_jitter``), ``log_level``, ``log_dir``,
     ``log_to_file``, ``log_keep`` (newest log files kept in the folder; None keeps all),
     ``chunk_size`` (tasks per submitted chunk; automatic by
-    default), ``mp_context`` (process start method), and ``dask_client`` /
-    ``dask_address`` for ``execution_mode="dask"``, and ``pool``: an existing
+    default), ``mp_context`` (process start method), and ``dask_client`` (a
+    ``distributed.Client`` or a scheduler address string; ``dask_address`` is the
+    older name for an address) for ``execution_mode="dask"``, and ``pool``: an existing
     ``concurrent.futures`` executor for thread or process mode, shared between
     stages and left open afterwards.
     """
@@ -303,7 +304,10 @@ class TaskManager:
             return ProcessBackend(self.func, self.worker_limit, self.mp_context, self.pool or process_pool)
         if mode == "async":
             return AsyncBackend(self.func, self.worker_limit)
-        return DaskBackend(self.func, self.worker_limit, self.dask_client, self.dask_address)
+        client, address = self.dask_client, self.dask_address
+        if isinstance(client, str):  # one name for both: a Client or a scheduler address
+            client, address = None, client
+        return DaskBackend(self.func, self.worker_limit, client, address)
 
     def _check_picklable(self) -> None:
         """Fail fast when process mode cannot send ``func`` to its workers (no hook is called:

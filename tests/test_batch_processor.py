@@ -508,3 +508,24 @@ def test_config_grid_checks_every_value_before_the_first_config(workdir):
     with pytest.raises(ValueError, match="configs\\[1\\]: .*'threshold'.*expected type float"):
         p.process_runs_with_config_grid(RUNS, "peaks", "peaks", [{"threshold": 10.0}, {"threshold": "x"}])
     assert p.last_graph is None
+
+
+def exit_on_run_002(ctx, run_id):
+    if run_id == "run_002":
+        import os
+
+        os._exit(1)  # as a segfault in a C extension would
+    return run_id.upper()
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_dying_in_a_process_batch_fails_only_its_run(workdir):
+    runs = [f"run_{i:03d}" for i in range(6)]
+    ctx = Context(storage_dir=workdir / "cache", config={"data_root": str(workdir / "DAQ")})
+    out = BatchProcessor(ctx).process_with_custom_func(
+        runs, exit_on_run_002, max_workers=2, executor_type="process", show_progress=False
+    )
+    assert out["results"] == {r: r.upper() for r in runs if r != "run_002"}
+    assert list(out["errors"]) == ["run_002"]
+    assert out["errors"]["run_002"]["type"] == "WorkerLostError"
+    assert "died" in out["errors"]["run_002"]["message"]

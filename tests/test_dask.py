@@ -86,3 +86,36 @@ def test_a_dask_worker_killed_mid_run_fails_only_its_task():
     assert m.get_success_dict() == {i: i * 2 for i in range(30) if i != 5}
     (err,) = m.get_error_dict().values()
     assert isinstance(err, WorkerLostError) and "task 5" in str(err) and "died" in str(err)
+
+
+def test_batch_on_a_given_client_and_by_address(tmp_path, client):
+    import numpy as np
+
+    from waveform_analysis import BatchProcessor, Context, standard_plugins
+    from waveform_analysis.synthetic import generate_runs
+
+    runs = ["run_001", "run_002", "run_003"]
+    generate_runs(tmp_path / "DAQ", runs, n_waveforms=100, n_samples=200)
+
+    def context(cache):
+        ctx = Context(storage_dir=tmp_path / cache, config={"data_root": str(tmp_path / "DAQ")})
+        ctx.register(standard_plugins())
+        return ctx
+
+    local = BatchProcessor(context("local")).process_runs(runs, "peaks", max_workers=2, show_progress=False)
+    on_client = BatchProcessor(context("client")).process_runs(runs, "peaks", dask_client=client, show_progress=False)
+    assert client.status == "running"  # nothing we did not start is closed
+    by_address = BatchProcessor(context("address")).process_runs(
+        runs, "peaks", dask_client=client.scheduler.address, show_progress=False
+    )
+    for run in runs:
+        assert np.array_equal(on_client["results"][run], local["results"][run])
+        assert np.array_equal(by_address["results"][run], local["results"][run])
+    assert client.status == "running"
+
+
+def test_manager_takes_a_scheduler_address_as_dask_client(client):
+    m = TaskManager(square, execution_mode="dask", dask_client=client.scheduler.address,
+                    enable_success_cache=True, log_to_file=False)
+    m.start([2, 3])
+    assert m.get_success_dict() == {2: 4, 3: 9}

@@ -66,7 +66,7 @@ class BatchOptions:
                     f"dask_client must be a distributed.Client or a scheduler address string, got "
                     f"{type(self.dask_client).__name__}"
                 )
-            self.executor_type = "dask"  # a client given means: run there
+            object.__setattr__(self, "executor_type", "dask")  # a client given means: run there
         if not isinstance(self.retries, int) or self.retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {self.retries!r}")
         if self.retry_on is not None:
