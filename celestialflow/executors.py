@@ -218,10 +218,13 @@ class ProcessPool:
     """A ``ProcessPoolExecutor`` that is rebuilt when one of its workers dies.
 
     Each future is tagged with the pool's generation; ``recover(generation)``
-    replaces the pool once per break, however many lost chunks report it. A
-    chunk submitted ``alone`` waits until nothing else is in flight and holds
-    new work back until it ends: that is how a task suspected of killing its
-    worker is run, so the blame is certain even when stages share the pool."""
+    replaces the pool once per break, however many lost chunks report it, and
+    fails every future of that generation still pending. (The executor marks a
+    broken pool without the lock ``submit`` holds, so a chunk submitted at that
+    moment would otherwise never finish.) A chunk submitted ``alone`` waits until
+    nothing else is in flight and holds new work back until it ends: that is how
+    a task suspected of killing its worker is run, so the blame is certain even
+    when stages share the pool."""
 
     def __init__(self, workers: int, mp_context: str | None = None, initializer: Any = None, initargs: tuple = ()) -> None:
         self.workers = workers
@@ -230,11 +233,15 @@ class ProcessPool:
         self._cv = threading.Condition()
         self.generation = 0
         self.rebuilt = 0
-        self._inflight = 0
+        self._pending: dict[int, set[Future]] = {}  # our futures not yet finished, by generation
         self._alone_waiting = 0
-        self._alone_running = False
+        self._alone: Future | None = None  # the future submitted alone, while it runs
         self._closed = False
         self._pool = self._new()
+
+    @property
+    def _inflight(self) -> int:
+        return sum(len(futs) for futs in self._pending.values())
 
     def _new(self) -> ProcessPoolExecutor:
         initializer, initargs = self._init
@@ -247,45 +254,74 @@ class ProcessPool:
             if alone:
                 self._alone_waiting += 1
                 try:
-                    while not self._closed and (self._alone_running or self._inflight):
+                    while not self._closed and (self._alone is not None or self._inflight):
                         self._cv.wait(0.1)
                 finally:
                     self._alone_waiting -= 1
             else:
-                while not self._closed and (self._alone_running or self._alone_waiting):
+                while not self._closed and (self._alone is not None or self._alone_waiting):
                     self._cv.wait(0.1)
             if self._closed:
                 raise PoolClosedError("the process pool is shutting down")
             pool, gen = self._pool, self.generation
             try:
-                fut = pool.submit(fn, *args)
+                inner = pool.submit(fn, *args)
             except BrokenProcessPool as exc:  # nothing counted; the caller recovers this generation
                 exc.cf_generation = gen  # type: ignore[attr-defined]
                 raise
-            self._inflight += 1
+            outer: Future = Future()
+            outer.cf_generation = gen  # type: ignore[attr-defined]
+            self._pending.setdefault(gen, set()).add(outer)
             if alone:
-                self._alone_running = True
-        fut.cf_generation = gen  # type: ignore[attr-defined]
-        fut.add_done_callback(lambda _f: self._finished(alone))
-        return fut
+                self._alone = outer
+        inner.add_done_callback(lambda f: self._relay(f, outer, gen))
+        return outer
 
-    def _finished(self, alone: bool) -> None:
+    def _release(self, outer: Future, gen: int) -> bool:
+        """Forget ``outer``; False if it was already failed by a recovery."""
         with self._cv:
-            self._inflight -= 1
-            if alone:
-                self._alone_running = False
+            futs = self._pending.get(gen)
+            if futs is None or outer not in futs:
+                return False
+            futs.discard(outer)
+            if not futs:
+                del self._pending[gen]
+            if self._alone is outer:
+                self._alone = None
             self._cv.notify_all()
+            return True
+
+    def _relay(self, inner: Future, outer: Future, gen: int) -> None:
+        if not self._release(outer, gen):
+            return
+        if inner.cancelled():
+            outer.set_exception(PoolClosedError("the chunk was cancelled with its pool"))
+            return
+        exc = inner.exception()
+        if exc is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(inner.result())
 
     def recover(self, generation: int | None) -> None:
-        """Replace the pool if it is still the one of ``generation`` (None: the current one)."""
+        """Fail what is still pending of ``generation`` (None: the current one) and, if that
+        is the pool in use, replace it."""
         with self._cv:
-            if self._closed or (generation is not None and generation != self.generation):
-                return
-            old = self._pool
-            self._pool = self._new()
-            self.generation += 1
-            self.rebuilt += 1
-        old.shutdown(wait=False, cancel_futures=True)
+            gen = self.generation if generation is None else generation
+            stranded = self._pending.pop(gen, set())
+            if self._alone in stranded:
+                self._alone = None
+            old = None
+            if gen == self.generation and not self._closed:
+                old = self._pool
+                self._pool = self._new()
+                self.generation += 1
+                self.rebuilt += 1
+            self._cv.notify_all()
+        for fut in stranded:
+            fut.set_exception(BrokenProcessPool("the process pool broke while this chunk was pending"))
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
 
     def close(self, cancel: bool = False) -> None:
         with self._cv:
