@@ -49,5 +49,9 @@ class CacheError(WaveformAnalysisError):
     """A cache entry cannot be read or written."""
 
 
+class CacheWriteError(CacheError, OSError):
+    """Writing a cache entry failed (disk full, permissions): nothing of it was kept."""
+
+
 class CancelledError(WaveformAnalysisError):
     """Work stopped because its CancellationToken was cancelled."""

@@ -4,7 +4,12 @@ Layout: ``<storage_dir>/<run_id>/<data_name>-<key>.npy`` and ``.json``.
 
 * Writes are atomic: each file is written to a temporary name in the same
   folder and moved into place with :func:`os.replace`; the JSON goes last and
-  is the commit marker (no JSON, no entry).
+  is the commit marker (no JSON, no entry). Writers of one run's entries take turns
+  (an advisory lock on the run's folder), so two processes computing the same key at once
+  cannot pair one's data with the other's metadata. A write that fails (disk
+  full) leaves nothing behind and raises :class:`CacheWriteError` naming the
+  entry; temporary files left by a writer that was killed are removed on the
+  next write of that entry and by ``cache clear``.
 * Reads never unpickle: ``np.load(mmap_mode="r", allow_pickle=False)``.
 * An entry whose file size, header, dtype or shape disagree with its JSON is
   logged, deleted and reported as missing, so the caller recomputes it.
@@ -22,6 +27,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +36,7 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-from ..errors import CacheError, ConfigError
+from ..errors import CacheError, CacheWriteError, ConfigError
 
 __all__ = ["CacheStorage", "EntryCheck", "check_run_id", "file_checksum", "verify_entry", "verify_folder"]
 
@@ -118,6 +125,67 @@ def check_run_id(run_id: Any) -> str:
     if run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\0" in run_id:
         raise ConfigError(f"run_id {run_id!r} must not contain path separators or be '.'/'..'")
     return run_id
+
+
+#: A temporary file whose writer cannot be checked (another host) is stale after this long.
+STALE_TEMP_SECONDS = 3600
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An advisory lock on a run's cache folder, held while one of its entries is written.
+
+    The folder itself is locked (no lock file is left behind); writes are short,
+    and other runs' folders are not affected. A no-op where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _remove_stale_temps(folder: Path, *final_names: str) -> None:
+    """Delete temporary files of these entry files left by writers that died (SIGKILL, power cut).
+
+    A temp file ``.<final>.<pid>.<hex>.tmp`` is stale when its process is gone, or,
+    when that cannot be told (the pid is alive: it may be another host's), when it
+    is older than :data:`STALE_TEMP_SECONDS`. The caller holds the entry lock, so no
+    live writer of this host is writing them."""
+    now = time.time()
+    for final in final_names:
+        for tmp in folder.glob(f".{final}.*.tmp"):
+            try:
+                pid = int(tmp.name[len(final) + 2 :].split(".", 1)[0])
+            except ValueError:
+                continue
+            try:
+                stale = not _alive(pid) or now - tmp.stat().st_mtime > STALE_TEMP_SECONDS
+                if stale:
+                    tmp.unlink()
+                    logger.info(f"removed {tmp}, left by a writer that did not finish")
+            except FileNotFoundError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own earlier write of this entry: we hold its lock now, so it is over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _descr_json(dtype: np.dtype) -> Any:
@@ -222,8 +290,25 @@ class CacheStorage:
                 "(the cache stores plain numpy data only and never pickles)"
             )
         folder = self.root / run_id
-        folder.mkdir(parents=True, exist_ok=True)
         npy, meta_path = self.paths(run_id, data_name, key)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with _folder_lock(folder):
+                _remove_stale_temps(folder, npy.name, meta_path.name)
+                self._commit(folder, run_id, data_name, key, array, meta, npy, meta_path)
+        except CacheError:
+            raise
+        except OSError as exc:  # disk full, permissions, ...: nothing of the entry is kept
+            raise CacheWriteError(
+                exc.errno, f"could not write cache entry {npy} ({exc.strerror or exc}); nothing was kept"
+            ) from exc
+        loaded = self.load(run_id, data_name, key, verify=False)  # hashed a moment ago
+        if loaded is None:  # pragma: no cover - a concurrent delete
+            raise CacheError(f"cache entry {npy} vanished right after it was written")
+        return loaded
+
+    def _commit(self, folder, run_id, data_name, key, array, meta, npy: Path, meta_path: Path) -> None:
+        """Write the data file, then the metadata that commits it (the caller holds the entry lock)."""
         tmp_npy = self._write_tmp(
             folder, npy.name, lambda f: np.save(f, array, allow_pickle=False), sync=True
         )
@@ -253,10 +338,6 @@ class CacheStorage:
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
-        loaded = self.load(run_id, data_name, key, verify=False)  # hashed a moment ago
-        if loaded is None:  # pragma: no cover - a concurrent delete
-            raise CacheError(f"cache entry {npy} vanished right after it was written")
-        return loaded
 
     @staticmethod
     def _write_tmp(folder: Path, final_name: str, write, sync: bool) -> Path:
