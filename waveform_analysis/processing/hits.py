@@ -43,59 +43,10 @@ ADC_MAX = (1 << 14) - 1
 
 
 @numba.njit(cache=True, nogil=True)
-def _core_width(row, neg, bl, start, end):
-    """Area / height of the signal over ``[start, end)`` (the hit's effective width)."""
-    area = 0.0
-    height = 0.0
-    for j in range(start, end):
-        v = bl - row[j] if neg else row[j] - bl
-        area += v
-        if v > height:
-            height = v
-    if height <= 0.0 or area <= 0.0:
-        return 0.0
-    return area / height
-
-
-@numba.njit(cache=True, nogil=True)
-def _extension(row, neg, bl, start, end, rext, tail_ext):
-    if rext >= 0:
-        return rext
-    return int(np.ceil(tail_ext * _core_width(row, neg, bl, start, end)))
-
-
-@numba.njit(cache=True, nogil=True)
-def _emit(row, r, neg, bl, tol, start, end, left, right, k, cap, adc_lo, adc_hi,
+def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo, adc_hi,
           o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+    """Store one peak: ``bpos`` / ``height`` are its extremum, ``start`` its first core sample."""
     if k < cap:
-        # extremum: the first most negative (most positive) sample of [start, end)
-        bpos = start
-        ext = row[start]
-        if neg:
-            for j in range(start + 1, end):
-                if row[j] < ext:
-                    ext = row[j]
-                    bpos = j
-        else:
-            for j in range(start + 1, end):
-                if row[j] > ext:
-                    ext = row[j]
-                    bpos = j
-        # signal sgn * (w - bl), summed in sample order
-        area = 0.0
-        sat = False
-        if neg:
-            for j in range(left, right):
-                area += bl - row[j]
-            height = bl - ext
-        else:
-            for j in range(left, right):
-                area += row[j] - bl
-            height = ext - bl
-        for j in range(left, right):
-            if row[j] <= adc_lo or row[j] >= adc_hi:
-                sat = True
-                break
         if tol > 0.0:
             # position: the first sample within tol of the extremum; on a slowly
             # decaying top, noise alone would put the extremum anywhere along it
@@ -104,14 +55,56 @@ def _emit(row, r, neg, bl, tol, start, end, left, right, k, cap, adc_lo, adc_hi,
                 if v >= height - tol:
                     bpos = j
                     break
+        # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
+        area = 0.0
+        lo_w = row[left]
+        hi_w = row[left]
+        for j in range(left, right):
+            area += row[j]
+            lo_w = min(lo_w, row[j])
+            hi_w = max(hi_w, row[j])
+        area -= bl * (right - left)
+        if neg:
+            area = -area
         o_rec[k] = r
         o_left[k] = left
         o_right[k] = right
         o_pos[k] = bpos
         o_height[k] = height
         o_area[k] = area
-        o_sat[k] = sat
+        o_sat[k] = lo_w <= adc_lo or hi_w >= adc_hi
     return k + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_firing(row, j, L, a, neg, block):
+    """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
+
+    Whole quiet blocks first (an int16 min/max each, a vector reduction),
+    then single samples. A function of its own so that the compiler
+    vectorises the block loop whatever the caller around it does.
+    """
+    if neg:
+        while j + block <= L:
+            m = np.int16(32767)
+            for q in range(j, j + block):
+                m = min(m, row[q])
+            if m <= a:
+                break
+            j += block
+        while j < L and row[j] > a:
+            j += 1
+    else:
+        while j + block <= L:
+            m = np.int16(-32768)
+            for q in range(j, j + block):
+                m = max(m, row[q])
+            if m >= a:
+                break
+            j += block
+        while j < L and row[j] < a:
+            j += 1
+    return j
 
 
 # Quiet stretches are skipped this many samples at a time (one int16 min/max each).
@@ -145,52 +138,27 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, merge_gap, lex
         is_open = False
         c_left = 0  # first sample of the open hit (after the left walk)
         c_end = 0  # one past its last sample beyond the release level
+        c_area = 0.0  # signal summed over [c_left, c_end)
+        c_height = 0.0  # extremum of the signal and its first sample
+        c_pos = 0
         c_ext = 0
         c_gap = 0
         prev_right = 0
         j = 0
         while j < L:
-            # next firing sample: whole quiet blocks first, then single samples
-            if neg:
-                while j + block <= L:
-                    m = np.int16(32767)
-                    for q in range(j, j + block):
-                        m = min(m, row[q])
-                    if m <= a:
-                        break
-                    j += block
-                while j < L and row[j] > a:
-                    j += 1
-            else:
-                while j + block <= L:
-                    m = np.int16(-32768)
-                    for q in range(j, j + block):
-                        m = max(m, row[q])
-                    if m >= a:
-                        break
-                    j += block
-                while j < L and row[j] < a:
-                    j += 1
+            j = _next_firing(row, j, L, a, neg, block)
             if j >= L:
                 break
             s = j
-            j += 1
-            # hysteresis: the hit lasts until the signal falls to the release level
-            if neg:
-                while j < L and row[j] <= b:
-                    j += 1
-            else:
-                while j < L and row[j] >= b:
-                    j += 1
-            if is_open and s - c_end < c_gap:
-                c_end = j
-            else:
+            merge = is_open and s - c_end < c_gap
+            if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
-                    k = _emit(row, r, neg, bl, tol, c_left, c_end, max(c_left - lext, prev_right),
-                              right, k, cap, adc_lo, adc_hi,
+                    k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                              max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
                     prev_right = right
+                # walk left over the samples beyond the release level
                 q = s
                 if neg:
                     while q > prev_right and row[q - 1] <= b:
@@ -200,13 +168,40 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, merge_gap, lex
                         q -= 1
                 is_open = True
                 c_left = q
-                c_end = j
-            c_ext = _extension(row, neg, bl, c_left, c_end, rext, tail_ext)
+                c_end = q
+                c_area = 0.0
+                c_height = -np.inf
+            # accumulate from the end of the hit so far (the gap, for a merge) to the
+            # trigger, then on while the signal stays beyond the release level
+            # (hysteresis: the hit ends only where the signal falls back to it)
+            if neg:
+                while c_end < L and (c_end <= s or row[c_end] <= b):
+                    v = bl - row[c_end]
+                    c_area += v
+                    if v > c_height:
+                        c_height = v
+                        c_pos = c_end
+                    c_end += 1
+            else:
+                while c_end < L and (c_end <= s or row[c_end] >= b):
+                    v = row[c_end] - bl
+                    c_area += v
+                    if v > c_height:
+                        c_height = v
+                        c_pos = c_end
+                    c_end += 1
+            j = c_end
+            if rext >= 0:
+                c_ext = rext
+            elif c_height > 0.0 and c_area > 0.0:
+                c_ext = int(np.ceil(tail_ext * c_area / c_height))
+            else:
+                c_ext = 0
             c_gap = merge_gap if merge_gap >= 0 else c_ext
         if is_open and c_end - c_left >= min_width:
             right = min(c_end + c_ext, L)
-            k = _emit(row, r, neg, bl, tol, c_left, c_end, max(c_left - lext, prev_right), right,
-                      k, cap, adc_lo, adc_hi,
+            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                      max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
 
@@ -276,16 +271,23 @@ def _channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
     return (board.astype(np.int64) << 16) | (st_waveforms["channel"].astype(np.int64) & 0xFFFF)
 
 
-def _per_channel_median(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each record, the median of ``values`` over the records with its key."""
+def _per_channel_stat(keys: np.ndarray, values: np.ndarray, q: float = 50.0) -> np.ndarray:
+    """For each record, the ``q``-th percentile of ``values`` over the records with its key."""
     out = np.empty(values.size, np.float64)
-    uniq, inv = np.unique(keys, return_inverse=True)
-    if uniq.size == 1:
-        out[:] = np.median(values)
+    k0 = int(keys.min())
+    span = int(keys.max()) - k0
+    if span == 0:
+        out[:] = np.percentile(values, q)
         return out
-    for g in range(uniq.size):  # one pass per channel, not per record
+    if span < 1 << 16:  # the usual case: one board, a few channels; no sort needed
+        inv = keys - k0
+        groups = np.flatnonzero(np.bincount(inv, minlength=span + 1))
+    else:
+        groups, inv = np.unique(keys, return_inverse=True)
+        groups = np.arange(groups.size)
+    for g in groups:  # one pass per channel, not per record
         sel = inv == g
-        out[sel] = np.median(values[sel])
+        out[sel] = np.percentile(values[sel], q)
     return out
 
 
@@ -300,8 +302,9 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     if n == 0 or "baseline_rms" not in (st_waveforms.dtype.names or ()):
         return np.zeros(n, np.float64)
     rms = np.asarray(st_waveforms["baseline_rms"], dtype=np.float64)
-    rms = np.where(np.isfinite(rms) & (rms > 0), rms, 0.0)
-    return _per_channel_median(_channel_keys(st_waveforms), rms)
+    rms = np.where(rms > 0, rms, 0.0)  # NaN compares false
+    rms[rms == np.inf] = 0.0
+    return _per_channel_stat(_channel_keys(st_waveforms), rms)
 
 
 def find_peaks(
@@ -413,69 +416,78 @@ def find_peaks(
 
 
 @numba.njit(cache=True, nogil=True)
-def _baseline_kernel(wave, length, nb, lo, hi, mean, rms, contaminated):
-    """Baseline, first-window RMS and contamination of records [lo, hi).
+def _window(row, p, m):
+    """Mean and RMS (about the mean) of ``row[p:p + m]``."""
+    s = 0.0
+    for j in range(p, p + m):
+        s += row[j]
+    mu = s / m
+    v = 0.0
+    for j in range(p, p + m):
+        d = row[j] - mu
+        v += d * d
+    return mu, np.sqrt(v / m)
 
-    The record is cut into windows of ``nb`` samples (the first one is the
-    baseline window). The quiet windows are those whose RMS is at most
-    ``1.5 x`` the smallest plus 0.5 ADC; their median RMS and median mean are
-    the record's reference noise and level. The first window is contaminated
-    when its RMS exceeds twice the reference noise, or when its mean is more
-    than 3 reference noise from the reference level and its RMS 1.25 x above
-    the reference noise (a slow tail shifts the mean more than the RMS); the
-    ADC offsets keep quantised, nearly noiseless records from counting. A
-    contaminated record's baseline is the reference level.
-    """
+
+@numba.njit(cache=True, nogil=True)
+def _end_windows(wave, length, nb, mean, rms, last_rms):
+    """Mean and RMS of the first ``min(nb, length)`` samples of each record; RMS of the last."""
     ns = wave.shape[1]
-    w_mean = np.empty(ns // max(nb, 1) + 1)
-    w_rms = np.empty(ns // max(nb, 1) + 1)
-    for r in range(lo, hi):
+    for r in range(wave.shape[0]):
         L = min(max(length[r], 1), ns)
         m = min(nb, L)
-        nw = max(1, L // m)
-        for w in range(nw):
-            s = np.int64(0)
-            s2 = np.int64(0)
-            for j in range(w * m, (w + 1) * m):
-                x = np.int64(wave[r, j])
-                s += x
-                s2 += x * x
-            mu = s / m
-            # shifted by the window's first sample: the int64 sums stay exact
-            # and the variance has no cancellation
-            x0 = np.int64(wave[r, w * m])
-            d1 = s - m * x0
-            d2 = s2 - 2 * x0 * s + m * x0 * x0
-            var = (d2 - d1 * d1 / m) / m
-            w_mean[w] = mu
-            w_rms[w] = np.sqrt(max(var, 0.0))
-        mean[r] = w_mean[0]
-        rms[r] = w_rms[0]
-        contaminated[r] = False
+        mean[r], rms[r] = _window(wave[r], 0, m)
+        last_rms[r] = _window(wave[r], L - m, m)[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _recheck(wave, length, nb, rows, mean, contaminated):
+    """Judge the first window of each record in ``rows`` against the record's quiet windows.
+
+    The record is cut into windows of ``nb`` samples. The quiet windows are
+    those whose RMS is at most ``1.5 x`` the smallest plus 0.5 ADC; their
+    median RMS and median mean are the record's reference noise and level.
+    The first window is contaminated when its RMS exceeds twice the
+    reference noise, or when its mean is more than 3 reference noise from
+    the reference level and its RMS 1.25 x above the reference noise (a slow
+    tail shifts the mean more than the RMS); the ADC offsets keep quantised,
+    nearly noiseless records from counting. A contaminated record's
+    ``mean`` becomes the reference level.
+    """
+    ns = wave.shape[1]
+    cap = ns // max(nb, 1) + 1
+    w_mean = np.empty(cap)
+    w_rms = np.empty(cap)
+    q_mean = np.empty(cap)
+    q_rms = np.empty(cap)
+    for i in range(rows.size):
+        r = rows[i]
+        L = min(max(length[r], 1), ns)
+        m = min(nb, L)
+        nw = L // m
         if nw < 2:
             continue
+        for w in range(nw):
+            w_mean[w], w_rms[w] = _window(wave[r], w * m, m)
         lowest = w_rms[0]
         for w in range(1, nw):
             lowest = min(lowest, w_rms[w])
         cut = 1.5 * lowest + 0.5
-        q_mean = np.empty(nw)
-        q_rms = np.empty(nw)
         nq = 0
         for w in range(nw):
             if w_rms[w] <= cut:
                 q_mean[nq] = w_mean[w]
                 q_rms[nq] = w_rms[w]
                 nq += 1
-        ref_level = np.median(q_mean[:nq])
-        ref_noise = np.median(q_rms[:nq])
+        level = np.median(q_mean[:nq])
+        noise = np.median(q_rms[:nq])
         # the level test needs some excess RMS too: on a record covered by slow
         # tails the quiet windows' level can itself be off while the first is clean
-        if w_rms[0] > 2.0 * ref_noise + 0.5 or (
-            abs(w_mean[0] - ref_level) > 3.0 * ref_noise + 0.5
-            and w_rms[0] > 1.25 * ref_noise + 0.25
+        if w_rms[0] > 2.0 * noise + 0.5 or (
+            abs(w_mean[0] - level) > 3.0 * noise + 0.5 and w_rms[0] > 1.25 * noise + 0.25
         ):
             contaminated[r] = True
-            mean[r] = ref_level
+            mean[r] = level
 
 
 def baseline_stats(
@@ -490,7 +502,12 @@ def baseline_stats(
     of their RMS from theirs): their ``baseline`` (float64) is the median
     level of the quiet windows; every other record's baseline is the plain
     mean of its first window. A contaminated record stays visible through
-    its large ``baseline_rms`` (or ``contaminated``).
+    its large ``baseline_rms``.
+
+    Only records whose first-window RMS is above 1.25 x the lower of their
+    last window's and the lower quartile of their (board, channel)'s (a few
+    percent of clean records) are read whole, so the cost stays that of the
+    two end windows.
     """
     if baseline_samples < 1:
         raise ConfigError(f"baseline_samples must be >= 1, got {baseline_samples}")
@@ -502,14 +519,13 @@ def baseline_stats(
     nb = int(min(baseline_samples, wave.shape[1]))
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
-    contaminated = np.empty(n, np.bool_)
-
-    def run(bounds):
-        _baseline_kernel(wave, length, nb, bounds[0], bounds[1], mean, rms, contaminated)
-
-    parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
-    edges = np.linspace(0, n, parts + 1).astype(np.int64)
-    thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
+    last = np.empty(n, np.float64)
+    _end_windows(wave, length, nb, mean, rms, last)
+    low = np.minimum(last, _per_channel_stat(_channel_keys(st_waveforms), rms, 25.0))
+    rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
+    contaminated = np.zeros(n, np.bool_)
+    if rows.size:
+        _recheck(wave, length, nb, rows, mean, contaminated)
     return mean, rms.astype(np.float32), contaminated
 
 
