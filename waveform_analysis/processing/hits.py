@@ -56,14 +56,15 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
                     bpos = j
                     break
         # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
-        area = 0.0
+        acc = np.int64(0)
+        for j in range(left, right):
+            acc += np.int64(row[j])
         lo_w = row[left]
         hi_w = row[left]
         for j in range(left, right):
-            area += row[j]
             lo_w = min(lo_w, row[j])
             hi_w = max(hi_w, row[j])
-        area -= bl * (right - left)
+        area = acc - bl * (right - left)
         if neg:
             area = -area
         o_rec[k] = r
