@@ -90,6 +90,21 @@ def test_hysteresis_keeps_a_long_noisy_tail_in_one_peak():
     assert len(old) > 1.3 * len(st)
 
 
+def test_a_second_pulse_on_the_tail_is_its_own_peak():
+    rng = np.random.default_rng(2)
+    first = _tail(amp=300.0, tau=60.0)
+    second = _tail(t0=115, amp=150.0, tau=60.0)
+    waves = 1000.0 - (first + second)[None, :] + rng.normal(0, 3.0, (100, 800))
+    st = _records(waves, rms=3.0)
+    peaks = find_peaks(st)
+    assert np.array_equal(np.bincount(peaks["record_i"], minlength=100), np.full(100, 2))
+    assert np.all(peaks["position"][::2] == 100) and np.all(peaks["position"][1::2] == 115)
+    assert np.all(peaks["right"][::2] == peaks["left"][1::2])
+    assert np.all(peaks["left"][1::2] >= 110)
+    # split_sigma=0: one peak for the pair
+    assert len(find_peaks(st, split_sigma=0.0)) == 100
+
+
 def test_right_extension_follows_the_tail_constant():
     for tau in (4.0, 40.0):
         st = _records(1000.0 - _tail(amp=500.0, tau=tau), rms=2.0)
@@ -171,7 +186,7 @@ def test_board_in_peaks_and_events_by_board_and_channel():
 def test_plugins_declare_the_new_options_and_versions():
     opts = PeaksPlugin.options
     for name in ("threshold", "threshold_sigma", "release_sigma", "tail_extension",
-                 "position_sigma", "merge_gap", "right_extension", "left_extension"):
+                 "position_sigma", "split_sigma", "merge_gap", "right_extension", "left_extension"):
         assert opts[name].help
     assert PeaksPlugin.version != "1.0.0" and StWaveformsPlugin.version != "1.0.0"
     assert opts["merge_gap"].default is None and opts["right_extension"].default is None

@@ -54,6 +54,12 @@ class PeaksPlugin(Plugin):
             type=float,
             help="position is the first sample within this many noise sigma of the extremum",
         ),
+        "split_sigma": Option(
+            default=hits.SPLIT_SIGMA,
+            type=float,
+            help="Split a peak where the signal rises by this many noise sigma (at least the"
+            " trigger level) within 3 samples after its extremum; 0: never",
+        ),
         "polarity": POLARITY,
         "merge_gap": Option(
             default=hits.MERGE_GAP,

@@ -35,6 +35,7 @@ DEFAULT_THRESHOLD_SIGMA = _d.THRESHOLD_SIGMA
 DEFAULT_RELEASE_SIGMA = _d.RELEASE_SIGMA
 DEFAULT_TAIL_EXTENSION = _d.TAIL_EXTENSION
 DEFAULT_POSITION_SIGMA = _d.POSITION_SIGMA
+DEFAULT_SPLIT_SIGMA = _d.SPLIT_SIGMA
 DEFAULT_LEFT_EXTENSION = _d.LEFT_EXTENSION
 DEFAULT_MERGE_GAP = _d.MERGE_GAP
 DEFAULT_RIGHT_EXTENSION = _d.RIGHT_EXTENSION
@@ -115,17 +116,22 @@ _BLOCK = 32
 
 
 @numba.njit(cache=True, nogil=True)
-def _find_hits(wave, length, level, release, neg, baseline, ptol, merge_gap, lext, rext, tail_ext,
-               min_width, block, adc_lo, adc_hi, lo, hi, cap,
+def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_gap, lext, rext,
+               tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
                o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
     A hit starts at a sample with ``wave <= level`` (``neg``; ``>=``
     otherwise) and lasts while ``wave <= release`` (``>=``); both levels are
     int16, so the scans compare raw samples. ``merge_gap`` / ``rext`` < 0
-    mean "derived from the hit" (its tail extension). Records that cannot
-    fire have ``length`` 0.
+    mean "derived from the hit" (its tail extension). A peak is split at a
+    sample after its extremum from which the signal rises by more than
+    ``rise[r]`` within 3 samples (a second pulse), once the peak so far has
+    reached the trigger level; samples joined by an explicit ``merge_gap``
+    are not split. Records that cannot fire have
+    ``length`` 0.
     """
+    sg = -1 if neg else 1
     k = 0
     for r in range(lo, hi):
         L = length[r]
@@ -135,8 +141,12 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, merge_gap, lex
         b = release[r]
         bl = baseline[r]
         tol = ptol[r]
+        big_rise = rise[r]
+        trig_v = sg * (np.int64(a) - bl)  # the trigger level as signal
+        sb = sg * np.int64(b)
         row = wave[r]
         is_open = False
+        exempt = -1  # no split from a sample up to here (explicit merge_gap, or split)
         c_left = 0  # first sample of the open hit (after the left walk)
         c_end = 0  # one past its last sample beyond the release level
         c_area = 0.0  # signal summed over [c_left, c_end)
@@ -175,22 +185,39 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, merge_gap, lex
             # accumulate from the end of the hit so far (the gap, for a merge) to the
             # trigger, then on while the signal stays beyond the release level
             # (hysteresis: the hit ends only where the signal falls back to it)
-            if neg:
-                while c_end < L and (c_end <= s or row[c_end] <= b):
-                    v = bl - row[c_end]
-                    c_area += v
-                    if v > c_height:
-                        c_height = v
-                        c_pos = c_end
-                    c_end += 1
-            else:
-                while c_end < L and (c_end <= s or row[c_end] >= b):
-                    v = row[c_end] - bl
-                    c_area += v
-                    if v > c_height:
-                        c_height = v
-                        c_pos = c_end
-                    c_end += 1
+            if merge and merge_gap >= 0:
+                exempt = s
+            while c_end < L and (c_end <= s or sg * np.int64(row[c_end]) >= sb):
+                v = sg * (row[c_end] - bl)
+                q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
+                if q0 < c_end and c_height >= trig_v:
+                    # a rise of more than big_rise from one of the last 3 samples after
+                    # the extremum: a second pulse starts at that sample
+                    mv = v
+                    mp = -1
+                    for q in range(q0, c_end):
+                        vq = sg * (row[q] - bl)
+                        if vq < mv:
+                            mv = vq
+                            mp = q
+                    if mp >= 0 and v - mv > big_rise:
+                        if mp - c_left >= min_width:
+                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                                      max(c_left - lext, prev_right), mp, k, cap, adc_lo,
+                                      adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
+                                      o_sat)
+                            prev_right = mp
+                        exempt = c_end - 1  # the rise just seen splits once
+                        c_left = mp
+                        c_end = mp
+                        c_area = 0.0
+                        c_height = -np.inf
+                        continue
+                c_area += v
+                if v > c_height:
+                    c_height = v
+                    c_pos = c_end
+                c_end += 1
             j = c_end
             if rext >= 0:
                 c_ext = rext
@@ -320,6 +347,7 @@ def find_peaks(
     release_sigma: float = DEFAULT_RELEASE_SIGMA,
     tail_extension: float = DEFAULT_TAIL_EXTENSION,
     position_sigma: float = DEFAULT_POSITION_SIGMA,
+    split_sigma: float = DEFAULT_SPLIT_SIGMA,
 ) -> np.ndarray:
     """Peaks of every record of ``st_waveforms`` as ``PEAKS_DTYPE``.
 
@@ -339,7 +367,11 @@ def find_peaks(
     ``saturated`` is true when a sample of ``[left, right)`` is at the ADC's
     limit (0 or 2^14 - 1). ``position`` is the first sample within
     ``position_sigma * noise`` of the extremum (the extremum itself when the
-    noise is 0); ``height`` is the extremum.
+    noise is 0); ``height`` is the extremum. A peak is split where, after
+    its extremum, the signal rises within 3 samples by more than
+    ``max(threshold level, split_sigma * noise)``: a second pulse on the
+    tail of the first (``split_sigma=0``: never; hits joined by an explicit
+    ``merge_gap`` are not split).
 
     Why these defaults (docs/physics.md has the measurements): ``5 sigma``
     gives ~0.2 false peaks per 1,000 noise-only 800-sample records; the
@@ -361,7 +393,7 @@ def find_peaks(
         )
     for name, value in (("threshold", threshold), ("threshold_sigma", threshold_sigma),
                         ("release_sigma", release_sigma), ("tail_extension", tail_extension),
-                        ("position_sigma", position_sigma)):
+                        ("position_sigma", position_sigma), ("split_sigma", split_sigma)):
         if not value >= 0:
             raise ConfigError(f"{name} must be >= 0, got {value!r}")
     n = len(st_waveforms)
@@ -373,6 +405,10 @@ def find_peaks(
     thr = np.maximum(float(threshold), float(threshold_sigma) * noise)
     rel = np.minimum(float(release_sigma) * noise, thr)
     ptol = np.ascontiguousarray(float(position_sigma) * noise)
+    if split_sigma > 0:
+        rise = np.maximum(thr, float(split_sigma) * noise)
+    else:
+        rise = np.full(n, np.inf)
     level, rlevel, length = _levels(
         baseline, np.asarray(st_waveforms["length"]), wave.shape[1], sgn, thr, rel
     )
@@ -387,10 +423,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = _find_hits(wave, length, level, rlevel, neg, baseline, ptol, *args, lo, hi, cap, *out)
+        k = _find_hits(wave, length, level, rlevel, neg, baseline, ptol, rise, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            _find_hits(wave, length, level, rlevel, neg, baseline, ptol, *args, lo, hi, k, *out)
+            _find_hits(wave, length, level, rlevel, neg, baseline, ptol, rise, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
