@@ -109,6 +109,9 @@ def _next_firing(row, j, L, a, neg, block):
     return j
 
 
+NO_HIGH = np.int64(-(1 << 40))
+NO_LOW = np.int64(1 << 40)
+
 # Quiet stretches are skipped this many samples at a time (one int16 min/max each).
 # Passed at run time: a constant trip count gets unrolled into scalar code
 # instead of a vector reduction.
@@ -141,17 +144,21 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_ga
         b = release[r]
         bl = baseline[r]
         tol = ptol[r]
-        big_rise = rise[r]
-        trig_v = sg * (np.int64(a) - bl)  # the trigger level as signal
+        big_rise = rise[r]  # int64: x - low > big_rise is a rise of more than rise
+        sa = sg * np.int64(a)
         sb = sg * np.int64(b)
+        sbl = sg * bl
         row = wave[r]
         is_open = False
         exempt = -1  # no split from a sample up to here (explicit merge_gap, or split)
         c_left = 0  # first sample of the open hit (after the left walk)
         c_end = 0  # one past its last sample beyond the release level
-        c_area = 0.0  # signal summed over [c_left, c_end)
-        c_height = 0.0  # extremum of the signal and its first sample
+        c_sum = np.int64(0)  # x summed over [c_left, c_end)
+        c_high = NO_HIGH  # largest x and its first sample
         c_pos = 0
+        c_low = NO_LOW  # lowest x since the largest
+        c_area = 0.0  # signal summed over [c_left, c_end)
+        c_height = 0.0  # extremum of the signal
         c_ext = 0
         c_gap = 0
         prev_right = 0
@@ -180,29 +187,32 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_ga
                 is_open = True
                 c_left = q
                 c_end = q
-                c_area = 0.0
-                c_height = -np.inf
+                c_sum = np.int64(0)
+                c_high = NO_HIGH
+                c_low = NO_LOW
             # accumulate from the end of the hit so far (the gap, for a merge) to the
             # trigger, then on while the signal stays beyond the release level
             # (hysteresis: the hit ends only where the signal falls back to it)
             if merge and merge_gap >= 0:
                 exempt = s
             while c_end < L and (c_end <= s or sg * np.int64(row[c_end]) >= sb):
-                v = sg * (row[c_end] - bl)
-                q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
-                if q0 < c_end and c_height >= trig_v:
+                # integer arithmetic on x = sg * sample (the signal plus sg * baseline)
+                x = sg * np.int64(row[c_end])
+                # c_low (lowest x since the extremum) makes the check below rare
+                if x - c_low > big_rise and c_high >= sa:
+                    q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
                     # a rise of more than big_rise from one of the last 3 samples after
                     # the extremum: a second pulse starts at that sample
-                    mv = v
+                    mv = x
                     mp = -1
                     for q in range(q0, c_end):
-                        vq = sg * (row[q] - bl)
-                        if vq < mv:
-                            mv = vq
+                        xq = sg * np.int64(row[q])
+                        if xq < mv:
+                            mv = xq
                             mp = q
-                    if mp >= 0 and v - mv > big_rise:
+                    if mp >= 0 and x - mv > big_rise:
                         if mp - c_left >= min_width:
-                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_high - sbl,
                                       max(c_left - lext, prev_right), mp, k, cap, adc_lo,
                                       adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
                                       o_sat)
@@ -210,14 +220,20 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_ga
                         exempt = c_end - 1  # the rise just seen splits once
                         c_left = mp
                         c_end = mp
-                        c_area = 0.0
-                        c_height = -np.inf
+                        c_sum = np.int64(0)
+                        c_high = NO_HIGH
+                        c_low = NO_LOW
                         continue
-                c_area += v
-                if v > c_height:
-                    c_height = v
+                c_sum += x
+                if x > c_high:
+                    c_high = x
                     c_pos = c_end
+                    c_low = NO_LOW
+                elif x < c_low:
+                    c_low = x
                 c_end += 1
+            c_height = c_high - sbl
+            c_area = c_sum - sbl * (c_end - c_left)
             j = c_end
             if rext >= 0:
                 c_ext = rext
@@ -405,10 +421,12 @@ def find_peaks(
     thr = np.maximum(float(threshold), float(threshold_sigma) * noise)
     rel = np.minimum(float(release_sigma) * noise, thr)
     ptol = np.ascontiguousarray(float(position_sigma) * noise)
+    # as int64 for the kernel's integer compare: x - low > floor(R) is x - low > R
     if split_sigma > 0:
-        rise = np.maximum(thr, float(split_sigma) * noise)
+        rise = np.floor(np.minimum(np.maximum(thr, float(split_sigma) * noise), 2.0**40))
+        rise = rise.astype(np.int64)
     else:
-        rise = np.full(n, np.inf)
+        rise = np.full(n, 1 << 40, np.int64)
     level, rlevel, length = _levels(
         baseline, np.asarray(st_waveforms["length"]), wave.shape[1], sgn, thr, rel
     )
