@@ -315,23 +315,39 @@ def _channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
     return (board.astype(np.int64) << 16) | (st_waveforms["channel"].astype(np.int64) & 0xFFFF)
 
 
+@numba.njit(cache=True, nogil=True)
+def _group_percentile(inv, values, n_groups, q, out):
+    """``out[i]``: the ``q``-th percentile of ``values`` over the records of group ``inv[i]``."""
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(inv.size):
+        counts[inv[i] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    buf = np.empty(inv.size)
+    for i in range(inv.size):  # counting sort by group
+        buf[fill[inv[i]]] = values[i]
+        fill[inv[i]] += 1
+    stat = np.zeros(n_groups)
+    for g in range(n_groups):
+        if starts[g + 1] > starts[g]:
+            stat[g] = np.percentile(buf[starts[g]:starts[g + 1]], q)
+    for i in range(inv.size):
+        out[i] = stat[inv[i]]
+
+
 def _per_channel_stat(keys: np.ndarray, values: np.ndarray, q: float = 50.0) -> np.ndarray:
     """For each record, the ``q``-th percentile of ``values`` over the records with its key."""
     out = np.empty(values.size, np.float64)
     k0 = int(keys.min())
     span = int(keys.max()) - k0
-    if span == 0:
-        out[:] = np.percentile(values, q)
-        return out
     if span < 1 << 16:  # the usual case: one board, a few channels; no sort needed
         inv = keys - k0
-        groups = np.flatnonzero(np.bincount(inv, minlength=span + 1))
+        n_groups = span + 1
     else:
-        groups, inv = np.unique(keys, return_inverse=True)
-        groups = np.arange(groups.size)
-    for g in groups:  # one pass per channel, not per record
-        sel = inv == g
-        out[sel] = np.percentile(values[sel], q)
+        uniq, inv = np.unique(keys, return_inverse=True)
+        n_groups = uniq.size
+    _group_percentile(np.ascontiguousarray(inv, dtype=np.int64),
+                      np.ascontiguousarray(values, dtype=np.float64), n_groups, float(q), out)
     return out
 
 
