@@ -58,11 +58,10 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
                     break
         # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
         acc = np.int64(0)
-        for j in range(left, right):
-            acc += np.int64(row[j])
         lo_w = row[left]
         hi_w = row[left]
         for j in range(left, right):
+            acc += np.int64(row[j])
             lo_w = min(lo_w, row[j])
             hi_w = max(hi_w, row[j])
         area = acc - bl * (right - left)
