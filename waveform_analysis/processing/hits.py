@@ -15,8 +15,11 @@ walking left the same way. Its bounds are extended by ``left_extension``
 samples before and, after the release, by ``tail_extension`` times the hit's
 effective width (area / height, the decay constant of an exponential tail),
 so the extension follows the pulse shape instead of a constant. A new hit
-starting inside that extension continues the same peak. Records are split
-across threads (the kernel releases the GIL).
+starting inside that extension continues the same peak, unless the signal
+rises fast after the peak's extremum (a second pulse: the peak is split at
+the valley). ``position`` is the first sample within a few noise sigma of
+the extremum. Records are split across threads (the kernel releases the
+GIL). docs/physics.md has the reasons and the measurements.
 """
 
 from __future__ import annotations
@@ -407,11 +410,13 @@ def find_peaks(
     ``merge_gap`` are not split).
 
     Why these defaults (docs/physics.md has the measurements): ``5 sigma``
-    gives ~0.2 false peaks per 1,000 noise-only 800-sample records; the
+    gives ~0.5 false peaks per 1,000 noise-only 800-sample records; the
     8 ADC floor keeps quantised, nearly noiseless channels from firing; a
     release at 1 sigma ends the hit where the tail has reached the noise, so
     noise re-crossing the trigger level on a long tail cannot start a second
-    peak; 3 decay constants after the release leave < 1 % of the area out.
+    peak; 2 decay constants after the release leave ~0.2-0.4 % of the area
+    out, and longer extensions sum more noise; a 7 sigma rise within 3
+    samples is a second pulse, not noise on a tail.
 
     Raises :class:`ConfigError` for an unknown polarity or negative settings.
     """
