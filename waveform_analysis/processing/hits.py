@@ -121,32 +121,53 @@ _BLOCK = 32
 
 
 @numba.njit(cache=True, nogil=True)
-def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_gap, lext, rext,
-               tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
+def _find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p_sigma, s_sigma,
+               merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
                o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
-    A hit starts at a sample with ``wave <= level`` (``neg``; ``>=``
-    otherwise) and lasts while ``wave <= release`` (``>=``); both levels are
-    int16, so the scans compare raw samples. ``merge_gap`` / ``rext`` < 0
-    mean "derived from the hit" (its tail extension). A peak is split at a
-    sample after its extremum from which the signal rises by more than
-    ``rise[r]`` within 3 samples (a second pulse), once the peak so far has
-    reached the trigger level; samples joined by an explicit ``merge_gap``
-    are not split. Records that cannot fire have
-    ``length`` 0.
+    Per record, with its ``noise``: a hit starts at a sample more than
+    ``max(threshold, t_sigma * noise)`` beyond the baseline and lasts while
+    the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
+    int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
+    ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1``
+    positive), so the scans compare raw samples; a trigger level beyond the
+    int16 range on the quiet side (or a NaN baseline) means the record
+    cannot fire. ``merge_gap`` / ``rext`` < 0 mean "derived from the hit"
+    (its tail extension). A peak is split at a sample after its extremum
+    from which the signal rises by more than ``max(trigger, s_sigma *
+    noise)`` within 3 samples (a second pulse; ``s_sigma`` 0: never), once
+    the peak so far has reached the trigger level; samples joined by an
+    explicit ``merge_gap`` are not split.
     """
     sg = -1 if neg else 1
+    ns = wave.shape[1]
     k = 0
     for r in range(lo, hi):
-        L = length[r]
+        L = min(length[r], ns)
         if L <= 0:
             continue
-        a = level[r]
-        b = release[r]
         bl = baseline[r]
-        tol = ptol[r]
-        big_rise = rise[r]  # int64: x - low > big_rise is a rise of more than rise
+        nz = noise[r]
+        thr = max(threshold, t_sigma * nz)
+        rel = min(r_sigma * nz, thr)
+        if neg:
+            lev = np.ceil(bl - thr) - 1.0
+            rlev = np.ceil(bl - rel) - 1.0
+            if not lev >= -32768.0:
+                continue
+        else:
+            lev = np.floor(bl + thr) + 1.0
+            rlev = np.floor(bl + rel) + 1.0
+            if not lev <= 32767.0:
+                continue
+        a = np.int16(min(max(lev, -32768.0), 32767.0))
+        b = np.int16(min(max(rlev, -32768.0), 32767.0))
+        tol = p_sigma * nz
+        # as an integer: x - low > floor(R) is x - low > R
+        big_rise = NO_LOW
+        if s_sigma > 0.0:
+            big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
         sa = sg * np.int64(a)
         sb = sg * np.int64(b)
         sbl = sg * bl
@@ -250,35 +271,6 @@ def _find_hits(wave, length, level, release, neg, baseline, ptol, rise, merge_ga
                       max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
-
-
-def _levels(
-    baseline: np.ndarray, length: np.ndarray, n_samples: int, sgn: int, threshold: np.ndarray,
-    release: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per record the int16 trigger and release levels and the samples to scan.
-
-    ``sgn * (w - baseline) > threshold`` for an integer ``w`` is
-    ``w <= ceil(baseline - threshold) - 1`` (negative) or
-    ``w >= floor(baseline + threshold) + 1`` (positive); the same for the
-    release level. A trigger level beyond the int16 range on the quiet side
-    means no sample can fire: that record's length becomes 0; beyond it on
-    the other side every sample fires, which the clipped level keeps.
-    """
-    lim = np.minimum(length, n_samples).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        if sgn < 0:
-            lev = np.ceil(baseline - threshold) - 1.0
-            rel = np.ceil(baseline - release) - 1.0
-            never = ~(lev >= -32768.0)
-        else:
-            lev = np.floor(baseline + threshold) + 1.0
-            rel = np.floor(baseline + release) + 1.0
-            never = ~(lev <= 32767.0)
-        level = np.clip(np.nan_to_num(lev), -32768, 32767).astype(np.int16)
-        rlevel = np.clip(np.nan_to_num(rel), -32768, 32767).astype(np.int16)
-    lim[never] = 0
-    return level, rlevel, lim
 
 
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
@@ -440,21 +432,11 @@ def find_peaks(
     wave = _contiguous_rows(st_waveforms)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
     noise = channel_noise(st_waveforms)
-    thr = np.maximum(float(threshold), float(threshold_sigma) * noise)
-    rel = np.minimum(float(release_sigma) * noise, thr)
-    ptol = np.ascontiguousarray(float(position_sigma) * noise)
-    # as int64 for the kernel's integer compare: x - low > floor(R) is x - low > R
-    if split_sigma > 0:
-        rise = np.floor(np.minimum(np.maximum(thr, float(split_sigma) * noise), 2.0**40))
-        rise = rise.astype(np.int64)
-    else:
-        rise = np.full(n, 1 << 40, np.int64)
-    level, rlevel, length = _levels(
-        baseline, np.asarray(st_waveforms["length"]), wave.shape[1], sgn, thr, rel
-    )
+    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     neg = sgn < 0
     args = (
-        -1 if merge_gap is None else int(merge_gap), int(left_extension),
+        float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
+        float(split_sigma), -1 if merge_gap is None else int(merge_gap), int(left_extension),
         -1 if right_extension is None else int(right_extension), float(tail_extension),
         int(min_width), _BLOCK, ADC_MIN, ADC_MAX,
     )
@@ -463,10 +445,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = _find_hits(wave, length, level, rlevel, neg, baseline, ptol, rise, *args, lo, hi, cap, *out)
+        k = _find_hits(wave, length, noise, neg, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            _find_hits(wave, length, level, rlevel, neg, baseline, ptol, rise, *args, lo, hi, k, *out)
+            _find_hits(wave, length, noise, neg, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
