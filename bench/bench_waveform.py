@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from waveform_analysis import Context, standard_plugins  # noqa: E402
 from waveform_analysis.daq import get_adapter  # noqa: E402
-from waveform_analysis.processing import compute_baselines, find_peaks  # noqa: E402
+from waveform_analysis.processing import find_peaks, set_baselines  # noqa: E402
 from waveform_analysis.synthetic import generate_run  # noqa: E402
 
 TARGETS = {
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_run(root, f"warm_{fmt}", fmt=fmt, n_waveforms=200, n_samples=args.n_samples)
             a = get_adapter(fmt)
             st = a.read(root, a.list_files(root, f"warm_{fmt}"), f"warm_{fmt}")
-            st["baseline"] = compute_baselines(st)
+            set_baselines(st)
             find_peaks(st, 15.0)
 
         print(f"{2 * per_channel} waveforms x {args.n_samples} samples, best of {repeat}")
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             del holder
 
         st = st_csv
-        st["baseline"] = compute_baselines(st)
+        set_baselines(st)
         wave = st["wave"]
         nbytes = wave.nbytes
         b = st["baseline"][:, None]

@@ -31,7 +31,12 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
             _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
             _field("board", "Digitizer board", np.int16),
             _field("channel", "Digitizer channel", np.int16),
-            _field("baseline", "Mean of the first baseline_samples samples [ADC]", np.float64),
+            _field(
+                "baseline",
+                "Mean of the first baseline_samples samples, or of the quietest window when"
+                " a pulse is in the first one [ADC]",
+                np.float64,
+            ),
             _field("dt", "Sample width [ns]", np.int32),
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
@@ -41,6 +46,7 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
                 "A sample at the ADC limit or a digitizer saturation flag",
                 np.bool_,
             ),
+            _field("baseline_rms", "RMS of the first baseline_samples samples [ADC]", np.float32),
         ]
     )
 
@@ -56,6 +62,8 @@ PEAKS_DTYPE = np.dtype(
         _field("height", "Extremum above baseline, sign removed [ADC]", np.float32),
         _field("area", "Sum over the peak above baseline, sign removed [ADC x samples]", np.float32),
         _field("width", "right - left [samples]", np.int32),
+        _field("board", "Digitizer board", np.int16),
+        _field("saturated", "A sample of the peak is at the ADC limit (0 or 2^14 - 1)", np.bool_),
     ]
 )
 
@@ -80,7 +88,7 @@ EVENTS_DTYPE = np.dtype(
         _field("time", "Time of the first peak of the event [ns]", np.int64),
         _field("endtime", "Time of the last peak of the event [ns]", np.int64),
         _field("n_peaks", "Number of peaks in the event", np.int32),
-        _field("n_channels", "Number of distinct channels with a peak", np.int32),
+        _field("n_channels", "Number of distinct (board, channel) pairs with a peak", np.int32),
         _field("area", "Summed peak area [ADC x samples]", np.float32),
         _field("first_peak", "Index of the first peak in the run's peaks", np.int64),
     ]

@@ -36,6 +36,10 @@ TRUTH_DTYPE = np.dtype(
         (("One past the last sample where the pulse exceeds 0.5 ADC", "right"), np.int32),
         (("Extremum of the noise-free pulse, positive [ADC]", "amplitude"), np.float32),
         (("Sum of the noise-free pulse over the record, positive [ADC x samples]", "area"), np.float32),
+        (("Exponential tail constant of the pulse [samples]", "tau"), np.float32),
+        (("Index in this truth table of the pile-up partner, -1 if none", "partner"), np.int64),
+        (("The pulse starts inside the baseline window", "in_baseline"), np.bool_),
+        (("A sample of the pulse is clipped at 0 or 2^14 - 1", "clipped"), np.bool_),
     ]
 )
 
@@ -48,14 +52,17 @@ _TICK_PS = 4000  # time tags are whole 4 ns ticks so both formats share them
 
 
 @numba.njit(cache=True)
-def _render(wave, rec, tp, amp, rise, tau, truth_pos, truth_left, truth_right, truth_amp, truth_area):
+def _render(wave, rec, tp, amp, rise, tau, sign, truth_pos, truth_left, truth_right, truth_amp,
+            truth_area):
+    """Add each pulse (Gaussian rise, exponential tail ``tau[k]``) to its record, times ``sign``."""
     ns = wave.shape[1]
     for k in range(rec.size):
         r = rec[k]
         t0 = tp[k]
         a = amp[k]
+        tk = tau[k]
         lo = max(0, int(t0 - 6.0 * rise) - 1)
-        hi = min(ns, int(t0 + 12.0 * tau) + 2)
+        hi = min(ns, int(t0 + 12.0 * tk) + 2)
         best = -1.0
         bpos = lo
         left = -1
@@ -66,8 +73,8 @@ def _render(wave, rec, tp, amp, rise, tau, truth_pos, truth_left, truth_right, t
             if t < 0:
                 v = a * np.exp(-0.5 * (t / rise) ** 2)
             else:
-                v = a * np.exp(-t / tau)
-            wave[r, j] -= v
+                v = a * np.exp(-t / tk)
+            wave[r, j] += sign * v
             total += v
             if v > best:
                 best = v
@@ -81,6 +88,40 @@ def _render(wave, rec, tp, amp, rise, tau, truth_pos, truth_left, truth_right, t
         truth_right[k] = right
         truth_amp[k] = best
         truth_area[k] = total
+
+
+@numba.njit(cache=True)
+def _clipped(wave, rec, left, right, lo, hi, out):
+    """Whether any sample of ``[left, right)`` of each pulse's record is outside [lo, hi]."""
+    for k in range(rec.size):
+        c = False
+        for j in range(left[k], right[k]):
+            v = wave[rec[k], j]
+            if v <= lo or v >= hi:
+                c = True
+                break
+        out[k] = c
+
+
+def _log_uniform(rng: np.random.Generator, lo_hi: tuple[float, float], n: int) -> np.ndarray:
+    lo, hi = lo_hi
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+
+
+def _check_hard_regime(tau_range, pileup_fraction, pileup_gap, baseline_pulse_fraction,
+                       baseline_window, polarity) -> None:
+    if tau_range is not None and not (0 < tau_range[0] <= tau_range[1]):
+        raise ConfigError(f"tau_range must be (lo, hi) with 0 < lo <= hi, got {tau_range!r}")
+    for name, f in (("pileup_fraction", pileup_fraction),
+                    ("baseline_pulse_fraction", baseline_pulse_fraction)):
+        if not 0.0 <= f <= 1.0:
+            raise ConfigError(f"{name} must be in [0, 1], got {f}")
+    if not (0 < pileup_gap[0] <= pileup_gap[1]):
+        raise ConfigError(f"pileup_gap must be (lo, hi) samples with 0 < lo <= hi, got {pileup_gap!r}")
+    if baseline_window < 5:
+        raise ConfigError(f"baseline_window must be >= 5 samples, got {baseline_window}")
+    if polarity not in ("negative", "positive"):
+        raise ConfigError(f"unknown polarity {polarity!r}; use 'negative' or 'positive'")
 
 
 def synthesize(
@@ -98,17 +139,44 @@ def synthesize(
     trigger_sample: int | None = None,
     sample_ns: int = 2,
     seed: int = 0,
+    tau_range: tuple[float, float] | None = None,
+    pileup_fraction: float = 0.0,
+    pileup_gap: tuple[float, float] = (5.0, 30.0),
+    baseline_pulse_fraction: float = 0.0,
+    baseline_window: int = 40,
+    polarity: str = "negative",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Waveforms and truth in memory: ``(st_waveforms, truth)``.
 
     ``st_waveforms`` is sorted by time then channel (the readers' order), with
     ``baseline`` left 0.0 as the readers leave it; ``truth`` is ``TRUTH_DTYPE``
     sorted by (record_i, position).
+
+    The hard regime, off by default (the defaults give the same records as
+    before these options existed):
+
+    * ``tau_range=(lo, hi)``: each pulse's tail constant is drawn uniformly
+      from it (samples) instead of ``tau``;
+    * ``pileup_fraction``: that fraction of trigger pulses gets a partner
+      ``pileup_gap`` samples later (uniform), with its own amplitude; the
+      two truth rows name each other in ``partner``;
+    * ``baseline_pulse_fraction``: that fraction of records gets one more
+      pulse starting inside the first ``baseline_window`` samples
+      (``in_baseline`` in the truth);
+    * ``polarity="positive"``: pulses go up; with a ``baseline`` near 0 or
+      near 2^14 - 1 and large amplitudes, samples clip at the ADC's limits
+      (0 and 2^14 - 1; ``clipped`` in the truth).
+
+    Isolated pulses (one per record, for scoring a peak finder): ``pulse_mean=1``,
+    ``noise_only_fraction=0``.
     """
     if n_channels < 1 or n_channels > 16 or n_waveforms < 1 or n_samples < 1:
         raise ConfigError("need 1-16 channels, at least one waveform and one sample")
     if not 0.0 <= noise_only_fraction <= 1.0:
         raise ConfigError(f"noise_only_fraction must be in [0, 1], got {noise_only_fraction}")
+    _check_hard_regime(tau_range, pileup_fraction, pileup_gap, baseline_pulse_fraction,
+                       baseline_window, polarity)
+    sign = -1.0 if polarity == "negative" else 1.0
     rng = np.random.default_rng(seed)
     n_rec = n_channels * n_waveforms
     # trigger times: whole 4 ns ticks, ~100 us apart
@@ -158,15 +226,44 @@ def synthesize(
         extra_amp = np.exp(rng.uniform(np.log(lo_a), np.log(hi_a), extra_rec.size))
         tp = _GUARD + slot * _SLOT + np.concatenate([trig_tp, extra_tp])
         amp = np.clip(np.concatenate([trig_amp, extra_amp]), lo_a, 1.2 * hi_a)
-        n_p = rec.size
-        truth = np.zeros(n_p, dtype=TRUTH_DTYPE)
+    else:
+        rec = np.zeros(0, np.int64)
+        tp = np.zeros(0, np.float64)
+        amp = np.zeros(0, np.float64)
+        trig_rec = rec
+    # hard-regime additions, drawn after everything above so the defaults are unchanged
+    partner = np.full(rec.size, -1, np.int64)
+    in_base = np.zeros(rec.size, bool)
+    if pileup_fraction > 0 and trig_rec.size:
+        first = np.flatnonzero(rng.random(trig_rec.size) < pileup_fraction)
+        second = rec.size + np.arange(first.size)
+        partner[first] = second
+        partner = np.concatenate([partner, first])
+        rec = np.concatenate([rec, rec[first]])
+        tp = np.concatenate([tp, tp[first] + rng.uniform(*pileup_gap, first.size)])
+        amp = np.concatenate([amp, _log_uniform(rng, amplitude_range, first.size)])
+        in_base = np.concatenate([in_base, np.zeros(first.size, bool)])
+    if baseline_pulse_fraction > 0:
+        hit = np.flatnonzero(rng.random(n_rec) < baseline_pulse_fraction)
+        bw = min(baseline_window, n_samples)
+        rec = np.concatenate([rec, hit])
+        tp = np.concatenate([tp, rng.uniform(2.0, max(2.0, bw - 3.0), hit.size)])
+        amp = np.concatenate([amp, _log_uniform(rng, amplitude_range, hit.size)])
+        partner = np.concatenate([partner, np.full(hit.size, -1, np.int64)])
+        in_base = np.concatenate([in_base, np.ones(hit.size, bool)])
+    n_p = rec.size
+    taus = np.full(n_p, float(tau)) if tau_range is None else rng.uniform(*tau_range, n_p)
+    truth = np.zeros(n_p, dtype=TRUTH_DTYPE)
+    if n_p:
         pos = np.zeros(n_p, np.int32)
         left = np.zeros(n_p, np.int32)
         right = np.zeros(n_p, np.int32)
         tamp = np.zeros(n_p, np.float32)
         tarea = np.zeros(n_p, np.float32)
         _render(wave, rec.astype(np.int64), tp.astype(np.float64), amp.astype(np.float64),
-                float(rise), float(tau), pos, left, right, tamp, tarea)
+                float(rise), taus.astype(np.float64), sign, pos, left, right, tamp, tarea)
+        clipped = np.zeros(n_p, bool)
+        _clipped(wave, rec.astype(np.int64), left, right, 0.0, 16383.0, clipped)
         truth["record_i"] = rec
         truth["channel"] = st["channel"][rec]
         truth["position"] = pos
@@ -174,9 +271,14 @@ def synthesize(
         truth["right"] = right
         truth["amplitude"] = tamp
         truth["area"] = tarea
-        truth = truth[np.lexsort((truth["position"], truth["record_i"]))]
-    else:
-        truth = np.zeros(0, dtype=TRUTH_DTYPE)
+        truth["tau"] = taus
+        truth["in_baseline"] = in_base
+        truth["clipped"] = clipped
+        order = np.lexsort((truth["position"], truth["record_i"]))
+        new_index = np.empty(n_p, np.int64)
+        new_index[order] = np.arange(n_p)
+        truth["partner"] = np.where(partner >= 0, new_index[np.maximum(partner, 0)], -1)
+        truth = truth[order]
     np.rint(wave, out=wave)
     np.clip(wave, 0, 16383, out=wave)
     st["wave"] = wave.astype(np.int16)

@@ -155,10 +155,8 @@ def _unknown_key(key: str, value: Any, plugins: Mapping[str, Plugin], declared: 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``candidates`` (empty when none is close)."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def resolve_data_root(config: dict[str, Any]) -> Path:

@@ -10,11 +10,14 @@ __all__ = ["EventsPlugin"]
 
 
 class EventsPlugin(Plugin):
-    """A peak starts a new event when it comes more than ``event_window_ns`` after the previous one."""
+    """A peak starts a new event when it comes more than ``event_window_ns`` after the previous one.
+
+    ``n_channels`` counts distinct (board, channel) pairs.
+    """
 
     provides = "events"
     depends_on = ("peaks",)
-    version = "1.0.0"
+    version = "1.1.0"
     options = {
         "event_window_ns": Option(
             default=100, type=int, help="Largest gap between consecutive peaks of one event [ns]"

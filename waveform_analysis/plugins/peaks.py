@@ -1,9 +1,10 @@
-"""``peaks``: hits above threshold in every record, with position, height, area and width."""
+"""``peaks``: hits above a noise-following threshold, with position, height, area and width."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import hit_defaults as hits
 from ..core.plugin import Option, Plugin
 
 __all__ = ["PeaksPlugin", "POLARITY"]
@@ -17,21 +18,64 @@ POLARITY = Option(
 
 
 class PeaksPlugin(Plugin):
-    """Runs of samples more than ``threshold`` ADC beyond the baseline, merged and extended."""
+    """Hits from ``max(threshold, threshold_sigma x noise)`` down to ``release_sigma x noise``.
+
+    ``noise`` is the run's median ``baseline_rms`` of the record's (board,
+    channel); the tail extension follows each hit's own width (see
+    :func:`waveform_analysis.processing.find_peaks` and docs/physics.md).
+    """
 
     provides = "peaks"
     depends_on = ("st_waveforms",)
-    version = "1.0.0"
+    version = "2.0.0"
     options = {
         "threshold": Option(
-            default=15.0, type=float, help="ADC above baseline (~5 sigma of noise)"
+            default=hits.THRESHOLD,
+            type=float,
+            help="Least ADC above baseline for a hit to start (the floor under threshold_sigma)",
+        ),
+        "threshold_sigma": Option(
+            default=hits.THRESHOLD_SIGMA,
+            type=float,
+            help="A hit starts above this many times the channel's noise (median baseline_rms)",
+        ),
+        "release_sigma": Option(
+            default=hits.RELEASE_SIGMA,
+            type=float,
+            help="A hit lasts until the signal falls to this many times the channel's noise",
+        ),
+        "tail_extension": Option(
+            default=hits.TAIL_EXTENSION,
+            type=float,
+            help="Samples added after a hit, in units of its area / height (its decay constant)",
+        ),
+        "position_sigma": Option(
+            default=hits.POSITION_SIGMA,
+            type=float,
+            help="position is the first sample within this many noise sigma of the extremum",
+        ),
+        "split_sigma": Option(
+            default=hits.SPLIT_SIGMA,
+            type=float,
+            help="Split a peak where the signal rises by this many noise sigma (at least the"
+            " trigger level) within 3 samples after its extremum; 0: never",
         ),
         "polarity": POLARITY,
-        "merge_gap": Option(default=10, type=int, help="Runs closer than this many samples merge"),
-        "left_extension": Option(default=2, type=int, help="Samples added before a peak"),
-        "right_extension": Option(default=20, type=int, help="Samples added after a peak (tail)"),
+        "merge_gap": Option(
+            default=hits.MERGE_GAP,
+            type=(int, type(None)),
+            help="Hits closer than this many samples merge (None: within the tail extension)",
+        ),
+        "left_extension": Option(
+            default=hits.LEFT_EXTENSION, type=int, help="Samples added before a peak"
+        ),
+        "right_extension": Option(
+            default=hits.RIGHT_EXTENSION,
+            type=(int, type(None)),
+            help="Samples added after a peak (None: tail_extension x the hit's area / height)",
+        ),
         "min_width": Option(
-            default=1, type=int, help="Shortest run above threshold kept [samples]"
+            default=1, type=int, help="Fewest samples beyond the release level a hit keeps"
         ),
     }
 

@@ -23,20 +23,24 @@ def adapter_for(context):
 
 
 class StWaveformsPlugin(Plugin):
-    """Reads the run's files; ``baseline`` = mean of the first ``baseline_samples`` samples.
+    """Reads the run's files; fills ``baseline`` and ``baseline_rms`` from the baseline window.
 
-    ``saturated`` marks records with a valid sample at 0 or ``adc_max``, or a
-    CoMPASS saturation flag (see :mod:`waveform_analysis.saturation`).
+    ``baseline_rms`` is the RMS of the first ``baseline_samples`` samples. A
+    record whose window holds a pulse (RMS above twice its channel's noise)
+    is handled and stays visible: its baseline comes from its quietest
+    window, its ``baseline_rms`` still reports the first one. ``saturated``
+    marks records with a valid sample at 0 or ``adc_max``, or a CoMPASS
+    saturation flag (see :mod:`waveform_analysis.saturation`).
     """
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.1.0"
+    version = "1.2.0"
     options = {
         "baseline_samples": Option(
             default=40,
             type=int,
-            help="Samples at the start of each record averaged for the baseline",
+            help="Samples at the start of each record averaged for the baseline and its RMS",
         ),
         "adc_max": Option(
             default=ADC_MAX_14BIT,
@@ -46,14 +50,12 @@ class StWaveformsPlugin(Plugin):
     }
 
     def compute(self, context, run_id: str, raw_files: np.ndarray) -> np.ndarray:
-        from ..processing.hits import compute_baselines
+        from ..processing.hits import set_baselines
 
         adapter = adapter_for(context)
         records = adapter.read(context.data_root, raw_files, run_id)
         if len(records) == 0:
             raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
-        records["baseline"] = compute_baselines(
-            records, context.get_config(self, "baseline_samples")
-        )
+        records = set_baselines(records, context.get_config(self, "baseline_samples"))
         records["saturated"] = saturated(records, adc_max=context.get_config(self, "adc_max"))
         return records

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from .events import group_events
 from .features import basic_features
-from .hits import compute_baselines, find_peaks
+from .hits import baseline_stats, channel_noise, compute_baselines, find_peaks, set_baselines
 
-__all__ = ["basic_features", "compute_baselines", "find_peaks", "group_events"]
+__all__ = [
+    "baseline_stats",
+    "basic_features",
+    "channel_noise",
+    "compute_baselines",
+    "find_peaks",
+    "group_events",
+    "set_baselines",
+]

@@ -41,6 +41,8 @@ def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
     Peaks are taken in time order (a stable sort, so ``peaks`` need not be
     sorted); a peak starts a new event when it is more than ``window_ns`` after
     the previous peak. ``first_peak`` indexes ``peaks`` as passed in.
+    ``n_channels`` counts distinct (board, channel) pairs, so CH0 of two
+    boards are two channels (peaks without a ``board`` field are board 0).
     """
     if window_ns < 0:
         raise ConfigError(f"window_ns must be >= 0, got {window_ns}")
@@ -48,9 +50,10 @@ def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=EVENTS_DTYPE)
     time = np.ascontiguousarray(peaks["time"], dtype=np.int64)
-    channel = np.ascontiguousarray(peaks["channel"], dtype=np.int64)
-    if channel.min() < 0:
-        channel = channel - channel.min()
+    board = peaks["board"] if "board" in peaks.dtype.names else np.zeros(n, np.int16)
+    pair = (board.astype(np.int64) << 16) | (peaks["channel"].astype(np.int64) & 0xFFFF)
+    _, channel = np.unique(pair, return_inverse=True)
+    channel = np.ascontiguousarray(channel.reshape(-1), dtype=np.int64)
     order = np.argsort(time, kind="stable")
     o = [np.empty(n, t) for t in (np.int64, np.int64, np.int32, np.int32, np.float64, np.int64)]
     k = _group(time, channel, np.asarray(peaks["area"], np.float64), order, int(window_ns),
