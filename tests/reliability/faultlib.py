@@ -333,7 +333,7 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
     t.join(bound)
     if t.is_alive():
         status = {k: {c: v[c] for c in ("state", "processed", "succeeded", "failed")} for k, v in g.get_status_dict().items()}
-        raise Hang(f"the run did not end within {bound} s; status: {status}")
+        raise Hang(f"[hang] the run did not end within {bound} s; status: {status}")
     path = g.failure_log_path
     failures = failures_by_stage(path) if path is not None else {}
     return Observed(g.get_status_dict(), g.get_results(), failures, box[0] if box else None, before.leftovers())
@@ -342,26 +342,26 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
 def check(spec: GraphSpec, seen: Observed) -> None:
     """Every invariant of the harness; the message says which one broke."""
     if seen.error is not None:
-        raise AssertionError(f"start_graph raised {type(seen.error).__name__}: {seen.error}") from seen.error
+        raise AssertionError(f"[raised] start_graph raised {type(seen.error).__name__}: {seen.error}") from seen.error
     want = expected(spec)
     for i in range(len(spec.stages)):
         s = seen.status[name(i)]
         got = {k: s[k] for k in ("processed", "succeeded", "failed", "duplicated")}
         assert got["processed"] == got["succeeded"] + got["failed"] + got["duplicated"], (
-            f"{name(i)}: received != succeeded + failed + duplicated: {got}"
+            f"[accounting] {name(i)}: received != succeeded + failed + duplicated: {got}"
         )
-        assert s["state"] in ("finished", "failed"), f"{name(i)} ended {s['state']!r}"
+        assert s["state"] in ("finished", "failed"), f"[state] {name(i)} ended {s['state']!r}"
         assert got == dict(want.counts[name(i)]), (
-            f"{name(i)} ({spec.stages[i].mode}): counts {got}, the model says {dict(want.counts[name(i)])}"
+            f"[model] {name(i)} ({spec.stages[i].mode}): counts {got}, the model says {dict(want.counts[name(i)])}"
         )
         failed_here = Counter(seen.failures.get(name(i), []))
         assert failed_here == want.failed[name(i)], (
-            f"{name(i)}: failure file holds {dict(failed_here)}, the model says {dict(want.failed[name(i)])}"
+            f"[failure file] {name(i)}: failure file holds {dict(failed_here)}, the model says {dict(want.failed[name(i)])}"
         )
     results = {k: Counter(shown(v) for v in vs) for k, vs in seen.results.items() if vs}
     want_results = {k: v for k, v in want.results.items() if v}
-    assert results == want_results, f"sink results {results}, the model says {want_results}"
-    assert not seen.leftovers, "; ".join(seen.leftovers)
+    assert results == want_results, f"[results] sink results {results}, the model says {want_results}"
+    assert not seen.leftovers, "[leftovers] " + "; ".join(seen.leftovers)
 
 
 def run_within(fn: Any, seconds: float, what: str = "the run") -> Any:
@@ -381,7 +381,7 @@ def run_within(fn: Any, seconds: float, what: str = "the run") -> Any:
     t.start()
     t.join(seconds)
     if t.is_alive():
-        raise Hang(f"{what} did not end within {seconds} s")
+        raise Hang(f"[hang] {what} did not end within {seconds} s")
     if "error" in box:
         raise box["error"]
     return box.get("value")
