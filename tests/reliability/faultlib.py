@@ -29,12 +29,13 @@ from typing import Any
 
 import networkx as nx
 
-from celestialflow import TaskGraph, TaskManager, TaskSplitter, failures_by_stage
+from celestialflow import TaskGraph, TaskManager, TaskSplitter, failures_by_stage, load_failures
 
 MAX_RETRIES = 2
 SLEEP = 0.002
 #: Kinds of task behaviour; see Behaviour.act.
 KINDS = ("ok", "none", "sleep", "retry", "fail", "twoarg", "gen", "kill")
+#: The error type a failing kind must be reported with (its name is kept even across processes).
 FAILING = {"fail": "ValueError", "twoarg": "TwoArgError", "kill": None}
 
 
@@ -188,6 +189,7 @@ class Outcome:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     failed: dict[str, Counter] = field(default_factory=dict)
+    error_types: dict[str, dict[Any, str]] = field(default_factory=dict)  # where the type is known
     results: dict[str, Counter] = field(default_factory=dict)
 
 
@@ -209,6 +211,7 @@ def expected(spec: GraphSpec) -> Outcome:
     for i in range(len(spec.stages)):
         out.counts[name(i)] = Counter(processed=0, succeeded=0, failed=0, duplicated=0)
         out.failed[name(i)] = Counter()
+        out.error_types[name(i)] = {}
     work: list[tuple[int, Any]] = [(i, t) for i, tasks in spec.feeds for t in tasks]
     while work:
         i, task = work.pop()
@@ -223,6 +226,9 @@ def expected(spec: GraphSpec) -> Outcome:
         if kind in FAILING or (kind == "gen" and in_worker_process(spec, i)):
             c["failed"] += 1
             out.failed[name(i)][task] += 1
+            known = "SimulatedDeath" if kind == "kill" and not in_worker_process(spec, i) else FAILING.get(kind)
+            if known:
+                out.error_types[name(i)][task] = known
             continue
         c["succeeded"] += 1
         value = None if kind == "none" else "<generator>" if kind == "gen" else b.value(task)
@@ -276,6 +282,7 @@ class Observed:
     status: dict[str, dict[str, Any]]
     results: dict[str, list[Any]]
     failures: dict[str, list[Any]]
+    error_types: dict[str, dict[Any, set[str]]]  # stage -> task -> error types recorded
     error: BaseException | None
     leftovers: list[str]
 
@@ -336,7 +343,10 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
         raise Hang(f"[hang] the run did not end within {bound} s; status: {status}")
     path = g.failure_log_path
     failures = failures_by_stage(path) if path is not None else {}
-    return Observed(g.get_status_dict(), g.get_results(), failures, box[0] if box else None, before.leftovers())
+    types: dict[str, dict[Any, set[str]]] = {}
+    for rec in load_failures(path) if path is not None else []:
+        types.setdefault(rec["stage"], {}).setdefault(rec["task"], set()).add(rec["error_type"])
+    return Observed(g.get_status_dict(), g.get_results(), failures, types, box[0] if box else None, before.leftovers())
 
 
 def check(spec: GraphSpec, seen: Observed) -> None:
@@ -354,6 +364,12 @@ def check(spec: GraphSpec, seen: Observed) -> None:
         assert got == dict(want.counts[name(i)]), (
             f"[model] {name(i)} ({spec.stages[i].mode}): counts {got}, the model says {dict(want.counts[name(i)])}"
         )
+        for task, want_type in want.error_types[name(i)].items():
+            got_types = seen.error_types.get(name(i), {}).get(task, set())
+            assert got_types == {want_type}, (
+                f"[error type] {name(i)} ({spec.stages[i].mode}): task {task!r} failed with {got_types or 'nothing'}, "
+                f"not {want_type}"
+            )
         failed_here = Counter(seen.failures.get(name(i), []))
         assert failed_here == want.failed[name(i)], (
             f"[failure file] {name(i)}: failure file holds {dict(failed_here)}, the model says {dict(want.failed[name(i)])}"
