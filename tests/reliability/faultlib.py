@@ -16,6 +16,7 @@ Cycle members are splitters over a counter: a task ``x > 0`` sends ``x - 1`` on,
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import threading
@@ -241,24 +242,36 @@ def expected(spec: GraphSpec) -> Outcome:
     return out
 
 
+def open_fds() -> dict[int, str]:
+    """This process's file descriptors and what each points to."""
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir itself used, closed again
+            pass
+    return out
+
+
 @dataclass
 class Snapshot:
     threads: set[int]
     children: int
-    fds: int
+    fds: dict[int, str]
 
     @classmethod
     def take(cls) -> Snapshot:
         return cls(
             {t.ident for t in threading.enumerate()},
             len(multiprocessing.active_children()),
-            len(os.listdir("/proc/self/fd")),
+            open_fds(),
         )
 
     def leftovers(self, grace: float = 3.0) -> list[str]:
-        """What is still around after ``grace`` seconds that was not there before."""
+        """What is still around after ``grace`` seconds (and a garbage collection) that was not there before."""
         deadline = time.monotonic() + grace
         while True:
+            gc.collect()  # a pool's result pipes close when its objects are collected: not left behind
             now = Snapshot.take()
             extra_threads = [t.name for t in threading.enumerate() if t.ident not in self.threads]
             problems = []
@@ -266,8 +279,9 @@ class Snapshot:
                 problems.append(f"threads left: {extra_threads}")
             if now.children > self.children:
                 problems.append(f"child processes left: {multiprocessing.active_children()}")
-            if now.fds > self.fds:
-                problems.append(f"file descriptors: {self.fds} before, {now.fds} after")
+            new_fds = {fd: target for fd, target in now.fds.items() if self.fds.get(fd) != target}
+            if len(now.fds) > len(self.fds) and new_fds:
+                problems.append(f"file descriptors: {len(self.fds)} before, {len(now.fds)} after; new: {new_fds}")
             if not problems or time.monotonic() > deadline:
                 return problems
             time.sleep(0.05)
@@ -329,13 +343,13 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
     before = Snapshot.take()
     box: list[BaseException] = []
 
-    def target() -> None:
+    def target(graph: TaskGraph) -> None:
         try:
-            g.start_graph(feeds)
+            graph.start_graph(feeds)
         except BaseException as exc:  # noqa: BLE001 - reported to the test
             box.append(exc)
 
-    t = threading.Thread(target=target, name="fault-run", daemon=True)
+    t = threading.Thread(target=target, args=(g,), name="fault-run", daemon=True)
     t.start()
     t.join(bound)
     if t.is_alive():
@@ -346,7 +360,11 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
     types: dict[str, dict[Any, set[str]]] = {}
     for rec in load_failures(path) if path is not None else []:
         types.setdefault(rec["stage"], {}).setdefault(rec["task"], set()).add(rec["error_type"])
-    return Observed(g.get_status_dict(), g.get_results(), failures, types, box[0] if box else None, before.leftovers())
+    status, results = g.get_status_dict(), g.get_results()
+    # Checked once the graph is dropped: the errors it keeps may hold worker tracebacks (with
+    # tblib installed, as dask does) whose frames pin the pools' pipes while the graph lives.
+    del g, t
+    return Observed(status, results, failures, types, box[0] if box else None, before.leftovers())
 
 
 def check(spec: GraphSpec, seen: Observed) -> None:
