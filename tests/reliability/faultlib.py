@@ -47,6 +47,9 @@ class TwoArgError(Exception):
         super().__init__(f"code {code}: {detail}")
         self.code = code
 
+    def __reduce__(self):  # BaseException's own, spelled out: tblib (which dask installs) repairs only that one
+        return type(self), self.args
+
 
 class SimulatedDeath(Exception):
     """What a 'kill' task raises where killing the worker would kill the test itself."""
