@@ -66,8 +66,12 @@ def raise_two_arg_on_3(x):
     return x
 
 
-def exit_worker_on_5(x):
-    if x == 5 and os.getpid() != PARENT_PID:
+KILLER = 12345  # a value no message holds by chance
+TASKS_WITH_KILLER = [*range(10), KILLER, *range(10, 19)]
+
+
+def exit_worker_on_killer(x):
+    if x == KILLER and os.getpid() != PARENT_PID:
         os._exit(1)
     return x
 
@@ -155,25 +159,26 @@ def test_3_exception_that_does_not_unpickle_fails_only_its_task():
 @xfail(reason="defect 4: a dead worker fails every chunk in flight", strict=False)
 @pytest.mark.timeout(30)
 def test_4_dead_worker_fails_only_the_task_that_killed_it():
-    tm = start(manager(exit_worker_on_5, "process", worker_limit=2), range(20))
+    tm = start(manager(exit_worker_on_killer, "process", worker_limit=2), TASKS_WITH_KILLER)
     counts = tm.get_counts()
     assert (counts["succeeded"], counts["failed"]) == (19, 1), counts
-    assert list(tm.get_error_dict()) == [5]
-    message = str(tm.get_error_dict()[5])
-    assert "5" in message and "died" in message.lower(), message
-    assert sorted(tm.get_success_dict()) == [x for x in range(20) if x != 5]
+    assert list(tm.get_error_dict()) == [KILLER]
+    message = str(tm.get_error_dict()[KILLER])
+    assert str(KILLER) in message and "died" in message.lower(), message
+    assert sorted(tm.get_success_dict()) == list(range(19))
 
 
 @xfail(reason="defect 4: a dead worker fails every chunk in flight of a graph stage", strict=False)
 @pytest.mark.timeout(30)
 def test_4_dead_worker_in_a_graph():
-    chain = TaskChain([manager(exit_worker_on_5, "process", worker_limit=2, name="risky"), manager(identity)])
-    run_within(lambda: chain.start(range(20)), GUARD, "start_graph")
+    chain = TaskChain([manager(exit_worker_on_killer, "process", worker_limit=2, name="risky"), manager(identity)])
+    run_within(lambda: chain.start(TASKS_WITH_KILLER), GUARD, "start_graph")
     status = chain.get_status_dict()["risky"]
     assert status["state"] == "failed" and (status["succeeded"], status["failed"]) == (19, 1), status
-    assert sorted(chain.get_results()["identity"]) == [x for x in range(20) if x != 5]
+    assert sorted(chain.get_results()["identity"]) == list(range(19))
     ((stage, task), err), = chain.get_error_dict().items()
-    assert (stage, task) == ("risky", 5) and "died" in str(err).lower()
+    assert (stage, task) == ("risky", KILLER)
+    assert str(KILLER) in str(err) and "died" in str(err).lower(), err
 
 
 @xfail(reason="defect 10: an unpicklable result fails its whole chunk in process mode", strict=False)
@@ -251,8 +256,8 @@ def test_7_first_result_reaches_the_sink_early():
 
     chain = TaskChain([manager(work, "thread", worker_limit=4), manager(sink)])
     run_within(lambda: chain.start(range(400)), GUARD)
-    # within about two task durations: at most a few tasks per thread have finished
-    assert first_seen[0] <= 3 * 4, f"{first_seen[0]} of 400 tasks had finished when the first result arrived"
+    # within about two task durations: a few tasks per thread (5 each leaves room for a slow wake-up)
+    assert first_seen[0] <= 5 * 4, f"{first_seen[0]} of 400 tasks had finished when the first result arrived"
 
 
 # -- 8: Ctrl-C in thread mode ------------------------------------------------------------------
