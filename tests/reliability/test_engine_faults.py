@@ -45,8 +45,8 @@ from .faultlib import (
 LONG = os.environ.get("CF_FAULTS_LONG") == "1"
 MAX_STAGES = 8
 BOUND = 30.0 if LONG else 6.0  # seconds a run may take before it counts as a hang
-# one manager in one process, at most 30 tasks: a hang shows sooner (a failing example runs twice)
-MANAGER_BOUND = 30.0 if LONG else 3.0
+# one async manager, at most 30 tasks, no process pool: a hang shows sooner (a failing example runs twice)
+ASYNC_MANAGER_BOUND = 30.0 if LONG else 1.5
 BENIGN = ("ok", "ok", "ok", "none", "sleep", "retry", "fail")
 
 
@@ -254,15 +254,16 @@ def run_manager(spec: GraphSpec, workdir: Path) -> TaskManager:
     )
     (_, tasks), = spec.feeds
     before = Snapshot.take()
-    _guarded(lambda: tm.start((t for t in tasks) if spec.generator_input else list(tasks)))
+    bound = ASYNC_MANAGER_BOUND if s.mode == "async" else BOUND
+    _guarded(lambda: tm.start((t for t in tasks) if spec.generator_input else list(tasks)), bound)
     left = before.leftovers()
     assert not left, "[leftovers] " + "; ".join(left)
     return tm
 
 
-def _guarded(fn) -> None:
+def _guarded(fn, bound: float) -> None:
     try:
-        run_within(fn, MANAGER_BOUND, "TaskManager.start")
+        run_within(fn, bound, "TaskManager.start")
     except Hang:
         raise
     except BaseException as exc:  # noqa: BLE001 - any error out of start() breaks the invariant
