@@ -85,6 +85,10 @@ def test_encoding_examples():
     huge = -(10**6000)  # beyond str(int)'s digit limit
     assert decode(json.loads(json.dumps(encode(huge)))) == huge
     assert encode({3, 1, 2}) == encode({2, 3, 1})  # same text whatever the set's order
+    (member,) = decode(encode({float("nan")}))  # NaN as a set member or key comes back as NaN
+    assert math.isnan(member)
+    ((key, value),) = decode(encode({float("nan"): 1})).items()
+    assert math.isnan(key) and value == 1
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ Cycle members are splitters over a counter: a task ``x > 0`` sends ``x - 1`` on,
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import threading
@@ -29,12 +30,13 @@ from typing import Any
 
 import networkx as nx
 
-from celestialflow import TaskGraph, TaskManager, TaskSplitter, failures_by_stage
+from celestialflow import TaskGraph, TaskManager, TaskSplitter, failures_by_stage, load_failures
 
 MAX_RETRIES = 2
 SLEEP = 0.002
 #: Kinds of task behaviour; see Behaviour.act.
 KINDS = ("ok", "none", "sleep", "retry", "fail", "twoarg", "gen", "kill")
+#: The error type a failing kind must be reported with (its name is kept even across processes).
 FAILING = {"fail": "ValueError", "twoarg": "TwoArgError", "kill": None}
 
 
@@ -44,6 +46,9 @@ class TwoArgError(Exception):
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(f"code {code}: {detail}")
         self.code = code
+
+    def __reduce__(self):  # BaseException's own, spelled out: tblib (which dask installs) repairs only that one
+        return type(self), self.args
 
 
 class SimulatedDeath(Exception):
@@ -188,6 +193,7 @@ class Outcome:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     failed: dict[str, Counter] = field(default_factory=dict)
+    error_types: dict[str, dict[Any, str]] = field(default_factory=dict)  # where the type is known
     results: dict[str, Counter] = field(default_factory=dict)
 
 
@@ -209,6 +215,7 @@ def expected(spec: GraphSpec) -> Outcome:
     for i in range(len(spec.stages)):
         out.counts[name(i)] = Counter(processed=0, succeeded=0, failed=0, duplicated=0)
         out.failed[name(i)] = Counter()
+        out.error_types[name(i)] = {}
     work: list[tuple[int, Any]] = [(i, t) for i, tasks in spec.feeds for t in tasks]
     while work:
         i, task = work.pop()
@@ -223,6 +230,9 @@ def expected(spec: GraphSpec) -> Outcome:
         if kind in FAILING or (kind == "gen" and in_worker_process(spec, i)):
             c["failed"] += 1
             out.failed[name(i)][task] += 1
+            known = "SimulatedDeath" if kind == "kill" and not in_worker_process(spec, i) else FAILING.get(kind)
+            if known:
+                out.error_types[name(i)][task] = known
             continue
         c["succeeded"] += 1
         value = None if kind == "none" else "<generator>" if kind == "gen" else b.value(task)
@@ -235,24 +245,36 @@ def expected(spec: GraphSpec) -> Outcome:
     return out
 
 
+def open_fds() -> dict[int, str]:
+    """This process's file descriptors and what each points to."""
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir itself used, closed again
+            pass
+    return out
+
+
 @dataclass
 class Snapshot:
     threads: set[int]
     children: int
-    fds: int
+    fds: dict[int, str]
 
     @classmethod
     def take(cls) -> Snapshot:
         return cls(
             {t.ident for t in threading.enumerate()},
             len(multiprocessing.active_children()),
-            len(os.listdir("/proc/self/fd")),
+            open_fds(),
         )
 
     def leftovers(self, grace: float = 3.0) -> list[str]:
-        """What is still around after ``grace`` seconds that was not there before."""
+        """What is still around after ``grace`` seconds (and a garbage collection) that was not there before."""
         deadline = time.monotonic() + grace
         while True:
+            gc.collect()  # a pool's result pipes close when its objects are collected: not left behind
             now = Snapshot.take()
             extra_threads = [t.name for t in threading.enumerate() if t.ident not in self.threads]
             problems = []
@@ -260,8 +282,9 @@ class Snapshot:
                 problems.append(f"threads left: {extra_threads}")
             if now.children > self.children:
                 problems.append(f"child processes left: {multiprocessing.active_children()}")
-            if now.fds > self.fds:
-                problems.append(f"file descriptors: {self.fds} before, {now.fds} after")
+            new_fds = {fd: target for fd, target in now.fds.items() if self.fds.get(fd) != target}
+            if len(now.fds) > len(self.fds) and new_fds:
+                problems.append(f"file descriptors: {len(self.fds)} before, {len(now.fds)} after; new: {new_fds}")
             if not problems or time.monotonic() > deadline:
                 return problems
             time.sleep(0.05)
@@ -276,6 +299,7 @@ class Observed:
     status: dict[str, dict[str, Any]]
     results: dict[str, list[Any]]
     failures: dict[str, list[Any]]
+    error_types: dict[str, dict[Any, set[str]]]  # stage -> task -> error types recorded
     error: BaseException | None
     leftovers: list[str]
 
@@ -322,46 +346,59 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
     before = Snapshot.take()
     box: list[BaseException] = []
 
-    def target() -> None:
+    def target(graph: TaskGraph) -> None:
         try:
-            g.start_graph(feeds)
+            graph.start_graph(feeds)
         except BaseException as exc:  # noqa: BLE001 - reported to the test
             box.append(exc)
 
-    t = threading.Thread(target=target, name="fault-run", daemon=True)
+    t = threading.Thread(target=target, args=(g,), name="fault-run", daemon=True)
     t.start()
     t.join(bound)
     if t.is_alive():
         status = {k: {c: v[c] for c in ("state", "processed", "succeeded", "failed")} for k, v in g.get_status_dict().items()}
-        raise Hang(f"the run did not end within {bound} s; status: {status}")
+        raise Hang(f"[hang] the run did not end within {bound} s; status: {status}")
     path = g.failure_log_path
     failures = failures_by_stage(path) if path is not None else {}
-    return Observed(g.get_status_dict(), g.get_results(), failures, box[0] if box else None, before.leftovers())
+    types: dict[str, dict[Any, set[str]]] = {}
+    for rec in load_failures(path) if path is not None else []:
+        types.setdefault(rec["stage"], {}).setdefault(rec["task"], set()).add(rec["error_type"])
+    status, results = g.get_status_dict(), g.get_results()
+    # Checked once the graph is dropped: the errors it keeps may hold worker tracebacks (with
+    # tblib installed, as dask does) whose frames pin the pools' pipes while the graph lives.
+    del g, t
+    return Observed(status, results, failures, types, box[0] if box else None, before.leftovers())
 
 
 def check(spec: GraphSpec, seen: Observed) -> None:
     """Every invariant of the harness; the message says which one broke."""
     if seen.error is not None:
-        raise AssertionError(f"start_graph raised {type(seen.error).__name__}: {seen.error}") from seen.error
+        raise AssertionError(f"[raised] start_graph raised {type(seen.error).__name__}: {seen.error}") from seen.error
     want = expected(spec)
     for i in range(len(spec.stages)):
         s = seen.status[name(i)]
         got = {k: s[k] for k in ("processed", "succeeded", "failed", "duplicated")}
         assert got["processed"] == got["succeeded"] + got["failed"] + got["duplicated"], (
-            f"{name(i)}: received != succeeded + failed + duplicated: {got}"
+            f"[accounting] {name(i)}: received != succeeded + failed + duplicated: {got}"
         )
-        assert s["state"] in ("finished", "failed"), f"{name(i)} ended {s['state']!r}"
+        assert s["state"] in ("finished", "failed"), f"[state] {name(i)} ended {s['state']!r}"
         assert got == dict(want.counts[name(i)]), (
-            f"{name(i)} ({spec.stages[i].mode}): counts {got}, the model says {dict(want.counts[name(i)])}"
+            f"[model] {name(i)} ({spec.stages[i].mode}): counts {got}, the model says {dict(want.counts[name(i)])}"
         )
+        for task, want_type in want.error_types[name(i)].items():
+            got_types = seen.error_types.get(name(i), {}).get(task, set())
+            assert got_types == {want_type}, (
+                f"[error type] {name(i)} ({spec.stages[i].mode}): task {task!r} failed with {got_types or 'nothing'}, "
+                f"not {want_type}"
+            )
         failed_here = Counter(seen.failures.get(name(i), []))
         assert failed_here == want.failed[name(i)], (
-            f"{name(i)}: failure file holds {dict(failed_here)}, the model says {dict(want.failed[name(i)])}"
+            f"[failure file] {name(i)}: failure file holds {dict(failed_here)}, the model says {dict(want.failed[name(i)])}"
         )
     results = {k: Counter(shown(v) for v in vs) for k, vs in seen.results.items() if vs}
     want_results = {k: v for k, v in want.results.items() if v}
-    assert results == want_results, f"sink results {results}, the model says {want_results}"
-    assert not seen.leftovers, "; ".join(seen.leftovers)
+    assert results == want_results, f"[results] sink results {results}, the model says {want_results}"
+    assert not seen.leftovers, "[leftovers] " + "; ".join(seen.leftovers)
 
 
 def run_within(fn: Any, seconds: float, what: str = "the run") -> Any:
@@ -381,7 +418,7 @@ def run_within(fn: Any, seconds: float, what: str = "the run") -> Any:
     t.start()
     t.join(seconds)
     if t.is_alive():
-        raise Hang(f"{what} did not end within {seconds} s")
+        raise Hang(f"[hang] {what} did not end within {seconds} s")
     if "error" in box:
         raise box["error"]
     return box.get("value")

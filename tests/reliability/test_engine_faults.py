@@ -29,16 +29,22 @@ from celestialflow import TaskManager
 from .faultlib import (
     MAX_RETRIES,
     GraphSpec,
+    Hang,
+    Snapshot,
     StageSpec,
+    behaviour,
     check,
     expected,
     run_guarded,
+    run_within,
     shown,
 )
 
 LONG = os.environ.get("CF_FAULTS_LONG") == "1"
 MAX_STAGES = 8
-BOUND = 30.0 if LONG else 10.0  # seconds a run may take before it counts as a hang
+BOUND = 30.0 if LONG else 6.0  # seconds a run may take before it counts as a hang
+# one async manager, at most 30 tasks, no process pool: a hang shows sooner (a failing example runs twice)
+ASYNC_MANAGER_BOUND = 30.0 if LONG else 1.5
 BENIGN = ("ok", "ok", "ok", "none", "sleep", "retry", "fail")
 
 
@@ -51,6 +57,7 @@ def fault_settings(short: int, long: int = 150):
         deadline=None,
         derandomize=True,
         database=None,
+        report_multiple_bugs=False,  # the first failure ends an xfail family: a hang costs BOUND once
         phases=(Phase.explicit, Phase.generate),
         suppress_health_check=list(HealthCheck),
     )
@@ -58,11 +65,13 @@ def fault_settings(short: int, long: int = 150):
 
 @st.composite
 def graph_specs(draw, modes, kinds, rare=(), cycles=False, own_process=False, max_stages=MAX_STAGES, rare_min=0):
-    """A random graph; ``rare`` kinds appear at most once among a stage's ~10 weighted kinds
-    (at least ``rare_min`` times over the whole graph)."""
+    """A random graph (with a loop when ``cycles``, drawn when None); ``rare`` kinds appear at
+    most once among a stage's ~10 weighted kinds (at least ``rare_min`` times over the graph)."""
     n = draw(st.integers(1, max_stages))
     forward = [(a, b) for a in range(n) for b in range(a + 1, n)]
     edges = set(draw(st.lists(st.sampled_from(forward), max_size=2 * n, unique=True))) if forward else set()
+    if cycles is None:
+        cycles = draw(st.booleans())
     if cycles:  # at least one loop: a path a -> ... -> b and the edge back (a self-loop when a == b)
         b = draw(st.integers(0, n - 1))
         a = draw(st.integers(0, b))
@@ -102,6 +111,22 @@ def graph_specs(draw, modes, kinds, rare=(), cycles=False, own_process=False, ma
     )
 
 
+#: The behaviour families: which modes and which task behaviours each one draws.
+FAMILIES = {
+    "ordinary": graph_specs(("serial", "thread", "process"), BENIGN, own_process=True),
+    "async-stages": graph_specs(("serial", "thread", "async"), BENIGN),
+    "exception-does-not-unpickle": graph_specs(("process",), ("ok", "ok", "twoarg"), max_stages=3),
+    "unpicklable-result": graph_specs(("process", "serial"), ("ok", "ok", "gen"), own_process=True, max_stages=3),
+    "worker-killed": graph_specs(
+        ("process", "serial"), ("ok", "sleep"), rare=("kill",), own_process=True, max_stages=4, rare_min=1
+    ),
+    "cycles": graph_specs(("serial", "thread", "process", "async"), BENIGN, cycles=True, own_process=True),
+    "everything": graph_specs(
+        ("serial", "thread", "process", "async"), BENIGN + ("twoarg", "gen"), rare=("kill",), cycles=None, own_process=True
+    ),
+}
+
+
 def note(spec: GraphSpec) -> None:
     """What the example holds, for ``--hypothesis-show-statistics``."""
     for s in spec.stages:
@@ -123,31 +148,31 @@ def run_and_check(spec: GraphSpec) -> None:
 
 
 @fault_settings(12)
-@given(graph_specs(("serial", "thread", "process"), BENIGN, own_process=True))
+@given(FAMILIES["ordinary"])
 def test_dag_with_ordinary_failures(spec):
     run_and_check(spec)
 
 
 @fault_settings(8)
-@given(graph_specs(("serial", "thread", "async"), BENIGN))
+@given(FAMILIES["async-stages"])
 def test_dag_with_async_stages(spec):
     run_and_check(spec)
 
 
 @fault_settings(6)
-@given(graph_specs(("process",), ("ok", "ok", "twoarg"), max_stages=3))
+@given(FAMILIES["exception-does-not-unpickle"])
 def test_dag_exception_that_does_not_unpickle(spec):
     run_and_check(spec)
 
 
 @fault_settings(6)
-@given(graph_specs(("process", "serial"), ("ok", "ok", "gen"), own_process=True, max_stages=3))
+@given(FAMILIES["unpicklable-result"])
 def test_dag_unpicklable_result(spec):
     run_and_check(spec)
 
 
 @fault_settings(6)
-@given(graph_specs(("process", "serial"), ("ok", "sleep"), rare=("kill",), own_process=True, max_stages=4, rare_min=1))
+@given(FAMILIES["worker-killed"])
 def test_dag_worker_killed(spec):
     run_and_check(spec)
 
@@ -156,7 +181,7 @@ def test_dag_worker_killed(spec):
 
 
 @fault_settings(10)
-@given(graph_specs(("serial", "thread", "process", "async"), BENIGN, cycles=True, own_process=True))
+@given(FAMILIES["cycles"])
 def test_cycles_end_and_account_for_every_item(spec):
     run_and_check(spec)
 
@@ -165,15 +190,7 @@ def test_cycles_end_and_account_for_every_item(spec):
 
 
 @fault_settings(8, long=300)
-@given(
-    graph_specs(
-        ("serial", "thread", "process", "async"),
-        BENIGN + ("twoarg", "gen"),
-        rare=("kill",),
-        cycles=False,
-        own_process=True,
-    )
-)
+@given(FAMILIES["everything"])
 def test_everything_at_once(spec):
     run_and_check(spec)
 
@@ -213,8 +230,6 @@ def manager_specs(draw, modes, kinds):
 
 
 def run_manager(spec: GraphSpec, workdir: Path) -> TaskManager:
-    from .faultlib import Snapshot, behaviour
-
     (s,) = spec.stages
     attempts = workdir / "attempts"
     attempts.mkdir()
@@ -233,57 +248,54 @@ def run_manager(spec: GraphSpec, workdir: Path) -> TaskManager:
     )
     (_, tasks), = spec.feeds
     before = Snapshot.take()
-    _guarded(lambda: tm.start((t for t in tasks) if spec.generator_input else list(tasks)))
+    bound = ASYNC_MANAGER_BOUND if s.mode == "async" else BOUND
+    _guarded(lambda: tm.start((t for t in tasks) if spec.generator_input else list(tasks)), bound)
     left = before.leftovers()
-    assert not left, "; ".join(left)
+    assert not left, "[leftovers] " + "; ".join(left)
     return tm
 
 
-def _guarded(fn) -> None:
-    import threading
-
-    from .faultlib import Hang
-
-    box: list[BaseException] = []
-
-    def target():
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            box.append(exc)
-
-    t = threading.Thread(target=target, daemon=True, name="fault-run")
-    t.start()
-    t.join(BOUND)
-    if t.is_alive():
-        raise Hang(f"TaskManager.start did not end within {BOUND} s")
-    if box:
-        raise AssertionError(f"start raised {type(box[0]).__name__}: {box[0]}") from box[0]
+def _guarded(fn, bound: float) -> None:
+    try:
+        run_within(fn, bound, "TaskManager.start")
+    except Hang:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any error out of start() breaks the invariant
+        raise AssertionError(f"[raised] start raised {type(exc).__name__}: {exc}") from exc
 
 
 def check_manager(spec: GraphSpec, tm: TaskManager) -> None:
     want = expected(spec)
     counts = tm.get_counts()
     got = {k: counts[k] for k in ("processed", "succeeded", "failed", "duplicated")}
-    assert got["processed"] == got["succeeded"] + got["failed"] + got["duplicated"], got
-    assert got == dict(want.counts["s0"]), f"counts {got}, the model says {dict(want.counts['s0'])}"
+    assert got["processed"] == got["succeeded"] + got["failed"] + got["duplicated"], f"[accounting] {got}"
+    assert got == dict(want.counts["s0"]), f"[model] counts {got}, the model says {dict(want.counts['s0'])}"
     assert set(tm.get_error_dict()) == set(want.failed["s0"]), (
-        f"errors for {sorted(tm.get_error_dict(), key=repr)}, the model says {sorted(want.failed['s0'], key=repr)}"
+        f"[errors] errors for {sorted(tm.get_error_dict(), key=repr)}, the model says {sorted(want.failed['s0'], key=repr)}"
     )
     if spec.stages[0].dedup:  # each task once: the success cache holds every result
         results = Counter(shown(v) for v in tm.get_success_dict().values())
-        assert results == want.results.get("s0", Counter()), (results, want.results)
+        assert results == want.results.get("s0", Counter()), f"[results] {results}, the model says {want.results}"
+
+
+MANAGER_FAMILIES = {
+    "manager-sync": manager_specs(("serial", "thread", "process"), BENIGN),
+    "manager-async": manager_specs(("async",), BENIGN),
+}
+
+
+def run_manager_and_check(spec: GraphSpec) -> None:
+    with tempfile.TemporaryDirectory(prefix="cf-manager-") as tmp:
+        check_manager(spec, run_manager(spec, Path(tmp)))
 
 
 @fault_settings(10)
-@given(manager_specs(("serial", "thread", "process"), BENIGN))
+@given(MANAGER_FAMILIES["manager-sync"])
 def test_manager_start_sync_modes(spec):
-    with tempfile.TemporaryDirectory(prefix="cf-manager-") as tmp:
-        check_manager(spec, run_manager(spec, Path(tmp)))
+    run_manager_and_check(spec)
 
 
 @fault_settings(10)
-@given(manager_specs(("async",), BENIGN))
+@given(MANAGER_FAMILIES["manager-async"])
 def test_manager_start_async(spec):
-    with tempfile.TemporaryDirectory(prefix="cf-manager-") as tmp:
-        check_manager(spec, run_manager(spec, Path(tmp)))
+    run_manager_and_check(spec)
