@@ -427,12 +427,7 @@ def outcome_of(mode, kind):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "kind",
-    [
-        pytest.param(
-            SystemExit, marks=xfail(reason="defect 17: SystemExit stops a serial run but fails a pool's chunk", strict=False)
-        ),
-        KeyboardInterrupt,
-    ],
+    [SystemExit, KeyboardInterrupt],
 )
 def test_17_base_exceptions_of_a_task_follow_one_rule(kind):
     outcomes = {mode: outcome_of(mode, kind) for mode in ("serial", "thread", "process")}

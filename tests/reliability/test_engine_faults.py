@@ -57,7 +57,7 @@ def fault_settings(short: int, long: int = 150):
         deadline=None,
         derandomize=True,
         database=None,
-        report_multiple_bugs=False,  # the first failure ends an xfail family: a hang costs BOUND once
+        report_multiple_bugs=False,  # the first failure ends a family: a hang costs BOUND once
         phases=(Phase.explicit, Phase.generate),
         suppress_health_check=list(HealthCheck),
     )
