@@ -154,6 +154,16 @@ class _CsvFile:
             "(set ';' as the CSV separator in CoMPASS)"
         )
 
+    def no_records(self) -> str:
+        """Why a file without a data line has none (for warnings and errors)."""
+        if self.partial_line:
+            return f"its only data line (line {self.partial_line}) has no line end"
+        if self.size == 0:
+            return "the file is empty"
+        if self.columns is not None:
+            return "header only"
+        return "no data lines"
+
     def check_columns(self) -> None:
         """The first data line has room for the header's fixed columns and at least one sample."""
         cols = self.columns
@@ -280,9 +290,13 @@ class VX2730Adapter(DAQAdapter):
         for f in csvs:
             if f.partial_line and f.ncols == 0:
                 self._warn_partial(run_id, f)
+            elif f.ncols == 0:
+                logger.warning(f"run {run_id!r}: file {f.rel}: {f.no_records()}; no records read")
+        if not any(f.ncols for f in csvs):
+            shown = "; ".join(f"{f.rel}: {f.no_records()}" for f in csvs[:5])
+            more = f"; and {len(csvs) - 5} more" if len(csvs) > 5 else ""
+            raise NoDataError(f"run {run_id!r}: the CSV files hold no records ({shown}{more})")
         csvs = [f for f in csvs if f.ncols]
-        if not csvs:
-            raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
         nt = n_threads()
         total_bytes = sum(f.size - f.data_start for f in csvs)
         # bounded memory: at most one block per thread is in memory at a time
