@@ -183,6 +183,10 @@ class _CsvFile:
                 "a header line inside the data (files joined, or a writer restarted into "
                 "the same file?)"
             )
+        elif code == ERR_NOT_NUMERIC and text:
+            fields = text.rstrip(b"\r").split(b";")
+            if col < len(fields):
+                what += f": {fields[col][:24].decode('latin-1')!r}"
         raise FormatError(f"run {self.run_id!r}: file {self.rel}, line {line_no}: {what}")
 
     def changed(self) -> None:
