@@ -115,6 +115,25 @@ def test_read_in_bounded_blocks_same_records(tmp_path, monkeypatch):
             np.testing.assert_array_equal(st[f], ref[f], err_msg=f"{f} at block {block}")
 
 
+def test_corrupt_event_size_does_not_read_the_rest_of_the_file(tmp_path, monkeypatch):
+    # defect: an event size past the end of the file grew the block x4 at a time until it
+    # held the rest of the file (a 10 GB file read whole before the error)
+    from waveform_analysis.daq import _blocks, v1725
+
+    generate_run(tmp_path, "b", fmt="v1725", n_channels=2, n_waveforms=400, n_samples=16, seed=3)
+    path = tmp_path / "b" / "RAW" / "raw_b0_seg0.bin"
+    data = bytearray(path.read_bytes())
+    data[10 * E : 10 * E + 4] = (0xA0000000 | 0x0FFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    taken = []
+    take = _blocks.BufferPool.take
+    monkeypatch.setattr(_blocks.BufferPool, "take", lambda self, n: taken.append(n) or take(self, n))
+    monkeypatch.setattr(v1725, "BLOCK_BYTES", 1024)
+    with pytest.raises(FormatError, match=rf"byte offset {10 * E}: .*runs past the end of the file"):
+        read(tmp_path, "b")
+    assert max(taken) <= 1024
+
+
 def test_board_fail_bit_reported(tmp_path, warnings_log):
     from waveform_analysis.daq.v1725 import FLAG_BOARD_FAIL
     from waveform_analysis.synthetic import write_v1725

@@ -144,7 +144,11 @@ def list_csv_files(
         missing = sorted(set(range(segs[-1] + 1)) - set(segs))
         if missing:
             first = min(chosen, key=chosen.get)
-            shown = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            numbered = next(s for s in chosen if chosen[s] > 0)
+            base = _TRAIL_RE.match(numbered).group(1)
+            suffix = by_stem[numbered].suffix
+            shown = ", ".join(f"{m} ({base}_{m}{suffix})" for m in missing[:10])
+            shown += " ..." if len(missing) > 10 else ""
             logger.warning(
                 f"run {run_id!r}: board {board} channel {channel} ({first}): "
                 f"gap in the segment numbers, missing {shown}"

@@ -178,14 +178,20 @@ def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
                 eof = pos + n >= size
                 e = np.empty(0, np.int64)
                 code, stop, cnt, nf, ff = k._walk(buf, n, eof, False, pos, e, e, e, e, e, e)
+                stop, cnt = int(stop), int(cnt)
                 if code:
                     raise FormatError(
-                        f"run {run_id!r}: file {rel}, byte offset {pos + int(stop)}: "
-                        f"{_MESSAGES[int(code)]}"
+                        f"run {run_id!r}: file {rel}, byte offset {pos + stop}: "
+                        f"{_describe(int(code), buf, stop, n, size - pos - stop)}"
                     )
-                stop, cnt = int(stop), int(cnt)
-                if stop == 0:  # one event larger than the block: read a larger block
-                    block *= 4
+                if stop == 0:  # one event larger than the block: read a block that holds it
+                    need = _event_bytes(buf, n)
+                    if pos + need > size:  # checked before reading it: a corrupt size
+                        raise FormatError(  # must not make us read the rest of the file
+                            f"run {run_id!r}: file {rel}, byte offset {pos}: "
+                            f"{_describe(ERR_EVENT_SIZE, buf, 0, n, size - pos)}"
+                        )
+                    block = need if need > n else block * 4  # else: a header cut by the block
                     continue
                 meta = [np.empty(cnt, np.int64) for _ in range(6)]
                 k._walk(buf, stop, True, True, pos, *meta)
@@ -207,6 +213,30 @@ def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
     if not parts:
         return blocks, [np.empty(0, np.int64) for _ in range(6)]
     return blocks, [np.concatenate([p[i] for p in parts]) for i in range(6)]
+
+
+def _event_bytes(buf: np.ndarray, n: int) -> int:
+    """Size in bytes of the event whose header starts ``buf[:n]`` (0: no whole word 0 there)."""
+    if n < 4:
+        return 0
+    return (int.from_bytes(buf[:4].tobytes(), "little") & 0x0FFFFFFF) * 4
+
+
+def _describe(code: int, buf: np.ndarray, at: int, n: int, left: int) -> str:
+    """The message of a walk error at ``buf[at]``, with the event size when it is at fault;
+    ``left`` is the number of bytes of the file from ``at`` on."""
+    if code != ERR_EVENT_SIZE:
+        return _MESSAGES[code]
+    size = _event_bytes(buf[at:], n - at)
+    if size < EVENT_HEADER_BYTES:
+        return (
+            f"bad event header: event size {size // 4} words is too small "
+            f"(the event header alone is {EVENT_HEADER_BYTES // 4})"
+        )
+    return (
+        f"bad event header: event size {size // 4} words ({size} bytes) runs past the end "
+        f"of the file ({left} bytes left; cut while being written, or a corrupt size)"
+    )
 
 
 def _unwrap_ticks(k, board: np.ndarray, channel: np.ndarray, ticks: np.ndarray) -> None:

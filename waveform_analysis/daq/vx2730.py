@@ -154,6 +154,16 @@ class _CsvFile:
             "(set ';' as the CSV separator in CoMPASS)"
         )
 
+    def no_records(self) -> str:
+        """Why a file without a data line has none (for warnings and errors)."""
+        if self.partial_line:
+            return f"its only data line (line {self.partial_line}) has no line end"
+        if self.size == 0:
+            return "the file is empty"
+        if self.columns is not None:
+            return "header only"
+        return "no data lines"
+
     def check_columns(self) -> None:
         """The first data line has room for the header's fixed columns and at least one sample."""
         cols = self.columns
@@ -164,8 +174,19 @@ class _CsvFile:
                 "columns before SAMPLES (truncated line or wrong header)"
             )
 
-    def fail(self, code: int, line_no: int, col: int, ncols: int | None = None) -> None:
-        what = _MESSAGES[code].format(ncols=ncols or self.ncols, col=col)
+    def fail(self, code: int, line_no: int, col: int, text: bytes = b"") -> None:
+        """Raise the FormatError of a kernel error ``code`` at ``line_no`` (``text``: the line)."""
+        what = _MESSAGES[code].format(ncols=self.ncols, col=col)
+        upper = text.upper()
+        if code == ERR_NOT_NUMERIC and col == 0 and (b"TIMETAG" in upper or b"SAMPLES" in upper):
+            what = (
+                "a header line inside the data (files joined, or a writer restarted into "
+                "the same file?)"
+            )
+        elif code == ERR_NOT_NUMERIC and text:
+            fields = text.rstrip(b"\r").split(b";")
+            if col < len(fields):
+                what += f": {fields[col][:24].decode('latin-1')!r}"
         raise FormatError(f"run {self.run_id!r}: file {self.rel}, line {line_no}: {what}")
 
     def changed(self) -> None:
@@ -202,6 +223,13 @@ def _scan_range(item, pool: _BufferPool):
         pool.give(buf)
 
 
+def _line_text(buf: np.ndarray, end: int, line: int, limit: int = 200) -> bytes:
+    """The first ``limit`` bytes of line ``line`` (0-based) of ``buf[:end]`` (error path only)."""
+    newlines = np.flatnonzero(buf[:end] == _NL)
+    start = int(newlines[line - 1]) + 1 if 0 < line <= newlines.size else 0
+    return buf[start : min(start + limit, end)].tobytes().split(b"\n", 1)[0]
+
+
 def _plan_file(f: _CsvFile, pieces, scans) -> list[tuple[int, int, int, int]]:
     """Blocks [start, end) of ``f`` cut at line starts, with their row count and the
     count of newlines before them: [(start, end, rows, newlines before)]."""
@@ -224,14 +252,23 @@ def _plan_file(f: _CsvFile, pieces, scans) -> list[tuple[int, int, int, int]]:
 def _assign_columns(csvs: list[_CsvFile]) -> None:
     """Give files without a header the columns of their channel's first segment
     (else the CoMPASS default of their layout), and check every file's fields."""
-    named: dict[tuple[int, int], Columns] = {}
+    named: dict[tuple[int, int], _CsvFile] = {}
     for f in csvs:  # csvs are in (board, channel, segment) order
-        if f.columns is not None:
-            named.setdefault((f.board, f.channel), f.columns)
+        if f.columns is None:
+            continue
+        ref = named.setdefault((f.board, f.channel), f)
+        if f.columns.names != ref.columns.names:  # a later segment's header contradicts the first
+            raise FormatError(
+                f"run {f.run_id!r}: file {f.rel}, line {f.header_lines}: header "
+                f"{f.columns.header()} differs from the header {ref.columns.header()} of "
+                f"{ref.rel} (line {ref.header_lines}); all segments of board {f.board} "
+                f"channel {f.channel} must have the same columns"
+            )
     for f in csvs:
         if f.columns is None:
             default = DEFAULT_1X if f.layout == LAYOUT_COMPASS1 else DEFAULT_2X
-            f.columns = named.get((f.board, f.channel), default)
+            ref = named.get((f.board, f.channel))
+            f.columns = ref.columns if ref is not None else default
         f.check_columns()
 
 
@@ -280,9 +317,13 @@ class VX2730Adapter(DAQAdapter):
         for f in csvs:
             if f.partial_line and f.ncols == 0:
                 self._warn_partial(run_id, f)
+            elif f.ncols == 0:
+                logger.warning(f"run {run_id!r}: file {f.rel}: {f.no_records()}; no records read")
+        if not any(f.ncols for f in csvs):
+            shown = "; ".join(f"{f.rel}: {f.no_records()}" for f in csvs[:5])
+            more = f"; and {len(csvs) - 5} more" if len(csvs) > 5 else ""
+            raise NoDataError(f"run {run_id!r}: the CSV files hold no records ({shown}{more})")
         csvs = [f for f in csvs if f.ncols]
-        if not csvs:
-            raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
         nt = n_threads()
         total_bytes = sum(f.size - f.data_start for f in csvs)
         # bounded memory: at most one block per thread is in memory at a time
@@ -335,17 +376,18 @@ class VX2730Adapter(DAQAdapter):
                     buf[: n + 1], 0, end, f.ncols, *f.columns.kernel_args(),
                     board, channel, timetag, flags, wave, row0, rows,
                 )  # fmt: skip
+                text = _line_text(buf, end, int(line)) if code == ERR_NOT_NUMERIC else b""
             finally:
                 pool.give(buf)
-            return int(code), first_line + int(line), int(col), int(got)
+            return int(code), first_line + int(line), int(col), int(got), text
 
         results = thread_map(parse, plan)
         pool.clear()  # free the read buffers before the sort below
         keep = None
-        for p, (code, line, col, got) in zip(plan, results, strict=True):
+        for p, (code, line, col, got, text) in zip(plan, results, strict=True):
             f, _, _, row0, rows, _ = p
             if code != ERR_OK:
-                f.fail(code, line, col)
+                f.fail(code, line, col, text)
             rows_of = slice(row0, row0 + rows)
             out["length"][rows_of] = f.ncols - f.columns.n_fixed
             if f.columns.board < 0:
