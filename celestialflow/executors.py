@@ -266,14 +266,20 @@ class ProcessPool:
             pool, gen = self._pool, self.generation
             try:
                 inner = pool.submit(fn, *args)
-            except BrokenProcessPool as exc:  # nothing counted; the caller recovers this generation
+            except BrokenProcessPool as exc:  # nothing counted; recovered below, outside the lock
                 exc.cf_generation = gen  # type: ignore[attr-defined]
-                raise
-            outer: Future = Future()
-            outer.cf_generation = gen  # type: ignore[attr-defined]
-            self._pending.setdefault(gen, set()).add(outer)
-            if alone:
-                self._alone = outer
+                broken: BrokenProcessPool | None = exc
+            else:
+                broken = None
+            if broken is None:
+                outer: Future = Future()
+                outer.cf_generation = gen  # type: ignore[attr-defined]
+                self._pending.setdefault(gen, set()).add(outer)
+                if alone:
+                    self._alone = outer
+        if broken is not None:
+            self.recover(gen)
+            raise broken
         inner.add_done_callback(lambda f: self._relay(f, outer, gen))
         return outer
 
@@ -298,6 +304,10 @@ class ProcessPool:
             outer.set_exception(PoolClosedError("the chunk was cancelled with its pool"))
             return
         exc = inner.exception()
+        if isinstance(exc, BrokenProcessPool):
+            # the pool recovers by itself, at once: a runner that would do it may be
+            # waiting in ``submit`` for the very chunks this recovery fails
+            self.recover(gen)
         if exc is not None:
             outer.set_exception(exc)
         else:
