@@ -210,6 +210,21 @@ def _close_process_pool(pool: ProcessPoolExecutor, cancel: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Worker processes are forked by the first submit of a pool. Two pools forking at
+# once from two threads would each leak the other's half-made pipes into their
+# child: the write end of a worker's sentinel then stays open in a process of the
+# other pool, its death is never seen, and its chunks wait for ever. One fork at
+# a time, then.
+_SPAWN_LOCK = threading.Lock()
+
+
+def _submit_spawning_safely(pool: ProcessPoolExecutor, fn: Callable, *args: Any) -> Future:
+    if getattr(pool, "_processes", None):  # workers exist: this submit forks nothing
+        return pool.submit(fn, *args)
+    with _SPAWN_LOCK:
+        return pool.submit(fn, *args)
+
+
 class PoolClosedError(RuntimeError):
     """Work was submitted to a pool that is shutting down."""
 
@@ -265,7 +280,7 @@ class ProcessPool:
                 raise PoolClosedError("the process pool is shutting down")
             pool, gen = self._pool, self.generation
             try:
-                inner = pool.submit(fn, *args)
+                inner = _submit_spawning_safely(pool, fn, *args)
             except BrokenProcessPool as exc:  # nothing counted; recovered below, outside the lock
                 exc.cf_generation = gen  # type: ignore[attr-defined]
                 broken: BrokenProcessPool | None = exc
