@@ -349,11 +349,18 @@ class BatchProcessor:
         self.last_graph = graph
         crash: list[BaseException] = []
 
+        # Waiting on an Event, not Thread.join: on Python 3.11 a Ctrl-C that
+        # interrupts join() marks the thread as ended while it still runs, so the
+        # pools were closed under the runs in flight (cpython issue 90882).
+        ended = threading.Event()
+
         def drive() -> None:
             try:
                 graph.start(run_ids)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 crash.append(exc)
+            finally:
+                ended.set()
 
         interrupted = False
         try:
@@ -364,8 +371,7 @@ class BatchProcessor:
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
-                while runner.is_alive():
-                    runner.join(opts.poll_interval)
+                while not ended.wait(opts.poll_interval):
                     progress.update(batch.done, batch.ok, batch.failed)
             except KeyboardInterrupt:
                 interrupted = True
@@ -374,7 +380,8 @@ class BatchProcessor:
                     token.cancel()
                 else:
                     batch.token = _Cancelled()
-                runner.join()
+                ended.wait()  # the stages in flight finish; nothing new starts
+            runner.join()
         finally:
             progress.close(batch.done, batch.ok, batch.failed)
             closer()
