@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -445,7 +446,9 @@ def _make_pool(
         inner: Any = (
             ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
             if executor_type == "thread"
-            else ProcessPool(workers)  # rebuilt when a worker dies; the runs lost with it run again
+            # rebuilt when a worker dies (the runs lost with it run again); workers leave
+            # Ctrl-C to this process, which lets the runs in flight finish
+            else ProcessPool(workers, initializer=_worker_signals)
         )
         gate = StageGate(inner, workers, reject)
         return gate, lambda: gate.shutdown(wait=True, cancel_futures=True)
@@ -467,6 +470,16 @@ def _make_pool(
         cluster.close()
 
     return client, close
+
+
+def _worker_signals() -> None:
+    """In a pool worker: ignore SIGINT, take SIGTERM's default action.
+
+    Ctrl-C in a terminal signals the whole process group; the batch process
+    then lets the runs in flight finish and closes the pool itself. Forked
+    workers would otherwise inherit the batch's SIGTERM handler too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _noop() -> int:
