@@ -16,6 +16,10 @@ Before any work starts, each method checks the Context's config
 (``Context.check_config``) and, for ``executor_type="process"``, that what
 must travel to the workers pickles: one clear error instead of one per run.
 
+Ctrl-C stops a batch that way too, and re-raises ``KeyboardInterrupt`` once the
+stages in flight have finished and the pools are closed; SIGTERM does the same
+and then exits with status 143 (see :mod:`.termination`).
+
 While a batch runs in threads, the numeric kernels of this process are capped
 at one thread each (``max_workers`` is the number of cores a batch uses); the
 previous cap comes back when the batch ends, however it ends.
@@ -50,6 +54,7 @@ from ..context import Context
 from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
 from .dispatch import StageGate
 from .progress import BatchProgress
+from .termination import sigterm_as_interrupt
 from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage, kernel_threads_capped
 
 __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
@@ -291,11 +296,12 @@ class BatchProcessor:
         desc: str,
         opts: BatchOptions,
     ) -> dict[str, Any]:
-        if opts.executor_type != "thread":  # worker processes cap themselves (WorkerSpec.kernel_threads)
-            return self._run_batch(run_ids, make_stages, desc, opts)
-        # thread workers share this process's kernels: cap them here, for the batch only
-        with kernel_threads_capped(1):
-            return self._run_batch(run_ids, make_stages, desc, opts)
+        with sigterm_as_interrupt():  # SIGTERM stops the batch as Ctrl-C does, then exits
+            if opts.executor_type != "thread":  # worker processes cap themselves (WorkerSpec.kernel_threads)
+                return self._run_batch(run_ids, make_stages, desc, opts)
+            # thread workers share this process's kernels: cap them here, for the batch only
+            with kernel_threads_capped(1):
+                return self._run_batch(run_ids, make_stages, desc, opts)
 
     def _run_batch(
         self,
@@ -363,7 +369,7 @@ class BatchProcessor:
             finally:
                 ended.set()
 
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         try:
             if executor_type == "process":
                 _warm_up(pool.inner)  # fork workers now, before any stage thread exists
@@ -374,8 +380,8 @@ class BatchProcessor:
             try:
                 while not ended.wait(opts.poll_interval):
                     progress.update(batch.done, batch.ok, batch.failed)
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (BatchTerminated)
+                interrupted = exc
                 batch.stop.set()
                 if token is not None:
                     token.cancel()
@@ -391,8 +397,8 @@ class BatchProcessor:
                     if isinstance(value, np.memmap) and str(getattr(value, "filename", "")).startswith(temp_root):
                         batch.results[run] = np.array(value)
                 shutil.rmtree(temp_root, ignore_errors=True)
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupted is not None:
+            raise interrupted
         if crash:
             raise crash[0]
         if opts.on_error == "raise" and batch.first_exception is not None:
