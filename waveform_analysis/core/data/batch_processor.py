@@ -374,7 +374,7 @@ class BatchProcessor:
             if executor_type == "process":
                 _warm_up(pool.inner)  # fork workers now, before any stage thread exists
             elif executor_type == "dask":
-                _warm_up_dask(pool)
+                _warm_up_dask(pool, own_cluster=opts.dask_client is None)
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
@@ -503,9 +503,28 @@ def _load_kernels() -> int:
     return os.getpid()
 
 
-def _warm_up_dask(client: Any) -> None:
-    """Load the numeric kernels on every Dask worker at once, not in the first run of each."""
+def _ignore_sigint() -> bool:
+    """In a Dask worker of the batch's own cluster: leave Ctrl-C to the batch process.
+
+    Ctrl-C in a terminal signals the whole process group, Dask's worker
+    processes included; a worker that died of it lost the result it held,
+    which the batch then waited for. Runs in the worker's main thread
+    (``Client.run`` calls it on the worker's event loop)."""
     try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: keep the default
+        return False
+    return True
+
+
+def _warm_up_dask(client: Any, own_cluster: bool = False) -> None:
+    """Load the numeric kernels on every Dask worker at once, not in the first run of each.
+
+    On a cluster the batch started itself, workers also ignore SIGINT (a
+    cluster of the caller's keeps its own signal handling)."""
+    try:
+        if own_cluster:
+            client.run(_ignore_sigint)
         client.run(_load_kernels)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot warm up still runs the batch
         logger.debug("warming up the Dask workers failed: {}", exc)
