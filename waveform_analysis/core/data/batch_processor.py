@@ -52,7 +52,7 @@ from ...errors import ConfigError, UnknownDataError
 from ..config import merge_config, validate_config
 from ..context import Context
 from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
-from .dispatch import StageGate
+from .dispatch import DaskGate, StageGate
 from .progress import BatchProgress
 from .termination import sigterm_as_interrupt
 from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage, kernel_threads_capped
@@ -374,7 +374,7 @@ class BatchProcessor:
             if executor_type == "process":
                 _warm_up(pool.inner)  # fork workers now, before any stage thread exists
             elif executor_type == "dask":
-                _warm_up_dask(pool, own_cluster=opts.dask_client is None)
+                _warm_up_dask(pool.inner, own_cluster=opts.dask_client is None)
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
@@ -462,20 +462,38 @@ def _make_pool(
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ConfigError("executor_type='dask' needs dask.distributed: pip install 'celestialflow[dask]'") from exc
+    # the stages get the client behind a gate: queued runs stay here until a worker is free
     if dask_client is not None and not isinstance(dask_client, str):
-        return dask_client, lambda: None  # the caller's cluster: nothing started, nothing closed
+        gate = DaskGate(dask_client, _dask_threads(dask_client, workers), reject)
+        return gate, gate.shutdown  # the caller's cluster: nothing started, nothing closed
     if isinstance(dask_client, str):
         client = Client(dask_client)
-        return client, client.close
+        gate = DaskGate(client, _dask_threads(client, workers), reject)
+
+        def close_client() -> None:
+            gate.shutdown()
+            client.close()
+
+        return gate, close_client
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     client = Client(cluster)
     logger.info("Dask LocalCluster of {} workers; dashboard {}", workers, client.dashboard_link)
+    gate = DaskGate(client, workers, reject)
 
     def close() -> None:
+        gate.shutdown()
         client.close()
         cluster.close()
 
-    return client, close
+    return gate, close
+
+
+def _dask_threads(client: Any, default: int) -> int:
+    """How many tasks the cluster of ``client`` runs at once (``default`` if it cannot say)."""
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - an odd client still runs the batch
+        return default
 
 
 def _worker_signals() -> None:
