@@ -16,6 +16,10 @@ Before any work starts, each method checks the Context's config
 (``Context.check_config``) and, for ``executor_type="process"``, that what
 must travel to the workers pickles: one clear error instead of one per run.
 
+Ctrl-C stops a batch that way too, and re-raises ``KeyboardInterrupt`` once the
+stages in flight have finished and the pools are closed; SIGTERM does the same
+and then exits with status 143 (see :mod:`.termination`).
+
 While a batch runs in threads, the numeric kernels of this process are capped
 at one thread each (``max_workers`` is the number of cores a batch uses); the
 previous cap comes back when the batch ends, however it ends.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -48,8 +53,9 @@ from ...errors import ConfigError, UnknownDataError
 from ..config import merge_config, validate_config
 from ..context import Context
 from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
-from .dispatch import StageGate
+from .dispatch import DaskGate, StageGate
 from .progress import BatchProgress
+from .termination import sigterm_as_interrupt
 from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage, kernel_threads_capped
 
 __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
@@ -291,11 +297,12 @@ class BatchProcessor:
         desc: str,
         opts: BatchOptions,
     ) -> dict[str, Any]:
-        if opts.executor_type != "thread":  # worker processes cap themselves (WorkerSpec.kernel_threads)
-            return self._run_batch(run_ids, make_stages, desc, opts)
-        # thread workers share this process's kernels: cap them here, for the batch only
-        with kernel_threads_capped(1):
-            return self._run_batch(run_ids, make_stages, desc, opts)
+        with sigterm_as_interrupt():  # SIGTERM stops the batch as Ctrl-C does, then exits
+            if opts.executor_type != "thread":  # worker processes cap themselves (WorkerSpec.kernel_threads)
+                return self._run_batch(run_ids, make_stages, desc, opts)
+            # thread workers share this process's kernels: cap them here, for the batch only
+            with kernel_threads_capped(1):
+                return self._run_batch(run_ids, make_stages, desc, opts)
 
     def _run_batch(
         self,
@@ -350,32 +357,39 @@ class BatchProcessor:
         self.last_graph = graph
         crash: list[BaseException] = []
 
+        # Waiting on an Event, not Thread.join: on Python 3.11 a Ctrl-C that
+        # interrupts join() marks the thread as ended while it still runs, so the
+        # pools were closed under the runs in flight (cpython issue 90882).
+        ended = threading.Event()
+
         def drive() -> None:
             try:
                 graph.start(run_ids)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 crash.append(exc)
+            finally:
+                ended.set()
 
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         try:
             if executor_type == "process":
                 _warm_up(pool.inner)  # fork workers now, before any stage thread exists
             elif executor_type == "dask":
-                _warm_up_dask(pool)
+                _warm_up_dask(pool.inner, own_cluster=opts.dask_client is None)
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
-                while runner.is_alive():
-                    runner.join(opts.poll_interval)
+                while not ended.wait(opts.poll_interval):
                     progress.update(batch.done, batch.ok, batch.failed)
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (BatchTerminated)
+                interrupted = exc
                 batch.stop.set()
                 if token is not None:
                     token.cancel()
                 else:
                     batch.token = _Cancelled()
-                runner.join()
+                ended.wait()  # the stages in flight finish; nothing new starts
+            runner.join()
         finally:
             progress.close(batch.done, batch.ok, batch.failed)
             closer()
@@ -384,8 +398,8 @@ class BatchProcessor:
                     if isinstance(value, np.memmap) and str(getattr(value, "filename", "")).startswith(temp_root):
                         batch.results[run] = np.array(value)
                 shutil.rmtree(temp_root, ignore_errors=True)
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupted is not None:
+            raise interrupted
         if crash:
             raise crash[0]
         if opts.on_error == "raise" and batch.first_exception is not None:
@@ -439,7 +453,9 @@ def _make_pool(
         inner: Any = (
             ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
             if executor_type == "thread"
-            else ProcessPool(workers)  # rebuilt when a worker dies; the runs lost with it run again
+            # rebuilt when a worker dies (the runs lost with it run again); workers leave
+            # Ctrl-C to this process, which lets the runs in flight finish
+            else ProcessPool(workers, initializer=_worker_signals)
         )
         gate = StageGate(inner, workers, reject)
         return gate, lambda: gate.shutdown(wait=True, cancel_futures=True)
@@ -447,20 +463,48 @@ def _make_pool(
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ConfigError("executor_type='dask' needs dask.distributed: pip install 'celestialflow[dask]'") from exc
+    # the stages get the client behind a gate: queued runs stay here until a worker is free
     if dask_client is not None and not isinstance(dask_client, str):
-        return dask_client, lambda: None  # the caller's cluster: nothing started, nothing closed
+        gate = DaskGate(dask_client, _dask_threads(dask_client, workers), reject)
+        return gate, gate.shutdown  # the caller's cluster: nothing started, nothing closed
     if isinstance(dask_client, str):
         client = Client(dask_client)
-        return client, client.close
+        gate = DaskGate(client, _dask_threads(client, workers), reject)
+
+        def close_client() -> None:
+            gate.shutdown()
+            client.close()
+
+        return gate, close_client
     cluster = _local_cluster(LocalCluster, workers)
     client = Client(cluster)
     logger.info("Dask LocalCluster of {} workers; dashboard {}", workers, client.dashboard_link)
+    gate = DaskGate(client, workers, reject)
 
     def close() -> None:
+        gate.shutdown()
         client.close()
         cluster.close()
 
-    return client, close
+    return gate, close
+
+
+def _dask_threads(client: Any, default: int) -> int:
+    """How many tasks the cluster of ``client`` runs at once (``default`` if it cannot say)."""
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - an odd client still runs the batch
+        return default
+
+
+def _worker_signals() -> None:
+    """In a pool worker: ignore SIGINT, take SIGTERM's default action.
+
+    Ctrl-C in a terminal signals the whole process group; the batch process
+    then lets the runs in flight finish and closes the pool itself. Forked
+    workers would otherwise inherit the batch's SIGTERM handler too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _local_cluster(local_cluster: Any, workers: int) -> Any:
@@ -496,9 +540,28 @@ def _load_kernels() -> int:
     return os.getpid()
 
 
-def _warm_up_dask(client: Any) -> None:
-    """Load the numeric kernels on every Dask worker at once, not in the first run of each."""
+def _ignore_sigint() -> bool:
+    """In a Dask worker of the batch's own cluster: leave Ctrl-C to the batch process.
+
+    Ctrl-C in a terminal signals the whole process group, Dask's worker
+    processes included; a worker that died of it lost the result it held,
+    which the batch then waited for. Runs in the worker's main thread
+    (``Client.run`` calls it on the worker's event loop)."""
     try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: keep the default
+        return False
+    return True
+
+
+def _warm_up_dask(client: Any, own_cluster: bool = False) -> None:
+    """Load the numeric kernels on every Dask worker at once, not in the first run of each.
+
+    On a cluster the batch started itself, workers also ignore SIGINT (a
+    cluster of the caller's keeps its own signal handling)."""
+    try:
+        if own_cluster:
+            client.run(_ignore_sigint)
         client.run(_load_kernels)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot warm up still runs the batch
         logger.debug("warming up the Dask workers failed: {}", exc)

@@ -11,6 +11,8 @@ A run suspected of killing its worker is submitted ``alone``: the gate passes it
 on once nothing else is running and holds everything else back until it ends,
 so the blame for a dead worker is certain. ``recover`` rebuilds the inner pool
 (a :class:`celestialflow.executors.ProcessPool`) after such a death.
+
+:class:`DaskGate` does the same in front of a Dask client.
 """
 
 from __future__ import annotations
@@ -92,7 +94,10 @@ class StageGate(Executor):
             if fut.wa_alone:  # type: ignore[attr-defined]
                 self._alone = False
         fut.cf_generation = getattr(inner, "cf_generation", None)  # type: ignore[attr-defined]
-        exc = inner.exception()
+        try:
+            exc = inner.exception()
+        except BaseException as err:  # noqa: BLE001 - a cancelled Dask future raises here
+            exc = err
         if exc is not None:
             fut.set_exception(exc)
         else:
@@ -105,3 +110,24 @@ class StageGate(Executor):
         for *_, fut in left:
             fut.cancel()
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class DaskGate(StageGate):
+    """A :class:`StageGate` in front of a ``distributed.Client``, handed to the stages as their client.
+
+    Without it every stage hands its chunks to the Dask scheduler as soon as it
+    has them, and work queued there still starts after a Ctrl-C. The gate keeps
+    the queue here, so a cancelled batch's queued runs never reach the cluster.
+    ``shutdown`` drops the queue only; the client and its cluster are closed by
+    whoever opened them."""
+
+    accepts_alone = False
+
+    def nthreads(self) -> dict[str, int]:
+        return self.inner.nthreads()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            left, self._heap = self._heap, []
+        for *_, fut in left:
+            fut.cancel()
