@@ -21,9 +21,21 @@ def run_guide(name: str, tmp_path: Path, min_blocks: int) -> subprocess.Complete
 
 
 def test_engine_guide_examples_run(tmp_path):
-    out = run_guide("engine.md", tmp_path, 8).stdout
+    out = run_guide("engine.md", tmp_path, 9).stdout
     assert "[0, 1, 2, 4, 5, 6, 7]\nTrue" in out
     assert "{(1, 2): 3, (3, 4): 7}" in out and "[('parse', 'x')]" in out and "[0, 3, 6]" in out
+    # outputs printed in a fixed order, as the comments next to them say
+    assert "{'negate': [-2, -1], 'square': [1, 4]}" in out
+    assert "[('negate', 2, 0), ('parse', 2, 1), ('square', 2, 0)]" in out
+    assert "[(0, 0), (1, 10), (2, 20), (3, 30), (4, 40)]" in out
+    assert "1 of 2 tasks succeeded\n{'ValueError': [(-1, 2)]}" in out
+    assert "both numbers must be at least 0, got -1 and 2" in out
+    assert "[20, 30, 40]" in out and "{'minus': [-2, -1], 'plus': [101, 102]}" in out
+
+
+def test_engine_guide_names_no_unused_import_and_no_unnamed_guide():
+    text = (DOCS / "engine.md").read_text()
+    assert "defaultdict" not in text and "the guide's" not in text
 
 
 def test_batch_guide_examples_run(tmp_path):
