@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,41 @@ def test_formats_guide_examples_run(tmp_path):
     daq = tmp_path / "DAQ"
     assert (daq / "run_7" / "RAW" / "DataR_CH0@V1730_1464_run_7_2.CSV").is_file()
     assert (daq / "Background" / "UNFILTERED" / "1@DT5730 #2-11-1463_Data_Background.csv").is_file()
+
+
+def run_blocks_in_order(name: str, tmp_path: Path) -> str:
+    """Run a page's blocks in order: python blocks as scripts, ``waveform-analysis`` lines of bash blocks.
+
+    A ``toml`` block is written to ``options.toml`` first (the page's commands read it).
+    """
+    text = (DOCS / name).read_text()
+    for toml in re.findall(r"```toml\n(.*?)```", text, re.S):
+        (tmp_path / "options.toml").write_text(toml)
+    out = []
+    for lang, body in re.findall(r"```(python|bash)\n(.*?)```", text, re.S):
+        if lang == "python":
+            cmds = [[sys.executable, "-c", body]]
+        else:
+            lines = [ln.split("#")[0].strip() for ln in body.splitlines()]
+            cmds = [[sys.executable, "-m", "waveform_analysis", *shlex.split(ln)[1:]]
+                    for ln in lines if ln.startswith("waveform-analysis ")]  # fmt: skip
+        for cmd in cmds:
+            res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+            assert res.returncode == 0, f"{cmd[2:]}\n{res.stdout}\n{res.stderr}"
+            out.append(res.stdout)
+    return "\n".join(out)
+
+
+def test_quick_start_runs(tmp_path):
+    out = run_guide("index.md", tmp_path, 6).stdout
+    assert "['run_001', 'run_002', 'run_003']\nRunNotFoundError" in out
+    assert "ADC x samples" in out and "compute  peaks" in out
+    assert (tmp_path / "waveforms.png").stat().st_size > 10_000
+    assert (tmp_path / "spectrum.png").stat().st_size > 10_000
+
+
+def test_own_data_page_runs(tmp_path):
+    out = run_blocks_in_order("own-data.md", tmp_path)
+    assert "run_8       vx2730   RAW              0,1       2         1      4  3.9 MB" in out
+    assert "['Background', 'run_7', 'run_8']\nTrue True\n[0, 1]" in out
+    assert (tmp_path / "plots").is_dir() and any((tmp_path / "plots").iterdir())
