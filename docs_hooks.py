@@ -17,8 +17,8 @@ def fields_table(data_name: str) -> str:
     """The fields of one standard data type as a Markdown table."""
     from waveform_analysis import Context, standard_plugins
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx = Context(storage_dir=tmp, config={"data_root": tmp})
+    with tempfile.TemporaryDirectory() as tmp:  # nothing is read or computed; data_info reads the layout
+        ctx = Context(storage_dir=f"{tmp}/cache", config={"data_root": f"{tmp}/DAQ"})
         ctx.register(standard_plugins())
         info = ctx.data_info(data_name)
     rows = ["| field | type | unit | meaning |", "|---|---|---|---|"]
