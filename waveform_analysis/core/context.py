@@ -129,6 +129,7 @@ class Context:
 
     @property
     def storage_dir(self) -> Path:
+        """The cache folder: one sub-folder per run, one ``.npy`` and ``.json`` per data name and key."""
         return self._storage_dir
 
     @property
