@@ -135,3 +135,10 @@ def test_scaling_page_slurm_cluster_is_made(tmp_path, monkeypatch):
 def test_fields_page_runs(tmp_path):
     out = run_guide("fields.md", tmp_path, 1).stdout
     assert "ADC (300,)" in out and "['time', 'channel', 'baseline', 'baseline_rms']" in out
+
+
+def test_every_page_with_python_code_is_run_by_a_test():
+    source = Path(__file__).read_text()
+    for page in sorted(DOCS.rglob("*.md")):
+        if "```python" in page.read_text():
+            assert f'"{page.relative_to(DOCS)}"' in source, f"{page.name} has Python code that no test runs"
