@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import subprocess
@@ -68,23 +69,31 @@ def test_formats_guide_examples_run(tmp_path):
 def run_blocks_in_order(name: str, tmp_path: Path) -> str:
     """Run a page's blocks in order: python blocks as scripts, ``waveform-analysis`` lines of bash blocks.
 
-    A ``toml`` block is written to ``options.toml`` first (the page's commands read it).
+    The commands run in this process through click's test runner (one import, not
+    one interpreter per command). A ``toml`` block is written to ``options.toml``
+    first (the page's commands read it).
     """
+    from click.testing import CliRunner
+
+    from waveform_analysis.cli import main
+
     text = (DOCS / name).read_text()
     for toml in re.findall(r"```toml\n(.*?)```", text, re.S):
         (tmp_path / "options.toml").write_text(toml)
     out = []
     for lang, body in re.findall(r"```(python|bash)\n(.*?)```", text, re.S):
         if lang == "python":
-            cmds = [[sys.executable, "-c", body]]
-        else:
-            lines = [ln.split("#")[0].strip() for ln in body.splitlines()]
-            cmds = [[sys.executable, "-m", "waveform_analysis", *shlex.split(ln)[1:]]
-                    for ln in lines if ln.startswith("waveform-analysis ")]  # fmt: skip
-        for cmd in cmds:
-            res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240)
-            assert res.returncode == 0, f"{cmd[2:]}\n{res.stdout}\n{res.stderr}"
+            res = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+            assert res.returncode == 0, f"{body}\n{res.stdout}\n{res.stderr}"
             out.append(res.stdout)
+            continue
+        for line in (ln.split("#")[0].strip() for ln in body.splitlines()):
+            if not line.startswith("waveform-analysis "):
+                continue
+            with contextlib.chdir(tmp_path):
+                res = CliRunner().invoke(main, shlex.split(line)[1:], catch_exceptions=False)
+            assert res.exit_code == 0, f"{line}\n{res.output}"
+            out.append(res.output)
     return "\n".join(out)
 
 
@@ -97,6 +106,7 @@ def test_quick_start_runs(tmp_path):
 
 
 def test_own_data_page_runs(tmp_path):
+    pytest.importorskip("click")
     out = run_blocks_in_order("own-data.md", tmp_path)
     assert "run_8       vx2730   RAW              0,1       2         1      4  3.9 MB" in out
     assert "['Background', 'run_7', 'run_8']\nTrue True\n[0, 1]" in out
