@@ -1,15 +1,15 @@
-# Every target bootstraps .venv from nothing but python3 (with the dev, dask, cli and plot extras).
+# Every target bootstraps .venv from nothing but python3 (with the dev, dask, cli, plot, pandas and docs extras).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,dask,cli,plot]"
+	$(PY) -m pip install -q -e ".[dev,dask,cli,plot,pandas,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +23,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# the documentation site into site/; --strict turns a broken link or API reference into an error
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) bench/bench_manager.py
 	$(PY) bench/bench_graph.py
@@ -31,4 +35,4 @@ bench: $(STAMP)
 
 # also the demo's data, cache, drawings and pictures (all under demo_data/)
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo_data
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo_data site

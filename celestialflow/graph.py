@@ -184,6 +184,7 @@ class TaskGraph:
 
     @property
     def stages(self) -> dict[str, TaskManager]:
+        """The graph's stages by name, in the order they were added (a copy)."""
         return dict(self._stages)
 
     # -- running --------------------------------------------------------------------

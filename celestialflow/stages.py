@@ -28,6 +28,7 @@ class TaskSplitter(TaskManager):
         super().__init__(func or _identity, *args, **kwargs)
 
     def process_result(self, task: Any, result: Any) -> Any:
+        """The function's iterable as a list: each element goes downstream as a task of its own."""
         return result if type(result) is list else list(result)
 
 
@@ -46,6 +47,7 @@ class TaskRouter(TaskManager):
         self.successor_names: frozenset[str] | None = None  # set by the graph
 
     def process_result(self, task: Any, result: Any) -> Any:
+        """Check that the function returned ``(successor name, item)``: ``item`` goes to that successor only."""
         try:
             target, item = result
         except (TypeError, ValueError):

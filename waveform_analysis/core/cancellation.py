@@ -27,12 +27,15 @@ class CancellationToken:
 
     @property
     def cancelled(self) -> bool:
+        """Whether ``cancel()`` has been called (and not ``reset()`` since)."""
         return self._event.is_set()
 
     def is_cancelled(self) -> bool:
+        """The same as the ``cancelled`` property, as a method."""
         return self._event.is_set()
 
     def cancel(self, reason: str | None = None) -> None:
+        """Ask every holder of the token to stop; the ``on_cancel`` callbacks run in this thread (a second call does nothing)."""
         with self._lock:
             if self._event.is_set():
                 return
@@ -43,6 +46,7 @@ class CancellationToken:
             _call(cb)
 
     def raise_if_cancelled(self) -> None:
+        """Raise ``CancelledError`` (with the reason, if one was given) when cancelled."""
         if self._event.is_set():
             msg = "operation cancelled"
             if self.reason:

@@ -2,11 +2,13 @@
 
 Behind ``Context.list_runs()``, ``Context.data_info(name)`` and
 ``Context.show_config(name)``. Each returns an :class:`InfoTable`: a list of
-dicts (one per row) that prints as an aligned text table.
+dicts (one per row) that prints as an aligned text table. ``Context.get_df``
+(``get_df`` here) gives a run's data as a pandas DataFrame.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -21,7 +23,7 @@ from ..dtypes import (
 )
 from ..errors import NoDataError, RunNotFoundError
 
-__all__ = ["InfoTable", "data_info", "list_runs", "show_config"]
+__all__ = ["InfoTable", "data_info", "get_df", "list_runs", "show_config"]
 
 # layouts of the standard chain, for data_info without computing anything
 _STANDARD = {
@@ -137,3 +139,46 @@ def show_config(context: Any, data_name: str | None = None) -> InfoTable:
                 "help": spec.help + ("" if spec.track else " (not in the cache key)"),
             })  # fmt: skip
     return InfoTable(rows, "options (* = changed from the default)")
+
+
+def get_df(context: Any, run_id: str, data_name: str, columns: list[str] | None = None) -> Any:
+    """``get_data(run_id, data_name)`` as a pandas DataFrame, one row per record.
+
+    Scalar fields become columns (copied out of the cache file). A field with a
+    shape per record (``wave`` of ``st_waveforms``) becomes a column holding one
+    read-only numpy array per row, a view of the cached data (its first
+    ``length`` samples are the valid ones); leave it out with ``columns=`` when
+    you do not need it. The units of the fields are in ``df.attrs["units"]``.
+    Needs the optional ``pandas`` extra.
+    """
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "ctx.get_df needs pandas, an optional extra: pip install 'celestialflow[pandas]' "
+            "(or pip install pandas)"
+        ) from exc
+    data = context.get_data(run_id, data_name)
+    names = getattr(getattr(data, "dtype", None), "names", None)
+    if not names:
+        raise TypeError(
+            f"{data_name!r} of run {run_id!r} is not a structured array "
+            f"({type(data).__name__}); get_df needs named fields, use ctx.get_data instead"
+        )
+    wanted = list(names) if columns is None else list(columns)
+    for col in wanted:
+        if col not in names:
+            close = difflib.get_close_matches(col, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{data_name!r} has no field {col!r}{hint}; its fields: {', '.join(names)}")
+    frame: dict[str, Any] = {}
+    units: dict[str, str] = {}
+    for col in wanted:
+        values = data[col]
+        frame[col] = list(values) if values.ndim > 1 else np.array(values)
+        title = data.dtype.fields[col][2:]
+        m = _UNIT.search(str(title[0])) if title else None
+        units[col] = m.group(1) if m else ""
+    df = pd.DataFrame(frame, columns=wanted)
+    df.attrs["units"] = units
+    return df

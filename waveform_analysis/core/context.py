@@ -129,6 +129,7 @@ class Context:
 
     @property
     def storage_dir(self) -> Path:
+        """The cache folder: one sub-folder per run, one ``.npy`` and ``.json`` per data name and key."""
         return self._storage_dir
 
     @property
@@ -255,6 +256,16 @@ class Context:
         from .catalog import show_config
 
         return show_config(self, data_name)
+
+    def get_df(self, run_id: str, data_name: str, columns: list[str] | None = None) -> Any:
+        """``get_data`` as a pandas DataFrame (optional ``pandas`` extra); units in ``df.attrs["units"]``.
+
+        A field with a shape per record (``wave``) is a column of one numpy array
+        per row; pass ``columns=`` to keep only the fields you need.
+        """
+        from .catalog import get_df
+
+        return get_df(self, run_id, data_name, columns)
 
     # -- lineage and keys -------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class Option:
 
     @property
     def types(self) -> tuple[type, ...] | None:
+        """The accepted types as a tuple (``None``: any type)."""
         if self.type is None:
             return None
         return self.type if isinstance(self.type, tuple) else (self.type,)
@@ -154,6 +155,11 @@ class Plugin:
         return ""
 
     def compute(self, context: Any, run_id: str, **inputs: Any) -> Any:
+        """Compute this plugin's data for ``run_id``; each dependency arrives under its own name.
+
+        Return a numpy array (structured or plain) unless ``save_to_cache`` is
+        False; read options with ``context.get_config(self, name)``.
+        """
         raise NotImplementedError(f"{type(self).__name__}.compute is not implemented")
 
     def __repr__(self) -> str:
