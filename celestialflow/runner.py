@@ -101,7 +101,14 @@ class Runner:
         self._open: dict[int, tuple[list[Any], list[int] | None, Future | None, bool]] = {}
         self.done: deque[int] = deque()
         self._chunk_ids = itertools.count()
-        self.max_inflight = 1 if backend.name == "serial" else backend.workers * 2
+        # threads: one chunk per thread (a queued chunk would only wait); processes and
+        # remote workers: one more each, so a worker never waits for its next chunk
+        if backend.name == "serial":
+            self.max_inflight = 1
+        elif backend.name == "thread":
+            self.max_inflight = backend.workers
+        else:
+            self.max_inflight = backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
         self.fixed_chunk = chunk_size
@@ -140,10 +147,13 @@ class Runner:
         if self.fixed_chunk:
             return self.fixed_chunk
         n = self.chunk
-        if not self.fused:  # a pool: never more than a worker's share of what is there
+        if not self.fused:  # a pool: never more than a free worker's share of what is there
             avail = self.source.available()
             if avail is not None:
-                n = min(n, max(1, -(-avail // self.backend.workers)))
+                b = self.backend
+                # workers busy with a chunk each get none; async chunks overlap, so by worker count
+                free = b.workers if b.target is None else max(1, min(b.workers, self.max_inflight - len(self._open)))
+                n = min(n, max(1, -(-avail // free)))
         return n
 
     def _learn(self, ran: int, elapsed: float, nbytes: int) -> None:
