@@ -24,7 +24,11 @@ RAW_FILES_DTYPE = np.dtype(
 
 
 def st_waveforms_dtype(n_samples: int) -> np.dtype:
-    """Structured waveforms of one run, ``n_samples`` int16 samples per record."""
+    """Structured waveforms of one run, ``n_samples`` int16 samples per record.
+
+    The layout is aligned (``align=True``): every field at its natural offset and
+    the record size a multiple of 8, so the kernels read ``wave`` rows in place
+    (an odd record size would force a copy of every sample)."""
     return np.dtype(
         [
             _field("time", "Trigger time since start of run [ns]", np.int64),
@@ -40,14 +44,15 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
             _field("dt", "Sample width [ns]", np.int32),
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
+            _field("baseline_rms", "RMS of the first baseline_samples samples [ADC]", np.float32),
             _field("flags", "Digitizer flags of the record (CoMPASS FLAGS), 0 if none", np.uint32),
             _field(
                 "saturated",
                 "A sample at the ADC limit or a digitizer saturation flag",
                 np.bool_,
             ),
-            _field("baseline_rms", "RMS of the first baseline_samples samples [ADC]", np.float32),
-        ]
+        ],
+        align=True,
     )
 
 

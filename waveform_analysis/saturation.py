@@ -28,8 +28,17 @@ def saturated(
     if len(records) == 0:
         return out
     from ._saturation_kernel import at_limit  # numba is imported on first use only
+    from .daq._threads import thread_map
+    from .processing.hits import _contiguous_rows
 
-    at_limit(records["wave"], records["length"].astype(np.int64), int(adc_min), int(adc_max), out)
+    wave = _contiguous_rows(records)  # rows read in place, not copied out of the records
+    length = np.ascontiguousarray(records["length"], dtype=np.int64)
+    n = len(records)
+    edges = np.linspace(0, n, max(1, min(8, n // 2000)) + 1).astype(np.int64).tolist()
+    thread_map(
+        lambda b: at_limit(wave, length, int(adc_min), int(adc_max), out, b[0], b[1]),
+        list(zip(edges[:-1], edges[1:])),
+    )
     if flag_mask and "flags" in (records.dtype.names or ()):
         out |= (records["flags"] & np.uint32(flag_mask)) != 0
     return out

@@ -35,7 +35,7 @@ class StWaveformsPlugin(Plugin):
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.2.0"
+    version = "1.3.0"
     options = {
         "baseline_samples": Option(
             default=40,
