@@ -529,7 +529,17 @@ def _noop() -> int:
     return os.getpid()
 
 
+_KERNELS_LOADED = False
+
+
 def _load_kernels() -> int:
+    """Load the machine code of every numeric kernel into this process, once.
+
+    numba loads a cached kernel at its first call, not at import: each worker
+    forked later would load every kernel of the chain itself (about a second per
+    worker with the peak finder's kernels). Running the standard chain on a tiny
+    generated run here loads them all, and forked workers inherit them."""
+    global _KERNELS_LOADED
     import importlib
 
     for module in _KERNEL_MODULES:
@@ -537,7 +547,28 @@ def _load_kernels() -> int:
             importlib.import_module(module)
         except ImportError:  # pragma: no cover - a trimmed installation
             pass
+    if not _KERNELS_LOADED:
+        _KERNELS_LOADED = True
+        try:
+            _run_tiny_chain()
+        except Exception as exc:  # noqa: BLE001 - only a warm-up: the batch itself reports errors
+            logger.debug("kernel warm-up failed: {}", exc)
     return os.getpid()
+
+
+def _run_tiny_chain() -> None:
+    from ...plugins import standard_plugins
+    from ...synthetic import generate_run
+
+    with tempfile.TemporaryDirectory(prefix="wa-warm-") as tmp:
+        for fmt in ("vx2730", "v1725"):
+            root = os.path.join(tmp, fmt)
+            generate_run(root, "warm", fmt=fmt, n_waveforms=8, n_samples=64, seed=1)
+            ctx = Context(storage_dir=os.path.join(tmp, "cache-" + fmt),
+                          config={"data_root": root, "daq_adapter": fmt})  # fmt: skip
+            ctx.register(standard_plugins())
+            for name in ("basic_features", "events"):
+                ctx.get_data("warm", name)
 
 
 def _ignore_sigint() -> bool:
