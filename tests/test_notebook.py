@@ -1,4 +1,4 @@
-"""examples/quickstart.ipynb runs top to bottom in a real Jupyter kernel and shows what it says."""
+"""examples/tutorial.ipynb runs top to bottom in a real Jupyter kernel and shows what it says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "tutorial.ipynb"
 
 
 def test_notebook_is_committed_without_outputs():

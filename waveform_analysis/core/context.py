@@ -125,6 +125,21 @@ class Context:
             f"<Context storage_dir={str(self._storage_dir)!r} plugins={sorted(self._plugins)}{ro}>"
         )
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the registered plugins (data, version, inputs, options set) and the cache."""
+        from .html import table
+
+        rows = []
+        for name in sorted(self._plugins):
+            p = self._plugins[name]
+            changed = {
+                k: v for k, v in ((k, self.get_config(p, k)) for k in p.options) if v != p.options[k].default
+            }
+            rows.append((name, type(p).__name__, p.version, ", ".join(p.depends_on) or "-",
+                         ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))  # fmt: skip
+        note = f"cache {self._storage_dir}; data_root {self.data_root}" + (" (read-only)" if self.readonly else "")
+        return table("Context", ("data", "plugin", "version", "depends on", "options"), rows, note)
+
     # -- configuration ----------------------------------------------------------------
 
     @property

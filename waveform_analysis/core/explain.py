@@ -71,6 +71,22 @@ class Explanation:
             for r in self.rows
         ]
 
+    def _repr_html_(self) -> str:
+        from .html import table
+
+        rows = [
+            (r.status, r.data_name, f"{r.plugin} v{r.version}", r.key,
+             ", ".join(f"{k}={v!r}" for k, v in r.options.items()) or "-")
+            for r in self.rows
+        ]  # fmt: skip
+        n = len(self.to_compute)
+        return table(
+            f"get_data({self.run_id!r}, {self.data_name!r})",
+            ("status", "data", "plugin", "key", "options"),
+            rows,
+            f"{n} plugin(s) would run, {len(self.rows) - n} not",
+        )
+
     def __str__(self) -> str:
         head = f"get_data({self.run_id!r}, {self.data_name!r}):"
         if not self.rows:

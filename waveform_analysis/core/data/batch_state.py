@@ -178,9 +178,11 @@ class Ledger(Hook):
                 "elapsed": self.elapsed.get(run, 0.0),
                 "attempts": self.attempts.get(run, 0),
             }
-        return {
+        from ..html import BatchResult
+
+        return BatchResult({
             "results": {r: self.results[r] for r in self.run_ids if r in self.results},
             "errors": {r: self.errors[r] for r in self.run_ids if r in self.errors},
             "meta": meta,
             "ordered_run_ids": list(self.run_ids),
-        }
+        })
