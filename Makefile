@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_waveform.py
 	$(PY) bench/bench_batch.py
+	$(PY) bench/bench_dask.py
 
 # also the demo's data, cache, drawings and pictures (all under demo_data/)
 clean:
