@@ -238,3 +238,17 @@ def test_v1725_runs_are_detected(tmp_path):
     assert r.exit_code == 0 and "success" in r.output
     again = invoke("run", root, "--all", "--cache", tmp_path / "c", "--workers", "1")
     assert "cached" in again.output  # nothing was read the second time
+
+
+def test_run_all_over_a_folder_of_mixed_formats(tmp_path):
+    from waveform_analysis.synthetic import generate_run
+
+    root = tmp_path / "DAQ"
+    generate_run(root, "csv_run", layout="compass2", n_boards=2, n_waveforms=100)
+    generate_run(root, "v1_run", layout="compass1", n_waveforms=100)
+    generate_run(root, "bin_run", fmt="v1725", n_waveforms=100)
+    r = invoke("run", root, "--all", "--cache", tmp_path / "cache")
+    assert r.exit_code == 0, r.output
+    assert "3/3 runs to peaks" in r.output
+    for run in ("csv_run", "v1_run", "bin_run"):
+        assert any(line.startswith(run) and "success" in line for line in r.output.splitlines()), r.output

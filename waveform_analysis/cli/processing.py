@@ -137,13 +137,23 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     dask_kw = _dask_client(dask_address, executor)
     found = find_runs(data_root, adapter)
     chosen = pick_runs(found, runs, all_runs, data_root)
-    ctx = make_context(data_root, cache, config, adapter or found[chosen[0]][0])
+    # runs of different formats in one folder: one batch (one Context) per adapter
+    groups: dict[str, list[str]] = {}
+    for r in chosen:
+        groups.setdefault(adapter or found[r][0], []).append(r)
+    contexts = {name: make_context(data_root, cache, config, name) for name in groups}
+    ctx_of = {r: contexts[name] for name, rs in groups.items() for r in rs}
+    ctx = contexts[adapter or found[chosen[0]][0]]
     check_target(ctx, target)
-    cached = {r for r in chosen if _cached(ctx, r, target)}
+    cached = {r for r in chosen if _cached(ctx_of[r], r, target)}
     t0 = time.perf_counter()
-    result = BatchProcessor(ctx).process_runs(
-        chosen, target, max_workers=workers, executor_type=executor, show_progress=True, **dask_kw
-    )
+    result: dict[str, Any] = {"meta": {}, "errors": {}}
+    for name, rs in groups.items():
+        part = BatchProcessor(contexts[name]).process_runs(
+            rs, target, max_workers=workers, executor_type=executor, show_progress=True, **dask_kw
+        )
+        result["meta"].update(part["meta"])
+        result["errors"].update(part["errors"])
     wall = time.perf_counter() - t0
     rows = []
     lineage = set(ctx.lineage(target).nodes)
@@ -151,8 +161,9 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
         meta = result["meta"][r]
         n_rec = n_peaks = rate = "-"
         if meta["status"] == "success":
+            rctx = ctx_of[r]
             if "st_waveforms" in lineage:
-                st = ctx.get_data(r, "st_waveforms")
+                st = rctx.get_data(r, "st_waveforms")
                 n_rec = str(len(st))
                 span = (
                     (int(st["time"].max()) - int(st["time"].min())) * 1e-9 if len(st) > 1 else 0.0
@@ -160,8 +171,8 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
                 n_ch = max(1, len(set(st["channel"][:1000].tolist())))
                 rate = f"{len(st) / n_ch / span:,.0f}" if span > 0 else "-"
             if "peaks" in lineage:
-                n_peaks = str(len(ctx.get_data(r, "peaks")))
-            ctx.release(r)
+                n_peaks = str(len(rctx.get_data(r, "peaks")))
+            rctx.release(r)
         mb = run_bytes(data_root, found[r][1]) / 1e6
         speed = "-"
         if r in cached:
@@ -180,9 +191,9 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     if plots is not None:
         for r in chosen:
             if result["meta"][r]["status"] == "success":
-                for p in _write_plots(ctx, r, plots):
+                for p in _write_plots(ctx_of[r], r, plots):
                     click.echo(f"wrote {p}")
-                ctx.release(r)
+                ctx_of[r].release(r)
     if ok < len(chosen):
         sys.exit(1)
 
