@@ -56,3 +56,20 @@ def test_empty_peaks_still_draw(run, tmp_path):
     plotting.plot_rate(none, path=tmp_path / "r.png")
     plotting.plot_waveforms(st, none, path=tmp_path / "w.png")
     assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
+
+
+def test_peaks_of_several_boards_are_drawn_per_board_and_channel():
+    import numpy as np
+
+    from waveform_analysis import plotting
+    from waveform_analysis.dtypes import PEAKS_DTYPE
+
+    peaks = np.zeros(40, PEAKS_DTYPE)
+    peaks["board"] = np.repeat([0, 1], 20)
+    peaks["channel"] = np.tile([0, 1], 20)
+    peaks["area"] = np.arange(40) + 1.0
+    peaks["height"] = np.arange(40) + 1.0
+    peaks["time"] = np.arange(40) * 1000
+    for fig in (plotting.plot_spectrum(peaks), plotting.plot_rate(peaks)):
+        labels = {t.get_text().split(" (")[0] for ax in fig.axes for t in ax.get_legend().get_texts()}
+        assert labels == {"board 0 channel 0", "board 0 channel 1", "board 1 channel 0", "board 1 channel 1"}

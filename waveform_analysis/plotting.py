@@ -149,7 +149,8 @@ def plot_spectrum(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Peak spectra per channel (step histograms, log y): one panel per field.
+    """Peak spectra per channel (per board and channel with several boards; step histograms,
+    log y): one panel per field.
 
     Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
     bins, see :func:`_bins`); peaks above it are counted in the legend.
@@ -157,17 +158,15 @@ def plot_spectrum(
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
     fig = _figure(max(6.4, 5.2 * len(fields)), 3.8)
     axes = fig.subplots(1, len(fields), squeeze=False).ravel()
-    channels = np.unique(peaks["channel"]) if len(peaks) else np.array([], dtype=int)
+    channels = _groups(peaks)
     for ax, field in zip(axes, fields):
         values = np.asarray(peaks[field], dtype=np.float64)
         edges = _bins(values)
-        for ch in channels:
-            v = values[peaks["channel"] == ch]
+        for name, mask in channels:
+            v = values[mask]
             counts, _ = np.histogram(v, edges)
             over = int(np.count_nonzero(v > edges[-1]))
-            label = f"channel {int(ch)} ({len(v)} peaks" + (
-                f", {over} above range)" if over else ")"
-            )
+            label = f"{name} ({len(v)} peaks" + (f", {over} above range)" if over else ")")
             ax.stairs(counts, edges, label=label, lw=1.2)
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.7)
@@ -186,6 +185,19 @@ def plot_spectrum(
     return fig
 
 
+def _groups(peaks: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """``(label, mask)`` per channel, or per (board, channel) when the peaks come from several boards."""
+    if len(peaks) == 0:
+        return []
+    boards = peaks["board"] if "board" in (peaks.dtype.names or ()) else np.zeros(len(peaks), np.int16)
+    several = len(np.unique(boards)) > 1
+    out = []
+    for b, ch in sorted({(int(b), int(c)) for b, c in zip(boards.tolist(), peaks["channel"].tolist())}):
+        mask = (peaks["channel"] == ch) & (boards == b)
+        out.append((f"board {b} channel {ch}" if several else f"channel {ch}", mask))
+    return out
+
+
 def plot_rate(
     peaks: np.ndarray,
     *,
@@ -193,7 +205,8 @@ def plot_rate(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Peak rate per channel over the run (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
+    """Peak rate per channel (per board and channel with several boards) over the run
+    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     if len(peaks) == 0:
@@ -204,11 +217,11 @@ def plot_rate(
         unit, scale = ("ms", 1e3) if span < 1.0 else ("s", 1.0)
         edges = np.linspace(0.0, span, bins + 1)
         width = edges[1] - edges[0]
-        channels = np.unique(peaks["channel"])
-        counts = [np.histogram(t[peaks["channel"] == ch], edges)[0] / width for ch in channels]
+        channels = _groups(peaks)
+        counts = [np.histogram(t[mask], edges)[0] / width for _, mask in channels]
         r_unit, r_scale = ("kHz", 1e-3) if max(c.max() for c in counts) >= 1e4 else ("Hz", 1.0)
-        for ch, c in zip(channels, counts):
-            ax.stairs(c * r_scale, edges * scale, label=f"channel {int(ch)}", lw=1.2)
+        for (name, _), c in zip(channels, counts):
+            ax.stairs(c * r_scale, edges * scale, label=name, lw=1.2)
         ax.set_xlim(0, span * scale)
         ax.set_ylim(bottom=0)
         ax.set_xlabel(f"time since first peak [{unit}]")
