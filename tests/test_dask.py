@@ -119,3 +119,19 @@ def test_manager_takes_a_scheduler_address_as_dask_client(client):
                     enable_success_cache=True, log_to_file=False)
     m.start([2, 3])
     assert m.get_success_dict() == {2: 4, 3: 9}
+
+
+def test_a_given_cluster_sets_how_many_runs_go_at_once(tmp_path):
+    from waveform_analysis import BatchProcessor, Context, standard_plugins
+    from waveform_analysis.synthetic import generate_runs
+
+    runs = ["run_001", "run_002", "run_003", "run_004"]
+    generate_runs(tmp_path / "DAQ", runs, n_waveforms=50, n_samples=128)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
+    ctx.register(standard_plugins())
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as c:
+        bp = BatchProcessor(ctx)
+        out = bp.process_runs(runs, "peaks", dask_client=c, show_progress=False)
+    assert sorted(out["results"]) == runs
+    assert {stage.worker_limit for stage in bp.last_graph.stages.values()} == {3}  # its 3 threads, not 2 cores

@@ -339,6 +339,9 @@ class BatchProcessor:
         closer: Callable[[], None] | None = None
         try:
             pool, closer = _make_pool(executor_type, workers, batch.rejection, opts.dask_client)
+            if executor_type == "dask" and not opts.max_workers and opts.dask_client is not None:
+                # a cluster of its own size: as many runs at once as it has threads, not local cores
+                workers = max(1, min(len(run_ids) or 1, pool.capacity))
             managers = []
             for i, (name, func) in enumerate(stages):
                 kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
