@@ -50,8 +50,9 @@ INTERRUPTS = (KeyboardInterrupt, SystemExit)
 def call_chunk(func: Callable, args_list: Sequence[Any], cancel: threading.Event | None = None) -> Outcome:
     """Call ``func`` once per argument tuple (or kwargs mapping), keeping failures per index.
 
-    Stops before the next task once ``cancel`` is set, and at a KeyboardInterrupt
-    or SystemExit raised by a task (returned, not raised, so the caller decides)."""
+    The loop of :func:`run_fused` with the call written out: a ``partial(invoke,
+    func)`` there costs a Python call per task (measured: 1.4-1.7 M trivial tasks/s
+    on 2 threads fell to 1.0-1.4 M)."""
     results: list[Any] = []
     errors: dict[int, BaseException] = {}
     append = results.append
@@ -72,7 +73,10 @@ def call_chunk(func: Callable, args_list: Sequence[Any], cancel: threading.Event
 
 
 def run_fused(call: Callable[[Any], Any], tasks: Sequence[Any], cancel: threading.Event | None = None) -> Outcome:
-    """Run the whole per-task pipeline ``call(task)`` over a chunk (fused form)."""
+    """Run ``call(task)`` over a chunk (in the fused form ``call`` is the whole per-task pipeline).
+
+    Stops before the next task once ``cancel`` is set, and at a KeyboardInterrupt
+    or SystemExit raised by a task (returned, not raised, so the caller decides)."""
     results: list[Any] = []
     errors: dict[int, BaseException] = {}
     append = results.append
@@ -83,7 +87,7 @@ def run_fused(call: Callable[[Any], Any], tasks: Sequence[Any], cancel: threadin
             break
         try:
             append(call(task))
-        except Exception as exc:
+        except Exception as exc:  # one task's failure is that task's, not the chunk's
             errors[i] = exc
             append(None)
         except INTERRUPTS as exc:
@@ -247,7 +251,6 @@ class ProcessPool:
         self._init = (initializer, initargs)
         self._cv = threading.Condition()
         self.generation = 0
-        self.rebuilt = 0
         self._pending: dict[int, set[Future]] = {}  # our futures not yet finished, by generation
         self._alone_waiting = 0
         self._alone: Future | None = None  # the future submitted alone, while it runs
@@ -341,7 +344,6 @@ class ProcessPool:
                 old = self._pool
                 self._pool = self._new()
                 self.generation += 1
-                self.rebuilt += 1
             self._cv.notify_all()
         for fut in stranded:
             fut.set_exception(BrokenProcessPool("the process pool broke while this chunk was pending"))
@@ -449,6 +451,9 @@ class ThreadBackend(Backend):
 class _PickledBackend(Backend):
     """Shared by back-ends whose chunks travel pickled: bytes in, bytes out."""
 
+    def is_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
     def outcome(self, fut: Future) -> tuple[Outcome, int]:
         blob = fut.result()
         if type(blob) is not bytes:  # a user's pool that returned the outcome itself
@@ -488,13 +493,10 @@ class ProcessBackend(_PickledBackend):
 
     def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
-        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
         if isinstance(self._pool, ProcessPool) or getattr(self._pool, "accepts_alone", False):
             return self._pool.submit(_call_chunk_in_process, self._func, blob, alone=alone)
         return self._pool.submit(_call_chunk_in_process, self._func, blob)
-
-    def is_lost(self, exc: BaseException) -> bool:
-        return isinstance(exc, BrokenProcessPool)
 
     def recover(self, fut: Any) -> None:
         pool = self._pool
@@ -527,11 +529,8 @@ class StageProcessBackend(_PickledBackend):
 
     def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         assert self._pool is not None
-        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
         return self._pool.submit(_run_fused_in_stage, blob, alone=alone)
-
-    def is_lost(self, exc: BaseException) -> bool:
-        return isinstance(exc, BrokenProcessPool)
 
     def recover(self, fut: Any) -> None:
         if self._pool is not None:
@@ -675,7 +674,7 @@ class DaskBackend(_PickledBackend):
 
     def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
         fut: Future = Future()
-        blob = pickle.dumps(list(payload), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
         dfut = self._client.submit(_call_chunk_in_process, self._func, blob, pure=False)
         self._futures.add(dfut)
 

@@ -119,8 +119,7 @@ class Runner:
         self.not_run: list[Any] = []  # handed to a chunk that stopped before them
         self.interrupt: BaseException | None = None
         self.stopped = False
-        self._inflight_items = 0
-        self.lost_chunks = 0
+        self._inflight_items = 0  # kept by hand: read from other threads (status) without a lock
 
         m = manager
         self.dedup = m.enable_duplicate_check
@@ -131,11 +130,6 @@ class Runner:
         self.get_args = m.get_args
         self.process_result = m.process_result if m._overrides("process_result") else None
         self.hooks = m._hooks
-
-    @property
-    def inflight(self) -> int:
-        """Chunks submitted and not accounted for."""
-        return len(self._open)
 
     @property
     def inflight_items(self) -> int:
@@ -358,7 +352,6 @@ class Runner:
         pairs = list(zip(tasks, attempts or [0] * len(tasks)))
         lost = self.backend.is_lost(exc)
         if lost:
-            self.lost_chunks += 1
             if not at_submit:
                 self.backend.recover(fut)
             if not isolated:

@@ -95,34 +95,21 @@ def make_context(
     data_root: Path, cache: Path | None, config: Path | None, adapter: str | None
 ) -> Any:
     from .. import Context, standard_plugins
-    from ..errors import WaveformAnalysisError
+    from ..errors import ConfigError, WaveformAnalysisError
 
     cfg = {"data_root": str(data_root), **load_config(config)}
     if adapter:
         cfg["daq_adapter"] = adapter
+    where = f"{config}: " if config is not None else ""
     try:
         ctx = Context(storage_dir=cache, config=cfg)
+        ctx.register(standard_plugins())
+        ctx.check_config()  # every name a plugin, an option or a setting (the Context's own check)
+    except ConfigError as exc:
+        raise click.UsageError(f"{where}{exc}") from None
     except WaveformAnalysisError as exc:
         raise click.UsageError(str(exc)) from None
-    ctx.register(standard_plugins())
-    if config is not None:
-        check_option_names(ctx, cfg, config)
     return ctx
-
-
-def check_option_names(ctx: Any, cfg: dict[str, Any], path: Path) -> None:
-    """Every name in a config file must be a plugin, one of its options, or a global key."""
-    plugins = ctx.plugins
-    all_options = sorted({o for p in plugins.values() for o in p.options})
-    top = ["data_root", "daq_adapter", *plugins, *all_options]
-    for name, value in cfg.items():
-        if name in plugins and isinstance(value, dict):
-            known = list(plugins[name].options)
-            for opt in value:
-                if opt not in known:
-                    raise suggest(opt, known, "option", "--config", f" for {name!r} in {path}")
-        elif name not in top:
-            raise suggest(name, top, "name", "--config", f" in {path}")
 
 
 def check_target(ctx: Any, target: str, param: str = "--target") -> str:
