@@ -337,13 +337,13 @@ def test_config_grid_computes_upstream_once(workdir, monkeypatch):
     from waveform_analysis.plugins.st_waveforms import StWaveformsPlugin
 
     calls = []
-    original = StWaveformsPlugin.compute
+    original = StWaveformsPlugin.compute_chunks
 
-    def counting(self, context, run_id, **inputs):
+    def counting(self, context, run_id, chunks):
         calls.append(run_id)
-        return original(self, context, run_id, **inputs)
+        return original(self, context, run_id, chunks)
 
-    monkeypatch.setattr(StWaveformsPlugin, "compute", counting)
+    monkeypatch.setattr(StWaveformsPlugin, "compute_chunks", counting)
     configs = [{"threshold": 10.0}, {"threshold": 30.0}, {"threshold": 60.0}]
     out = BatchProcessor(make_context(workdir / "grid")).process_runs_with_config_grid(
         RUNS, "peaks", "peaks", configs, max_workers=1, show_progress=False

@@ -299,14 +299,14 @@ def test_bad_input_in_a_batch(tmp_path, monkeypatch, warnings_log, case):
     done: list[int] = []
     if case.after_listing:
         adapter = type(get_adapter(case.gen.get("fmt", "vx2730")))
-        read = adapter.read
+        read_into = adapter.read_into
 
-        def read_after_change(self, data_root, files, run_id):
+        def read_after_change(self, data_root, files, run_id, sink):
             if run_id == BAD and not done:  # the run is listed (and fingerprinted) by now
                 done.append(case.corrupt(raw))
-            return read(self, data_root, files, run_id)
+            return read_into(self, data_root, files, run_id, sink)
 
-        monkeypatch.setattr(adapter, "read", read_after_change)
+        monkeypatch.setattr(adapter, "read_into", read_after_change)
     else:
         dropped = case.corrupt(raw)
     config = {"data_root": str(root), "daq_adapter": case.gen.get("fmt", "vx2730")}

@@ -131,19 +131,19 @@ def test_disk_full_half_way_leaves_nothing_and_names_the_entry(daq, tmp_path, tr
     cache = tmp_path / "cache"
     ctx = make_ctx(daq, cache)
     ctx.get_data(RUN, "st_waveforms")
-    real_save = np.save
+    real_write = storage_mod._write_piece
 
-    def save_then_fail(f, arr, allow_pickle=False):
-        f.write(b"\x93NUMPY" + b"\0" * 1000)  # half an entry reached the disk
+    def write_then_fail(f, piece):
+        f.write(b"\0" * 1000)  # half an entry reached the disk
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(storage_mod.np, "save", save_then_fail)
+    monkeypatch.setattr(storage_mod, "_write_piece", write_then_fail)
     with pytest.raises(CacheWriteError) as info:
         ctx.get_data(RUN, "peaks")
     assert info.value.errno == errno.ENOSPC and "peaks-" in str(info.value) and "nothing was kept" in str(info.value)
     npy, meta = entry_paths(ctx, "peaks")
     assert not npy.exists() and not meta.exists() and leftovers(cache) == []
-    monkeypatch.setattr(storage_mod.np, "save", real_save)
+    monkeypatch.setattr(storage_mod, "_write_piece", real_write)
     assert np.array_equal(np.asarray(make_ctx(daq, cache).get_data(RUN, "peaks")), truth)
 
 
@@ -154,12 +154,12 @@ KILLED_WRITER = textwrap.dedent(
     from waveform_analysis.core import storage
     from waveform_analysis.core.storage import CacheStorage
 
-    def save_and_die(f, arr, allow_pickle=False):
-        f.write(b"\\x93NUMPY partial")
+    def write_and_die(f, piece):
+        f.write(b"partial")
         f.flush()
         os.kill(os.getpid(), signal.SIGKILL)  # pulled the plug in the middle of the write
 
-    storage.np.save = save_and_die
+    storage._write_piece = write_and_die
     CacheStorage(sys.argv[1]).save("r", "x", "k" * 20, np.arange(10), {})
     """
 )

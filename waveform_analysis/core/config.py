@@ -45,6 +45,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "data_root": "folder holding the runs (<data_root>/<run>/RAW)",
     "daq_adapter": "digitizer file format, read by raw_files and st_waveforms",
     "n_channels": "accepted for the seed user guide's examples; nothing reads it",
+    "chunk_mb": "memory budget of one chunk of records, MiB (default 64); results do not depend on it",
 }
 
 

@@ -16,18 +16,17 @@ key that covers everything that can change them (see
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from ..errors import CacheError, PluginError, UnknownDataError
+from ..errors import CacheError, ConfigError, PluginError, UnknownDataError
+from .chunks import DEFAULT_CHUNK_MB, RunChunks
 from .config import (
     DEFAULT_CONFIG,
     check_storage_outside,
@@ -40,7 +39,7 @@ from .config import (
 )
 from .explain import Explanation, PlanRow
 from .lineage import compute_keys, dependency_order, lineage_graph
-from .plugin import Plugin, as_plugin, validate_plugin
+from .plugin import Plugin, as_plugin, call_compute, validate_plugin
 from .storage import CacheStorage, check_run_id
 
 __all__ = ["Context"]
@@ -429,32 +428,78 @@ class Context:
                     self._remember(run_id, name, key, data)
                     return data
             inputs = {dep: self._get(run_id, dep, keys) for dep in plugin.depends_on}
-            data = self._compute(plugin, run_id, inputs)
             if plugin.save_to_cache:
-                _check_result(plugin, data)
-                if not self.readonly:
-                    meta = {
-                        "plugin": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
-                        "version": plugin.version,
-                        "options": resolve_options(self.config, plugin),
-                        "upstream": {d: keys[d] for d in plugin.depends_on},
-                    }
-                    data = self.storage.save(run_id, name, key, data, meta)
+                data = self._produce(plugin, run_id, keys, inputs)
+            else:
+                data = self._compute(plugin, run_id, inputs)
             self._remember(run_id, name, key, data)
             return data
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The memory budget of one chunk of records, from ``config['chunk_mb']`` (MiB, default 64)."""
+        value = self.config.get("chunk_mb", DEFAULT_CHUNK_MB)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"config 'chunk_mb' must be a positive number of MiB, got {value!r}")
+        return max(1, int(value * (1 << 20)))
+
+    def _produce(self, plugin: Plugin, run_id: str, keys: dict[str, str], inputs: dict[str, Any]) -> Any:
+        """Run ``plugin.compute_chunks`` and append its pieces to the cache entry (or, read-only, join them).
+
+        One path for every run: a plugin that is not chunked, or a run within
+        one chunk, is one piece. Nothing is visible until the last piece is in
+        and the entry committed; an error or interruption leaves no entry."""
+        name, key = plugin.provides, keys[plugin.provides]
+        npy, _ = self.storage.paths(run_id, name, key)
+        chunks = RunChunks(
+            name,
+            inputs,
+            plugin.depends_on[0] if plugin.chunked and plugin.depends_on else None,
+            self.chunk_bytes,
+            None if self.readonly else npy.with_name(f".{npy.name}"),
+        )
+        pieces = self._pieces(plugin, run_id, plugin.compute_chunks(self, run_id, chunks))
+        if self.readonly:
+            parts = list(pieces)
+            if len(parts) == 1:
+                return parts[0]
+            return np.concatenate(parts) if parts else np.zeros(0)
+        meta = {
+            "plugin": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
+            "version": plugin.version,
+            "options": resolve_options(self.config, plugin),
+            "upstream": {d: keys[d] for d in plugin.depends_on},
+        }
+        with self.storage.writer(run_id, name, key, meta) as writer:
+            for piece in pieces:
+                writer.append(piece)
+        return writer.result
+
+    def _pieces(self, plugin: Plugin, run_id: str, pieces: Iterator[Any]) -> Iterator[np.ndarray]:
+        """The pieces of ``plugin``, each checked; its code runs as the current plugin."""
+        it = iter(pieces)
+        while True:
+            stack = self._stack()
+            stack.append(plugin)
+            try:
+                piece = next(it)
+            except StopIteration:
+                return
+            except Exception as exc:
+                _annotate(exc, plugin, run_id)
+                raise
+            finally:
+                stack.pop()
+            _check_result(plugin, piece)
+            yield piece
 
     def _compute(self, plugin: Plugin, run_id: str, inputs: dict[str, Any]) -> Any:
         stack = self._stack()
         stack.append(plugin)
         try:
-            return plugin.compute(self, run_id, **_accepted(plugin.compute, inputs))
+            return call_compute(plugin, self, run_id, inputs)
         except Exception as exc:
-            if not hasattr(exc, "wa_plugin"):  # the innermost plugin is the one that failed
-                exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
-                exc.add_note(
-                    f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
-                    f"{plugin.provides!r} for run {run_id!r}"
-                )
+            _annotate(exc, plugin, run_id)
             raise
         finally:
             stack.pop()
@@ -482,28 +527,14 @@ class Context:
         self.storage.delete(run_id, data_name)
 
 
-@functools.lru_cache(maxsize=256)
-def _parameters(func: Any) -> frozenset[str] | None:
-    """Keyword names ``func`` accepts, or None when it takes ``**kwargs``."""
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return frozenset(p.name for p in params)
-
-
-def _accepted(compute: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The inputs ``compute`` can take: all of them, unless its signature names fewer.
-
-    A plugin that reads a declared dependency through ``context.get_data``
-    instead of a parameter need not list it in its signature.
-    """
-    names = _parameters(getattr(compute, "__func__", compute))
-    if names is None:
-        return inputs
-    return {k: v for k, v in inputs.items() if k in names}
+def _annotate(exc: BaseException, plugin: Plugin, run_id: str) -> None:
+    """Name the plugin an exception comes from (the innermost plugin is the one that failed)."""
+    if not hasattr(exc, "wa_plugin"):
+        exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
+        exc.add_note(
+            f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
+            f"{plugin.provides!r} for run {run_id!r}"
+        )
 
 
 def _fingerprint(context: Context, plugin: Plugin, run_id: str) -> str:

@@ -8,12 +8,17 @@ caches the result under a key built from all of the above.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from ..errors import ConfigError, PluginError
 
-__all__ = ["Option", "Plugin", "plugin_label"]
+__all__ = ["Option", "Plugin", "call_compute", "plugin_label"]
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -149,6 +154,12 @@ class Plugin:
     options: dict[str, Option] = {}
     version: str = "0.0.0"
     save_to_cache: bool = True
+    #: Whether ``compute`` gives the right answer on any range of records of the
+    #: first dependency (see :mod:`waveform_analysis.core.chunks`): then a run is fed
+    #: to it a memory budget at a time, and a ``record_i`` field of its result is
+    #: shifted to count from the run's first record. Off by default: ``compute``
+    #: sees the whole run, as a plugin written without chunks expects.
+    chunked: bool = False
 
     def fingerprint(self, context: Any, run_id: str) -> str:
         """Extra key material (e.g. a digest of the input files); empty by default."""
@@ -162,8 +173,52 @@ class Plugin:
         """
         raise NotImplementedError(f"{type(self).__name__}.compute is not implemented")
 
+    def compute_chunks(self, context: Any, run_id: str, chunks: Any) -> Iterator[Any]:
+        """Yield this plugin's data for ``run_id`` as consecutive pieces (rows, in order).
+
+        The Context calls this and appends the pieces to the cache entry, so
+        no piece needs to outlive the next. ``chunks`` is a
+        :class:`~waveform_analysis.core.chunks.RunChunks`: one chunk with the
+        whole inputs unless ``chunked`` is set. The default calls
+        :meth:`compute` per chunk; override it to carry state from chunk to
+        chunk (``events``: an event open at a chunk's end) or to produce a
+        large result from a small input in pieces (``st_waveforms``).
+        """
+        for chunk in chunks:
+            out = call_compute(self, context, run_id, chunk.inputs)
+            if chunk.start and isinstance(out, np.ndarray) and out.dtype.names and "record_i" in out.dtype.names:
+                if not out.flags.writeable:
+                    out = out.copy()
+                out["record_i"] += chunk.start
+            yield out
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provides={self.provides!r} version={self.version!r}>"
+
+
+def call_compute(plugin: Plugin, context: Any, run_id: str, inputs: dict[str, Any]) -> Any:
+    """``plugin.compute(context, run_id, **inputs)``, passing only the inputs its signature names.
+
+    A plugin that reads a declared dependency through ``context.get_data``
+    instead of a parameter need not list it in its signature.
+    """
+    compute = plugin.compute
+    names = _parameters(getattr(compute, "__func__", compute))
+    if names is not None:
+        inputs = {k: v for k, v in inputs.items() if k in names}
+    return compute(context, run_id, **inputs)
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(func: Any) -> frozenset[str] | None:
+    """Keyword names ``func`` accepts, or None when it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params)
 
 
 def plugin_label(plugin: Plugin) -> str:

@@ -21,6 +21,7 @@ Layout: ``<storage_dir>/<run_id>/<data_name>-<key>.npy`` and ``.json``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -180,6 +181,8 @@ def _remove_stale_temps(folder: Path, *final_names: str) -> None:
     now = time.time()
     for final in final_names:
         for tmp in folder.glob(f".{final}.*.tmp"):
+            if str(tmp) in _ACTIVE_TEMPS:  # being written by a thread of this process
+                continue
             try:
                 pid = int(tmp.name[len(final) + 2 :].split(".", 1)[0])
             except ValueError:
@@ -195,7 +198,7 @@ def _remove_stale_temps(folder: Path, *final_names: str) -> None:
 
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
-        return False  # our own earlier write of this entry: we hold its lock now, so it is over
+        return False  # not in _ACTIVE_TEMPS: our own earlier write, aborted without cleaning up
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -207,6 +210,242 @@ def _alive(pid: int) -> bool:
 
 def _descr_json(dtype: np.dtype) -> Any:
     return json.loads(json.dumps(np.lib.format.dtype_to_descr(dtype)))
+
+
+_ACTIVE_TEMPS: set[str] = set()  # temporary files this process is writing now
+_ACTIVE_LOCK = threading.Lock()
+_LARGEST_SHAPE = (10**15,)  # the header is sized for this many rows, then padded to fit
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...], size: int | None = None) -> bytes:
+    """A ``.npy`` version 2.0 header for a C-ordered array, padded with spaces to ``size`` bytes.
+
+    numpy pads its own headers the same way; a fixed size lets a writer reserve the
+    header before it knows how many rows it will write, and fill it in at the end."""
+    import io
+
+    buf = io.BytesIO()
+    d = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    try:
+        np.lib.format.write_array_header_2_0(buf, d)
+        prefix, text = buf.getvalue()[:12], buf.getvalue()[12:]
+    except UnicodeEncodeError:  # field titles beyond latin-1: the utf-8 variant of the format
+        np.lib.format._write_array_header(buf, d, (3, 0))
+        prefix, text = buf.getvalue()[:12], buf.getvalue()[12:]
+    text = text.rstrip(b" \n")
+    if size is None:
+        size = -(-(12 + len(text) + 1) // 64) * 64
+    pad = size - 12 - len(text) - 1
+    if pad < 0:  # pragma: no cover - a shape beyond _LARGEST_SHAPE
+        raise CacheError(f"array shape {shape} does not fit the reserved .npy header")
+    return prefix[:8] + (size - 12).to_bytes(4, "little") + text + b" " * pad + b"\n"
+
+
+def _write_piece(f: Any, piece: np.ndarray) -> None:
+    """Append the bytes of a C-contiguous array to an open file."""
+    if piece.nbytes:
+        f.write(memoryview(piece.reshape(-1).view(np.uint8)))
+
+
+@functools.lru_cache(maxsize=64)
+def _padding(dtype: np.dtype) -> tuple[tuple[int, int], ...]:
+    """Byte ranges of a structured dtype that belong to no field (alignment padding)."""
+    if dtype.fields is None:
+        return ()
+    taken = sorted((off, off + dt.itemsize) for dt, off, *_ in dtype.fields.values())
+    gaps, pos = [], 0
+    for a, b in taken:
+        if a > pos:
+            gaps.append((pos, a))
+        pos = max(pos, b)
+    if pos < dtype.itemsize:
+        gaps.append((pos, dtype.itemsize))
+    return tuple(gaps)
+
+
+def _zero_padding(piece: np.ndarray) -> np.ndarray:
+    """``piece`` (C-contiguous) with its padding bytes zeroed.
+
+    numpy copies structured arrays field by field and leaves padding
+    uninitialised: written as it is, a cache file would hold stray bytes of
+    this process's memory and differ from run to run."""
+    gaps = _padding(piece.dtype)
+    if not gaps or piece.size == 0:
+        return piece
+    if not piece.flags.writeable:
+        piece = piece.copy()
+    raw = piece.reshape(-1).view(np.uint8).reshape(piece.size, piece.dtype.itemsize)
+    for a, b in gaps:
+        raw[:, a:b] = 0
+    return piece
+
+
+class EntryWriter:
+    """Writes one cache entry piece by piece, so an entry larger than memory can be made.
+
+    Pieces are appended to a temporary file behind a reserved ``.npy`` header
+    (rows along the first axis, same dtype and row shape); :meth:`commit`
+    writes the header, syncs, checksums and moves the file into place, then
+    writes the JSON that commits the entry. Until then nothing is visible: an
+    error, a Ctrl-C or a kill leaves no entry (the temporary file is removed,
+    or cleaned as stale by the next writer). Use it as a context manager: an
+    exception inside aborts, a clean exit commits; ``result`` is then the
+    committed entry as a read-only memory map.
+    """
+
+    def __init__(self, storage: CacheStorage, run_id: str, data_name: str, key: str,
+                 meta: dict[str, Any]) -> None:  # fmt: skip
+        self.storage = storage
+        self.run_id, self.data_name, self.key, self.meta = run_id, data_name, key, meta
+        self.npy, self.meta_path = storage.paths(run_id, data_name, key)
+        self.folder = self.npy.parent
+        self.dtype: np.dtype | None = None
+        self.row_shape: tuple[int, ...] | None = None
+        self.rows = 0
+        self.scalar = False
+        self.result: np.ndarray | None = None
+        self._file: Any = None
+        self._tmp: Path | None = None
+        self._header_size = 0
+
+    def __enter__(self) -> EntryWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def _open(self, dtype: np.dtype) -> None:
+        self._header_size = len(_npy_header(dtype, _LARGEST_SHAPE + (self.row_shape or ())))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.folder / f".{self.npy.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+            with _ACTIVE_LOCK:
+                _ACTIVE_TEMPS.add(str(self._tmp))
+            fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)  # fmt: skip - 0o666 honours the umask (a group-shared cache)
+            self._file = os.fdopen(fd, "w+b")
+            self._file.write(b"\0" * self._header_size)
+        except OSError as exc:
+            self.abort()
+            raise self._write_error(exc) from exc
+
+    def append(self, piece: np.ndarray) -> None:
+        """Add rows (a piece of the entry's first axis) at the end of the entry."""
+        if self.result is not None or self.scalar:
+            raise CacheError(f"cache entry {self.npy}: append after the last piece")
+        if not isinstance(piece, np.ndarray):
+            raise CacheError(f"cannot cache {self.data_name!r}: a piece is {type(piece).__name__}, not an array")
+        if piece.dtype.hasobject:
+            raise CacheError(
+                f"cannot cache {self.data_name!r}: dtype {piece.dtype} holds Python objects "
+                "(the cache stores plain numpy data only and never pickles)"
+            )
+        if self.dtype is None:
+            if piece.ndim == 0:
+                self.scalar = True
+            self.dtype = piece.dtype
+            self.row_shape = tuple(piece.shape[1:])
+            self._open(piece.dtype)
+        elif piece.dtype != self.dtype or tuple(piece.shape[1:]) != self.row_shape or piece.ndim == 0:
+            self.abort()
+            raise CacheError(
+                f"cannot cache {self.data_name!r}: a piece of dtype {piece.dtype} and shape "
+                f"{piece.shape} does not continue the earlier ones (dtype {self.dtype}, rows of "
+                f"shape {self.row_shape})"
+            )
+        try:
+            _write_piece(self._file, _zero_padding(np.ascontiguousarray(piece)))
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise self._write_error(exc) from exc
+            raise
+        self.rows += 1 if piece.ndim == 0 else len(piece)
+
+    def _write_error(self, exc: OSError) -> CacheWriteError:
+        return CacheWriteError(
+            exc.errno, f"could not write cache entry {self.npy} ({exc.strerror or exc}); nothing was kept"
+        )
+
+    def abort(self) -> None:
+        """Forget what was written: no entry, no temporary file."""
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            with _ACTIVE_LOCK:
+                _ACTIVE_TEMPS.discard(str(self._tmp))
+            self._tmp = None
+
+    def commit(self) -> np.ndarray:
+        """Write the header, sync, checksum, move into place and commit the JSON; the entry's memory map."""
+        if self.result is not None:
+            return self.result
+        if self.dtype is None:  # no piece: an empty entry of no known type
+            self.append(np.zeros(0))
+        shape = () if self.scalar else (self.rows, *self.row_shape)
+        try:
+            try:
+                f = self._file
+                f.seek(0)
+                f.write(_npy_header(self.dtype, shape, self._header_size))
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+                self._file = None
+                size = self._tmp.stat().st_size
+                checksum = file_checksum(self._tmp)  # just written: read back from the page cache
+                with _folder_lock(self.folder):
+                    _remove_stale_temps(self.folder, self.npy.name, self.meta_path.name)
+                    os.replace(self._tmp, self.npy)
+                    with _ACTIVE_LOCK:
+                        _ACTIVE_TEMPS.discard(str(self._tmp))
+                    self._tmp = None
+                    self._write_meta(size, checksum, shape)
+            except BaseException:
+                self.abort()
+                raise
+        except CacheError:
+            raise
+        except OSError as exc:  # disk full, permissions, ...: nothing of the entry is kept
+            raise self._write_error(exc) from exc
+        loaded = self.storage.load(self.run_id, self.data_name, self.key, verify=False)
+        if loaded is None:  # pragma: no cover - a concurrent delete
+            raise CacheError(f"cache entry {self.npy} vanished right after it was written")
+        self.result = loaded
+        return loaded
+
+    def _write_meta(self, size: int, checksum: str, shape: tuple[int, ...]) -> None:
+        record = {
+            "key": self.key,
+            "data_name": self.data_name,
+            "run_id": self.run_id,
+            **self.meta,
+            "dtype": _descr_json(self.dtype),
+            "shape": list(shape),
+            "file_size": size,
+            "checksum": checksum,
+            "checksum_algorithm": CHECKSUM_ALGORITHM,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        payload = json.dumps(record, indent=1, default=repr).encode()
+        tmp = self.folder / f".{self.meta_path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, self.meta_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            self.npy.unlink(missing_ok=True)  # data without its metadata is no entry
+            raise
 
 
 class CacheStorage:
@@ -299,81 +538,15 @@ class CacheStorage:
         meta: dict[str, Any],
     ) -> np.ndarray:
         """Write ``array`` atomically and return it re-opened as a read-only memory map."""
+        with self.writer(run_id, data_name, key, meta) as w:
+            w.append(array)
+        return w.result
+
+    def writer(self, run_id: str, data_name: str, key: str, meta: dict[str, Any]) -> EntryWriter:
+        """An :class:`EntryWriter` for one entry: append its pieces, then commit (or abort)."""
         if self.readonly:
             raise CacheError(f"cache {self.root} is read-only; cannot write {data_name!r}")
-        if array.dtype.hasobject:
-            raise CacheError(
-                f"cannot cache {data_name!r}: dtype {array.dtype} holds Python objects "
-                "(the cache stores plain numpy data only and never pickles)"
-            )
-        folder = self.root / run_id
-        npy, meta_path = self.paths(run_id, data_name, key)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with _folder_lock(folder):
-                _remove_stale_temps(folder, npy.name, meta_path.name)
-                self._commit(folder, run_id, data_name, key, array, meta, npy, meta_path)
-        except CacheError:
-            raise
-        except OSError as exc:  # disk full, permissions, ...: nothing of the entry is kept
-            raise CacheWriteError(
-                exc.errno, f"could not write cache entry {npy} ({exc.strerror or exc}); nothing was kept"
-            ) from exc
-        loaded = self.load(run_id, data_name, key, verify=False)  # hashed a moment ago
-        if loaded is None:  # pragma: no cover - a concurrent delete
-            raise CacheError(f"cache entry {npy} vanished right after it was written")
-        return loaded
-
-    def _commit(self, folder, run_id, data_name, key, array, meta, npy: Path, meta_path: Path) -> None:
-        """Write the data file, then the metadata that commits it (the caller holds the entry lock)."""
-        tmp_npy = self._write_tmp(
-            folder, npy.name, lambda f: np.save(f, array, allow_pickle=False), sync=True
-        )
-        try:
-            size = tmp_npy.stat().st_size
-            checksum = file_checksum(tmp_npy)  # just written: read back from the page cache
-            os.replace(tmp_npy, npy)
-        except BaseException:
-            tmp_npy.unlink(missing_ok=True)
-            raise
-        record = {
-            "key": key,
-            "data_name": data_name,
-            "run_id": run_id,
-            **meta,
-            "dtype": _descr_json(array.dtype),
-            "shape": list(array.shape),
-            "file_size": size,
-            "checksum": checksum,
-            "checksum_algorithm": CHECKSUM_ALGORITHM,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        payload = json.dumps(record, indent=1, default=repr).encode()
-        tmp_meta = self._write_tmp(folder, meta_path.name, lambda f: f.write(payload), sync=False)
-        try:
-            os.replace(tmp_meta, meta_path)
-        except BaseException:
-            tmp_meta.unlink(missing_ok=True)
-            raise
-
-    @staticmethod
-    def _write_tmp(folder: Path, final_name: str, write, sync: bool) -> Path:
-        # os.open with mode 0o666 honours the umask (mkstemp would force 0o600,
-        # which breaks a cache folder shared by a group).
-        tmp_path = folder / f".{final_name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
-        fd = os.open(
-            tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-        )
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                if sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-        return tmp_path
+        return EntryWriter(self, run_id, data_name, key, meta)
 
     # -- deleting ----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,23 @@ class DAQAdapter(abc.ABC):
 
         Every field is filled except ``baseline`` (0.0) and ``saturated``
         (False), which the ``st_waveforms`` plugin computes; ``flags`` is 0
-        where the format has none.
+        where the format has none. An adapter that implements
+        :meth:`read_into` implements this as ``read_sorted(self, ...)``.
         """
+
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink: Any) -> None:
+        """Put the records of ``files`` into ``sink`` block by block, in any order.
+
+        ``sink`` is a :class:`~waveform_analysis.daq.staging.RecordStaging`:
+        call ``sink.begin(n_rows, dtype)`` once, then ``sink.put(row0, records)``
+        for disjoint row ranges (from any thread; rows never put are dropped).
+        Fields are filled as for :meth:`read`; the sink sorts by time. This is
+        what lets ``st_waveforms`` read a run larger than memory. The default
+        reads the whole run with :meth:`read` and puts it at once.
+        """
+        records = self.read(data_root, files, run_id)
+        sink.begin(len(records), records.dtype)
+        sink.put(0, records)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} sample_ns={self.sample_ns}>"
@@ -73,3 +89,12 @@ def make_file_table(
     for i, (board, channel, segment, path) in enumerate(entries):
         out[i] = (channel, board, segment, path.relative_to(root).as_posix())
     return out
+
+
+def read_sorted(adapter: DAQAdapter, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
+    """:meth:`DAQAdapter.read` for an adapter that implements ``read_into``: all records in memory."""
+    from .staging import RecordStaging
+
+    with RecordStaging() as staging:
+        adapter.read_into(data_root, files, run_id, staging)
+        return staging.records()

@@ -26,8 +26,9 @@ Events with the Board Fail bit set are kept, marked in ``flags``
 (``FLAG_BOARD_FAIL``) and reported with a warning naming the file.
 Files are read in blocks of ``BLOCK_BYTES`` cut at event boundaries: a first
 pass walks the headers of each block with a numba kernel (validating every
-size and mask), the record metadata are sorted, and a second pass reads the
-blocks again and copies the samples into their sorted rows.
+size and mask), and a second pass reads the blocks again and hands each
+block's records, in file order, to the staging that sorts them by time
+(:mod:`.staging`).
 The kernels live in :mod:`._v1725_kernels`, imported on the first ``read``, so
 that listing files does not import numba.
 """
@@ -44,7 +45,7 @@ from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
 from ._blocks import BufferPool, open_listed, read_exact
 from ._threads import thread_map
-from .base import DAQAdapter, make_file_table, raw_dir
+from .base import DAQAdapter, make_file_table, raw_dir, read_sorted
 
 EVENT_MARKER = 0xA
 EVENT_HEADER_BYTES = 16
@@ -94,6 +95,9 @@ class V1725Adapter(DAQAdapter):
         return make_file_table(data_root, run_id, raw, entries, "*_b<board>_seg<n>.bin")
 
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
+        return read_sorted(self, data_root, files, run_id)
+
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
@@ -114,31 +118,29 @@ class V1725Adapter(DAQAdapter):
             np.concatenate([m[i] for m in metas]) for i in range(6)
         )
         _unwrap_ticks(k, board, channel, ticks)
-        order = np.lexsort((channel, board, ticks))
-        dest = np.empty(total, np.int64)
-        dest[order] = np.arange(total)
-        n_samples = int(nsamp.max())
-        out = np.zeros(total, dtype=st_waveforms_dtype(n_samples))
-        out["time"] = ticks[order] * TICK_NS
-        out["timestamp"] = ticks[order] * (TICK_NS * 1000)
-        out["board"] = board[order]
-        out["channel"] = channel[order]
-        out["dt"] = TICK_NS
-        out["length"] = nsamp[order]
-        out["flags"] = flags[order]
-        wave = out["wave"]
-        # second pass: each block's samples into their rows, blocks on all threads
+        dtype = st_waveforms_dtype(int(nsamp.max()))
+        sink.begin(total, dtype)
+        # second pass: each block's records, in file order, blocks on all threads
         jobs = []
         start = 0
         for rel, (blocks, meta) in zip(rels, scanned, strict=True):
             for a, b, lo, hi in blocks:
                 if hi > lo:
-                    jobs.append((rel, a, b, lo, hi, start))
+                    jobs.append((rel, a, b, start + lo, start + hi))
             start += meta[0].size
 
         def copy(job):
-            rel, a, b, lo, hi, first = job
+            rel, a, b, lo, hi = job
             n = b - a
+            rows = slice(lo, hi)
+            out = np.zeros(hi - lo, dtype)
+            out["time"] = ticks[rows] * TICK_NS
+            out["timestamp"] = ticks[rows] * (TICK_NS * 1000)
+            out["board"] = board[rows]
+            out["channel"] = channel[rows]
+            out["dt"] = TICK_NS
+            out["length"] = nsamp[rows]
+            out["flags"] = flags[rows]
             buf = pool.take(n)
             try:
                 with open_listed(run_id, rel, data_root / rel) as fh:
@@ -146,14 +148,15 @@ class V1725Adapter(DAQAdapter):
                         raise FormatError(f"run {run_id!r}: file {rel} changed while being read")
                 buf16 = buf[: n - (n & 1)].view(np.int16)
                 k._copy_waves(
-                    buf16, a >> 1, offset[first:], nsamp[first:], dest[first:], lo, hi, wave
-                )
+                    buf16, a >> 1, offset[rows], nsamp[rows], np.arange(hi - lo), 0, hi - lo,
+                    out["wave"],
+                )  # fmt: skip
             finally:
                 pool.give(buf)
+            sink.put(lo, out)
 
         thread_map(copy, jobs)
         pool.clear()
-        return out
 
 
 def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):

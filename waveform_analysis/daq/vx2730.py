@@ -32,7 +32,7 @@ from ._blocks import BufferPool as _BufferPool
 from ._blocks import open_listed as _open
 from ._blocks import read_exact as _read_exact
 from ._threads import n_threads, thread_map
-from .base import DAQAdapter, make_file_table
+from .base import DAQAdapter, make_file_table, read_sorted
 from .compass_columns import DEFAULT_1X, DEFAULT_2X, Columns, header_columns
 from .compass_files import LAYOUT_COMPASS1, list_csv_files, parse_name
 
@@ -300,6 +300,9 @@ class VX2730Adapter(DAQAdapter):
         return make_file_table(data_root, run_id, raw, entries, "*CH<ch>*.CSV or <ch>@*.csv")
 
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
+        return read_sorted(self, data_root, files, run_id)
+
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
@@ -352,17 +355,16 @@ class VX2730Adapter(DAQAdapter):
         if n_rows == 0:
             raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
         n_samples = max(f.ncols - f.columns.n_fixed for f in csvs)
-        out = np.zeros(n_rows, dtype=st_waveforms_dtype(n_samples))
-        board = out["board"]
-        channel = out["channel"]
-        timetag = out["timestamp"]
-        flags = out["flags"]
-        wave = out["wave"]
+        dtype = st_waveforms_dtype(n_samples)
+        sink.begin(n_rows, dtype)
+        sample_ns = self.sample_ns
 
         def parse(p):
+            """Parse one block into its own records and hand the parsed ones to the sink."""
             f, a, b, row0, rows, first_line = p
             n = b - a
             buf = pool.take(n + 1)
+            out = np.zeros(rows, dtype=dtype)
             try:
                 with _open(f.run_id, f.rel, f.full) as fh:
                     if _read_exact(fh, buf, a, n) != n:
@@ -374,41 +376,33 @@ class VX2730Adapter(DAQAdapter):
                     end = n if buf[n - 1] == _NL else n + 1
                 code, line, col, got = k._parse_rows(
                     buf[: n + 1], 0, end, f.ncols, *f.columns.kernel_args(),
-                    board, channel, timetag, flags, wave, row0, rows,
+                    out["board"], out["channel"], out["timestamp"], out["flags"], out["wave"], 0, rows,
                 )  # fmt: skip
                 text = _line_text(buf, end, int(line)) if code == ERR_NOT_NUMERIC else b""
             finally:
                 pool.give(buf)
-            return int(code), first_line + int(line), int(col), int(got), text
+            code, got = int(code), int(got)
+            if code == ERR_OK:
+                out = out[:got]  # blank lines leave rows unset at the end: those are dropped
+                out["length"] = f.ncols - f.columns.n_fixed
+                if f.columns.board < 0:
+                    out["board"] = f.board
+                if f.columns.channel < 0:
+                    out["channel"] = f.channel
+                out["dt"] = sample_ns
+                out["time"] = out["timestamp"] // 1000
+                sink.put(row0, out)
+            return code, first_line + int(line), int(col), got, text
 
         results = thread_map(parse, plan)
-        pool.clear()  # free the read buffers before the sort below
-        keep = None
+        pool.clear()
+        kept = 0
         for p, (code, line, col, got, text) in zip(plan, results, strict=True):
-            f, _, _, row0, rows, _ = p
             if code != ERR_OK:
-                f.fail(code, line, col, text)
-            rows_of = slice(row0, row0 + rows)
-            out["length"][rows_of] = f.ncols - f.columns.n_fixed
-            if f.columns.board < 0:
-                board[rows_of] = f.board
-            if f.columns.channel < 0:
-                channel[rows_of] = f.channel
-            if got < rows:  # blank lines
-                if keep is None:
-                    keep = np.ones(n_rows, bool)
-                keep[row0 + got : row0 + rows] = False
-        if keep is not None:
-            out = out[keep]
-            if len(out) == 0:
-                raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
-            timetag = out["timestamp"]
-        out["dt"] = self.sample_ns
-        out["time"] = timetag // 1000
-        idx = np.lexsort((out["channel"], out["board"], out["time"]))
-        if np.any(idx[1:] < idx[:-1]):
-            out = out[idx]
-        return out
+                p[0].fail(code, line, col, text)
+            kept += got
+        if kept == 0:
+            raise NoDataError(f"run {run_id!r}: the CSV files hold no records")
 
     @staticmethod
     def _warn_partial(run_id: str, f: _CsvFile) -> None:

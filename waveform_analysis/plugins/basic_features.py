@@ -16,6 +16,7 @@ class BasicFeaturesPlugin(Plugin):
     provides = "basic_features"
     depends_on = ("st_waveforms", "peaks")
     version = "1.0.0"
+    chunked = True
     options = {
         "polarity": POLARITY,
         "window_start": Option(default=0, type=int, help="First sample of the feature window"),

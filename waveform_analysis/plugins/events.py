@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..core.plugin import Option, Plugin
@@ -12,12 +14,18 @@ __all__ = ["EventsPlugin"]
 class EventsPlugin(Plugin):
     """A peak starts a new event when it comes more than ``event_window_ns`` after the previous one.
 
-    ``n_channels`` counts distinct (board, channel) pairs.
+    ``n_channels`` counts distinct (board, channel) pairs. Fed a chunk of
+    records at a time: an event that may still grow when the next chunk's
+    peaks come (it ends within the window of the next chunk's first record)
+    is held back and grouped again with them, so events across a chunk
+    boundary are the same as in one piece. The records' times
+    (``st_waveforms``) bound what a later chunk can hold.
     """
 
     provides = "events"
-    depends_on = ("peaks",)
-    version = "1.1.0"
+    depends_on = ("st_waveforms", "peaks")
+    version = "1.2.0"
+    chunked = True
     options = {
         "event_window_ns": Option(
             default=100, type=int, help="Largest gap between consecutive peaks of one event [ns]"
@@ -28,3 +36,31 @@ class EventsPlugin(Plugin):
         from ..processing.events import group_events
 
         return group_events(peaks, context.get_config(self, "event_window_ns"))
+
+    def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
+        from ..processing.events import group_events
+
+        window = context.get_config(self, "event_window_ns")
+        held = None  # peaks of the events still open, and their rows in the run's peaks
+        held_rows = np.zeros(0, np.int64)
+        for chunk in chunks:
+            peaks = chunk.inputs["peaks"]
+            rows = np.arange(len(peaks), dtype=np.int64) + chunk.offsets["peaks"]
+            if held is not None and len(held):
+                peaks = np.concatenate([held, peaks])
+                rows = np.concatenate([held_rows, rows])
+            events = group_events(peaks, window)
+            n_final = len(events)
+            if not chunk.last:
+                # a peak of a later chunk comes at or after next_time (None: unknown, hold all)
+                bound = chunk.next_time
+                done = events["endtime"] + window < bound if bound is not None else np.zeros(len(events), bool)
+                n_final = int(np.argmin(done)) if not done.all() else len(events)
+            out = events[:n_final]
+            out["first_peak"] = rows[out["first_peak"]]
+            yield out
+            if n_final < len(events):
+                keep = peaks["time"] >= events["time"][n_final]
+                held, held_rows = peaks[keep], rows[keep]
+            else:
+                held, held_rows = None, np.zeros(0, np.int64)

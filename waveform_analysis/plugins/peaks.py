@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .. import hit_defaults as hits
@@ -28,6 +30,7 @@ class PeaksPlugin(Plugin):
     provides = "peaks"
     depends_on = ("st_waveforms",)
     version = "2.0.0"
+    chunked = True
     options = {
         "threshold": Option(
             default=hits.THRESHOLD,
@@ -84,3 +87,19 @@ class PeaksPlugin(Plugin):
 
         opt = {name: context.get_config(self, name) for name in self.options}
         return find_peaks(st_waveforms, **opt)
+
+    def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
+        """Per chunk of records, with each channel's noise measured over the whole run first."""
+        from ..processing.hits import channel_keys, find_peaks, noise_from
+
+        opt = {name: context.get_config(self, name) for name in self.options}
+        names = chunks.inputs["st_waveforms"].dtype.names or ()
+        if chunks.n_records and "baseline_rms" in names:
+            f = chunks.fields("board", "channel", "baseline_rms")
+            noise = noise_from(channel_keys(f["board"], f["channel"]), f["baseline_rms"])
+        else:  # as channel_noise: no baseline_rms, no noise
+            noise = np.zeros(chunks.n_records, np.float64)
+        for chunk in chunks:
+            out = find_peaks(chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop], **opt)
+            out["record_i"] += chunk.start
+            yield out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..core.plugin import Option, Plugin
-from ..errors import NoDataError
+from ..errors import ConfigError, NoDataError
 from ..saturation import ADC_MAX_14BIT, saturated
 
 __all__ = ["StWaveformsPlugin", "adapter_for"]
@@ -50,12 +52,46 @@ class StWaveformsPlugin(Plugin):
     }
 
     def compute(self, context, run_id: str, raw_files: np.ndarray) -> np.ndarray:
-        from ..processing.hits import set_baselines
+        """The whole run in one array (what :meth:`compute_chunks` yields, joined)."""
+        from ..core.chunks import RunChunks
 
+        chunks = RunChunks(self.provides, {"raw_files": raw_files}, None, 1 << 62)
+        return np.concatenate(list(self.compute_chunks(context, run_id, chunks)))
+
+    def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
+        """The run in time order, a memory budget of records at a time.
+
+        The adapter puts the records it parses into a staging (memory, or a
+        scratch file past the budget) with each record's end-window statistics;
+        the run-wide channel statistics then decide which baselines to
+        re-judge, and each chunk gets its baselines and saturation on its way out."""
+        from ..daq.staging import RecordStaging
+        from ..processing.hits import channel_keys, finish_baselines, recheck_levels
+
+        (chunk,) = chunks
+        nb = context.get_config(self, "baseline_samples")
+        adc_max = context.get_config(self, "adc_max")
+        if nb < 1:
+            raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
         adapter = adapter_for(context)
-        records = adapter.read(context.data_root, raw_files, run_id)
-        if len(records) == 0:
-            raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
-        records = set_baselines(records, context.get_config(self, "baseline_samples"))
-        records["saturated"] = saturated(records, adc_max=context.get_config(self, "adc_max"))
-        return records
+        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, nb) as staging:
+            adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
+            order = staging.order()
+            if order.size == 0:
+                raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
+            rms = staging.rms[order]
+            mean = staging.mean[order]
+            low = recheck_levels(
+                channel_keys(staging.board[order], staging.channel[order]), rms, staging.last[order]
+            )
+            step = max(1, chunks.budget_bytes // staging.dtype.itemsize)
+            for a in range(0, order.size, step):
+                b = min(a + step, order.size)
+                records = staging.gather(order[a:b])
+                baseline = mean[a:b].copy()
+                finish_baselines(records, nb, baseline, rms[a:b], low[a:b])
+                records["baseline"] = baseline
+                if "baseline_rms" in records.dtype.names:
+                    records["baseline_rms"] = rms[a:b]
+                records["saturated"] = saturated(records, adc_max=adc_max)
+                yield records

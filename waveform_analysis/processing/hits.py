@@ -306,7 +306,12 @@ def _contiguous_rows(st_waveforms: np.ndarray) -> np.ndarray:
 def _channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
     names = st_waveforms.dtype.names
     board = st_waveforms["board"] if "board" in names else np.zeros(len(st_waveforms), np.int16)
-    return (board.astype(np.int64) << 16) | (st_waveforms["channel"].astype(np.int64) & 0xFFFF)
+    return channel_keys(board, st_waveforms["channel"])
+
+
+def channel_keys(board: np.ndarray, channel: np.ndarray) -> np.ndarray:
+    """One int64 per record naming its (board, channel), for per-channel statistics."""
+    return (np.asarray(board).astype(np.int64) << 16) | (np.asarray(channel).astype(np.int64) & 0xFFFF)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -357,10 +362,17 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     n = len(st_waveforms)
     if n == 0 or "baseline_rms" not in (st_waveforms.dtype.names or ()):
         return np.zeros(n, np.float64)
-    rms = np.asarray(st_waveforms["baseline_rms"], dtype=np.float64)
+    return noise_from(_channel_keys(st_waveforms), st_waveforms["baseline_rms"])
+
+
+def noise_from(keys: np.ndarray, baseline_rms: np.ndarray) -> np.ndarray:
+    """:func:`channel_noise` from the records' channel ``keys`` and ``baseline_rms`` alone."""
+    if baseline_rms.size == 0:
+        return np.zeros(0, np.float64)
+    rms = np.asarray(baseline_rms, dtype=np.float64)
     rms = np.where(rms > 0, rms, 0.0)  # NaN compares false
     rms[rms == np.inf] = 0.0
-    return _per_channel_stat(_channel_keys(st_waveforms), rms)
+    return _per_channel_stat(keys, rms)
 
 
 def find_peaks(
@@ -376,11 +388,14 @@ def find_peaks(
     tail_extension: float = DEFAULT_TAIL_EXTENSION,
     position_sigma: float = DEFAULT_POSITION_SIGMA,
     split_sigma: float = DEFAULT_SPLIT_SIGMA,
+    noise: np.ndarray | None = None,
 ) -> np.ndarray:
     """Peaks of every record of ``st_waveforms`` as ``PEAKS_DTYPE``.
 
     ``noise`` is the record's (board, channel) noise, :func:`channel_noise`
-    (0 where ``baseline_rms`` is 0 or missing). A hit starts at a sample more
+    (0 where ``baseline_rms`` is 0 or missing); pass it, one value per
+    record, when ``st_waveforms`` is a slice of a run whose noise was
+    measured over all of it. A hit starts at a sample more
     than ``max(threshold, threshold_sigma * noise)`` ADC beyond the record's
     ``baseline`` (below it for ``polarity="negative"``) and extends, on both
     sides, over the samples more than ``release_sigma * noise`` beyond it.
@@ -431,7 +446,12 @@ def find_peaks(
         return np.zeros(0, dtype=PEAKS_DTYPE)
     wave = _contiguous_rows(st_waveforms)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
-    noise = channel_noise(st_waveforms)
+    if noise is None:
+        noise = channel_noise(st_waveforms)
+    else:
+        noise = np.ascontiguousarray(noise, dtype=np.float64)
+        if noise.shape != (n,):
+            raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     neg = sgn < 0
     args = (
@@ -570,22 +590,62 @@ def baseline_stats(
     """
     if baseline_samples < 1:
         raise ConfigError(f"baseline_samples must be >= 1, got {baseline_samples}")
-    n = len(st_waveforms)
-    if n == 0:
+    if len(st_waveforms) == 0:
         return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
+    mean, rms, last = end_window_stats(st_waveforms, baseline_samples)
+    low = recheck_levels(_channel_keys(st_waveforms), rms, last)
+    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low)
+    return mean, rms.astype(np.float32), contaminated
+
+
+def end_window_stats(
+    st_waveforms: np.ndarray, baseline_samples: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per record (float64): mean and RMS of the first window, RMS of the last window.
+
+    The first phase of :func:`baseline_stats`; it needs nothing but the record,
+    so a run read in blocks computes it block by block."""
+    n = len(st_waveforms)
     wave = _contiguous_rows(st_waveforms)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     nb = int(min(baseline_samples, wave.shape[1]))
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
     last = np.empty(n, np.float64)
-    _end_windows(wave, length, nb, mean, rms, last)
-    low = np.minimum(last, _per_channel_stat(_channel_keys(st_waveforms), rms, 25.0))
-    rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
+    if n:
+        _end_windows(wave, length, nb, mean, rms, last)
+    return mean, rms, last
+
+
+def recheck_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per record, the RMS level above which its first window is checked for a pulse.
+
+    The lower of the record's last-window RMS and the lower quartile of the
+    first-window RMS of its (board, channel) over the whole run (``keys`` as
+    :func:`_channel_keys` makes them)."""
+    if rms.size == 0:
+        return np.zeros(0, np.float64)
+    return np.minimum(last, _per_channel_stat(keys, rms, 25.0))
+
+
+def finish_baselines(
+    st_waveforms: np.ndarray, baseline_samples: int, mean: np.ndarray, rms: np.ndarray,
+    low: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Re-judge the records whose first-window ``rms`` is above ``1.25 x low``; ``mean`` is
+    updated in place for those with a pulse there. Returns the ``contaminated`` mask.
+
+    The last phase of :func:`baseline_stats`; per record, so it runs on any
+    slice of a run once :func:`recheck_levels` has seen all of it."""
+    n = len(st_waveforms)
     contaminated = np.zeros(n, np.bool_)
+    rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
     if rows.size:
+        wave = _contiguous_rows(st_waveforms)
+        length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+        nb = int(min(baseline_samples, wave.shape[1]))
         _recheck(wave, length, nb, rows, mean, contaminated)
-    return mean, rms.astype(np.float32), contaminated
+    return contaminated
 
 
 def compute_baselines(st_waveforms: np.ndarray, baseline_samples: int = 40) -> np.ndarray:

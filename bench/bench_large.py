@@ -1,0 +1,134 @@
+"""A run of any size in bounded memory: peak RSS and throughput of a small and an 8x larger run.
+
+    python bench/bench_large.py [--n-waveforms 30000] [--factor 8] [--repeat 2] [--keep DIR]
+
+Generates a VX2730 CSV run of ``--n-waveforms`` records per channel (2
+channels, 800 samples) and one ``--factor`` times larger (in 8 segments per
+channel), then, each in a new process on an empty cache, runs
+``get_data(run, "basic_features")`` (CSV -> st_waveforms -> peaks ->
+basic_features) and reads the process's peak RSS (``VmHWM``). The large run
+is also timed with the kernels on 1 thread and on 2
+(``WAVEFORM_ANALYSIS_THREADS``). Best of ``--repeat`` processes for times,
+the largest peak RSS seen.
+
+Targets (issue 11): peak RSS of the large run <= 1.25 x the small run's and
+< 800 MiB; MB/s of the large run >= 0.8 x the small run's; the large run on
+2 threads >= 1.6 x its speed on 1 thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from waveform_analysis.synthetic import generate_run  # noqa: E402
+
+MIB = 1 << 20
+
+# argv: data_root storage_dir run_id [chunk_mb]
+CHILD = """
+import json, sys, time
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+from waveform_analysis import Context, standard_plugins
+data_root, storage, run = sys.argv[1:4]
+config = {"data_root": data_root}
+if len(sys.argv) > 4:
+    config["chunk_mb"] = float(sys.argv[4])
+ctx = Context(storage_dir=storage, config=config)
+ctx.register(*standard_plugins())
+ctx.get_data("warm", "basic_features")  # kernels loaded (numba's cache), not timed
+base = hwm()
+t0 = time.perf_counter()
+bf = ctx.get_data(run, "basic_features")
+t = time.perf_counter() - t0
+print(json.dumps({"t": t, "hwm": hwm(), "base": base, "n": len(bf)}))
+"""
+
+
+def csv_bytes(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in run_dir.rglob("*.CSV"))
+
+
+def child(root: Path, run: str, threads: int, chunk_mb: float | None) -> dict:
+    cache = Path(tempfile.mkdtemp(prefix="cache_", dir=root.parent))
+    env = dict(os.environ, WAVEFORM_ANALYSIS_THREADS=str(threads))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    args = [sys.executable, "-c", CHILD, str(root), str(cache), run]
+    if chunk_mb is not None:
+        args.append(str(chunk_mb))
+    try:
+        out = subprocess.run(args, env=env, check=True, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-waveforms", type=int, default=30000, help="records per channel, small run")
+    ap.add_argument("--factor", type=int, default=8, help="size of the large run against the small")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--chunk-mb", type=float, default=None, help="config chunk_mb (default: 64)")
+    ap.add_argument("--keep", type=Path, default=None, help="generate into (and reuse) this folder")
+    args = ap.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_large_"))
+    root = work / "DAQ"
+    runs = {"small": (args.n_waveforms, 1), "large": (args.n_waveforms * args.factor, 8)}
+    t0 = time.perf_counter()
+    if not (root / "warm").exists():
+        generate_run(root, "warm", n_waveforms=200, n_samples=800, seed=1)
+    for name, (n, segments) in runs.items():
+        if not (root / name).exists():
+            generate_run(root, name, n_waveforms=n, n_samples=800, n_segments=segments, seed=2)
+    print(f"generated in {time.perf_counter() - t0:.0f} s under {work}")
+    size = {name: csv_bytes(root / name) for name in runs}
+
+    res: dict[tuple[str, int], list[dict]] = {}
+    for _ in range(args.repeat):  # interleaved, so machine noise hits every case alike
+        for name, threads in (("small", 2), ("large", 2), ("large", 1)):
+            res.setdefault((name, threads), []).append(child(root, name, threads, args.chunk_mb))
+
+    def best(key):
+        return min(r["t"] for r in res[key])
+
+    def peak(key):
+        return max(r["hwm"] for r in res[key])
+
+    rate = {k: size[k[0]] / best(k) / 1e6 for k in res}
+    print(f"\n{'case':<26} {'CSV MB':>8} {'best s':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
+    for (name, threads), _ in res.items():
+        key = (name, threads)
+        print(f"{name + f', {threads} thread(s)':<26} {size[name] / 1e6:8.0f} {best(key):8.2f} "
+              f"{rate[key]:8.0f} {peak(key) / MIB:13.0f}")  # fmt: skip
+    rss_ratio = peak(("large", 2)) / peak(("small", 2))
+    per_byte = rate[("large", 2)] / rate[("small", 2)]
+    scaling = best(("large", 1)) / best(("large", 2))
+    checks = [
+        ("peak RSS large / small", rss_ratio, "<= 1.25", rss_ratio <= 1.25),
+        ("peak RSS large [MiB]", peak(("large", 2)) / MIB, "< 800", peak(("large", 2)) < 800 * MIB),
+        ("MB/s large / small", per_byte, ">= 0.8", per_byte >= 0.8),
+        ("large run, 2 threads / 1", scaling, ">= 1.6", scaling >= 1.6),
+    ]
+    print()
+    for label, value, target, ok in checks:
+        print(f"{label:<28} {value:8.2f}   target {target:<8} {'ok' if ok else 'MISSED'}")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

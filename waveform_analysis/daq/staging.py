@@ -1,0 +1,179 @@
+"""Where a reader puts a run's records as it reads them, and takes them back in time order.
+
+Readers parse their files block by block in file order (one channel's file
+after another); ``st_waveforms`` wants the records in time order. A
+:class:`RecordStaging` holds the records between the two: in memory when the
+run fits the budget, else in a scratch file beside the cache entry, written
+with ``pwrite`` and read back through short-lived memory maps of its
+descriptor, so that the
+memory in use stays about one block per reading thread plus one chunk. Per
+record it keeps only what sorting and the run-wide baseline statistics need
+(time, board, channel, and the end-window statistics: tens of bytes against
+a record's kilobytes).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NoDataError
+
+__all__ = ["RecordStaging"]
+
+
+class RecordStaging:
+    """The records of one run, put in file order by a reader, gathered in time order.
+
+    ``budget_bytes`` (None: no limit) is the size above which records go to a
+    scratch file ``<scratch_prefix>.<pid>.<random>.staging.tmp`` instead of
+    memory (a cache entry's temporary-file prefix, so that the file of a
+    process killed meanwhile is cleaned like the entry's other temporary files). With
+    ``baseline_samples`` set, :meth:`put` also measures each record's end
+    windows (the first phase of the baseline, see
+    :func:`waveform_analysis.processing.hits.end_window_stats`) while the
+    block is in the cache. :meth:`put` may be called from several threads at
+    once, for disjoint rows. Use it as a context manager: the scratch file is
+    deleted on exit.
+    """
+
+    def __init__(
+        self,
+        budget_bytes: int | None = None,
+        scratch_prefix: str | os.PathLike[str] | None = None,
+        baseline_samples: int | None = None,
+    ) -> None:
+        self.budget_bytes = budget_bytes
+        self.scratch_prefix = Path(scratch_prefix) if scratch_prefix is not None else None
+        self.baseline_samples = baseline_samples
+        self.dtype: np.dtype | None = None
+        self.n_rows = 0
+        self._array: np.ndarray | None = None
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+
+    # -- filling -----------------------------------------------------------------
+
+    def begin(self, n_rows: int, dtype: np.dtype) -> None:
+        """Make room for ``n_rows`` records of ``dtype`` (rows a reader leaves unset are dropped)."""
+        self.dtype = np.dtype(dtype)
+        self.n_rows = n = int(n_rows)
+        self.time = np.zeros(n, np.int64)
+        self.board = np.zeros(n, np.int16)
+        self.channel = np.zeros(n, np.int16)
+        self.valid = np.zeros(n, np.bool_)
+        if self.baseline_samples is not None:
+            self.mean = np.zeros(n, np.float64)
+            self.rms = np.zeros(n, np.float64)
+            self.last = np.zeros(n, np.float64)
+        nbytes = n * self.dtype.itemsize
+        if self.budget_bytes is None or self.scratch_prefix is None or nbytes <= self.budget_bytes:
+            self._array = np.zeros(n, self.dtype)
+            return
+        prefix = self.scratch_prefix
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        self._path = prefix.with_name(f"{prefix.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.staging.tmp")
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.ftruncate(self._fd, nbytes)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the records are held in memory (else in the scratch file)."""
+        return self._array is not None
+
+    def put(self, row0: int, records: np.ndarray) -> None:
+        """Store ``records`` (of the staging's dtype) at rows ``row0 ...``."""
+        n = len(records)
+        if n == 0:
+            return
+        rows = slice(row0, row0 + n)
+        self.time[rows] = records["time"]
+        self.board[rows] = records["board"]
+        self.channel[rows] = records["channel"]
+        if self.baseline_samples is not None:
+            from ..processing.hits import end_window_stats
+
+            self.mean[rows], self.rms[rows], self.last[rows] = end_window_stats(
+                records, self.baseline_samples
+            )
+        if self._array is not None:
+            self._array[rows] = records
+        else:
+            data = np.ascontiguousarray(records).reshape(-1).view(np.uint8)
+            offset = row0 * self.dtype.itemsize
+            view = memoryview(data)
+            while view.nbytes:
+                k = os.pwrite(self._fd, view, offset)
+                view, offset = view[k:], offset + k
+        self.valid[rows] = True
+
+    # -- reading back ------------------------------------------------------------
+
+    def order(self) -> np.ndarray:
+        """Rows holding records, sorted by (time, board, channel); file order breaks ties."""
+        kept = np.flatnonzero(self.valid)
+        idx = np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))
+        if kept.size and np.any(idx[1:] < idx[:-1]):
+            kept = kept[idx]
+        return kept
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """A new array of the records at ``rows`` (in that order)."""
+        if self._array is not None:
+            return self._array[rows]
+        if rows.size == 0:
+            return np.zeros(0, self.dtype)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        item = self.dtype.itemsize
+        start = lo * item
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        # a map of just the span these rows come from, closed straight after: the pages
+        # read stay in the page cache, not in this process
+        mm = mmap.mmap(self._fd, hi * item - base, access=mmap.ACCESS_READ, offset=base)
+        try:
+            view = np.frombuffer(mm, dtype=self.dtype, count=hi - lo, offset=start - base)
+            out = view[rows - lo]
+            del view
+        finally:
+            mm.close()
+        return out
+
+    def chunks(self, rows_per_chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(rows, records)`` in time order, ``rows_per_chunk`` records at a time."""
+        order = self.order()
+        if order.size == 0:
+            raise NoDataError("the files of the run hold no records")
+        step = max(1, int(rows_per_chunk))
+        for a in range(0, order.size, step):
+            rows = order[a : a + step]
+            yield rows, self.gather(rows)
+
+    def records(self) -> np.ndarray:
+        """Every record, in time order, in one array."""
+        return self.gather(self.order())
+
+    # -- cleaning up -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the records and delete the scratch file."""
+        with self._lock:
+            self._array = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if self._path is not None:
+                self._path.unlink(missing_ok=True)
+                self._path = None
+
+    def __enter__(self) -> RecordStaging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
