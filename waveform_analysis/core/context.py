@@ -39,6 +39,7 @@ from .config import (
 )
 from .explain import Explanation, PlanRow
 from .lineage import compute_keys, dependency_order, lineage_graph
+from .memory import trim_memory
 from .plugin import Plugin, as_plugin, call_compute, validate_plugin
 from .storage import CacheStorage, check_run_id
 
@@ -473,6 +474,8 @@ class Context:
         with self.storage.writer(run_id, name, key, meta) as writer:
             for piece in pieces:
                 writer.append(piece)
+                del piece  # not alive while the next one is made: one chunk in memory, not two
+                trim_memory()  # the chunk's freed arrays go back to the system, not to a heap
         return writer.result
 
     def _pieces(self, plugin: Plugin, run_id: str, pieces: Iterator[Any]) -> Iterator[np.ndarray]:
@@ -492,6 +495,7 @@ class Context:
                 stack.pop()
             _check_result(plugin, piece)
             yield piece
+            del piece
 
     def _compute(self, plugin: Plugin, run_id: str, inputs: dict[str, Any]) -> Any:
         stack = self._stack()

@@ -27,6 +27,8 @@ from ..errors import NoDataError
 
 __all__ = ["RecordStaging"]
 
+GATHER_BYTES = 8 << 20  # records read back through one short-lived map of the scratch file
+
 
 class RecordStaging:
     """The records of one run, put in file order by a reader, gathered in time order.
@@ -130,12 +132,21 @@ class RecordStaging:
             return self._array[rows]
         if rows.size == 0:
             return np.zeros(0, self.dtype)
+        out = np.empty(rows.size, self.dtype)
+        step = max(1, GATHER_BYTES // self.dtype.itemsize)
+        for a in range(0, rows.size, step):
+            out[a : a + step] = self._mapped_rows(rows[a : a + step])
+        return out
+
+    def _mapped_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The records at ``rows`` read through a map of the scratch file closed straight after.
+
+        Only the pages read are resident, and only while mapped (a few MB at a time:
+        they stay in the page cache, not in this process)."""
         lo, hi = int(rows.min()), int(rows.max()) + 1
         item = self.dtype.itemsize
         start = lo * item
         base = start - start % mmap.ALLOCATIONGRANULARITY
-        # a map of just the span these rows come from, closed straight after: the pages
-        # read stay in the page cache, not in this process
         mm = mmap.mmap(self._fd, hi * item - base, access=mmap.ACCESS_READ, offset=base)
         try:
             view = np.frombuffer(mm, dtype=self.dtype, count=hi - lo, offset=start - base)
@@ -158,6 +169,12 @@ class RecordStaging:
     def records(self) -> np.ndarray:
         """Every record, in time order, in one array."""
         return self.gather(self.order())
+
+    def drop_keys(self) -> None:
+        """Free the sort keys and last-window RMS once :meth:`order` and the statistics are taken."""
+        self.time = self.board = self.channel = self.valid = None
+        if self.baseline_samples is not None:
+            self.last = None
 
     # -- cleaning up -------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ._blocks import BufferPool, open_listed, read_exact
+from ._blocks import BufferPool, RecordPool, open_listed, read_exact
 from ._threads import thread_map
 from .base import DAQAdapter, make_file_table, raw_dir, read_sorted
 
@@ -120,6 +120,7 @@ class V1725Adapter(DAQAdapter):
         _unwrap_ticks(k, board, channel, ticks)
         dtype = st_waveforms_dtype(int(nsamp.max()))
         sink.begin(total, dtype)
+        records = RecordPool(dtype)
         # second pass: each block's records, in file order, blocks on all threads
         jobs = []
         start = 0
@@ -133,7 +134,7 @@ class V1725Adapter(DAQAdapter):
             rel, a, b, lo, hi = job
             n = b - a
             rows = slice(lo, hi)
-            out = np.zeros(hi - lo, dtype)
+            out = records.take(hi - lo)
             out["time"] = ticks[rows] * TICK_NS
             out["timestamp"] = ticks[rows] * (TICK_NS * 1000)
             out["board"] = board[rows]
@@ -154,9 +155,11 @@ class V1725Adapter(DAQAdapter):
             finally:
                 pool.give(buf)
             sink.put(lo, out)
+            records.give(out)
 
         thread_map(copy, jobs)
         pool.clear()
+        records.clear()
 
 
 def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):

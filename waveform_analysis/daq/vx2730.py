@@ -29,6 +29,7 @@ from loguru import logger
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
 from ._blocks import BufferPool as _BufferPool
+from ._blocks import RecordPool as _RecordPool
 from ._blocks import open_listed as _open
 from ._blocks import read_exact as _read_exact
 from ._threads import n_threads, thread_map
@@ -358,13 +359,15 @@ class VX2730Adapter(DAQAdapter):
         dtype = st_waveforms_dtype(n_samples)
         sink.begin(n_rows, dtype)
         sample_ns = self.sample_ns
+        records = _RecordPool(dtype)
 
         def parse(p):
             """Parse one block into its own records and hand the parsed ones to the sink."""
             f, a, b, row0, rows, first_line = p
             n = b - a
             buf = pool.take(n + 1)
-            out = np.zeros(rows, dtype=dtype)
+            block = records.take(rows)
+            out = block
             try:
                 with _open(f.run_id, f.rel, f.full) as fh:
                     if _read_exact(fh, buf, a, n) != n:
@@ -392,10 +395,12 @@ class VX2730Adapter(DAQAdapter):
                 out["dt"] = sample_ns
                 out["time"] = out["timestamp"] // 1000
                 sink.put(row0, out)
+            records.give(block)
             return code, first_line + int(line), int(col), got, text
 
         results = thread_map(parse, plan)
         pool.clear()
+        records.clear()
         kept = 0
         for p, (code, line, col, got, text) in zip(plan, results, strict=True):
             if code != ERR_OK:

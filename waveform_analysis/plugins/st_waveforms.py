@@ -65,6 +65,7 @@ class StWaveformsPlugin(Plugin):
         scratch file past the budget) with each record's end-window statistics;
         the run-wide channel statistics then decide which baselines to
         re-judge, and each chunk gets its baselines and saturation on its way out."""
+        from ..core.memory import trim_memory
         from ..daq.staging import RecordStaging
         from ..processing.hits import channel_keys, finish_baselines, recheck_levels
 
@@ -76,22 +77,31 @@ class StWaveformsPlugin(Plugin):
         adapter = adapter_for(context)
         with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, nb) as staging:
             adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
+            trim_memory()  # the readers' block buffers
             order = staging.order()
             if order.size == 0:
                 raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
-            rms = staging.rms[order]
-            mean = staging.mean[order]
-            low = recheck_levels(
-                channel_keys(staging.board[order], staging.channel[order]), rms, staging.last[order]
-            )
+            # run-wide statistics in file order (a percentile does not depend on the order),
+            # so that no whole-run copy in time order is made; only valid rows count
+            kept = None if order.size == staging.n_rows else np.sort(order)
+            keys = channel_keys(staging.board, staging.channel)
+            if kept is None:
+                low = recheck_levels(keys, staging.rms, staging.last)
+            else:
+                low = np.zeros(staging.n_rows)
+                low[kept] = recheck_levels(keys[kept], staging.rms[kept], staging.last[kept])
+            del keys, kept
+            staging.drop_keys()  # what sorting needed is no longer needed
             step = max(1, chunks.budget_bytes // staging.dtype.itemsize)
             for a in range(0, order.size, step):
-                b = min(a + step, order.size)
-                records = staging.gather(order[a:b])
-                baseline = mean[a:b].copy()
-                finish_baselines(records, nb, baseline, rms[a:b], low[a:b])
+                rows = order[a : a + step]
+                records = staging.gather(rows)
+                rms = staging.rms[rows]
+                baseline = staging.mean[rows]
+                finish_baselines(records, nb, baseline, rms, low[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
-                    records["baseline_rms"] = rms[a:b]
+                    records["baseline_rms"] = rms
                 records["saturated"] = saturated(records, adc_max=adc_max)
                 yield records
+                del records
