@@ -135,3 +135,48 @@ def test_a_given_cluster_sets_how_many_runs_go_at_once(tmp_path):
         out = bp.process_runs(runs, "peaks", dask_client=c, show_progress=False)
     assert sorted(out["results"]) == runs
     assert {stage.worker_limit for stage in bp.last_graph.stages.values()} == {3}  # its 3 threads, not 2 cores
+
+
+class DiesOnRun2:
+    """A plugin whose worker process dies while it computes run_002."""
+
+    @staticmethod
+    def make():
+        from waveform_analysis import Plugin
+
+        class Dies(Plugin):
+            provides = "dies"
+            depends_on = ("peaks",)
+
+            def compute(self, context, run_id, peaks):
+                if run_id == "run_002":
+                    import os
+
+                    os._exit(1)  # the worker is gone mid-run
+                return peaks
+
+        return Dies
+
+
+@pytest.mark.timeout(180)
+def test_a_dask_worker_killed_mid_batch_fails_its_run_and_no_other(tmp_path):
+    import dask
+    import numpy as np
+
+    from waveform_analysis import BatchProcessor, Context, standard_plugins
+    from waveform_analysis.synthetic import generate_runs
+
+    runs = ["run_001", "run_002", "run_003", "run_004"]
+    generate_runs(tmp_path / "DAQ", runs, n_waveforms=60, n_samples=200)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
+    ctx.register(standard_plugins(), DiesOnRun2.make())
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address="127.0.0.1:0")
+        with cluster, distributed.Client(cluster) as c:
+            out = BatchProcessor(ctx).process_runs(runs, "dies", dask_client=c, show_progress=False)
+    assert sorted(out["results"]) == ["run_001", "run_003", "run_004"]  # none lost
+    err = out["errors"]["run_002"]
+    assert err["type"] == "WorkerLostError" and "died" in err["message"], err
+    for run in out["results"]:
+        assert np.array_equal(out["results"][run], ctx.get_data(run, "peaks"))

@@ -124,7 +124,7 @@ def test_scaling_page_runs(tmp_path):
     script.write_text("\n".join(local))
     res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["True", "{'success'}", "True", "True"]
+    assert res.stdout.split() == ["True", "{'success'}", "True", "True", "True"]
 
 
 def test_scaling_page_slurm_cluster_is_made(tmp_path, monkeypatch):

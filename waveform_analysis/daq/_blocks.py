@@ -26,34 +26,7 @@ class BufferPool:
     """Read buffers reused across blocks: one per thread at a time, so at most
     ``n_threads()`` of them are alive."""
 
-    def __init__(self) -> None:
-        self._free: list[np.ndarray] = []
-
-    def take(self, n: int) -> np.ndarray:
-        try:
-            buf = self._free.pop()
-        except IndexError:
-            buf = None
-        if buf is None or buf.size < n:
-            buf = None  # free the small one first
-            buf = np.empty(n + (n >> 4), np.uint8)
-        return buf
-
-    def give(self, buf: np.ndarray) -> None:
-        self._free.append(buf)
-
-    def clear(self) -> None:
-        self._free.clear()
-
-
-class RecordPool:
-    """Zeroed record buffers reused across blocks, one per thread at a time.
-
-    Allocating a fresh buffer of a few MB per block and freeing it leaves the
-    allocator's heaps fragmented, so the process keeps memory it no longer
-    uses; a run of thousands of blocks then grows its RSS with its size."""
-
-    def __init__(self, dtype: np.dtype) -> None:
+    def __init__(self, dtype: np.dtype = np.uint8) -> None:
         self.dtype = np.dtype(dtype)
         self._free: list[np.ndarray] = []
 
@@ -63,18 +36,31 @@ class RecordPool:
         except IndexError:
             buf = None
         if buf is None or buf.size < n:
-            buf = None
-            buf = np.zeros(n + (n >> 4), self.dtype)
-        out = buf[:n]
+            buf = None  # free the small one first
+            buf = np.empty(n + (n >> 4), self.dtype)
+        return buf
+
+    def give(self, buf: np.ndarray) -> None:
+        self._free.append(buf)
+
+    def clear(self) -> None:
+        self._free.clear()
+
+
+class RecordPool(BufferPool):
+    """Zeroed record buffers of exactly the rows asked for, reused across blocks.
+
+    Allocating a fresh buffer of a few MB per block and freeing it leaves the
+    allocator's heaps fragmented, so the process keeps memory it no longer
+    uses; a run of thousands of blocks then grows its RSS with its size."""
+
+    def take(self, n: int) -> np.ndarray:
+        out = super().take(n)[:n]
         out.view(np.uint8)[:] = 0
         return out
 
     def give(self, buf: np.ndarray) -> None:
-        base = buf.base if buf.base is not None else buf
-        self._free.append(base)
-
-    def clear(self) -> None:
-        self._free.clear()
+        super().give(buf.base if buf.base is not None else buf)
 
 
 def open_listed(run_id: str, rel: str, full: Path):
