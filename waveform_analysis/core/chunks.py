@@ -113,11 +113,6 @@ class RunChunks:
         row = max(1, src.dtype.itemsize * int(np.prod(src.shape[1:], dtype=np.int64)))
         self.rows_per_chunk = max(1, self.budget_bytes // row)
 
-    def __len__(self) -> int:
-        if self.source is None:
-            return 1
-        return max(1, -(-self.n_records // self.rows_per_chunk))
-
     def __iter__(self) -> Iterator[Chunk]:
         if self.source is None:
             yield Chunk(0, 0, 0, dict(self.inputs), dict.fromkeys(self.inputs, 0))

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import mmap
 import os
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-
-from ..errors import NoDataError
 
 __all__ = ["RecordStaging"]
 
@@ -59,7 +55,6 @@ class RecordStaging:
         self._array: np.ndarray | None = None
         self._fd: int | None = None
         self._path: Path | None = None
-        self._lock = threading.Lock()
 
     # -- filling -----------------------------------------------------------------
 
@@ -84,11 +79,6 @@ class RecordStaging:
         self._path = prefix.with_name(f"{prefix.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.staging.tmp")
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.ftruncate(self._fd, nbytes)
-
-    @property
-    def in_memory(self) -> bool:
-        """Whether the records are held in memory (else in the scratch file)."""
-        return self._array is not None
 
     def put(self, row0: int, records: np.ndarray) -> None:
         """Store ``records`` (of the staging's dtype) at rows ``row0 ...``."""
@@ -156,16 +146,6 @@ class RecordStaging:
             mm.close()
         return out
 
-    def chunks(self, rows_per_chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(rows, records)`` in time order, ``rows_per_chunk`` records at a time."""
-        order = self.order()
-        if order.size == 0:
-            raise NoDataError("the files of the run hold no records")
-        step = max(1, int(rows_per_chunk))
-        for a in range(0, order.size, step):
-            rows = order[a : a + step]
-            yield rows, self.gather(rows)
-
     def records(self) -> np.ndarray:
         """Every record, in time order, in one array."""
         return self.gather(self.order())
@@ -180,14 +160,13 @@ class RecordStaging:
 
     def close(self) -> None:
         """Free the records and delete the scratch file."""
-        with self._lock:
-            self._array = None
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            if self._path is not None:
-                self._path.unlink(missing_ok=True)
-                self._path = None
+        self._array = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
 
     def __enter__(self) -> RecordStaging:
         return self

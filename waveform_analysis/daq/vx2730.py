@@ -366,8 +366,7 @@ class VX2730Adapter(DAQAdapter):
             f, a, b, row0, rows, first_line = p
             n = b - a
             buf = pool.take(n + 1)
-            block = records.take(rows)
-            out = block
+            out = records.take(rows)
             try:
                 with _open(f.run_id, f.rel, f.full) as fh:
                     if _read_exact(fh, buf, a, n) != n:
@@ -395,7 +394,7 @@ class VX2730Adapter(DAQAdapter):
                 out["dt"] = sample_ns
                 out["time"] = out["timestamp"] // 1000
                 sink.put(row0, out)
-            records.give(block)
+            records.give(out)  # (a view of) the pooled buffer goes back whole
             return code, first_line + int(line), int(col), got, text
 
         results = thread_map(parse, plan)

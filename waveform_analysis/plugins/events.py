@@ -46,21 +46,19 @@ class EventsPlugin(Plugin):
         for chunk in chunks:
             peaks = chunk.inputs["peaks"]
             rows = np.arange(len(peaks), dtype=np.int64) + chunk.offsets["peaks"]
-            if held is not None and len(held):
+            if held is not None:
                 peaks = np.concatenate([held, peaks])
                 rows = np.concatenate([held_rows, rows])
             events = group_events(peaks, window)
             n_final = len(events)
             if not chunk.last:
-                # a peak of a later chunk comes at or after next_time (None: unknown, hold all)
+                # a later chunk's peaks come at or after next_time (None: unknown, so hold all)
                 bound = chunk.next_time
-                done = events["endtime"] + window < bound if bound is not None else np.zeros(len(events), bool)
-                n_final = int(np.argmin(done)) if not done.all() else len(events)
+                done = events["endtime"] + window < bound if bound is not None else np.zeros(n_final, bool)
+                n_final = int(np.argmin(done)) if not done.all() else n_final
             out = events[:n_final]
             out["first_peak"] = rows[out["first_peak"]]
             yield out
-            if n_final < len(events):
-                keep = peaks["time"] >= events["time"][n_final]
-                held, held_rows = peaks[keep], rows[keep]
-            else:
-                held, held_rows = None, np.zeros(0, np.int64)
+            start = events["time"][n_final] if n_final < len(events) else np.iinfo(np.int64).max
+            keep = peaks["time"] >= start
+            held, held_rows = peaks[keep], rows[keep]

@@ -83,7 +83,7 @@ class StWaveformsPlugin(Plugin):
                 raise NoDataError(f"run {run_id!r}: the files of the run hold no records")
             # run-wide statistics in file order (a percentile does not depend on the order),
             # so that no whole-run copy in time order is made; only valid rows count
-            kept = None if order.size == staging.n_rows else np.sort(order)
+            kept = None if order.size == staging.n_rows else np.flatnonzero(staging.valid)
             keys = channel_keys(staging.board, staging.channel)
             if kept is None:
                 low = recheck_levels(keys, staging.rms, staging.last)
