@@ -241,3 +241,31 @@ def test_a_bad_chunk_budget_is_a_config_error(run, tmp_path, value):
     ctx = make(root, tmp_path / "cache", daq_adapter=fmt, chunk_mb=value)
     with pytest.raises(ConfigError, match="chunk_mb"):
         ctx.get_data(RUN, "st_waveforms")
+
+
+def test_a_chunked_plugin_with_an_input_it_cannot_cut_is_a_clear_error(run, tmp_path):
+    from waveform_analysis.errors import PluginError
+
+    root, fmt = run
+
+    class Table(Plugin):
+        provides = "table"
+        depends_on = ("st_waveforms",)
+
+        def compute(self, context, run_id, st_waveforms):
+            return np.arange(3)  # neither one row per record nor record_i
+
+    class Uses(Plugin):
+        provides = "uses"
+        depends_on = ("st_waveforms", "table")
+        chunked = True
+
+        def compute(self, context, run_id, st_waveforms, table):
+            return np.zeros(len(st_waveforms))
+
+    ctx = make(root, tmp_path / "cache", daq_adapter=fmt, chunk_mb=chunk_mb(8, 200))
+    ctx.register(Table, Uses)
+    with pytest.raises(PluginError, match="'uses' is chunked, but its input 'table'"):
+        ctx.get_data(RUN, "uses")
+    assert not list((tmp_path / "cache" / RUN).glob("uses-*")) and leftovers(tmp_path / "cache") == []
+    assert ctx.is_cached(RUN, "st_waveforms")  # what was computed before is kept
