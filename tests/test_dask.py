@@ -180,3 +180,19 @@ def test_a_dask_worker_killed_mid_batch_fails_its_run_and_no_other(tmp_path):
     assert err["type"] == "WorkerLostError" and "died" in err["message"], err
     for run in out["results"]:
         assert np.array_equal(out["results"][run], ctx.get_data(run, "peaks"))
+
+
+def test_workers_of_our_cluster_are_forked_only_from_a_process_without_other_threads():
+    import threading
+
+    from waveform_analysis.core.data.batch_processor import _start_method
+
+    assert _start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert _start_method() == "forkserver"  # a thread holding a lock at fork time can hang a worker
+    finally:
+        stop.set()
+        other.join()

@@ -513,19 +513,41 @@ def _worker_signals() -> None:
 def _local_cluster(local_cluster: Any, workers: int) -> Any:
     """A LocalCluster of ``workers`` single-threaded processes, dashboard on localhost only.
 
-    On Linux its workers are forked from this process once the numeric kernels are
-    loaded here (unless the user chose a start method in the Dask config): a
-    spawned worker imports numpy, numba and the kernels again, about 2 s of every
-    batch's start (measured: cluster and warm kernels 0.5 s forked, 2.1 s spawned)."""
+    On Linux, unless the user chose a start method in the Dask config, the workers
+    start with the numeric kernels already loaded: a spawned worker imports numpy,
+    numba and the kernels again, about 2 s of every batch's start. They are forked
+    from this process once it has loaded the kernels (cluster and warm kernels
+    0.5 s) when no other thread runs here. Otherwise they come from a forkserver
+    that loads the kernels once (about 1.7 s the first time, then as fast as
+    fork): forking a process while another thread may hold a lock can leave the
+    child deadlocked, and a worker that never starts hangs the batch. That was
+    seen with a second LocalCluster alive in the same process."""
     import dask
 
     key = "distributed.worker.multiprocessing-method"
-    if sys.platform.startswith("linux") and dask.config.get(key, "spawn") == "spawn":
+    kwargs = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    if not sys.platform.startswith("linux") or dask.config.get(key, "spawn") != "spawn":
+        return local_cluster(**kwargs)
+    method = _start_method()
+    if method == "fork":
         _load_kernels()
-        with dask.config.set({key: "fork"}):
-            return local_cluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                 dashboard_address="127.0.0.1:0")  # fmt: skip
-    return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    with dask.config.set({key: method}):
+        if method == "forkserver":
+            _preload_forkserver()
+        return local_cluster(**kwargs)
+
+
+def _start_method() -> str:
+    """``"fork"`` when only this thread runs in the process (forking is safe), else ``"forkserver"``."""
+    return "fork" if threading.active_count() == 1 else "forkserver"
+
+
+def _preload_forkserver() -> None:
+    """Have the forkserver (if it is not running yet) load the kernels before it forks workers."""
+    from distributed.utils import get_mp_context
+
+    ctx = get_mp_context()  # Dask sets its own preload list on its first call: ours replaces it
+    ctx.set_forkserver_preload(["distributed", "numpy", "numba", "waveform_analysis.core.data.warm_kernels"])
 
 
 def _noop() -> int:
