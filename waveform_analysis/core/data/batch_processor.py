@@ -596,15 +596,19 @@ def _run_tiny_chain() -> None:
                 ctx.get_data("warm", name)
 
 
-def _ignore_sigint() -> bool:
-    """In a Dask worker of the batch's own cluster: leave Ctrl-C to the batch process.
+def _dask_worker_signals() -> bool:
+    """In a Dask worker of the batch's own cluster: :func:`_worker_signals`.
 
     Ctrl-C in a terminal signals the whole process group, Dask's worker
     processes included; a worker that died of it lost the result it held,
-    which the batch then waited for. Runs in the worker's main thread
-    (``Client.run`` calls it on the worker's event loop)."""
+    which the batch then waited for. And a worker forked from the batch
+    process inherits its SIGTERM handler: SIGTERM to the group then raised the
+    batch's own exception inside the worker's event loop, which left the
+    worker neither working nor dead and the batch waiting for it for ever.
+    Runs in the worker's main thread (``Client.run`` calls it on the
+    worker's event loop)."""
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _worker_signals()
     except ValueError:  # not the main thread: keep the default
         return False
     return True
@@ -613,11 +617,12 @@ def _ignore_sigint() -> bool:
 def _warm_up_dask(client: Any, own_cluster: bool = False) -> None:
     """Load the numeric kernels on every Dask worker at once, not in the first run of each.
 
-    On a cluster the batch started itself, workers also ignore SIGINT (a
-    cluster of the caller's keeps its own signal handling)."""
+    On a cluster the batch started itself, workers also ignore SIGINT and take
+    SIGTERM's default action (a cluster of the caller's keeps its own signal
+    handling)."""
     try:
         if own_cluster:
-            client.run(_ignore_sigint)
+            client.run(_dask_worker_signals)
         client.run(_load_kernels)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot warm up still runs the batch
         logger.debug("warming up the Dask workers failed: {}", exc)
