@@ -17,7 +17,6 @@ from hypothesis import strategies as hst
 from waveform_analysis.dtypes import PEAKS_DTYPE, st_waveforms_dtype
 from waveform_analysis.plugins import PeaksPlugin, StWaveformsPlugin
 from waveform_analysis.processing import (
-    baseline_stats,
     channel_noise,
     find_peaks,
     group_events,
@@ -132,29 +131,6 @@ def test_threshold_follows_each_channels_noise():
     assert np.sum(peaks["record_i"] >= 50) <= 3
     # the threshold option stays a floor under the noise-following level
     assert not np.any(find_peaks(st, 25.0)["record_i"] < 50)
-
-
-def test_baseline_rms_and_a_pulse_in_the_baseline_window():
-    st, truth = synthesize(n_channels=1, n_waveforms=400, noise_sigma=3.0, seed=4,
-                           baseline_pulse_fraction=0.25, amplitude_range=(30.0, 1000.0))
-    baseline, rms, contaminated = baseline_stats(st)
-    hit = np.zeros(len(st), bool)
-    hit[truth["record_i"][truth["in_baseline"]]] = True
-    clean = ~hit
-    # clean records: the plain mean and RMS of the first 40 samples
-    head = st["wave"][:, :40].astype(np.float64)
-    np.testing.assert_allclose(baseline[clean], head[clean].mean(axis=1))
-    np.testing.assert_allclose(rms[clean], head[clean].std(axis=1), rtol=1e-5)
-    assert np.median(rms[clean]) == pytest.approx(3.0, rel=0.05)
-    assert not contaminated[clean].any()
-    # a pulse in the window: visible (large RMS) and handled (baseline from quiet windows)
-    assert np.mean(rms[hit] >= 6.0) >= 0.9
-    assert np.mean(np.abs(baseline[hit] - 15000.0) <= 9.0) >= 0.97
-    naive = head[hit].mean(axis=1)
-    assert np.mean(np.abs(naive - 15000.0) <= 9.0) < 0.6
-    set_baselines(st)
-    np.testing.assert_array_equal(st["baseline"], baseline)
-    np.testing.assert_array_equal(st["baseline_rms"], rms)
 
 
 def test_saturated_peaks_at_both_adc_limits():

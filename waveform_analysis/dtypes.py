@@ -98,3 +98,10 @@ EVENTS_DTYPE = np.dtype(
         _field("first_peak", "Index of the first peak in the run's peaks", np.int64),
     ]
 )
+
+
+# The 14-bit boards read here (VX2730, V1725, V1730, DT5730) digitize 0 ... ADC_MAX_14BIT;
+# a sample at either end is a clipped input (the saturation checks and the st_waveforms
+# ``adc_max`` option start from these).
+ADC_MIN = 0
+ADC_MAX_14BIT = (1 << 14) - 1  # 16383

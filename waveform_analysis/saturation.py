@@ -1,44 +1,4 @@
-"""Which records are saturated: a sample at the ADC's limit, or the digitizer says so.
+"""The documented path of :mod:`waveform_analysis.processing.saturation` (moved there)."""
 
-The 14-bit boards read here (VX2730, V1725, V1730, DT5730) digitize 0 ...
-``ADC_MAX_14BIT``; a sample at either end is a clipped input. CoMPASS also
-marks saturation in FLAGS (CoMPASS user manual, FLAGS table): ``0x80``
-"saturation within the gate" and ``0x400`` "input saturating".
-"""
-
-from __future__ import annotations
-
-import numpy as np
-
-ADC_MIN = 0
-ADC_MAX_14BIT = (1 << 14) - 1  # 16383
-FLAG_SATURATION_IN_GATE = 0x80
-FLAG_INPUT_SATURATING = 0x400
-SATURATION_FLAGS = FLAG_SATURATION_IN_GATE | FLAG_INPUT_SATURATING
-
-
-def saturated(
-    records: np.ndarray,
-    adc_min: int = ADC_MIN,
-    adc_max: int = ADC_MAX_14BIT,
-    flag_mask: int = SATURATION_FLAGS,
-) -> np.ndarray:
-    """Bool per record: a valid sample at ``adc_min``/``adc_max`` or a FLAGS bit of ``flag_mask``."""
-    out = np.zeros(len(records), np.bool_)
-    if len(records) == 0:
-        return out
-    from ._saturation_kernel import at_limit  # numba is imported on first use only
-    from .daq._threads import thread_map
-    from .processing.hits import _contiguous_rows
-
-    wave = _contiguous_rows(records)  # rows read in place, not copied out of the records
-    length = np.ascontiguousarray(records["length"], dtype=np.int64)
-    n = len(records)
-    edges = np.linspace(0, n, max(1, min(8, n // 2000)) + 1).astype(np.int64).tolist()
-    thread_map(
-        lambda b: at_limit(wave, length, int(adc_min), int(adc_max), out, b[0], b[1]),
-        list(zip(edges[:-1], edges[1:])),
-    )
-    if flag_mask and "flags" in (records.dtype.names or ()):
-        out |= (records["flags"] & np.uint32(flag_mask)) != 0
-    return out
+from .processing.saturation import *  # noqa: F403
+from .processing.saturation import __all__  # noqa: F401

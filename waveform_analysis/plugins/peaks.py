@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .. import hit_defaults as hits
 from ..core.plugin import Option, Plugin
+from ..processing.hits import HIT_DEFAULTS
 
 __all__ = ["PeaksPlugin", "POLARITY"]
 
@@ -33,47 +33,47 @@ class PeaksPlugin(Plugin):
     chunked = True
     options = {
         "threshold": Option(
-            default=hits.THRESHOLD,
+            default=HIT_DEFAULTS.threshold,
             type=float,
             help="Least ADC above baseline for a hit to start (the floor under threshold_sigma)",
         ),
         "threshold_sigma": Option(
-            default=hits.THRESHOLD_SIGMA,
+            default=HIT_DEFAULTS.threshold_sigma,
             type=float,
             help="A hit starts above this many times the channel's noise (median baseline_rms)",
         ),
         "release_sigma": Option(
-            default=hits.RELEASE_SIGMA,
+            default=HIT_DEFAULTS.release_sigma,
             type=float,
             help="A hit lasts until the signal falls to this many times the channel's noise",
         ),
         "tail_extension": Option(
-            default=hits.TAIL_EXTENSION,
+            default=HIT_DEFAULTS.tail_extension,
             type=float,
             help="Samples added after a hit, in units of its area / height (its decay constant)",
         ),
         "position_sigma": Option(
-            default=hits.POSITION_SIGMA,
+            default=HIT_DEFAULTS.position_sigma,
             type=float,
             help="position is the first sample within this many noise sigma of the extremum",
         ),
         "split_sigma": Option(
-            default=hits.SPLIT_SIGMA,
+            default=HIT_DEFAULTS.split_sigma,
             type=float,
             help="Split a peak where the signal rises by this many noise sigma (at least the"
             " trigger level) within 3 samples after its extremum; 0: never",
         ),
         "polarity": POLARITY,
         "merge_gap": Option(
-            default=hits.MERGE_GAP,
+            default=HIT_DEFAULTS.merge_gap,
             type=(int, type(None)),
             help="Hits closer than this many samples merge (None: within the tail extension)",
         ),
         "left_extension": Option(
-            default=hits.LEFT_EXTENSION, type=int, help="Samples added before a peak"
+            default=HIT_DEFAULTS.left_extension, type=int, help="Samples added before a peak"
         ),
         "right_extension": Option(
-            default=hits.RIGHT_EXTENSION,
+            default=HIT_DEFAULTS.right_extension,
             type=(int, type(None)),
             help="Samples added after a peak (None: tail_extension x the hit's area / height)",
         ),
@@ -90,7 +90,9 @@ class PeaksPlugin(Plugin):
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
         """Per chunk of records, with each channel's noise measured over the whole run first."""
-        from ..processing.hits import channel_keys, find_peaks, noise_from
+        from ..processing.hits import find_peaks
+        from ..processing.noise import noise_from
+        from ..processing.rows import channel_keys
 
         opt = {name: context.get_config(self, name) for name in self.options}
         names = chunks.inputs["st_waveforms"].dtype.names or ()

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import ADC_MAX_14BIT
 from ..errors import ConfigError, NoDataError
-from ..saturation import ADC_MAX_14BIT, saturated
+from ..processing.saturation import saturated
 
 __all__ = ["StWaveformsPlugin", "adapter_for"]
 
@@ -32,7 +33,7 @@ class StWaveformsPlugin(Plugin):
     is handled and stays visible: its baseline comes from its quietest
     window, its ``baseline_rms`` still reports the first one. ``saturated``
     marks records with a valid sample at 0 or ``adc_max``, or a CoMPASS
-    saturation flag (see :mod:`waveform_analysis.saturation`).
+    saturation flag (see :mod:`waveform_analysis.processing.saturation`).
     """
 
     provides = "st_waveforms"
@@ -67,7 +68,8 @@ class StWaveformsPlugin(Plugin):
         re-judge, and each chunk gets its baselines and saturation on its way out."""
         from ..core.memory import trim_memory
         from ..daq.staging import RecordStaging
-        from ..processing.hits import channel_keys, finish_baselines, recheck_levels
+        from ..processing.baselines import finish_baselines, recheck_levels
+        from ..processing.rows import channel_keys
 
         (chunk,) = chunks
         nb = context.get_config(self, "baseline_samples")

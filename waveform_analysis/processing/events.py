@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ..dtypes import EVENTS_DTYPE
 from ..errors import ConfigError
-
-
-@numba.njit(cache=True)
-def _group(time, channel, area, order, window, max_ch, o_time, o_end, o_n, o_nch, o_area, o_first):
-    seen = np.full(max_ch + 1, -1, np.int64)
-    e = -1
-    prev = np.int64(0)
-    for ii in range(order.size):
-        i = order[ii]
-        t = time[i]
-        if e < 0 or t - prev > window:
-            e += 1
-            o_time[e] = t
-            o_n[e] = 0
-            o_nch[e] = 0
-            o_area[e] = 0.0
-            o_first[e] = i
-        o_end[e] = t
-        o_n[e] += 1
-        o_area[e] += area[i]
-        c = channel[i]
-        if seen[c] != e:
-            seen[c] = e
-            o_nch[e] += 1
-        prev = t
-    return e + 1
 
 
 def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
@@ -56,8 +29,10 @@ def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
     channel = np.ascontiguousarray(channel.reshape(-1), dtype=np.int64)
     order = np.argsort(time, kind="stable")
     o = [np.empty(n, t) for t in (np.int64, np.int64, np.int32, np.int32, np.float64, np.int64)]
-    k = _group(time, channel, np.asarray(peaks["area"], np.float64), order, int(window_ns),
-               int(channel.max()), *o)
+    from ._events_kernels import group
+
+    k = group(time, channel, np.asarray(peaks["area"], np.float64), order, int(window_ns),
+              int(channel.max()), *o)
     out = np.empty(k, dtype=EVENTS_DTYPE)
     for name, arr in zip(("time", "endtime", "n_peaks", "n_channels", "area", "first_peak"), o,
                          strict=True):

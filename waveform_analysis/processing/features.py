@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ..dtypes import BASIC_FEATURES_DTYPE
 from ..errors import ConfigError
 from ._common import polarity_sign
-
-
-@numba.njit(cache=True, nogil=True)
-def _features(wave, length, baseline, sgn, w0, w1, height, area, amp, warea):
-    ns = wave.shape[1]
-    for r in range(wave.shape[0]):
-        L = min(length[r], ns)
-        bl = baseline[r]
-        h = 0.0
-        a = 0.0
-        wh = 0.0
-        wa = 0.0
-        lo = min(w0, L)
-        hi = min(w1, L)
-        for j in range(L):
-            v = sgn * (wave[r, j] - bl)
-            a += v
-            if v > h:
-                h = v
-            if j >= lo and j < hi:
-                wa += v
-                if v > wh:
-                    wh = v
-        height[r] = h
-        area[r] = a
-        amp[r] = wh
-        warea[r] = wa
 
 
 def basic_features(
@@ -75,7 +47,9 @@ def basic_features(
     area = np.zeros(n, np.float32)
     amp = np.zeros(n, np.float32)
     warea = np.zeros(n, np.float32)
-    _features(
+    from ._features_kernels import features
+
+    features(
         st_waveforms["wave"],
         np.ascontiguousarray(st_waveforms["length"], dtype=np.int64),
         np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64),

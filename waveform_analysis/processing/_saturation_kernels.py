@@ -1,5 +1,4 @@
-"""numba kernel of :func:`waveform_analysis.saturation.saturated` (kept apart so that
-importing the package does not import numba)."""
+"""numba kernel of :func:`waveform_analysis.processing.saturation.saturated`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,71 @@
+"""Baselines (processing/baselines.py): the first window's level and RMS, re-judged where a pulse sits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from waveform_analysis.errors import ConfigError
+from waveform_analysis.processing.baselines import (
+    baseline_stats,
+    compute_baselines,
+    end_window_stats,
+    finish_baselines,
+    recheck_levels,
+    set_baselines,
+)
+from waveform_analysis.processing.rows import record_channel_keys
+from waveform_analysis.synthetic import synthesize
+
+
+def test_baseline_rms_and_a_pulse_in_the_baseline_window():
+    st, truth = synthesize(n_channels=1, n_waveforms=400, noise_sigma=3.0, seed=4,
+                           baseline_pulse_fraction=0.25, amplitude_range=(30.0, 1000.0))
+    baseline, rms, contaminated = baseline_stats(st)
+    hit = np.zeros(len(st), bool)
+    hit[truth["record_i"][truth["in_baseline"]]] = True
+    clean = ~hit
+    # clean records: the plain mean and RMS of the first 40 samples
+    head = st["wave"][:, :40].astype(np.float64)
+    np.testing.assert_allclose(baseline[clean], head[clean].mean(axis=1))
+    np.testing.assert_allclose(rms[clean], head[clean].std(axis=1), rtol=1e-5)
+    assert np.median(rms[clean]) == pytest.approx(3.0, rel=0.05)
+    assert not contaminated[clean].any()
+    # a pulse in the window: visible (large RMS) and handled (baseline from quiet windows)
+    assert np.mean(rms[hit] >= 6.0) >= 0.9
+    assert np.mean(np.abs(baseline[hit] - 15000.0) <= 9.0) >= 0.97
+    naive = head[hit].mean(axis=1)
+    assert np.mean(np.abs(naive - 15000.0) <= 9.0) < 0.6
+    set_baselines(st)
+    np.testing.assert_array_equal(st["baseline"], baseline)
+    np.testing.assert_array_equal(st["baseline_rms"], rms)
+
+
+def test_the_three_phases_over_blocks_give_baseline_stats():
+    # what a run read in blocks does: end windows per block, levels over the run, finish per block
+    st, _ = synthesize(n_channels=2, n_waveforms=300, noise_sigma=3.0, seed=7,
+                       baseline_pulse_fraction=0.2, amplitude_range=(30.0, 1000.0))
+    baseline, rms, contaminated = baseline_stats(st, 40)
+    parts = [end_window_stats(st[a : a + 101], 40) for a in range(0, len(st), 101)]
+    mean, first, last = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    low = recheck_levels(record_channel_keys(st), first, last)
+    flagged = np.concatenate([
+        finish_baselines(st[a : a + 101], 40, mean[a : a + 101], first[a : a + 101], low[a : a + 101])
+        for a in range(0, len(st), 101)
+    ])
+    np.testing.assert_array_equal(mean, baseline)
+    np.testing.assert_array_equal(first.astype(np.float32), rms)
+    np.testing.assert_array_equal(flagged, contaminated)
+    assert contaminated.any()
+
+
+def test_short_records_empty_runs_and_bad_settings():
+    st, _ = synthesize(n_channels=1, n_waveforms=4, n_samples=64, noise_sigma=2.0, seed=1)
+    st["length"] = [1, 10, 64, 64]
+    baseline = compute_baselines(st, 40)
+    assert baseline[0] == st["wave"][0, 0]  # one valid sample: its own value
+    assert baseline[1] == pytest.approx(st["wave"][1, :10].mean())
+    b, r, c = baseline_stats(st[:0])
+    assert b.size == r.size == c.size == 0
+    with pytest.raises(ConfigError, match="baseline_samples"):
+        baseline_stats(st, 0)

@@ -1,0 +1,43 @@
+"""Per-channel noise (processing/noise.py): the median baseline_rms of each (board, channel)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from waveform_analysis.dtypes import st_waveforms_dtype
+from waveform_analysis.processing.noise import channel_noise, noise_from, per_channel_stat
+from waveform_analysis.processing.rows import channel_keys, record_channel_keys
+
+
+def records(board, channel, rms):
+    st = np.zeros(len(rms), dtype=st_waveforms_dtype(4))
+    st["board"] = board
+    st["channel"] = channel
+    st["baseline_rms"] = rms
+    return st
+
+
+def test_median_per_board_and_channel():
+    st = records([0, 0, 0, 1, 1, 0], [2, 2, 2, 2, 2, 3], [1.0, 50.0, 3.0, 7.0, 9.0, 4.0])
+    # one record with a pulse in its window (50) does not move its channel's noise;
+    # CH2 of board 1 is another channel than CH2 of board 0
+    np.testing.assert_allclose(channel_noise(st), [3.0, 3.0, 3.0, 8.0, 8.0, 4.0])
+    keys = channel_keys(st["board"], st["channel"])
+    np.testing.assert_array_equal(keys, record_channel_keys(st))
+    np.testing.assert_array_equal(noise_from(keys, st["baseline_rms"]), channel_noise(st))
+
+
+def test_values_that_are_not_finite_or_missing_count_as_zero():
+    st = records(0, 1, [np.nan, np.inf, 0.0, 2.0])
+    np.testing.assert_allclose(channel_noise(st), 0.0)  # median of 0, 0, 0, 2
+    no_rms = np.zeros(3, dtype=[("channel", np.int16), ("wave", np.int16, 4)])
+    np.testing.assert_array_equal(channel_noise(no_rms), np.zeros(3))
+    assert channel_noise(st[:0]).size == 0
+
+
+def test_percentiles_over_keys_far_apart():
+    # keys spanning more than 2^16 take the sorting path; the result is the same
+    keys = np.array([0, 5, 0, 5, 1 << 40, 1 << 40], np.int64)
+    values = np.array([1.0, 10.0, 3.0, 30.0, 100.0, 300.0])
+    np.testing.assert_allclose(per_channel_stat(keys, values), [2.0, 20.0, 2.0, 20.0, 200.0, 200.0])
+    np.testing.assert_allclose(per_channel_stat(keys[:4], values[:4], 25.0), [1.5, 15.0, 1.5, 15.0])

@@ -1,0 +1,232 @@
+"""numba kernels of :func:`waveform_analysis.processing.hits.find_peaks`.
+
+One kernel walks every sample of a record once; ``find_peaks`` calls it on
+parts of the records from several threads (it releases the GIL).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo, adc_hi,
+          o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+    """Store one peak: ``bpos`` / ``height`` are its extremum, ``start`` its first core sample."""
+    if k < cap:
+        if tol > 0.0:
+            # position: the first sample within tol of the extremum; on a slowly
+            # decaying top, noise alone would put the extremum anywhere along it
+            for j in range(start, bpos):
+                v = bl - row[j] if neg else row[j] - bl
+                if v >= height - tol:
+                    bpos = j
+                    break
+        # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
+        acc = np.int64(0)
+        lo_w = row[left]
+        hi_w = row[left]
+        for j in range(left, right):
+            acc += np.int64(row[j])
+            lo_w = min(lo_w, row[j])
+            hi_w = max(hi_w, row[j])
+        area = acc - bl * (right - left)
+        if neg:
+            area = -area
+        o_rec[k] = r
+        o_left[k] = left
+        o_right[k] = right
+        o_pos[k] = bpos
+        o_height[k] = height
+        o_area[k] = area
+        o_sat[k] = lo_w <= adc_lo or hi_w >= adc_hi
+    return k + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_firing(row, j, L, a, neg, block):
+    """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
+
+    Whole quiet blocks first (an int16 min/max each, a vector reduction),
+    then single samples. A function of its own so that the compiler
+    vectorises the block loop whatever the caller around it does.
+    """
+    if neg:
+        while j + block <= L:
+            m = np.int16(32767)
+            for q in range(j, j + block):
+                m = min(m, row[q])
+            if m <= a:
+                break
+            j += block
+        while j < L and row[j] > a:
+            j += 1
+    else:
+        while j + block <= L:
+            m = np.int16(-32768)
+            for q in range(j, j + block):
+                m = max(m, row[q])
+            if m >= a:
+                break
+            j += block
+        while j < L and row[j] < a:
+            j += 1
+    return j
+
+
+NO_HIGH = np.int64(-(1 << 40))
+NO_LOW = np.int64(1 << 40)
+
+
+@numba.njit(cache=True, nogil=True)
+def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p_sigma, s_sigma,
+               merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
+               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+    """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
+
+    Per record, with its ``noise``: a hit starts at a sample more than
+    ``max(threshold, t_sigma * noise)`` beyond the baseline and lasts while
+    the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
+    int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
+    ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1``
+    positive), so the scans compare raw samples; a trigger level beyond the
+    int16 range on the quiet side (or a NaN baseline) means the record
+    cannot fire. ``merge_gap`` / ``rext`` < 0 mean "derived from the hit"
+    (its tail extension). A peak is split at a sample after its extremum
+    from which the signal rises by more than ``max(trigger, s_sigma *
+    noise)`` within 3 samples (a second pulse; ``s_sigma`` 0: never), once
+    the peak so far has reached the trigger level; samples joined by an
+    explicit ``merge_gap`` are not split.
+    """
+    sg = -1 if neg else 1
+    ns = wave.shape[1]
+    k = 0
+    for r in range(lo, hi):
+        L = min(length[r], ns)
+        if L <= 0:
+            continue
+        bl = baseline[r]
+        nz = noise[r]
+        thr = max(threshold, t_sigma * nz)
+        rel = min(r_sigma * nz, thr)
+        if neg:
+            lev = np.ceil(bl - thr) - 1.0
+            rlev = np.ceil(bl - rel) - 1.0
+            if not lev >= -32768.0:
+                continue
+        else:
+            lev = np.floor(bl + thr) + 1.0
+            rlev = np.floor(bl + rel) + 1.0
+            if not lev <= 32767.0:
+                continue
+        a = np.int16(min(max(lev, -32768.0), 32767.0))
+        b = np.int16(min(max(rlev, -32768.0), 32767.0))
+        tol = p_sigma * nz
+        # as an integer: x - low > floor(R) is x - low > R
+        big_rise = NO_LOW
+        if s_sigma > 0.0:
+            big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
+        sa = sg * np.int64(a)
+        sb = sg * np.int64(b)
+        sbl = sg * bl
+        row = wave[r]
+        is_open = False
+        exempt = -1  # no split from a sample up to here (explicit merge_gap, or split)
+        c_left = 0  # first sample of the open hit (after the left walk)
+        c_end = 0  # one past its last sample beyond the release level
+        c_sum = np.int64(0)  # x summed over [c_left, c_end)
+        c_high = NO_HIGH  # largest x and its first sample
+        c_pos = 0
+        c_low = NO_LOW  # lowest x since the largest
+        c_area = 0.0  # signal summed over [c_left, c_end)
+        c_height = 0.0  # extremum of the signal
+        c_ext = 0
+        c_gap = 0
+        prev_right = 0
+        j = 0
+        while j < L:
+            j = _next_firing(row, j, L, a, neg, block)
+            if j >= L:
+                break
+            s = j
+            merge = is_open and s - c_end < c_gap
+            if not merge:
+                if is_open and c_end - c_left >= min_width:
+                    right = min(c_end + c_ext, s, L)
+                    k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                              max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
+                              o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
+                    prev_right = right
+                # walk left over the samples beyond the release level
+                q = s
+                if neg:
+                    while q > prev_right and row[q - 1] <= b:
+                        q -= 1
+                else:
+                    while q > prev_right and row[q - 1] >= b:
+                        q -= 1
+                is_open = True
+                c_left = q
+                c_end = q
+                c_sum = np.int64(0)
+                c_high = NO_HIGH
+                c_low = NO_LOW
+            # accumulate from the end of the hit so far (the gap, for a merge) to the
+            # trigger, then on while the signal stays beyond the release level
+            # (hysteresis: the hit ends only where the signal falls back to it)
+            if merge and merge_gap >= 0:
+                exempt = s
+            while c_end < L and (c_end <= s or sg * np.int64(row[c_end]) >= sb):
+                # integer arithmetic on x = sg * sample (the signal plus sg * baseline)
+                x = sg * np.int64(row[c_end])
+                # c_low (lowest x since the extremum) makes the check below rare
+                if x - c_low > big_rise and c_high >= sa:
+                    q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
+                    # a rise of more than big_rise from one of the last 3 samples after
+                    # the extremum: a second pulse starts at that sample
+                    mv = x
+                    mp = -1
+                    for q in range(q0, c_end):
+                        xq = sg * np.int64(row[q])
+                        if xq < mv:
+                            mv = xq
+                            mp = q
+                    if mp >= 0 and x - mv > big_rise:
+                        if mp - c_left >= min_width:
+                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_high - sbl,
+                                      max(c_left - lext, prev_right), mp, k, cap, adc_lo,
+                                      adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
+                                      o_sat)
+                            prev_right = mp
+                        exempt = c_end - 1  # the rise just seen splits once
+                        c_left = mp
+                        c_end = mp
+                        c_sum = np.int64(0)
+                        c_high = NO_HIGH
+                        c_low = NO_LOW
+                        continue
+                c_sum += x
+                if x > c_high:
+                    c_high = x
+                    c_pos = c_end
+                    c_low = NO_LOW
+                elif x < c_low:
+                    c_low = x
+                c_end += 1
+            c_height = c_high - sbl
+            c_area = c_sum - sbl * (c_end - c_left)
+            j = c_end
+            if rext >= 0:
+                c_ext = rext
+            elif c_height > 0.0 and c_area > 0.0:
+                c_ext = int(np.ceil(tail_ext * c_area / c_height))
+            else:
+                c_ext = 0
+            c_gap = merge_gap if merge_gap >= 0 else c_ext
+        if is_open and c_end - c_left >= min_width:
+            right = min(c_end + c_ext, L)
+            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                      max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
+                      o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
+    return k

@@ -1,0 +1,41 @@
+"""How the kernels see a run's records: wave rows in place, and one key per channel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["channel_keys", "contiguous_rows", "record_channel_keys"]
+
+
+def contiguous_rows(st_waveforms: np.ndarray) -> np.ndarray:
+    """The ``wave`` field as a 2-D array whose rows are C-contiguous (no copy when possible).
+
+    A field of a structured array is strided; viewing the records as int16
+    rows and slicing the wave columns gives rows numba can vectorise over.
+    """
+    wave = st_waveforms["wave"]
+    if wave.ndim == 1:
+        wave = wave[:, None]
+    offset = st_waveforms.dtype.fields["wave"][1]
+    item = st_waveforms.dtype.itemsize
+    if (
+        st_waveforms.flags.c_contiguous
+        and item % 2 == 0
+        and offset % 2 == 0
+        and st_waveforms.dtype.fields["wave"][0].base == np.dtype(np.int16)
+    ):
+        flat = st_waveforms.view(np.int16).reshape(len(st_waveforms), item // 2)
+        return flat[:, offset // 2 : offset // 2 + wave.shape[1]]
+    return np.ascontiguousarray(wave)
+
+
+def channel_keys(board: np.ndarray, channel: np.ndarray) -> np.ndarray:
+    """One int64 per record naming its (board, channel), for per-channel statistics."""
+    return (np.asarray(board).astype(np.int64) << 16) | (np.asarray(channel).astype(np.int64) & 0xFFFF)
+
+
+def record_channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
+    """:func:`channel_keys` of records (board 0 for records without a ``board`` field)."""
+    names = st_waveforms.dtype.names
+    board = st_waveforms["board"] if "board" in names else np.zeros(len(st_waveforms), np.int16)
+    return channel_keys(board, st_waveforms["channel"])
