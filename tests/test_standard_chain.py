@@ -164,3 +164,29 @@ def test_cached_get_data_in_a_new_process(tmp_path, data_root):
     )
     assert res.returncode == 0, res.stderr
     np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_peaks_saturated_follows_the_st_waveforms_adc_max_option(tmp_path):
+    # defect: st_waveforms marked a record at its adc_max option saturated, but peaks
+    # judged the same samples against the fixed 14-bit limit and did not
+    from waveform_analysis.dtypes import st_waveforms_dtype
+    from waveform_analysis.synthetic import write_vx2730
+
+    rec = np.zeros(2, dtype=st_waveforms_dtype(60))
+    rec["channel"] = 0
+    rec["time"] = rec["timestamp"] = [1_000, 2_000_000]
+    rec["dt"] = 2
+    rec["length"] = 60
+    rec["wave"] = 1000
+    rec["wave"][0, 45:49] = 12000  # clipped at a 12-bit-like limit set as an option
+    rec["wave"][1, 45:49] = 5000
+    write_vx2730(tmp_path / "DAQ" / "r" / "RAW", rec)
+    c = make(tmp_path, tmp_path / "DAQ", adc_max=12000, peaks={"polarity": "positive"})
+    assert list(c.get_data("r", "st_waveforms")["saturated"]) == [True, False]
+    peaks = c.get_data("r", "peaks")
+    assert list(peaks["record_i"]) == [0, 1]
+    assert list(peaks["saturated"]) == [True, False]
+    key = c.key_for("r", "peaks")
+    c.set_config({"adc_max": 16383})  # the option is part of the peaks' key too
+    assert c.key_for("r", "peaks") != key
+    assert not c.get_data("r", "peaks")["saturated"].any()

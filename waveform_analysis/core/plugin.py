@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -184,8 +184,15 @@ class Plugin:
         chunk (``events``: an event open at a chunk's end) or to produce a
         large result from a small input in pieces (``st_waveforms``).
         """
+        return self.each_chunk(chunks, lambda chunk: call_compute(self, context, run_id, chunk.inputs))
+
+    def each_chunk(self, chunks: Any, compute: Callable[[Any], Any]) -> Iterator[Any]:
+        """``compute(chunk)`` for each chunk, a ``record_i`` field shifted to count from
+        the run's first record: the chunk loop of :meth:`compute_chunks`, for an
+        override that prepares something over the whole run first (``peaks``: the
+        channels' noise) and then computes chunk by chunk."""
         for chunk in chunks:
-            out = call_compute(self, context, run_id, chunk.inputs)
+            out = compute(chunk)
             if chunk.start and isinstance(out, np.ndarray) and out.dtype.names and "record_i" in out.dtype.names:
                 if not out.flags.writeable:
                     out = out.copy()

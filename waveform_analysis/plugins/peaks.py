@@ -29,7 +29,7 @@ class PeaksPlugin(Plugin):
 
     provides = "peaks"
     depends_on = ("st_waveforms",)
-    version = "2.0.0"
+    version = "2.1.0"  # 2.1: saturated against the st_waveforms adc_max option
     chunked = True
     options = {
         "threshold": Option(
@@ -85,8 +85,7 @@ class PeaksPlugin(Plugin):
     def compute(self, context, run_id: str, st_waveforms: np.ndarray) -> np.ndarray:
         from ..processing.hits import find_peaks
 
-        opt = {name: context.get_config(self, name) for name in self.options}
-        return find_peaks(st_waveforms, **opt)
+        return find_peaks(st_waveforms, **self._settings(context))
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
         """Per chunk of records, with each channel's noise measured over the whole run first."""
@@ -94,14 +93,25 @@ class PeaksPlugin(Plugin):
         from ..processing.noise import noise_from
         from ..processing.rows import channel_keys
 
-        opt = {name: context.get_config(self, name) for name in self.options}
+        settings = self._settings(context)
         names = chunks.inputs["st_waveforms"].dtype.names or ()
         if chunks.n_records and "baseline_rms" in names:
             f = chunks.fields("board", "channel", "baseline_rms")
             noise = noise_from(channel_keys(f["board"], f["channel"]), f["baseline_rms"])
         else:  # as channel_noise: no baseline_rms, no noise
             noise = np.zeros(chunks.n_records, np.float64)
-        for chunk in chunks:
-            out = find_peaks(chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop], **opt)
-            out["record_i"] += chunk.start
-            yield out
+        return self.each_chunk(
+            chunks,
+            lambda chunk: find_peaks(
+                chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop], **settings
+            ),
+        )
+
+    def _settings(self, context) -> dict:
+        """This plugin's options, and the ADC limit ``st_waveforms`` judges saturation by
+        (its ``adc_max`` option), so that a peak and its record agree."""
+        settings = {name: context.get_config(self, name) for name in self.options}
+        source = context.plugins.get("st_waveforms")
+        if source is not None and "adc_max" in source.options:
+            settings["adc_max"] = context.get_config(source, "adc_max")
+        return settings

@@ -108,6 +108,8 @@ def find_peaks(
     position_sigma: float = HIT_DEFAULTS.position_sigma,
     split_sigma: float = HIT_DEFAULTS.split_sigma,
     noise: np.ndarray | None = None,
+    adc_min: int = ADC_MIN,
+    adc_max: int = ADC_MAX_14BIT,
 ) -> np.ndarray:
     """Peaks of every record of ``st_waveforms`` as ``PEAKS_DTYPE``.
 
@@ -126,8 +128,10 @@ def find_peaks(
     added before; bounds are clipped to the record and to the neighbouring
     peaks; ``area`` sums the signal over ``[left, right)``. Hits with fewer
     than ``min_width`` samples beyond the release level are dropped.
-    ``saturated`` is true when a sample of ``[left, right)`` is at the ADC's
-    limit (0 or 2^14 - 1). ``position`` is the first sample within
+    ``saturated`` is true when a sample of ``[left, right)`` is at or beyond
+    the ADC's limits ``adc_min`` / ``adc_max`` (0 and 2^14 - 1; the ``peaks``
+    plugin passes the ``st_waveforms`` ``adc_max`` option, so a peak and its
+    record agree). ``position`` is the first sample within
     ``position_sigma * noise`` of the extremum (the extremum itself when the
     noise is 0); ``height`` is the extremum. A peak is split where, after
     its extremum, the signal rises within 3 samples by more than
@@ -177,7 +181,7 @@ def find_peaks(
         float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
         float(split_sigma), -1 if merge_gap is None else int(merge_gap), int(left_extension),
         -1 if right_extension is None else int(right_extension), float(tail_extension),
-        int(min_width), _BLOCK, ADC_MIN, ADC_MAX_14BIT,
+        int(min_width), _BLOCK, int(adc_min), int(adc_max),
     )
 
     from ._hits_kernels import find_hits
