@@ -18,10 +18,10 @@ from waveform_analysis.processing.rows import record_channel_keys
 from waveform_analysis.synthetic import synthesize
 
 
-def test_baseline_rms_and_a_pulse_in_the_baseline_window():
+def test_baseline_rms_and_a_pulse_in_a_fixed_baseline_window():
     st, truth = synthesize(n_channels=1, n_waveforms=400, noise_sigma=3.0, seed=4,
                            baseline_pulse_fraction=0.25, amplitude_range=(30.0, 1000.0))
-    baseline, rms, contaminated = baseline_stats(st)
+    baseline, rms, contaminated = baseline_stats(st, 40)
     hit = np.zeros(len(st), bool)
     hit[truth["record_i"][truth["in_baseline"]]] = True
     clean = ~hit
@@ -36,7 +36,7 @@ def test_baseline_rms_and_a_pulse_in_the_baseline_window():
     assert np.mean(np.abs(baseline[hit] - 15000.0) <= 9.0) >= 0.97
     naive = head[hit].mean(axis=1)
     assert np.mean(np.abs(naive - 15000.0) <= 9.0) < 0.6
-    set_baselines(st)
+    set_baselines(st, 40)
     np.testing.assert_array_equal(st["baseline"], baseline)
     np.testing.assert_array_equal(st["baseline_rms"], rms)
 
@@ -47,7 +47,7 @@ def test_the_three_phases_over_blocks_give_baseline_stats():
                        baseline_pulse_fraction=0.2, amplitude_range=(30.0, 1000.0))
     baseline, rms, contaminated = baseline_stats(st, 40)
     parts = [end_window_stats(st[a : a + 101], 40) for a in range(0, len(st), 101)]
-    mean, first, last = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    mean, first, last, ends = (np.concatenate([p[i] for p in parts]) for i in range(4))
     low = recheck_levels(record_channel_keys(st), first, last)
     flagged = np.concatenate([
         finish_baselines(st[a : a + 101], 40, mean[a : a + 101], first[a : a + 101], low[a : a + 101])

@@ -33,9 +33,11 @@ class RecordStaging:
     scratch file ``<scratch_prefix>.<pid>.<random>.staging.tmp`` instead of
     memory (a cache entry's temporary-file prefix, so that the file of a
     process killed meanwhile is cleaned like the entry's other temporary files). With
-    ``baseline_samples`` set, :meth:`put` also measures each record's end
-    windows (the first phase of the baseline, see
-    :func:`waveform_analysis.processing.hits.end_window_stats`) while the
+    ``baseline`` (the keyword arguments of
+    :func:`waveform_analysis.processing.baselines.end_window_stats`; a
+    ``baseline_samples`` int is short for ``{"baseline_samples": n}``) set,
+    :meth:`put` also measures each record's baseline window and last window
+    (the first phase of the baseline) while the
     block is in the cache. :meth:`put` may be called from several threads at
     once, for disjoint rows. Use it as a context manager: the scratch file is
     deleted on exit.
@@ -46,10 +48,13 @@ class RecordStaging:
         budget_bytes: int | None = None,
         scratch_prefix: str | os.PathLike[str] | None = None,
         baseline_samples: int | None = None,
+        baseline: dict | None = None,
     ) -> None:
         self.budget_bytes = budget_bytes
         self.scratch_prefix = Path(scratch_prefix) if scratch_prefix is not None else None
-        self.baseline_samples = baseline_samples
+        if baseline is None and baseline_samples is not None:
+            baseline = {"baseline_samples": baseline_samples}
+        self.baseline = baseline
         self.dtype: np.dtype | None = None
         self.n_rows = 0
         self._array: np.ndarray | None = None
@@ -66,10 +71,11 @@ class RecordStaging:
         self.board = np.zeros(n, np.int16)
         self.channel = np.zeros(n, np.int16)
         self.valid = np.zeros(n, np.bool_)
-        if self.baseline_samples is not None:
+        if self.baseline is not None:
             self.mean = np.zeros(n, np.float64)
             self.rms = np.zeros(n, np.float64)
             self.last = np.zeros(n, np.float64)
+            self.ends = np.zeros(n, np.int64)
         nbytes = n * self.dtype.itemsize
         if self.budget_bytes is None or self.scratch_prefix is None or nbytes <= self.budget_bytes:
             self._array = np.zeros(n, self.dtype)
@@ -89,11 +95,11 @@ class RecordStaging:
         self.time[rows] = records["time"]
         self.board[rows] = records["board"]
         self.channel[rows] = records["channel"]
-        if self.baseline_samples is not None:
-            from ..processing.hits import end_window_stats
+        if self.baseline is not None:
+            from ..processing.baselines import end_window_stats
 
-            self.mean[rows], self.rms[rows], self.last[rows] = end_window_stats(
-                records, self.baseline_samples
+            self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows] = end_window_stats(
+                records, **self.baseline
             )
         if self._array is not None:
             self._array[rows] = records
@@ -153,7 +159,7 @@ class RecordStaging:
     def drop_keys(self) -> None:
         """Free the sort keys and last-window RMS once :meth:`order` and the statistics are taken."""
         self.time = self.board = self.channel = self.valid = None
-        if self.baseline_samples is not None:
+        if self.baseline is not None:
             self.last = None
 
     # -- cleaning up -------------------------------------------------------------

@@ -25,25 +25,52 @@ def adapter_for(context):
     return get_adapter(name)
 
 
+def run_window(context, run_id: str) -> dict:
+    """The run's pre-trigger and pre-gate in samples, where its settings state them.
+
+    Empty when the context has no run settings (formats without a settings
+    file): the baseline window is then found in the data alone."""
+    info = getattr(context, "run_info", None)
+    if info is None:
+        return {}
+    try:
+        run = info(run_id)
+    except Exception:  # no settings for this run: the data decide
+        return {}
+    out = {}
+    pre = getattr(run, "pretrigger_samples", None)
+    if pre:
+        out["pretrigger"] = int(pre)
+        gate = getattr(run, "pre_gate_samples", None)
+        if gate is not None:
+            out["pre_gate"] = int(gate)
+    return out
+
+
 class StWaveformsPlugin(Plugin):
     """Reads the run's files; fills ``baseline`` and ``baseline_rms`` from the baseline window.
 
-    ``baseline_rms`` is the RMS of the first ``baseline_samples`` samples. A
-    record whose window holds a pulse (RMS above twice its channel's noise)
-    is handled and stays visible: its baseline comes from its quietest
-    window, its ``baseline_rms`` still reports the first one. ``saturated``
+    The window ends before the trigger: the run's pre-trigger less a margin
+    where its settings state it, else at most 40 samples, and in both cases
+    before the record's first pulse found in the data; ``baseline_samples``
+    fixes it instead (see :mod:`waveform_analysis.processing.baselines`). A
+    record whose window holds a pulse is handled and stays visible: its
+    baseline comes from its quiet windows, its ``baseline_rms`` still
+    reports the window. ``saturated``
     marks records with a valid sample at 0 or ``adc_max``, or a CoMPASS
     saturation flag (see :mod:`waveform_analysis.processing.saturation`).
     """
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.3.0"
+    version = "1.4.0"
     options = {
         "baseline_samples": Option(
-            default=40,
-            type=int,
-            help="Samples at the start of each record averaged for the baseline and its RMS",
+            default=None,
+            type=(int, type(None)),
+            help="Fixed baseline window of the first N samples; None: the samples before the"
+            " trigger (the run's pre-trigger less a margin, else up to 40) and before the"
+            " record's first pulse",
         ),
         "adc_max": Option(
             default=ADC_MAX_14BIT,
@@ -74,10 +101,11 @@ class StWaveformsPlugin(Plugin):
         (chunk,) = chunks
         nb = context.get_config(self, "baseline_samples")
         adc_max = context.get_config(self, "adc_max")
-        if nb < 1:
+        if nb is not None and nb < 1:
             raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
         adapter = adapter_for(context)
-        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, nb) as staging:
+        window = {"baseline_samples": nb, **run_window(context, run_id)}
+        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, baseline=window) as staging:
             adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
             trim_memory()  # the readers' block buffers
             order = staging.order()
@@ -100,7 +128,7 @@ class StWaveformsPlugin(Plugin):
                 records = staging.gather(rows)
                 rms = staging.rms[rows]
                 baseline = staging.mean[rows]
-                finish_baselines(records, nb, baseline, rms, low[rows])
+                finish_baselines(records, nb, baseline, rms, low[rows], staging.ends[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms

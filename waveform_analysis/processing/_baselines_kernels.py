@@ -21,29 +21,80 @@ def _window(row, p, m):
 
 
 @numba.njit(cache=True, nogil=True)
-def end_windows(wave, length, nb, mean, rms, last_rms):
-    """Mean and RMS of the first ``min(nb, length)`` samples of each record; RMS of the last."""
+def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
+    """One past the last baseline sample of ``row``: before its first pulse, at most ``cap``.
+
+    The samples are walked with the running mean of those before and a noise
+    from successive differences (over at least the first ``ahead`` samples, so
+    an early pulse is judged against more than a handful of them; a slow rise
+    adds little to differences). A pulse starts at the first sample more than
+    ``max(floor, k x noise)`` from the running mean whose mean with the next
+    two is beyond 0.6 x that level too (3 sigma of a 3-sample mean: a single
+    noise spike is not a pulse). The window ends ``margin`` samples before it
+    (the part of the rise still under the level) and keeps at least
+    ``min_window`` samples.
+    """
+    stop = min(L - 2, cap + margin)
+    ahead = min(ahead, L)
+    d2 = 0.0
+    for q in range(1, ahead):
+        d = float(row[q]) - float(row[q - 1])
+        d2 += d * d
+    s = 0.0
+    for j in range(stop):
+        x = float(row[j])
+        if j >= min_window:
+            mu = s / j
+            sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
+            lim = max(floor, k * sd)
+            if abs(x - mu) > lim:
+                x3 = (x + float(row[j + 1]) + float(row[j + 2])) / 3.0
+                if abs(x3 - mu) > 0.6 * lim:
+                    return max(min(j - margin, cap), min_window)
+        if j >= ahead:
+            d = x - float(row[j - 1])
+            d2 += d * d
+        s += x
+    return min(cap, L)
+
+
+@numba.njit(cache=True, nogil=True)
+def end_windows(wave, length, nb, ends, derive, margin, k, floor, min_window, ahead, mean, rms,
+                last_rms):
+    """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``.
+
+    With ``derive``, ``ends[r]`` (the cap: the pre-trigger less its margin,
+    or the default window) is first cut to the quiet stretch before the
+    record's first pulse (:func:`_quiet_end`) and updated in place.
+    """
     ns = wave.shape[1]
     for r in range(wave.shape[0]):
         L = min(max(length[r], 1), ns)
+        e = min(max(ends[r], 1), L)
+        if derive and L > 3:
+            e = _quiet_end(wave[r], L, e, margin, k, floor, min(min_window, e), ahead)
+        ends[r] = e
+        mean[r], rms[r] = _window(wave[r], 0, e)
         m = min(nb, L)
-        mean[r], rms[r] = _window(wave[r], 0, m)
         last_rms[r] = _window(wave[r], L - m, m)[1]
 
 
 @numba.njit(cache=True, nogil=True)
-def recheck(wave, length, nb, rows, mean, contaminated):
-    """Judge the first window of each record in ``rows`` against the record's quiet windows.
+def recheck(wave, length, nb, ends, rows, mean, contaminated):
+    """Judge the baseline window of each record in ``rows`` against the record's quiet windows.
 
     The record is cut into windows of ``nb`` samples. The quiet windows are
     those whose RMS is at most ``1.5 x`` the smallest plus 0.5 ADC; their
     median RMS and median mean are the record's reference noise and level.
-    The first window is contaminated when its RMS exceeds twice the
-    reference noise, or when its mean is more than 3 reference noise from
-    the reference level and its RMS 1.25 x above the reference noise (a slow
-    tail shifts the mean more than the RMS); the ADC offsets keep quantised,
-    nearly noiseless records from counting. A contaminated record's
-    ``mean`` becomes the reference level.
+    The baseline window ``[0, ends[r])`` is contaminated when its RMS
+    exceeds twice the reference noise, or when its mean is more than 3
+    reference noise from the reference level while it slopes (its two halves
+    differ by more than 3 sigma of their difference): the tail of a pulse
+    before the record slopes, while a clean window in a record whose later
+    windows all lie on a tail that runs to the record's end does not, and
+    keeps its own level. The ADC offsets keep quantised, nearly noiseless
+    records from counting. A contaminated record's ``mean`` becomes the
+    reference level.
     """
     ns = wave.shape[1]
     cap = ns // max(nb, 1) + 1
@@ -60,8 +111,10 @@ def recheck(wave, length, nb, rows, mean, contaminated):
             continue
         for w in range(nw):
             w_mean[w], w_rms[w] = _window(wave[r], w * m, m)
-        lowest = w_rms[0]
-        for w in range(1, nw):
+        e = min(max(ends[r], 1), L)
+        m0, r0 = _window(wave[r], 0, e)
+        lowest = r0
+        for w in range(nw):
             lowest = min(lowest, w_rms[w])
         cut = 1.5 * lowest + 0.5
         nq = 0
@@ -70,12 +123,15 @@ def recheck(wave, length, nb, rows, mean, contaminated):
                 q_mean[nq] = w_mean[w]
                 q_rms[nq] = w_rms[w]
                 nq += 1
+        if nq == 0:
+            continue
         level = np.median(q_mean[:nq])
         noise = np.median(q_rms[:nq])
-        # the level test needs some excess RMS too: on a record covered by slow
-        # tails the quiet windows' level can itself be off while the first is clean
-        if w_rms[0] > 2.0 * noise + 0.5 or (
-            abs(w_mean[0] - level) > 3.0 * noise + 0.5 and w_rms[0] > 1.25 * noise + 0.25
-        ):
+        h = e // 2
+        slopes = False
+        if h >= 2:
+            d = _window(wave[r], 0, h)[0] - _window(wave[r], h, e - h)[0]
+            slopes = abs(d) > 3.0 * noise * np.sqrt(1.0 / h + 1.0 / (e - h)) + 0.5
+        if r0 > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
             contaminated[r] = True
             mean[r] = level

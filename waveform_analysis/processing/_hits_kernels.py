@@ -45,6 +45,22 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
 
 
 @numba.njit(cache=True, nogil=True)
+def _tail_end(row, j, L, neg, bl, lim_sum, w):
+    """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
+    signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse
+    photo-electrons, each below the trigger level, so stays with its pulse and in its area."""
+    while j + w <= L:
+        acc = np.int64(0)
+        for q in range(j, j + w):
+            acc += np.int64(row[q])
+        sig = bl * w - acc if neg else acc - bl * w
+        if sig <= lim_sum:
+            break
+        j += w
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
 def _next_firing(row, j, L, a, neg, block):
     """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
 
@@ -81,7 +97,7 @@ NO_LOW = np.int64(1 << 40)
 
 @numba.njit(cache=True, nogil=True)
 def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p_sigma, s_sigma,
-               merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
+              s_height, s_frac, tail_block, tail_sigma, follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
                o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
@@ -93,11 +109,17 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
     positive), so the scans compare raw samples; a trigger level beyond the
     int16 range on the quiet side (or a NaN baseline) means the record
     cannot fire. ``merge_gap`` / ``rext`` < 0 mean "derived from the hit"
-    (its tail extension). A peak is split at a sample after its extremum
-    from which the signal rises by more than ``max(trigger, s_sigma *
-    noise)`` within 3 samples (a second pulse; ``s_sigma`` 0: never), once
-    the peak so far has reached the trigger level; samples joined by an
-    explicit ``merge_gap`` are not split.
+    (its tail extension, at least to the end of its slow tail: blocks of
+    ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
+    derived ``merge_gap``, a later hit whose extremum is below ``s_height``
+    x the peak's height and that starts within ``follow`` x the peak's
+    length after it continues the peak. A peak is split at a sample after
+    its extremum from which the signal rises within 3 samples by more than
+    ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
+    the valley it rises from and more than ``s_height`` x the peak's height
+    (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
+    has reached the trigger level; samples joined by an explicit
+    ``merge_gap`` are not split.
     """
     sg = -1 if neg else 1
     ns = wave.shape[1]
@@ -123,6 +145,7 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
         a = np.int16(min(max(lev, -32768.0), 32767.0))
         b = np.int16(min(max(rlev, -32768.0), 32767.0))
         tol = p_sigma * nz
+        tail_lim = tail_sigma * nz * np.sqrt(tail_block)
         # as an integer: x - low > floor(R) is x - low > R
         big_rise = NO_LOW
         if s_sigma > 0.0:
@@ -151,6 +174,15 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                 break
             s = j
             merge = is_open and s - c_end < c_gap
+            if is_open and not merge and merge_gap < 0 and s - c_end - c_ext < follow * (c_end + c_ext - c_left):
+                # a small follower (ringing, an after-pulse, photo-electrons late in the
+                # tail) within the peak's own length after it continues the peak
+                q = s
+                hf = NO_HIGH
+                while q < L and sg * np.int64(row[q]) >= sb:
+                    hf = max(hf, sg * np.int64(row[q]))
+                    q += 1
+                merge = hf - sbl < s_height * c_height
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
@@ -181,7 +213,9 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                 # integer arithmetic on x = sg * sample (the signal plus sg * baseline)
                 x = sg * np.int64(row[c_end])
                 # c_low (lowest x since the extremum) makes the check below rare
-                if x - c_low > big_rise and c_high >= sa:
+                if (x - c_low > big_rise and c_high >= sa
+                        and x - c_low > s_frac * (c_low - sbl)
+                        and x - c_low > s_height * (c_high - sbl)):
                     q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
                     # a rise of more than big_rise from one of the last 3 samples after
                     # the extremum: a second pulse starts at that sample
@@ -192,7 +226,7 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                         if xq < mv:
                             mv = xq
                             mp = q
-                    if mp >= 0 and x - mv > big_rise:
+                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl):
                         if mp - c_left >= min_width:
                             k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_high - sbl,
                                       max(c_left - lext, prev_right), mp, k, cap, adc_lo,
@@ -221,6 +255,8 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                 c_ext = rext
             elif c_height > 0.0 and c_area > 0.0:
                 c_ext = int(np.ceil(tail_ext * c_area / c_height))
+                if tail_block > 0 and nz > 0.0:  # no noise known: no test of a tail
+                    c_ext = max(c_ext, _tail_end(row, c_end, L, neg, bl, tail_lim, tail_block) - c_end)
             else:
                 c_ext = 0
             c_gap = merge_gap if merge_gap >= 0 else c_ext

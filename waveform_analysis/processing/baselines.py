@@ -1,13 +1,17 @@
-"""Baselines: the level and RMS of each record's first samples, re-judged where a pulse sits.
+"""Baselines: the level and RMS of each record's samples before its first pulse.
 
-:func:`baseline_stats` takes the mean and RMS of the first
-``baseline_samples`` samples of each record. A record whose first window is
-far noisier than, or far from the level of, its own quiet windows holds a
-pulse there; its baseline is taken from those quiet windows instead
-(``baseline_rms`` still reports the first window, so the record stays
-visible). The work comes in three phases (:func:`end_window_stats` per
-record, :func:`recheck_levels` over the run, :func:`finish_baselines` per
-record), so that a run read in blocks computes them block by block.
+The baseline window of a record ends before its trigger (docs/physics.md):
+at the run's pre-trigger less a margin where the run's settings state it,
+else at :data:`BASELINE_CAP` samples, and in both cases no later than a few
+samples before the record's first pulse, found in the data (the quiet
+stretch before the first crossing). ``baseline_samples`` overrides all of
+it with a fixed window. A record whose window is far noisier than, or
+sloping away from the level of, its own quiet windows holds a pulse there;
+its baseline is taken from those quiet windows instead (``baseline_rms``
+still reports the window, so the record stays visible). The work comes in
+three phases (:func:`end_window_stats` per record, :func:`recheck_levels`
+over the run, :func:`finish_baselines` per record), so that a run read in
+blocks computes them block by block.
 """
 
 from __future__ import annotations
@@ -19,70 +23,113 @@ from .noise import per_channel_stat
 from .rows import contiguous_rows, record_channel_keys
 
 __all__ = [
+    "BASELINE_CAP",
     "baseline_stats",
     "compute_baselines",
     "end_window_stats",
     "finish_baselines",
     "recheck_levels",
     "set_baselines",
+    "window_ends",
 ]
+
+BASELINE_CAP = 40  # samples: the window when no setting says where the trigger is
+QUIET_MARGIN = 3  # samples left out before the first pulse (its rise under the level)
+QUIET_SIGMA = 5.0  # a pulse starts this many noise sigma from the running mean
+QUIET_FLOOR = 8.0  # ADC, and at least this far (the hit finder's threshold floor)
+MIN_WINDOW = 4  # fewest samples a derived window keeps
+AHEAD = 12  # samples whose differences give the first noise estimate
+
+
+def window_ends(
+    n_records: int, n_samples: int, baseline_samples: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
+) -> tuple[np.ndarray, bool]:
+    """Per record, the end of its baseline window before the data cut it, and whether they do.
+
+    ``baseline_samples`` given: that fixed window (the option overrides
+    everything). Otherwise the pre-trigger less ``pre_gate`` (the samples a
+    firmware gate opens before the trigger, where the rise may start) or,
+    without it, less a quarter of the pre-trigger (at least 4 samples); with
+    no pre-trigger known, :data:`BASELINE_CAP`. The data then end it before
+    the record's first pulse.
+    """
+    if baseline_samples is not None:
+        if baseline_samples < 1:
+            raise ConfigError(f"baseline_samples must be >= 1, got {baseline_samples}")
+        return np.full(n_records, min(int(baseline_samples), max(n_samples, 1)), np.int64), False
+    if pretrigger is not None and pretrigger > 0:
+        margin = max(4, int(pretrigger) // 4) if pre_gate is None else int(pre_gate)
+        end = max(MIN_WINDOW, int(pretrigger) - margin)
+    else:
+        end = BASELINE_CAP
+    return np.full(n_records, min(end, max(n_samples, 1)), np.int64), True
 
 
 def baseline_stats(
-    st_waveforms: np.ndarray, baseline_samples: int = 40
+    st_waveforms: np.ndarray, baseline_samples: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(baseline, baseline_rms, contaminated)`` of each record.
 
-    ``baseline_rms`` (float32) is the RMS about its mean of the first
-    ``baseline_samples`` valid samples. ``contaminated`` marks records whose
-    first window holds a pulse, judged against the record's own quiet
-    windows of the same size (RMS above twice theirs, or mean more than 3
-    of their RMS from theirs): their ``baseline`` (float64) is the median
-    level of the quiet windows; every other record's baseline is the plain
-    mean of its first window. A contaminated record stays visible through
-    its large ``baseline_rms``.
+    ``baseline`` (float64) and ``baseline_rms`` (float32, the RMS about the
+    mean) come from the record's baseline window (:func:`window_ends`: before
+    the trigger and the record's first pulse, or the first
+    ``baseline_samples`` samples when given). ``contaminated`` marks records
+    whose window holds a pulse, judged against the record's own quiet
+    windows (RMS above twice theirs, or a mean more than 3 of their RMS
+    from theirs with a slope): their ``baseline`` is the median level of the
+    quiet windows. A contaminated record stays visible through its large
+    ``baseline_rms``.
 
-    Only records whose first-window RMS is above 1.25 x the lower of their
-    last window's and the lower quartile of their (board, channel)'s (a few
+    Only records whose window RMS is above 1.25 x the lower of their last
+    window's and the lower quartile of their (board, channel)'s (a few
     percent of clean records) are read whole, so the cost stays that of the
     two end windows.
     """
-    if baseline_samples < 1:
-        raise ConfigError(f"baseline_samples must be >= 1, got {baseline_samples}")
     if len(st_waveforms) == 0:
+        window_ends(0, 0, baseline_samples)
         return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
-    mean, rms, last = end_window_stats(st_waveforms, baseline_samples)
+    mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate)
     low = recheck_levels(record_channel_keys(st_waveforms), rms, last)
-    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low)
+    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends)
     return mean, rms.astype(np.float32), contaminated
 
 
 def end_window_stats(
-    st_waveforms: np.ndarray, baseline_samples: int = 40
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per record (float64): mean and RMS of the first window, RMS of the last window.
+    st_waveforms: np.ndarray, baseline_samples: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per record: mean and RMS of the baseline window, RMS of the last window, window end.
 
     The first phase of :func:`baseline_stats`; it needs nothing but the record,
     so a run read in blocks computes it block by block."""
     n = len(st_waveforms)
     wave = contiguous_rows(st_waveforms)
+    ends, derive = window_ends(n, wave.shape[1], baseline_samples, pretrigger, pre_gate)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    nb = int(min(baseline_samples, wave.shape[1]))
+    nb = _window_size(baseline_samples, wave.shape[1])
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
     last = np.empty(n, np.float64)
     if n:
         from ._baselines_kernels import end_windows
 
-        end_windows(wave, length, nb, mean, rms, last)
-    return mean, rms, last
+        end_windows(wave, length, nb, ends, derive, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR,
+                    MIN_WINDOW, AHEAD, mean, rms, last)
+    return mean, rms, last, ends
+
+
+def _window_size(baseline_samples: int | None, n_samples: int) -> int:
+    """Size of the windows a record is cut into for the re-check (and of its last window)."""
+    return max(1, int(min(baseline_samples or BASELINE_CAP, max(n_samples, 1))))
 
 
 def recheck_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Per record, the RMS level above which its first window is checked for a pulse.
+    """Per record, the RMS level above which its baseline window is checked for a pulse.
 
     The lower of the record's last-window RMS and the lower quartile of the
-    first-window RMS of its (board, channel) over the whole run (``keys`` as
+    window RMS of its (board, channel) over the whole run (``keys`` as
     :func:`.rows.channel_keys` makes them)."""
     if rms.size == 0:
         return np.zeros(0, np.float64)
@@ -90,39 +137,45 @@ def recheck_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray) -> np.nd
 
 
 def finish_baselines(
-    st_waveforms: np.ndarray, baseline_samples: int, mean: np.ndarray, rms: np.ndarray,
-    low: np.ndarray,
+    st_waveforms: np.ndarray, baseline_samples: int | None, mean: np.ndarray, rms: np.ndarray,
+    low: np.ndarray, ends: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Re-judge the records whose first-window ``rms`` is above ``1.25 x low``; ``mean`` is
+    """Re-judge the records whose window ``rms`` is above ``1.25 x low``; ``mean`` is
     updated in place for those with a pulse there. Returns the ``contaminated`` mask.
 
-    The last phase of :func:`baseline_stats`; per record, so it runs on any
-    slice of a run once :func:`recheck_levels` has seen all of it."""
+    ``ends`` are the windows' ends :func:`end_window_stats` gave (default:
+    ``baseline_samples`` for every record). The last phase of
+    :func:`baseline_stats`; per record, so it runs on any slice of a run once
+    :func:`recheck_levels` has seen all of it."""
     n = len(st_waveforms)
     contaminated = np.zeros(n, np.bool_)
     rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
     if rows.size:
         wave = contiguous_rows(st_waveforms)
         length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-        nb = int(min(baseline_samples, wave.shape[1]))
+        nb = _window_size(baseline_samples, wave.shape[1])
+        if ends is None:
+            ends = np.full(n, nb, np.int64)
         from ._baselines_kernels import recheck
 
-        recheck(wave, length, nb, rows, mean, contaminated)
+        recheck(wave, length, nb, np.ascontiguousarray(ends, dtype=np.int64), rows, mean,
+                contaminated)
     return contaminated
 
 
-def compute_baselines(st_waveforms: np.ndarray, baseline_samples: int = 40) -> np.ndarray:
-    """Baseline of each record (float64): :func:`baseline_stats`'s first element.
-
-    The mean of the first ``baseline_samples`` valid samples, except for
-    records whose window holds a pulse (see :func:`baseline_stats`).
-    """
-    return baseline_stats(st_waveforms, baseline_samples)[0]
+def compute_baselines(
+    st_waveforms: np.ndarray, baseline_samples: int | None = None, pretrigger: int | None = None,
+) -> np.ndarray:
+    """Baseline of each record (float64): :func:`baseline_stats`'s first element."""
+    return baseline_stats(st_waveforms, baseline_samples, pretrigger)[0]
 
 
-def set_baselines(st_waveforms: np.ndarray, baseline_samples: int = 40) -> np.ndarray:
+def set_baselines(
+    st_waveforms: np.ndarray, baseline_samples: int | None = None, pretrigger: int | None = None,
+    pre_gate: int | None = None,
+) -> np.ndarray:
     """Fill ``baseline`` and ``baseline_rms`` of ``st_waveforms`` in place; returns it."""
-    baseline, rms, _ = baseline_stats(st_waveforms, baseline_samples)
+    baseline, rms, _ = baseline_stats(st_waveforms, baseline_samples, pretrigger, pre_gate)
     st_waveforms["baseline"] = baseline
     if "baseline_rms" in st_waveforms.dtype.names:
         st_waveforms["baseline_rms"] = rms

@@ -54,6 +54,7 @@ __all__ = [
     "find_peaks",
     "finish_baselines",
     "noise_from",
+    "record_noise",
     "recheck_levels",
     "set_baselines",
 ]
@@ -76,6 +77,9 @@ class HitDefaults:
     position_sigma: float = 3.0  # position: first sample within this x noise of the extremum
     merge_gap: int | None = None  # None: within the tail extension
     right_extension: int | None = None  # None: tail_extension x area / height
+    split_height: float = 0.5  # a second pulse rises by at least this x the first's height
+    split_fraction: float = 0.5  # ... and by this x the level of the tail it rises from
+    noise_guard: float = 2.0  # a record's own noise counts up to this x its channel's
 
 
 HIT_DEFAULTS = HitDefaults()
@@ -84,6 +88,29 @@ HIT_DEFAULTS = HitDefaults()
 # Passed at run time: a constant trip count gets unrolled into scalar code
 # instead of a vector reduction.
 _BLOCK = 32
+TAIL_BLOCK = 16  # samples summed at a time to follow a slow tail
+TAIL_SIGMA = 2.0  # a block belongs to the tail while its sum is beyond this many sigma
+FOLLOW = 0.5  # small followers within this x the peak's length after it join it
+GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
+
+
+def record_noise(
+    channel: np.ndarray, baseline_rms: np.ndarray, guard: float = HIT_DEFAULTS.noise_guard
+) -> np.ndarray:
+    """Per record, the noise its threshold follows: its channel's, never below its own.
+
+    ``max(channel, 1.17 x baseline_rms)``: the record's RMS with a margin for
+    the error of an estimate from a few dozen samples (1.5 sigma for 40), so
+    a record noisier than its channel does not fire on its noise. A record
+    whose RMS is above ``guard`` x its channel's is taken to hold a pulse in
+    its baseline window rather than that much noise: its channel's noise
+    stands. ``guard`` 0: the channel's noise alone.
+    """
+    ch = np.asarray(channel, np.float64)
+    if guard <= 0:
+        return ch
+    rr = np.nan_to_num(np.asarray(baseline_rms, np.float64), nan=0.0, posinf=0.0) * GUARD_MARGIN
+    return np.where((rr > ch) & (rr <= guard * GUARD_MARGIN * ch), rr, ch)
 
 
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
@@ -110,13 +137,17 @@ def find_peaks(
     noise: np.ndarray | None = None,
     adc_min: int = ADC_MIN,
     adc_max: int = ADC_MAX_14BIT,
+    split_height: float = HIT_DEFAULTS.split_height,
+    split_fraction: float = HIT_DEFAULTS.split_fraction,
+    noise_guard: float = HIT_DEFAULTS.noise_guard,
 ) -> np.ndarray:
     """Peaks of every record of ``st_waveforms`` as ``PEAKS_DTYPE``.
 
     ``noise`` is the record's (board, channel) noise, :func:`channel_noise`
     (0 where ``baseline_rms`` is 0 or missing); pass it, one value per
     record, when ``st_waveforms`` is a slice of a run whose noise was
-    measured over all of it. A hit starts at a sample more
+    measured over all of it. Each record's noise is then raised to its own
+    (:func:`record_noise`, ``noise_guard``). A hit starts at a sample more
     than ``max(threshold, threshold_sigma * noise)`` ADC beyond the record's
     ``baseline`` (below it for ``polarity="negative"``) and extends, on both
     sides, over the samples more than ``release_sigma * noise`` beyond it.
@@ -135,9 +166,15 @@ def find_peaks(
     ``position_sigma * noise`` of the extremum (the extremum itself when the
     noise is 0); ``height`` is the extremum. A peak is split where, after
     its extremum, the signal rises within 3 samples by more than
-    ``max(threshold level, split_sigma * noise)``: a second pulse on the
-    tail of the first (``split_sigma=0``: never; hits joined by an explicit
-    ``merge_gap`` are not split).
+    ``max(threshold level, split_sigma * noise)``, ``split_fraction`` x the
+    level of the valley it rises from and ``split_height`` x the peak's
+    height: a resolvable second pulse on the tail of the first
+    (``split_sigma=0``: never; hits joined by an explicit ``merge_gap`` are
+    not split). The derived extension also runs to the end of the pulse's
+    slow tail (16-sample blocks whose sum is beyond 2 sigma), and a later
+    hit lower than ``split_height`` x the peak's height, starting within
+    the peak's length after it, continues the peak (ringing, after-pulses,
+    late photo-electrons): one pulse, one peak.
 
     Why these defaults (docs/physics.md has the measurements): ``5 sigma``
     gives ~0.5 false peaks per 1,000 noise-only 800-sample records; the
@@ -161,7 +198,9 @@ def find_peaks(
         )
     for name, value in (("threshold", threshold), ("threshold_sigma", threshold_sigma),
                         ("release_sigma", release_sigma), ("tail_extension", tail_extension),
-                        ("position_sigma", position_sigma), ("split_sigma", split_sigma)):
+                        ("position_sigma", position_sigma), ("split_sigma", split_sigma),
+                        ("split_height", split_height), ("split_fraction", split_fraction),
+                        ("noise_guard", noise_guard)):
         if not value >= 0:
             raise ConfigError(f"{name} must be >= 0, got {value!r}")
     n = len(st_waveforms)
@@ -175,11 +214,15 @@ def find_peaks(
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n,):
             raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
+    if "baseline_rms" in (st_waveforms.dtype.names or ()):
+        noise = record_noise(noise, st_waveforms["baseline_rms"], noise_guard)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     neg = sgn < 0
     args = (
         float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
-        float(split_sigma), -1 if merge_gap is None else int(merge_gap), int(left_extension),
+        float(split_sigma), float(split_height), float(split_fraction),
+        TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW,
+        -1 if merge_gap is None else int(merge_gap), int(left_extension),
         -1 if right_extension is None else int(right_extension), float(tail_extension),
         int(min_width), _BLOCK, int(adc_min), int(adc_max),
     )
