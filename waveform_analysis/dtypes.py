@@ -84,6 +84,20 @@ BASIC_FEATURES_DTYPE = np.dtype(
         _field("amplitude", "Largest excursion above baseline in the feature window [ADC]", np.float32),
         _field("window_area", "Sum above baseline in the feature window [ADC x samples]", np.float32),
         _field("n_peaks", "Number of peaks found in the waveform", np.int32),
+        _field(
+            "charge_long",
+            "Signal summed over the long gate, which opens pre_gate before the trigger"
+            " [ADC x samples]",
+            np.float32,
+        ),
+        _field("charge_short", "Signal summed over the short gate [ADC x samples]", np.float32),
+        _field("psd", "(charge_long - charge_short) / charge_long; NaN when charge_long <= 0", np.float32),
+        _field(
+            "energy_calibrated",
+            "Calibration polynomial of the firmware energy, else of charge_long (the unit the"
+            " calibration names, keV by default); NaN without a calibration",
+            np.float32,
+        ),
     ]
 )
 

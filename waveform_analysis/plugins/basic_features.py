@@ -1,4 +1,5 @@
-"""``basic_features``: per-record height, area, windowed amplitude/area and peak count."""
+"""``basic_features``: per-record height, area, windowed amplitude/area, peak count, gated
+charges, PSD and calibrated energy."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ __all__ = ["BasicFeaturesPlugin"]
 
 
 class BasicFeaturesPlugin(Plugin):
-    """One row per record of ``st_waveforms``; ``n_peaks`` counts its ``peaks``."""
+    """One row per record of ``st_waveforms``; ``n_peaks`` counts its ``peaks``.
+
+    The gates of ``charge_long`` / ``charge_short`` / ``psd`` and the trigger
+    they open from come from the options, else the run's settings (CoMPASS
+    ``SRV_PARAM_CH_GATE`` / ``GATESHORT`` / ``GATEPRE`` and ``PRETRG``), else
+    300 / 80 / 50 ns and the record's first threshold crossing. The
+    calibration of ``energy_calibrated`` is the ``calibration`` option, else
+    the run's (settings.xml / run.info, per channel where it gives one).
+    """
 
     provides = "basic_features"
     depends_on = ("st_waveforms", "peaks")
-    version = "1.0.0"
+    version = "1.1.0"
     chunked = True
     options = {
         "polarity": POLARITY,
@@ -24,6 +33,24 @@ class BasicFeaturesPlugin(Plugin):
             default=None,
             type=(int, type(None)),
             help="One past the last sample of the feature window (None: end of record)",
+        ),
+        "gate_long_ns": Option(
+            default=None, type=(float, int, type(None)),
+            help="Long gate [ns] (None: the run's settings, else 300 ns)",
+        ),
+        "gate_short_ns": Option(
+            default=None, type=(float, int, type(None)),
+            help="Short gate [ns] (None: the run's settings, else 80 ns)",
+        ),
+        "pre_gate_ns": Option(
+            default=None, type=(float, int, type(None)),
+            help="The gates open this long before the trigger [ns] (None: the run's settings,"
+            " else 50 ns)",
+        ),
+        "calibration": Option(
+            default=None, type=(list, tuple, type(None)),
+            help="[c0, c1, c2]: energy_calibrated = c0 + c1 E + c2 E^2 of the firmware energy,"
+            " else of charge_long (None: the run's calibration, else NaN)",
         ),
     }
 
@@ -41,4 +68,43 @@ class BasicFeaturesPlugin(Plugin):
             peaks,
             polarity=context.get_config(self, "polarity"),
             window=(start, stop),
+            **self._gates(context, run_id, st_waveforms),
         )
+
+    def _gates(self, context, run_id: str, st_waveforms: np.ndarray) -> dict:
+        """Gates, trigger sample and calibration: the options, else the run's settings."""
+        from ..processing import features as f
+        from .st_waveforms import run_settings
+
+        info = run_settings(context, run_id)
+        gates = dict(getattr(info, "gates", None) or {})
+        out = {}
+        for option, key, default in (("gate_long_ns", "gate_ns", f.GATE_LONG_NS),
+                                     ("gate_short_ns", "short_gate_ns", f.GATE_SHORT_NS),
+                                     ("pre_gate_ns", "pregate_ns", f.PRE_GATE_NS)):
+            value = context.get_config(self, option)
+            out[option] = float(value if value is not None else gates.get(key, default))
+        out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
+        calibration = context.get_config(self, "calibration")
+        if calibration is None and info is not None:
+            calibration = _run_calibration(info, st_waveforms["channel"])
+        out["calibration"] = calibration
+        return out
+
+
+def _run_calibration(info, channel: np.ndarray) -> np.ndarray | None:
+    """One calibration row per record from the run's settings (per channel where they give
+    one); None when they give none."""
+    if getattr(info, "calibration", None) is None and not any(
+        "calibration" in c for c in getattr(info, "channels", {}).values()
+    ):
+        return None
+    chans = np.unique(channel)
+    rows = {int(c): info.value("calibration", int(c)) for c in chans}
+    width = max(len(r) for r in rows.values() if r is not None)
+    table = np.full((len(channel), width), np.nan)
+    for c, coeffs in rows.items():
+        if coeffs is not None:
+            table[channel == c, : len(coeffs)] = coeffs
+            table[channel == c, len(coeffs):] = 0.0
+    return table

@@ -29,7 +29,7 @@ class PeaksPlugin(Plugin):
 
     provides = "peaks"
     depends_on = ("st_waveforms",)
-    version = "2.1.0"  # 2.1: saturated against the st_waveforms adc_max option
+    version = "2.2.0"  # 2.2: one pulse one peak, per-record noise guard
     chunked = True
     options = {
         "threshold": Option(
@@ -62,6 +62,23 @@ class PeaksPlugin(Plugin):
             type=float,
             help="Split a peak where the signal rises by this many noise sigma (at least the"
             " trigger level) within 3 samples after its extremum; 0: never",
+        ),
+        "split_height": Option(
+            default=HIT_DEFAULTS.split_height,
+            type=float,
+            help="A second pulse is split off only when it rises by this fraction of the first's"
+            " height; smaller followers within the peak's length join it",
+        ),
+        "split_fraction": Option(
+            default=HIT_DEFAULTS.split_fraction,
+            type=float,
+            help="... and by this fraction of the level of the tail it rises from",
+        ),
+        "noise_guard": Option(
+            default=HIT_DEFAULTS.noise_guard,
+            type=float,
+            help="A record's own noise (1.17 x baseline_rms) raises its threshold when up to this"
+            " x its channel's; 0: the channel's noise alone",
         ),
         "polarity": POLARITY,
         "merge_gap": Option(

@@ -25,25 +25,30 @@ def adapter_for(context):
     return get_adapter(name)
 
 
+def run_settings(context, run_id: str):
+    """The run's :class:`~waveform_analysis.daq.RunInfo` (pre-trigger, gates, calibration ...),
+    or None where this version reads no run settings."""
+    try:
+        from .raw_files import run_info_for
+    except ImportError:
+        return None
+    return run_info_for(context, str(run_id))[1]
+
+
 def run_window(context, run_id: str) -> dict:
     """The run's pre-trigger and pre-gate in samples, where its settings state them.
 
-    Empty when the context has no run settings (formats without a settings
-    file): the baseline window is then found in the data alone."""
-    info = getattr(context, "run_info", None)
-    if info is None:
+    Empty when they do not (formats without a settings file): the baseline
+    window is then found in the data alone."""
+    info = run_settings(context, run_id)
+    pre = getattr(info, "pretrigger_samples", None)
+    if not pre:
         return {}
-    try:
-        run = info(run_id)
-    except Exception:  # no settings for this run: the data decide
-        return {}
-    out = {}
-    pre = getattr(run, "pretrigger_samples", None)
-    if pre:
-        out["pretrigger"] = int(pre)
-        gate = getattr(run, "pre_gate_samples", None)
-        if gate is not None:
-            out["pre_gate"] = int(gate)
+    out = {"pretrigger": int(pre)}
+    gate = (getattr(info, "gates", None) or {}).get("pregate_ns")
+    dt = getattr(info, "dt_ns", None)
+    if gate is not None and dt:
+        out["pre_gate"] = int(round(gate / dt))
     return out
 
 
@@ -66,11 +71,18 @@ class StWaveformsPlugin(Plugin):
     version = "1.4.0"
     options = {
         "baseline_samples": Option(
-            default=None,
-            type=(int, type(None)),
-            help="Fixed baseline window of the first N samples; None: the samples before the"
-            " trigger (the run's pre-trigger less a margin, else up to 40) and before the"
-            " record's first pulse",
+            default=40,
+            type=int,
+            help="Most samples of the baseline window where the run's settings state no"
+            " pre-trigger (the window always ends before the record's first pulse); with"
+            " baseline_window='fixed', exactly the first N samples",
+        ),
+        "baseline_window": Option(
+            default="auto",
+            type=str,
+            choices=("auto", "fixed"),
+            help="'auto': the samples before the trigger (the run's pre-trigger less a margin)"
+            " and before the record's first pulse; 'fixed': the first baseline_samples",
         ),
         "adc_max": Option(
             default=ADC_MAX_14BIT,
@@ -101,10 +113,14 @@ class StWaveformsPlugin(Plugin):
         (chunk,) = chunks
         nb = context.get_config(self, "baseline_samples")
         adc_max = context.get_config(self, "adc_max")
-        if nb is not None and nb < 1:
+        if nb < 1:
             raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
         adapter = adapter_for(context)
-        window = {"baseline_samples": nb, **run_window(context, run_id)}
+        if context.get_config(self, "baseline_window") == "fixed":
+            window = {"baseline_samples": nb}
+        else:
+            window = {"cap": nb, **run_window(context, run_id)}
+        nb = window.get("baseline_samples")
         with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, baseline=window) as staging:
             adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
             trim_memory()  # the readers' block buffers

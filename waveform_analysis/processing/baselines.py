@@ -43,7 +43,7 @@ AHEAD = 12  # samples whose differences give the first noise estimate
 
 def window_ends(
     n_records: int, n_samples: int, baseline_samples: int | None = None,
-    pretrigger: int | None = None, pre_gate: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
 ) -> tuple[np.ndarray, bool]:
     """Per record, the end of its baseline window before the data cut it, and whether they do.
 
@@ -51,8 +51,8 @@ def window_ends(
     everything). Otherwise the pre-trigger less ``pre_gate`` (the samples a
     firmware gate opens before the trigger, where the rise may start) or,
     without it, less a quarter of the pre-trigger (at least 4 samples); with
-    no pre-trigger known, :data:`BASELINE_CAP`. The data then end it before
-    the record's first pulse.
+    no pre-trigger known, ``cap`` samples. The data then end it before the
+    record's first pulse.
     """
     if baseline_samples is not None:
         if baseline_samples < 1:
@@ -62,13 +62,15 @@ def window_ends(
         margin = max(4, int(pretrigger) // 4) if pre_gate is None else int(pre_gate)
         end = max(MIN_WINDOW, int(pretrigger) - margin)
     else:
-        end = BASELINE_CAP
+        if cap < 1:
+            raise ConfigError(f"baseline_samples must be >= 1, got {cap}")
+        end = int(cap)
     return np.full(n_records, min(end, max(n_samples, 1)), np.int64), True
 
 
 def baseline_stats(
     st_waveforms: np.ndarray, baseline_samples: int | None = None,
-    pretrigger: int | None = None, pre_gate: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(baseline, baseline_rms, contaminated)`` of each record.
 
@@ -90,7 +92,8 @@ def baseline_stats(
     if len(st_waveforms) == 0:
         window_ends(0, 0, baseline_samples)
         return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
-    mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate)
+    mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
+                                             cap)
     low = recheck_levels(record_channel_keys(st_waveforms), rms, last)
     contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends)
     return mean, rms.astype(np.float32), contaminated
@@ -98,7 +101,7 @@ def baseline_stats(
 
 def end_window_stats(
     st_waveforms: np.ndarray, baseline_samples: int | None = None,
-    pretrigger: int | None = None, pre_gate: int | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per record: mean and RMS of the baseline window, RMS of the last window, window end.
 
@@ -106,7 +109,7 @@ def end_window_stats(
     so a run read in blocks computes it block by block."""
     n = len(st_waveforms)
     wave = contiguous_rows(st_waveforms)
-    ends, derive = window_ends(n, wave.shape[1], baseline_samples, pretrigger, pre_gate)
+    ends, derive = window_ends(n, wave.shape[1], baseline_samples, pretrigger, pre_gate, cap)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     nb = _window_size(baseline_samples, wave.shape[1])
     mean = np.empty(n, np.float64)
