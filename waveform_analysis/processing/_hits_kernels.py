@@ -117,7 +117,7 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
     its extremum from which the signal rises within 3 samples by more than
     ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
     the valley it rises from and more than ``s_height`` x the peak's height
-    (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
+    or above it (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
     has reached the trigger level; samples joined by an explicit
     ``merge_gap`` are not split.
     """
@@ -215,7 +215,7 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                 # c_low (lowest x since the extremum) makes the check below rare
                 if (x - c_low > big_rise and c_high >= sa
                         and x - c_low > s_frac * (c_low - sbl)
-                        and x - c_low > s_height * (c_high - sbl)):
+                        and (x - c_low > s_height * (c_high - sbl) or x > c_high)):
                     q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
                     # a rise of more than big_rise from one of the last 3 samples after
                     # the extremum: a second pulse starts at that sample
@@ -266,3 +266,21 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                       max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
+
+
+@numba.njit(cache=True, nogil=True)
+def last_rms(wave, length, m, out):
+    """RMS about its mean of the last ``min(m, length)`` samples of each record."""
+    ns = wave.shape[1]
+    for r in range(wave.shape[0]):
+        L = min(max(length[r], 1), ns)
+        k = min(m, L)
+        s = 0.0
+        for j in range(L - k, L):
+            s += wave[r, j]
+        mu = s / k
+        v = 0.0
+        for j in range(L - k, L):
+            d = wave[r, j] - mu
+            v += d * d
+        out[r] = np.sqrt(v / k)

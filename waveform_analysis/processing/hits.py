@@ -79,7 +79,7 @@ class HitDefaults:
     right_extension: int | None = None  # None: tail_extension x area / height
     split_height: float = 0.5  # a second pulse rises by at least this x the first's height
     split_fraction: float = 0.5  # ... and by this x the level of the tail it rises from
-    noise_guard: float = 2.0  # a record's own noise counts up to this x its channel's
+    noise_guard: float = 3.0  # a record's own noise counts up to this x its channel's
 
 
 HIT_DEFAULTS = HitDefaults()
@@ -92,24 +92,31 @@ TAIL_BLOCK = 16  # samples summed at a time to follow a slow tail
 TAIL_SIGMA = 2.0  # a block belongs to the tail while its sum is beyond this many sigma
 FOLLOW = 0.5  # small followers within this x the peak's length after it join it
 GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
+GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's second estimate
 
 
 def record_noise(
-    channel: np.ndarray, baseline_rms: np.ndarray, guard: float = HIT_DEFAULTS.noise_guard
+    channel: np.ndarray, baseline_rms: np.ndarray, last_rms: np.ndarray | None = None,
+    guard: float = HIT_DEFAULTS.noise_guard,
 ) -> np.ndarray:
     """Per record, the noise its threshold follows: its channel's, never below its own.
 
-    ``max(channel, 1.17 x baseline_rms)``: the record's RMS with a margin for
-    the error of an estimate from a few dozen samples (1.5 sigma for 40), so
-    a record noisier than its channel does not fire on its noise. A record
-    whose RMS is above ``guard`` x its channel's is taken to hold a pulse in
-    its baseline window rather than that much noise: its channel's noise
+    ``max(channel, 1.17 x own)``, ``own`` being the lower of the record's
+    ``baseline_rms`` and the RMS of its last samples (``last_rms``): a pulse
+    seldom sits in both windows, while a noisy record is noisy in both. The
+    1.17 is the margin for the error of an estimate from a few dozen samples
+    (1.5 sigma for 40), so a record noisier than its channel does not fire
+    on its noise. An ``own`` above ``guard`` x its channel's is taken to be
+    pulses in both windows rather than that much noise: the channel's noise
     stands. ``guard`` 0: the channel's noise alone.
     """
     ch = np.asarray(channel, np.float64)
     if guard <= 0:
         return ch
-    rr = np.nan_to_num(np.asarray(baseline_rms, np.float64), nan=0.0, posinf=0.0) * GUARD_MARGIN
+    own = np.asarray(baseline_rms, np.float64)
+    if last_rms is not None:
+        own = np.minimum(own, last_rms)
+    rr = np.nan_to_num(own, nan=0.0, posinf=0.0) * GUARD_MARGIN
     return np.where((rr > ch) & (rr <= guard * GUARD_MARGIN * ch), rr, ch)
 
 
@@ -214,9 +221,13 @@ def find_peaks(
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n,):
             raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
-    if "baseline_rms" in (st_waveforms.dtype.names or ()):
-        noise = record_noise(noise, st_waveforms["baseline_rms"], noise_guard)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+    if "baseline_rms" in (st_waveforms.dtype.names or ()) and noise_guard > 0:
+        from ._hits_kernels import last_rms
+
+        last = np.empty(n, np.float64)
+        last_rms(wave, length, GUARD_WINDOW, last)
+        noise = record_noise(noise, st_waveforms["baseline_rms"], last, noise_guard)
     neg = sgn < 0
     args = (
         float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
