@@ -74,9 +74,9 @@ class BasicFeaturesPlugin(Plugin):
     def _gates(self, context, run_id: str, st_waveforms: np.ndarray) -> dict:
         """Gates, trigger sample and calibration: the options, else the run's settings."""
         from ..processing import features as f
-        from .st_waveforms import run_settings
+        from .raw_files import run_info_for
 
-        info = run_settings(context, run_id)
+        info = run_info_for(context, run_id)[1]
         gates = dict(getattr(info, "gates", None) or {})
         out = {}
         for option, key, default in (("gate_long_ns", "gate_ns", f.GATE_LONG_NS),

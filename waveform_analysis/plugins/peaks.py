@@ -102,7 +102,7 @@ class PeaksPlugin(Plugin):
     def compute(self, context, run_id: str, st_waveforms: np.ndarray) -> np.ndarray:
         from ..processing.hits import find_peaks
 
-        return find_peaks(st_waveforms, **self._settings(context))
+        return find_peaks(st_waveforms, **self._settings(context, run_id))
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
         """Per chunk of records, with each channel's noise measured over the whole run first."""
@@ -110,7 +110,7 @@ class PeaksPlugin(Plugin):
         from ..processing.noise import noise_from
         from ..processing.rows import channel_keys
 
-        settings = self._settings(context)
+        settings = self._settings(context, run_id)
         names = chunks.inputs["st_waveforms"].dtype.names or ()
         if chunks.n_records and "baseline_rms" in names:
             f = chunks.fields("board", "channel", "baseline_rms")
@@ -124,11 +124,15 @@ class PeaksPlugin(Plugin):
             ),
         )
 
-    def _settings(self, context) -> dict:
+    def _settings(self, context, run_id: str) -> dict:
         """This plugin's options, and the ADC limit ``st_waveforms`` judges saturation by
         (its ``adc_max`` option), so that a peak and its record agree."""
         settings = {name: context.get_config(self, name) for name in self.options}
         source = context.plugins.get("st_waveforms")
         if source is not None and "adc_max" in source.options:
-            settings["adc_max"] = context.get_config(source, "adc_max")
+            from .raw_files import run_info_for
+            from .st_waveforms import adc_max_for
+
+            # None: the run's own ADC limit, as st_waveforms resolves it
+            settings["adc_max"] = adc_max_for(context, run_info_for(context, run_id)[1])
         return settings

@@ -7,68 +7,85 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
-from ..dtypes import ADC_MAX_14BIT
 from ..errors import ConfigError, NoDataError
-from ..processing.saturation import saturated
+from ..saturation import ADC_MAX_14BIT, saturated
+from .raw_files import adapter_for, run_info_for
 
-__all__ = ["StWaveformsPlugin", "adapter_for"]
+__all__ = ["StWaveformsPlugin", "adapter_for", "adc_max_for", "baseline_window_for"]
 
 
-def adapter_for(context):
-    """The DAQ adapter configured for ``raw_files`` in ``context``."""
-    from ..daq import get_adapter
-
+def adc_max_for(context, info) -> int:
+    """The ``adc_max`` option of ``st_waveforms``, or the run's ADC limit when it is None."""
     try:
-        name = context.get_config("raw_files", "daq_adapter")
-    except Exception:
-        name = context.config.get("daq_adapter", "vx2730")
-    return get_adapter(name)
+        adc_max = context.get_config("st_waveforms", "adc_max")
+    except Exception:  # noqa: BLE001 - a context without the st_waveforms plugin
+        adc_max = None
+    if adc_max is None:
+        adc_max = (1 << info.adc_bits) - 1 if info.adc_bits else ADC_MAX_14BIT
+    return int(adc_max)
 
 
-def run_settings(context, run_id: str):
-    """The run's :class:`~waveform_analysis.daq.RunInfo` (pre-trigger, gates, calibration ...),
-    or None where this version reads no run settings."""
-    try:
-        from .raw_files import run_info_for
-    except ImportError:
-        return None
-    return run_info_for(context, str(run_id))[1]
-
-
-def run_window(context, run_id: str) -> dict:
-    """The run's pre-trigger and pre-gate in samples, where its settings state them.
-
-    Empty when they do not (formats without a settings file): the baseline
-    window is then found in the data alone."""
-    info = run_settings(context, run_id)
+def baseline_window_for(info, baseline_samples: int, mode: str = "auto") -> dict:
+    """The keyword arguments of :func:`~waveform_analysis.processing.baselines.end_window_stats`
+    for a run: ``"fixed"``: the first ``baseline_samples``; ``"auto"``: the run's
+    pre-trigger less its pre-gate (where its settings state them) or at most
+    ``baseline_samples``, ended before each record's first pulse."""
+    if mode == "fixed":
+        return {"baseline_samples": baseline_samples}
+    out: dict = {"cap": baseline_samples}
     pre = getattr(info, "pretrigger_samples", None)
-    if not pre:
-        return {}
-    out = {"pretrigger": int(pre)}
-    gate = (getattr(info, "gates", None) or {}).get("pregate_ns")
-    dt = getattr(info, "dt_ns", None)
-    if gate is not None and dt:
-        out["pre_gate"] = int(round(gate / dt))
+    if pre:
+        out["pretrigger"] = int(pre)
+        gate = (getattr(info, "gates", None) or {}).get("pregate_ns")
+        if gate is not None and getattr(info, "dt_ns", None):
+            out["pre_gate"] = int(round(gate / info.dt_ns))
     return out
+
+
+class _EndWindows:
+    """Per-record baseline-window and last-window statistics (the first phase of the
+    baselines), taken by the staging's callbacks while each block the reader puts is in the
+    CPU cache."""
+
+    def __init__(self, window: dict) -> None:
+        self.window = window
+        self.mean = self.rms = self.last = self.ends = None
+
+    def begin(self, n_rows: int) -> None:
+        self.mean = np.zeros(n_rows, np.float64)
+        self.rms = np.zeros(n_rows, np.float64)
+        self.last = np.zeros(n_rows, np.float64)
+        self.ends = np.zeros(n_rows, np.int64)
+
+    def block(self, records: np.ndarray, rows: slice) -> None:
+        from ..processing.baselines import end_window_stats
+
+        self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows] = end_window_stats(
+            records, **self.window
+        )
 
 
 class StWaveformsPlugin(Plugin):
     """Reads the run's files; fills ``baseline`` and ``baseline_rms`` from the baseline window.
 
-    The window ends before the trigger: the run's pre-trigger less a margin
-    where its settings state it, else at most 40 samples, and in both cases
-    before the record's first pulse found in the data; ``baseline_samples``
-    fixes it instead (see :mod:`waveform_analysis.processing.baselines`). A
-    record whose window holds a pulse is handled and stays visible: its
+    The window ends before the trigger: at the run's pre-trigger less its
+    pre-gate where the settings state them, else after at most
+    ``baseline_samples``, and in both cases before the record's first pulse
+    found in the data (``baseline_window="fixed"``: the first
+    ``baseline_samples``; see :mod:`waveform_analysis.processing.baselines`).
+    A record whose window holds a pulse is handled and stays visible: its
     baseline comes from its quiet windows, its ``baseline_rms`` still
     reports the window. ``saturated``
     marks records with a valid sample at 0 or ``adc_max``, or a CoMPASS
-    saturation flag (see :mod:`waveform_analysis.processing.saturation`).
+    saturation flag (see :mod:`waveform_analysis.saturation`). ``dt`` is the run's
+    sample period and ``energy``, ``energy_short``, ``energy_calibrated`` the
+    firmware's numbers (NaN where the format has none). A list-mode run (no
+    waveforms) is a :class:`NoDataError` that points to ``triggers``.
     """
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.4.0"
+    version = "2.1.0"  # 2.1: the baseline window ends before the trigger and first pulse
     options = {
         "baseline_samples": Option(
             default=40,
@@ -81,13 +98,15 @@ class StWaveformsPlugin(Plugin):
             default="auto",
             type=str,
             choices=("auto", "fixed"),
-            help="'auto': the samples before the trigger (the run's pre-trigger less a margin)"
-            " and before the record's first pulse; 'fixed': the first baseline_samples",
+            help="'auto': the samples before the trigger (the run's pre-trigger less its"
+            " pre-gate) and before the record's first pulse; 'fixed': the first"
+            " baseline_samples",
         ),
         "adc_max": Option(
-            default=ADC_MAX_14BIT,
-            type=int,
-            help="Upper ADC limit; a sample at it (or at 0) marks the record saturated",
+            default=None,
+            type=(int, type(None)),
+            help="Upper ADC limit; a sample at it (or at 0) marks the record saturated"
+            " (None: 2^adc_bits - 1 of the run's board, else 2^14 - 1)",
         ),
     }
 
@@ -106,23 +125,23 @@ class StWaveformsPlugin(Plugin):
         the run-wide channel statistics then decide which baselines to
         re-judge, and each chunk gets its baselines and saturation on its way out."""
         from ..core.memory import trim_memory
+        from ..daq.base import check_has_waveforms, read_run
         from ..daq.staging import RecordStaging
         from ..processing.baselines import finish_baselines, recheck_levels
         from ..processing.rows import channel_keys
 
         (chunk,) = chunks
         nb = context.get_config(self, "baseline_samples")
-        adc_max = context.get_config(self, "adc_max")
         if nb < 1:
             raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
-        adapter = adapter_for(context)
-        if context.get_config(self, "baseline_window") == "fixed":
-            window = {"baseline_samples": nb}
-        else:
-            window = {"cap": nb, **run_window(context, run_id)}
-        nb = window.get("baseline_samples")
-        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, baseline=window) as staging:
-            adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
+        files = chunk.inputs["raw_files"]
+        adapter, info = run_info_for(context, run_id, files)
+        check_has_waveforms(info, run_id)
+        adc_max = adc_max_for(context, info)
+        window = baseline_window_for(info, nb, context.get_config(self, "baseline_window"))
+        ends = _EndWindows(window)
+        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, ends.block, ends.begin) as staging:
+            read_run(adapter, context.data_root, files, run_id, staging, info)
             trim_memory()  # the readers' block buffers
             order = staging.order()
             if order.size == 0:
@@ -132,22 +151,25 @@ class StWaveformsPlugin(Plugin):
             kept = None if order.size == staging.n_rows else np.flatnonzero(staging.valid)
             keys = channel_keys(staging.board, staging.channel)
             if kept is None:
-                low = recheck_levels(keys, staging.rms, staging.last)
+                low = recheck_levels(keys, ends.rms, ends.last)
             else:
                 low = np.zeros(staging.n_rows)
-                low[kept] = recheck_levels(keys[kept], staging.rms[kept], staging.last[kept])
+                low[kept] = recheck_levels(keys[kept], ends.rms[kept], ends.last[kept])
             del keys, kept
             staging.drop_keys()  # what sorting needed is no longer needed
+            ends.last = None
             step = max(1, chunks.budget_bytes // staging.dtype.itemsize)
             for a in range(0, order.size, step):
                 rows = order[a : a + step]
                 records = staging.gather(rows)
-                rms = staging.rms[rows]
-                baseline = staging.mean[rows]
-                finish_baselines(records, nb, baseline, rms, low[rows], staging.ends[rows])
+                rms = ends.rms[rows]
+                baseline = ends.mean[rows]
+                finish_baselines(records, window.get("baseline_samples"), baseline, rms,
+                                 low[rows], ends.ends[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms
                 records["saturated"] = saturated(records, adc_max=adc_max)
+                info.fill_absent(records)
                 yield records
                 del records
