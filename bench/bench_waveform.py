@@ -44,13 +44,14 @@ sys.path.insert(0, str(REPO))
 
 from waveform_analysis import Context, standard_plugins  # noqa: E402
 from waveform_analysis.daq import get_adapter  # noqa: E402
-from waveform_analysis.processing import find_peaks, set_baselines  # noqa: E402
+from waveform_analysis.processing import basic_features, find_peaks, set_baselines  # noqa: E402
 from waveform_analysis.synthetic import generate_run  # noqa: E402
 
 TARGETS = {
     "vx2730": 300.0,
     "v1725": 1000.0,
     "hits": 2000.0,
+    "features": 1000.0,  # basic_features with the gated charges, MB/s of samples
     "vx2730_peaks": 150.0,
     "v1725_peaks": 500.0,
     "cached_ms": 10.0,
@@ -208,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         t = best_time(lambda: out.__setitem__("p", find_peaks(st, 15.0)), repeat)
         row("st_waveforms -> peaks", nbytes, t, "numpy |x - b| > t", t_ref, TARGETS["hits"])
         print(f"  {len(out['p'])} peaks in {len(st)} waveforms")
+        peaks = out["p"]
+        basic_features(st[:10], peaks[:0])  # compile outside the timing
+        t_ref = best_time(lambda: wave.sum(axis=1, dtype=np.int64), repeat)
+        t = best_time(lambda: basic_features(st, peaks), repeat)
+        row("basic_features (gated)", nbytes, t, "numpy wave.sum(axis=1)", t_ref,
+            TARGETS["features"])
         st = st_csv = wave = b = None  # free the arrays before the end-to-end cases
         out.clear()
 

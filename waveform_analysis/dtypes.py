@@ -151,11 +151,12 @@ BASIC_FEATURES_DTYPE = np.dtype(
             np.float32,
         ),
         _field("charge_short", "Signal summed over the short gate [ADC x samples]", np.float32),
-        _field("psd", "(charge_long - charge_short) / charge_long; NaN when charge_long <= 0", np.float32),
+        _field("psd", "(charge_long - charge_short) / charge_long; 0 when charge_long <= 0",
+               np.float32),
         _field(
             "energy_calibrated",
             "Calibration polynomial of the firmware energy, else of charge_long (the unit the"
-            " calibration names, keV by default); NaN without a calibration",
+            " calibration names, keV by default); uncalibrated without a calibration",
             np.float32,
         ),
     ]

@@ -50,7 +50,7 @@ class BasicFeaturesPlugin(Plugin):
         "calibration": Option(
             default=None, type=(list, tuple, type(None)),
             help="[c0, c1, c2]: energy_calibrated = c0 + c1 E + c2 E^2 of the firmware energy,"
-            " else of charge_long (None: the run's calibration, else NaN)",
+            " else of charge_long (None: the run's calibration, else uncalibrated)",
         ),
     }
 
@@ -94,7 +94,7 @@ class BasicFeaturesPlugin(Plugin):
 
 def _run_calibration(info, channel: np.ndarray) -> np.ndarray | None:
     """One calibration row per record from the run's settings (per channel where they give
-    one); None when they give none."""
+    one, identity for the others); None when they give none."""
     if getattr(info, "calibration", None) is None and not any(
         "calibration" in c for c in getattr(info, "channels", {}).values()
     ):
@@ -102,9 +102,10 @@ def _run_calibration(info, channel: np.ndarray) -> np.ndarray | None:
     chans = np.unique(channel)
     rows = {int(c): info.value("calibration", int(c)) for c in chans}
     width = max(len(r) for r in rows.values() if r is not None)
-    table = np.full((len(channel), width), np.nan)
+    table = np.zeros((len(channel), max(width, 2)))
+    table[:, 1] = 1.0  # channels without a calibration: uncalibrated
     for c, coeffs in rows.items():
         if coeffs is not None:
+            table[channel == c] = 0.0
             table[channel == c, : len(coeffs)] = coeffs
-            table[channel == c, len(coeffs):] = 0.0
     return table

@@ -49,11 +49,12 @@ def basic_features(
     ``trigger_sample`` (the run's pre-trigger) when given, else the
     record's first sample beyond ``max(8 ADC, 5 x baseline_rms)``; a record
     that never crosses gets charges 0. ``psd`` is ``(charge_long -
-    charge_short) / charge_long`` (NaN when ``charge_long <= 0``).
-    ``energy_calibrated`` applies ``calibration`` (``[c0, c1, c2, ...]``,
-    one polynomial, or one row per record) to the record's firmware
-    ``energy`` where it has one (the field present and > 0), else to
-    ``charge_long``; NaN without a calibration.
+    charge_short) / charge_long`` (0 when ``charge_long <= 0``: no NaN, so
+    that results compare equal). ``energy_calibrated`` applies
+    ``calibration`` (``[c0, c1, c2, ...]``, one polynomial, or one row per
+    record) to the record's firmware ``energy`` where it has one (the field
+    present and > 0), else to ``charge_long``; without a calibration it is
+    that energy uncalibrated (ADC channels, or ADC x samples).
     """
     sgn = polarity_sign(polarity)
     n = len(st_waveforms)
@@ -107,7 +108,7 @@ def basic_features(
     out["charge_long"] = q_long
     out["charge_short"] = q_short
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["psd"] = np.where(q_long > 0, (q_long - q_short) / q_long, np.nan)
+        out["psd"] = np.where(q_long > 0, (q_long - q_short) / q_long, 0.0)
     out["energy_calibrated"] = calibrate(_energy_source(st_waveforms, q_long), calibration)
     if peaks is not None and len(peaks):
         out["n_peaks"] = np.bincount(peaks["record_i"], minlength=n)[:n]
@@ -124,10 +125,10 @@ def _energy_source(st_waveforms: np.ndarray, charge_long: np.ndarray) -> np.ndar
 
 def calibrate(values: np.ndarray, calibration: np.ndarray | None) -> np.ndarray:
     """``c0 + c1 x + c2 x^2 + ...`` of ``values``; ``calibration`` is one coefficient list or
-    one row per value (NaN rows: no calibration); NaN everywhere without one."""
+    one row per value (rows of NaN give NaN); ``values`` themselves without one."""
     x = np.asarray(values, np.float64)
     if calibration is None:
-        return np.full(x.shape, np.nan)
+        return x.copy()
     c = np.asarray(calibration, np.float64)
     if c.ndim not in (1, 2) or c.shape[-1] == 0 or (c.ndim == 2 and c.shape[0] != x.size):
         raise ConfigError(

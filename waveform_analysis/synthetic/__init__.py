@@ -30,6 +30,7 @@ from .compass_csv import (
     write_vx2730,
 )
 from .model import TRUTH_DTYPE, PulseModel, synthesize
+from .shapes import SHAPE_TRUTH_DTYPE, psd_figure_of_merit, scintillator
 from .v1725 import write_v1725
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "HEADER",
     "LAYOUTS",
     "LEGACY_HEADER",
+    "SHAPE_TRUTH_DTYPE",
     "TRUTH_DTYPE",
     "Format",
     "PulseModel",
@@ -46,7 +48,9 @@ __all__ = [
     "generate_run",
     "generate_runs",
     "load_truth",
+    "psd_figure_of_merit",
     "register_format",
+    "scintillator",
     "synthesize",
     "write_compass_bin",
     "write_v1725",
