@@ -45,6 +45,28 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
 
 
 @numba.njit(cache=True, nogil=True)
+def _own_noise(row, L, nz, rms, guard, margin, m):
+    """The record's noise for its threshold: ``nz`` (its channel's) raised to ``own`` =
+    ``margin`` x the lower of its ``rms`` and the RMS of its last ``m`` samples, when that is
+    above ``nz`` and at most ``guard`` x ``margin`` x ``nz`` (above: pulses in both windows,
+    ``nz`` stands). The last window is read only when ``rms`` allows a raise."""
+    if not margin * rms > nz:
+        return nz
+    k = min(m, L)
+    s = np.int64(0)
+    s2 = np.int64(0)
+    for j in range(L - k, L):
+        x = np.int64(row[j])
+        s += x
+        s2 += x * x
+    mu = s / k
+    own = margin * min(rms, np.sqrt(max(s2 / k - mu * mu, 0.0)))
+    if own > nz and own <= guard * margin * nz:
+        return own
+    return nz
+
+
+@numba.njit(cache=True, nogil=True)
 def _tail_end(row, j, L, neg, bl, lim_sum, w):
     """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
     signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse
@@ -96,12 +118,16 @@ NO_LOW = np.int64(1 << 40)
 
 
 @numba.njit(cache=True, nogil=True)
-def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p_sigma, s_sigma,
-              s_height, s_frac, tail_block, tail_sigma, follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi, cap,
-               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, baseline, threshold,
+              t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
+              follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
+              cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
-    Per record, with its ``noise``: a hit starts at a sample more than
+    Per record, with its ``noise`` raised to its own (``guard`` > 0: ``g_margin``
+    x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
+    where that is above the channel's and at most ``guard`` x it, see
+    :func:`_own_noise`): a hit starts at a sample more than
     ``max(threshold, t_sigma * noise)`` beyond the baseline and lasts while
     the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
     int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
@@ -130,6 +156,8 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
             continue
         bl = baseline[r]
         nz = noise[r]
+        if guard > 0.0:
+            nz = _own_noise(wave[r], L, nz, rec_rms[r], guard, g_margin, g_window)
         thr = max(threshold, t_sigma * nz)
         rel = min(r_sigma * nz, thr)
         if neg:
@@ -267,20 +295,3 @@ def find_hits(wave, length, noise, neg, baseline, threshold, t_sigma, r_sigma, p
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
 
-
-@numba.njit(cache=True, nogil=True)
-def last_rms(wave, length, m, out):
-    """RMS about its mean of the last ``min(m, length)`` samples of each record."""
-    ns = wave.shape[1]
-    for r in range(wave.shape[0]):
-        L = min(max(length[r], 1), ns)
-        k = min(m, L)
-        s = 0.0
-        for j in range(L - k, L):
-            s += wave[r, j]
-        mu = s / k
-        v = 0.0
-        for j in range(L - k, L):
-            d = wave[r, j] - mu
-            v += d * d
-        out[r] = np.sqrt(v / k)

@@ -54,7 +54,6 @@ __all__ = [
     "find_peaks",
     "finish_baselines",
     "noise_from",
-    "record_noise",
     "recheck_levels",
     "set_baselines",
 ]
@@ -95,31 +94,6 @@ GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estima
 GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's second estimate
 
 
-def record_noise(
-    channel: np.ndarray, baseline_rms: np.ndarray, last_rms: np.ndarray | None = None,
-    guard: float = HIT_DEFAULTS.noise_guard,
-) -> np.ndarray:
-    """Per record, the noise its threshold follows: its channel's, never below its own.
-
-    ``max(channel, 1.17 x own)``, ``own`` being the lower of the record's
-    ``baseline_rms`` and the RMS of its last samples (``last_rms``): a pulse
-    seldom sits in both windows, while a noisy record is noisy in both. The
-    1.17 is the margin for the error of an estimate from a few dozen samples
-    (1.5 sigma for 40), so a record noisier than its channel does not fire
-    on its noise. An ``own`` above ``guard`` x its channel's is taken to be
-    pulses in both windows rather than that much noise: the channel's noise
-    stands. ``guard`` 0: the channel's noise alone.
-    """
-    ch = np.asarray(channel, np.float64)
-    if guard <= 0:
-        return ch
-    own = np.asarray(baseline_rms, np.float64)
-    if last_rms is not None:
-        own = np.minimum(own, last_rms)
-    rr = np.nan_to_num(own, nan=0.0, posinf=0.0) * GUARD_MARGIN
-    return np.where((rr > ch) & (rr <= guard * GUARD_MARGIN * ch), rr, ch)
-
-
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
     return (
         np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32),
@@ -153,8 +127,13 @@ def find_peaks(
     ``noise`` is the record's (board, channel) noise, :func:`channel_noise`
     (0 where ``baseline_rms`` is 0 or missing); pass it, one value per
     record, when ``st_waveforms`` is a slice of a run whose noise was
-    measured over all of it. Each record's noise is then raised to its own
-    (:func:`record_noise`, ``noise_guard``). A hit starts at a sample more
+    measured over all of it. Each record's noise is then raised to its own,
+    never below it: ``max(channel, 1.17 x own)``, ``own`` the lower of its
+    ``baseline_rms`` and the RMS of its last 40 samples (a pulse seldom sits
+    in both, a noisy record is noisy in both; 1.17 is the margin for the
+    error of an RMS of 40 samples, 1.5 sigma of it), unless ``own`` is above
+    ``noise_guard`` x the channel's (pulses in both windows: the channel's
+    noise stands; ``noise_guard=0``: the channel's noise alone). A hit starts at a sample more
     than ``max(threshold, threshold_sigma * noise)`` ADC beyond the record's
     ``baseline`` (below it for ``polarity="negative"``) and extends, on both
     sides, over the samples more than ``release_sigma * noise`` beyond it.
@@ -222,13 +201,14 @@ def find_peaks(
         if noise.shape != (n,):
             raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    if "baseline_rms" in (st_waveforms.dtype.names or ()) and noise_guard > 0:
-        from ._hits_kernels import last_rms
-
-        last = np.empty(n, np.float64)
-        last_rms(wave, length, GUARD_WINDOW, last)
-        noise = record_noise(noise, st_waveforms["baseline_rms"], last, noise_guard)
+    if "baseline_rms" in (st_waveforms.dtype.names or ()):
+        rec_rms = np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64),
+                                nan=0.0, posinf=0.0)
+    else:
+        rec_rms = np.zeros(n)
+        noise_guard = 0.0
     neg = sgn < 0
+    guard = (float(noise_guard), GUARD_MARGIN, GUARD_WINDOW)
     args = (
         float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
         float(split_sigma), float(split_height), float(split_fraction),
@@ -244,10 +224,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(wave, length, noise, neg, baseline, *args, lo, hi, cap, *out)
+        k = find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(wave, length, noise, neg, baseline, *args, lo, hi, k, *out)
+            find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
