@@ -73,14 +73,15 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
             *channel_fields(),
             _field(
                 "baseline",
-                "Mean of the first baseline_samples samples, or of the quietest window when"
-                " a pulse is in the first one [ADC]",
+                "Mean of the baseline window (before the trigger and the record's first pulse,"
+                " at most baseline_samples without a stated pre-trigger), or of the quiet"
+                " windows when a pulse is in it [ADC]",
                 np.float64,
             ),
             _field("dt", "Sample period, from the run's settings or board model [ns]", np.float64),
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
-            _field("baseline_rms", "RMS of the first baseline_samples samples [ADC]", np.float32),
+            _field("baseline_rms", "RMS of the baseline window [ADC]", np.float32),
             *flag_fields(),
             _field(
                 "saturated",
