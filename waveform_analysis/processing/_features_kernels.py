@@ -3,55 +3,106 @@
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def features(wave, length, baseline, rms, sgn, w0, w1, trigger, pre, g_long, g_short, floor,
-             t_sigma, height, area, amp, warea, q_long, q_short):
-    """Per record: height and area over the record and the window, and the gated charges.
+def _span(row, a, b):
+    """Sum, minimum and maximum of the int16 samples ``row[a:b]``: three loops, each a vector
+    reduction (one loop doing all three does not vectorise), over a row in the L1 cache."""
+    s = np.int64(0)
+    for q in range(a, b):
+        s += row[q]
+    lo = np.int16(32767)
+    for q in range(a, b):
+        lo = min(lo, row[q])
+    hi = np.int16(-32768)
+    for q in range(a, b):
+        hi = max(hi, row[q])
+    return s, lo, hi
 
-    The gates (per record, in samples) open ``pre[r]`` samples before the
-    trigger: ``trigger[r]`` when >= 0, else the record's first sample beyond
-    ``max(floor, t_sigma x rms)`` (found in the same pass); a record that
+
+@numba.njit(cache=True, nogil=True)
+def _first_beyond(row, L, lev, neg, block):
+    """First sample beyond the int16 level ``lev`` (``L`` if none); quiet blocks skipped whole
+    (one min or max per block, a vector reduction: the polarity branch stays outside)."""
+    j = 0
+    if neg:
+        while j + block <= L:
+            m = np.int16(32767)
+            for q in range(j, j + block):
+                m = min(m, row[q])
+            if m <= lev:
+                break
+            j += block
+        while j < L and row[j] > lev:
+            j += 1
+    else:
+        while j + block <= L:
+            m = np.int16(-32768)
+            for q in range(j, j + block):
+                m = max(m, row[q])
+            if m >= lev:
+                break
+            j += block
+        while j < L and row[j] < lev:
+            j += 1
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def features(flat, stride, offset, ns, length, baseline, rms, neg, w0, w1, trigger, pre, g_long,
+             g_short, floor, t_sigma, block, lo_r, hi_r, height, area, amp, warea, q_long,
+             q_short):
+    """Records ``[lo_r, hi_r)``: height and area over the record and the window, gated charges.
+
+    Record ``r`` is ``flat[offset + r * stride:][:ns]`` (a 1-D C-contiguous
+    array, so the sums and extrema over its int16 samples are vector
+    reductions); the baseline comes off at the end. The gates (per record, in samples) open
+    ``pre[r]`` samples before the trigger: ``trigger[r]`` when >= 0, else the
+    record's first sample beyond ``max(floor, t_sigma x rms)``; a record that
     never crosses gets charges 0.
     """
-    ns = wave.shape[1]
-    for r in range(wave.shape[0]):
+    sg = -1.0 if neg else 1.0
+    for r in range(lo_r, hi_r):
         L = min(length[r], ns)
+        start = offset + r * stride
+        row = flat[start : start + ns]
         bl = baseline[r]
-        lev = max(floor, t_sigma * rms[r])
-        first = trigger[r]
-        h = 0.0
-        a = 0.0
-        wh = 0.0
-        wa = 0.0
+        s, mn, mx = _span(row, 0, L)
+        ext = bl - mn if neg else mx - bl
+        height[r] = max(ext, 0.0) if L > 0 else 0.0
+        area[r] = sg * (s - bl * L)
         lo = min(w0, L)
         hi = min(w1, L)
-        for j in range(L):
-            v = sgn * (wave[r, j] - bl)
-            a += v
-            if v > h:
-                h = v
-            if first < 0 and v > lev:
-                first = j
-            if j >= lo and j < hi:
-                wa += v
-                if v > wh:
-                    wh = v
-        height[r] = h
-        area[r] = a
-        amp[r] = wh
-        warea[r] = wa
-        ql = 0.0
-        qs = 0.0
-        if first >= 0:
-            g0 = min(max(first - pre[r], 0), L)
-            e_long = min(g0 + g_long[r], L)
-            e_short = min(g0 + g_short[r], L)
-            for j in range(g0, e_long):
-                v = sgn * (wave[r, j] - bl)
-                ql += v
-                if j < e_short:
-                    qs += v
-        q_long[r] = ql
-        q_short[r] = qs
+        if lo == 0 and hi == L:
+            amp[r] = height[r]
+            warea[r] = area[r]
+        elif hi > lo:
+            s, mn, mx = _span(row, lo, hi)
+            amp[r] = max(bl - mn if neg else mx - bl, 0.0)
+            warea[r] = sg * (s - bl * (hi - lo))
+        else:
+            amp[r] = 0.0
+            warea[r] = 0.0
+        first = trigger[r]
+        if first < 0 and L > 0:
+            d = max(floor, t_sigma * rms[r])
+            lev = np.ceil(bl - d) - 1.0 if neg else np.floor(bl + d) + 1.0
+            if -32768.0 <= lev <= 32767.0:
+                first = _first_beyond(row, L, np.int16(lev), neg, block)
+                if first >= L:
+                    first = -1
+        if first < 0:
+            q_long[r] = 0.0
+            q_short[r] = 0.0
+            continue
+        g0 = min(max(first - pre[r], 0), L)
+        e_short = min(g0 + g_short[r], L)
+        e_long = min(g0 + g_long[r], L)
+        s_short = _span(row, g0, e_short)[0]
+        s_long = s_short + _span(row, e_short, e_long)[0] if e_long > e_short else s_short
+        if e_long < e_short:
+            s_long = _span(row, g0, e_long)[0]
+        q_short[r] = sg * (s_short - bl * (e_short - g0))
+        q_long[r] = sg * (s_long - bl * (e_long - g0))

@@ -14,13 +14,16 @@ import numpy as np
 
 from ..dtypes import BASIC_FEATURES_DTYPE
 from ..errors import ConfigError
+from ..parallel import n_threads, thread_map
 from ._common import polarity_sign
+from .rows import flat_rows
 
 GATE_LONG_NS = 300.0  # CoMPASS DPP-PSD values of a real run (legend-testdata's settings.xml)
 GATE_SHORT_NS = 80.0
 PRE_GATE_NS = 50.0
 TRIGGER_FLOOR = 8.0  # ADC: the trigger where the run does not say, as the hit finder's floor
 TRIGGER_SIGMA = 5.0  # ... and its noise-following level
+BLOCK = 32  # quiet samples skipped at a time looking for the first crossing
 
 
 def basic_features(
@@ -92,15 +95,20 @@ def basic_features(
     trig = np.full(n, -1 if trigger_sample is None else int(trigger_sample), np.int64)
     from ._features_kernels import features
 
-    features(
-        st_waveforms["wave"],
-        np.ascontiguousarray(st_waveforms["length"], dtype=np.int64),
-        np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64),
-        rms, float(sgn), w0, w1, trig,
-        np.rint(pre_gate_ns / dt).astype(np.int64), np.rint(gate_long_ns / dt).astype(np.int64),
-        np.rint(gate_short_ns / dt).astype(np.int64), TRIGGER_FLOOR, TRIGGER_SIGMA,
-        height, area, amp, warea, q_long, q_short,
-    )
+    flat, stride, offset = flat_rows(st_waveforms)
+    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+    baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
+    gates = (np.rint(pre_gate_ns / dt).astype(np.int64), np.rint(gate_long_ns / dt).astype(np.int64),
+             np.rint(gate_short_ns / dt).astype(np.int64))
+
+    def run(bounds):
+        features(flat, stride, offset, ns, length, baseline, rms, sgn < 0, w0, w1, trig, *gates,
+                 TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, bounds[0], bounds[1], height, area, amp,
+                 warea, q_long, q_short)
+
+    parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
+    edges = np.linspace(0, n, parts + 1).astype(np.int64)
+    thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
     out["height"] = height
     out["area"] = area
     out["amplitude"] = amp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["channel_keys", "contiguous_rows", "record_channel_keys"]
+__all__ = ["channel_keys", "contiguous_rows", "flat_rows", "record_channel_keys"]
 
 
 def contiguous_rows(st_waveforms: np.ndarray) -> np.ndarray:
@@ -27,6 +27,20 @@ def contiguous_rows(st_waveforms: np.ndarray) -> np.ndarray:
         flat = st_waveforms.view(np.int16).reshape(len(st_waveforms), item // 2)
         return flat[:, offset // 2 : offset // 2 + wave.shape[1]]
     return np.ascontiguousarray(wave)
+
+
+def flat_rows(st_waveforms: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``(flat, stride, offset)``: record ``r``'s samples are ``flat[offset + r * stride:][:n]``.
+
+    ``flat`` is one C-contiguous int16 array (the records viewed in place when
+    possible): a kernel that slices it gets rows numba knows are contiguous
+    and vectorises reductions over, which a row of :func:`contiguous_rows`'
+    strided 2-D view is not."""
+    rows = contiguous_rows(st_waveforms)
+    if rows.flags.c_contiguous:
+        return rows.reshape(-1), rows.shape[1], 0
+    item = st_waveforms.dtype.itemsize // 2
+    return st_waveforms.view(np.int16).reshape(-1), item, st_waveforms.dtype.fields["wave"][1] // 2
 
 
 def channel_keys(board: np.ndarray, channel: np.ndarray) -> np.ndarray:
