@@ -25,7 +25,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ..errors import CacheError, ConfigError, PluginError, UnknownDataError
+from ..errors import ConfigError, PluginError, UnknownDataError
 from .chunks import DEFAULT_CHUNK_MB, RunChunks
 from .config import (
     DEFAULT_CONFIG,
@@ -41,7 +41,7 @@ from .explain import Explanation, PlanRow
 from .lineage import compute_keys, dependency_order, lineage_graph
 from .memory import trim_memory
 from .plugin import Plugin, as_plugin, call_compute, validate_plugin
-from .storage import CacheStorage, check_run_id
+from .storage import CacheStorage, check_array, check_run_id
 
 __all__ = ["Context"]
 
@@ -493,7 +493,7 @@ class Context:
                 raise
             finally:
                 stack.pop()
-            _check_result(plugin, piece)
+            check_array(piece, f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned")
             yield piece
             del piece
 
@@ -556,17 +556,3 @@ def _flatten(items: Iterable[Any]) -> Iterable[Any]:
             yield from _flatten(item)
         else:
             yield item
-
-
-def _check_result(plugin: Plugin, data: Any) -> None:
-    if not isinstance(data, np.ndarray):
-        raise CacheError(
-            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned "
-            f"{type(data).__module__}.{type(data).__qualname__}, not a numpy array; "
-            "return a numpy array or set save_to_cache = False"
-        )
-    if data.dtype.hasobject:
-        raise CacheError(
-            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned an array of dtype "
-            f"{data.dtype}, which holds Python objects; the cache stores plain numpy data only"
-        )
