@@ -14,25 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..dtypes import (
-    BASIC_FEATURES_DTYPE,
-    EVENTS_DTYPE,
-    PEAKS_DTYPE,
-    RAW_FILES_DTYPE,
-    st_waveforms_dtype,
-)
 from ..errors import NoDataError, RunNotFoundError
 
 __all__ = ["InfoTable", "data_info", "get_df", "list_runs", "show_config"]
 
-# layouts of the standard chain, for data_info without computing anything
-_STANDARD = {
-    "raw_files": RAW_FILES_DTYPE,
-    "st_waveforms": st_waveforms_dtype(1),
-    "peaks": PEAKS_DTYPE,
-    "basic_features": BASIC_FEATURES_DTYPE,
-    "events": EVENTS_DTYPE,
-}
 _UNIT = re.compile(r"\s*\[([^\]]+)\]\s*$")
 
 
@@ -91,11 +76,11 @@ def list_runs(context: Any) -> InfoTable:
 def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTable:
     """Fields of ``data_name``: name, numpy type, unit and description (from the field titles).
 
-    The layout comes from the plugin's ``dtype`` attribute, the standard
-    chain's layouts, or (with ``run_id``) the data of that run.
+    The layout comes from the plugin's ``dtype`` declaration, or (with
+    ``run_id``) the data of that run.
     """
     plugin = context._plugin(data_name)
-    dtype = getattr(plugin, "dtype", None) or _STANDARD.get(data_name)
+    dtype = plugin.dtype
     if run_id is not None:
         dtype = np.asarray(context.get_data(run_id, data_name)).dtype
     if dtype is None:

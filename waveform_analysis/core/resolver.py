@@ -3,7 +3,8 @@
 :meth:`Resolver.get` looks in this Context's memory, then in the disk cache,
 then computes: the dependencies first (the same way, recursively), then the
 plugin, whose pieces (:meth:`~waveform_analysis.core.plugin.Plugin.compute_chunks`)
-are checked and appended to a cache entry that is committed after the last
+are checked (a numpy array of plain data, of the plugin's declared ``dtype``)
+and appended to a cache entry that is committed after the last
 one (read-only: joined in memory). One lock per (run, data name) makes two
 threads asking for the same entry compute it once; a thread-local stack of
 the plugins being computed lets :meth:`current_plugin` tell a plugin's own
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import PluginError
 from .chunks import RunChunks
 from .config import resolve_options
 from .memory import trim_memory
-from .plugin import Plugin, call_compute
+from .plugin import Plugin, call_compute, dtype_mismatch
 from .storage import check_array
 
 if TYPE_CHECKING:
@@ -173,6 +175,13 @@ class Resolver:
             finally:
                 stack.pop()
             check_array(piece, f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned")
+            if plugin.dtype is not None:
+                wrong = dtype_mismatch(plugin.dtype, piece.dtype)
+                if wrong:
+                    raise PluginError(
+                        f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned data for run "
+                        f"{run_id!r} that does not have its declared dtype: {wrong}"
+                    )
             yield piece
             del piece
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import BASIC_FEATURES_DTYPE
 from .peaks import POLARITY
 
 __all__ = ["BasicFeaturesPlugin"]
@@ -14,6 +15,7 @@ class BasicFeaturesPlugin(Plugin):
     """One row per record of ``st_waveforms``; ``n_peaks`` counts its ``peaks``."""
 
     provides = "basic_features"
+    dtype = BASIC_FEATURES_DTYPE
     depends_on = ("st_waveforms", "peaks")
     version = "1.0.0"
     chunked = True

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import RAW_FILES_DTYPE
 from ..errors import ConfigError, MissingFileError
 
 __all__ = ["RawFilesPlugin"]
@@ -24,6 +25,7 @@ class RawFilesPlugin(Plugin):
     """
 
     provides = "raw_files"
+    dtype = RAW_FILES_DTYPE
     depends_on = ()
     version = "1.1.0"
     save_to_cache = False

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
-from ..dtypes import ADC_MAX_14BIT
+from ..dtypes import ADC_MAX_14BIT, st_waveforms_dtype
 from ..errors import ConfigError, NoDataError
 from ..processing.saturation import saturated
 
@@ -37,6 +37,7 @@ class StWaveformsPlugin(Plugin):
     """
 
     provides = "st_waveforms"
+    dtype = st_waveforms_dtype(1)  # the samples per record are the run's
     depends_on = ("raw_files",)
     version = "1.3.0"
     options = {
