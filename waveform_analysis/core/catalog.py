@@ -47,8 +47,10 @@ def list_runs(context: Any) -> InfoTable:
     from ..daq import get_adapter
 
     root = context.data_root
-    name = context.get_config("raw_files", "daq_adapter") if "raw_files" in context.plugins else (
-        context.config.get("daq_adapter", "vx2730"))  # fmt: skip
+    if "raw_files" in context.plugins:
+        name = context.get_config("raw_files", "daq_adapter")
+    else:
+        name = context.config.get("daq_adapter", "vx2730")
     adapter = get_adapter(name)
     rows = []
     for p in sorted(root.iterdir()) if root.is_dir() else []:
@@ -69,7 +71,7 @@ def list_runs(context: Any) -> InfoTable:
             "channels": len(np.unique(files["channel"])),
             "size_mb": round(size / 1e6, 2),
             "cached": ",".join(cached),
-        })  # fmt: skip
+        })
     return InfoTable(rows, f"runs in {root}")
 
 
@@ -101,7 +103,7 @@ def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTa
             else f"{ftype.base} x n_samples",
             "unit": m.group(1) if m else "",
             "help": _UNIT.sub("", text),
-        })  # fmt: skip
+        })
     head = f"{data_name}: {type(plugin).__name__} v{plugin.version}, depends on {', '.join(plugin.depends_on) or 'nothing'}"
     return InfoTable(rows, head)
 
@@ -122,7 +124,7 @@ def show_config(context: Any, data_name: str | None = None) -> InfoTable:
                 "default": repr(spec.default),
                 "current": repr(current[opt]) + ("" if current[opt] == spec.default else " *"),
                 "help": spec.help + ("" if spec.track else " (not in the cache key)"),
-            })  # fmt: skip
+            })
     return InfoTable(rows, "options (* = changed from the default)")
 
 

@@ -91,8 +91,6 @@ class Context:
         self._lock = threading.RLock()  # the plugin registry
         self._resolver = Resolver(self)
 
-    # -- pickling and copies ----------------------------------------------------------
-
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
 
@@ -135,11 +133,9 @@ class Context:
                 k: v for k, v in ((k, self.get_config(p, k)) for k in p.options) if v != p.options[k].default
             }
             rows.append((name, type(p).__name__, p.version, ", ".join(p.depends_on) or "-",
-                         ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))  # fmt: skip
+                         ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))
         note = f"cache {self._storage_dir}; data_root {self.data_root}" + (" (read-only)" if self.readonly else "")
         return table("Context", ("data", "plugin", "version", "depends on", "options"), rows, note)
-
-    # -- configuration ----------------------------------------------------------------
 
     @property
     def storage_dir(self) -> Path:
@@ -206,8 +202,6 @@ class Context:
             )
         return resolve_option(self.config, plugin, option)
 
-    # -- plugins ----------------------------------------------------------------------
-
     @property
     def plugins(self) -> dict[str, Plugin]:
         """Registered plugins by the data name they provide (a copy of the registry)."""
@@ -250,8 +244,6 @@ class Context:
             known = ", ".join(sorted(self._plugins)) or "none registered"
             raise UnknownDataError(f"no plugin provides {name!r} (known data: {known})") from None
 
-    # -- what there is ----------------------------------------------------------------
-
     def list_runs(self) -> Any:
         """Runs under ``data_root`` the configured adapter reads: folder, files, channels, size, cached."""
         from .catalog import list_runs
@@ -279,8 +271,6 @@ class Context:
         from .catalog import get_df
 
         return get_df(self, run_id, data_name, columns)
-
-    # -- lineage and keys -------------------------------------------------------------
 
     def lineage(self, data_name: str) -> nx.DiGraph:
         """The plugins ``data_name`` depends on, as a graph dependency -> dependent."""
@@ -317,8 +307,6 @@ class Context:
             if name == data_name:
                 attrs[name]["penwidth"] = "2"
         return dot_source(g, name=f"lineage_{data_name}", node_attrs=attrs, rankdir="LR")
-
-    # -- cache state ------------------------------------------------------------------
 
     def is_cached(self, run_id: str, data_name: str) -> bool:
         """Whether ``data_name`` of ``run_id`` is available without computing it."""
@@ -363,8 +351,6 @@ class Context:
         """Data names ``get_data(run_id, data_name)`` would compute, dependencies first."""
         return self.explain(run_id, data_name).to_compute
 
-    # -- getting data -----------------------------------------------------------------
-
     def get_data(self, run_id: str, data_name: str) -> Any:
         """``data_name`` of ``run_id``: from memory, from the disk cache, or computed."""
         run_id = check_run_id(run_id)
@@ -386,8 +372,6 @@ class Context:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"config 'chunk_mb' must be a positive number of MiB, got {value!r}")
         return max(1, int(value * (1 << 20)))
-
-    # -- forgetting -------------------------------------------------------------------
 
     def release(self, run_id: str) -> None:
         """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, PluginError
 
-__all__ = ["Option", "Plugin", "call_compute", "plugin_label"]
+__all__ = ["Option", "Plugin", "call_compute", "dtype_mismatch"]
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -248,10 +248,6 @@ def _parameters(func: Any) -> frozenset[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return frozenset(p.name for p in params)
-
-
-def plugin_label(plugin: Plugin) -> str:
-    return f"{type(plugin).__name__} ({plugin.provides!r})"
 
 
 def as_plugin(obj: Any) -> Plugin:
