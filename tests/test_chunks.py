@@ -11,7 +11,7 @@ import pytest
 
 from waveform_analysis import Context, standard_plugins
 from waveform_analysis.core.plugin import Plugin
-from waveform_analysis.core.storage import _zero_padding
+from waveform_analysis.core.storage.npy import zero_padding
 from waveform_analysis.daq import get_adapter
 from waveform_analysis.dtypes import st_waveforms_dtype
 from waveform_analysis.errors import ConfigError
@@ -48,7 +48,7 @@ def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
 
 def data_bytes(arr: np.ndarray) -> bytes:
     """The bytes of ``arr`` with alignment padding zeroed (numpy leaves it undefined in memory)."""
-    return _zero_padding(np.array(arr)).tobytes()
+    return zero_padding(np.array(arr)).tobytes()
 
 
 def leftovers(cache) -> list[str]:
@@ -191,9 +191,9 @@ KILLED = textwrap.dedent(
     """
     import os, signal, sys
     from waveform_analysis import Context, standard_plugins
-    from waveform_analysis.core import storage
+    from waveform_analysis.core.storage import entry
 
-    real = storage._write_piece
+    real = entry.write_piece
     count = [0]
 
     def write_then_die(f, piece):
@@ -203,7 +203,7 @@ KILLED = textwrap.dedent(
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # the plug pulled after the third chunk
 
-    storage._write_piece = write_then_die
+    entry.write_piece = write_then_die
     ctx = Context(storage_dir=sys.argv[2], config={"data_root": sys.argv[1], "chunk_mb": float(sys.argv[3]),
                                                    "daq_adapter": sys.argv[4]})
     ctx.register(standard_plugins())

@@ -253,7 +253,7 @@ def test_release_drops_memory_only(tmp_path):
     c = make(tmp_path)
     c.get_data("r1", "double")
     c.release("r1")
-    assert "r1" not in c._memory
+    assert "r1" not in c._resolver.memory
     c.get_data("r1", "double")
     assert CALLS == {"source": 1, "double": 1}
 
@@ -311,7 +311,7 @@ def test_pickle_roundtrip_keeps_config_and_plugins(tmp_path):
     c = make(tmp_path, config={"factor": 3.0})
     c.get_data("r1", "double")
     c2 = pickle.loads(pickle.dumps(c))
-    assert c2._memory == {}
+    assert c2._resolver.memory == {}
     assert c2.config == c.config and set(c2.plugins) == set(c.plugins)
     CALLS.clear()
     np.testing.assert_array_equal(c2.get_data("r1", "double"), np.arange(5) * 3.0)

@@ -133,3 +133,28 @@ def test_empty_and_quiet():
     st = _one(np.full(50, 100, np.int16))
     assert len(find_peaks(st, 5)) == 0
     assert len(find_peaks(st[:0], 5)) == 0
+
+
+def test_saturated_against_the_adc_limits_passed():
+    w = np.full(60, 1000, np.int16)
+    w[20:24] = 12000  # a positive pulse clipped at 12000
+    st = _one(w, baseline=1000.0)
+    (p,) = find_peaks(st, 10, polarity="positive")
+    assert not p["saturated"]  # below the 14-bit limit
+    (p,) = find_peaks(st, 10, polarity="positive", adc_max=12000)
+    assert p["saturated"]
+    (p,) = find_peaks(st, 10, polarity="positive", adc_min=1000)
+    assert p["saturated"]  # a sample of the peak's bounds sits at the lower limit
+
+
+def test_documented_paths_and_defaults():
+    from dataclasses import asdict
+
+    from waveform_analysis import hit_defaults
+    from waveform_analysis.processing import hits
+    from waveform_analysis.processing.baselines import compute_baselines as moved
+
+    assert hits.compute_baselines is moved and hits.set_baselines and hits.find_peaks is find_peaks
+    assert hit_defaults.THRESHOLD == hits.HIT_DEFAULTS.threshold == 8.0
+    st = _one(np.r_[np.full(20, 100), np.full(5, 60), np.full(25, 100)].astype(np.int16))
+    np.testing.assert_array_equal(find_peaks(st, **asdict(hits.HIT_DEFAULTS)), find_peaks(st))

@@ -258,3 +258,40 @@ def test_option_coercion_accepts_exactly_numbers_for_float(value):
     else:
         with pytest.raises(ConfigError):
             opt.coerce(value, plugin="p", name="x")
+
+
+def test_standard_plugins_declare_their_dtype():
+    from waveform_analysis import standard_plugins
+    from waveform_analysis.core import catalog
+
+    for p in standard_plugins():
+        assert isinstance(p.dtype, np.dtype) and p.dtype.names, p.provides
+    assert not hasattr(catalog, "_STANDARD")  # the plugin is the one place a layout is stated
+
+
+class Declared(Plugin):
+    provides = "declared"
+    version = "1"
+    dtype = np.dtype([("time", "i8"), ("wave", "i2", (4,))])
+    options = {"variant": Option(default="ok", type=str)}
+
+    def compute(self, context, run_id):
+        variant = context.get_config(self, "variant")
+        if variant == "ok":
+            return np.zeros(3, np.dtype([("time", "i8"), ("wave", "i2", (9,))]))  # other length: fine
+        if variant == "type":
+            return np.zeros(3, np.dtype([("time", "f8"), ("wave", "i2", (4,))]))
+        return np.zeros(3, np.dtype([("time", "i8")]))
+
+
+@pytest.mark.parametrize("variant, message", [("type", r"field 'time' of type float64, declared int64"),
+                                              ("fields", r"fields \('time',\), declared \('time', 'wave'\)")])
+def test_pieces_are_checked_against_the_declared_dtype(tmp_path, variant, message):
+    c = Context(storage_dir=tmp_path / "store", config={"data_root": str(tmp_path / "DAQ")})
+    c.register(Declared)
+    assert len(c.get_data("r", "declared")) == 3
+    assert [r["field"] for r in c.data_info("declared")] == ["time", "wave"]  # nothing computed
+    c.set_config({"variant": variant})
+    with pytest.raises(PluginError, match=rf"Declared \('declared'\).*run 'r'.*{message}"):
+        c.get_data("r", "declared")
+    assert not c.is_cached("r", "declared")

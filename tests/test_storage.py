@@ -294,3 +294,40 @@ def test_entry_without_checksum_is_unchecked(tmp_path):
     meta.write_text(json.dumps(m))
     check = verify_entry(meta)
     assert check.status == "unchecked" and check.ok
+
+
+def test_one_entry_check_for_loads_and_verification(tmp_path):
+    # a load and verify_entry judge an entry by the same check_entry
+    from waveform_analysis.core.storage import verify_entry
+    from waveform_analysis.core.storage.verify import check_entry
+
+    c = make(tmp_path)
+    c.get_data("r", "records")
+    key = c.key_for("r", "records")
+    npy, meta_path = entry(tmp_path, c)
+    meta = json.loads(meta_path.read_text())
+    assert check_entry(meta, npy) == ("ok", "")
+    assert check_entry(meta, npy, checksum=False) == ("unchecked", "")
+    _flip_bytes_in_place(npy)
+    status, detail = check_entry(meta, npy)
+    assert status == "mismatch" == verify_entry(meta_path).status and "checksum" in detail
+    assert c.storage.load("r", "records", key) is not None  # size only
+    assert c.storage.load("r", "records", key, verify=True) is None  # deleted as corrupt
+    assert check_entry(meta, npy)[0] == "missing"
+    npy.write_bytes(b"short")
+    assert check_entry(meta, npy)[0] == "size"
+    npy.write_bytes(b"x" * meta["file_size"])
+    assert check_entry({**meta, "checksum_algorithm": "md0"}, npy)[0] == "unreadable"
+
+
+def test_one_array_check_for_results_and_pieces(tmp_path):
+    from waveform_analysis.core.storage import check_array
+
+    check_array(np.zeros(3), "x")
+    with pytest.raises(CacheError, match=r"^plugin P returned builtins\.list, not a numpy array"):
+        check_array([1], "plugin P returned")
+    writer = CacheStorage(tmp_path).writer("r", "d", "k" * 20, {})
+    with pytest.raises(CacheError, match="cannot cache 'd': a piece is an array of dtype object"):
+        writer.append(np.array([None]))
+    writer.abort()
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -105,7 +105,7 @@ def plot_waveforms(
                 ax.axvspan(p["left"] * dt, p["right"] * dt, color="tab:red", alpha=0.18, lw=0)
             if n_found:
                 ax.plot(mine["position"] * dt, rec["wave"][mine["position"]], "v" if sign < 0 else "^",
-                        color="tab:red", ms=6, label="peak")  # fmt: skip
+                        color="tab:red", ms=6, label="peak")
         ax.set_title(
             f"record {int(i)}, channel {int(rec['channel'])}: {n_found} peak(s)", fontsize=9
         )

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from waveform_analysis import Context, standard_plugins
-from waveform_analysis.core import storage as storage_mod
 from waveform_analysis.core.storage import CacheStorage, verify_folder
+from waveform_analysis.core.storage import entry as entry_mod
 from waveform_analysis.errors import CacheWriteError
 from waveform_analysis.synthetic import generate_runs
 
@@ -131,19 +131,19 @@ def test_disk_full_half_way_leaves_nothing_and_names_the_entry(daq, tmp_path, tr
     cache = tmp_path / "cache"
     ctx = make_ctx(daq, cache)
     ctx.get_data(RUN, "st_waveforms")
-    real_write = storage_mod._write_piece
+    real_write = entry_mod.write_piece
 
     def write_then_fail(f, piece):
         f.write(b"\0" * 1000)  # half an entry reached the disk
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(storage_mod, "_write_piece", write_then_fail)
+    monkeypatch.setattr(entry_mod, "write_piece", write_then_fail)
     with pytest.raises(CacheWriteError) as info:
         ctx.get_data(RUN, "peaks")
     assert info.value.errno == errno.ENOSPC and "peaks-" in str(info.value) and "nothing was kept" in str(info.value)
     npy, meta = entry_paths(ctx, "peaks")
     assert not npy.exists() and not meta.exists() and leftovers(cache) == []
-    monkeypatch.setattr(storage_mod, "_write_piece", real_write)
+    monkeypatch.setattr(entry_mod, "write_piece", real_write)
     assert np.array_equal(np.asarray(make_ctx(daq, cache).get_data(RUN, "peaks")), truth)
 
 
@@ -151,15 +151,14 @@ KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     import numpy as np
-    from waveform_analysis.core import storage
-    from waveform_analysis.core.storage import CacheStorage
+    from waveform_analysis.core.storage import CacheStorage, entry
 
     def write_and_die(f, piece):
         f.write(b"partial")
         f.flush()
         os.kill(os.getpid(), signal.SIGKILL)  # pulled the plug in the middle of the write
 
-    storage._write_piece = write_and_die
+    entry.write_piece = write_and_die
     CacheStorage(sys.argv[1]).save("r", "x", "k" * 20, np.arange(10), {})
     """
 )

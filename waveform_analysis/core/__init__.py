@@ -1,4 +1,13 @@
-"""Framework: Context, plugins, options, cache and cancellation."""
+"""Framework: Context, plugins, options, cache and cancellation.
+
+``context`` declares (configuration, plugin registry, keys, ``explain``) and
+hands the finding and computing of data to ``resolver``; ``plugin`` is the
+base class (``provides``, ``depends_on``, ``options``, ``version``,
+``dtype``); ``lineage`` makes the cache keys; ``storage/`` is the disk cache
+(``npy`` files, ``entry`` writes, ``verify``); ``chunks`` cuts a run into
+pieces within a memory budget; ``catalog`` and ``explain`` describe what is
+there. ``data/`` is the batch machinery.
+"""
 
 from __future__ import annotations
 

@@ -14,25 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..dtypes import (
-    BASIC_FEATURES_DTYPE,
-    EVENTS_DTYPE,
-    PEAKS_DTYPE,
-    RAW_FILES_DTYPE,
-    st_waveforms_dtype,
-)
 from ..errors import NoDataError, RunNotFoundError
 
 __all__ = ["InfoTable", "data_info", "get_df", "list_runs", "show_config"]
 
-# layouts of the standard chain, for data_info without computing anything
-_STANDARD = {
-    "raw_files": RAW_FILES_DTYPE,
-    "st_waveforms": st_waveforms_dtype(1),
-    "peaks": PEAKS_DTYPE,
-    "basic_features": BASIC_FEATURES_DTYPE,
-    "events": EVENTS_DTYPE,
-}
 _UNIT = re.compile(r"\s*\[([^\]]+)\]\s*$")
 
 
@@ -83,18 +68,18 @@ def list_runs(context: Any) -> InfoTable:
             "channels": len(np.unique(files["channel"])),
             "size_mb": round(size / 1e6, 2),
             "cached": ",".join(cached),
-        })  # fmt: skip
+        })
     return InfoTable(rows, f"runs in {root}")
 
 
 def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTable:
     """Fields of ``data_name``: name, numpy type, unit and description (from the field titles).
 
-    The layout comes from the plugin's ``dtype`` attribute, the standard
-    chain's layouts, or (with ``run_id``) the data of that run.
+    The layout comes from the plugin's ``dtype`` declaration, or (with
+    ``run_id``) the data of that run.
     """
     plugin = context._plugin(data_name)
-    dtype = getattr(plugin, "dtype", None) or _STANDARD.get(data_name)
+    dtype = plugin.dtype
     if run_id is not None:
         dtype = np.asarray(context.get_data(run_id, data_name)).dtype
     if dtype is None:
@@ -115,7 +100,7 @@ def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTa
             else f"{ftype.base} x n_samples",
             "unit": m.group(1) if m else "",
             "help": _UNIT.sub("", text),
-        })  # fmt: skip
+        })
     head = f"{data_name}: {type(plugin).__name__} v{plugin.version}, depends on {', '.join(plugin.depends_on) or 'nothing'}"
     return InfoTable(rows, head)
 
@@ -136,7 +121,7 @@ def show_config(context: Any, data_name: str | None = None) -> InfoTable:
                 "default": repr(spec.default),
                 "current": repr(current[opt]) + ("" if current[opt] == spec.default else " *"),
                 "help": spec.help + ("" if spec.track else " (not in the cache key)"),
-            })  # fmt: skip
+            })
     return InfoTable(rows, "options (* = changed from the default)")
 
 

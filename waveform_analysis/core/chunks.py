@@ -74,7 +74,7 @@ def rows_of(arr: Any, a: int, b: int) -> np.ndarray:
     return np.memmap(
         arr.filename, dtype=arr.dtype, mode="r", offset=arr.offset + a * row,
         shape=(b - a, *arr.shape[1:]),
-    )  # fmt: skip
+    )
 
 
 class RunChunks:

@@ -169,8 +169,8 @@ def resolve_data_root(config: dict[str, Any]) -> Path:
     return Path(os.path.abspath(Path(root).expanduser()))
 
 
-def check_storage_outside(storage_dir: Path, data_root: Path) -> bool:
-    """Warn (and return False) when the cache folder lies inside the raw-data tree.
+def check_storage_outside(storage_dir: Path, data_root: Path) -> None:
+    """Warn when the cache folder lies inside the raw-data tree.
 
     The defaults never put it there; a user who does it on purpose is warned,
     not stopped: the adapters only read ``<data_root>/<run>/RAW``.
@@ -191,5 +191,3 @@ def check_storage_outside(storage_dir: Path, data_root: Path) -> bool:
             s,
             d,
         )
-        return False
-    return True

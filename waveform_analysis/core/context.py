@@ -11,6 +11,8 @@ Typical use::
 Results are cached on disk (see :mod:`waveform_analysis.core.storage`) under a
 key that covers everything that can change them (see
 :mod:`waveform_analysis.core.lineage`), and returned as read-only memory maps.
+The Context declares (configuration, plugins, keys, ``explain``); how one
+data name is found or computed is :mod:`waveform_analysis.core.resolver`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
-from ..errors import CacheError, ConfigError, PluginError, UnknownDataError
-from .chunks import DEFAULT_CHUNK_MB, RunChunks
+from ..errors import ConfigError, PluginError, UnknownDataError
+from .chunks import DEFAULT_CHUNK_MB
 from .config import (
     DEFAULT_CONFIG,
     check_storage_outside,
@@ -39,13 +40,13 @@ from .config import (
 )
 from .explain import Explanation, PlanRow
 from .lineage import compute_keys, dependency_order, lineage_graph
-from .memory import trim_memory
-from .plugin import Plugin, as_plugin, call_compute, validate_plugin
+from .plugin import Plugin, as_plugin, validate_plugin
+from .resolver import Resolver
 from .storage import CacheStorage, check_run_id
 
 __all__ = ["Context"]
 
-_UNPICKLED = ("_memory", "_lock", "_entry_locks", "_local")
+_UNPICKLED = ("_lock", "_resolver")
 
 
 class Context:
@@ -87,12 +88,8 @@ class Context:
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._memory: dict[str, dict[str, tuple[str, Any]]] = {}
-        self._lock = threading.RLock()
-        self._entry_locks: dict[tuple[str, str], threading.RLock] = {}
-        self._local = threading.local()
-
-    # -- pickling and copies ----------------------------------------------------------
+        self._lock = threading.RLock()  # the plugin registry
+        self._resolver = Resolver(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
@@ -136,11 +133,9 @@ class Context:
                 k: v for k, v in ((k, self.get_config(p, k)) for k in p.options) if v != p.options[k].default
             }
             rows.append((name, type(p).__name__, p.version, ", ".join(p.depends_on) or "-",
-                         ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))  # fmt: skip
+                         ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))
         note = f"cache {self._storage_dir}; data_root {self.data_root}" + (" (read-only)" if self.readonly else "")
         return table("Context", ("data", "plugin", "version", "depends on", "options"), rows, note)
-
-    # -- configuration ----------------------------------------------------------------
 
     @property
     def storage_dir(self) -> Path:
@@ -207,8 +202,6 @@ class Context:
             )
         return resolve_option(self.config, plugin, option)
 
-    # -- plugins ----------------------------------------------------------------------
-
     @property
     def plugins(self) -> dict[str, Plugin]:
         """Registered plugins by the data name they provide (a copy of the registry)."""
@@ -241,8 +234,7 @@ class Context:
         with self._lock:
             for name in new:
                 if name in self._plugins:
-                    for per_run in self._memory.values():
-                        per_run.pop(name, None)
+                    self._resolver.forget(name=name)
             self._plugins.update(new)
 
     def _plugin(self, name: str) -> Plugin:
@@ -251,8 +243,6 @@ class Context:
         except KeyError:
             known = ", ".join(sorted(self._plugins)) or "none registered"
             raise UnknownDataError(f"no plugin provides {name!r} (known data: {known})") from None
-
-    # -- what there is ----------------------------------------------------------------
 
     def list_runs(self) -> Any:
         """Runs under ``data_root`` the configured adapter reads: folder, files, channels, size, cached."""
@@ -293,8 +283,6 @@ class Context:
 
         return get_df(self, run_id, data_name, columns)
 
-    # -- lineage and keys -------------------------------------------------------------
-
     def lineage(self, data_name: str) -> nx.DiGraph:
         """The plugins ``data_name`` depends on, as a graph dependency -> dependent."""
         return lineage_graph(self._plugins, data_name)
@@ -331,27 +319,11 @@ class Context:
                 attrs[name]["penwidth"] = "2"
         return dot_source(g, name=f"lineage_{data_name}", node_attrs=attrs, rankdir="LR")
 
-    # -- cache state ------------------------------------------------------------------
-
-    def _in_memory(self, run_id: str, name: str, key: str) -> Any:
-        hit = self._memory.get(run_id, {}).get(name)
-        if hit is not None and hit[0] == key:
-            return hit
-        return None
-
-    def _status(self, run_id: str, name: str, key: str) -> str:
-        if self._in_memory(run_id, name, key) is not None:
-            return "memory"
-        p = self._plugins[name]
-        if p.save_to_cache and self.storage.has(run_id, name, key):
-            return "cached"
-        return "compute"
-
     def is_cached(self, run_id: str, data_name: str) -> bool:
         """Whether ``data_name`` of ``run_id`` is available without computing it."""
         run_id = check_run_id(run_id)
         key = self._keys(run_id, data_name)[1][data_name]
-        return self._status(run_id, data_name, key) != "compute"
+        return self._resolver.status(run_id, data_name, key) != "compute"
 
     def explain(self, run_id: str, data_name: str) -> Explanation:
         """Which plugins ``get_data(run_id, data_name)`` would run, with keys and options."""
@@ -362,7 +334,7 @@ class Context:
         def mark(name: str) -> None:
             if name in status:
                 return
-            status[name] = self._status(run_id, name, keys[name])
+            status[name] = self._resolver.status(run_id, name, keys[name])
             if status[name] == "compute":
                 for dep in self._plugins[name].depends_on:
                     mark(dep)
@@ -390,20 +362,11 @@ class Context:
         """Data names ``get_data(run_id, data_name)`` would compute, dependencies first."""
         return self.explain(run_id, data_name).to_compute
 
-    # -- getting data -----------------------------------------------------------------
-
-    def _stack(self) -> list[Plugin]:
-        stack = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
-        return stack
-
     def get_data(self, run_id: str, data_name: str) -> Any:
         """``data_name`` of ``run_id``: from memory, from the disk cache, or computed."""
         run_id = check_run_id(run_id)
-        stack = self._stack()
-        if stack:
-            current = stack[-1]
+        current = self._resolver.current_plugin()
+        if current is not None:
             if data_name not in current.depends_on:
                 raise PluginError(
                     f"plugin {type(current).__name__} ({current.provides!r}) asked for "
@@ -411,41 +374,7 @@ class Context:
                     f"{tuple(current.depends_on)!r}"
                 )
         _, keys = self._keys(run_id, data_name)
-        return self._get(run_id, data_name, keys)
-
-    def _entry_lock(self, run_id: str, name: str) -> threading.RLock:
-        with self._lock:
-            lock = self._entry_locks.get((run_id, name))
-            if lock is None:
-                lock = self._entry_locks[(run_id, name)] = threading.RLock()
-            return lock
-
-    def _remember(self, run_id: str, name: str, key: str, data: Any) -> None:
-        with self._lock:
-            self._memory.setdefault(run_id, {})[name] = (key, data)
-
-    def _get(self, run_id: str, name: str, keys: dict[str, str]) -> Any:
-        key = keys[name]
-        hit = self._in_memory(run_id, name, key)
-        if hit is not None:
-            return hit[1]
-        with self._entry_lock(run_id, name):
-            hit = self._in_memory(run_id, name, key)
-            if hit is not None:
-                return hit[1]
-            plugin = self._plugins[name]
-            if plugin.save_to_cache:
-                data = self.storage.load(run_id, name, key)
-                if data is not None:
-                    self._remember(run_id, name, key, data)
-                    return data
-            inputs = {dep: self._get(run_id, dep, keys) for dep in plugin.depends_on}
-            if plugin.save_to_cache:
-                data = self._produce(plugin, run_id, keys, inputs)
-            else:
-                data = self._compute(plugin, run_id, inputs)
-            self._remember(run_id, name, key, data)
-            return data
+        return self._resolver.get(run_id, data_name, keys)
 
     @property
     def chunk_bytes(self) -> int:
@@ -455,78 +384,9 @@ class Context:
             raise ConfigError(f"config 'chunk_mb' must be a positive number of MiB, got {value!r}")
         return max(1, int(value * (1 << 20)))
 
-    def _produce(self, plugin: Plugin, run_id: str, keys: dict[str, str], inputs: dict[str, Any]) -> Any:
-        """Run ``plugin.compute_chunks`` and append its pieces to the cache entry (or, read-only, join them).
-
-        One path for every run: a plugin that is not chunked, or a run within
-        one chunk, is one piece. Nothing is visible until the last piece is in
-        and the entry committed; an error or interruption leaves no entry."""
-        name, key = plugin.provides, keys[plugin.provides]
-        npy, _ = self.storage.paths(run_id, name, key)
-        chunks = RunChunks(
-            name,
-            inputs,
-            plugin.depends_on[0] if plugin.chunked and plugin.depends_on else None,
-            self.chunk_bytes,
-            None if self.readonly else npy.with_name(f".{npy.name}"),
-        )
-        pieces = self._pieces(plugin, run_id, plugin.compute_chunks(self, run_id, chunks))
-        if self.readonly:
-            parts = list(pieces)
-            if len(parts) == 1:
-                return parts[0]
-            return np.concatenate(parts) if parts else np.zeros(0)
-        meta = {
-            "plugin": f"{type(plugin).__module__}.{type(plugin).__qualname__}",
-            "version": plugin.version,
-            "options": resolve_options(self.config, plugin),
-            "upstream": {d: keys[d] for d in plugin.depends_on},
-        }
-        with self.storage.writer(run_id, name, key, meta) as writer:
-            for piece in pieces:
-                writer.append(piece)
-                del piece  # not alive while the next one is made: one chunk in memory, not two
-                trim_memory()  # the chunk's freed arrays go back to the system, not to a heap
-        return writer.result
-
-    def _pieces(self, plugin: Plugin, run_id: str, pieces: Iterator[Any]) -> Iterator[np.ndarray]:
-        """The pieces of ``plugin``, each checked; its code runs as the current plugin."""
-        it = iter(pieces)
-        while True:
-            stack = self._stack()
-            stack.append(plugin)
-            try:
-                piece = next(it)
-            except StopIteration:
-                return
-            except Exception as exc:
-                _annotate(exc, plugin, run_id)
-                raise
-            finally:
-                stack.pop()
-            _check_result(plugin, piece)
-            yield piece
-            del piece
-
-    def _compute(self, plugin: Plugin, run_id: str, inputs: dict[str, Any]) -> Any:
-        stack = self._stack()
-        stack.append(plugin)
-        try:
-            return call_compute(plugin, self, run_id, inputs)
-        except Exception as exc:
-            _annotate(exc, plugin, run_id)
-            raise
-        finally:
-            stack.pop()
-
-    # -- forgetting -------------------------------------------------------------------
-
     def release(self, run_id: str) -> None:
         """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""
-        with self._lock:
-            self._memory.pop(run_id, None)
-            for k in [k for k in self._entry_locks if k[0] == run_id]:
-                del self._entry_locks[k]
+        self._resolver.release(run_id)
 
     def clear_cache_for(self, run_id: str, data_name: str | None = None) -> None:
         """Forget ``data_name`` (or everything) of ``run_id``, in memory and on disk.
@@ -534,22 +394,8 @@ class Context:
         A read-only Context only forgets what it holds in memory.
         """
         run_id = check_run_id(run_id)
-        with self._lock:
-            if data_name is None:
-                self._memory.pop(run_id, None)
-            else:
-                self._memory.get(run_id, {}).pop(data_name, None)
+        self._resolver.forget(run_id, data_name)
         self.storage.delete(run_id, data_name)
-
-
-def _annotate(exc: BaseException, plugin: Plugin, run_id: str) -> None:
-    """Name the plugin an exception comes from (the innermost plugin is the one that failed)."""
-    if not hasattr(exc, "wa_plugin"):
-        exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
-        exc.add_note(
-            f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
-            f"{plugin.provides!r} for run {run_id!r}"
-        )
 
 
 def _fingerprint(context: Context, plugin: Plugin, run_id: str) -> str:
@@ -567,17 +413,3 @@ def _flatten(items: Iterable[Any]) -> Iterable[Any]:
             yield from _flatten(item)
         else:
             yield item
-
-
-def _check_result(plugin: Plugin, data: Any) -> None:
-    if not isinstance(data, np.ndarray):
-        raise CacheError(
-            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned "
-            f"{type(data).__module__}.{type(data).__qualname__}, not a numpy array; "
-            "return a numpy array or set save_to_cache = False"
-        )
-    if data.dtype.hasobject:
-        raise CacheError(
-            f"plugin {type(plugin).__name__} ({plugin.provides!r}) returned an array of dtype "
-            f"{data.dtype}, which holds Python objects; the cache stores plain numpy data only"
-        )

@@ -78,7 +78,7 @@ class Explanation:
             (r.status, r.data_name, f"{r.plugin} v{r.version}", r.key,
              ", ".join(f"{k}={v!r}" for k, v in r.options.items()) or "-")
             for r in self.rows
-        ]  # fmt: skip
+        ]
         n = len(self.to_compute)
         return table(
             f"get_data({self.run_id!r}, {self.data_name!r})",

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, PluginError
 
-__all__ = ["Option", "Plugin", "call_compute", "plugin_label"]
+__all__ = ["Option", "Plugin", "call_compute", "dtype_mismatch"]
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -160,6 +160,11 @@ class Plugin:
     #: shifted to count from the run's first record. Off by default: ``compute``
     #: sees the whole run, as a plugin written without chunks expects.
     chunked: bool = False
+    #: The layout of this plugin's data (None: known only from the data). Every
+    #: piece is checked against it (:func:`dtype_mismatch`), and ``data_info``
+    #: shows it without computing anything. A field with a shape per record
+    #: (``wave``) may differ in length from run to run.
+    dtype: np.dtype | None = None
 
     def fingerprint(self, context: Any, run_id: str) -> str:
         """Extra key material (e.g. a digest of the input files); empty by default."""
@@ -203,6 +208,23 @@ class Plugin:
         return f"<{type(self).__name__} provides={self.provides!r} version={self.version!r}>"
 
 
+def dtype_mismatch(declared: np.dtype, actual: np.dtype) -> str | None:
+    """Why data of dtype ``actual`` does not have the layout ``declared`` (None: it does).
+
+    Fields must match by name, order and base type; the length of a per-record
+    shape may differ (the samples of a record), its number of axes may not."""
+    declared, actual = np.dtype(declared), np.dtype(actual)
+    if declared.names is None or actual.names is None:
+        return None if declared == actual else f"dtype {actual}, declared {declared}"
+    if declared.names != actual.names:
+        return f"fields {actual.names}, declared {declared.names}"
+    for name in declared.names:
+        want, got = declared.fields[name][0], actual.fields[name][0]
+        if want.base != got.base or len(want.shape) != len(got.shape):
+            return f"field {name!r} of type {got}, declared {want}"
+    return None
+
+
 def call_compute(plugin: Plugin, context: Any, run_id: str, inputs: dict[str, Any]) -> Any:
     """``plugin.compute(context, run_id, **inputs)``, passing only the inputs its signature names.
 
@@ -226,10 +248,6 @@ def _parameters(func: Any) -> frozenset[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return frozenset(p.name for p in params)
-
-
-def plugin_label(plugin: Plugin) -> str:
-    return f"{type(plugin).__name__} ({plugin.provides!r})"
 
 
 def as_plugin(obj: Any) -> Plugin:

@@ -1,5 +1,10 @@
 """The standard plugin chain: raw_files -> st_waveforms -> peaks -> basic_features, events;
-raw_files -> triggers."""
+raw_files -> triggers.
+
+Each plugin declares its data's ``dtype`` and options and calls the numerics
+of :mod:`waveform_analysis.processing` (imported on first use, so a cached
+``get_data`` never loads a kernel).
+"""
 
 from __future__ import annotations
 

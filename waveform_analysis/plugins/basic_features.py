@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import BASIC_FEATURES_DTYPE
 from .peaks import POLARITY
 
 __all__ = ["BasicFeaturesPlugin"]
@@ -23,6 +24,7 @@ class BasicFeaturesPlugin(Plugin):
     """
 
     provides = "basic_features"
+    dtype = BASIC_FEATURES_DTYPE
     depends_on = ("st_waveforms", "peaks")
     version = "1.1.0"
     chunked = True

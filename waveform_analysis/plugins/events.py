@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import EVENTS_DTYPE
 
 __all__ = ["EventsPlugin"]
 
@@ -23,6 +24,7 @@ class EventsPlugin(Plugin):
     """
 
     provides = "events"
+    dtype = EVENTS_DTYPE
     depends_on = ("st_waveforms", "peaks")
     version = "1.2.0"
     chunked = True

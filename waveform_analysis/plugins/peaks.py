@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import PEAKS_DTYPE
 from ..processing.hits import HIT_DEFAULTS
 
 __all__ = ["PeaksPlugin", "POLARITY"]
@@ -28,6 +29,7 @@ class PeaksPlugin(Plugin):
     """
 
     provides = "peaks"
+    dtype = PEAKS_DTYPE
     depends_on = ("st_waveforms",)
     version = "2.2.0"  # 2.2: one pulse one peak, per-record noise guard
     chunked = True

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core.plugin import Option, Plugin
 from ..daq import DEFAULT_ADAPTER
+from ..dtypes import RAW_FILES_DTYPE
 from ..errors import ConfigError, MissingFileError
 
 __all__ = ["RawFilesPlugin", "adapter_for", "run_info_for"]
@@ -76,6 +77,7 @@ class RawFilesPlugin(Plugin):
     """
 
     provides = "raw_files"
+    dtype = RAW_FILES_DTYPE
     depends_on = ()
     version = "1.2.0"
     save_to_cache = False

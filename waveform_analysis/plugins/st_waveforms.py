@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..dtypes import ADC_MAX_14BIT, st_waveforms_dtype
 from ..errors import ConfigError, NoDataError
-from ..saturation import ADC_MAX_14BIT, saturated
+from ..processing.saturation import saturated
 from .raw_files import adapter_for, run_info_for
 
 __all__ = ["StWaveformsPlugin", "adapter_for", "adc_max_for", "baseline_window_for"]
@@ -84,6 +85,7 @@ class StWaveformsPlugin(Plugin):
     """
 
     provides = "st_waveforms"
+    dtype = st_waveforms_dtype(1)  # the samples per record are the run's
     depends_on = ("raw_files",)
     version = "2.1.0"  # 2.1: the baseline window ends before the trigger and first pulse
     options = {

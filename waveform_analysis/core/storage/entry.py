@@ -1,0 +1,285 @@
+"""Writing one cache entry: pieces into a temporary file, then an atomic commit.
+
+Each file is written to a temporary name in the run's folder and moved into
+place with :func:`os.replace`; the JSON goes last and is the commit marker
+(no JSON, no entry). Writers of one run's entries take turns (an advisory
+lock on the run's folder), so two processes computing the same key at once
+cannot pair one's data with the other's metadata. Temporary files left by a
+writer that was killed are removed on the next write of that entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from loguru import logger
+
+from ...errors import CacheError, CacheWriteError
+from .npy import LARGEST_SHAPE, descr_json, npy_header, write_piece, zero_padding
+from .verify import CHECKSUM_ALGORITHM, file_checksum
+
+if TYPE_CHECKING:
+    from . import CacheStorage
+
+__all__ = ["STALE_TEMP_SECONDS", "EntryWriter", "check_array", "folder_lock", "remove_stale_temps", "temp_path"]
+
+
+def temp_path(final: Path) -> Path:
+    """A temporary name beside ``final`` that names this process (for the stale-file check)."""
+    return final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def check_array(data: Any, origin: str) -> None:
+    """:class:`CacheError` unless ``data`` is a numpy array of plain data (the cache never pickles).
+
+    ``origin`` starts the message and names what produced ``data`` (``"plugin X
+    ('name') returned"``, ``"cannot cache 'name': a piece is"``)."""
+    if not isinstance(data, np.ndarray):
+        raise CacheError(
+            f"{origin} {type(data).__module__}.{type(data).__qualname__}, not a numpy array; "
+            "return a numpy array or set save_to_cache = False"
+        )
+    if data.dtype.hasobject:
+        raise CacheError(
+            f"{origin} an array of dtype {data.dtype}, which holds Python objects; "
+            "the cache stores plain numpy data only and never pickles"
+        )
+
+
+#: A temporary file whose writer cannot be checked (another host) is stale after this long.
+STALE_TEMP_SECONDS = 3600
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An advisory lock on a run's cache folder, held while one of its entries is written.
+
+    The folder itself is locked (no lock file is left behind); writes are short,
+    and other runs' folders are not affected. A no-op where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def remove_stale_temps(folder: Path, *final_names: str) -> None:
+    """Delete temporary files of these entry files left by writers that died (SIGKILL, power cut).
+
+    A temp file ``.<final>.<pid>.<hex>.tmp`` is stale when its process is gone, or,
+    when that cannot be told (the pid is alive: it may be another host's), when it
+    is older than :data:`STALE_TEMP_SECONDS`. The caller holds the entry lock, so no
+    live writer of this host is writing them."""
+    now = time.time()
+    for final in final_names:
+        for tmp in folder.glob(f".{final}.*.tmp"):
+            if str(tmp) in _ACTIVE_TEMPS:  # being written by a thread of this process
+                continue
+            try:
+                pid = int(tmp.name[len(final) + 2 :].split(".", 1)[0])
+            except ValueError:
+                continue
+            try:
+                stale = not _alive(pid) or now - tmp.stat().st_mtime > STALE_TEMP_SECONDS
+                if stale:
+                    tmp.unlink()
+                    logger.info(f"removed {tmp}, left by a writer that did not finish")
+            except FileNotFoundError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # not in _ACTIVE_TEMPS: our own earlier write, aborted without cleaning up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_ACTIVE_TEMPS: set[str] = set()  # temporary files this process is writing now
+_ACTIVE_LOCK = threading.Lock()
+
+
+class EntryWriter:
+    """Writes one cache entry piece by piece, so an entry larger than memory can be made.
+
+    Pieces are appended to a temporary file behind a reserved ``.npy`` header
+    (rows along the first axis, same dtype and row shape); :meth:`commit`
+    writes the header, syncs, checksums and moves the file into place, then
+    writes the JSON that commits the entry. Until then nothing is visible: an
+    error, a Ctrl-C or a kill leaves no entry (the temporary file is removed,
+    or cleaned as stale by the next writer). Use it as a context manager: an
+    exception inside aborts, a clean exit commits; ``result`` is then the
+    committed entry as a read-only memory map.
+    """
+
+    def __init__(
+        self, storage: CacheStorage, run_id: str, data_name: str, key: str, meta: dict[str, Any]
+    ) -> None:
+        self.storage = storage
+        self.run_id, self.data_name, self.key, self.meta = run_id, data_name, key, meta
+        self.npy, self.meta_path = storage.paths(run_id, data_name, key)
+        self.folder = self.npy.parent
+        self.dtype: np.dtype | None = None
+        self.row_shape: tuple[int, ...] | None = None
+        self.rows = 0
+        self.scalar = False
+        self.result: np.ndarray | None = None
+        self._file: Any = None
+        self._tmp: Path | None = None
+        self._header_size = 0
+
+    def __enter__(self) -> EntryWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def _open(self, dtype: np.dtype) -> None:
+        self._header_size = len(npy_header(dtype, LARGEST_SHAPE + (self.row_shape or ())))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._tmp = temp_path(self.npy)
+            with _ACTIVE_LOCK:
+                _ACTIVE_TEMPS.add(str(self._tmp))
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(self._tmp, flags, 0o666)  # 0o666 honours the umask (a group-shared cache)
+            self._file = os.fdopen(fd, "w+b")
+            self._file.write(b"\0" * self._header_size)
+        except OSError as exc:
+            self.abort()
+            raise self._write_error(exc) from exc
+
+    def append(self, piece: np.ndarray) -> None:
+        """Add rows (a piece of the entry's first axis) at the end of the entry."""
+        if self.result is not None or self.scalar:
+            raise CacheError(f"cache entry {self.npy}: append after the last piece")
+        check_array(piece, f"cannot cache {self.data_name!r}: a piece is")
+        if self.dtype is None:
+            if piece.ndim == 0:
+                self.scalar = True
+            self.dtype = piece.dtype
+            self.row_shape = tuple(piece.shape[1:])
+            self._open(piece.dtype)
+        elif piece.dtype != self.dtype or tuple(piece.shape[1:]) != self.row_shape or piece.ndim == 0:
+            self.abort()
+            raise CacheError(
+                f"cannot cache {self.data_name!r}: a piece of dtype {piece.dtype} and shape "
+                f"{piece.shape} does not continue the earlier ones (dtype {self.dtype}, rows of "
+                f"shape {self.row_shape})"
+            )
+        try:
+            write_piece(self._file, zero_padding(np.ascontiguousarray(piece)))
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise self._write_error(exc) from exc
+            raise
+        self.rows += 1 if piece.ndim == 0 else len(piece)
+
+    def _write_error(self, exc: OSError) -> CacheWriteError:
+        return CacheWriteError(
+            exc.errno, f"could not write cache entry {self.npy} ({exc.strerror or exc}); nothing was kept"
+        )
+
+    def abort(self) -> None:
+        """Forget what was written: no entry, no temporary file."""
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            with _ACTIVE_LOCK:
+                _ACTIVE_TEMPS.discard(str(self._tmp))
+            self._tmp = None
+
+    def commit(self) -> np.ndarray:
+        """Write the header, sync, checksum, move into place and commit the JSON; the entry's memory map."""
+        if self.result is not None:
+            return self.result
+        if self.dtype is None:  # no piece: an empty entry of no known type
+            self.append(np.zeros(0))
+        shape = () if self.scalar else (self.rows, *self.row_shape)
+        try:
+            try:
+                f = self._file
+                f.seek(0)
+                f.write(npy_header(self.dtype, shape, self._header_size))
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+                self._file = None
+                size = self._tmp.stat().st_size
+                checksum = file_checksum(self._tmp)  # just written: read back from the page cache
+                with folder_lock(self.folder):
+                    remove_stale_temps(self.folder, self.npy.name, self.meta_path.name)
+                    os.replace(self._tmp, self.npy)
+                    with _ACTIVE_LOCK:
+                        _ACTIVE_TEMPS.discard(str(self._tmp))
+                    self._tmp = None
+                    self._write_meta(size, checksum, shape)
+            except BaseException:
+                self.abort()
+                raise
+        except CacheError:
+            raise
+        except OSError as exc:  # disk full, permissions, ...: nothing of the entry is kept
+            raise self._write_error(exc) from exc
+        loaded = self.storage.load(self.run_id, self.data_name, self.key, verify=False)
+        if loaded is None:  # pragma: no cover - a concurrent delete
+            raise CacheError(f"cache entry {self.npy} vanished right after it was written")
+        self.result = loaded
+        return loaded
+
+    def _write_meta(self, size: int, checksum: str, shape: tuple[int, ...]) -> None:
+        record = {
+            "key": self.key,
+            "data_name": self.data_name,
+            "run_id": self.run_id,
+            **self.meta,
+            "dtype": descr_json(self.dtype),
+            "shape": list(shape),
+            "file_size": size,
+            "checksum": checksum,
+            "checksum_algorithm": CHECKSUM_ALGORITHM,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        payload = json.dumps(record, indent=1, default=repr).encode()
+        tmp = temp_path(self.meta_path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, self.meta_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            self.npy.unlink(missing_ok=True)  # data without its metadata is no entry
+            raise
