@@ -1,0 +1,226 @@
+"""The ``caen-raw`` adapter: CAEN readout buffers written unchanged by a lab DAQ.
+
+A run is ``<data_root>/<run>/`` (or its ``RAW`` folder) holding ``*.dat`` or
+``*.raw`` files whose first word carries the ``0xA`` event marker; the board
+number is read from ``Board_<b>`` in the name (else 0) and the segment from
+the last number before the extension (``...-Board_0-001.dat``). The firmware
+(standard, DPP-ZLE, DPP-PSD) is recognised from the first event's structure
+(:func:`detect_firmware`); the board family, for the sample period and the
+time tag tick, from the file or run folder names, else the ``model`` or
+``dt_ns`` options. DPP-PSD events keep their charges as ``energy`` (Qlong)
+and ``energy_short`` (Qshort) and their pile-up bit as flag 0x8000.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConfigError, FormatError, NoDataError, RunNotFoundError
+from .. import blockscan as bs
+from ..base import DAQAdapter, make_file_table, read_sorted
+from ..blockscan import EventFormat
+from ..boards import Board, board_from_name
+from .layout import (
+    EVENT_MARKER,
+    FIRMWARE_NAMES,
+    HEADER_BYTES,
+    MESSAGES,
+    PSD,
+    PSD_EXTENDED_PERIOD,
+    STANDARD,
+    TTT_PERIOD,
+    ZLE,
+)
+
+_SUFFIXES = (".dat", ".raw")
+_BOARD_RE = re.compile(r"board_?(\d+)", re.IGNORECASE)
+_SEGMENT_RE = re.compile(r"(\d+)$")
+_WAVEDUMP_RE = re.compile(r"^(wave_?\d+|TR_\d+_\d+)\.dat$", re.IGNORECASE)
+PATTERN = "*.dat or *.raw starting with a 0xA event header (not wave*.dat)"
+
+
+def _kernels():
+    from . import kernels
+
+    return kernels
+
+
+def event_bytes(buf: np.ndarray, n: int) -> int:
+    """Declared size in bytes of the event at ``buf[0]`` (0: fewer than 4 bytes)."""
+    if n < 4:
+        return 0
+    return (int.from_bytes(buf[:4].tobytes(), "little") & 0x0FFFFFFF) * 4
+
+
+def event_format(firmware: int) -> EventFormat:
+    k = _kernels()
+    walk, copy = {
+        STANDARD: (k.walk_standard, k.copy_standard),
+        ZLE: (k.walk_zle, k.copy_zle),
+        PSD: (k.walk_psd, k.copy_standard),
+    }[firmware]
+    return EventFormat(f"CAEN {FIRMWARE_NAMES[firmware]} readout", walk, copy, MESSAGES, event_bytes)
+
+
+def starts_with_event(path: Path) -> bool:
+    """Whether ``path``'s first word is a CAEN event header (``0xA`` in bits 28-31)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+    except OSError:
+        return False
+    return len(head) == HEADER_BYTES and (int.from_bytes(head[:4], "little") >> 28) == EVENT_MARKER
+
+
+def run_folder(data_root: Path | str, run_id: str) -> Path:
+    run_dir = Path(data_root) / str(run_id)
+    if not run_dir.is_dir():
+        raise RunNotFoundError(f"run {run_id!r}: run folder {run_dir} does not exist")
+    raw = run_dir / "RAW"
+    return raw if raw.is_dir() else run_dir
+
+
+def list_files(data_root: Path | str, run_id: str) -> np.ndarray:
+    folder = run_folder(data_root, run_id)
+    entries = []
+    for p in folder.iterdir():
+        if p.suffix.lower() not in _SUFFIXES or _WAVEDUMP_RE.match(p.name) or not p.is_file():
+            continue
+        if not starts_with_event(p):
+            continue
+        board = _BOARD_RE.search(p.stem)
+        seg = _SEGMENT_RE.search(p.stem)
+        entries.append((int(board.group(1)) if board else 0, -1, int(seg.group(1)) if seg else 0, p))
+    return make_file_table(data_root, run_id, folder, entries, PATTERN)
+
+
+def detect_firmware(words: np.ndarray, where: str) -> tuple[int, bool]:
+    """(firmware, PSD extended time tag) from the first event's 32-bit words.
+
+    DPP-PSD: a couple aggregate header (bit 31 set) right after the event
+    header. DPP-ZLE: channel headers whose sizes add up to the event. Standard:
+    an equal share of the event per masked channel. When both of the last two
+    fit, a ZLE skip word decides. Anything else is a :class:`FormatError`
+    naming the firmwares read.
+    """
+    size = int(words[0] & 0x0FFFFFFF)
+    body = words[4:size]
+    mask = int(words[1] & 0xFF) | (int(words[2] >> 24) << 8)
+    nch = bin(mask).count("1")
+    if body.size >= 2 and body[0] >> 31:
+        fw = int(body[1])
+        return PSD, bool((fw >> 28) & 1 and ((fw >> 24) & 7) <= 2)
+    std_ok = (nch == 0 and body.size == 0) or (nch > 0 and body.size % nch == 0)
+    zle_ok, skips, p = nch > 0, False, 0
+    for _ in range(nch):
+        if p >= body.size or (body[p] & 0xFFFF) == 0:
+            zle_ok = False
+            break
+        n = int(body[p] & 0xFFFF)
+        skips = skips or bool(np.any(body[p + 1 : p + n] >> 28 == 0b1000))
+        p += n
+    zle_ok = zle_ok and p == body.size
+    if zle_ok and (skips or not std_ok):
+        return ZLE, False
+    if std_ok:
+        return STANDARD, False
+    raise FormatError(
+        f"{where}: the first event is neither standard, DPP-ZLE nor DPP-PSD firmware output "
+        f"(event size {size} words, channel mask 0x{mask:x}); other firmwares (DPP-PHA, DAW, "
+        "...) are not read by the caen-raw adapter"
+    )
+
+
+class CaenRawAdapter(DAQAdapter):
+    """CAEN readout dumps: standard firmware, DPP-ZLE and DPP-PSD (see docs/formats.md)."""
+
+    name = "caen-raw"
+    sample_ns = 0  # per run: see run_settings
+
+    def __init__(self, *, model: str | None = None, dt_ns: float | None = None) -> None:
+        self.model = model
+        self.dt_ns = dt_ns
+
+    def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
+        return list_files(data_root, run_id)
+
+    def _board(self, run_id: str, files: np.ndarray) -> tuple[Board | None, str]:
+        candidates = [("model option", self.model)] if self.model else []
+        candidates.append((f"run folder {run_id}", str(run_id)))
+        candidates += [(f"file name {Path(str(p)).name}", Path(str(p)).name) for p in files["path"]]
+        for where, text in candidates:
+            board = board_from_name(text)
+            if board is not None:
+                return board, where
+        if self.model:
+            raise ConfigError(f"model option {self.model!r}: not a CAEN digitizer family known here")
+        return None, "unknown"
+
+    def run_settings(self, data_root: Path, run_id: str, files: np.ndarray) -> dict[str, Any]:
+        """Format, firmware, model, dt_ns, time tag tick and period, and ``sources``."""
+        data_root = Path(data_root)
+        firmwares = {}
+        for rel in files["path"]:
+            path = data_root / str(rel)
+            with open(path, "rb") as fh:
+                head = fh.read(HEADER_BYTES)
+                size = event_bytes(np.frombuffer(head, np.uint8), len(head))
+                first = head + fh.read(max(0, size - HEADER_BYTES))
+            if len(first) < max(size, HEADER_BYTES) or len(first) % 4:
+                continue  # a file cut inside its first event: the scan warns about it
+            words = np.frombuffer(first, "<u4")
+            firmwares[str(rel)] = detect_firmware(words, f"run {run_id!r}: file {rel}, byte offset 0")
+        if not firmwares:
+            raise NoDataError(f"run {run_id!r}: no file holds a complete event")
+        if len(set(firmwares.values())) > 1:
+            seen = ", ".join(f"{r}: {FIRMWARE_NAMES[f[0]]}" for r, f in firmwares.items())
+            raise FormatError(f"run {run_id!r}: files of different firmwares in one run ({seen})")
+        firmware, extended = next(iter(firmwares.values()))
+        src: dict[str, str] = {"firmware": "structure of the first event"}
+        board, src["model"] = self._board(run_id, files)
+        if board is not None and board.dt_ns is not None:
+            dt, src["dt_ns"] = board.dt_ns, f"board family {board.family} ({src['model']})"
+        elif self.dt_ns is not None:
+            dt, src["dt_ns"] = float(self.dt_ns), "dt_ns option"
+        else:
+            raise ConfigError(
+                f"run {run_id!r}: the sample period is unknown (no board model in the run "
+                "folder or file names); set the dt_ns option (or model) of the caen-raw adapter"
+            )
+        if firmware == PSD:  # DPP time tags count sample clock ticks
+            tick, src["tick_ns"] = dt, "DPP-PSD time tag: one tick per sample"
+        elif board is not None:
+            tick, src["tick_ns"] = board.ttt_ns, f"board family {board.family}"
+        else:
+            tick, src["tick_ns"] = 8.0, "assumed (most CAEN families); set model"
+        return {
+            "format": "caen-raw",
+            "firmware": FIRMWARE_NAMES[firmware],
+            "firmware_code": firmware,
+            "model": None if board is None else board.family,
+            "adc_bits": None if board is None else board.adc_bits,
+            "dt_ns": dt,
+            "tick_ns": tick,
+            "period": PSD_EXTENDED_PERIOD if extended else TTT_PERIOD,
+            "sources": src,
+        }
+
+    def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
+        return read_sorted(self, data_root, files, run_id)
+
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
+        data_root = Path(data_root)
+        if len(files) == 0:
+            raise NoDataError(f"run {run_id!r}: no files to read")
+        info = self.run_settings(data_root, run_id, files)
+        fmt = event_format(info["firmware_code"])
+        scans = bs.scan_files(fmt, run_id, data_root, files)
+        lengths = [s.meta[:, bs.NSAMP] for s in scans if len(s.meta)]
+        if lengths:
+            info["record_length"] = int(np.concatenate(lengths).max())
+        bs.read_scans(fmt, run_id, data_root, scans, info["dt_ns"], info["tick_ns"],
+                      info["period"], sink)  # fmt: skip
