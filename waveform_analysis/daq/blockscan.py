@@ -226,8 +226,8 @@ def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileS
     if len(meta) == 0:
         raise NoDataError(f"run {run_id!r}: the files hold no complete event")
     ticks = unwrap_counter(meta, period)
-    time_ns = np.rint(ticks * tick_ns).astype(np.int64)
     stamp_ps = np.rint(ticks * (tick_ns * 1000.0)).astype(np.int64)
+    time_ns = stamp_ps // 1000
     dtype = st_waveforms_dtype(max(1, int(meta[:, NSAMP].max())))
     names = dtype.names
 

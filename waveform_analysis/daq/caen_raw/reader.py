@@ -76,6 +76,10 @@ def starts_with_event(path: Path) -> bool:
     return len(head) == HEADER_BYTES and (int.from_bytes(head[:4], "little") >> 28) == EVENT_MARKER
 
 
+def _is_dump_name(p: Path) -> bool:
+    return p.suffix.lower() in _SUFFIXES and not _WAVEDUMP_RE.match(p.name)
+
+
 def run_folder(data_root: Path | str, run_id: str) -> Path:
     run_dir = Path(data_root) / str(run_id)
     if not run_dir.is_dir():
@@ -88,9 +92,7 @@ def list_files(data_root: Path | str, run_id: str) -> np.ndarray:
     folder = run_folder(data_root, run_id)
     entries = []
     for p in folder.iterdir():
-        if p.suffix.lower() not in _SUFFIXES or _WAVEDUMP_RE.match(p.name) or not p.is_file():
-            continue
-        if not starts_with_event(p):
+        if not (_is_dump_name(p) and p.is_file() and starts_with_event(p)):
             continue
         board = _BOARD_RE.search(p.stem)
         seg = _SEGMENT_RE.search(p.stem)
@@ -144,6 +146,16 @@ class CaenRawAdapter(DAQAdapter):
     def __init__(self, *, model: str | None = None, dt_ns: float | None = None) -> None:
         self.model = model
         self.dt_ns = dt_ns
+
+    looks_for = PATTERN
+
+    def detect(self, run_dir: Path) -> str | None:
+        folder = run_dir / "RAW" if (run_dir / "RAW").is_dir() else run_dir
+        for p in folder.iterdir():
+            if _is_dump_name(p) and p.is_file() and starts_with_event(p):
+                where = " in RAW" if folder != run_dir else ""
+                return f"CAEN readout dump{where}"
+        return None
 
     def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
         return list_files(data_root, run_id)
@@ -212,7 +224,7 @@ class CaenRawAdapter(DAQAdapter):
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
         return read_sorted(self, data_root, files, run_id)
 
-    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink, info=None) -> None:
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")

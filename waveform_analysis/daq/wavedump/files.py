@@ -26,12 +26,13 @@ def run_folder(data_root: Path | str, run_id: str) -> Path:
     if not run_dir.is_dir():
         raise RunNotFoundError(f"run {run_id!r}: run folder {run_dir} does not exist")
     for folder in (run_dir, run_dir / "RAW"):
-        if folder.is_dir() and any(_kind(p.name) for p in folder.iterdir()):
+        if folder.is_dir() and any(file_kind(p.name) for p in folder.iterdir()):
             return folder
     return run_dir
 
 
-def _kind(name: str) -> str | None:
+def file_kind(name: str) -> str | None:
+    """``"binary"`` or ``"ascii"`` for a WaveDump data file name, else None."""
     if BINARY_RE.match(name) or FAST_TRIGGER_RE.match(name):
         return "binary"
     if ASCII_RE.match(name):
@@ -48,7 +49,7 @@ def list_files(data_root: Path | str, run_id: str) -> tuple[np.ndarray, str]:
     folder = run_folder(data_root, run_id)
     entries: dict[str, list] = {"binary": [], "ascii": []}
     for p in folder.iterdir():
-        kind = _kind(p.name)
+        kind = file_kind(p.name)
         if not kind or not p.is_file():
             continue
         m = BINARY_RE.match(p.name) or ASCII_RE.match(p.name)

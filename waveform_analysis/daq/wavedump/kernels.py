@@ -79,9 +79,7 @@ def copy_binary(buf, base, meta, params, wave):
             for j in range(ns):
                 wave[i, j] = np.int16(np.rint(f[j]))
         else:
-            s = buf[o : o + 2 * ns].view(np.int16)
-            for j in range(ns):
-                wave[i, j] = s[j]
+            wave[i, :ns] = buf[o : o + 2 * ns].view(np.int16)
     return 0, 0
 
 

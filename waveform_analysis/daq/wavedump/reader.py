@@ -27,7 +27,7 @@ from ..base import DAQAdapter, read_sorted
 from ..blockscan import EventFormat, FileScan
 from ..boards import Board, board_from_name
 from .config import WaveDumpConfig, find_config, read_config
-from .files import is_fast_trigger, list_files, run_folder
+from .files import PATTERN, file_kind, is_fast_trigger, list_files, run_folder
 from .layout import HEADER_BYTES, MESSAGES, SAMPLE_F32, SAMPLE_U16, TTT_PERIOD
 
 DEFAULT_TTT_NS = 8.0
@@ -90,8 +90,22 @@ class WaveDumpAdapter(DAQAdapter):
         self.model = model
         self.dt_ns = dt_ns
 
+    looks_for = PATTERN
+
+    def detect(self, run_dir: Path) -> str | None:
+        for folder in (run_dir, run_dir / "RAW"):
+            kinds = {file_kind(p.name) for p in folder.iterdir()} - {None} if folder.is_dir() else set()
+            if kinds:
+                where = "" if folder == run_dir else " in RAW"
+                return f"WaveDump {' and '.join(sorted(kinds))}{where}"
+        return None
+
     def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
         return list_files(data_root, run_id)[0]
+
+    def settings_files(self, data_root: Path, run_id: str, files: np.ndarray) -> list[Path]:
+        cfg = self._config(Path(data_root), run_id)
+        return [] if cfg is None else [cfg.path]
 
     def _config(self, data_root: Path, run_id: str) -> WaveDumpConfig | None:
         if self.config is not None:
@@ -199,7 +213,7 @@ class WaveDumpAdapter(DAQAdapter):
     def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
         return read_sorted(self, data_root, files, run_id)
 
-    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink, info=None) -> None:
         data_root = Path(data_root)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
