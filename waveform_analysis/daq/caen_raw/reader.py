@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from loguru import logger
 
 from ...errors import ConfigError, FormatError, NoDataError, RunNotFoundError
 from .. import blockscan as bs
@@ -137,6 +138,20 @@ def detect_firmware(words: np.ndarray, where: str) -> tuple[int, bool]:
     )
 
 
+def warn_segment_gaps(run_id: str, files: np.ndarray) -> None:
+    """A warning per board whose segment numbers skip some (a file missing mid-run)."""
+    for board in np.unique(files["board"]):
+        mine = files[files["board"] == board]
+        segs = sorted(int(s) for s in mine["segment"])
+        missing = sorted(set(range(segs[0], segs[-1] + 1)) - set(segs))
+        if missing:
+            logger.warning(
+                f"run {run_id!r}: board {int(board)}: gap in the segment numbers, missing "
+                f"{', '.join(map(str, missing))} (between {mine['path'][0]} and "
+                f"{mine['path'][-1]}); the events of the files present are read"
+            )
+
+
 class CaenRawAdapter(DAQAdapter):
     """CAEN readout dumps: standard firmware, DPP-ZLE and DPP-PSD (see docs/formats.md)."""
 
@@ -229,6 +244,7 @@ class CaenRawAdapter(DAQAdapter):
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
         info = self.run_settings(data_root, run_id, files)
+        warn_segment_gaps(run_id, files)
         fmt = event_format(info["firmware_code"])
         scans = bs.scan_files(fmt, run_id, data_root, files)
         lengths = [s.meta[:, bs.NSAMP] for s in scans if len(s.meta)]
