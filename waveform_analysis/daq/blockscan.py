@@ -31,8 +31,9 @@ from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ._blocks import BufferPool, RecordPool, open_listed, read_exact
 from ._threads import thread_map
+from .base import RunInfo
+from .blocks import BufferPool, RecordPool, open_listed, read_exact
 
 META = ("board", "channel", "ticks", "offset", "nsamp", "flags", "energy", "energy_short")
 BOARD, CHANNEL, TICKS, OFFSET, NSAMP, FLAGS, ENERGY, ENERGY_SHORT = range(len(META))
@@ -198,7 +199,7 @@ def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
     ticks = meta[:, TICKS].copy()
     if ticks.size == 0:
         return ticks
-    from ._v1725_kernels import _unwrap
+    from .v1725.kernels import _unwrap
 
     by = np.lexsort((meta[:, CHANNEL], meta[:, BOARD]))  # stable: file order kept
     b, c = meta[by, BOARD], meta[by, CHANNEL]
@@ -217,17 +218,18 @@ def scan_files(fmt: EventFormat, run_id: str, data_root: Path, files: np.ndarray
 
 
 def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileScan],
-               dt_ns: float, tick_ns: float, period: int, sink) -> None:  # fmt: skip
+               info: RunInfo, tick_ns: float, period: int, sink) -> None:  # fmt: skip
     """Pass 2 for records whose time is a ``period``-wrapping counter of ``tick_ns`` ticks.
 
-    ``energy``/``energy_short`` (when the dtype has them) are NaN where the meta column is < 0.
+    ``dt`` is ``info.dt_ns``; the energies ``info.energy_fields`` names come
+    from the meta columns (NaN where < 0), the others are NaN.
     """
     meta = np.concatenate([s.meta for s in scans]) if scans else np.empty((0, 8), np.int64)
     if len(meta) == 0:
         raise NoDataError(f"run {run_id!r}: the files hold no complete event")
     ticks = unwrap_counter(meta, period)
     stamp_ps = np.rint(ticks * (tick_ns * 1000.0)).astype(np.int64)
-    time_ns = stamp_ps // 1000
+    time_ns = stamp_ps // 1000 + info.time_offset_ns
     dtype = st_waveforms_dtype(max(1, int(meta[:, NSAMP].max())))
     names = dtype.names
 
@@ -237,13 +239,12 @@ def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileS
         out["timestamp"] = stamp_ps[rows]
         out["board"] = m[:, BOARD]
         out["channel"] = m[:, CHANNEL]
-        out["dt"] = dt_ns
+        out["dt"] = info.dt_ns
         out["length"] = m[:, NSAMP]
         out["flags"] = m[:, FLAGS]
         for name, col in (("energy", ENERGY), ("energy_short", ENERGY_SHORT)):
-            if name in names:
+            if name in info.energy_fields and name in names:
                 out[name] = np.where(m[:, col] < 0, np.nan, m[:, col])
-        if "energy_calibrated" in names:
-            out["energy_calibrated"] = np.nan
+        info.fill_absent(out)
 
     copy_records(fmt, run_id, data_root, scans, dtype, sink, fill)

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from loguru import logger
 
 from ...errors import ConfigError, FormatError, NoDataError, RunNotFoundError
 from .. import blockscan as bs
-from ..base import DAQAdapter, make_file_table, read_sorted
+from ..base import DAQAdapter, RunInfo, make_file_table, resolve_dt
 from ..blockscan import EventFormat
-from ..boards import Board, board_from_name
+from ..boards import DEFAULT_TTT_NS, family_in_name, ttt_ns
+from ..models import family
 from .layout import (
     EVENT_MARKER,
     FIRMWARE_NAMES,
@@ -138,6 +138,29 @@ def detect_firmware(words: np.ndarray, where: str) -> tuple[int, bool]:
     )
 
 
+def run_firmware(data_root: Path, run_id: str, files: np.ndarray) -> tuple[int, bool]:
+    """(firmware, PSD extended time tag) of the run, from each file's first event; the files
+    of one run must agree."""
+    if len(files) == 0:
+        raise NoDataError(f"run {run_id!r}: no files to read")
+    found = {}
+    for rel in files["path"]:
+        with open(data_root / str(rel), "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+            size = event_bytes(np.frombuffer(head, np.uint8), len(head))
+            first = head + fh.read(max(0, size - HEADER_BYTES))
+        if len(first) < max(size, HEADER_BYTES) or len(first) % 4:
+            continue  # a file cut inside its first event: the scan warns about it
+        words = np.frombuffer(first, "<u4")
+        found[str(rel)] = detect_firmware(words, f"run {run_id!r}: file {rel}, byte offset 0")
+    if not found:
+        raise NoDataError(f"run {run_id!r}: no file holds a complete event")
+    if len(set(found.values())) > 1:
+        seen = ", ".join(f"{r}: {FIRMWARE_NAMES[f[0]]}" for r, f in found.items())
+        raise FormatError(f"run {run_id!r}: files of different firmwares in one run ({seen})")
+    return next(iter(found.values()))
+
+
 def warn_segment_gaps(run_id: str, files: np.ndarray) -> None:
     """A warning per board whose segment numbers skip some (a file missing mid-run)."""
     for board in np.unique(files["board"]):
@@ -156,11 +179,9 @@ class CaenRawAdapter(DAQAdapter):
     """CAEN readout dumps: standard firmware, DPP-ZLE and DPP-PSD (see docs/formats.md)."""
 
     name = "caen-raw"
-    sample_ns = 0  # per run: see run_settings
 
-    def __init__(self, *, model: str | None = None, dt_ns: float | None = None) -> None:
+    def __init__(self, *, model: str | None = None) -> None:
         self.model = model
-        self.dt_ns = dt_ns
 
     looks_for = PATTERN
 
@@ -175,80 +196,50 @@ class CaenRawAdapter(DAQAdapter):
     def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
         return list_files(data_root, run_id)
 
-    def _board(self, run_id: str, files: np.ndarray) -> tuple[Board | None, str]:
+    def _family(self, run_id: str, files: np.ndarray):
+        """(family, model word, where) from the model option, run folder or file names."""
         candidates = [("model option", self.model)] if self.model else []
         candidates.append((f"run folder {run_id}", str(run_id)))
         candidates += [(f"file name {Path(str(p)).name}", Path(str(p)).name) for p in files["path"]]
         for where, text in candidates:
-            board = board_from_name(text)
-            if board is not None:
-                return board, where
+            found = family_in_name(text)
+            if found is not None:
+                return found[0], found[1], where
         if self.model:
             raise ConfigError(f"model option {self.model!r}: not a CAEN digitizer family known here")
-        return None, "unknown"
+        return None
 
-    def run_settings(self, data_root: Path, run_id: str, files: np.ndarray) -> dict[str, Any]:
-        """Format, firmware, model, dt_ns, time tag tick and period, and ``sources``."""
+    def run_info(self, data_root: Path, run_id: str, files: np.ndarray,
+                 dt_ns: float | None = None) -> RunInfo:  # fmt: skip
+        """Format, firmware (``encoding``), model and dt_ns of the run, with their sources."""
+        firmware, _ = run_firmware(Path(data_root), run_id, files)
+        info = RunInfo(format=self.name, encoding=FIRMWARE_NAMES[firmware],
+                       folder=Path(str(files["path"][0])).parent.name)  # fmt: skip
+        info.sources["encoding"] = "structure of the first event"
+        if firmware == PSD:
+            info.energy_fields = ("energy", "energy_short")
+            info.sources["energy"] = "DPP-PSD charge word: Qlong (energy), Qshort (energy_short)"
+        named = self._family(run_id, files)
+        if named is not None:
+            fam, word, where = named
+            info.set("model", word, where)
+            info.set("adc_bits", fam.adc_bits, f"board family {fam.name}")
+            info.set("dt_ns", fam.dt_ns, f"board family {fam.name} ({where})")
+        return resolve_dt(info, run_id, dt_ns)
+
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink,
+                  info: RunInfo | None = None) -> None:  # fmt: skip
         data_root = Path(data_root)
-        firmwares = {}
-        for rel in files["path"]:
-            path = data_root / str(rel)
-            with open(path, "rb") as fh:
-                head = fh.read(HEADER_BYTES)
-                size = event_bytes(np.frombuffer(head, np.uint8), len(head))
-                first = head + fh.read(max(0, size - HEADER_BYTES))
-            if len(first) < max(size, HEADER_BYTES) or len(first) % 4:
-                continue  # a file cut inside its first event: the scan warns about it
-            words = np.frombuffer(first, "<u4")
-            firmwares[str(rel)] = detect_firmware(words, f"run {run_id!r}: file {rel}, byte offset 0")
-        if not firmwares:
-            raise NoDataError(f"run {run_id!r}: no file holds a complete event")
-        if len(set(firmwares.values())) > 1:
-            seen = ", ".join(f"{r}: {FIRMWARE_NAMES[f[0]]}" for r, f in firmwares.items())
-            raise FormatError(f"run {run_id!r}: files of different firmwares in one run ({seen})")
-        firmware, extended = next(iter(firmwares.values()))
-        src: dict[str, str] = {"firmware": "structure of the first event"}
-        board, src["model"] = self._board(run_id, files)
-        if board is not None and board.dt_ns is not None:
-            dt, src["dt_ns"] = board.dt_ns, f"board family {board.family} ({src['model']})"
-        elif self.dt_ns is not None:
-            dt, src["dt_ns"] = float(self.dt_ns), "dt_ns option"
-        else:
-            raise ConfigError(
-                f"run {run_id!r}: the sample period is unknown (no board model in the run "
-                "folder or file names); set the dt_ns option (or model) of the caen-raw adapter"
-            )
-        if firmware == PSD:  # DPP time tags count sample clock ticks
-            tick, src["tick_ns"] = dt, "DPP-PSD time tag: one tick per sample"
-        elif board is not None:
-            tick, src["tick_ns"] = board.ttt_ns, f"board family {board.family}"
-        else:
-            tick, src["tick_ns"] = 8.0, "assumed (most CAEN families); set model"
-        return {
-            "format": "caen-raw",
-            "firmware": FIRMWARE_NAMES[firmware],
-            "firmware_code": firmware,
-            "model": None if board is None else board.family,
-            "adc_bits": None if board is None else board.adc_bits,
-            "dt_ns": dt,
-            "tick_ns": tick,
-            "period": PSD_EXTENDED_PERIOD if extended else TTT_PERIOD,
-            "sources": src,
-        }
-
-    def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
-        return read_sorted(self, data_root, files, run_id)
-
-    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink, info=None) -> None:
-        data_root = Path(data_root)
-        if len(files) == 0:
-            raise NoDataError(f"run {run_id!r}: no files to read")
-        info = self.run_settings(data_root, run_id, files)
+        if info is None:
+            info = self.run_info(data_root, run_id, files)
+        firmware, extended = run_firmware(data_root, run_id, files)
         warn_segment_gaps(run_id, files)
-        fmt = event_format(info["firmware_code"])
+        fmt = event_format(firmware)
         scans = bs.scan_files(fmt, run_id, data_root, files)
-        lengths = [s.meta[:, bs.NSAMP] for s in scans if len(s.meta)]
-        if lengths:
-            info["record_length"] = int(np.concatenate(lengths).max())
-        bs.read_scans(fmt, run_id, data_root, scans, info["dt_ns"], info["tick_ns"],
-                      info["period"], sink)  # fmt: skip
+        if firmware == PSD:  # DPP time tags count sample clock ticks
+            tick = info.dt_ns
+        else:
+            fam = family(info.model)
+            tick = ttt_ns(fam) if fam is not None else DEFAULT_TTT_NS
+        period = PSD_EXTENDED_PERIOD if extended else TTT_PERIOD
+        bs.read_scans(fmt, run_id, data_root, scans, info, tick, period, sink)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import ConfigError
-from ..boards import DRS4_DT_NS
+from ..models import drs4_dt_ns as drs4_period
 
 CONFIG_NAME = "WaveDumpConfig.txt"
 
@@ -72,13 +72,13 @@ class WaveDumpConfig:
         value = self.common.get("DRS4_FREQUENCY")
         if value is None:
             return None
-        key = value.split()[0]
-        if key not in DRS4_DT_NS:
+        try:
+            return drs4_period(value.split()[0])
+        except (ValueError, IndexError):
             raise ConfigError(
                 f"WaveDump config {self.path}, line {self.lines['DRS4_FREQUENCY']}: "
-                f"DRS4_FREQUENCY {value!r} is none of 0-3 or 5000, 2500, 1000, 750 (MHz)"
-            )
-        return DRS4_DT_NS[key]
+                f"DRS4_FREQUENCY {value!r} is none of 0-3 or a frequency in MHz"
+            ) from None
 
     @property
     def header(self) -> bool:

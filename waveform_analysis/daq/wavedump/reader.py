@@ -1,11 +1,11 @@
 """The ``wavedump`` adapter: WaveDump binary and ASCII runs, with the run's WaveDump config.
 
-Settings, each with where it came from (:meth:`WaveDumpAdapter.run_settings`):
+Settings, each with where it came from (:meth:`WaveDumpAdapter.run_info`):
 
 * sample period: x742 from the config's ``DRS4_FREQUENCY``; other boards from
   the family named in the config, run folder or file names
-  (:func:`~waveform_analysis.daq.boards.board_from_name`); else the adapter's
-  ``dt_ns``; else a :class:`ConfigError` naming the run and ``dt_ns``;
+  (:func:`~waveform_analysis.daq.boards.family_in_name`); else the ``dt_ns``
+  option; else a :class:`ConfigError` naming the run and ``dt_ns``;
 * trigger time tag tick: the family's (8 ns when no family is known);
 * sample type: float32 on x742 (``TR_`` files, an x742 model, or samples that
   read as floats of at least 2 ADC), else u16;
@@ -16,21 +16,19 @@ Settings, each with where it came from (:meth:`WaveDumpAdapter.run_settings`):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from loguru import logger
 
 from ...errors import ConfigError, NoDataError
 from .. import blockscan as bs
-from ..base import DAQAdapter, read_sorted
+from ..base import DAQAdapter, RunInfo, resolve_dt
 from ..blockscan import EventFormat, FileScan
-from ..boards import Board, board_from_name
+from ..boards import DEFAULT_TTT_NS, TTT_NS, family_in_name, ttt_ns
+from ..models import family
 from .config import WaveDumpConfig, find_config, read_config
 from .files import PATTERN, file_kind, is_fast_trigger, list_files, run_folder
 from .layout import HEADER_BYTES, MESSAGES, SAMPLE_F32, SAMPLE_U16, TTT_PERIOD
-
-DEFAULT_TTT_NS = 8.0
 
 
 def _kernels():
@@ -76,21 +74,18 @@ def looks_float32(first_event: bytes) -> bool:
 class WaveDumpAdapter(DAQAdapter):
     """CAEN WaveDump output: ``wave<c>.dat``/``wave_<c>.dat``/``TR_<g>_<n>.dat`` or ``wave<c>.txt``.
 
-    ``config`` names the WaveDump config file (default: ``WaveDumpConfig*.txt``
-    in the run folder), ``model`` the board (``"V1730"``, ``"DT5742"``) when
-    no name says it, ``dt_ns`` the sample period when neither does.
+    ``config`` names the WaveDump config file (relative to the run folder, or
+    absolute; default: ``WaveDumpConfig*.txt`` in the run folder), ``model``
+    the board (``"V1730"``, ``"DT5742"``) when no name says it. Register an
+    instance with them: ``register_adapter(WaveDumpAdapter(config="my.txt"), replace=True)``.
     """
 
     name = "wavedump"
-    sample_ns = 0  # per run: see run_settings
+    looks_for = PATTERN
 
-    def __init__(self, *, config: str | Path | None = None, model: str | None = None,
-                 dt_ns: float | None = None) -> None:  # fmt: skip
+    def __init__(self, *, config: str | Path | None = None, model: str | None = None) -> None:
         self.config = config
         self.model = model
-        self.dt_ns = dt_ns
-
-    looks_for = PATTERN
 
     def detect(self, run_dir: Path) -> str | None:
         for folder in (run_dir, run_dir / "RAW"):
@@ -118,119 +113,131 @@ class WaveDumpAdapter(DAQAdapter):
             found = find_config(Path(data_root) / str(run_id))
         return None if found is None else read_config(found)
 
-    def run_settings(self, data_root: Path, run_id: str, files: np.ndarray) -> dict[str, Any]:
-        """What the run's names and config say: format, model, dt_ns, ttt_ns, sample width,
-        record_length, pretrigger_samples, polarity, and ``sources`` (where each came from)."""
+    def run_info(self, data_root: Path, run_id: str, files: np.ndarray,
+                 dt_ns: float | None = None) -> RunInfo:  # fmt: skip
+        """Format, model, sample type, dt_ns, record length, pre-trigger and polarity of the run.
+
+        ``encoding`` is ``"binary u16"``, ``"binary float32 (x742)"`` or
+        ``"ascii"``; ``record_length`` is the first event's sample count (the
+        files win over the config, whose value a note keeps when it differs).
+        """
         data_root = Path(data_root)
-        kind = "ascii" if str(files["path"][0]).lower().endswith(".txt") else "binary"
+        if len(files) == 0:
+            raise NoDataError(f"run {run_id!r}: no files to read")
+        first = data_root / str(files["path"][0])
+        ascii_run = first.suffix.lower() == ".txt"
         cfg = self._config(data_root, run_id)
-        src: dict[str, str] = {}
-        board, src["model"] = self._board(data_root, run_id, files, cfg)
+        info = RunInfo(format=self.name, folder=first.parent.name)
+        named = self._family(run_id, files, cfg)
+        fam = None
+        if named is not None:
+            fam, word, where = named
+            info.set("model", word, where)
+            info.set("adc_bits", fam.adc_bits, f"board family {fam.name}")
         x742 = any(is_fast_trigger(str(p)) for p in files["path"]) or (
-            board is not None and board.family == "x742"
+            fam is not None and fam.name == "x742"
         )
-        width = SAMPLE_U16
-        if kind == "binary":
-            width, src["samples"] = self._width(data_root, files, x742)
-            x742 = x742 or width == SAMPLE_F32
-        dt: float | None = None
-        if x742 and cfg is not None and cfg.drs4_dt_ns is not None:
-            dt, src["dt_ns"] = cfg.drs4_dt_ns, f"DRS4_FREQUENCY in {cfg.path.name}"
-        elif board is not None and board.dt_ns is not None:
-            dt, src["dt_ns"] = board.dt_ns, f"board family {board.family} ({src['model']})"
-        elif self.dt_ns is not None:
-            dt, src["dt_ns"] = float(self.dt_ns), "dt_ns option"
-        if dt is None:
-            what = "x742 run without DRS4_FREQUENCY in a WaveDump config" if x742 else (
-                "no board model in the config, run folder or file names"
-            )
-            raise ConfigError(
-                f"run {run_id!r}: the sample period is unknown ({what}); set the dt_ns "
-                "option (or model) of the wavedump adapter"
-            )
-        if board is not None:
-            ttt_ns, src["ttt_ns"] = board.ttt_ns, f"board family {board.family}"
+        length = None
+        if ascii_run:
+            info.encoding = "ascii"
         else:
-            ttt_ns, src["ttt_ns"] = DEFAULT_TTT_NS, "assumed (most CAEN families); set model"
-        info: dict[str, Any] = {
-            "format": f"wavedump-{kind}",
-            "model": None if board is None else board.family,
-            "adc_bits": None if board is None else board.adc_bits,
-            "dt_ns": dt,
-            "ttt_ns": ttt_ns,
-            "sample_width": width,
-            "record_length": None,
-            "pretrigger_samples": None,
-            "polarity": None,
-            "config": None if cfg is None else str(cfg.path),
-        }
+            float32, length, why = _first_event(first, x742)
+            x742 = x742 or float32
+            info.encoding = "binary float32 (x742)" if x742 else "binary u16"
+            info.sources["encoding"] = why
         if cfg is not None:
+            info.files.append(str(cfg.path))
             if not cfg.header:
                 raise ConfigError(
                     f"run {run_id!r}: {cfg.path.name} line {cfg.lines['OUTPUT_FILE_HEADER']}: "
                     "OUTPUT_FILE_HEADER NO; files without event headers are not read"
                 )
-            for key, value in (
-                ("record_length", cfg.record_length),
-                ("pretrigger_samples", cfg.pretrigger_samples),
-                ("polarity", cfg.polarity()),
-            ):
-                if value is not None:
-                    info[key] = value
-                    src[key] = cfg.path.name
-        info["sources"] = src
-        return info
+            info.set("record_length", cfg.record_length, f"RECORD_LENGTH in {cfg.path.name}")
+            info.set("pretrigger_samples", cfg.pretrigger_samples,
+                     f"RECORD_LENGTH and POST_TRIGGER in {cfg.path.name}")  # fmt: skip
+            info.set("polarity", cfg.polarity(), f"PULSE_POLARITY in {cfg.path.name}")
+            for ch, section in cfg.channels.items():
+                if "PULSE_POLARITY" in section:
+                    info.channels.setdefault(ch, {})["polarity"] = cfg.polarity(ch)
+            if x742:
+                info.set("dt_ns", cfg.drs4_dt_ns, f"DRS4_FREQUENCY in {cfg.path.name}")
+        if length is not None and length != info.record_length:
+            if info.record_length is not None:
+                info.notes.append(
+                    f"{cfg.path.name} says RECORD_LENGTH {info.record_length}; the files hold "
+                    f"{length} samples per event"
+                )
+            info.set("record_length", length, f"event size in {first.name}")
+        if not x742 and fam is not None:
+            info.set("dt_ns", fam.dt_ns, f"board family {fam.name} ({info.sources['model']})")
+        if info.dt_ns is None and x742 and dt_ns is None:
+            raise ConfigError(
+                f"run {run_id!r}: x742 WaveDump run without DRS4_FREQUENCY in a WaveDump config, "
+                "so its sample period is unknown; set the option dt_ns"
+            )
+        return resolve_dt(info, run_id, dt_ns)
 
-    def _board(self, data_root: Path, run_id: str, files: np.ndarray,
-               cfg: WaveDumpConfig | None) -> tuple[Board | None, str]:  # fmt: skip
-        candidates = []
-        if self.model:
-            candidates.append(("model option", self.model))
+    def _family(self, run_id: str, files: np.ndarray, cfg: WaveDumpConfig | None):
+        """(family, model word, where) from the model option, config name, run folder or file names."""
+        candidates = [("model option", self.model)] if self.model else []
         if cfg is not None:
             candidates.append((f"config name {cfg.path.name}", cfg.path.name))
         candidates.append((f"run folder {run_id}", str(run_id)))
-        candidates += [(f"file name {Path(str(p)).name}", str(p)) for p in files["path"]]
+        candidates += [(f"file name {Path(str(p)).name}", Path(str(p)).name) for p in files["path"]]
         for where, text in candidates:
-            board = board_from_name(text)
-            if board is not None:
-                return board, where
+            found = family_in_name(text)
+            if found is not None:
+                return found[0], found[1], where
         if self.model:
             raise ConfigError(f"model option {self.model!r}: not a CAEN digitizer family known here")
-        return None, "unknown"
+        return None
 
-    def _width(self, data_root: Path, files: np.ndarray, x742: bool) -> tuple[int, str]:
-        if x742:
-            return SAMPLE_F32, "x742 board: float32"
-        path = data_root / str(files["path"][0])
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER_BYTES)
-            size = event_bytes(np.frombuffer(head, np.uint8), len(head))
-            first = head + fh.read(max(0, min(size, 1 << 20) - HEADER_BYTES))
-        if looks_float32(first):
-            return SAMPLE_F32, f"float32 samples in {path.name} (x742)"
-        return SAMPLE_U16, "u16 samples"
-
-    def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
-        return read_sorted(self, data_root, files, run_id)
-
-    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink, info=None) -> None:
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink,
+                  info: RunInfo | None = None) -> None:  # fmt: skip
         data_root = Path(data_root)
-        if len(files) == 0:
-            raise NoDataError(f"run {run_id!r}: no files to read")
-        info = self.run_settings(data_root, run_id, files)
-        fmt = ascii_format() if info["format"] == "wavedump-ascii" else binary_format(
-            info["sample_width"]
-        )
+        if info is None:
+            info = self.run_info(data_root, run_id, files)
+        if info.encoding == "ascii":
+            fmt = ascii_format()
+        else:
+            fmt = binary_format(SAMPLE_F32 if "float32" in (info.encoding or "") else SAMPLE_U16)
         scans = bs.scan_files(fmt, run_id, data_root, files)
-        check_record_length(run_id, scans, info)
-        bs.read_scans(fmt, run_id, data_root, scans, info["dt_ns"], info["ttt_ns"], TTT_PERIOD, sink)
+        check_record_length(run_id, scans, self._config(data_root, run_id))
+        bs.read_scans(fmt, run_id, data_root, scans, info, _ttt_ns(info), TTT_PERIOD, sink)
 
 
-def check_record_length(run_id: str, scans: list[FileScan], info: dict[str, Any]) -> None:
+def _ttt_ns(info: RunInfo) -> float:
+    """The run's trigger time tag tick: its family's, 8.5 ns on x742, else 8 ns."""
+    fam = family(info.model)
+    if fam is not None:
+        return ttt_ns(fam)
+    return TTT_NS["x742"] if "x742" in (info.encoding or "") else DEFAULT_TTT_NS
+
+
+def _first_event(path: Path, x742: bool) -> tuple[bool, int | None, str]:
+    """(float32 samples, samples in the first event, why) of a binary file."""
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_BYTES)
+        size = event_bytes(np.frombuffer(head, np.uint8), len(head))
+        first = head + fh.read(max(0, min(size, 1 << 24) - HEADER_BYTES))
+    if x742:
+        float32, why = True, "x742 board: float32 samples"
+    elif looks_float32(first):
+        float32, why = True, f"samples of {path.name} read as float32 (x742)"
+    else:
+        float32, why = False, "u16 samples"
+    width = SAMPLE_F32 if float32 else SAMPLE_U16
+    n = (size - HEADER_BYTES) // width if size >= HEADER_BYTES else None
+    return float32, n, why
+
+
+def check_record_length(run_id: str, scans: list[FileScan], cfg: WaveDumpConfig | None) -> None:
     """Warn when the config's RECORD_LENGTH is not the files' sample count (the files win)."""
-    configured = info.get("record_length")
+    configured = None if cfg is None else cfg.record_length
+    if configured is None:
+        return
     for scan in scans:
-        if configured is None or len(scan.meta) == 0:
+        if len(scan.meta) == 0:
             continue
         wrong = np.flatnonzero(scan.meta[:, bs.NSAMP] != configured)
         if wrong.size:
@@ -238,11 +245,6 @@ def check_record_length(run_id: str, scans: list[FileScan], info: dict[str, Any]
             logger.warning(
                 f"run {run_id!r}: file {scan.rel}, byte offset {int(scan.meta[first, bs.OFFSET])}: "
                 f"{wrong.size} events hold {int(scan.meta[first, bs.NSAMP])} samples where "
-                f"{Path(info['config']).name} says RECORD_LENGTH {configured}; the files' "
+                f"{cfg.path.name} says RECORD_LENGTH {configured}; the files' "
                 "sample counts are used"
             )
-    if scans:
-        lengths = np.concatenate([s.meta[:, bs.NSAMP] for s in scans])
-        if lengths.size:
-            info["record_length"] = int(lengths.max())
-            info.setdefault("sources", {})["record_length"] = "event size in the files"
