@@ -283,3 +283,11 @@ def test_real_wavedump_ascii(tmp_path):
     assert len(got) == 153 and np.all(got["length"] == 1030) and np.all(got["channel"] == 0)
     assert got["wave"][0, :3].tolist() == [15590, 15592, 15600]
     assert got["wave"][-1, 1027:1030].tolist() == [15599, 15593, 15590]
+
+
+def test_several_configs_in_the_run_folder_is_an_error_unless_one_is_named(tmp_path):
+    write_wavedump(tmp_path / "run", records(), config_name="WaveDumpConfig_V1730.txt")
+    write_wavedump(tmp_path / "run", records(), config_name="WaveDumpConfig_V1725.txt")
+    with pytest.raises(ConfigError, match="several WaveDump configs"):
+        read(tmp_path, "run")
+    assert np.all(read(tmp_path, "run", config="WaveDumpConfig_V1725.txt")["dt"] == 4.0)
