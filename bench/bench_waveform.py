@@ -7,7 +7,8 @@ split over 2 channels), warms the numba kernels up on a small run (compile
 time excluded), then prints for each step the best of ``--repeat`` timings:
 
 * VX2730 CSV -> st_waveforms, MB/s of CSV (reference: np.fromfile of the same files)
-* V1725 binary -> st_waveforms, MB/s of file (reference: np.fromfile of the same files)
+* V1725 binary, WaveDump binary and CAEN standard-firmware dump -> st_waveforms, MB/s of
+  file (reference: np.fromfile of the same files)
 * st_waveforms -> peaks, MB/s of int16 samples (reference: np.abs(x - b) > t)
 * cold CSV -> peaks and binary -> peaks end to end: ``Context.get_data(run, "peaks")``
   with the standard plugins on an empty cache (cache writes included), MB/s of
@@ -19,7 +20,7 @@ time excluded), then prints for each step the best of ``--repeat`` timings:
 * peak RSS of CSV -> peaks in a new process (``VmHWM``; ``ru_maxrss`` printed
   too) against the run's int16 sample bytes
 
-Targets: CSV >= 300 MB/s, binary >= 1000 MB/s, hits >= 2000 MB/s, cold CSV ->
+Targets: CSV >= 300 MB/s, binary (each format) >= 1000 MB/s, hits >= 2000 MB/s, cold CSV ->
 peaks >= 150 MB/s, binary -> peaks >= 500 MB/s, cached get_data < 10 ms,
 peak RSS < 3 x sample bytes + 200 MiB.
 """
@@ -50,12 +51,21 @@ from waveform_analysis.synthetic import generate_run  # noqa: E402
 TARGETS = {
     "vx2730": 300.0,
     "v1725": 1000.0,
+    "wavedump": 1000.0,
+    "caen-raw": 1000.0,
     "hits": 2000.0,
     "vx2730_peaks": 150.0,
     "v1725_peaks": 500.0,
     "cached_ms": 10.0,
 }
 MIB = 1 << 20
+# synthetic format (= its adapter) -> label of its "files -> st_waveforms" row
+READERS = {
+    "vx2730": "VX2730 CSV -> st_waveforms",
+    "v1725": "V1725 bin -> st_waveforms",
+    "wavedump": "WaveDump bin -> st_waveforms",
+    "caen-raw": "CAEN dump -> st_waveforms",
+}
 
 # run in a new interpreter: argv = data_root storage_dir run_id
 CACHED_CHILD = """
@@ -163,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp) / "DAQ"
         root.mkdir()
         # warm-up: compile/load every kernel on a small run of each format
-        for fmt in ("vx2730", "v1725"):
+        for fmt in READERS:
             generate_run(root, f"warm_{fmt}", fmt=fmt, n_waveforms=200, n_samples=args.n_samples)
             a = get_adapter(fmt)
             st = a.read(root, a.list_files(root, f"warm_{fmt}"), f"warm_{fmt}")
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{2 * per_channel} waveforms x {args.n_samples} samples, best of {repeat}")
         st_csv = None
         inputs = {}
-        for fmt in ("vx2730", "v1725"):
+        for fmt in READERS:
             run = f"bench_{fmt}"
             t0 = time.perf_counter()
             generate_run(root, run, fmt=fmt, n_waveforms=per_channel, n_samples=args.n_samples)
@@ -192,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 holder["st"] = a.read(root, files, run)
 
             t = best_time(read, repeat)
-            label = "VX2730 CSV -> st_waveforms" if fmt == "vx2730" else "V1725 bin -> st_waveforms"
-            row(label, nbytes, t, "np.fromfile same files", t_ref, TARGETS[fmt])
+            row(READERS[fmt], nbytes, t, "np.fromfile same files", t_ref, TARGETS[fmt])
             if fmt == "vx2730":
                 st_csv = holder["st"]
             del holder
