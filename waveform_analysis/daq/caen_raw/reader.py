@@ -213,8 +213,9 @@ class CaenRawAdapter(DAQAdapter):
                  dt_ns: float | None = None) -> RunInfo:  # fmt: skip
         """Format, firmware (``encoding``), model and dt_ns of the run, with their sources."""
         firmware, _ = run_firmware(Path(data_root), run_id, files)
-        info = RunInfo(format=self.name, encoding=FIRMWARE_NAMES[firmware],
-                       folder=Path(str(files["path"][0])).parent.name)  # fmt: skip
+        parent = Path(data_root) / Path(str(files["path"][0])).parent
+        folder = "." if parent == Path(data_root) / str(run_id) else parent.name
+        info = RunInfo(format=self.name, encoding=FIRMWARE_NAMES[firmware], folder=folder)
         info.sources["encoding"] = "structure of the first event"
         if firmware == PSD:
             info.energy_fields = ("energy", "energy_short")

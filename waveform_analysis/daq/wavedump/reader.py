@@ -127,7 +127,8 @@ class WaveDumpAdapter(DAQAdapter):
         first = data_root / str(files["path"][0])
         ascii_run = first.suffix.lower() == ".txt"
         cfg = self._config(data_root, run_id)
-        info = RunInfo(format=self.name, folder=first.parent.name)
+        folder = "." if first.parent == data_root / str(run_id) else first.parent.name
+        info = RunInfo(format=self.name, folder=folder)
         named = self._family(run_id, files, cfg)
         fam = None
         if named is not None:
