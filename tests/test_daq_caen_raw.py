@@ -208,3 +208,27 @@ def test_missing_segment_in_the_middle_warns(tmp_path, warnings_log):
     got = read(tmp_path, "run")
     assert len(got) == 2 * 20
     assert any("board 0: gap in the segment numbers, missing 2" in m for m in warnings_log)
+
+
+def test_auto_recognises_wavedump_dump_and_compass_runs_in_one_folder(tmp_path):
+    from waveform_analysis import Context, standard_plugins
+    from waveform_analysis.synthetic import generate_run
+
+    fmts = {"wd": "wavedump", "wda": "wavedump-ascii", "dump": "caen-raw", "csv": "compass-csv"}
+    for run, fmt in fmts.items():
+        generate_run(tmp_path / "data", run, fmt=fmt, n_waveforms=30, n_samples=256, seed=1)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "data")})
+    ctx.register(standard_plugins())
+    waves = {}
+    for run in fmts:
+        st = ctx.get_data(run, "st_waveforms")
+        triggers = ctx.get_data(run, "triggers")
+        np.testing.assert_array_equal(triggers["time"], st["time"])
+        assert len(ctx.get_data(run, "peaks")) > 0
+        waves[run] = st["wave"]
+    info = {run: ctx.run_info(run) for run in fmts}
+    assert info["wd"]["format"] == "wavedump" and info["wd"]["encoding"] == "binary u16"
+    assert info["wda"]["encoding"] == "ascii" and info["dump"]["encoding"] == "standard"
+    assert info["dump"]["dt_ns"] == 2.0 and info["wd"]["sources"]["dt_ns"].startswith("board family")
+    for run in ("wd", "wda", "dump"):  # the same pulses as the CoMPASS run of the same seed
+        np.testing.assert_array_equal(waves[run], waves["csv"])
