@@ -23,7 +23,9 @@ from .common import (
 )
 
 # the formats of waveform_analysis.synthetic.FORMATS (named here: importing it loads numba)
-GENERATE_FORMATS = ["vx2730", "compass-csv", "compass-bin", "v1725"]
+GENERATE_FORMATS = [
+    "vx2730", "compass-csv", "compass-bin", "v1725", "wavedump", "wavedump-ascii", "caen-raw",
+]
 
 
 @click.command()

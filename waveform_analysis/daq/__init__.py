@@ -1,8 +1,10 @@
 """Digitizer format readers ("adapters"), one sub-package per format family, and their registry.
 
 Built-ins: ``"compass"`` (CAEN CoMPASS CSV and BIN, 1.x and 2.x, with or
-without waveforms; ``"vx2730"`` is its alias for the VX2730 boards) and
-``"v1725"`` (CAEN raw binary, DAW firmware). ``daq_adapter="auto"``
+without waveforms; ``"vx2730"`` is its alias for the VX2730 boards),
+``"v1725"`` (CAEN raw binary, DAW firmware), ``"wavedump"`` (WaveDump binary,
+x742 float binary and ASCII) and ``"caen-raw"`` (readout dumps of the
+standard, DPP-ZLE and DPP-PSD firmwares). ``daq_adapter="auto"``
 (:data:`DEFAULT_ADAPTER`, the one place the default is written) recognises
 each run's format from its files. Add a format by subclassing
 :class:`DAQAdapter` (see :mod:`.base` for the interface) and calling
@@ -14,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from .base import DAQAdapter, RunInfo
+from .caen_raw import CaenRawAdapter
 from .compass import CompassAdapter, VX2730Adapter
 from .compass import csv_reader as vx2730
 from .registry import (
@@ -25,6 +28,7 @@ from .registry import (
     resolve_adapter,
 )
 from .v1725 import V1725Adapter
+from .wavedump import WaveDumpAdapter
 
 DEFAULT_ADAPTER = AUTO
 
@@ -34,15 +38,19 @@ sys.modules[f"{__name__}.vx2730"] = vx2730
 register_adapter(CompassAdapter(), replace=True)
 register_adapter(VX2730Adapter(), replace=True)
 register_adapter(V1725Adapter(), replace=True)
+register_adapter(WaveDumpAdapter(), replace=True)
+register_adapter(CaenRawAdapter(), replace=True)
 
 __all__ = [
     "AUTO",
+    "CaenRawAdapter",
     "CompassAdapter",
     "DAQAdapter",
     "DEFAULT_ADAPTER",
     "RunInfo",
     "V1725Adapter",
     "VX2730Adapter",
+    "WaveDumpAdapter",
     "available_adapters",
     "detect_adapter",
     "get_adapter",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from .caen_raw import write_caen_raw
 from .compass_bin import write_compass_bin
 from .compass_csv import (
     COLUMNS_1X,
@@ -32,6 +33,7 @@ from .compass_csv import (
 from .model import TRUTH_DTYPE, PulseModel, synthesize
 from .shapes import SHAPE_TRUTH_DTYPE, psd_figure_of_merit, scintillator
 from .v1725 import write_v1725
+from .wavedump import write_wavedump
 
 __all__ = [
     "COLUMNS_1X",
@@ -53,8 +55,10 @@ __all__ = [
     "scintillator",
     "synthesize",
     "write_compass_bin",
+    "write_caen_raw",
     "write_v1725",
     "write_vx2730",
+    "write_wavedump",
 ]
 
 
@@ -106,6 +110,18 @@ register_format(Format("compass-bin", 2, _bin, _compass_folder, list_mode=True))
 register_format(Format(
     "v1725", 4, lambda raw, st, run_id, opt: write_v1725(raw, st, n_segments=opt["n_segments"],
                                                          board=None),
+    even_samples=True,
+))
+register_format(Format(
+    "wavedump", 2, lambda folder, st, run_id, opt: write_wavedump(folder, st), lambda layout: ".",
+))
+register_format(Format(
+    "wavedump-ascii", 2, lambda folder, st, run_id, opt: write_wavedump(folder, st, kind="ascii"),
+    lambda layout: ".",
+))
+register_format(Format(
+    "caen-raw", 2, lambda raw, st, run_id, opt: write_caen_raw(raw, st,
+                                                               n_segments=opt["n_segments"]),
     even_samples=True,
 ))
 
