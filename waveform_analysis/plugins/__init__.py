@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .basic_features import BasicFeaturesPlugin
+from .coincidences import CoincidencesPlugin
 from .events import EventsPlugin
 from .peaks import PeaksPlugin
 from .raw_files import RawFilesPlugin
@@ -10,6 +11,7 @@ from .st_waveforms import StWaveformsPlugin
 
 __all__ = [
     "BasicFeaturesPlugin",
+    "CoincidencesPlugin",
     "EventsPlugin",
     "PeaksPlugin",
     "RawFilesPlugin",
