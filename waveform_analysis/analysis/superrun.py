@@ -35,7 +35,7 @@ def expand_runs(context: Any, runs: str | Iterable[str]) -> list[str]:
             if known is None:
                 known = sorted({p.name for root in (context.data_root, context.storage_dir)
                                 if root.is_dir() for p in root.iterdir()
-                                if p.is_dir() and not p.name.startswith(".")})  # fmt: skip
+                                if p.is_dir() and not p.name.startswith(".")})
             matched = fnmatch.filter(known, item)
             if not matched:
                 raise RunNotFoundError(
@@ -89,8 +89,9 @@ def iter_selected(
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """``(run_id, selected rows)`` for each run in turn; a run's unselected data is released
-    (from this Context's memory; the disk cache stays) before the next is loaded."""
+    """``(run_id, selected rows)`` pieces, run after run and, inside a run, a chunk of rows
+    (``chunk_mb`` of the Context) at a time; each piece is a copy. A run's data is released
+    from this Context's memory (the disk cache stays) before the next run is loaded."""
     run_list = expand_runs(context, runs)
     if not run_list:
         raise ConfigError("no runs given")
@@ -98,13 +99,15 @@ def iter_selected(
     for run_id in run_list:
         held = run_id in context._memory  # noqa: SLF001 - keep what the caller already holds
         data = context.get_data(run_id, name)
-        kept = apply_selection(data, selection, time_range=time_range, seconds_range=seconds_range)
-        if kept is data:
-            kept = np.array(data)  # a copy, so the run's memory map can go
+        step = max(1, context.chunk_bytes // max(1, data.dtype.itemsize))
+        for start in range(0, max(len(data), 1), step):
+            rows = data[start : start + step]
+            kept = apply_selection(rows, selection, time_range=time_range, seconds_range=seconds_range)
+            yield run_id, np.array(kept) if kept is rows else kept
+            del rows, kept
         del data
         if not held:
             context.release(run_id)
-        yield run_id, kept
 
 
 def get_array(
@@ -152,7 +155,7 @@ def get_df(
 
     if isinstance(runs, str) and not _GLOB & set(runs):
         data = apply_selection(context.get_data(runs, name), selection,
-                               time_range=time_range, seconds_range=seconds_range)  # fmt: skip
+                               time_range=time_range, seconds_range=seconds_range)
         return to_frame(data, f"{name!r} of run {runs!r}", columns)
     data = get_array(context, runs, name, selection, time_range, seconds_range)
     return to_frame(data, f"{name!r} of runs {runs!r}", columns)

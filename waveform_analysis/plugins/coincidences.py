@@ -37,7 +37,7 @@ class CoincidencesPlugin(Plugin):
             default={}, type=dict,
             help="Offset added to each channel's times, {'board:channel': ns} (cable delays)",
         ),
-    }  # fmt: skip
+    }
 
     def compute(self, context, run_id: str, triggers: np.ndarray) -> np.ndarray:
         from ..processing.coincidences import find_coincidences
