@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_rate", "plot_spectrum", "plot_waveforms", "save"]
+__all__ = ["plot_psd", "plot_rate", "plot_spectrum", "plot_tof", "plot_waveforms", "save"]
 
 _MAX_BINS = 200
 
@@ -71,12 +71,21 @@ def plot_waveforms(
     max_waveforms: int = 6,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
 ) -> Any:
     """A gallery of records: samples, baseline, threshold and the found peaks (shaded).
 
     ``records`` are indices into ``st_waveforms``; by default a few records
-    with one, two, several and no peaks. Time is in ns from the record start.
+    with one, two, several and no peaks (among those ``selection`` keeps, a
+    selection over ``st_waveforms``' fields). Time is in ns from the record start.
     """
+    if records is None and selection is not None:
+        from .analysis.selection import selection_mask
+
+        keep = selection_mask(st_waveforms, selection)
+        kept_peaks = peaks[keep[peaks["record_i"]]] if peaks is not None and len(peaks) else peaks
+        records = _pick_records(st_waveforms, kept_peaks, max_waveforms)
+        records = records[keep[records]][:max_waveforms]
     idx = np.asarray(
         records if records is not None else _pick_records(st_waveforms, peaks, max_waveforms)
     )
@@ -148,13 +157,21 @@ def plot_spectrum(
     *,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
+    log: bool = True,
 ) -> Any:
     """Peak spectra per channel (per board and channel with several boards; step histograms,
     log y): one panel per field.
 
     Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
-    bins, see :func:`_bins`); peaks above it are counted in the legend.
+    bins, see :func:`_bins`); peaks above it are counted in the legend. Works on any
+    data with the fields (``energy_calibrated`` of many runs from ``ctx.get_array``);
+    ``selection`` keeps rows first, ``log=False`` draws a linear y axis.
     """
+    if selection is not None:
+        from .analysis.selection import apply_selection
+
+        peaks = apply_selection(peaks, selection)
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
     fig = _figure(max(6.4, 5.2 * len(fields)), 3.8)
     axes = fig.subplots(1, len(fields), squeeze=False).ravel()
@@ -168,8 +185,9 @@ def plot_spectrum(
             over = int(np.count_nonzero(v > edges[-1]))
             label = f"{name} ({len(v)} peaks" + (f", {over} above range)" if over else ")")
             ax.stairs(counts, edges, label=label, lw=1.2)
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=0.7)
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylim(bottom=0.7 if log else 0)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel(_UNITS.get(field, field))
         ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
@@ -204,9 +222,14 @@ def plot_rate(
     bins: int = 50,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
 ) -> Any:
     """Peak rate per channel (per board and channel with several boards) over the run
-    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
+    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps."""
+    if selection is not None:
+        from .analysis.selection import apply_selection
+
+        peaks = apply_selection(peaks, selection)
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     if len(peaks) == 0:
@@ -230,3 +253,6 @@ def plot_rate(
     ax.set_title(title or "Peak rate over the run", fontsize=10)
     save(fig, path)
     return fig
+
+
+from .analysis.plots import plot_psd, plot_tof  # noqa: E402 - they draw with the helpers above
