@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_batch.py
 	$(PY) bench/bench_dask.py
 	$(PY) bench/bench_large.py
+	$(PY) bench/bench_analysis.py
 
 # also the demo's data, cache, drawings and pictures (all under demo_data/)
 clean:

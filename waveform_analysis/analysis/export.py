@@ -4,7 +4,8 @@ The format comes from the file's suffix. Rows are written piece by piece as
 :func:`~waveform_analysis.analysis.superrun.iter_selected` gives them (a chunk of a
 run at a time), so a large run is never in memory at once:
 
-* ``.root`` (uproot): a TTree named after the data type, one branch per field; a
+* ``.root`` (uproot, LZ4-compressed baskets, which ROOT 6.14 and later read): a
+  TTree named after the data type, one branch per field; a
   field with a shape per row (``wave``) is a fixed-length array branch; ``run_id``
   becomes ``run_index`` into the list of runs written beside the tree as
   ``<name>_runs`` (a ``TObjString``, one name per line). Plus each channel's
@@ -75,17 +76,6 @@ def _plain(dtype: np.dtype, strings: str) -> np.dtype:
     return np.dtype(fields)
 
 
-def _pieces(context: Any, runs: list[str], name: str, selection: Selection) -> Iterator[np.ndarray]:
-    """Selected pieces of the runs, each with ``run_id``."""
-    width = max(len(r) for r in runs)
-    for run_id, piece in iter_selected(context, runs, name, selection):
-        out = np.empty(len(piece), with_run_id(piece.dtype, width))
-        for field in piece.dtype.names:
-            out[field] = piece[field]
-        out["run_id"] = run_id
-        yield out
-
-
 class _Spectra:
     """Per-channel values of the spectrum field, gathered piece by piece (one float32 a row)."""
 
@@ -140,8 +130,11 @@ def export(
     path: str | Path,
     selection: Selection = None,
     bins: int = 1024,
+    compression: str | None = "lz4",
 ) -> Path:
-    """Write ``name`` of ``runs`` (selected) to ``path``; the suffix picks the format."""
+    """Write ``name`` of ``runs`` (selected) to ``path``; the suffix picks the format.
+
+    ``compression`` of ROOT baskets: ``"lz4"`` (default), ``"zlib"`` or None."""
     path = Path(path)
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -156,8 +149,11 @@ def export(
             field, hists = spectra(context, run_list, name, selection, bins)
             _write_csv(tmp, field, hists)
         else:
-            writer = {"root": _write_root, "hdf5": _write_hdf5, "parquet": _write_parquet}[fmt]
-            writer(tmp, name, run_list, _pieces(context, run_list, name, selection), bins)
+            pieces = iter_selected(context, run_list, name, selection)
+            if fmt == "root":
+                _write_root(tmp, name, run_list, pieces, bins, compression)
+            else:
+                {"hdf5": _write_hdf5, "parquet": _write_parquet}[fmt](tmp, name, run_list, pieces)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -177,22 +173,26 @@ def _write_csv(path: Path, field: str | None, hists: dict) -> None:
                 f.write(f"{board},{channel},{float(lo)!r},{float(hi)!r},{int(c)}\n")
 
 
-def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[np.ndarray], bins: int) -> None:
+def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[str, np.ndarray]],
+                bins: int, compression: str | None) -> None:
     uproot = _need("uproot")
     hist = _need("hist")
+    codecs = {"lz4": lambda: (_need("lz4"), uproot.LZ4(1))[1], "zlib": lambda: uproot.ZLIB(1), None: lambda: None}
+    if compression not in codecs:
+        raise ConfigError(f"compression {compression!r} is not one of 'lz4', 'zlib' or None")
     acc = _Spectra()
-    with uproot.recreate(path) as f:
+    with uproot.recreate(path, compression=codecs[compression]()) as f:
         tree = None
-        for piece in pieces:
+        for run_id, piece in pieces:
             acc.add(piece)
-            branches = {n: np.ascontiguousarray(piece[n]) for n in piece.dtype.names if n != "run_id"}
-            branches["run_index"] = np.full(len(piece), runs.index(piece["run_id"][0]) if len(piece) else 0,
-                                            np.int32)
+            branches = {n: np.ascontiguousarray(piece[n]) for n in piece.dtype.names}
+            branches["run_index"] = np.full(len(piece), runs.index(run_id), np.int32)
             if tree is None:
                 tree = f.mktree(name, {k: v.dtype if v.ndim == 1 else (v.dtype, v.shape[1:])
                                        for k, v in branches.items()})
             if len(piece):
                 tree.extend(branches)
+            del branches
         f[f"{name}_runs"] = "\n".join(runs)
         for (board, channel), (edges, counts) in acc.histograms(bins).items():
             h = hist.Hist(hist.axis.Variable(edges, name=acc.field, label=acc.field),
@@ -201,11 +201,16 @@ def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[np.ndar
             f[f"spectrum_b{board}_ch{channel}"] = h
 
 
-def _write_hdf5(path: Path, name: str, runs: list[str], pieces: Iterator[np.ndarray], bins: int) -> None:
+def _write_hdf5(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[str, np.ndarray]]) -> None:
     h5py = _need("h5py")
+    width = max(len(r) for r in runs)
     with h5py.File(path, "w") as f:
         dset = None
-        for piece in pieces:
+        for run_id, rows in pieces:
+            piece = np.empty(len(rows), with_run_id(rows.dtype, width))
+            for field in rows.dtype.names:
+                piece[field] = rows[field]
+            piece["run_id"] = run_id
             plain = piece.astype(_plain(piece.dtype, "bytes"))
             if dset is None:
                 dset = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=plain.dtype,
@@ -219,12 +224,12 @@ def _write_hdf5(path: Path, name: str, runs: list[str], pieces: Iterator[np.ndar
             dset[n:] = plain
 
 
-def _write_parquet(path: Path, name: str, runs: list[str], pieces: Iterator[np.ndarray], bins: int) -> None:
+def _write_parquet(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[str, np.ndarray]]) -> None:
     pa = _need("pyarrow")
     pq = _need("pyarrow.parquet")
     writer = None
     try:
-        for piece in pieces:
+        for run_id, piece in pieces:
             columns, fields = [], []
             for field, (unit, title) in units(piece.dtype).items():
                 v = piece[field]
@@ -234,6 +239,8 @@ def _write_parquet(path: Path, name: str, runs: list[str], pieces: Iterator[np.n
                     col = pa.array(v)
                 columns.append(col)
                 fields.append(pa.field(field, col.type, metadata={"unit": unit, "title": title}))
+            columns.append(pa.array(np.full(len(piece), run_id)))
+            fields.append(pa.field("run_id", pa.string(), metadata={"unit": "", "title": "Run the row comes from"}))
             table = pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata={"data": name}))
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema)

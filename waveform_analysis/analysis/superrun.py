@@ -90,8 +90,9 @@ def iter_selected(
     seconds_range: tuple[float, float] | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """``(run_id, selected rows)`` pieces, run after run and, inside a run, a chunk of rows
-    (``chunk_mb`` of the Context) at a time; each piece is a copy. A run's data is released
-    from this Context's memory (the disk cache stays) before the next run is loaded."""
+    (``chunk_mb`` of the Context) at a time. A piece may be a view of the run's memory map:
+    copy what you keep. A run's data is released from this Context's memory (the disk
+    cache stays) before the next run is loaded."""
     run_list = expand_runs(context, runs)
     if not run_list:
         raise ConfigError("no runs given")
@@ -102,9 +103,8 @@ def iter_selected(
         step = max(1, context.chunk_bytes // max(1, data.dtype.itemsize))
         for start in range(0, max(len(data), 1), step):
             rows = data[start : start + step]
-            kept = apply_selection(rows, selection, time_range=time_range, seconds_range=seconds_range)
-            yield run_id, np.array(kept) if kept is rows else kept
-            del rows, kept
+            yield run_id, apply_selection(rows, selection, time_range=time_range, seconds_range=seconds_range)
+            del rows
         del data
         if not held:
             context.release(run_id)
