@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,31 @@ def test_the_plugin_passes_its_options_to_the_kernel_and_caches_by_them(tmp_path
     key = ctx.key_for("run_1", "coincidences")
     ctx.set_config({"coincidences": {"time_offset_ns": {"0:1": -37.0}}})
     assert ctx.key_for("run_1", "coincidences") != key
+
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+LEGEND_BIN = REALDATA / "legend-testdata" / "compass_test_data.BIN"
+
+
+@pytest.mark.skipif(not LEGEND_BIN.is_file(), reason="../shared/realdata is absent")
+def test_real_compass_pulser_pairs_equal_those_from_the_raw_timestamps():
+    """legend-testdata's CoMPASS BIN (DT5730, ch0 and ch1 in one file, a pulser on both):
+    the pairs and delta_t equal the ones computed from the file's own TIMETAGs (ps)."""
+    raw = LEGEND_BIN.read_bytes()
+    assert int.from_bytes(raw[:2], "little") == 0xCAED  # energy, energy short, waveform
+    n_samples = int.from_bytes(raw[2 + 21 : 2 + 25], "little")
+    event = np.dtype([("board", "<u2"), ("channel", "<u2"), ("timetag", "<u8"), ("energy", "<u2"),
+                      ("energy_short", "<u2"), ("flags", "<u4"), ("code", "u1"), ("n", "<u4"),
+                      ("wave", "<u2", (n_samples,))])
+    ev = np.frombuffer(raw, event, offset=2)
+    assert np.all(ev["n"] == n_samples) and set(ev["channel"].tolist()) == {0, 1}
+    tr = np.zeros(len(ev), TRIGGER_FIELDS)
+    tr["timestamp"] = ev["timetag"].astype(np.int64)
+    tr["time"] = tr["timestamp"] // 1000
+    tr["board"], tr["channel"], tr["energy"] = ev["board"], ev["channel"], ev["energy"]
+    tr["energy_calibrated"] = np.nan
+    got = find_coincidences(tr, 100.0, "0:0")
+    want = _brute(tr, 100.0, "0:0")
+    assert {(int(r), int(i), float(d)) for r, i, d in zip(got["ref_index"], got["index"], got["delta_t"])} == want
+    assert len(got) >= 45  # the pulser fires both channels together
+    np.testing.assert_array_equal(got["energy"], ev["energy"][got["index"]])
