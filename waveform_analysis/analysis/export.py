@@ -17,9 +17,7 @@ run at a time), so a large run is never in memory at once:
   units in the schema's field metadata (``unit``).
 * ``.csv``: each channel's spectrum: board, channel, bin low edge, bin high edge, count.
 
-Spectra histogram the first field of ``SPECTRUM_FIELDS`` the data has with finite
-values (``energy_calibrated``, ``energy``, ``charge_long``, ``area``), ``bins`` equal
-bins from 0 (or the smallest value, when negative) to the largest.
+Spectra are those of :mod:`waveform_analysis.analysis.spectra`.
 """
 
 from __future__ import annotations
@@ -33,11 +31,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from .selection import Selection
+from .spectra import ENERGY_FIELDS, Spectra, spectra
 from .superrun import expand_runs, iter_selected, with_run_id
 
-__all__ = ["SPECTRUM_FIELDS", "export", "spectra"]
+__all__ = ["export", "units"]
 
-SPECTRUM_FIELDS = ("energy_calibrated", "energy", "charge_long", "area")
 _UNIT = re.compile(r"\[([^\]]+)\]\s*$")
 _SUFFIXES = {".root": "root", ".h5": "hdf5", ".hdf5": "hdf5", ".parquet": "parquet", ".csv": "csv"}
 
@@ -74,53 +72,6 @@ def _plain(dtype: np.dtype, strings: str) -> np.dtype:
             kind = np.dtype((f"S{kind.base.itemsize // 4}", kind.shape))
         fields.append((name, kind))
     return np.dtype(fields)
-
-
-class _Spectra:
-    """Per-channel values of the spectrum field, gathered piece by piece (one float32 a row)."""
-
-    def __init__(self) -> None:
-        self.field: str | None = None
-        self.values: dict[tuple[int, int], list[np.ndarray]] = {}
-
-    def add(self, piece: np.ndarray) -> None:
-        names = piece.dtype.names or ()
-        if self.field is None:
-            for f in SPECTRUM_FIELDS:
-                if f in names and np.isfinite(piece[f]).any():
-                    self.field = f
-                    break
-            else:
-                return
-        if "channel" not in names:
-            return
-        board = piece["board"] if "board" in names else np.zeros(len(piece), np.int16)
-        value = piece[self.field].astype(np.float32)
-        key = (board.astype(np.int64) << 16) | (piece["channel"].astype(np.int64) & 0xFFFF)
-        for k in np.unique(key):
-            self.values.setdefault((int(k) >> 16, int(k) & 0xFFFF), []).append(value[key == k])
-
-    def histograms(self, bins: int) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-        """``{(board, channel): (edges, counts)}`` over one common range."""
-        joined = {k: np.concatenate(v) for k, v in sorted(self.values.items())}
-        finite = [v[np.isfinite(v)] for v in joined.values()]
-        finite = [v for v in finite if len(v)]
-        if not finite:
-            return {}
-        lo = min(0.0, min(float(v.min()) for v in finite))
-        hi = max(float(v.max()) for v in finite)
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-        return {k: (edges, np.histogram(v[np.isfinite(v)], edges)[0]) for k, v in joined.items()}
-
-
-def spectra(
-    context: Any, runs: str | Iterable[str], name: str, selection: Selection = None, bins: int = 1024
-) -> tuple[str | None, dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]]:
-    """``(field, {(board, channel): (edges, counts)})``: each channel's spectrum summed over runs."""
-    acc = _Spectra()
-    for _, piece in iter_selected(context, runs, name, selection):
-        acc.add(piece)
-    return acc.field, acc.histograms(bins)
 
 
 def export(
@@ -163,7 +114,7 @@ def export(
 def _write_csv(path: Path, field: str | None, hists: dict) -> None:
     if field is None:
         raise ConfigError(
-            f"no spectrum to write: the data has none of the fields {', '.join(SPECTRUM_FIELDS)} "
+            f"no spectrum to write: the data has none of the fields {', '.join(ENERGY_FIELDS)} "
             "with a finite value"
         )
     with open(path, "w") as f:
@@ -180,7 +131,7 @@ def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[s
     codecs = {"lz4": lambda: (_need("lz4"), uproot.LZ4(1))[1], "zlib": lambda: uproot.ZLIB(1), None: lambda: None}
     if compression not in codecs:
         raise ConfigError(f"compression {compression!r} is not one of 'lz4', 'zlib' or None")
-    acc = _Spectra()
+    acc = Spectra()
     with uproot.recreate(path, compression=codecs[compression]()) as f:
         tree = None
         for run_id, piece in pieces:

@@ -1,9 +1,11 @@
 """Many runs as one: a data type over a list (or glob) of runs, selected run by run.
 
-Runs not yet in the cache are first computed together by a :class:`BatchProcessor`
-(so run 2 is read while run 1 is processed); then each run is loaded, cut by the
-selection and ranges, and let go before the next, so the memory held is one run's
-data plus the rows kept, never all runs unselected. Each row gets a ``run_id``.
+Each run is loaded (or computed) through the Context, cut by the selection and
+ranges a chunk of rows at a time, and let go before the next, so the memory held is
+one run's data plus the rows kept, never all runs unselected. Each row gets a
+``run_id``. Runs are taken one after the other: to compute many uncached runs on all
+cores first, give them to a ``BatchProcessor`` (the command line does). This module
+uses only the Context's public methods, so the Context can delegate to it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from ..errors import ConfigError, RunNotFoundError
 from .selection import Selection, apply_selection
 
-__all__ = ["expand_runs", "get_array", "get_df", "iter_selected", "with_run_id"]
+__all__ = ["expand_runs", "get_array", "iter_selected", "selected_rows", "with_run_id"]
 
 _GLOB = set("*?[")
 
@@ -61,26 +63,6 @@ def with_run_id(dtype: np.dtype, width: int) -> np.dtype:
     return np.dtype(fields)
 
 
-def _compute_missing(context: Any, runs: list[str], name: str) -> None:
-    """Compute, in one batch, the runs whose ``name`` is not cached yet (errors come later, per run)."""
-    if context.readonly or len(runs) < 2:
-        return
-    missing = [r for r in runs if not _cached(context, r, name)]
-    if len(missing) > 1:
-        from ..core.data.batch_processor import BatchProcessor
-
-        BatchProcessor(context).process_runs(missing, name, show_progress=False)
-        for r in missing:
-            context.release(r)
-
-
-def _cached(context: Any, run_id: str, name: str) -> bool:
-    try:
-        return context.is_cached(run_id, name)
-    except Exception:  # noqa: BLE001 - a broken run raises its own error when it is loaded
-        return True
-
-
 def iter_selected(
     context: Any,
     runs: str | Iterable[str],
@@ -96,9 +78,8 @@ def iter_selected(
     run_list = expand_runs(context, runs)
     if not run_list:
         raise ConfigError("no runs given")
-    _compute_missing(context, run_list, name)
     for run_id in run_list:
-        held = run_id in context._memory  # noqa: SLF001 - keep what the caller already holds
+        held = context.holds(run_id)
         data = context.get_data(run_id, name)
         step = max(1, context.chunk_bytes // max(1, data.dtype.itemsize))
         for start in range(0, max(len(data), 1), step):
@@ -140,22 +121,17 @@ def get_array(
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def get_df(
+def selected_rows(
     context: Any,
     runs: str | Iterable[str],
     name: str,
-    columns: list[str] | None = None,
     selection: Selection = None,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
-) -> Any:
-    """A DataFrame of one run (a run name: no ``run_id`` column, as ``get_data``) or of
-    many (a list or a glob: :func:`get_array`, with ``run_id``)."""
-    from ..core.catalog import to_frame
-
+) -> np.ndarray:
+    """What ``ctx.get_df`` shows: one run's selected data as ``get_data`` has it (a run
+    name), or :func:`get_array` with ``run_id`` (a list or a glob)."""
     if isinstance(runs, str) and not _GLOB & set(runs):
-        data = apply_selection(context.get_data(runs, name), selection,
+        return apply_selection(context.get_data(runs, name), selection,
                                time_range=time_range, seconds_range=seconds_range)
-        return to_frame(data, f"{name!r} of run {runs!r}", columns)
-    data = get_array(context, runs, name, selection, time_range, seconds_range)
-    return to_frame(data, f"{name!r} of runs {runs!r}", columns)
+    return get_array(context, runs, name, selection, time_range, seconds_range)

@@ -58,6 +58,25 @@ def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config:
     return make_context(data_root, cache, config, adapter or found[chosen[0]][0]), chosen
 
 
+def compute_missing(ctx: Any, runs: list[str], target: str) -> None:
+    """Compute the runs whose TARGET is not cached in one batch (on all cores) before they are
+    read one at a time; a run that fails raises its own error when it is read."""
+    missing = [r for r in runs if not _cached(ctx, r, target)]
+    if len(missing) > 1:
+        from .. import BatchProcessor
+
+        BatchProcessor(ctx).process_runs(missing, target, show_progress=True)
+        for r in missing:
+            ctx.release(r)
+
+
+def _cached(ctx: Any, run_id: str, target: str) -> bool:
+    try:
+        return ctx.is_cached(run_id, target)
+    except Exception:  # noqa: BLE001 - a broken run raises its own error when it is read
+        return True
+
+
 @click.command()
 @DATA_ROOT_ARG
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
@@ -102,9 +121,10 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
             title=f"{run}: waveforms with found peaks", selection=selection,
         )
     else:
+        compute_missing(ctx, chosen, name)
         data = ctx.get_array(chosen, name, selection=selection)
         if what == "spectrum":
-            from ..analysis.plots import energy_field
+            from ..plotting import energy_field
 
             field = energy_field(data)
             fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
@@ -143,6 +163,7 @@ def export(data_root: Path, runs: tuple[str, ...], target: str, selection: str |
     """
     ctx, chosen = _context(data_root, runs, cache, config, adapter)
     check_target(ctx, target)
+    compute_missing(ctx, chosen, target)
     try:
         path = ctx.export(chosen, target, output, selection=selection)
     except ImportError as exc:

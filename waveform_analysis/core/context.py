@@ -288,9 +288,12 @@ class Context:
         or a glob (``"run_0*"``) gives :meth:`get_array`'s rows, with ``run_id``;
         ``selection``, ``time_range`` and ``seconds_range`` as there.
         """
-        from ..analysis.superrun import get_df
+        from ..analysis.superrun import selected_rows
+        from .catalog import to_frame
 
-        return get_df(self, run_id, data_name, columns, selection, time_range, seconds_range)
+        data = selected_rows(self, run_id, data_name, selection, time_range, seconds_range)
+        which = f"run {run_id!r}" if isinstance(run_id, str) else f"runs {list(run_id)!r}"
+        return to_frame(data, f"{data_name!r} of {which}", columns)
 
     def get_array(
         self,
@@ -305,8 +308,8 @@ class Context:
         ``runs``: a name, a glob (``"run_0*"``) or a list. ``selection``: a string such
         as ``"area > 100 & channel == 0"`` (parsed, never evaluated as Python) or a
         function of the array returning a bool mask; ``time_range=(t0, t1)`` in ns and
-        ``seconds_range=(a, b)`` since the run's start. Runs not cached are computed in
-        one batch first; see :mod:`waveform_analysis.analysis.superrun`.
+        ``seconds_range=(a, b)`` since the run's start. Runs are loaded (or computed) one
+        at a time; see :mod:`waveform_analysis.analysis.superrun`.
         """
         from ..analysis.superrun import get_array
 
@@ -548,6 +551,10 @@ class Context:
             stack.pop()
 
     # -- forgetting -------------------------------------------------------------------
+
+    def holds(self, run_id: str) -> bool:
+        """Whether this Context holds data of ``run_id`` in memory (see :meth:`release`)."""
+        return bool(self._memory.get(run_id))
 
     def release(self, run_id: str) -> None:
         """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""

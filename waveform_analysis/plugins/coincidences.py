@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..processing.coincidences import COINCIDENCES_DTYPE
 
 __all__ = ["CoincidencesPlugin"]
 
@@ -18,6 +19,7 @@ class CoincidencesPlugin(Plugin):
     """
 
     provides = "coincidences"
+    dtype = COINCIDENCES_DTYPE
     depends_on = ("triggers",)
     version = "1.0.0"
     options = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numba
 import numpy as np
 
 from ..errors import ConfigError
@@ -58,29 +57,6 @@ def parse_channel(text: str | int, option: str = "reference") -> tuple[int, int]
 def channel_key(board: np.ndarray | int, channel: np.ndarray | int) -> np.ndarray | int:
     """One int64 per (board, channel) pair."""
     return (np.asarray(board, np.int64) << 16) | (np.asarray(channel, np.int64) & 0xFFFF)
-
-
-@numba.njit(cache=True, nogil=True)
-def _pairs(t, key, is_ref, is_partner, window, all_pairs, out_ref, out_partner, fill):
-    """Count (``fill`` False) or write the (reference, partner) positions of ``t``'s order."""
-    n = t.size
-    k = 0
-    for i in range(n):
-        if not is_ref[i]:
-            continue
-        j = i + 1  # with "all", each pair once: the later trigger is the partner
-        if not all_pairs:  # partners before the reference too
-            j = i
-            while j > 0 and t[i] - t[j - 1] < window:
-                j -= 1
-        while j < n and t[j] - t[i] < window:
-            if is_partner[j] and key[j] != key[i]:
-                if fill:
-                    out_ref[k] = i
-                    out_partner[k] = j
-                k += 1
-            j += 1
-    return k
 
 
 def _energy(triggers: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -132,11 +108,13 @@ def find_coincidences(
         is_ref = is_partner
     else:
         is_ref = key_sorted == channel_key(*parse_channel(reference))
+    from ._coincidences_kernels import pair_positions  # numba compiles on first use
+
     window = int(round(float(window_ns) * 1000))
     empty = np.zeros(0, np.int64)
-    count = _pairs(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, empty, empty, False)
+    count = pair_positions(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, empty, empty, False)
     ref_pos, partner_pos = np.empty(count, np.int64), np.empty(count, np.int64)
-    _pairs(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, ref_pos, partner_pos, True)
+    pair_positions(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, ref_pos, partner_pos, True)
     ref, partner = order[ref_pos], order[partner_pos]
     out = np.empty(count, COINCIDENCES_DTYPE)
     out["time"] = triggers["time"][ref]
