@@ -1,8 +1,10 @@
 """Many runs as one: a data type over a list (or glob) of runs, selected run by run.
 
-Each run is loaded (or computed) through the Context, cut by the selection and
-ranges a chunk of rows at a time, and let go before the next, so the memory held is
-one run's data plus the rows kept, never all runs unselected. Each row gets a
+Each run is loaded (or computed) through a clone of the Context (same config,
+plugins and cache folder, its own memory), cut by the selection and ranges a chunk of
+rows at a time, and let go before the next, so the memory held is one run's data plus
+the rows kept, never all runs unselected; what the caller's Context holds is left as
+it was. Each row gets a
 ``run_id``. Runs are taken one after the other: to compute many uncached runs on all
 cores first, give them to a ``BatchProcessor`` (the command line does). This module
 uses only the Context's public methods, so the Context can delegate to it.
@@ -73,22 +75,21 @@ def iter_selected(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """``(run_id, selected rows)`` pieces, run after run and, inside a run, a chunk of rows
     (``chunk_mb`` of the Context) at a time. A piece may be a view of the run's memory map:
-    copy what you keep. A run's data is released from this Context's memory (the disk
-    cache stays) before the next run is loaded."""
+    copy what you keep. Runs are read through a clone of ``context``, which lets each
+    run's data go (the disk cache stays) before the next run is loaded."""
     run_list = expand_runs(context, runs)
     if not run_list:
         raise ConfigError("no runs given")
+    reader = context.clone()
     for run_id in run_list:
-        held = context.holds(run_id)
-        data = context.get_data(run_id, name)
-        step = max(1, context.chunk_bytes // max(1, data.dtype.itemsize))
+        data = reader.get_data(run_id, name)
+        step = max(1, reader.chunk_bytes // max(1, data.dtype.itemsize))
         for start in range(0, max(len(data), 1), step):
             rows = data[start : start + step]
             yield run_id, apply_selection(rows, selection, time_range=time_range, seconds_range=seconds_range)
             del rows
         del data
-        if not held:
-            context.release(run_id)
+        reader.release(run_id)
 
 
 def get_array(

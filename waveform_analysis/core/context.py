@@ -552,10 +552,6 @@ class Context:
 
     # -- forgetting -------------------------------------------------------------------
 
-    def holds(self, run_id: str) -> bool:
-        """Whether this Context holds data of ``run_id`` in memory (see :meth:`release`)."""
-        return bool(self._memory.get(run_id))
-
     def release(self, run_id: str) -> None:
         """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""
         with self._lock:
