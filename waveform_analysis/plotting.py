@@ -188,7 +188,7 @@ def plot_spectrum(
             ax.set_yscale("log")
         ax.set_ylim(bottom=0.7 if log else 0)
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_xlabel(_UNITS.get(field, field))
+        ax.set_xlabel(_UNITS.get(field) or _label(peaks, field))
         ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
         one = title is not None and len(fields) == 1
         ax.set_title(title if one else f"peak {field} spectrum", fontsize=10)
