@@ -63,12 +63,12 @@ def units(dtype: np.dtype) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _plain(dtype: np.dtype, strings: str) -> np.dtype:
-    """``dtype`` without titles or padding; unicode fields as ``strings`` (``"bytes"``: S, ``"keep"``)."""
+def _plain(dtype: np.dtype) -> np.dtype:
+    """``dtype`` without titles or padding, unicode fields as bytes (HDF5 has no UCS-4 strings)."""
     fields = []
     for name in dtype.names:
         kind = dtype.fields[name][0]
-        if kind.base.kind == "U" and strings == "bytes":
+        if kind.base.kind == "U":
             kind = np.dtype((f"S{kind.base.itemsize // 4}", kind.shape))
         fields.append((name, kind))
     return np.dtype(fields)
@@ -162,7 +162,7 @@ def _write_hdf5(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[s
             for field in rows.dtype.names:
                 piece[field] = rows[field]
             piece["run_id"] = run_id
-            plain = piece.astype(_plain(piece.dtype, "bytes"))
+            plain = piece.astype(_plain(piece.dtype))
             if dset is None:
                 dset = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=plain.dtype,
                                         chunks=True)
