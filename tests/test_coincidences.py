@@ -158,3 +158,31 @@ def test_real_compass_pulser_pairs_equal_those_from_the_raw_timestamps():
     assert {(int(r), int(i), float(d)) for r, i, d in zip(got["ref_index"], got["index"], got["delta_t"])} == want
     assert len(got) >= 45  # the pulser fires both channels together
     np.testing.assert_array_equal(got["energy"], ev["energy"][got["index"]])
+
+
+def test_coincidences_of_a_written_two_detector_run_with_a_known_offset(tmp_path):
+    """A start detector (channel 0) and a stop detector (channel 1) 37.512 ns later, written as
+    CoMPASS BIN list mode: the standard chain's coincidences equal the pairs of the file's time
+    tags, and the channel offset moves the time-of-flight peak to 0."""
+    from waveform_analysis import Context, standard_plugins
+    from waveform_analysis.synthetic import synthesize, write_compass_bin
+
+    st, _ = synthesize(n_channels=2, n_waveforms=400, n_samples=64, seed=7)
+    st["timestamp"][st["channel"] == 1] += 37_512  # ps: the flight time
+    order = np.argsort(st["timestamp"], kind="stable")
+    st = st[order]
+    st["time"] = st["timestamp"] // 1000
+    raw = tmp_path / "DAQ" / "tof_run" / "RAW"
+    raw.mkdir(parents=True)
+    write_compass_bin(raw, st, run_name="tof_run", samples=False)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ"), "dt_ns": 2.0})
+    ctx.register(standard_plugins())
+    ctx.set_config({"coincidences": {"window_ns": 100, "reference": "0:0"}})
+    tr = ctx.get_data("tof_run", "triggers")
+    got = ctx.get_data("tof_run", "coincidences")
+    want = _brute(tr, 100.0, "0:0")
+    assert {(int(r), int(i), float(d)) for r, i, d in zip(got["ref_index"], got["index"], got["delta_t"])} == want
+    assert np.sum(np.isclose(got["delta_t"], 37.512)) == 400
+    ctx.set_config({"coincidences": {"time_offset_ns": {"0:1": -37.512}}})
+    shifted = ctx.get_data("tof_run", "coincidences")
+    assert np.sum(np.abs(shifted["delta_t"]) < 1e-9) == 400

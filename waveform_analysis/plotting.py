@@ -161,6 +161,7 @@ def plot_spectrum(
     path: str | os.PathLike[str] | None = None,
     selection: Any = None,
     log: bool = True,
+    noun: str = "peaks",
 ) -> Any:
     """Peak spectra per channel (per board and channel with several boards; step histograms,
     log y): one panel per field.
@@ -168,7 +169,8 @@ def plot_spectrum(
     Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
     bins, see :func:`_bins`); peaks above it are counted in the legend. Works on any
     data with the fields (``energy_calibrated`` of many runs from ``ctx.get_array``);
-    ``selection`` keeps rows first, ``log=False`` draws a linear y axis.
+    ``selection`` keeps rows first, ``log=False`` draws a linear y axis, ``noun`` names
+    what is counted (``"triggers"``).
     """
     peaks = _select(peaks, selection)
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
@@ -182,20 +184,20 @@ def plot_spectrum(
             v = values[mask]
             counts, _ = np.histogram(v, edges)
             over = int(np.count_nonzero(v > edges[-1]))
-            label = f"{name} ({len(v)} peaks" + (f", {over} above range)" if over else ")")
+            label = f"{name} ({len(v)} {noun}" + (f", {over} above range)" if over else ")")
             ax.stairs(counts, edges, label=label, lw=1.2)
         if log:
             ax.set_yscale("log")
         ax.set_ylim(bottom=0.7 if log else 0)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel(_UNITS.get(field) or _label(peaks, field))
-        ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
+        ax.set_ylabel(f"{noun} per bin ({edges[1] - edges[0]:.3g} wide)")
         one = title is not None and len(fields) == 1
-        ax.set_title(title if one else f"peak {field} spectrum", fontsize=10)
+        ax.set_title(title if one else f"{field} spectrum", fontsize=10)
         if len(channels):
             ax.legend(fontsize=8, frameon=False)
         else:
-            ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, f"no {noun}", transform=ax.transAxes, ha="center")
     if title and len(fields) > 1:
         fig.suptitle(title, fontsize=11)
     save(fig, path)
@@ -222,14 +224,16 @@ def plot_rate(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
     selection: Any = None,
+    noun: str = "peaks",
 ) -> Any:
     """Peak rate per channel (per board and channel with several boards) over the run
-    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps."""
+    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps;
+    ``noun`` names what is counted (``"triggers"``)."""
     peaks = _select(peaks, selection)
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     if len(peaks) == 0:
-        ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+        ax.text(0.5, 0.5, f"no {noun}", transform=ax.transAxes, ha="center")
     else:
         t = (peaks["time"] - peaks["time"].min()) * 1e-9
         span = float(t.max()) or 1e-9
@@ -243,8 +247,8 @@ def plot_rate(
             ax.stairs(c * r_scale, edges * scale, label=name, lw=1.2)
         ax.set_xlim(0, span * scale)
         ax.set_ylim(bottom=0)
-        ax.set_xlabel(f"time since first peak [{unit}]")
-        ax.set_ylabel(f"peak rate [{r_unit}] (bins of {width * scale:.3g} {unit})")
+        ax.set_xlabel(f"time since the first of the {noun} [{unit}]")
+        ax.set_ylabel(f"rate of {noun} [{r_unit}] (bins of {width * scale:.3g} {unit})")
         ax.legend(fontsize=8, frameon=False)
     ax.set_title(title or "Peak rate over the run", fontsize=10)
     save(fig, path)
@@ -332,7 +336,9 @@ def plot_tof(
         ax.text(0.5, 0.5, "no coincidences", transform=ax.transAxes, ha="center")
     else:
         dt = data["delta_t"]
-        edges = np.linspace(float(dt.min()), float(dt.max()) if dt.max() > dt.min() else float(dt.min()) + 1, bins + 1)
+        lo, hi = float(dt.min()), float(dt.max())
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5  # all equal (one delay): a bin around it
+        edges = np.linspace(lo - pad, hi + pad, bins + 1)
         pairs = np.unique(data[["ref_board", "ref_channel", "board", "channel"]])
         for rb, rc, b, c in pairs.tolist():
             mask = (data["ref_board"] == rb) & (data["ref_channel"] == rc) & (data["board"] == b) & (data["channel"] == c)

@@ -128,9 +128,10 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
 
             field = energy_field(data)
             fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
-            fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear)
+            fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear,
+                                         noun=name)
         elif what == "rate":
-            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run")
+            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=name)
         elif what == "psd":
             fig = plotting.plot_psd(data, title=f"{label}: PSD against energy")
         else:

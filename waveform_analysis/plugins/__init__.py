@@ -1,5 +1,5 @@
 """The standard plugin chain: raw_files -> st_waveforms -> peaks -> basic_features, events;
-raw_files -> triggers."""
+raw_files -> triggers -> coincidences."""
 
 from __future__ import annotations
 
@@ -32,4 +32,5 @@ def standard_plugins() -> list:
         PeaksPlugin(),
         BasicFeaturesPlugin(),
         EventsPlugin(),
+        CoincidencesPlugin(),
     ]
