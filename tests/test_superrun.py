@@ -76,3 +76,14 @@ def test_bad_names_are_errors_naming_them(ctx):
         ctx.get_array("nope_*", "peaks")
     with pytest.raises(ConfigError, match="did you mean 'area'"):
         ctx.get_array(RUNS, "peaks", selection="aera > 1")
+
+
+def test_runs_of_different_layouts_are_not_joined(tmp_path):
+    generate_runs(tmp_path / "DAQ", ["run_a"], n_channels=1, n_waveforms=5, n_samples=100)
+    generate_runs(tmp_path / "DAQ", ["run_b"], n_channels=1, n_waveforms=5, n_samples=120)
+    c = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
+    c.register(standard_plugins())
+    both = c.get_array(["run_a", "run_b"], "peaks")  # peaks: one layout whatever the record length
+    assert len(both) == len(c.get_data("run_a", "peaks")) + len(c.get_data("run_b", "peaks"))
+    with pytest.raises(ConfigError, match="'st_waveforms' of run 'run_b' has the layout"):
+        c.get_array(["run_a", "run_b"], "st_waveforms")

@@ -104,14 +104,14 @@ def get_array(
     run_list = expand_runs(context, runs)
     width = max((len(r) for r in run_list), default=1)
     parts = []
-    dtype = None
+    first = dtype = None
     for run_id, kept in iter_selected(context, run_list, name, selection, time_range, seconds_range):
         if dtype is None:
-            dtype = with_run_id(kept.dtype, width)
-        elif kept.dtype.names != dtype.names[:-1]:
+            first, dtype = kept.dtype, with_run_id(kept.dtype, width)
+        elif kept.dtype != first:
             raise ConfigError(
-                f"{name!r} of run {run_id!r} has fields {kept.dtype.names}, unlike the runs before "
-                f"it ({dtype.names[:-1]}); such runs cannot be joined"
+                f"{name!r} of run {run_id!r} has the layout {kept.dtype}, unlike the runs before it "
+                f"({first}; e.g. another record length); such runs cannot be joined in one array"
             )
         part = np.empty(len(kept), dtype)
         for field in kept.dtype.names:
