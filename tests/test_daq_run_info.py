@@ -186,3 +186,21 @@ def test_compass_1x_bin_names(tmp_path):
     out = a.read(tmp_path, files, "r")
     np.testing.assert_array_equal(out["wave"], st["wave"])
     assert a.run_info(tmp_path, "r", files).version == "1.x"
+
+
+def test_compass_1x_list_mode_and_v1725_triggers(tmp_path):
+    generate_run(tmp_path, "old", layout="compass1", samples=False, **SMALL)
+    generate_run(tmp_path, "daw", fmt="v1725", **SMALL)
+    ctx = context(tmp_path)
+    info = ctx.run_info("old")
+    assert info["version"] == "1.x" and info["has_waveforms"] is False
+    trig = ctx.get_data("old", "triggers")
+    ref, _ = synthesize(**SMALL)
+    np.testing.assert_array_equal(trig["timestamp"], ref["timestamp"])
+    assert np.all(trig["board"] == 1463)  # the serial in the 1.x names
+    st = ctx.get_data("daw", "st_waveforms")
+    trig = ctx.get_data("daw", "triggers")  # every format has triggers; row i is record i
+    np.testing.assert_array_equal(trig["time"], st["time"])
+    np.testing.assert_array_equal(trig["channel"], st["channel"])
+    assert np.all(np.isnan(trig["energy"])) and np.all(st["dt"] == 4.0)
+    assert ctx.run_info("daw")["format"] == "v1725"
