@@ -152,3 +152,16 @@ def test_every_page_with_python_code_is_run_by_a_test():
     for page in sorted(DOCS.rglob("*.md")):
         if "```python" in page.read_text():
             assert f'"{page.relative_to(DOCS)}"' in source, f"{page.name} has Python code that no test runs"
+
+
+def test_analysis_guide_examples_run(tmp_path):
+    pytest.importorskip("uproot")
+    pytest.importorskip("matplotlib")
+    out = run_guide("analysis.md", tmp_path, 10).stdout.splitlines()
+    assert out[0] == "True"  # a parsed selection is the numpy mask
+    assert "did you mean 'area'" in out[1] and "unexpected character ';'" in out[2]
+    assert out[3:8] == ["True", "['run_001', 'run_002', 'run_003']", "True", "True", "2000 0.0"]
+    assert out[8] == "True 0.0"  # coincidences of the standard chain
+    assert out[9] == "True"  # events with min_channels and require
+    assert out[10:12] == ["True", "['spectrum_b0_ch0', 'spectrum_b0_ch1']"]
+    assert out[12] == "board,channel,low,high,count" and out[13] == "['sum.png', 'tof.png']"

@@ -214,7 +214,7 @@ def test_standard_plugin_options():
 
     ps = {p.provides: p for p in standard_plugins()}
     assert list(ps) == [
-        "raw_files", "st_waveforms", "triggers", "peaks", "basic_features", "events",
+        "raw_files", "st_waveforms", "triggers", "peaks", "basic_features", "events", "coincidences",
     ]
     assert ps["st_waveforms"].options["baseline_samples"].default == 40
     assert ps["peaks"].options["polarity"].default == "negative"

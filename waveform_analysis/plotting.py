@@ -1,4 +1,4 @@
-"""Pictures of a run: waveforms with their peaks, area/height spectra, peak rate over time.
+"""Pictures of runs: waveforms with their peaks, spectra, rates, PSD against energy, time of flight.
 
 Each function returns a :class:`matplotlib.figure.Figure` (a notebook shows it)
 and writes a file only when given ``path`` (format from the suffix). Figures
@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_rate", "plot_spectrum", "plot_waveforms", "save"]
+from .errors import ConfigError
+
+__all__ = ["energy_field", "plot_psd", "plot_rate", "plot_spectrum", "plot_tof", "plot_waveforms", "save"]
 
 _MAX_BINS = 200
 
@@ -71,12 +73,21 @@ def plot_waveforms(
     max_waveforms: int = 6,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
 ) -> Any:
     """A gallery of records: samples, baseline, threshold and the found peaks (shaded).
 
     ``records`` are indices into ``st_waveforms``; by default a few records
-    with one, two, several and no peaks. Time is in ns from the record start.
+    with one, two, several and no peaks (among those ``selection`` keeps, a
+    selection over ``st_waveforms``' fields). Time is in ns from the record start.
     """
+    if records is None and selection is not None:
+        from .analysis.selection import selection_mask
+
+        keep = selection_mask(st_waveforms, selection)
+        kept_peaks = peaks[keep[peaks["record_i"]]] if peaks is not None and len(peaks) else peaks
+        records = _pick_records(st_waveforms, kept_peaks, max_waveforms)
+        records = records[keep[records]][:max_waveforms]
     idx = np.asarray(
         records if records is not None else _pick_records(st_waveforms, peaks, max_waveforms)
     )
@@ -148,13 +159,20 @@ def plot_spectrum(
     *,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
+    log: bool = True,
+    noun: str = "peaks",
 ) -> Any:
     """Peak spectra per channel (per board and channel with several boards; step histograms,
     log y): one panel per field.
 
     Bins run from 0 to the 99.9th percentile of all channels (10 to 200 equal
-    bins, see :func:`_bins`); peaks above it are counted in the legend.
+    bins, see :func:`_bins`); peaks above it are counted in the legend. Works on any
+    data with the fields (``energy_calibrated`` of many runs from ``ctx.get_array``);
+    ``selection`` keeps rows first, ``log=False`` draws a linear y axis, ``noun`` names
+    what is counted (``"triggers"``).
     """
+    peaks = _select(peaks, selection)
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
     fig = _figure(max(6.4, 5.2 * len(fields)), 3.8)
     axes = fig.subplots(1, len(fields), squeeze=False).ravel()
@@ -166,19 +184,20 @@ def plot_spectrum(
             v = values[mask]
             counts, _ = np.histogram(v, edges)
             over = int(np.count_nonzero(v > edges[-1]))
-            label = f"{name} ({len(v)} peaks" + (f", {over} above range)" if over else ")")
+            label = f"{name} ({len(v)} {noun}" + (f", {over} above range)" if over else ")")
             ax.stairs(counts, edges, label=label, lw=1.2)
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=0.7)
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylim(bottom=0.7 if log else 0)
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_xlabel(_UNITS.get(field, field))
-        ax.set_ylabel(f"peaks per bin ({edges[1] - edges[0]:.3g} wide)")
+        ax.set_xlabel(_UNITS.get(field) or _label(peaks, field))
+        ax.set_ylabel(f"{noun} per bin ({edges[1] - edges[0]:.3g} wide)")
         one = title is not None and len(fields) == 1
-        ax.set_title(title if one else f"peak {field} spectrum", fontsize=10)
+        ax.set_title(title if one else f"{field} spectrum", fontsize=10)
         if len(channels):
             ax.legend(fontsize=8, frameon=False)
         else:
-            ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, f"no {noun}", transform=ax.transAxes, ha="center")
     if title and len(fields) > 1:
         fig.suptitle(title, fontsize=11)
     save(fig, path)
@@ -204,13 +223,17 @@ def plot_rate(
     bins: int = 50,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    selection: Any = None,
+    noun: str = "peaks",
 ) -> Any:
     """Peak rate per channel (per board and channel with several boards) over the run
-    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins."""
+    (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps;
+    ``noun`` names what is counted (``"triggers"``)."""
+    peaks = _select(peaks, selection)
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     if len(peaks) == 0:
-        ax.text(0.5, 0.5, "no peaks", transform=ax.transAxes, ha="center")
+        ax.text(0.5, 0.5, f"no {noun}", transform=ax.transAxes, ha="center")
     else:
         t = (peaks["time"] - peaks["time"].min()) * 1e-9
         span = float(t.max()) or 1e-9
@@ -224,9 +247,108 @@ def plot_rate(
             ax.stairs(c * r_scale, edges * scale, label=name, lw=1.2)
         ax.set_xlim(0, span * scale)
         ax.set_ylim(bottom=0)
-        ax.set_xlabel(f"time since first peak [{unit}]")
-        ax.set_ylabel(f"peak rate [{r_unit}] (bins of {width * scale:.3g} {unit})")
+        ax.set_xlabel(f"time since the first of the {noun} [{unit}]")
+        ax.set_ylabel(f"rate of {noun} [{r_unit}] (bins of {width * scale:.3g} {unit})")
         ax.legend(fontsize=8, frameon=False)
     ax.set_title(title or "Peak rate over the run", fontsize=10)
+    save(fig, path)
+    return fig
+
+
+def _select(data: np.ndarray, selection: Any) -> np.ndarray:
+    from .analysis.selection import apply_selection
+
+    return apply_selection(data, selection)
+
+
+def energy_field(data: np.ndarray) -> str:
+    """The energy-like field a spectrum or a PSD plot of ``data`` uses (see
+    :func:`waveform_analysis.analysis.spectra.energy_field`)."""
+    from .analysis.spectra import energy_field
+
+    return energy_field(data)
+
+
+def _label(data: np.ndarray, field: str) -> str:
+    title = data.dtype.fields[field][2] if len(data.dtype.fields[field]) > 2 else None
+    unit = str(title).rsplit("[", 1)[-1].rstrip("]") if title and "[" in str(title) else ""
+    return f"{field} [{unit}]" if unit else field
+
+
+def plot_psd(
+    data: np.ndarray,
+    *,
+    energy: str | None = None,
+    psd: str = "psd",
+    selection: Any = None,
+    bins: tuple[int, int] = (200, 120),
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """2-D histogram of PSD (tail over total charge) against energy, log colour scale:
+    neutrons and gammas fall on two bands. Needs a ``psd`` field (``basic_features``
+    with charge gates); ConfigError naming what is missing otherwise."""
+    names = data.dtype.names or ()
+    if psd not in names:
+        raise ConfigError(
+            f"a PSD plot needs a {psd!r} field; this data has {', '.join(names)} "
+            "(basic_features carries psd when the charge gates are computed)"
+        )
+    data = _select(data, selection)
+    energy = energy or energy_field(data)
+    x = np.asarray(data[energy], np.float64)
+    y = np.asarray(data[psd], np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    fig = _figure(7.0, 4.8)
+    ax = fig.subplots()
+    if len(x) == 0:
+        ax.text(0.5, 0.5, "no entries", transform=ax.transAxes, ha="center")
+    else:
+        from matplotlib.colors import LogNorm
+
+        x_hi = float(np.percentile(x, 99.5)) or 1.0
+        y_lo, y_hi = (float(v) for v in np.percentile(y, [0.5, 99.5]))
+        counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi],
+                                                                [y_lo, y_hi if y_hi > y_lo else y_lo + 1]])
+        mesh = ax.pcolormesh(xe, ye, np.where(counts > 0, counts, np.nan).T, norm=LogNorm(), cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label="entries per bin")
+    ax.set_xlabel(_label(data, energy))
+    ax.set_ylabel(f"{psd} (tail / total charge)")
+    ax.set_title(title or f"PSD against energy ({len(x)} entries)", fontsize=10)
+    save(fig, path)
+    return fig
+
+
+def plot_tof(
+    coincidences: np.ndarray,
+    *,
+    selection: Any = None,
+    bins: int = 200,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Histograms of ``delta_t`` (partner minus reference, offsets applied) per channel pair."""
+    data = _select(coincidences, selection)
+    fig = _figure(7.0, 4.0)
+    ax = fig.subplots()
+    if len(data) == 0:
+        ax.text(0.5, 0.5, "no coincidences", transform=ax.transAxes, ha="center")
+    else:
+        dt = data["delta_t"]
+        lo, hi = float(dt.min()), float(dt.max())
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5  # all equal (one delay): a bin around it
+        edges = np.linspace(lo - pad, hi + pad, bins + 1)
+        pairs = np.unique(data[["ref_board", "ref_channel", "board", "channel"]])
+        for rb, rc, b, c in pairs.tolist():
+            mask = (data["ref_board"] == rb) & (data["ref_channel"] == rc) & (data["board"] == b) & (data["channel"] == c)
+            counts, _ = np.histogram(dt[mask], edges)
+            ax.stairs(counts, edges, lw=1.2, label=f"{b}:{c} - {rb}:{rc} ({int(mask.sum())} pairs)")
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel("delta_t, partner - reference [ns]")
+    ax.set_ylabel("pairs per bin")
+    ax.set_title(title or "Time of flight between channels", fontsize=10)
     save(fig, path)
     return fig

@@ -1,4 +1,4 @@
-"""The ``waveform-analysis`` command line: generate, run, graph, cache, show, plot.
+"""The ``waveform-analysis`` command line: generate, run, graph, cache, show, plot, export.
 
 Every command works on a data folder laid out as ``DATA_ROOT/<run>/...`` (the
 DAQ adapter, ``vx2730`` or ``v1725``, is detected from the files unless given
@@ -18,9 +18,10 @@ from typing import Any
 
 import click
 
+from .analysis import export, plot
 from .common import package_version
 from .inspection import cache, graph, show
-from .processing import generate, plot, run
+from .processing import generate, run
 
 __all__ = ["main"]
 
@@ -62,5 +63,5 @@ def main() -> None:
     """
 
 
-for _command in (generate, run, plot, graph, cache, show):
+for _command in (generate, run, plot, export, graph, cache, show):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""Commands that compute: ``generate``, ``run`` and ``plot``."""
+"""Commands that compute: ``generate`` and ``run``."""
 
 from __future__ import annotations
 
@@ -128,9 +128,11 @@ def _dask_client(address: str | None, executor: str) -> dict[str, Any]:
 @ADAPTER_OPTION
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="write waveform, spectrum and rate pictures per run here")  # fmt: skip
+@click.option("--selection", default=None,
+              help="count the rows of TARGET matching e.g. 'area > 100' (and draw only those peaks)")
 def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, workers: int | None,
         executor: str, dask_address: str | None, cache: Path | None, config: Path | None,
-        adapter: str | None, plots: Path | None) -> None:  # fmt: skip
+        adapter: str | None, plots: Path | None, selection: str | None) -> None:  # fmt: skip
     """Process runs to TARGET and print a summary per run.
 
     Exits with 1 when any run failed (the reasons are printed), 2 for bad usage.
@@ -139,6 +141,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     Example:
       waveform-analysis run DAQ run_001 run_002 --target peaks --workers 2
       waveform-analysis run DAQ --all --config options.toml --plots plots
+      waveform-analysis run DAQ --all --target peaks --selection 'area > 500 & channel == 0'
     """
     from .. import BatchProcessor
 
@@ -167,7 +170,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     lineage = set(ctx.lineage(target).nodes)
     for r in chosen:
         meta = result["meta"][r]
-        n_rec = n_peaks = rate = "-"
+        n_rec = n_peaks = rate = n_sel = "-"
         if meta["status"] == "success":
             rctx = ctx_of[r]
             if "st_waveforms" in lineage:
@@ -180,6 +183,10 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
                 rate = f"{len(st) / n_ch / span:,.0f}" if span > 0 else "-"
             if "peaks" in lineage:
                 n_peaks = str(len(rctx.get_data(r, "peaks")))
+            if selection is not None:
+                from ..analysis.selection import selection_mask
+
+                n_sel = str(int(selection_mask(rctx.get_data(r, target), selection).sum()))
             rctx.release(r)
         mb = run_bytes(data_root, found[r][1]) / 1e6
         speed = "-"
@@ -187,10 +194,10 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
             speed = "cached"  # nothing was read
         elif meta["elapsed"] > 0 and meta["status"] == "success":
             speed = f"{mb / meta['elapsed']:.0f}"
-        rows.append([r, meta["status"], n_rec, n_peaks, rate, f"{meta['elapsed']:.2f}", speed])
-    click.echo(
-        table(rows, ["run", "status", "records", "peaks", "trigger rate [Hz]", "time [s]", "MB/s"])
-    )
+        rows.append([r, meta["status"], n_rec, n_peaks, rate, f"{meta['elapsed']:.2f}", speed]
+                    + ([n_sel] if selection is not None else []))
+    header = ["run", "status", "records", "peaks", "trigger rate [Hz]", "time [s]", "MB/s"]
+    click.echo(table(rows, header + ([f"{target} selected"] if selection is not None else [])))
     ok = sum(result["meta"][r]["status"] == "success" for r in chosen)
     click.echo(f"{ok}/{len(chosen)} runs to {target} in {wall:.1f} s; cache: {ctx.storage_dir}")
     click.echo("trigger rate: records per channel per second of run time (first to last trigger)")
@@ -199,7 +206,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     if plots is not None:
         for r in chosen:
             if result["meta"][r]["status"] == "success":
-                for p in _write_plots(ctx_of[r], r, plots):
+                for p in _write_plots(ctx_of[r], r, plots, selection if target == "peaks" else None):
                     click.echo(f"wrote {p}")
                 ctx_of[r].release(r)
     if ok < len(chosen):
@@ -213,20 +220,22 @@ def _cached(ctx: Any, run_id: str, target: str) -> bool:
         return False
 
 
-def _write_plots(ctx: Any, run_id: str, folder: Path, what: tuple[str, ...] = ("waveforms", "spectrum", "rate")) -> list[Path]:  # fmt: skip
+def _write_plots(ctx: Any, run_id: str, folder: Path, selection: str | None = None,
+                 what: tuple[str, ...] = ("waveforms", "spectrum", "rate")) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for w in what:
         path = folder / f"{run_id}_{w}.png"
-        _plot(ctx, run_id, w, path)
+        _plot(ctx, run_id, w, path, selection)
         paths.append(path)
     return paths
 
 
-def _plot(ctx: Any, run_id: str, what: str, path: Path) -> None:
+def _plot(ctx: Any, run_id: str, what: str, path: Path, selection: str | None = None) -> None:
     from .. import plotting
+    from ..analysis.selection import apply_selection
 
-    peaks = ctx.get_data(run_id, "peaks")
+    peaks = apply_selection(ctx.get_data(run_id, "peaks"), selection)
     title = f"{run_id}"
     if what == "waveforms":
         fig = plotting.plot_waveforms(
@@ -239,39 +248,3 @@ def _plot(ctx: Any, run_id: str, what: str, path: Path) -> None:
     else:
         fig = plotting.plot_rate(peaks, title=f"{title}: peak rate over the run")
     plotting.save(fig, path)
-
-
-@click.command()
-@DATA_ROOT_ARG
-@click.argument("run_id", metavar="RUN")
-@click.option(
-    "--what",
-    type=click.Choice(["waveforms", "spectrum", "rate"]),
-    default="waveforms",
-    show_default=True,
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="PNG (or SVG/PDF) file",
-)
-@CACHE_OPTION
-@click.option(
-    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
-)
-@ADAPTER_OPTION
-def plot(data_root: Path, run_id: str, what: str, output: Path, cache: Path | None,
-         config: Path | None, adapter: str | None) -> None:  # fmt: skip
-    """Draw one picture of a run (computing what it needs, or reading it from the cache).
-
-    \b
-    Example:
-      waveform-analysis plot DAQ run_001 --what spectrum -o run_001_spectrum.png
-    """
-    found = find_runs(data_root, adapter)
-    pick_runs(found, (run_id,), False, data_root)
-    ctx = make_context(data_root, cache, config, adapter or found[run_id][0])
-    _plot(ctx, run_id, what, output)
-    click.echo(f"wrote {output}")

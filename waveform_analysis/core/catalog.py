@@ -126,7 +126,12 @@ def show_config(context: Any, data_name: str | None = None) -> InfoTable:
 
 
 def get_df(context: Any, run_id: str, data_name: str, columns: list[str] | None = None) -> Any:
-    """``get_data(run_id, data_name)`` as a pandas DataFrame, one row per record.
+    """``get_data(run_id, data_name)`` as a pandas DataFrame, one row per record (see :func:`to_frame`)."""
+    return to_frame(context.get_data(run_id, data_name), f"{data_name!r} of run {run_id!r}", columns)
+
+
+def to_frame(data: Any, what: str, columns: list[str] | None = None) -> Any:
+    """A structured array as a pandas DataFrame, one row per record.
 
     Scalar fields become columns (copied out of the cache file). A field with a
     shape per record (``wave`` of ``st_waveforms``) becomes a column holding one
@@ -142,11 +147,10 @@ def get_df(context: Any, run_id: str, data_name: str, columns: list[str] | None 
             "ctx.get_df needs pandas, an optional extra: pip install 'celestialflow[pandas]' "
             "(or pip install pandas)"
         ) from exc
-    data = context.get_data(run_id, data_name)
     names = getattr(getattr(data, "dtype", None), "names", None)
     if not names:
         raise TypeError(
-            f"{data_name!r} of run {run_id!r} is not a structured array "
+            f"{what} is not a structured array "
             f"({type(data).__name__}); get_df needs named fields, use ctx.get_data instead"
         )
     wanted = list(names) if columns is None else list(columns)
@@ -154,7 +158,7 @@ def get_df(context: Any, run_id: str, data_name: str, columns: list[str] | None 
         if col not in names:
             close = difflib.get_close_matches(col, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{data_name!r} has no field {col!r}{hint}; its fields: {', '.join(names)}")
+            raise ValueError(f"{what} has no field {col!r}{hint}; its fields: {', '.join(names)}")
     frame: dict[str, Any] = {}
     units: dict[str, str] = {}
     for col in wanted:

@@ -273,15 +273,57 @@ class Context:
 
         return show_config(self, data_name)
 
-    def get_df(self, run_id: str, data_name: str, columns: list[str] | None = None) -> Any:
+    def get_df(
+        self,
+        run_id: str | Iterable[str],
+        data_name: str,
+        columns: list[str] | None = None,
+        selection: Any = None,
+        time_range: tuple[float, float] | None = None,
+        seconds_range: tuple[float, float] | None = None,
+    ) -> Any:
         """``get_data`` as a pandas DataFrame (optional ``pandas`` extra); units in ``df.attrs["units"]``.
 
         A field with a shape per record (``wave``) is a column of one numpy array
-        per row; pass ``columns=`` to keep only the fields you need.
+        per row; pass ``columns=`` to keep only the fields you need. A list of runs
+        or a glob (``"run_0*"``) gives :meth:`get_array`'s rows, with ``run_id``;
+        ``selection``, ``time_range`` and ``seconds_range`` as there.
         """
-        from .catalog import get_df
+        from ..analysis.superrun import selected_rows
+        from .catalog import to_frame
 
-        return get_df(self, run_id, data_name, columns)
+        data = selected_rows(self, run_id, data_name, selection, time_range, seconds_range)
+        which = f"run {run_id!r}" if isinstance(run_id, str) else f"runs {list(run_id)!r}"
+        return to_frame(data, f"{data_name!r} of {which}", columns)
+
+    def get_array(
+        self,
+        runs: str | Iterable[str],
+        data_name: str,
+        selection: Any = None,
+        time_range: tuple[float, float] | None = None,
+        seconds_range: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """``data_name`` of many runs as one array with a ``run_id`` field, selected run by run.
+
+        ``runs``: a name, a glob (``"run_0*"``) or a list. ``selection``: a string such
+        as ``"area > 100 & channel == 0"`` (parsed, never evaluated as Python) or a
+        function of the array returning a bool mask; ``time_range=(t0, t1)`` in ns and
+        ``seconds_range=(a, b)`` since the run's start. Runs are loaded (or computed) one
+        at a time; see :mod:`waveform_analysis.analysis.superrun`.
+        """
+        from ..analysis.superrun import get_array
+
+        return get_array(self, runs, data_name, selection, time_range, seconds_range)
+
+    def export(
+        self, runs: str | Iterable[str], data_name: str, path: str | Path, selection: Any = None
+    ) -> Path:
+        """Write ``data_name`` of ``runs`` to ``path``: ``.root``, ``.h5``/``.hdf5``, ``.parquet``
+        or ``.csv`` (spectra), run by run; see :mod:`waveform_analysis.analysis.export`."""
+        from ..analysis.export import export
+
+        return export(self, runs, data_name, path, selection=selection)
 
     def lineage(self, data_name: str) -> nx.DiGraph:
         """The plugins ``data_name`` depends on, as a graph dependency -> dependent."""

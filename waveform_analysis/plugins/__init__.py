@@ -1,5 +1,5 @@
 """The standard plugin chain: raw_files -> st_waveforms -> peaks -> basic_features, events;
-raw_files -> triggers.
+raw_files -> triggers -> coincidences.
 
 Each plugin declares its data's ``dtype`` and options and calls the numerics
 of :mod:`waveform_analysis.processing` (imported on first use, so a cached
@@ -9,6 +9,7 @@ of :mod:`waveform_analysis.processing` (imported on first use, so a cached
 from __future__ import annotations
 
 from .basic_features import BasicFeaturesPlugin
+from .coincidences import CoincidencesPlugin
 from .events import EventsPlugin
 from .peaks import PeaksPlugin
 from .raw_files import RawFilesPlugin
@@ -17,6 +18,7 @@ from .triggers import TriggersPlugin
 
 __all__ = [
     "BasicFeaturesPlugin",
+    "CoincidencesPlugin",
     "EventsPlugin",
     "PeaksPlugin",
     "RawFilesPlugin",
@@ -35,4 +37,5 @@ def standard_plugins() -> list:
         PeaksPlugin(),
         BasicFeaturesPlugin(),
         EventsPlugin(),
+        CoincidencesPlugin(),
     ]

@@ -38,3 +38,45 @@ def group_events(peaks: np.ndarray, window_ns: int) -> np.ndarray:
                          strict=True):
         out[name] = arr[:k]
     return out
+
+
+def shift_times(peaks: np.ndarray, offsets_ns: dict[str, float] | None) -> np.ndarray:
+    """``peaks`` with each channel's ``time`` moved by its offset (``{"board:channel": ns}``,
+    rounded to whole ns); ``peaks`` itself when there is nothing to shift."""
+    from .coincidences import channel_key, parse_channel
+
+    if not offsets_ns or len(peaks) == 0:
+        return peaks
+    out = np.array(peaks)
+    key = channel_key(_boards(peaks), peaks["channel"])
+    for name, offset in offsets_ns.items():
+        out["time"][key == channel_key(*parse_channel(name, "time_offset_ns"))] += int(round(float(offset)))
+    return out
+
+
+def _boards(peaks: np.ndarray) -> np.ndarray:
+    return peaks["board"] if "board" in peaks.dtype.names else np.zeros(len(peaks), np.int16)
+
+
+def event_mask(
+    peaks: np.ndarray, events: np.ndarray, min_channels: int = 1, require: list[str] | tuple[str, ...] = ()
+) -> np.ndarray:
+    """Which ``events`` (grouped from ``peaks`` by :func:`group_events`) have at least
+    ``min_channels`` distinct channels and a peak in every channel of ``require``."""
+    from .coincidences import channel_key, parse_channel
+
+    keep = events["n_channels"] >= min_channels
+    if not require or len(events) == 0:
+        return keep
+    order = np.argsort(peaks["time"], kind="stable")
+    t = peaks["time"][order]
+    # events are runs of consecutive peaks in time order: each peak's event by its start time
+    eid = np.searchsorted(events["time"], t, side="right") - 1
+    inside = (eid >= 0) & (t <= events["endtime"][np.clip(eid, 0, None)])
+    key = channel_key(_boards(peaks), peaks["channel"])[order]
+    for name in require:
+        has = np.zeros(len(events), bool)
+        hit = inside & (key == channel_key(*parse_channel(name, "require")))
+        has[eid[hit]] = True
+        keep &= has
+    return keep

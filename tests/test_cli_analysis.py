@@ -1,0 +1,75 @@
+"""The command line over many runs: plot --sum over a glob, --selection, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("click")
+pytest.importorskip("matplotlib")
+
+from click.testing import CliRunner  # noqa: E402
+
+from waveform_analysis import Context, standard_plugins  # noqa: E402
+from waveform_analysis.cli import main  # noqa: E402
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli_analysis") / "DAQ"
+    assert invoke("generate", root, "--runs", "3", "--waveforms", "150").exit_code == 0
+    return root
+
+
+def test_plot_spectrum_summed_over_a_glob_with_a_selection(data, tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "sum.png"
+    r = invoke("plot", data, "run_00*", "--what", "spectrum", "--sum", "--selection", "channel == 1",
+               "-o", out, "--cache", cache)
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    r = invoke("plot", data, "run_00*", "--what", "spectrum", "-o", out, "--cache", cache)
+    assert r.exit_code == 2 and "pass --sum" in r.output
+    r = invoke("plot", data, "run_001", "--what", "rate", "--selection", "area >", "-o", out, "--cache", cache)
+    assert r.exit_code == 2 and "expected a field name or a number" in r.output
+
+
+def test_plot_psd_without_a_psd_field_is_a_clear_error(data, tmp_path):
+    r = invoke("plot", data, "run_001", "--what", "psd", "-o", tmp_path / "p.png", "--cache", tmp_path / "c")
+    assert r.exit_code == 2 and "needs a 'psd' field" in r.output
+
+
+def test_run_counts_the_selected_rows(data, tmp_path):
+    cache = tmp_path / "cache"
+    r = invoke("run", data, "run_001", "run_002", "--selection", "area > 500", "--cache", cache)
+    assert r.exit_code == 0, r.output
+    assert "peaks selected" in r.output
+    ctx = Context(storage_dir=cache, config={"data_root": str(data)})
+    ctx.register(standard_plugins())
+    n = int(np.sum(ctx.get_data("run_002", "peaks")["area"] > 500))
+    line = next(x for x in r.output.splitlines() if x.startswith("run_002"))
+    assert line.split()[-1] == str(n)
+
+
+def test_export_command_writes_what_the_context_writes(data, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    cache = tmp_path / "cache"
+    out = tmp_path / "peaks.parquet"
+    r = invoke("export", data, "run_001", "run_003", "--target", "peaks", "--selection", "channel == 0",
+               "-o", out, "--cache", cache)
+    assert r.exit_code == 0, r.output
+    assert "2 runs of peaks" in r.output
+    ctx = Context(storage_dir=cache, config={"data_root": str(data)})
+    ctx.register(standard_plugins())
+    want = ctx.get_array(["run_001", "run_003"], "peaks", selection="channel == 0")
+    table = pq.read_table(out)
+    for field in want.dtype.names:
+        np.testing.assert_array_equal(table.column(field).to_numpy(), want[field])
+    r = invoke("export", data, "run_001", "--target", "peak", "-o", out, "--cache", cache)
+    assert r.exit_code == 2 and "did you mean 'peaks'" in r.output

@@ -1,0 +1,172 @@
+"""Commands over one or many runs as one: ``plot`` and ``export``."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import (
+    ADAPTER_OPTION,
+    CACHE_OPTION,
+    DATA_ROOT_ARG,
+    check_target,
+    find_runs,
+    make_context,
+    pick_runs,
+)
+
+SELECTION_OPTION = click.option(
+    "--selection", default=None,
+    help="keep rows matching e.g. 'area > 100 & channel == 1' (fields of TARGET; & | ~ and parentheses)",
+)
+CONFIG_OPTION = click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="plugin options as TOML or JSON",
+)
+
+#: The data each picture draws unless --target names another.
+DEFAULT_TARGET = {
+    "waveforms": "st_waveforms",
+    "spectrum": "peaks",
+    "rate": "peaks",
+    "psd": "basic_features",
+    "tof": "coincidences",
+}
+
+
+def expand_run_args(found: dict[str, Any], runs: tuple[str, ...], data_root: Path) -> list[str]:
+    """Run names from arguments that may be globs (``'run_0*'``), checked against DATA_ROOT."""
+    out: list[str] = []
+    for r in runs:
+        if set("*?[") & set(r):
+            matched = fnmatch.filter(list(found), r)
+            if not matched:
+                raise click.BadParameter(f"no run in {data_root} matches {r!r}", param_hint="RUN")
+            out.extend(matched)
+        else:
+            out.append(r)
+    return pick_runs(found, tuple(out), False, data_root)
+
+
+def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config: Path | None,
+             adapter: str | None) -> tuple[Any, list[str]]:
+    found = find_runs(data_root, adapter)
+    chosen = expand_run_args(found, runs, data_root)
+    return make_context(data_root, cache, config, adapter or found[chosen[0]][0]), chosen
+
+
+def compute_missing(ctx: Any, runs: list[str], target: str) -> None:
+    """Compute the runs whose TARGET is not cached in one batch (on all cores) before they are
+    read one at a time; a run that fails raises its own error when it is read."""
+    missing = [r for r in runs if not _cached(ctx, r, target)]
+    if len(missing) > 1:
+        from .. import BatchProcessor
+
+        BatchProcessor(ctx).process_runs(missing, target, show_progress=True)
+        for r in missing:
+            ctx.release(r)
+
+
+def _cached(ctx: Any, run_id: str, target: str) -> bool:
+    try:
+        return ctx.is_cached(run_id, target)
+    except Exception:  # noqa: BLE001 - a broken run raises its own error when it is read
+        return True
+
+
+@click.command()
+@DATA_ROOT_ARG
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.option("--what", type=click.Choice(list(DEFAULT_TARGET)), default="waveforms", show_default=True)
+@click.option("--target", default=None,
+              help="data to draw (default: st_waveforms, peaks, basic_features or coincidences by --what)")
+@click.option("--sum", "summed", is_flag=True, help="several runs (or a glob) drawn as one")
+@SELECTION_OPTION
+@click.option("--linear", is_flag=True, help="spectrum: a linear count axis instead of log")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="PNG (or SVG/PDF) file")
+@CACHE_OPTION
+@CONFIG_OPTION
+@ADAPTER_OPTION
+def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, summed: bool,
+         selection: str | None, linear: bool, output: Path, cache: Path | None,
+         config: Path | None, adapter: str | None) -> None:
+    """Draw one picture of a run, or of many runs summed (computing what it needs, or reading
+    it from the cache): waveforms, spectrum (calibrated energy when there is one), psd (PSD
+    against energy), tof (delta_t per channel pair) or rate.
+
+    \b
+    Example:
+      waveform-analysis plot DAQ run_001 --what spectrum -o run_001_spectrum.png
+      waveform-analysis plot DAQ 'run_0*' --what spectrum --sum --selection 'channel == 1' -o sum.png
+      waveform-analysis plot DAQ run_001 --what psd -o psd.png
+    """
+    from .. import plotting
+
+    ctx, chosen = _context(data_root, runs, cache, config, adapter)
+    if len(chosen) > 1 and not summed:
+        raise click.UsageError(f"{len(chosen)} runs given: pass --sum to draw them as one")
+    name = check_target(ctx, target or DEFAULT_TARGET[what])
+    label = chosen[0] if len(chosen) == 1 else f"{len(chosen)} runs ({chosen[0]} ... {chosen[-1]})"
+    if what == "waveforms":
+        if len(chosen) > 1:
+            raise click.UsageError("--what waveforms draws one run")
+        run = chosen[0]
+        fig = plotting.plot_waveforms(
+            ctx.get_data(run, "st_waveforms"), ctx.get_data(run, "peaks"),
+            threshold=ctx.get_config("peaks", "threshold"), polarity=ctx.get_config("peaks", "polarity"),
+            title=f"{run}: waveforms with found peaks", selection=selection,
+        )
+    else:
+        compute_missing(ctx, chosen, name)
+        data = ctx.get_array(chosen, name, selection=selection)
+        if what == "spectrum":
+            from ..plotting import energy_field
+
+            field = energy_field(data)
+            fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
+            fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear,
+                                         noun=name)
+        elif what == "rate":
+            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=name)
+        elif what == "psd":
+            fig = plotting.plot_psd(data, title=f"{label}: PSD against energy")
+        else:
+            fig = plotting.plot_tof(data, title=f"{label}: time of flight")
+    plotting.save(fig, output)
+    click.echo(f"wrote {output}")
+
+
+@click.command()
+@DATA_ROOT_ARG
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.option("--target", required=True, help="data to write (peaks, basic_features, st_waveforms, ...)")
+@SELECTION_OPTION
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE.root, FILE.h5, FILE.parquet or FILE.csv (spectra)")
+@CACHE_OPTION
+@CONFIG_OPTION
+@ADAPTER_OPTION
+def export(data_root: Path, runs: tuple[str, ...], target: str, selection: str | None, output: Path,
+           cache: Path | None, config: Path | None, adapter: str | None) -> None:
+    """Write TARGET of the runs (names or globs) to a file other tools open; the suffix picks
+    the format: .root (uproot TTree and spectra), .h5/.hdf5, .parquet, .csv (spectra).
+
+    Needs the optional extra 'export' for ROOT, HDF5 and Parquet.
+
+    \b
+    Example:
+      waveform-analysis export DAQ run_001 run_002 --target peaks -o peaks.root
+      waveform-analysis export DAQ 'run_*' --target basic_features --selection 'area > 50' -o bf.parquet
+    """
+    ctx, chosen = _context(data_root, runs, cache, config, adapter)
+    check_target(ctx, target)
+    compute_missing(ctx, chosen, target)
+    try:
+        path = ctx.export(chosen, target, output, selection=selection)
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path} ({path.stat().st_size:,} bytes, {len(chosen)} runs of {target})")
