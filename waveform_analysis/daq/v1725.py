@@ -43,7 +43,7 @@ from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ._blocks import BufferPool, RecordPool, open_listed, read_exact
+from ._blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from ._threads import thread_map
 from .base import DAQAdapter, make_file_table, raw_dir, read_sorted
 
@@ -106,10 +106,11 @@ class V1725Adapter(DAQAdapter):
         rels = [str(f["path"]) for f in files]
         pool = BufferPool()
 
-        def scan(rel):
-            return _scan_file(k, run_id, rel, data_root / rel, pool)
+        def scan(item):
+            rel, listed = item
+            return _scan_file(k, run_id, rel, data_root / rel, pool, listed)
 
-        scanned = thread_map(scan, rels)
+        scanned = thread_map(scan, list(zip(rels, listed_sizes(files), strict=True)))
         metas = [m for _, m in scanned]
         total = sum(m[0].size for m in metas)
         if total == 0:
@@ -162,7 +163,7 @@ class V1725Adapter(DAQAdapter):
         records.clear()
 
 
-def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
+def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool, listed: int = -1):
     """First pass over one file: [(start, end, first record, end record)] of its blocks
     (cut at event boundaries) and the record metadata (board, channel, ticks,
     sample offset, samples, flags), in file order."""
@@ -171,7 +172,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
     n_fail = 0
     first_fail = -1
     with open_listed(run_id, rel, full) as fh:
-        size = full.stat().st_size
+        size = size_to_read(run_id, rel, full, listed)
         pos = 0
         block = BLOCK_BYTES
         count = 0

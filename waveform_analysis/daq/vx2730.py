@@ -30,6 +30,7 @@ from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
 from ._blocks import BufferPool as _BufferPool
 from ._blocks import RecordPool as _RecordPool
+from ._blocks import listed_sizes, size_to_read
 from ._blocks import open_listed as _open
 from ._blocks import read_exact as _read_exact
 from ._threads import n_threads, thread_map
@@ -80,7 +81,8 @@ class _CsvFile:
     without a line end (0: none), dropped when the file is read.
     """
 
-    def __init__(self, run_id: str, rel: str, full: Path, board: int, channel: int, segment: int):
+    def __init__(self, run_id: str, rel: str, full: Path, board: int, channel: int, segment: int,
+                 listed: int = -1):  # fmt: skip
         self.run_id = run_id
         self.rel = rel
         self.full = full
@@ -89,10 +91,7 @@ class _CsvFile:
         self.segment = segment
         info = parse_name(full.name)
         self.layout = info.layout if info else 0
-        try:
-            self.size = full.stat().st_size
-        except FileNotFoundError:
-            _open(run_id, rel, full)  # raises MissingFileError
+        self.size = size_to_read(run_id, rel, full, listed)
         self.ncols = 0
         self.partial_line = 0
         self.columns: Columns | None = None
@@ -311,10 +310,11 @@ class VX2730Adapter(DAQAdapter):
         order = np.lexsort((files["segment"], files["channel"], files["board"]))
         files = files[order]
         specs = [
-            (str(f["path"]), int(f["board"]), int(f["channel"]), int(f["segment"])) for f in files
+            (str(f["path"]), int(f["board"]), int(f["channel"]), int(f["segment"]), size)
+            for f, size in zip(files, listed_sizes(files), strict=True)
         ]
         csvs: list[_CsvFile] = thread_map(
-            lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2], s[3]), specs
+            lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2], s[3], s[4]), specs
         )
         _assign_columns(csvs)
         _check_lengths(run_id, csvs)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import threading
 
 import numpy as np
 
 from ..core.plugin import Option, Plugin
 from ..errors import ConfigError, MissingFileError
 
-__all__ = ["RawFilesPlugin"]
+__all__ = ["RawFilesPlugin", "stamp_files"]
+
+# The listing each thread fingerprinted last, per (data_root, run, adapter, folder): the
+# Context computes the keys and then, in the same thread, the data, so ``compute`` hands
+# out exactly the table (sizes included) that the key was made from.
+_LISTED = threading.local()
+_LISTED_KEEP = 64
 
 
 class RawFilesPlugin(Plugin):
@@ -21,6 +28,11 @@ class RawFilesPlugin(Plugin):
     names, sizes and modification times of the files) enters every
     downstream key, so a changed or replaced file invalidates the cache,
     while moving the whole data folder elsewhere does not.
+
+    The table records each file's ``size`` and ``mtime`` as fingerprinted and
+    the readers read no byte past ``size``, so a file the digitizer is still
+    writing is cached under the key of what was actually read: rows appended
+    after the keys were made wait for the next key (see docs/online.md).
     """
 
     provides = "raw_files"
@@ -51,19 +63,49 @@ class RawFilesPlugin(Plugin):
             )
         return adapter.list_files(context.data_root, run_id, folder=folder)
 
+    def _where(self, context, run_id: str) -> tuple:
+        return (
+            str(context.data_root),
+            run_id,
+            context.get_config(self, "daq_adapter"),
+            context.get_config(self, "daq_folder"),
+        )
+
     def fingerprint(self, context, run_id: str) -> str:
-        files = self._files(context, run_id)
-        root = context.data_root
-        h = hashlib.sha256()
-        for rel in files["path"]:
-            try:
-                st = os.stat(root / str(rel))
-            except FileNotFoundError:
-                raise MissingFileError(
-                    f"run {run_id!r}: file {rel} was listed for the run but no longer exists"
-                ) from None
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
+        files = stamp_files(context.data_root, run_id, self._files(context, run_id))
+        listed = _LISTED.__dict__.setdefault("tables", {})
+        listed.pop(where := self._where(context, run_id), None)
+        listed[where] = files
+        while len(listed) > _LISTED_KEEP:
+            del listed[next(iter(listed))]
+        return files_digest(files)
 
     def compute(self, context, run_id: str) -> np.ndarray:
-        return self._files(context, run_id)
+        """The listing this thread's last key was made from (listed afresh if there is none)."""
+        files = _LISTED.__dict__.get("tables", {}).pop(self._where(context, run_id), None)
+        if files is None:
+            files = stamp_files(context.data_root, run_id, self._files(context, run_id))
+        return files
+
+
+def stamp_files(data_root, run_id: str, files: np.ndarray) -> np.ndarray:
+    """``files`` with each file's current ``size`` and ``mtime`` (a copy): what the key covers."""
+    out = files.copy()
+    for i, rel in enumerate(files["path"]):
+        try:
+            st = os.stat(os.path.join(data_root, str(rel)))
+        except FileNotFoundError:
+            raise MissingFileError(
+                f"run {run_id!r}: file {rel} was listed for the run but no longer exists"
+            ) from None
+        out["size"][i] = st.st_size
+        out["mtime"][i] = st.st_mtime_ns
+    return out
+
+
+def files_digest(files: np.ndarray) -> str:
+    """sha256 over (relative name, size, mtime) of every file: the fingerprint of a listing."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f['path']}\0{int(f['size'])}\0{int(f['mtime'])}\n".encode())
+    return h.hexdigest()
