@@ -508,6 +508,24 @@ class Context:
         finally:
             stack.pop()
 
+    def watch(self, target: str = "peaks", *, background: bool = False, idle_exit: float | None = None,
+              **options: Any) -> Any:  # fmt: skip
+        """Process the runs of ``data_root`` as the digitizer writes them; returns the Watcher.
+
+        Blocks until Ctrl-C (or ``idle_exit`` seconds with every run done), unless
+        ``background=True``: then it returns at once and ``watcher.stop()`` ends it.
+        ``options``: ``segments``, ``settle``, ``poll``, ``interval``, ``workers``,
+        ``executor`` (see :class:`waveform_analysis.online.Watcher` and docs/online.md).
+        """
+        from ..online import Watcher
+
+        watcher = Watcher(self, target, **options)
+        if background:
+            watcher.start(idle_exit=idle_exit)
+        else:
+            watcher.run(idle_exit=idle_exit)
+        return watcher
+
     # -- forgetting -------------------------------------------------------------------
 
     def release(self, run_id: str) -> None:

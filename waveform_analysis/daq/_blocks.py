@@ -81,8 +81,9 @@ def listed_sizes(files: np.ndarray) -> list[int]:
     return [int(n) for n in files["size"]]
 
 
-def size_to_read(run_id: str, rel: str, full: Path, listed: int) -> int:
-    """Bytes of ``full`` to read: its size when the run was listed (``listed`` >= 0), else now.
+def size_to_read(run_id: str, rel: str, full: Path, listed: int) -> tuple[int, bool]:
+    """Bytes of ``full`` to read: its size when the run was listed (``listed`` >= 0), else now;
+    and whether the file holds more than that (it grew, or it lends a header: online.folder).
 
     A file the digitizer still writes has grown since: what was appended belongs to
     the next listing and its key. One that shrank was rewritten, not appended to."""
@@ -92,10 +93,10 @@ def size_to_read(run_id: str, rel: str, full: Path, listed: int) -> int:
         open_listed(run_id, rel, full)  # raises MissingFileError
         raise
     if listed < 0:
-        return current
+        return current, False
     if current < listed:
         raise FormatError(
             f"run {run_id!r}: file {rel} changed while being read: {current} bytes, "
             f"{listed} when the run was listed"
         )
-    return listed
+    return listed, current > listed

@@ -172,7 +172,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool, listed: i
     n_fail = 0
     first_fail = -1
     with open_listed(run_id, rel, full) as fh:
-        size = size_to_read(run_id, rel, full, listed)
+        size = size_to_read(run_id, rel, full, listed)[0]
         pos = 0
         block = BLOCK_BYTES
         count = 0

@@ -91,7 +91,7 @@ class _CsvFile:
         self.segment = segment
         info = parse_name(full.name)
         self.layout = info.layout if info else 0
-        self.size = size_to_read(run_id, rel, full, listed)
+        self.size, self.cut = size_to_read(run_id, rel, full, listed)
         self.ncols = 0
         self.partial_line = 0
         self.columns: Columns | None = None
@@ -321,7 +321,7 @@ class VX2730Adapter(DAQAdapter):
         for f in csvs:
             if f.partial_line and f.ncols == 0:
                 self._warn_partial(run_id, f)
-            elif f.ncols == 0:
+            elif f.ncols == 0 and not f.cut:  # a cut file is still being written (or lends a header)
                 logger.warning(f"run {run_id!r}: file {f.rel}: {f.no_records()}; no records read")
         if not any(f.ncols for f in csvs):
             shown = "; ".join(f"{f.rel}: {f.no_records()}" for f in csvs[:5])

@@ -12,9 +12,9 @@ import numpy as np
 from ..core.plugin import Option, Plugin
 from ..errors import ConfigError, MissingFileError
 
-__all__ = ["RawFilesPlugin", "stamp_files"]
+__all__ = ["RawFilesPlugin", "files_digest", "stamp_files"]
 
-# The listing each thread fingerprinted last, per (data_root, run, adapter, folder): the
+# The listing each thread fingerprinted last, per (data_root, run, plugin, options): the
 # Context computes the keys and then, in the same thread, the data, so ``compute`` hands
 # out exactly the table (sizes included) that the key was made from.
 _LISTED = threading.local()
@@ -64,15 +64,15 @@ class RawFilesPlugin(Plugin):
         return adapter.list_files(context.data_root, run_id, folder=folder)
 
     def _where(self, context, run_id: str) -> tuple:
-        return (
-            str(context.data_root),
-            run_id,
-            context.get_config(self, "daq_adapter"),
-            context.get_config(self, "daq_folder"),
-        )
+        options = tuple(context.get_config(self, name) for name in sorted(self.options))
+        return (str(context.data_root), run_id, type(self).__qualname__, options)
+
+    def listing(self, context, run_id: str) -> np.ndarray:
+        """The run's files as they are now: the table with each file's ``size`` and ``mtime``."""
+        return stamp_files(context.data_root, run_id, self._files(context, run_id))
 
     def fingerprint(self, context, run_id: str) -> str:
-        files = stamp_files(context.data_root, run_id, self._files(context, run_id))
+        files = self.listing(context, run_id)
         listed = _LISTED.__dict__.setdefault("tables", {})
         listed.pop(where := self._where(context, run_id), None)
         listed[where] = files
@@ -84,7 +84,7 @@ class RawFilesPlugin(Plugin):
         """The listing this thread's last key was made from (listed afresh if there is none)."""
         files = _LISTED.__dict__.get("tables", {}).pop(self._where(context, run_id), None)
         if files is None:
-            files = stamp_files(context.data_root, run_id, self._files(context, run_id))
+            files = self.listing(context, run_id)
         return files
 
 
