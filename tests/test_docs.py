@@ -152,3 +152,10 @@ def test_every_page_with_python_code_is_run_by_a_test():
     for page in sorted(DOCS.rglob("*.md")):
         if "```python" in page.read_text():
             assert f'"{page.relative_to(DOCS)}"' in source, f"{page.name} has Python code that no test runs"
+
+
+def test_online_page_runs(tmp_path):
+    pytest.importorskip("click")
+    out = run_blocks_in_order("online.md", tmp_path)
+    assert "run_001: run computed" in out and "run_002: run computed" in out
+    assert "waiting [0, 1] 400\n['0:0', '0:1']\n600\nTrue" in out
