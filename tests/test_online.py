@@ -246,6 +246,9 @@ def test_live_results_grow_segment_by_segment(tmp_path, staging, warnings_log):
     # each live peak points at a record of its own channel
     assert np.array_equal(st["channel"][live["record_i"]], live["channel"])
     assert warnings_log == []  # segments past the first read with the first's header, quietly
+    spectra = watcher.spectra("run_001", bins=20)
+    assert set(spectra["counts"]) == {"0:0", "0:1"} and len(spectra["edges"]) == 21
+    assert sum(map(sum, spectra["counts"].values())) == len(live)
 
     (daq / "run_001" / "run.info").write_text("time.stop=2025/03/19 09:53:05.651-0400\n")
     assert watcher.step() == 1

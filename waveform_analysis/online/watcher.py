@@ -143,6 +143,27 @@ class Watcher:
             parts.append(seg.get_data(run_id, name))
         return join_segments(parts, [info.records[k] for k in done[: len(parts)]])
 
+    def spectra(
+        self, run_id: str, field: str = "area", bins: int = 100, range: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        """Histograms of ``field`` of the live target per ``"board:channel"`` (JSON-ready).
+
+        ``{"field", "edges": [...], "counts": {"0:1": [...], ...}}``, one set of edges
+        for all channels (``range``, else the data's); what a live view draws."""
+        data = self.live_data(run_id)
+        names = data.dtype.names or ()
+        if field not in names or "channel" not in names:
+            raise KeyError(f"{self.target!r} of run {run_id!r} has no field {field!r} (fields: {names})")
+        values = np.asarray(data[field], np.float64)
+        edges = np.histogram_bin_edges(values, bins=bins, range=range) if len(values) else np.zeros(0)
+        board = np.asarray(data["board"], np.int64) if "board" in names else np.zeros(len(data), np.int64)
+        channel = np.asarray(data["channel"], np.int64)
+        counts = {}
+        for b, c in sorted(set(zip(board.tolist(), channel.tolist(), strict=True))):
+            sel = (board == b) & (channel == c)
+            counts[f"{b}:{c}"] = np.histogram(values[sel], bins=edges)[0].tolist()
+        return {"field": field, "edges": edges.tolist(), "counts": counts}
+
     def run(self, idle_exit: float | None = None) -> dict[str, dict[str, Any]]:
         """Watch until :meth:`stop` (or Ctrl-C); returns :meth:`status`.
 
