@@ -308,3 +308,35 @@ def test_context_watch_in_the_background(tmp_path, staging):
     finally:
         watcher.stop()
     assert len(watcher.live_data("run_002")) == len(ctx.get_data("run_002", "peaks")) > 0
+
+
+def test_ctrl_c_stops_after_the_segment_in_hand(tmp_path, staging):
+    """A real SIGINT in the middle of a segment: that segment's entries are written whole,
+    the next is left for the next watcher, which finds the first in the cache."""
+    from waveform_analysis.plugins import PeaksPlugin
+
+    class InterruptedPeaks(PeaksPlugin):  # the standard plugin; Ctrl-C arrives while it runs
+        hits = 0
+
+        def compute_chunks(self, context, run_id, chunks):
+            if not InterruptedPeaks.hits:
+                InterruptedPeaks.hits += 1
+                os.kill(os.getpid(), signal.SIGINT)
+            yield from super().compute_chunks(context, run_id, chunks)
+
+    daq = tmp_path / "DAQ"
+    for k in range(3):
+        _copy_segment(staging, daq, "run_001", k)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(daq)})
+    ctx.register(standard_plugins(), InterruptedPeaks(), replace=True)
+    watcher = Watcher(ctx, "peaks", segments=True, settle=600, poll=True)
+    status = watcher.run()  # returns once stopped
+    assert InterruptedPeaks.hits == 1 and watcher.stopped
+    assert status["run_001"]["segments"] == [0] and status["run_001"]["computed"] == 1
+    checks = verify_folder(tmp_path / "cache")
+    assert sorted(c.data_name for c in checks) == ["peaks", "st_waveforms"] and all(c.ok for c in checks)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+
+    again = Watcher(ctx, "peaks", segments=True, settle=600, poll=True)
+    assert again.step() == 1  # segment 1 only
+    assert again.status()["run_001"]["from_cache"] == 1 and again.status()["run_001"]["computed"] == 1
