@@ -340,3 +340,48 @@ def test_ctrl_c_stops_after_the_segment_in_hand(tmp_path, staging):
     again = Watcher(ctx, "peaks", segments=True, settle=600, poll=True)
     assert again.step() == 1  # segment 1 only
     assert again.status()["run_001"]["from_cache"] == 1 and again.status()["run_001"]["computed"] == 1
+
+
+def test_a_done_run_whose_files_change_is_processed_again(tmp_path, staging):
+    daq = tmp_path / "DAQ"
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(daq)})
+    ctx.register(standard_plugins())
+    for k in range(2):
+        _copy_segment(staging, daq, "run_002", k)
+    info = daq / "run_002" / "run.info"
+    info.write_text("time.start=2025/03/19 09:47:46.724-0400\n")  # CoMPASS: being taken
+    watcher = Watcher(ctx, "peaks", settle=0, poll=True, recheck=0)
+    assert watcher.step() == 0  # settled, but run.info says the run is still on
+    assert watcher.status()["run_002"]["reason"].startswith("being taken")
+    info.write_text("time.stop=2025/03/19 09:53:05.651-0400\n")
+    assert watcher.step() == 1
+    assert watcher.step() == 0  # rechecked: unchanged
+    last = sorted((daq / "run_002" / "RAW").iterdir())[-1]
+    rows = last.read_bytes().splitlines(keepends=True)[-2:]
+    with open(last, "ab") as fh:  # the same triggers again, e.g. a file copied in twice
+        fh.write(b"".join(rows))
+    assert watcher.step() == 1
+    status = watcher.status()["run_002"]
+    assert status["state"] == "done" and status["records"] == 60 + 2
+
+
+def test_folder_events_name_the_run_that_changed(tmp_path):
+    pytest.importorskip("watchdog")
+    from waveform_analysis.online.events import FolderEvents
+
+    (tmp_path / "run_007" / "RAW").mkdir(parents=True)
+    events = FolderEvents(tmp_path)
+    try:
+        assert events.mode != "poll"
+        (tmp_path / "run_007" / "RAW" / "DataR_CH0@V1730_1463_run_007.CSV").write_bytes(b"x\n")
+        assert events.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        touched: set[str] = set()
+        while "run_007" not in touched and time.monotonic() < deadline:
+            touched |= events.take_touched()
+            time.sleep(0.01)
+        assert touched == {"run_007"}
+    finally:
+        events.close()
+    polling = FolderEvents(tmp_path, poll=True)
+    assert polling.mode == "poll" and not polling.wait(0.01)

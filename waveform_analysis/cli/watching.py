@@ -32,6 +32,8 @@ from .common import (
               help="poll the folder instead of file-system events (network file systems)")  # fmt: skip
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="seconds between scans when no event comes")  # fmt: skip
+@click.option("--recheck", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="seconds after which runs already done are listed again (at once on an event)")  # fmt: skip
 @click.option("--idle-exit", type=click.FloatRange(min=0), default=None,
               help="exit once every run is done and nothing happened for this many seconds")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -43,12 +45,12 @@ from .common import (
               help="plugin options as TOML or JSON, e.g. [peaks] threshold = 20.0")  # fmt: skip
 @ADAPTER_OPTION
 def watch(data_root: Path, target: str, segments: bool, settle: float, poll: bool, interval: float,
-          idle_exit: float | None, workers: int | None, executor: str, cache: Path | None,
+          recheck: float, idle_exit: float | None, workers: int | None, executor: str, cache: Path | None,
           config: Path | None, adapter: str | None) -> None:  # fmt: skip
     """Process each run of DATA_ROOT to TARGET as soon as the digitizer has finished it.
 
-    A run is finished when CoMPASS wrote run.info with a stop time, or when none of
-    its files changed for --settle seconds. With --segments, each closed segment of
+    A run is finished when CoMPASS wrote run.info with a stop time, or (without a
+    run.info) when none of its files changed for --settle seconds. With --segments, each closed segment of
     a run still being written is processed too (segment k is closed once segment k+1
     exists), so results grow while the data are taken. New runs are picked up as
     they appear. Ctrl-C stops after the segment or run in hand; starting again
@@ -83,7 +85,7 @@ def watch(data_root: Path, target: str, segments: bool, settle: float, poll: boo
     check_target(ctx, target)
     watcher = Watcher(
         ctx, target, segments=segments, settle=settle, poll=poll, interval=interval,
-        workers=workers, executor=executor, context_for=context_for,
+        recheck=recheck, workers=workers, executor=executor, context_for=context_for,
         on_update=lambda run_id, message: click.echo(f"{run_id}: {message}"),
     )  # fmt: skip
     click.echo(f"watching {data_root} for {target} ({'segments and runs' if segments else 'runs'}); "

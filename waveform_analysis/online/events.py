@@ -16,15 +16,35 @@ from loguru import logger
 
 
 class FolderEvents:
-    """Sets ``changed`` whenever anything under ``root`` is created, written, moved or deleted."""
+    """Sets ``changed`` whenever anything under ``root`` is created, written, moved or
+    deleted, and remembers the run folders (first path component) it happened in."""
 
     def __init__(self, root: Path, poll: bool = False) -> None:
         self.root = Path(root)
         self.changed = threading.Event()
         self.mode = "poll"
         self._observer: Any = None
+        self._touched: set[str] = set()
+        self._lock = threading.Lock()
         if not poll:
             self._start()
+
+    def touch(self, path: str) -> None:
+        """Note a change at ``path`` (an event's, absolute or under ``root``)."""
+        try:
+            rel = Path(path).relative_to(self.root)
+        except ValueError:
+            return
+        if rel.parts:
+            with self._lock:
+                self._touched.add(rel.parts[0])
+        self.changed.set()
+
+    def take_touched(self) -> set[str]:
+        """The run folders changed since the last call."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        return touched
 
     def _start(self) -> None:
         try:
@@ -33,12 +53,14 @@ class FolderEvents:
         except ImportError:
             logger.info("watchdog is not installed (extra 'watch'): polling the DAQ folder")
             return
-        changed = self.changed
+        touch = self.touch
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
-                if event.event_type != "opened" and event.event_type != "closed_no_write":
-                    changed.set()
+                if event.event_type not in ("opened", "closed_no_write"):
+                    touch(str(event.src_path))
+                    if getattr(event, "dest_path", ""):
+                        touch(str(event.dest_path))
 
         observer = Observer()
         try:

@@ -1,8 +1,8 @@
 """What a DAQ folder holds while the digitizer writes it: runs, closed segments, finished runs.
 
 A run is *complete* when CoMPASS has written ``run.info`` with a ``time.stop=`` value,
-or, for writers that leave no such mark, when none of its files changed for ``settle``
-seconds. Segment *k* of a run is *closed* once every (board, channel) of the run has
+or, for writers that leave no ``run.info``, when none of its files changed for ``settle``
+seconds (a ``run.info`` without a stop time says the run is still being taken). Segment *k* of a run is *closed* once every (board, channel) of the run has
 a file of a later segment: the digitizer moved on, so the file will not grow again.
 """
 
@@ -28,12 +28,13 @@ def run_folders(data_root: Path) -> list[str]:
     return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
-def run_stopped(run_dir: Path) -> bool:
-    """Whether ``run_dir/run.info`` carries a stop time (CoMPASS writes it when the run ends)."""
+def run_stopped(run_dir: Path) -> bool | None:
+    """Whether ``run_dir/run.info`` carries a stop time: True (CoMPASS writes it when the
+    run ends), False (a ``run.info`` without one: the run is being taken), None (no file)."""
     try:
         text = (run_dir / RUN_INFO).read_text(encoding="latin-1")
     except OSError:
-        return False
+        return None
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "time.stop" and value.strip():

@@ -50,6 +50,7 @@ class _Run:
 
     settling: Settling = field(default_factory=Settling)
     failed_digest: str = ""
+    done_digest: str = ""
     records: dict[int, int] = field(default_factory=dict)  # segment -> records
     counts: dict[str, int] = field(default_factory=dict)  # "board:channel" -> records
     span: dict[str, tuple[int, int]] = field(default_factory=dict)  # first, last time [ns]
@@ -62,7 +63,9 @@ class Watcher:
     process each closed segment of a run still being written; ``settle``: seconds without
     a change after which a run without a ``run.info`` stop time counts as complete;
     ``poll``: never use file-system events; ``interval``: seconds between scans without
-    events; ``workers``/``executor``: as for :meth:`BatchProcessor.process_runs`;
+    events; ``recheck``: seconds after which runs already done are listed again (at once
+    when an event names them), and processed again if their files changed;
+    ``workers``/``executor``: as for :meth:`BatchProcessor.process_runs`;
     ``context_for(run_id)``: the Context of a run when runs of several formats share
     the folder (default: ``context``); ``on_update``: see :data:`OnUpdate`.
     """
@@ -76,6 +79,7 @@ class Watcher:
         settle: float = 30.0,
         poll: bool = False,
         interval: float = 1.0,
+        recheck: float = 60.0,
         workers: int | None = None,
         executor: str = "thread",
         context_for: Callable[[str], Any] | None = None,
@@ -90,6 +94,7 @@ class Watcher:
         self.settle = float(settle)
         self.poll = bool(poll)
         self.interval = float(interval)
+        self.recheck = float(recheck)
         self.workers = workers
         self.executor = executor
         self.root = Path(context.data_root)
@@ -100,6 +105,8 @@ class Watcher:
         self._segment_contexts: dict[tuple[int, int], Any] = {}
         self._token = CancellationToken()
         self._last_activity = time.monotonic()
+        self._recheck_at = time.monotonic() + self.recheck
+        self._events: FolderEvents | None = None
         self.mode = "poll" if poll else "events"
 
     def __repr__(self) -> str:
@@ -170,7 +177,7 @@ class Watcher:
         ``idle_exit``: also return once every run seen is done or failed and nothing
         happened for that many seconds (for scripts that process a night's runs and end).
         """
-        events = FolderEvents(self.root, poll=self.poll)
+        events = self._events = FolderEvents(self.root, poll=self.poll)
         self.mode = events.mode
         restore = _stop_on_sigint(self)
         try:
@@ -183,6 +190,7 @@ class Watcher:
                 events.wait(self.interval)
         finally:
             events.close()
+            self._events = None
             restore()
         return self.status()
 
@@ -198,24 +206,36 @@ class Watcher:
         """One scan of the folder and the processing of what is ready; returns units computed."""
         computed = 0
         complete: list[str] = []
+        touched = self._events.take_touched() if self._events is not None else set()
+        if time.monotonic() >= self._recheck_at:
+            self._recheck_at = time.monotonic() + self.recheck
+            touched = None  # every run
         for run_id in run_folders(self.root):
             if self.stopped:
                 break
-            if self._table.get(run_id).state == DONE:
+            done = self._table.get(run_id).state == DONE
+            if done and touched is not None and run_id not in touched:
                 continue
             files = self._listing(run_id)
             if files is None:
                 continue
             info = self._runs.setdefault(run_id, _Run())
             digest = files_digest(files)
+            if done:
+                if digest == info.done_digest:
+                    continue
+                info = self._runs[run_id] = _Run()  # rewritten since: a run like a new one
+                self._table.set(run_id, state=WAITING, reason="changed after it was done")
             if self._table.get(run_id).state == FAILED and digest == info.failed_digest:
                 continue  # failed on these very files: wait for them to change
             quiet = info.settling.quiet_for(digest, files)
-            if run_stopped(self.root / run_id) or quiet >= self.settle:
+            stopped = run_stopped(self.root / run_id)
+            if stopped or (stopped is None and quiet >= self.settle):
                 self._table.set(run_id, complete=True)
                 complete.append(run_id)
                 continue
-            self._table.set(run_id, state=WAITING, reason="being written", complete=False)
+            reason = "being written" if stopped is None else "being taken (run.info has no stop time)"
+            self._table.set(run_id, state=WAITING, reason=reason, complete=False)
             self._last_activity = time.monotonic()
             if self.segments:
                 for k in closed_segments(files):
@@ -352,6 +372,7 @@ class Watcher:
             rate_hz=_rates(info),
         )  # fmt: skip
         ctx.release(run_id)
+        self._runs.setdefault(run_id, _Run()).done_digest = self._runs[run_id].settling.digest
         how = f"computed in {elapsed:.2f} s" if computed else "in cache"
         self._note(run_id, f"run {how}: {records} records, {len(result)} {self.target}")
 

@@ -18,7 +18,7 @@ __all__ = ["RawFilesPlugin", "files_digest", "stamp_files"]
 # Context computes the keys and then, in the same thread, the data, so ``compute`` hands
 # out exactly the table (sizes included) that the key was made from.
 _LISTED = threading.local()
-_LISTED_KEEP = 64
+_LISTED_KEEP = 8  # between a key and its data a thread lists one run; a few spare
 
 
 class RawFilesPlugin(Plugin):
