@@ -22,7 +22,7 @@ def test_list_runs(ctx):
     ctx.get_data("run_001", "peaks")
     runs = ctx.list_runs()
     assert [r["run_id"] for r in runs] == ["run_001", "run_002"]
-    assert runs[0]["adapter"] == "vx2730" and runs[0]["folder"] == "RAW" and runs[0]["channels"] == 2
+    assert runs[0]["adapter"] == "compass" and runs[0]["folder"] == "RAW" and runs[0]["channels"] == 2
     assert "peaks" in runs[0]["cached"] and runs[1]["cached"] == ""
     assert "run_002" in str(runs)
 

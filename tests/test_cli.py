@@ -63,7 +63,8 @@ def test_generate_run_plots_graph_cache_show(data, tmp_path):
 
     r = invoke("show", data, "--cache", cache)
     assert r.exit_code == 0, r.output
-    assert "2 runs" in r.output and "vx2730" in r.output and "RAW" in r.output
+    assert "2 runs" in r.output and "compass" in r.output and "RAW" in r.output
+    assert "CoMPASS 2.x CSV in RAW" in r.output
     r = invoke("show", data, "run_001", "--cache", cache)
     assert r.exit_code == 0 and "peaks" in r.output and "CH0" in r.output
 

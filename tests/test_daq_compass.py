@@ -124,8 +124,9 @@ def test_field_count_contradicting_the_header(tmp_path):
     write(raw / "a_CH0_0.CSV", H2 + "\n0;0;1000;0;0;0x4000;7\n")
     with pytest.raises(FormatError, match=r"a_CH0_0\.CSV, line 2: 7 fields.*PROBE_CODE;SAMPLES"):
         read(tmp_path, "r")
-    write(raw / "a_CH0_0.CSV", "BOARD;CHANNEL;TIMETAG;ENERGY\n0;0;1000;0\n")
-    with pytest.raises(FormatError, match=r"a_CH0_0\.CSV, line 1: .*no SAMPLES column"):
+    # without SAMPLES the file is list mode (issue 17): more fields than the header is an error
+    write(raw / "a_CH0_0.CSV", "BOARD;CHANNEL;TIMETAG;ENERGY\n0;0;1000;0;5;6\n")
+    with pytest.raises(FormatError, match=r"a_CH0_0\.CSV, line 2: 6 fields.*list mode"):
         read(tmp_path, "r")
 
 

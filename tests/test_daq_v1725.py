@@ -103,7 +103,7 @@ def test_variable_length_and_truncation_flag(tmp_path):
 
 def test_read_in_bounded_blocks_same_records(tmp_path, monkeypatch):
     # defect: whole files were loaded; now blocks cut at event boundaries, any block size
-    from waveform_analysis.daq import v1725
+    from waveform_analysis.daq.v1725 import reader as v1725
 
     generate_run(tmp_path, "b", fmt="v1725", n_channels=3, n_waveforms=300, n_samples=64,
                  n_segments=2, seed=7)
@@ -118,7 +118,8 @@ def test_read_in_bounded_blocks_same_records(tmp_path, monkeypatch):
 def test_corrupt_event_size_does_not_read_the_rest_of_the_file(tmp_path, monkeypatch):
     # defect: an event size past the end of the file grew the block x4 at a time until it
     # held the rest of the file (a 10 GB file read whole before the error)
-    from waveform_analysis.daq import _blocks, v1725
+    from waveform_analysis.daq import blocks as _blocks
+    from waveform_analysis.daq.v1725 import reader as v1725
 
     generate_run(tmp_path, "b", fmt="v1725", n_channels=2, n_waveforms=400, n_samples=16, seed=3)
     path = tmp_path / "b" / "RAW" / "raw_b0_seg0.bin"

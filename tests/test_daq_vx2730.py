@@ -120,13 +120,15 @@ def test_cut_last_line_is_dropped_with_warning(tmp_path, warnings_log):
     assert any("bad_CH1_0.CSV, line 3" in m and "no line end" in m for m in warnings_log)
 
 
-def test_last_line_without_line_end_is_dropped(tmp_path, warnings_log):
+def test_whole_last_line_without_line_end_is_kept(tmp_path, warnings_log):
+    # defect (issue 17): a complete last line without a line end (a trimmed file, as the
+    # libra-toolbox fixture) was dropped; only a line cut inside its last field is
     raw = tmp_path / "r" / "RAW"
     raw.mkdir(parents=True)
     (raw / "a_CH1_0.CSV").write_text(HEADER + "\n" + GOOD + "\n\n" + GOOD)
     st = read(tmp_path, "r")
-    assert len(st) == 1 and list(st["wave"][0]) == [10, 11, 12, 13]
-    assert any("a_CH1_0.CSV, line 4" in m for m in warnings_log)
+    assert len(st) == 2 and all(list(w) == [10, 11, 12, 13] for w in st["wave"])
+    assert not any("a_CH1_0.CSV, line 4" in m for m in warnings_log)
 
 
 def test_only_line_cut_is_no_data(tmp_path, warnings_log):
@@ -227,5 +229,5 @@ def test_multi_block_file_same_records_and_line_numbers(tmp_path, monkeypatch):
     rows[350] = rows[349]
     (raw / "bad_CH1_0.CSV").write_text("CoMPASS\r\n" + HEADER + "\r\n" + "\r\n".join(rows),
                                        newline="")
-    st = read(tmp_path, "runx")  # one blank line; the last line has no line end: dropped
-    assert len(st) == 398 and np.all(st["wave"] == -123)
+    st = read(tmp_path, "runx")  # one blank line; the last line has no line end but is whole
+    assert len(st) == 399 and np.all(st["wave"] == -123)

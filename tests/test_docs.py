@@ -108,7 +108,7 @@ def test_quick_start_runs(tmp_path):
 def test_own_data_page_runs(tmp_path):
     pytest.importorskip("click")
     out = run_blocks_in_order("own-data.md", tmp_path)
-    assert "run_8       vx2730   RAW              0,1       2         1      4  3.9 MB" in out
+    assert "run_8       compass  CoMPASS 2.x CSV in RAW         RAW              0,1       2         1      4  3.9 MB" in out
     assert "['Background', 'run_7', 'run_8']\nTrue True\n[0, 1]" in out
     assert (tmp_path / "plots").is_dir() and any((tmp_path / "plots").iterdir())
 

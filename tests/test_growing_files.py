@@ -54,6 +54,16 @@ def _append_event(raw: Path) -> int:
     return N_CHANNELS
 
 
+def _append_compass_event(raw: Path) -> int:
+    """CoMPASS appends one more event to channel 0's BIN file (2-byte file header, fixed-size events)."""
+    (path,) = raw.glob("*CH0*")
+    data = path.read_bytes()
+    size = (len(data) - 2) // N_WAVEFORMS
+    with open(path, "ab") as fh:
+        fh.write(data[-size:])
+    return 1
+
+
 class WriterAfterKeys(RawFilesPlugin):
     """``raw_files`` as shipped; the digitizer writes once, right after the keys are made."""
 
@@ -70,15 +80,17 @@ class WriterAfterKeys(RawFilesPlugin):
 
 @pytest.mark.parametrize(
     ("fmt", "write"),
-    [("vx2730", _append_rows), ("vx2730", _new_segment), ("v1725", _append_event)],
-    ids=["csv-segment-grows", "csv-new-segment", "bin-file-grows"],
+    [("vx2730", _append_rows), ("vx2730", _new_segment), ("v1725", _append_event),
+     ("compass-bin", _append_compass_event)],
+    ids=["csv-segment-grows", "csv-new-segment", "bin-file-grows", "compass-bin-grows"],
 )
 def test_key_and_data_agree_when_a_file_grows(tmp_path, fmt, write):
     root = tmp_path / "DAQ"
     generate_run(root, RUN, fmt=fmt, n_channels=N_CHANNELS, n_waveforms=N_WAVEFORMS,
                  n_samples=64, n_segments=2 if fmt == "vx2730" else 1, seed=1)  # fmt: skip
     n = N_CHANNELS * N_WAVEFORMS
-    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(root), "daq_adapter": fmt})
+    config = {"data_root": str(root), "daq_adapter": "compass" if fmt == "compass-bin" else fmt}
+    ctx = Context(storage_dir=tmp_path / "cache", config=config)
     plugin = WriterAfterKeys(write)
     ctx.register(standard_plugins(), plugin, replace=True)
 
@@ -93,7 +105,7 @@ def test_key_and_data_agree_when_a_file_grows(tmp_path, fmt, write):
     assert new_key != old_key
     assert len(ctx.get_data(RUN, "st_waveforms")) == n + plugin.written
     # a fresh Context reading the cache finds the old entry with the old rows only
-    fresh = Context(storage_dir=tmp_path / "cache", config={"data_root": str(root), "daq_adapter": fmt})
+    fresh = Context(storage_dir=tmp_path / "cache", config=config)
     fresh.register(standard_plugins())
     old = fresh.storage.load(RUN, "st_waveforms", old_key)
     assert old is not None and len(old) == n

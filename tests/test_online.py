@@ -118,7 +118,9 @@ def _batch(daq: Path, cache: Path) -> dict[str, np.ndarray]:
 
 
 def _cached(daq: Path, cache: Path) -> dict[str, np.ndarray]:
-    ctx = Context(storage_dir=cache, config={"data_root": str(daq)})
+    """The watcher's entries, under the keys of the command line's Context (whose adapter
+    is the format it recognised, as for ``run``)."""
+    ctx = Context(storage_dir=cache, config={"data_root": str(daq), "daq_adapter": "compass"})
     ctx.register(standard_plugins())
     assert all(ctx.is_cached(r, "peaks") for r in SEGMENTS)
     return {r: np.asarray(ctx.get_data(r, "peaks")) for r in SEGMENTS}

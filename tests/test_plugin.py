@@ -206,14 +206,16 @@ def test_unknown_option(ctx):
 def test_seed_guide_config_keys_accepted(tmp_path):
     c = Context(storage_dir=tmp_path / "s", config={"data_root": "DAQ", "n_channels": 2})
     assert c.config["n_channels"] == 2
-    assert c.config["daq_adapter"] == "vx2730"
+    assert c.config["daq_adapter"] == "auto"  # each run's format recognised (issue 17)
 
 
 def test_standard_plugin_options():
     from waveform_analysis import standard_plugins
 
     ps = {p.provides: p for p in standard_plugins()}
-    assert list(ps) == ["raw_files", "st_waveforms", "peaks", "basic_features", "events"]
+    assert list(ps) == [
+        "raw_files", "st_waveforms", "triggers", "peaks", "basic_features", "events",
+    ]
     assert ps["st_waveforms"].options["baseline_samples"].default == 40
     assert ps["peaks"].options["polarity"].default == "negative"
     assert "threshold" in ps["peaks"].options

@@ -25,6 +25,44 @@ RAW_FILES_DTYPE = np.dtype(
 )
 
 
+def time_fields() -> list[tuple]:
+    """When a digitizer trigger came: ``time`` (ns) and the digitizer's own ``timestamp`` (ps)."""
+    return [
+        _field(
+            "time",
+            "Trigger time [ns]: since the Unix epoch when the run's start is known"
+            " (run_info's time_reference), else since the start of the acquisition",
+            np.int64,
+        ),
+        _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
+    ]
+
+
+def channel_fields() -> list[tuple]:
+    """Which input: ``board`` and ``channel``."""
+    return [
+        _field("board", "Digitizer board", np.int16),
+        _field("channel", "Digitizer channel", np.int16),
+    ]
+
+
+def energy_fields() -> list[tuple]:
+    """The firmware's numbers per trigger, NaN where the format has none."""
+    return [
+        _field("energy", "Firmware energy (CoMPASS ENERGY, Qlong) [ADC channels]; NaN if none",
+               np.float32),
+        _field("energy_short", "Firmware short-gate energy (CoMPASS ENERGYSHORT) [ADC channels];"
+               " NaN if none", np.float32),
+        _field("energy_calibrated", "Energy calibrated by the digitizer software or the run's"
+               " calibration (c0 + c1 E + c2 E^2) [its unit, usually keV]; NaN if none", np.float64),
+    ]
+
+
+def flag_fields() -> list[tuple]:
+    """The digitizer's flag word of a trigger."""
+    return [_field("flags", "Digitizer flags of the record (CoMPASS FLAGS), 0 if none", np.uint32)]
+
+
 def st_waveforms_dtype(n_samples: int) -> np.dtype:
     """Structured waveforms of one run, ``n_samples`` int16 samples per record.
 
@@ -33,29 +71,51 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
     (an odd record size would force a copy of every sample)."""
     return np.dtype(
         [
-            _field("time", "Trigger time since start of run [ns]", np.int64),
-            _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
-            _field("board", "Digitizer board", np.int16),
-            _field("channel", "Digitizer channel", np.int16),
+            *time_fields(),
+            *channel_fields(),
             _field(
                 "baseline",
                 "Mean of the first baseline_samples samples, or of the quietest window when"
                 " a pulse is in the first one [ADC]",
                 np.float64,
             ),
-            _field("dt", "Sample width [ns]", np.int32),
+            _field("dt", "Sample period, from the run's settings or board model [ns]", np.float64),
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
             _field("baseline_rms", "RMS of the first baseline_samples samples [ADC]", np.float32),
-            _field("flags", "Digitizer flags of the record (CoMPASS FLAGS), 0 if none", np.uint32),
+            *flag_fields(),
             _field(
                 "saturated",
                 "A sample at the ADC limit or a digitizer saturation flag",
                 np.bool_,
             ),
+            *energy_fields(),
         ],
         align=True,
     )
+
+
+TRIGGERS_DTYPE = np.dtype(
+    [
+        *time_fields(),
+        *channel_fields(),
+        *energy_fields(),
+        *flag_fields(),
+        _field("pileup", "Pile-up flagged by the firmware (FLAGS 0x8000)", np.bool_),
+        _field(
+            "saturated",
+            "Saturation flagged by the firmware (FLAGS 0x80 or 0x400) or a sample at the ADC limit",
+            np.bool_,
+        ),
+        _field(
+            "fake",
+            "Not a particle: a fake event the firmware made (FLAGS 0x8, 0x80000, 0x100000,"
+            " 0x200000); kept, marked",
+            np.bool_,
+        ),
+    ],
+    align=True,
+)
 
 
 PEAKS_DTYPE = np.dtype(

@@ -42,20 +42,31 @@ def suggest(
 def adapter_names() -> list[str]:
     from ..daq import available_adapters
 
-    names = available_adapters()
-    return sorted(names, key=lambda n: (n != "vx2730", n))  # the default first
+    return available_adapters()
 
 
 def run_files(data_root: Path, run: str, adapter: str | None) -> tuple[str, Any] | None:
-    """``(adapter name, file table)`` of ``run``, trying every adapter unless one is named."""
-    from ..daq import get_adapter
+    """``(adapter name, file table)`` of ``run``: its format recognised unless an adapter is named."""
+    from ..daq import AUTO, detect_adapter, get_adapter
 
-    for name in [adapter] if adapter else adapter_names():
-        try:
-            return name, get_adapter(name).list_files(data_root, run)
-        except (RunNotFoundError, NoDataError, FileNotFoundError, NotADirectoryError):
-            continue
-    return None
+    try:
+        if adapter and adapter != AUTO:
+            found = get_adapter(adapter)
+        else:
+            found = detect_adapter(data_root, run)[0]
+        return found.name, found.list_files(data_root, run)
+    except (RunNotFoundError, NoDataError, FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def run_format(data_root: Path, run: str) -> str:
+    """How the run's format was recognised (``"CoMPASS 2.x BIN in RAW"``), or "" if it was not."""
+    from ..daq import detect_adapter
+
+    try:
+        return detect_adapter(data_root, run)[1]
+    except (RunNotFoundError, NoDataError):
+        return ""
 
 
 def find_runs(data_root: Path, adapter: str | None) -> dict[str, tuple[str, Any]]:

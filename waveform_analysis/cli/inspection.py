@@ -22,6 +22,7 @@ from .common import (
     make_context,
     pick_runs,
     run_bytes,
+    run_format,
     size,
     suggest,
     table,
@@ -158,7 +159,7 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
     if run_id is not None:
         pick_runs(found, (run_id,), False, data_root)
     if not found:
-        click.echo(f"no runs found in {data_root} (adapters tried: {', '.join(adapter_names())})")
+        click.echo(f"no runs found in {data_root} (formats looked for: {_looked_for()})")
         return
     if run_id is None:
         rows = []
@@ -166,7 +167,7 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
             folders = sorted(
                 {str(p).split("/")[1] if "/" in str(p) else "." for p in files["path"]}
             )
-            rows.append([r, name, ",".join(folders), _channels(files), str(len(np.unique(files["board"]))),
+            rows.append([r, name, run_format(data_root, r) or "-", ",".join(folders), _channels(files), str(len(np.unique(files["board"]))),
                          str(len(np.unique(files["segment"]))), str(len(files)),
                          size(run_bytes(data_root, files)), str(len(store.entries(r)))])  # fmt: skip
         click.echo(f"{len(found)} runs in {data_root}")
@@ -176,6 +177,7 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
                 [
                     "run",
                     "adapter",
+                    "format",
                     "folder",
                     "channels",
                     "boards",
@@ -202,6 +204,7 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
         for f in files
     ]
     click.echo(table(rows, ["file", *cols, "size"]))
+    _print_run_info(data_root, run_id, cache, name)
     truth = data_root / run_id / "truth.json"
     if truth.is_file():
         t = json.loads(truth.read_text())
@@ -216,6 +219,41 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
             or "nothing"
         )
     )
+
+
+def _looked_for() -> str:
+    from ..daq import get_adapter
+
+    return "; ".join(f"{n}: {get_adapter(n).looks_for}" for n in adapter_names()
+                     if get_adapter(n).looks_for)
+
+
+def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: str) -> None:
+    """The run's RunInfo, one value a line with where it came from."""
+    from ..errors import WaveformAnalysisError
+
+    fmt = run_format(data_root, run_id)
+    if fmt:
+        click.echo(f"format: {fmt}")
+    try:
+        info = make_context(data_root, cache, None, adapter).run_info(run_id)
+    except WaveformAnalysisError as exc:
+        click.echo(f"run info: {exc}")
+        return
+    sources = info.pop("sources")
+    skip = {"sources", "channels", "files", "notes", "adapter"}
+    rows = []
+    for key, value in info.items():
+        if key in skip or value in (None, {}, ()):
+            continue
+        rows.append([key, str(value), sources.get(key, "")])
+    click.echo(table(rows, ["run info", "value", "from"]))
+    for ch, over in sorted(info["channels"].items()):
+        click.echo(f"  channel {ch}: " + ", ".join(f"{k}={v}" for k, v in over.items()))
+    for note in info["notes"]:
+        click.echo(f"  note: {note}")
+    if info["files"]:
+        click.echo("settings read: " + ", ".join(info["files"]))
 
 
 def _channels(files: Any) -> str:

@@ -22,6 +22,9 @@ from .common import (
     table,
 )
 
+# the formats of waveform_analysis.synthetic.FORMATS (named here: importing it loads numba)
+GENERATE_FORMATS = ["vx2730", "compass-csv", "compass-bin", "v1725"]
+
 
 @click.command()
 @click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
@@ -35,13 +38,15 @@ from .common import (
               help="triggers per channel and run")  # fmt: skip
 @click.option("--channels", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["vx2730", "v1725"]), default="vx2730", show_default=True
+    "--format", "fmt", type=click.Choice(GENERATE_FORMATS), default="vx2730", show_default=True,
+    help="file format written (compass-csv, compass-bin: CoMPASS 2.x names in RAW)",
 )
+@click.option("--list-mode", is_flag=True, help="CoMPASS: energies, times and flags only, no waveforms")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="seed of the first run (+1 per run)"
 )
 def generate(
-    data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, seed: int
+    data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, list_mode: bool, seed: int
 ) -> None:
     """Write synthetic digitizer runs with their truth (truth.npy next to RAW).
 
@@ -50,6 +55,7 @@ def generate(
     \b
     Example:
       waveform-analysis generate DAQ --runs 3 --waveforms 500 --format v1725
+      waveform-analysis generate DAQ --runs 2 --format compass-bin
     """
     from tqdm import tqdm
 
@@ -63,9 +69,9 @@ def generate(
         if (data_root / run).exists():
             kept.append(run)
             continue
-        generate_run(
-            data_root, run, fmt=fmt, n_channels=channels, n_waveforms=waveforms, seed=seed + i
-        )
+        extra = {"samples": False} if list_mode else {}
+        generate_run(data_root, run, fmt=fmt, n_channels=channels, n_waveforms=waveforms,
+                     seed=seed + i, **extra)
         made.append(run)
     click.echo(f"wrote {len(made)} run(s) to {data_root} in {time.perf_counter() - t0:.1f} s "
                f"({fmt}, {channels} channels x {waveforms} waveforms)")  # fmt: skip

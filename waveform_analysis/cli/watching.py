@@ -12,7 +12,6 @@ from .common import (
     CACHE_OPTION,
     DATA_ROOT_ARG,
     TARGET_HELP,
-    adapter_names,
     check_target,
     make_context,
     run_files,
@@ -62,26 +61,24 @@ def watch(data_root: Path, target: str, segments: bool, settle: float, poll: boo
     """
     from ..online import Watcher
 
+    ctx = make_context(data_root, cache, config, adapter)
     contexts: dict[str, Any] = {}
     detected: dict[str, str] = {}
 
-    def context_of(name: str) -> Any:
+    def context_for(run_id: str) -> Any:
+        """As ``run`` does: one Context per recognised format (so both share cache entries)."""
+        if adapter:
+            return ctx
+        name = detected.get(run_id)
+        if name is None:
+            found = run_files(data_root, run_id, None)
+            if found is None:  # no files yet: the watcher says "waiting"
+                return ctx
+            name = detected[run_id] = found[0]
         if name not in contexts:
             contexts[name] = make_context(data_root, cache, config, name)
         return contexts[name]
 
-    def context_for(run_id: str) -> Any:
-        if adapter:
-            return context_of(adapter)
-        name = detected.get(run_id)
-        if name is None:
-            found = run_files(data_root, run_id, None)
-            if found is None:  # no files yet: the default adapter says "waiting"
-                return context_of(adapter_names()[0])
-            name = detected[run_id] = found[0]
-        return context_of(name)
-
-    ctx = context_of(adapter or adapter_names()[0])
     check_target(ctx, target)
     watcher = Watcher(
         ctx, target, segments=segments, settle=settle, poll=poll, interval=interval,

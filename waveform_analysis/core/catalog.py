@@ -59,17 +59,16 @@ class InfoTable(list):
 
 def list_runs(context: Any) -> InfoTable:
     """Runs under ``data_root`` that the configured adapter reads: layout, files, size, cache."""
-    from ..daq import get_adapter
+    from ..plugins.raw_files import adapter_for
 
     root = context.data_root
-    name = context.get_config("raw_files", "daq_adapter") if "raw_files" in context.plugins else (
-        context.config.get("daq_adapter", "vx2730"))  # fmt: skip
-    adapter = get_adapter(name)
     rows = []
     for p in sorted(root.iterdir()) if root.is_dir() else []:
         if not p.is_dir() or p.name.startswith("."):
             continue
         try:
+            adapter = adapter_for(context, p.name)
+            name = adapter.name
             files = adapter.list_files(root, p.name)
         except (RunNotFoundError, NoDataError):
             continue

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..daq import DEFAULT_ADAPTER
 from ..errors import ConfigError
 from .plugin import Plugin
 
@@ -37,13 +38,13 @@ __all__ = [
     "resolve_options",
 ]
 
-DEFAULT_CONFIG: dict[str, Any] = {"data_root": "DAQ", "daq_adapter": "vx2730"}
+DEFAULT_CONFIG: dict[str, Any] = {"data_root": "DAQ", "daq_adapter": DEFAULT_ADAPTER}
 STORAGE_ENV = "WAVEFORM_ANALYSIS_STORAGE_DIR"
 
 #: Config keys the Context itself reads (or accepts), whichever plugins are registered.
 CONTEXT_KEYS: dict[str, str] = {
     "data_root": "folder holding the runs (<data_root>/<run>/RAW)",
-    "daq_adapter": "digitizer file format, read by raw_files and st_waveforms",
+    "daq_adapter": "digitizer file format ('auto': recognised per run), read by raw_files and its readers",
     "n_channels": "accepted for the seed user guide's examples; nothing reads it",
     "chunk_mb": "memory budget of one chunk of records, MiB (default 64); results do not depend on it",
 }

@@ -260,6 +260,17 @@ class Context:
 
         return list_runs(self)
 
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """What the run's files and settings say: format, model, ``dt_ns``, record length,
+        polarity, gates, calibration, start/stop time ..., and where each value came from
+        (``sources``); see :class:`waveform_analysis.daq.RunInfo`."""
+        from ..plugins.raw_files import run_info_for
+
+        adapter, info = run_info_for(self, str(run_id))
+        out = info.to_dict()
+        out["adapter"] = adapter.name
+        return out
+
     def data_info(self, data_name: str, run_id: str | None = None) -> Any:
         """Fields of ``data_name`` with numpy type, unit and description (prints as a table)."""
         from .catalog import data_info

@@ -5,11 +5,13 @@ after another); ``st_waveforms`` wants the records in time order. A
 :class:`RecordStaging` holds the records between the two: in memory when the
 run fits the budget, else in a scratch file beside the cache entry, written
 with ``pwrite`` and read back through short-lived memory maps of its
-descriptor, so that the
-memory in use stays about one block per reading thread plus one chunk. Per
-record it keeps only what sorting and the run-wide baseline statistics need
-(time, board, channel, and the end-window statistics: tens of bytes against
-a record's kilobytes).
+descriptor, so that the memory in use stays about one block per reading
+thread plus one chunk. Per record it keeps only what sorting needs (time,
+board, channel: a few bytes against a record's kilobytes). A caller that
+wants more per block while the block is in the CPU cache (``st_waveforms``
+takes each record's end-window statistics for its baselines) passes
+``on_begin(n_rows)`` and ``on_block(records, rows)`` callbacks, so this
+module needs nothing of the physics.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,49 +30,45 @@ GATHER_BYTES = 8 << 20  # records read back through one short-lived map of the s
 
 
 class RecordStaging:
-    """The records of one run, put in file order by a reader, gathered in time order.
+    """The rows of one run, put in file order by a reader, gathered in time order.
 
-    ``budget_bytes`` (None: no limit) is the size above which records go to a
+    ``budget_bytes`` (None: no limit) is the size above which rows go to a
     scratch file ``<scratch_prefix>.<pid>.<random>.staging.tmp`` instead of
     memory (a cache entry's temporary-file prefix, so that the file of a
-    process killed meanwhile is cleaned like the entry's other temporary files). With
-    ``baseline_samples`` set, :meth:`put` also measures each record's end
-    windows (the first phase of the baseline, see
-    :func:`waveform_analysis.processing.hits.end_window_stats`) while the
-    block is in the cache. :meth:`put` may be called from several threads at
-    once, for disjoint rows. Use it as a context manager: the scratch file is
-    deleted on exit.
+    process killed meanwhile is cleaned like the entry's other temporary
+    files). ``on_begin(n_rows)`` is called by :meth:`begin`, ``on_block(rows,
+    where)`` by :meth:`put` for each block (``where`` the slice of rows it
+    fills; possibly from several threads at once, for disjoint rows). Use it as
+    a context manager: the scratch file is deleted on exit.
     """
 
     def __init__(
         self,
         budget_bytes: int | None = None,
         scratch_prefix: str | os.PathLike[str] | None = None,
-        baseline_samples: int | None = None,
+        on_block: Callable[[np.ndarray, slice], None] | None = None,
+        on_begin: Callable[[int], None] | None = None,
     ) -> None:
         self.budget_bytes = budget_bytes
         self.scratch_prefix = Path(scratch_prefix) if scratch_prefix is not None else None
-        self.baseline_samples = baseline_samples
+        self.on_block = on_block
+        self.on_begin = on_begin
         self.dtype: np.dtype | None = None
         self.n_rows = 0
         self._array: np.ndarray | None = None
         self._fd: int | None = None
         self._path: Path | None = None
 
-    # -- filling -----------------------------------------------------------------
-
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
-        """Make room for ``n_rows`` records of ``dtype`` (rows a reader leaves unset are dropped)."""
+        """Make room for ``n_rows`` rows of ``dtype`` (rows a reader leaves unset are dropped)."""
         self.dtype = np.dtype(dtype)
         self.n_rows = n = int(n_rows)
         self.time = np.zeros(n, np.int64)
         self.board = np.zeros(n, np.int16)
         self.channel = np.zeros(n, np.int16)
         self.valid = np.zeros(n, np.bool_)
-        if self.baseline_samples is not None:
-            self.mean = np.zeros(n, np.float64)
-            self.rms = np.zeros(n, np.float64)
-            self.last = np.zeros(n, np.float64)
+        if self.on_begin is not None:
+            self.on_begin(n)
         nbytes = n * self.dtype.itemsize
         if self.budget_bytes is None or self.scratch_prefix is None or nbytes <= self.budget_bytes:
             self._array = np.zeros(n, self.dtype)
@@ -89,12 +88,8 @@ class RecordStaging:
         self.time[rows] = records["time"]
         self.board[rows] = records["board"]
         self.channel[rows] = records["channel"]
-        if self.baseline_samples is not None:
-            from ..processing.hits import end_window_stats
-
-            self.mean[rows], self.rms[rows], self.last[rows] = end_window_stats(
-                records, self.baseline_samples
-            )
+        if self.on_block is not None:
+            self.on_block(records, rows)
         if self._array is not None:
             self._array[rows] = records
         else:
@@ -151,10 +146,8 @@ class RecordStaging:
         return self.gather(self.order())
 
     def drop_keys(self) -> None:
-        """Free the sort keys and last-window RMS once :meth:`order` and the statistics are taken."""
+        """Free the sort keys once :meth:`order` and the statistics are taken."""
         self.time = self.board = self.channel = self.valid = None
-        if self.baseline_samples is not None:
-            self.last = None
 
     # -- cleaning up -------------------------------------------------------------
 

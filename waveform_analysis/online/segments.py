@@ -35,8 +35,8 @@ class SegmentFilesPlugin(RawFilesPlugin):
         "segment": Option(default=0, type=int, minimum=0, help="The segment whose files are listed"),
     }
 
-    def listing(self, context, run_id: str) -> np.ndarray:
-        files = super().listing(context, run_id)
+    def listing(self, context, run_id: str, adapter: Any = None) -> np.ndarray:
+        files = super().listing(context, run_id, adapter)
         return segment_files(context.data_root, files, context.get_config(self, "segment"))
 
 

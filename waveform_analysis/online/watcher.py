@@ -40,7 +40,8 @@ from .state import DONE, FAILED, PROCESSING, WAITING, StateTable
 
 __all__ = ["Watcher"]
 
-#: ``on_update(run_id, message)``: called after each unit (and on failures), for a log line
+#: ``on_update(run_id, message)``: called after each unit (and on failures), for a log line;
+#: without it the message is logged (loguru, INFO)
 OnUpdate = Callable[[str, str], None]
 
 
@@ -255,9 +256,10 @@ class Watcher:
 
     def _note(self, run_id: str, message: str) -> None:
         self._last_activity = time.monotonic()
-        logger.debug(f"run {run_id!r}: {message}")
         if self._on_update is not None:
             self._on_update(run_id, message)
+        else:
+            logger.info(f"run {run_id!r}: {message}")
 
     def _listing(self, run_id: str) -> np.ndarray | None:
         ctx = self._context_for(run_id)

@@ -1,4 +1,9 @@
-"""``raw_files``: the table of digitizer files of a run (channel, board, segment, relative path)."""
+"""``raw_files``: the table of digitizer files of a run (channel, board, segment, relative path).
+
+Also home of the options every reader of the run shares (``daq_adapter``,
+``daq_folder``, ``dt_ns``) and of :func:`adapter_for` and :func:`run_info_for`,
+which the ``st_waveforms`` and ``triggers`` plugins and ``Context.run_info`` use.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ import hashlib
 import inspect
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
 from ..core.plugin import Option, Plugin
+from ..daq import DEFAULT_ADAPTER
 from ..errors import ConfigError, MissingFileError
 
-__all__ = ["RawFilesPlugin", "files_digest", "stamp_files"]
+__all__ = ["RawFilesPlugin", "adapter_for", "files_digest", "run_info_for", "stamp_files"]
 
 # The listing each thread fingerprinted last, per (data_root, run, plugin, options): the
 # Context computes the keys and then, in the same thread, the data, so ``compute`` hands
@@ -21,11 +28,56 @@ _LISTED = threading.local()
 _LISTED_KEEP = 8  # between a key and its data a thread lists one run; a few spare
 
 
+def adapter_for(context: Any, run_id: str | None = None):
+    """The DAQ adapter configured for ``raw_files`` in ``context``; for ``"auto"`` the one that
+    recognises ``run_id``'s files."""
+    from ..daq import get_adapter, resolve_adapter
+
+    try:
+        name = context.get_config("raw_files", "daq_adapter")
+    except Exception:  # noqa: BLE001 - a context without the raw_files plugin
+        name = context.config.get("daq_adapter", DEFAULT_ADAPTER)
+    if run_id is None:
+        return get_adapter(name)
+    return resolve_adapter(name, context.data_root, run_id)
+
+
+def _option(context: Any, name: str) -> Any:
+    try:
+        return context.get_config("raw_files", name)
+    except Exception:  # noqa: BLE001 - a context without the raw_files plugin
+        return context.config.get(name, RawFilesPlugin.options[name].default)
+
+
+def list_files(context: Any, run_id: str, adapter: Any = None) -> np.ndarray:
+    """The run's files, as ``raw_files`` lists them."""
+    adapter = adapter or adapter_for(context, run_id)
+    folder = _option(context, "daq_folder")
+    takes_folder = "folder" in inspect.signature(adapter.list_files).parameters
+    if folder == "auto" or (folder == "raw" and not takes_folder):
+        return adapter.list_files(context.data_root, run_id)
+    if not takes_folder:
+        raise ConfigError(
+            f"option daq_folder={folder!r}: the {adapter.name!r} adapter reads one folder only"
+        )
+    return adapter.list_files(context.data_root, run_id, folder=folder)
+
+
+def run_info_for(context: Any, run_id: str, files: np.ndarray | None = None):
+    """``(adapter, RunInfo)`` of ``run_id``: what its files and settings say, ``dt_ns`` resolved."""
+    adapter = adapter_for(context, run_id)
+    if files is None:
+        files = list_files(context, run_id, adapter)
+    info = adapter.run_info(context.data_root, run_id, files, dt_ns=_option(context, "dt_ns"))
+    return adapter, info
+
+
 class RawFilesPlugin(Plugin):
-    """Lists the run's files with the configured DAQ adapter.
+    """Lists the run's files with the configured DAQ adapter (``"auto"``: the run's format).
 
     Not saved to the cache (listing is cheap); its fingerprint (relative
-    names, sizes and modification times of the files) enters every
+    names, sizes and modification times of the files and of the settings
+    files the adapter reads, such as CoMPASS's ``settings.xml``) enters every
     downstream key, so a changed or replaced file invalidates the cache,
     while moving the whole data folder elsewhere does not.
 
@@ -37,48 +89,52 @@ class RawFilesPlugin(Plugin):
 
     provides = "raw_files"
     depends_on = ()
-    version = "1.1.0"
+    version = "1.2.0"
     save_to_cache = False
     options = {
         "daq_adapter": Option(
-            default="vx2730", type=str, help="Digitizer file format: 'vx2730' or 'v1725'"
+            default=DEFAULT_ADAPTER,
+            type=str,
+            help="Digitizer file format: 'auto' (recognised per run), 'compass', 'vx2730',"
+            " 'v1725', or a registered adapter's name",
         ),
         "daq_folder": Option(
-            default="raw",
+            default="auto",
             type=str,
-            help="CoMPASS folder to read: 'raw' (RAW, else UNFILTERED), 'filtered' or 'unfiltered'",
+            help="CoMPASS folder to read: 'auto' (RAW, UNFILTERED, FILTERED: the first that"
+            " exists), 'raw' (RAW, else UNFILTERED), 'filtered' or 'unfiltered'",
+        ),
+        "dt_ns": Option(
+            default=None,
+            type=(float, int, type(None)),
+            help="Sample period [ns] of runs whose settings and board model do not state it",
         ),
     }
-
-    def _files(self, context, run_id: str) -> np.ndarray:
-        from ..daq import get_adapter
-
-        adapter = get_adapter(context.get_config(self, "daq_adapter"))
-        folder = context.get_config(self, "daq_folder")
-        if folder == "raw":
-            return adapter.list_files(context.data_root, run_id)
-        if "folder" not in inspect.signature(adapter.list_files).parameters:
-            raise ConfigError(
-                f"option daq_folder={folder!r}: the {adapter.name!r} adapter reads one folder only"
-            )
-        return adapter.list_files(context.data_root, run_id, folder=folder)
 
     def _where(self, context, run_id: str) -> tuple:
         options = tuple(context.get_config(self, name) for name in sorted(self.options))
         return (str(context.data_root), run_id, type(self).__qualname__, options)
 
-    def listing(self, context, run_id: str) -> np.ndarray:
+    def listing(self, context, run_id: str, adapter: Any = None) -> np.ndarray:
         """The run's files as they are now: the table with each file's ``size`` and ``mtime``."""
-        return stamp_files(context.data_root, run_id, self._files(context, run_id))
+        return stamp_files(context.data_root, run_id, list_files(context, run_id, adapter))
 
     def fingerprint(self, context, run_id: str) -> str:
-        files = self.listing(context, run_id)
+        adapter = adapter_for(context, run_id)
+        files = self.listing(context, run_id, adapter)
         listed = _LISTED.__dict__.setdefault("tables", {})
         listed.pop(where := self._where(context, run_id), None)
         listed[where] = files
         while len(listed) > _LISTED_KEEP:
             del listed[next(iter(listed))]
-        return files_digest(files)
+        root = context.data_root
+        settings = np.zeros(0, files.dtype)
+        rels = [os.path.relpath(p, root) for p in adapter.settings_files(root, run_id, files)]
+        if rels:
+            settings = np.zeros(len(rels), files.dtype)
+            settings["path"] = rels
+            settings = stamp_files(root, run_id, settings)
+        return files_digest(np.concatenate([files, settings]))
 
     def compute(self, context, run_id: str) -> np.ndarray:
         """The listing this thread's last key was made from (listed afresh if there is none)."""

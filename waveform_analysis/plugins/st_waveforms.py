@@ -9,19 +9,41 @@ import numpy as np
 from ..core.plugin import Option, Plugin
 from ..errors import ConfigError, NoDataError
 from ..saturation import ADC_MAX_14BIT, saturated
+from .raw_files import adapter_for, run_info_for
 
-__all__ = ["StWaveformsPlugin", "adapter_for"]
+__all__ = ["StWaveformsPlugin", "adapter_for", "adc_max_for"]
 
 
-def adapter_for(context):
-    """The DAQ adapter configured for ``raw_files`` in ``context``."""
-    from ..daq import get_adapter
-
+def adc_max_for(context, info) -> int:
+    """The ``adc_max`` option of ``st_waveforms``, or the run's ADC limit when it is None."""
     try:
-        name = context.get_config("raw_files", "daq_adapter")
-    except Exception:
-        name = context.config.get("daq_adapter", "vx2730")
-    return get_adapter(name)
+        adc_max = context.get_config("st_waveforms", "adc_max")
+    except Exception:  # noqa: BLE001 - a context without the st_waveforms plugin
+        adc_max = None
+    if adc_max is None:
+        adc_max = (1 << info.adc_bits) - 1 if info.adc_bits else ADC_MAX_14BIT
+    return int(adc_max)
+
+
+class _EndWindows:
+    """Per-record end-window statistics (the first phase of the baselines), taken by the
+    staging's callbacks while each block the reader puts is in the CPU cache."""
+
+    def __init__(self, baseline_samples: int) -> None:
+        self.baseline_samples = baseline_samples
+        self.mean = self.rms = self.last = None
+
+    def begin(self, n_rows: int) -> None:
+        self.mean = np.zeros(n_rows, np.float64)
+        self.rms = np.zeros(n_rows, np.float64)
+        self.last = np.zeros(n_rows, np.float64)
+
+    def block(self, records: np.ndarray, rows: slice) -> None:
+        from ..processing.hits import end_window_stats
+
+        self.mean[rows], self.rms[rows], self.last[rows] = end_window_stats(
+            records, self.baseline_samples
+        )
 
 
 class StWaveformsPlugin(Plugin):
@@ -32,12 +54,15 @@ class StWaveformsPlugin(Plugin):
     is handled and stays visible: its baseline comes from its quietest
     window, its ``baseline_rms`` still reports the first one. ``saturated``
     marks records with a valid sample at 0 or ``adc_max``, or a CoMPASS
-    saturation flag (see :mod:`waveform_analysis.saturation`).
+    saturation flag (see :mod:`waveform_analysis.saturation`). ``dt`` is the run's
+    sample period and ``energy``, ``energy_short``, ``energy_calibrated`` the
+    firmware's numbers (NaN where the format has none). A list-mode run (no
+    waveforms) is a :class:`NoDataError` that points to ``triggers``.
     """
 
     provides = "st_waveforms"
     depends_on = ("raw_files",)
-    version = "1.3.0"
+    version = "2.0.0"
     options = {
         "baseline_samples": Option(
             default=40,
@@ -45,9 +70,10 @@ class StWaveformsPlugin(Plugin):
             help="Samples at the start of each record averaged for the baseline and its RMS",
         ),
         "adc_max": Option(
-            default=ADC_MAX_14BIT,
-            type=int,
-            help="Upper ADC limit; a sample at it (or at 0) marks the record saturated",
+            default=None,
+            type=(int, type(None)),
+            help="Upper ADC limit; a sample at it (or at 0) marks the record saturated"
+            " (None: 2^adc_bits - 1 of the run's board, else 2^14 - 1)",
         ),
     }
 
@@ -66,17 +92,21 @@ class StWaveformsPlugin(Plugin):
         the run-wide channel statistics then decide which baselines to
         re-judge, and each chunk gets its baselines and saturation on its way out."""
         from ..core.memory import trim_memory
+        from ..daq.base import check_has_waveforms, read_run
         from ..daq.staging import RecordStaging
         from ..processing.hits import channel_keys, finish_baselines, recheck_levels
 
         (chunk,) = chunks
         nb = context.get_config(self, "baseline_samples")
-        adc_max = context.get_config(self, "adc_max")
         if nb < 1:
             raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
-        adapter = adapter_for(context)
-        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, nb) as staging:
-            adapter.read_into(context.data_root, chunk.inputs["raw_files"], run_id, staging)
+        files = chunk.inputs["raw_files"]
+        adapter, info = run_info_for(context, run_id, files)
+        check_has_waveforms(info, run_id)
+        adc_max = adc_max_for(context, info)
+        ends = _EndWindows(nb)
+        with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, ends.block, ends.begin) as staging:
+            read_run(adapter, context.data_root, files, run_id, staging, info)
             trim_memory()  # the readers' block buffers
             order = staging.order()
             if order.size == 0:
@@ -86,22 +116,24 @@ class StWaveformsPlugin(Plugin):
             kept = None if order.size == staging.n_rows else np.flatnonzero(staging.valid)
             keys = channel_keys(staging.board, staging.channel)
             if kept is None:
-                low = recheck_levels(keys, staging.rms, staging.last)
+                low = recheck_levels(keys, ends.rms, ends.last)
             else:
                 low = np.zeros(staging.n_rows)
-                low[kept] = recheck_levels(keys[kept], staging.rms[kept], staging.last[kept])
+                low[kept] = recheck_levels(keys[kept], ends.rms[kept], ends.last[kept])
             del keys, kept
             staging.drop_keys()  # what sorting needed is no longer needed
+            ends.last = None
             step = max(1, chunks.budget_bytes // staging.dtype.itemsize)
             for a in range(0, order.size, step):
                 rows = order[a : a + step]
                 records = staging.gather(rows)
-                rms = staging.rms[rows]
-                baseline = staging.mean[rows]
+                rms = ends.rms[rows]
+                baseline = ends.mean[rows]
                 finish_baselines(records, nb, baseline, rms, low[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms
                 records["saturated"] = saturated(records, adc_max=adc_max)
+                info.fill_absent(records)
                 yield records
                 del records

@@ -635,7 +635,7 @@ def _warm_up(pool: Any) -> None:
 
 
 _KERNEL_MODULES = (
-    "waveform_analysis.daq._vx2730_kernels",
-    "waveform_analysis.daq._v1725_kernels",
+    "waveform_analysis.daq.compass.csv_kernels",
+    "waveform_analysis.daq.v1725.kernels",
     "waveform_analysis.processing.hits",
 )

@@ -2,7 +2,9 @@
 
 CoMPASS 2.x writes ``BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;PROBE_CODE;SAMPLES``
 (``PROBE_CODE`` only in some versions), CoMPASS 1.x ``TIMETAG;ENERGY;ENERGYSHORT;FLAGS;SAMPLES``.
-``SAMPLES`` is the last column and runs to the end of the line. The positions
+``SAMPLES`` is the last column and runs to the end of the line; without it
+the file is list mode (one energy, time and flags per trigger, no samples:
+``BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS``). The positions
 found here are passed to the parsing kernel, so any order of the fixed
 columns is read right.
 """
@@ -11,14 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COLUMNS_2X = ("BOARD", "CHANNEL", "TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS", "PROBE_CODE",
-              "SAMPLES")  # fmt: skip
+COLUMNS_2X = (
+    "BOARD", "CHANNEL", "TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS", "PROBE_CODE", "SAMPLES",
+)
 COLUMNS_1X = ("TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS", "SAMPLES")
+COLUMNS_2X_LIST = ("BOARD", "CHANNEL", "TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS")
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Where the fields are: ``n_fixed`` columns precede the samples; -1 marks an absent column."""
+    """Where the fields are: ``n_fixed`` columns precede the samples (all of them in list
+    mode, ``has_samples`` False); -1 marks an absent column."""
 
     names: tuple[str, ...]
     n_fixed: int
@@ -26,16 +31,16 @@ class Columns:
     channel: int
     timetag: int
     flags: int
+    energy: int = -1
+    energy_short: int = -1
+    has_samples: bool = True
 
     @classmethod
     def from_names(cls, names: tuple[str, ...] | list[str]) -> Columns:
         """Columns from header names; ``ValueError`` (with the reason) for an unusable header."""
         names = tuple(n.strip().upper() for n in names)
-        if "SAMPLES" not in names:
-            raise ValueError(
-                f"header {';'.join(names)} has no SAMPLES column (waveforms were not saved)"
-            )
-        if names.index("SAMPLES") != len(names) - 1:
+        has_samples = "SAMPLES" in names
+        if has_samples and names.index("SAMPLES") != len(names) - 1:
             raise ValueError(f"header {';'.join(names)}: SAMPLES must be the last column")
         if "TIMETAG" not in names:
             raise ValueError(f"header {';'.join(names)} has no TIMETAG column")
@@ -46,11 +51,20 @@ class Columns:
         def at(name: str) -> int:
             return names.index(name) if name in names else -1
 
-        return cls(names, len(names) - 1, at("BOARD"), at("CHANNEL"), at("TIMETAG"), at("FLAGS"))
+        n_fixed = len(names) - 1 if has_samples else len(names)
+        return cls(names, n_fixed, at("BOARD"), at("CHANNEL"), at("TIMETAG"), at("FLAGS"),
+                   at("ENERGY"), at("ENERGYSHORT"), has_samples)
 
-    def kernel_args(self) -> tuple[int, int, int, int, int]:
-        """(n_fixed, board, channel, timetag, flags) as the parsing kernel takes them."""
-        return self.n_fixed, self.board, self.channel, self.timetag, self.flags
+    def kernel_args(self) -> tuple[int, int, int, int, int, int, int]:
+        """(n_fixed, board, channel, timetag, flags, energy, energy_short) as the kernel takes them."""
+        return (self.n_fixed, self.board, self.channel, self.timetag, self.flags, self.energy,
+                self.energy_short)
+
+    @property
+    def energy_fields(self) -> tuple[str, ...]:
+        """The firmware energies these columns hold."""
+        return tuple(f for f, c in (("energy", self.energy), ("energy_short", self.energy_short))
+                     if c >= 0)
 
     def header(self) -> str:
         return ";".join(self.names)
@@ -73,3 +87,4 @@ def header_columns(header_text: str) -> tuple[Columns | None, bool]:
 
 DEFAULT_2X = Columns.from_names(COLUMNS_2X)
 DEFAULT_1X = Columns.from_names(COLUMNS_1X)
+DEFAULT_2X_LIST = Columns.from_names(COLUMNS_2X_LIST)

@@ -1,14 +1,23 @@
-"""numba kernels of the VX2730 CSV reader (imported by :meth:`VX2730Adapter.read` on first use).
+"""numba kernels of the CoMPASS CSV reader (imported by the reader on first use).
 
-Kept apart from :mod:`waveform_analysis.daq.vx2730` so that listing files and the
-adapter registry do not import numba. The error codes returned match the
-``ERR_*`` constants of that module.
+Kept apart from :mod:`.csv_reader` so that listing files and the adapter
+registry do not import numba. The error codes are those of :mod:`.layout`.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from .layout import (
+    ERR_COUNT,
+    ERR_NOT_NUMERIC,
+    ERR_OK,
+    ERR_RANGE,
+    ERR_TOO_LONG,
+    ERR_TRUNCATED,
+    ERR_VALUE_RANGE,
+)
 
 _NL = 10
 _CR = 13
@@ -83,15 +92,16 @@ def _last_newline(buf, n):
 
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(
-    buf, start, end, ncols, nfix, cb, cc, ct, cf, board, channel, timetag, flags, wave, row0,
-    max_rows,
+    buf, start, end, ncols, nfix, cb, cc, ct, cf, ce, cs, board, channel, timetag, flags, energy,
+    energy_short, wave, row0, max_rows,
 ):
     """Parse the lines in [start, end) into rows ``row0...`` of the output columns.
 
-    ``nfix`` columns precede the samples; ``cb``, ``cc``, ``ct``, ``cf`` are the
-    0-based columns of BOARD, CHANNEL, TIMETAG and FLAGS (-1: absent). FLAGS
-    may be hex (``0x...``). Returns (error code, newlines before the bad line,
-    0-based column, rows parsed).
+    ``nfix`` columns precede the samples (``ncols == nfix``: list mode, no
+    samples); ``cb``, ``cc``, ``ct``, ``cf``, ``ce``, ``cs`` are the 0-based
+    columns of BOARD, CHANNEL, TIMETAG, FLAGS, ENERGY and ENERGYSHORT (-1:
+    absent). FLAGS may be hex (``0x...``). Returns (error code, newlines before
+    the bad line, 0-based column, rows parsed).
     """
     n = buf.size
     pos = start
@@ -108,7 +118,7 @@ def _parse_rows(
             pos += 1
             continue
         if row - row0 >= max_rows:
-            return 5, line, 0, row - row0
+            return ERR_COUNT, line, 0, row - row0
         for col in range(nfix):
             neg = False
             if pos < n and buf[pos] == _MINUS:
@@ -152,14 +162,19 @@ def _parse_rows(
                 cc_ = _NL
             else:
                 cc_ = buf[pos]
-            if cc_ != _SEMI:
+            if nsamp == 0 and col == nfix - 1:  # list mode: the last column ends the line
+                if cc_ == _SEMI:
+                    return ERR_TOO_LONG, line, col + 1, row - row0
+                if cc_ != _NL and cc_ != _CR:
+                    return ERR_NOT_NUMERIC, line, col, row - row0
+            elif cc_ != _SEMI:
                 if cc_ == _NL or cc_ == _CR:
-                    return 1, line, col, row - row0
-                return 3, line, col, row - row0
+                    return ERR_TRUNCATED, line, col, row - row0
+                return ERR_NOT_NUMERIC, line, col, row - row0
             if nd == 0:
-                return 3, line, col, row - row0
+                return ERR_NOT_NUMERIC, line, col, row - row0
             if nd > 19 or v < 0 or (hexed and nd > 15):
-                return 6, line, col, row - row0
+                return ERR_VALUE_RANGE, line, col, row - row0
             if neg:
                 v = -v
             if col == cb:
@@ -170,9 +185,13 @@ def _parse_rows(
                 timetag[row] = v
             elif col == cf:
                 if v < 0 or v > 4294967295:
-                    return 6, line, col, row - row0
+                    return ERR_VALUE_RANGE, line, col, row - row0
                 flags[row] = v
-            pos += 1  # the ';'
+            elif col == ce:
+                energy[row] = v
+            elif col == cs:
+                energy_short[row] = v
+            pos += 1  # the ';' (in list mode the line end)
         # samples: the buffer ends with a newline sentinel, so digit loops need no bound check
         last = nsamp - 1
         for j in range(nsamp):
@@ -191,23 +210,23 @@ def _parse_rows(
             if j < last:
                 if cc_ != _SEMI or nd == 0 or nd > 6:
                     if nd > 6:
-                        return 4, line, nfix + j, row - row0
+                        return ERR_RANGE, line, nfix + j, row - row0
                     if nd > 0 and (cc_ == _NL or cc_ == _CR):
-                        return 1, line, nfix + j + 1, row - row0
+                        return ERR_TRUNCATED, line, nfix + j + 1, row - row0
                     if nd == 0 and (cc_ == _NL or cc_ == _CR) and not neg:
-                        return 1, line, nfix + j, row - row0
-                    return 3, line, nfix + j, row - row0
+                        return ERR_TRUNCATED, line, nfix + j, row - row0
+                    return ERR_NOT_NUMERIC, line, nfix + j, row - row0
             else:
                 if (cc_ != _NL and cc_ != _CR) or nd == 0 or nd > 6:
                     if nd > 6:
-                        return 4, line, nfix + j, row - row0
+                        return ERR_RANGE, line, nfix + j, row - row0
                     if cc_ == _SEMI and nd > 0:
-                        return 2, line, nfix + j + 1, row - row0
-                    return 3, line, nfix + j, row - row0
+                        return ERR_TOO_LONG, line, nfix + j + 1, row - row0
+                    return ERR_NOT_NUMERIC, line, nfix + j, row - row0
             if neg:
                 v = -v
             if v > 32767 or v < -32768:
-                return 4, line, nfix + j, row - row0
+                return ERR_RANGE, line, nfix + j, row - row0
             wave[row, j] = v
             pos += 1
         # line end: pos is one past \n or \r
@@ -215,4 +234,4 @@ def _parse_rows(
             pos += 1
         line += 1
         row += 1
-    return 0, line, 0, row - row0
+    return ERR_OK, line, 0, row - row0

@@ -29,8 +29,9 @@ pass walks the headers of each block with a numba kernel (validating every
 size and mask), and a second pass reads the blocks again and hands each
 block's records, in file order, to the staging that sorts them by time
 (:mod:`.staging`).
-The kernels live in :mod:`._v1725_kernels`, imported on the first ``read``, so
-that listing files does not import numba.
+The layout constants and error codes live in :mod:`.layout`; the kernels in
+:mod:`.kernels`, imported on the first ``read`` so that listing files does not
+import numba.
 """
 
 from __future__ import annotations
@@ -41,42 +42,30 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
-from ..dtypes import st_waveforms_dtype
-from ..errors import FormatError, NoDataError
-from ._blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
-from ._threads import thread_map
-from .base import DAQAdapter, make_file_table, raw_dir, read_sorted
+from ...dtypes import st_waveforms_dtype
+from ...errors import FormatError, NoDataError
+from .._threads import thread_map
+from ..base import DAQAdapter, RunInfo, make_file_table, raw_dir, resolve_dt
+from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
+from .layout import (
+    ERR_EVENT_SIZE,
+    EVENT_HEADER_BYTES,
+    FLAG_BOARD_FAIL,
+    MESSAGES,
+    TICK_NS,
+    TIMESTAMP_PERIOD,
+)
 
-EVENT_MARKER = 0xA
-EVENT_HEADER_BYTES = 16
-CHANNEL_HEADER_BYTES = 12
-TICK_NS = 4
-BOARD_FAIL_BIT = 26  # of event header word 1 (CAEN V1725/UM3148 event structure)
-FLAG_BOARD_FAIL = 1 << BOARD_FAIL_BIT  # in st_waveforms.flags
-TIMESTAMP_PERIOD = 1 << 48  # channel timestamp counter, 4 ns ticks
 BLOCK_BYTES = 16 << 20  # file block read and walked as one unit (cut at event boundaries)
 
 _NAME_RE = re.compile(r"_b(\d+)_seg(\d+)\.bin$", re.IGNORECASE)
 
-ERR_MARKER = 1
-ERR_EVENT_SIZE = 2
-ERR_CHANNEL_SIZE = 3
-ERR_MASK = 4
-ERR_TRAILING = 5
-
-_MESSAGES = {
-    ERR_MARKER: "bad event header: marker is not 0xA",
-    ERR_EVENT_SIZE: "bad event header: event size is too small or runs past the end of the file",
-    ERR_CHANNEL_SIZE: "bad channel header: size is too small or runs past the end of the event",
-    ERR_MASK: "bad event header: channel mask does not match the event size",
-    ERR_TRAILING: "truncated event header at the end of the file",
-}
 
 def _kernels():
     """The numba kernels (imported, and loaded from numba's cache, on first use)."""
-    from . import _v1725_kernels
+    from . import kernels
 
-    return _v1725_kernels
+    return kernels
 
 
 class V1725Adapter(DAQAdapter):
@@ -84,6 +73,21 @@ class V1725Adapter(DAQAdapter):
 
     name = "v1725"
     sample_ns = TICK_NS
+    looks_for = "V1725 DAW binary files RAW/*_b<board>_seg<n>.bin"
+
+    def detect(self, run_dir: Path) -> str | None:
+        raw = run_dir / "RAW"
+        if raw.is_dir() and any(_NAME_RE.search(p.name) for p in raw.iterdir()):
+            return "V1725 DAW binary in RAW"
+        return None
+
+    def run_info(self, data_root: Path, run_id: str, files: np.ndarray, dt_ns: float | None = None
+                 ) -> RunInfo:
+        info = RunInfo(format=self.name, encoding="bin", folder="RAW", model="V1725",
+                       adc_bits=14)
+        info.sources.update(model="format v1725 (DAW firmware)", adc_bits="board model V1725")
+        info.set("dt_ns", float(TICK_NS), "board model V1725 (x725 family)")
+        return resolve_dt(info, run_id, dt_ns)
 
     def list_files(self, data_root: Path, run_id: str) -> np.ndarray:
         raw = raw_dir(data_root, run_id)
@@ -94,11 +98,11 @@ class V1725Adapter(DAQAdapter):
                 entries.append((int(m.group(1)), -1, int(m.group(2)), p))
         return make_file_table(data_root, run_id, raw, entries, "*_b<board>_seg<n>.bin")
 
-    def read(self, data_root: Path, files: np.ndarray, run_id: str) -> np.ndarray:
-        return read_sorted(self, data_root, files, run_id)
-
-    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink) -> None:
+    def read_into(self, data_root: Path, files: np.ndarray, run_id: str, sink,
+                  info: RunInfo | None = None) -> None:
         data_root = Path(data_root)
+        if info is None:
+            info = self.run_info(data_root, run_id, files)
         if len(files) == 0:
             raise NoDataError(f"run {run_id!r}: no files to read")
         k = _kernels()
@@ -140,9 +144,10 @@ class V1725Adapter(DAQAdapter):
             out["timestamp"] = ticks[rows] * (TICK_NS * 1000)
             out["board"] = board[rows]
             out["channel"] = channel[rows]
-            out["dt"] = TICK_NS
+            out["dt"] = info.dt_ns
             out["length"] = nsamp[rows]
             out["flags"] = flags[rows]
+            info.fill_absent(out)
             buf = pool.take(n)
             try:
                 with open_listed(run_id, rel, data_root / rel) as fh:
@@ -233,7 +238,7 @@ def _describe(code: int, buf: np.ndarray, at: int, n: int, left: int) -> str:
     """The message of a walk error at ``buf[at]``, with the event size when it is at fault;
     ``left`` is the number of bytes of the file from ``at`` on."""
     if code != ERR_EVENT_SIZE:
-        return _MESSAGES[code]
+        return MESSAGES[code]
     size = _event_bytes(buf[at:], n - at)
     if size < EVENT_HEADER_BYTES:
         return (

@@ -1,13 +1,18 @@
-"""Which CoMPASS CSV files make up a run, from their names.
+"""Which CoMPASS files (CSV or BIN) make up a run, from their names.
 
-CoMPASS writes one file per (board, channel) and cuts it into segments:
+CoMPASS writes one file per (board, channel) (or one for all channels, the
+SINGLEFILE option, named for its first channel) and cuts it into segments:
 
-* 2.x: ``<run>/RAW/DataR_CH<ch>@<model>_<serial>_<run>.CSV``, then
-  ``..._<run>_1.CSV``, ``..._<run>_2.CSV``: the first segment has no number.
-  (``FILTERED/DataF_...`` and ``UNFILTERED/DataU_...`` beside ``RAW``.)
+* 2.x: ``<run>/RAW/DataR_CH<ch>@<model>_<serial>_<run>.CSV`` (``Data_``,
+  ``DataF_`` in ``FILTERED``, ``DataU_``), then ``..._<run>_1.CSV``,
+  ``..._<run>_2.CSV``: the first segment has no number. ``.BIN`` alike.
 * 1.x: ``<run>/UNFILTERED/<ch>@<model> #<a>-<b>-<serial>_Data_<run>.csv``
-  (and ``FILTERED/``).
-* Any other name holding ``CH<ch>`` (our generator's ``DataR_CH0@V2730_<seg>.CSV``).
+  or ``CH<ch>@<model>_<serial>_Data_<run>.csv`` (and ``.bin``).
+* Any other CSV name holding ``CH<ch>`` (our generator's ``DataR_CH0@V2730_<seg>.CSV``).
+
+The folder read is the first of ``RAW``, ``UNFILTERED``, ``FILTERED`` that
+exists (``daq_folder="auto"``), else the run folder itself when it holds
+CoMPASS files; ``daq_folder`` names one instead.
 
 Digits at the end of the run name are not segment numbers: the segments of a
 channel are the files whose names are one file's name (the first segment)
@@ -25,51 +30,61 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..errors import ConfigError, FormatError, RunNotFoundError
+from ...errors import ConfigError, FormatError, RunNotFoundError
 
 LAYOUT_GENERIC = 0  # *CH<ch>* without a model/serial
 LAYOUT_COMPASS1 = 1
 LAYOUT_COMPASS2 = 2
 
 FOLDERS = {
-    "raw": ("RAW", "UNFILTERED"),  # the first that exists
+    "auto": ("RAW", "UNFILTERED", "FILTERED", "."),  # the first that exists (with files for ".")
+    "raw": ("RAW", "UNFILTERED"),
     "filtered": ("FILTERED",),
     "unfiltered": ("UNFILTERED",),
 }
+EXTENSIONS = (".csv", ".bin")
 
 _V1_RE = re.compile(r"^(\d+)@([A-Za-z0-9]+) #\d+-\d+-(\d+)_Data_", re.IGNORECASE)
 _V2_RE = re.compile(r"CH(\d+)@([A-Za-z0-9]+)_(\d+)_", re.IGNORECASE)
 _CH_RE = re.compile(r"CH(\d+)", re.IGNORECASE)
+_DATA_RE = re.compile(r"^CH\d+@[A-Za-z0-9]+_\d+_Data_", re.IGNORECASE)  # 1.x: CH<c>@<model>_<serial>_Data_
+_MODEL_RE = re.compile(r"@([A-Za-z]*\d{4}[A-Za-z]*)", re.IGNORECASE)
 _TRAIL_RE = re.compile(r"^(.*)_(\d+)$")
 
 
 @dataclass(frozen=True)
 class NameInfo:
-    """What a CSV file name says: channel, board serial (or None) and layout."""
+    """What a file name says: channel, board serial (or None), model (or None) and layout."""
 
     channel: int
     serial: int | None
     layout: int
+    model: str | None = None
 
 
 def parse_name(name: str) -> NameInfo | None:
-    """Channel, serial and layout from a file name; None when it names no channel."""
-    if not name.lower().endswith(".csv"):
+    """Channel, serial, model and layout from a CSV or BIN file name; None when it names no
+    channel (a BIN name must be CoMPASS's: ``CH<ch>@<model>_<serial>_...`` or 1.x)."""
+    lower = name.lower()
+    if not lower.endswith(EXTENSIONS):
         return None
     m = _V1_RE.match(name)
     if m:
-        return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS1)
+        return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS1, m.group(2).upper())
     m = _V2_RE.search(name)
     if m:
-        return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS2)
+        layout = LAYOUT_COMPASS1 if _DATA_RE.search(name) else LAYOUT_COMPASS2
+        return NameInfo(int(m.group(1)), int(m.group(3)), layout, m.group(2).upper())
     m = _CH_RE.search(name)
-    if m:
-        return NameInfo(int(m.group(1)), None, LAYOUT_GENERIC)
+    if m and lower.endswith(".csv"):
+        model = _MODEL_RE.search(name)
+        return NameInfo(int(m.group(1)), None, LAYOUT_GENERIC, model and model.group(1).upper())
     return None
 
 
-def data_dir(data_root: Path | str, run_id: str, folder: str = "raw") -> Path:
-    """The run's data folder for ``folder``: "raw" (RAW, else UNFILTERED), "filtered" or "unfiltered"."""
+def data_dir(data_root: Path | str, run_id: str, folder: str = "auto") -> Path:
+    """The run's data folder for ``folder`` (see :data:`FOLDERS`); ``"."`` is the run folder
+    itself, taken only when it holds CoMPASS files."""
     try:
         names = FOLDERS[folder]
     except (KeyError, TypeError):
@@ -80,10 +95,14 @@ def data_dir(data_root: Path | str, run_id: str, folder: str = "raw") -> Path:
     if not run_dir.is_dir():
         raise RunNotFoundError(f"run {run_id!r}: run folder {run_dir} does not exist")
     for name in names:
-        if (run_dir / name).is_dir():
+        if name == ".":
+            if any(parse_name(p.name) for p in run_dir.iterdir() if p.is_file()):
+                return run_dir
+        elif (run_dir / name).is_dir():
             return run_dir / name
-    tried = " or ".join(names)
-    raise RunNotFoundError(f"run {run_id!r}: no {tried} folder in {run_dir}")
+    tried = " or ".join(n for n in names if n != ".")
+    also = " (nor CoMPASS files in the run folder itself)" if "." in names else ""
+    raise RunNotFoundError(f"run {run_id!r}: no {tried} folder in {run_dir}{also}")
 
 
 def _series(stems: list[str]) -> list[tuple[int, bool, dict[str, int]]]:
@@ -113,16 +132,27 @@ def _choose(stems: list[str], run_id: str) -> dict[str, int]:
     )[2]
 
 
-def list_csv_files(
-    data_root: Path | str, run_id: str, folder: str = "raw"
-) -> tuple[Path, list[tuple[int, int, int, Path]]]:
-    """The run's data folder and its (board, channel, segment, path) entries; warns on the rest."""
+def list_compass_files(
+    data_root: Path | str, run_id: str, folder: str = "auto"
+) -> tuple[Path, str, list[tuple[int, int, int, Path]]]:
+    """The run's data folder, its files' extension (``.csv`` or ``.bin``) and their
+    (board, channel, segment, path) entries; warns on the files not used.
+
+    A folder holding both CSV and BIN files is read as BIN (CoMPASS writes one
+    or the other per run; BIN is the complete one)."""
     raw = data_dir(data_root, run_id, folder)
+    found = {ext: [] for ext in EXTENSIONS}
+    for p in sorted(raw.iterdir()):
+        if p.is_file() and p.suffix.lower() in found:
+            found[p.suffix.lower()].append(p)
+    ext = ".bin" if any(parse_name(p.name) for p in found[".bin"]) else ".csv"
+    if ext == ".bin" and found[".csv"]:
+        logger.warning(
+            f"run {run_id!r}: {raw.name} holds BIN and CSV files; the BIN files are read"
+        )
     groups: dict[tuple[int, int], list[tuple[str, Path]]] = {}
     unused: list[str] = []
-    for p in sorted(raw.iterdir()):
-        if not p.is_file() or p.suffix.lower() != ".csv":
-            continue
+    for p in found[ext]:
         info = parse_name(p.name)
         if info is None:
             unused.append(f"{p.name} (names no channel)")
@@ -154,5 +184,13 @@ def list_csv_files(
                 f"gap in the segment numbers, missing {shown}"
             )
     for what in unused:
-        logger.warning(f"run {run_id!r}: file {raw.name}/{what} matches *.CSV but is not read")
+        logger.warning(f"run {run_id!r}: file {raw.name}/{what} matches *{ext.upper()} but is not read")
+    return raw, ext, entries
+
+
+def list_csv_files(
+    data_root: Path | str, run_id: str, folder: str = "auto"
+) -> tuple[Path, list[tuple[int, int, int, Path]]]:
+    """The run's data folder and its (board, channel, segment, path) entries (CSV or BIN)."""
+    raw, _, entries = list_compass_files(data_root, run_id, folder)
     return raw, entries

@@ -1,8 +1,8 @@
-"""numba kernels of the V1725 binary reader (imported by :meth:`V1725Adapter.read` on first use).
+"""numba kernels of the V1725 binary reader (imported by the reader on first use).
 
-Kept apart from :mod:`waveform_analysis.daq.v1725` so that listing files and the
-adapter registry do not import numba; the layout constants and error codes come
-from that module (imported first, so importing it from here is no cycle).
+Kept apart from the reader so that listing files and the adapter registry do
+not import numba; the layout constants and error codes come from :mod:`.layout`,
+which the reader imports too.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .v1725 import (
+from .layout import (
     BOARD_FAIL_BIT,
     CHANNEL_HEADER_BYTES,
     ERR_CHANNEL_SIZE,

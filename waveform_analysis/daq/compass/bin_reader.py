@@ -1,0 +1,274 @@
+"""CoMPASS BIN reader, 2.x and 1.x, with or without waveforms (layouts in :mod:`.layout`).
+
+A 2.x file starts with the header word ``0xCAE0 | bits`` that says which
+fields each event has; a continuation file (``_1``, ``_2`` ...) may lack it
+and then takes the layout of its channel's first file. A 1.x file has no
+header word (its name says 1.x: ``CH<c>@<model>_<serial>_Data_<run>.bin`` or
+``<c>@<model> #<x>-<y>-<serial>_Data_<run>.bin``). One file may hold several
+channels (CoMPASS's SINGLEFILE option); each event says its board and channel.
+
+Files are read in blocks of ``BLOCK_BYTES`` cut at event boundaries: a first
+pass walks each file's events with a numba kernel (validating every size),
+a second reads the blocks again on all threads and fills each block's rows,
+which go to the sink (the staging sorts them by time). An event cut by the end
+of a file, a sample count no digitizer records, a channel number no board has
+and a file that shrinks while read are :class:`FormatError` naming the run,
+file and byte offset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
+from ...errors import FormatError, NoDataError
+from .._threads import thread_map
+from ..base import RunInfo
+from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
+from .files import LAYOUT_COMPASS1, parse_name
+from .layout import (
+    BIN_ENERGY,
+    BIN_ENERGY_CAL,
+    BIN_ENERGY_SHORT,
+    BIN_HEADER_BYTES,
+    BIN_MAGIC,
+    BIN_MAGIC_MASK,
+    BIN_MESSAGES,
+    BIN_WAVEFORM,
+    ERR_BIN_CHANNEL,
+    ERR_BIN_TRUNCATED,
+    MAX_CHANNEL,
+    MAX_SAMPLES,
+)
+
+BLOCK_BYTES = 16 << 20  # file block read and walked as one unit (cut at event boundaries)
+
+
+def _kernels():
+    """The numba kernels (imported, and loaded from numba's cache, on first use)."""
+    from . import bin_kernels
+
+    return bin_kernels
+
+
+def _first_word(run_id: str, rel: str, full: Path) -> int | None:
+    """The file's first u16 (None: the file is shorter than 2 bytes)."""
+    with open_listed(run_id, rel, full) as fh:
+        head = fh.read(BIN_HEADER_BYTES)
+    return int.from_bytes(head, "little") if len(head) == BIN_HEADER_BYTES else None
+
+
+def bin_version(paths: list[Path]) -> str:
+    """"2.x" when the first file starts with a header word, else "1.x" (for detection)."""
+    first = sorted(paths, key=lambda p: len(p.name))[0]
+    with open(first, "rb") as fh:
+        word = int.from_bytes(fh.read(2), "little")
+    return "2.x" if word & BIN_MAGIC_MASK == BIN_MAGIC else "1.x"
+
+
+class _Layout:
+    """How one file's events are laid out: 1.x, or 2.x with header ``bits``; ``start`` is the
+    offset of its first event (after the header word, when the file has one)."""
+
+    def __init__(self, v1: bool, bits: int, start: int) -> None:
+        self.v1 = v1
+        self.bits = bits
+        self.start = start
+
+    @property
+    def has_waveforms(self) -> bool:
+        return self.v1 or bool(self.bits & BIN_WAVEFORM)
+
+    @property
+    def energy_fields(self) -> tuple[str, ...]:
+        if self.v1:
+            return ("energy", "energy_short")
+        pairs = (("energy", BIN_ENERGY), ("energy_short", BIN_ENERGY_SHORT),
+                 ("energy_calibrated", BIN_ENERGY_CAL))
+        return tuple(name for name, bit in pairs if self.bits & bit)
+
+    def describe(self) -> str:
+        return "1.x (no header word)" if self.v1 else f"2.x (header word 0x{BIN_MAGIC | self.bits:04X})"
+
+
+def _layouts(run_id: str, data_root: Path, files: np.ndarray) -> list[_Layout]:
+    """The layout of each file (files in (board, channel, segment) order): its own header word,
+    else its channel's first file's (a continuation), else 1.x by its name."""
+    out = []
+    first: dict[tuple[int, int], _Layout] = {}
+    for f in files:
+        rel = str(f["path"])
+        full = data_root / rel
+        word = _first_word(run_id, rel, full)
+        key = (int(f["board"]), int(f["channel"]))
+        if word is not None and word & BIN_MAGIC_MASK == BIN_MAGIC:
+            layout = _Layout(False, word & ~BIN_MAGIC_MASK, BIN_HEADER_BYTES)
+        elif key in first:  # a continuation file without the header word
+            ref = first[key]
+            layout = _Layout(ref.v1, ref.bits, 0)
+        else:
+            name = parse_name(Path(rel).name)
+            if name is None or name.layout != LAYOUT_COMPASS1:
+                shown = "none (empty file)" if word is None else f"0x{word:04X}"
+                raise FormatError(
+                    f"run {run_id!r}: file {rel}, byte offset 0: unknown header word {shown}: "
+                    "a CoMPASS 2.x BIN file starts with 0xCAE0-0xCAEF (a 1.x file, without one, "
+                    "is named CH<c>@<model>_<serial>_Data_<run>.bin)"
+                )
+            layout = _Layout(True, 0, 0)
+        if key not in first:
+            first[key] = layout
+        elif layout.v1 != first[key].v1 or layout.bits != first[key].bits:
+            ref = first[key]
+            raise FormatError(
+                f"run {run_id!r}: file {rel}: layout {layout.describe()} differs from "
+                f"{ref.describe()} of the channel's first file; all files of board {key[0]} "
+                f"channel {key[1]} must have the same fields"
+            )
+        out.append(layout)
+    modes = {lay.has_waveforms for lay in out}
+    if len(modes) > 1:
+        raise FormatError(f"run {run_id!r}: some BIN files hold waveforms and some do not (list "
+                          "mode); a run is read either way, not both")
+    return out
+
+
+def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> None:
+    """What the header words and the first event say: version, waveforms, energies, length."""
+    data_root = Path(data_root)
+    layouts = _layouts(run_id, data_root, files)
+    lay = layouts[0]
+    rel = str(files["path"][0])
+    where = f"file {Path(rel).name}"
+    info.set("version", "1.x" if lay.v1 else "2.x", f"{where}: {lay.describe()}")
+    info.set("has_waveforms", lay.has_waveforms, f"{where}: {lay.describe()}")
+    info.energy_fields = lay.energy_fields
+    if "energy_calibrated" in lay.energy_fields:
+        info.sources["energy_calibrated"] = "files"
+    if lay.has_waveforms:
+        k = _kernels()
+        with open_listed(run_id, rel, data_root / rel) as fh:
+            head = fh.read(lay.start + int(k.fixed_bytes(lay.v1, lay.bits)))
+        if len(head) == lay.start + int(k.fixed_bytes(lay.v1, lay.bits)):
+            n = int.from_bytes(head[-4:], "little")
+            if n <= MAX_SAMPLES:
+                info.set("record_length", n, f"{where}, first event")
+
+
+def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -> FormatError:
+    what = BIN_MESSAGES[code].format(value=value, limit=MAX_CHANNEL if code == ERR_BIN_CHANNEL else MAX_SAMPLES)
+    if code == ERR_BIN_TRUNCATED:
+        what += f" ({value} bytes left of a {size}-byte file; cut while being written?)"
+    return FormatError(f"run {run_id!r}: file {rel}, byte offset {offset}: {what}")
+
+
+def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1):
+    """First pass over one file: [(start, end, events, most samples)] of its blocks, cut at
+    event boundaries."""
+    blocks = []
+    with open_listed(run_id, rel, full) as fh:
+        size = size_to_read(run_id, rel, full, listed)[0]  # as listed: appended bytes wait
+        pos = lay.start
+        block = BLOCK_BYTES
+        e = np.empty(0, np.int64)
+        f = np.empty(0, np.float64)
+        w = np.empty((0, 0), np.int16)
+        while pos < size:
+            n = min(block, size - pos)
+            buf = pool.take(n)
+            try:
+                if read_exact(fh, buf, pos, n) != n:
+                    raise FormatError(f"run {run_id!r}: file {rel}, byte offset {pos}: the file "
+                                      "shrank while being read (changed while being read)")
+                eof = pos + n >= size
+                code, stop, cnt, most, value = k.walk(
+                    buf, n, eof, lay.v1, lay.bits, False, e, e, e, f, f, f, e, e, w
+                )
+            finally:
+                pool.give(buf)
+            if code:
+                raise _bad(run_id, rel, pos + int(stop), int(code), int(value), size)
+            stop = int(stop)
+            if stop == 0:  # one event larger than the block
+                block *= 4
+                continue
+            blocks.append((pos, pos + stop, int(cnt), int(most)))
+            pos += stop
+    return blocks
+
+
+def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInfo) -> None:
+    """Put the events of the BIN ``files`` into ``sink``: records, or trigger rows in list mode."""
+    data_root = Path(data_root)
+    if len(files) == 0:
+        raise NoDataError(f"run {run_id!r}: no files to read")
+    k = _kernels()
+    files = files[np.lexsort((files["segment"], files["channel"], files["board"]))]
+    layouts = _layouts(run_id, data_root, files)
+    rels = [str(f["path"]) for f in files]
+    sizes = listed_sizes(files)
+    pool = BufferPool()
+    scanned = thread_map(
+        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i]),
+        range(len(rels)),
+    )
+    total = sum(b[2] for blocks in scanned for b in blocks)
+    if total == 0:
+        raise NoDataError(f"run {run_id!r}: the BIN files hold no events")
+    has_waves = layouts[0].has_waveforms
+    most = max(b[3] for blocks in scanned for b in blocks)
+    dtype = st_waveforms_dtype(most) if has_waves else TRIGGERS_DTYPE
+    sink.begin(total, dtype)
+    records = RecordPool(dtype)
+    t0 = int(info.time_offset_ns)
+    jobs = []
+    row = 0
+    for rel, lay, blocks in zip(rels, layouts, scanned, strict=True):
+        for a, b, cnt, _ in blocks:
+            jobs.append((rel, lay, a, b, row, cnt))
+            row += cnt
+
+    def fill(job):
+        rel, lay, a, b, row0, cnt = job
+        n = b - a
+        out = records.take(cnt)
+        stamp = np.empty(cnt, np.int64)
+        ecal = np.empty(cnt, np.float64)
+        wave = out["wave"] if has_waves else np.empty((cnt, 0), np.int16)
+        length = np.empty(cnt, np.int64)
+        flags = np.empty(cnt, np.int64)
+        board = np.empty(cnt, np.int64)
+        channel = np.empty(cnt, np.int64)
+        energy = np.full(cnt, np.nan, np.float64)
+        eshort = np.full(cnt, np.nan, np.float64)
+        buf = pool.take(n)
+        try:
+            with open_listed(run_id, rel, data_root / rel) as fh:
+                if read_exact(fh, buf, a, n) != n:
+                    raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
+                                      "shrank while being read (changed while being read)")
+            k.walk(buf, n, True, lay.v1, lay.bits, True, board, channel, stamp, energy, ecal,
+                   eshort, flags, length, wave)
+        finally:
+            pool.give(buf)
+        out["board"] = board
+        out["channel"] = channel
+        out["timestamp"] = stamp
+        out["time"] = stamp // 1000 + t0
+        out["flags"] = flags
+        out["energy"] = energy
+        out["energy_short"] = eshort
+        out["energy_calibrated"] = ecal
+        if has_waves:
+            out["length"] = length
+            out["dt"] = info.dt_ns
+        info.calibrate(out)
+        info.fill_absent(out)
+        sink.put(row0, out)
+        records.give(out)
+
+    thread_map(fill, jobs)
+    pool.clear()
+    records.clear()
