@@ -248,6 +248,11 @@ def test_live_results_grow_segment_by_segment(tmp_path, staging, warnings_log):
     # each live peak points at a record of its own channel
     assert np.array_equal(st["channel"][live["record_i"]], live["channel"])
     assert warnings_log == []  # segments past the first read with the first's header, quietly
+    # CoMPASS writes run.info (a settings file, in the fingerprint) while the run is on:
+    # the segments' entries stay those of the live view, and nothing is computed again
+    (daq / "run_001" / "run.info").write_text("time.start=2025/03/19 09:47:46.724-0400\n")
+    assert watcher.step() == 0
+    assert np.array_equal(watcher.live_data("run_001"), live)
     spectra = watcher.spectra("run_001", bins=20)
     assert set(spectra["counts"]) == {"0:0", "0:1"} and len(spectra["edges"]) == 21
     assert sum(map(sum, spectra["counts"].values())) == len(live)

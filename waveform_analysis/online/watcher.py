@@ -53,6 +53,7 @@ class _Run:
     failed_digest: str = ""
     done_digest: str = ""
     records: dict[int, int] = field(default_factory=dict)  # segment -> records
+    keys: dict[int, dict[str, str]] = field(default_factory=dict)  # segment -> {data name: key}
     counts: dict[str, int] = field(default_factory=dict)  # "board:channel" -> records
     span: dict[str, tuple[int, int]] = field(default_factory=dict)  # first, last time [ns]
 
@@ -145,10 +146,13 @@ class Watcher:
         done = sorted(info.records) if info else []
         parts = []
         for k in done:
-            seg = self._segment_context(ctx, k)
-            if not seg.is_cached(run_id, name):
-                break  # an entry computed since (or deleted): the prefix before it
-            parts.append(seg.get_data(run_id, name))
+            # the key the entry was written under (a settings file rewritten since, such as
+            # run.info, changes the key a fresh listing gives, not the entry)
+            key = info.keys[k].get(name)
+            data = None if key is None else ctx.storage.load(run_id, name, key)
+            if data is None:
+                break  # not a cached data name, or the entry was deleted: the prefix before
+            parts.append(data)
         return join_segments(parts, [info.records[k] for k in done[: len(parts)]])
 
     def spectra(
@@ -286,7 +290,8 @@ class Watcher:
         self._table.set(run_id, state=PROCESSING, reason=f"segment {k}")
         t0 = time.perf_counter()
         try:
-            cached = seg.is_cached(run_id, self.target)
+            plan = seg.explain(run_id, self.target)
+            cached = not plan.rows[-1].will_run
             result = seg.get_data(run_id, self.target)
             st = seg.get_data(run_id, "st_waveforms") if self._has_records(seg) else None
         except Exception as exc:  # noqa: BLE001 - the run fails, the watcher goes on
@@ -296,6 +301,7 @@ class Watcher:
             self._note(run_id, f"failed: {reason}")
             return 0
         info.records[k] = len(st) if st is not None else len(result)
+        info.keys[k] = {row.data_name: row.key for row in plan.rows}
         if st is not None:
             _add_rates(info, st)
         status = self._table.get(run_id)
