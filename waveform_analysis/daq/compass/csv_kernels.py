@@ -73,15 +73,6 @@ def _next_line(buf, pos):
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_newlines(buf, start, end):
-    """Number of newline bytes in [start, end)."""
-    k = 0
-    for i in range(start, end):
-        k += buf[i] == _NL
-    return k
-
-
-@numba.njit(cache=True, nogil=True)
 def _last_newline(buf, n):
     """Offset one past the last newline in ``buf[:n]`` (0 when there is none)."""
     for i in range(n - 1, -1, -1):

@@ -214,7 +214,7 @@ def _scan_range(item, pool: _BufferPool):
             if _read_exact(fh, buf, lo, n) != n:
                 f.changed()
         view = buf[:n]
-        newlines = int(k._count_newlines(view, a - lo, n))
+        newlines = int(np.count_nonzero(view[a - lo : n] == _NL))  # SIMD: 2-3x the kernel's loop
         line_start = -1
         if not first:
             nxt = int(k._next_line(view, 1))
