@@ -326,7 +326,7 @@ class Watcher:
 
     def _complete_runs(self, run_ids: list[str]) -> int:
         """The whole-run target of complete runs: cached ones noted, the rest in one batch per Context."""
-        from ..core.data.batch_processor import BatchProcessor
+        from .. import BatchProcessor  # the public name: the batch package may move beneath it
 
         groups: dict[int, tuple[Any, list[str]]] = {}
         for run_id in run_ids:
