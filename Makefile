@@ -1,4 +1,4 @@
-# Every target bootstraps .venv from nothing but python3 (with the dev, dask, cli, plot, pandas, docs and export extras).
+# Every target bootstraps .venv from nothing but python3 (with the dev, dask, cli, plot, pandas, docs, export and watch extras).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,dask,cli,plot,pandas,docs,export]"
+	$(PY) -m pip install -q -e ".[dev,dask,cli,plot,pandas,docs,export,watch]"
 	touch $(STAMP)
 
 demo: $(STAMP)

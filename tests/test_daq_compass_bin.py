@@ -146,8 +146,8 @@ def test_file_shrinking_or_gone_mid_read(tmp_path, monkeypatch):
     info = a.run_info(tmp_path, "r", files)
     scan = bin_reader._scan_file
 
-    def shrink_then_scan(k, run_id, rel, full, lay, pool):
-        blocks = scan(k, run_id, rel, full, lay, pool)
+    def shrink_then_scan(k, run_id, rel, full, lay, pool, *listed):
+        blocks = scan(k, run_id, rel, full, lay, pool, *listed)
         if full == path:
             full.write_bytes(full.read_bytes()[: 2 + 5 * EVENT])
         return blocks

@@ -165,3 +165,10 @@ def test_analysis_guide_examples_run(tmp_path):
     assert out[9] == "True"  # events with min_channels and require
     assert out[10:12] == ["True", "['spectrum_b0_ch0', 'spectrum_b0_ch1']"]
     assert out[12] == "board,channel,low,high,count" and out[13] == "['sum.png', 'tof.png']"
+
+
+def test_online_page_runs(tmp_path):
+    pytest.importorskip("click")
+    out = run_blocks_in_order("online.md", tmp_path)
+    assert "run_001: run computed" in out and "run_002: run computed" in out
+    assert "waiting [0, 1] 400\n['0:0', '0:1']\n600\nTrue" in out

@@ -19,6 +19,8 @@ RAW_FILES_DTYPE = np.dtype(
         _field("board", "Digitizer board", np.int16),
         _field("segment", "File segment number, read in increasing order", np.int32),
         _field("path", "File path relative to data_root", "U512"),
+        _field("size", "File size when listed (readers stop there; -1: read to the end) [bytes]", np.int64),
+        _field("mtime", "File modification time when listed (0: not recorded) [ns since epoch]", np.int64),
     ]
 )
 

@@ -232,6 +232,8 @@ class Case:
     error: type | None = None
     gen: dict = field(default_factory=dict)  # generate_run options beyond the small defaults
     after_listing: bool = False  # corrupt once the run is listed (in the adapter's read)
+    # data names whose entries stay: read as listed before the change, complete and right
+    kept: tuple[str, ...] = ()
 
 
 V1725 = {"fmt": "v1725"}
@@ -299,7 +301,7 @@ CASES = [
          gen=V1725, after_listing=True),
     Case("bin-file-grows", _grow_bin, "error",
          rf"{BIN}, byte offset {21 * EVENT_BYTES}: .*past the end of the file", FormatError,
-         gen=V1725, after_listing=True),
+         gen=V1725, after_listing=True, kept=("st_waveforms",)),
     Case("compass-bin-truncated-event", _cut_compass_bin, "error",
          rf"{F(CB)}, byte offset {2 + 19 * CB_EVENT}: truncated event", FormatError, gen=CBIN),
     Case("compass-bin-impossible-size", _patch_bin(2 + 3 * CB_EVENT + 21, b"\xff\xff\xff\x7f"),
@@ -314,8 +316,8 @@ CASES = [
          rf"gap in the segment numbers, missing 1 \(DataR_CH0@DT5730_1463_{BAD}_1\.BIN\)",
          gen={**CBIN, "n_segments": 3}),
     Case("compass-bin-file-shrinks", _cut_compass_bin, "error",
-         rf"{F(CB)}, byte offset {2 + 19 * CB_EVENT}: truncated event", FormatError, gen=CBIN,
-         after_listing=True),
+         rf"{F(CB)} changed while being read: \d+ bytes, \d+ when the run was listed",
+         FormatError, gen=CBIN, after_listing=True),
     Case("compass-bin-file-disappears", _delete(CB), "error",
          rf"file {BAD}/RAW/{F(CB)} was listed for the run but no longer exists",
          MissingFileError, gen=CBIN, after_listing=True),
@@ -387,7 +389,11 @@ def test_bad_input_in_a_batch(tmp_path, monkeypatch, warnings_log, case):
         message = err["message"]
         assert f"run {BAD!r}" in message
         assert re.search(case.expect, message), message
-        assert _entries(cache) == [] and _temp_files(cache) == []
+        assert {e.split("-")[0] for e in _entries(cache)} == set(case.kept)
+        assert _temp_files(cache) == [] and all(c.ok for c in verify_folder(cache, BAD))
+        for name in case.kept:  # the entry holds the file as listed: the records written then
+            (entry,) = [e for e in ctx.storage.entries(BAD) if e["data_name"] == name]
+            assert len(ctx.storage.load(BAD, name, entry["key"])) == RECORDS
     else:
         assert out["meta"][BAD]["status"] == "success", out["errors"].get(BAD)
         text = "\n".join(warnings_log)

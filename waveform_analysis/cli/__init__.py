@@ -1,4 +1,4 @@
-"""The ``waveform-analysis`` command line: generate, run, graph, cache, show, plot, export.
+"""The ``waveform-analysis`` command line: generate, run, graph, cache, show, plot, export, watch.
 
 Every command works on a data folder laid out as ``DATA_ROOT/<run>/...`` (the
 DAQ adapter, ``vx2730`` or ``v1725``, is detected from the files unless given
@@ -22,6 +22,7 @@ from .analysis import export, plot
 from .common import package_version
 from .inspection import cache, graph, show
 from .processing import generate, run
+from .watching import watch
 
 __all__ = ["main"]
 
@@ -60,8 +61,9 @@ def main() -> None:
       waveform-analysis generate DAQ --runs 2 --waveforms 200
       waveform-analysis run DAQ --all --plots plots
       waveform-analysis show DAQ
+      waveform-analysis watch DAQ --segments
     """
 
 
-for _command in (generate, run, plot, export, graph, cache, show):
+for _command in (generate, run, plot, export, graph, cache, show, watch):
     main.add_command(_command)

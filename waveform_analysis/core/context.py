@@ -426,6 +426,30 @@ class Context:
             raise ConfigError(f"config 'chunk_mb' must be a positive number of MiB, got {value!r}")
         return max(1, int(value * (1 << 20)))
 
+    def watch(
+        self,
+        target: str = "peaks",
+        *,
+        background: bool = False,
+        idle_exit: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """Process the runs of ``data_root`` as the digitizer writes them; returns the Watcher.
+
+        Blocks until Ctrl-C (or ``idle_exit`` seconds with every run done), unless
+        ``background=True``: then it returns at once and ``watcher.stop()`` ends it.
+        ``options``: ``segments``, ``settle``, ``poll``, ``interval``, ``workers``,
+        ``executor`` (see :class:`waveform_analysis.online.Watcher` and docs/online.md).
+        """
+        from ..online import Watcher
+
+        watcher = Watcher(self, target, **options)
+        if background:
+            watcher.start(idle_exit=idle_exit)
+        else:
+            watcher.run(idle_exit=idle_exit)
+        return watcher
+
     def release(self, run_id: str) -> None:
         """Drop this Context's in-memory references to ``run_id`` (the disk cache stays)."""
         self._resolver.release(run_id)

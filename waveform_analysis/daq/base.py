@@ -290,14 +290,17 @@ def make_file_table(
     entries: list[tuple[int, int, int, Path]],
     pattern: str,
 ) -> np.ndarray:
-    """Build the sorted ``RAW_FILES_DTYPE`` table from (board, channel, segment, path)."""
+    """Build the sorted ``RAW_FILES_DTYPE`` table from (board, channel, segment, path).
+
+    ``size`` is -1 (read each file to its end): the ``raw_files`` plugin records the
+    sizes it fingerprints, so that the readers stop where the cache key says."""
     if not entries:
         raise NoDataError(f"run {run_id!r}: no files matching {pattern} in {raw}")
     entries = sorted(entries, key=lambda e: (e[0], e[1], e[2], e[3].name))
     out = np.zeros(len(entries), dtype=RAW_FILES_DTYPE)
     root = Path(data_root)
     for i, (board, channel, segment, path) in enumerate(entries):
-        out[i] = (channel, board, segment, path.relative_to(root).as_posix())
+        out[i] = (channel, board, segment, path.relative_to(root).as_posix(), -1, 0)
     return out
 
 

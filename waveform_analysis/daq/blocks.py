@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingFileError
+from ..errors import FormatError, MissingFileError
 
 
 def read_exact(fh, buf: np.ndarray, offset: int, n: int) -> int:
@@ -72,3 +72,31 @@ def open_listed(run_id: str, rel: str, full: Path):
             f"run {run_id!r}: file {rel} was listed for the run but no longer exists "
             "(deleted or moved while the run was read)"
         ) from None
+
+
+def listed_sizes(files: np.ndarray) -> list[int]:
+    """The ``size`` column of a file table (-1, read to the end, where it has none)."""
+    if "size" not in (files.dtype.names or ()):
+        return [-1] * len(files)
+    return [int(n) for n in files["size"]]
+
+
+def size_to_read(run_id: str, rel: str, full: Path, listed: int) -> tuple[int, bool]:
+    """Bytes of ``full`` to read: its size when the run was listed (``listed`` >= 0), else now;
+    and whether the file holds more than that (it grew, or it lends a header: online.folder).
+
+    A file the digitizer still writes has grown since: what was appended belongs to
+    the next listing and its key. One that shrank was rewritten, not appended to."""
+    try:
+        current = full.stat().st_size
+    except FileNotFoundError:
+        open_listed(run_id, rel, full)  # raises MissingFileError
+        raise
+    if listed < 0:
+        return current, False
+    if current < listed:
+        raise FormatError(
+            f"run {run_id!r}: file {rel} changed while being read: {current} bytes, "
+            f"{listed} when the run was listed"
+        )
+    return listed, current > listed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,13 @@ from ..daq import DEFAULT_ADAPTER
 from ..dtypes import RAW_FILES_DTYPE
 from ..errors import ConfigError, MissingFileError
 
-__all__ = ["RawFilesPlugin", "adapter_for", "run_info_for"]
+__all__ = ["RawFilesPlugin", "adapter_for", "files_digest", "run_info_for", "stamp_files"]
+
+# The listing each thread fingerprinted last, per (data_root, run, plugin, options): the
+# Context computes the keys and then, in the same thread, the data, so ``compute`` hands
+# out exactly the table (sizes included) that the key was made from.
+_LISTED = threading.local()
+_LISTED_KEEP = 8  # between a key and its data a thread lists one run; a few spare
 
 
 def adapter_for(context: Any, run_id: str | None = None):
@@ -74,6 +81,11 @@ class RawFilesPlugin(Plugin):
     files the adapter reads, such as CoMPASS's ``settings.xml``) enters every
     downstream key, so a changed or replaced file invalidates the cache,
     while moving the whole data folder elsewhere does not.
+
+    The table records each file's ``size`` and ``mtime`` as fingerprinted and
+    the readers read no byte past ``size``, so a file the digitizer is still
+    writing is cached under the key of what was actually read: rows appended
+    after the keys were made wait for the next key (see docs/online.md).
     """
 
     provides = "raw_files"
@@ -101,21 +113,57 @@ class RawFilesPlugin(Plugin):
         ),
     }
 
+    def _where(self, context, run_id: str) -> tuple:
+        options = tuple(context.get_config(self, name) for name in sorted(self.options))
+        return (str(context.data_root), run_id, type(self).__qualname__, options)
+
+    def listing(self, context, run_id: str, adapter: Any = None) -> np.ndarray:
+        """The run's files as they are now: the table with each file's ``size`` and ``mtime``."""
+        return stamp_files(context.data_root, run_id, list_files(context, run_id, adapter))
+
     def fingerprint(self, context, run_id: str) -> str:
         adapter = adapter_for(context, run_id)
-        files = list_files(context, run_id, adapter)
+        files = self.listing(context, run_id, adapter)
+        listed = _LISTED.__dict__.setdefault("tables", {})
+        listed.pop(where := self._where(context, run_id), None)
+        listed[where] = files
+        while len(listed) > _LISTED_KEEP:
+            del listed[next(iter(listed))]
         root = context.data_root
-        h = hashlib.sha256()
-        settings = [os.path.relpath(p, root) for p in adapter.settings_files(root, run_id, files)]
-        for rel in [*files["path"], *settings]:
-            try:
-                st = os.stat(root / str(rel))
-            except FileNotFoundError:
-                raise MissingFileError(
-                    f"run {run_id!r}: file {rel} was listed for the run but no longer exists"
-                ) from None
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
+        settings = np.zeros(0, files.dtype)
+        rels = [os.path.relpath(p, root) for p in adapter.settings_files(root, run_id, files)]
+        if rels:
+            settings = np.zeros(len(rels), files.dtype)
+            settings["path"] = rels
+            settings = stamp_files(root, run_id, settings)
+        return files_digest(np.concatenate([files, settings]))
 
     def compute(self, context, run_id: str) -> np.ndarray:
-        return list_files(context, run_id)
+        """The listing this thread's last key was made from (listed afresh if there is none)."""
+        files = _LISTED.__dict__.get("tables", {}).pop(self._where(context, run_id), None)
+        if files is None:
+            files = self.listing(context, run_id)
+        return files
+
+
+def stamp_files(data_root, run_id: str, files: np.ndarray) -> np.ndarray:
+    """``files`` with each file's current ``size`` and ``mtime`` (a copy): what the key covers."""
+    out = files.copy()
+    for i, rel in enumerate(files["path"]):
+        try:
+            st = os.stat(os.path.join(data_root, str(rel)))
+        except FileNotFoundError:
+            raise MissingFileError(
+                f"run {run_id!r}: file {rel} was listed for the run but no longer exists"
+            ) from None
+        out["size"][i] = st.st_size
+        out["mtime"][i] = st.st_mtime_ns
+    return out
+
+
+def files_digest(files: np.ndarray) -> str:
+    """sha256 over (relative name, size, mtime) of every file: the fingerprint of a listing."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f['path']}\0{int(f['size'])}\0{int(f['mtime'])}\n".encode())
+    return h.hexdigest()

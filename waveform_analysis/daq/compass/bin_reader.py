@@ -26,7 +26,7 @@ from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
 from ...errors import FormatError, NoDataError
 from .._threads import thread_map
 from ..base import RunInfo
-from ..blocks import BufferPool, RecordPool, open_listed, read_exact
+from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from .files import LAYOUT_COMPASS1, parse_name
 from .layout import (
     BIN_ENERGY,
@@ -164,12 +164,12 @@ def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -
     return FormatError(f"run {run_id!r}: file {rel}, byte offset {offset}: {what}")
 
 
-def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool):
+def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1):
     """First pass over one file: [(start, end, events, most samples)] of its blocks, cut at
     event boundaries."""
     blocks = []
     with open_listed(run_id, rel, full) as fh:
-        size = full.stat().st_size
+        size = size_to_read(run_id, rel, full, listed)[0]  # as listed: appended bytes wait
         pos = lay.start
         block = BLOCK_BYTES
         while pos < size:
@@ -203,9 +203,10 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     files = files[np.lexsort((files["segment"], files["channel"], files["board"]))]
     layouts = _layouts(run_id, data_root, files)
     rels = [str(f["path"]) for f in files]
+    sizes = listed_sizes(files)
     pool = BufferPool()
     scanned = thread_map(
-        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool),
+        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i]),
         range(len(rels)),
     )
     total = sum(b[2] for blocks in scanned for b in blocks)

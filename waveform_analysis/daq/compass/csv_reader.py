@@ -36,6 +36,7 @@ from .._threads import n_threads, thread_map
 from ..base import RunInfo
 from ..blocks import BufferPool as _BufferPool
 from ..blocks import RecordPool as _RecordPool
+from ..blocks import listed_sizes, size_to_read
 from ..blocks import open_listed as _open
 from ..blocks import read_exact as _read_exact
 from .columns import DEFAULT_1X, DEFAULT_2X, DEFAULT_2X_LIST, Columns, header_columns
@@ -67,7 +68,8 @@ class _CsvFile:
     without a line end (0: none), dropped when the file is read.
     """
 
-    def __init__(self, run_id: str, rel: str, full: Path, board: int, channel: int, segment: int):
+    def __init__(self, run_id: str, rel: str, full: Path, board: int, channel: int, segment: int,
+                 listed: int = -1):  # fmt: skip
         self.run_id = run_id
         self.rel = rel
         self.full = full
@@ -76,10 +78,8 @@ class _CsvFile:
         self.segment = segment
         info = parse_name(full.name)
         self.layout = info.layout if info else 0
-        try:
-            self.size = full.stat().st_size
-        except FileNotFoundError:
-            _open(run_id, rel, full)  # raises MissingFileError
+        # the size raw_files recorded (and fingerprinted): bytes appended since are not read
+        self.size, self.cut = size_to_read(run_id, rel, full, listed)
         self.ncols = 0
         self.partial_line = 0
         self.columns: Columns | None = None
@@ -385,15 +385,16 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     order = np.lexsort((files["segment"], files["channel"], files["board"]))
     files = files[order]
     specs = [
-        (str(f["path"]), int(f["board"]), int(f["channel"]), int(f["segment"])) for f in files
+        (str(f["path"]), int(f["board"]), int(f["channel"]), int(f["segment"]), size)
+        for f, size in zip(files, listed_sizes(files), strict=True)
     ]
     csvs: list[_CsvFile] = thread_map(
-        lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2], s[3]), specs
+        lambda s: _CsvFile(run_id, s[0], data_root / s[0], s[1], s[2], s[3], s[4]), specs
     )
     _assign_columns(csvs)
     _check_lengths(run_id, csvs)
     for f in csvs:
-        if f.ncols == 0 and not f.partial_line:
+        if f.ncols == 0 and not f.partial_line and not f.cut:  # cut: being written, or lends a header
             logger.warning(f"run {run_id!r}: file {f.rel}: {f.no_records()}; no records read")
     if not any(f.ncols for f in csvs):
         shown = "; ".join(f"{f.rel}: {f.no_records()}" for f in csvs[:5])

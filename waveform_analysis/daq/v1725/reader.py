@@ -46,7 +46,7 @@ from ...dtypes import st_waveforms_dtype
 from ...errors import FormatError, NoDataError
 from .._threads import thread_map
 from ..base import DAQAdapter, RunInfo, make_file_table, raw_dir, resolve_dt
-from ..blocks import BufferPool, RecordPool, open_listed, read_exact
+from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from .layout import (
     ERR_EVENT_SIZE,
     EVENT_HEADER_BYTES,
@@ -110,10 +110,11 @@ class V1725Adapter(DAQAdapter):
         rels = [str(f["path"]) for f in files]
         pool = BufferPool()
 
-        def scan(rel):
-            return _scan_file(k, run_id, rel, data_root / rel, pool)
+        def scan(item):
+            rel, listed = item
+            return _scan_file(k, run_id, rel, data_root / rel, pool, listed)
 
-        scanned = thread_map(scan, rels)
+        scanned = thread_map(scan, list(zip(rels, listed_sizes(files), strict=True)))
         metas = [m for _, m in scanned]
         total = sum(m[0].size for m in metas)
         if total == 0:
@@ -167,7 +168,7 @@ class V1725Adapter(DAQAdapter):
         records.clear()
 
 
-def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
+def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool, listed: int = -1):
     """First pass over one file: [(start, end, first record, end record)] of its blocks
     (cut at event boundaries) and the record metadata (board, channel, ticks,
     sample offset, samples, flags), in file order."""
@@ -176,7 +177,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, pool: BufferPool):
     n_fail = 0
     first_fail = -1
     with open_listed(run_id, rel, full) as fh:
-        size = full.stat().st_size
+        size = size_to_read(run_id, rel, full, listed)[0]
         pos = 0
         block = BLOCK_BYTES
         count = 0
