@@ -19,7 +19,7 @@ on, one at a time; trivial tasks travel in big chunks.
 Every task ends accounted for. A chunk that fails as a whole is split: when its
 worker died, its tasks are run again one at a time with nothing else in flight,
 so the task that kills its worker is the only one to fail (with
-:class:`~celestialflow.executors.WorkerLostError`, retried only if that type is
+:class:`~celestialflow.WorkerLostError`, retried only if that type is
 in ``retry_exceptions``); any other chunk-level failure (arguments that cannot be
 pickled, an outcome that cannot be decoded) re-runs the tasks one per chunk and
 fails only those that fail alone. A KeyboardInterrupt or SystemExit raised by a
@@ -38,47 +38,28 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotPicklableError
-from .executors import Backend, WorkerLostError
-from .hashable import make_hashable
+from .backends import Backend
+from .errors import NotPicklableError, WorkerLostError
 from .logs import truncate
+from .tasks import make_hashable, store
 
 if TYPE_CHECKING:
-    from .manager import TaskManager
+    from .hooks import HookSet
+    from .runstate import RunState, StagePolicy
 
 #: Bytes a chunk's outcome may take on its way back from a worker process.
 CHUNK_BYTES = 8 << 20
 
 
-class UnhashableKey:
-    """Key of a result or error dict for a task that cannot be made hashable (compared by identity)."""
-
-    __slots__ = ("task",)
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-
-    def __repr__(self) -> str:
-        return f"UnhashableKey({self.task!r:.60})"
-
-
-def store(target: dict[Any, Any], task: Any, value: Any) -> None:
-    """``target[task] = value`` with a hashable stand-in for list/dict tasks."""
-    try:
-        target[task] = value
-    except TypeError:
-        try:
-            target[make_hashable(task)] = value
-        except TypeError:
-            target[UnhashableKey(task)] = value
-
-
 class Runner:
-    """Runs ``manager`` over ``source`` on ``backend``; see the module docstring."""
+    """Runs one stage's ``policy`` over ``source`` on ``backend``, writing into ``state``; see the
+    module docstring. ``hooks`` is the run's :class:`~celestialflow.hooks.HookSet`."""
 
     def __init__(
         self,
-        manager: TaskManager,
+        policy: StagePolicy,
+        state: RunState,
+        hooks: HookSet,
         backend: Backend,
         source: Any,
         *,
@@ -86,9 +67,10 @@ class Runner:
         settled: Callable[[int], None] | None = None,
         on_failure: Callable[[Any, BaseException], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        chunk_size: int | None = None,
     ) -> None:
-        self.m = manager
+        self.policy = policy
+        self.state = state
+        self.hooks = hooks
         self.backend = backend
         self.source = source
         self.cond = source.cond
@@ -101,17 +83,10 @@ class Runner:
         self._open: dict[int, tuple[list[Any], list[int] | None, Future | None, bool]] = {}
         self.done: deque[int] = deque()
         self._chunk_ids = itertools.count()
-        # threads: one chunk per thread (a queued chunk would only wait); processes and
-        # remote workers: one more each, so a worker never waits for its next chunk
-        if backend.name == "serial":
-            self.max_inflight = 1
-        elif backend.name == "thread":
-            self.max_inflight = backend.workers
-        else:
-            self.max_inflight = backend.workers * 2
+        self.max_inflight = backend.max_inflight
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
-        self.fixed_chunk = chunk_size
+        self.fixed_chunk = policy.chunk_size
         self.chunk = backend.first_chunk
         self.per_task: float | None = None
         self.singles: deque[tuple[Any, int]] = deque()  # re-run one per chunk
@@ -121,22 +96,20 @@ class Runner:
         self.stopped = False
         self._inflight_items = 0  # kept by hand: read from other threads (status) without a lock
 
-        m = manager
-        self.dedup = m.enable_duplicate_check
-        self.seen = m._seen
-        self.should_retry = m.should_retry
-        self.success = m.success_dict if m.enable_success_cache else None
-        self.errors = m.error_dict if m.enable_error_cache else None
-        self.get_args = m.get_args
-        self.process_result = m.process_result if m._overrides("process_result") else None
-        self.hooks = m._hooks
+        self.counts = state.counts
+        self.dedup = policy.dedup
+        self.seen = state.seen
+        self.should_retry = policy.should_retry
+        self.success = state.success if policy.keep_success else None
+        self.errors = state.errors if policy.keep_errors else None
+        self.get_args = policy.get_args
+        self.process_result = policy.process_result
 
     @property
     def inflight_items(self) -> int:
         """Tasks in those chunks (safe to read from any thread)."""
         return self._inflight_items
 
-    # -- chunking -------------------------------------------------------------
     def _chunk_size(self) -> int:
         if self.fixed_chunk:
             return self.fixed_chunk
@@ -165,7 +138,6 @@ class Runner:
             fit = min(fit, int(CHUNK_BYTES * ran / nbytes))
         self.chunk = max(1, min(b.max_chunk, fit, 2 * self.chunk))
 
-    # -- the loop ---------------------------------------------------------------
     def _can_submit(self) -> bool:
         if self.isolate:
             return not self._open
@@ -240,7 +212,7 @@ class Runner:
             batch = self.source.take(self._chunk_size())
             if not batch:
                 return
-            self.m.counts["processed"] += len(batch)
+            self.counts["processed"] += len(batch)
             if self.dedup:
                 batch = self._admit(batch)
                 if not batch:
@@ -272,7 +244,7 @@ class Runner:
             fresh.append(task)
         dup = len(batch) - len(fresh) - final
         if dup:
-            self.m.counts["duplicated"] += dup
+            self.counts["duplicated"] += dup
         if dup or final:
             self._settle(dup + final)
         return fresh
@@ -363,13 +335,13 @@ class Runner:
         task, attempt = pairs[0]
         if lost:
             exc = WorkerLostError(
-                f"the worker process died while running task {truncate(task, self.m.max_info)} "
-                f"of {self.m.name!r} ({type(exc).__name__}: {exc})"
+                f"the worker process died while running task {truncate(task, self.policy.max_info)} "
+                f"of {self.policy.name!r} ({type(exc).__name__}: {exc})"
             )
         elif at_submit and isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)):
             exc = NotPicklableError(
-                f"the arguments of task {truncate(task, self.m.max_info)} cannot be pickled for "
-                f"execution_mode={self.m.execution_mode!r}: {exc}"
+                f"the arguments of task {truncate(task, self.policy.max_info)} cannot be pickled for "
+                f"execution_mode={self.policy.execution_mode!r}: {exc}"
             )
         if self._fail(task, attempt, exc):
             self._settle(1)
@@ -409,11 +381,13 @@ class Runner:
                     final += 1
                 else:
                     final += self._fail(task, attempts[i] if attempts else 0, exc)
-        self.m.counts["succeeded"] += len(out)
+        self.counts["succeeded"] += len(out)
         if self.success is not None:
             success = self.success
             for task, value in zip(ok_tasks, out):
                 store(success, task, value)
+        if out and self.hooks.on_results:
+            self.hooks.results(ok_tasks, out)
         if self.emit is not None and out:
             self.emit(out)
         self._settle(final)
@@ -424,26 +398,27 @@ class Runner:
             return
         if self.settled:
             self.settled(n)
-        for hook in self.hooks:
-            hook.on_progress(self.m, n)
+        if self.hooks.on_progress:
+            self.hooks.progress(n)
 
     def _fail(self, task: Any, attempt: int, exc: BaseException) -> int:
         """Schedule a retry or record a final failure; returns 1 if final."""
         if self.should_retry(task, exc, attempt):
-            self.m.counts["retried"] += 1
-            due = time.monotonic() + self.m.backoff.delay(attempt + 1)
+            self.counts["retried"] += 1
+            due = time.monotonic() + self.policy.backoff.delay(attempt + 1)
             heapq.heappush(self.retry_heap, (due, next(self._seq), task, attempt + 1))
-            for hook in self.hooks:
-                hook.on_retry(self.m, task, exc, attempt + 1)
+            self.hooks.retry(task, exc, attempt + 1)
             return 0
-        self.m.counts["failed"] += 1
+        self.counts["failed"] += 1
         if self.errors is not None:
             store(self.errors, task, exc)
         if self.on_failure is not None:
             self.on_failure(task, exc)
-        for hook in self.hooks:
-            hook.on_failure(self.m, task, exc)
-        self.m._log_failure(task, exc)
+        self.hooks.failure(task, exc)
+        log = self.state.debug_log
+        if log is not None:
+            p = self.policy
+            log.debug("{} failed on {}: {}: {}", p.name, truncate(task, p.max_info), type(exc).__name__, exc)
         return 1
 
     def unfinished(self) -> list[Any]:

@@ -403,7 +403,7 @@ def test_twenty_runs_end_to_end(tmp_path):
 
 
 def kernel_threads_seen(ctx, run_id):
-    from waveform_analysis.daq._threads import n_threads
+    from waveform_analysis.parallel import n_threads
 
     return n_threads()
 
@@ -414,7 +414,7 @@ def failing(ctx, run_id):
 
 @pytest.mark.parametrize("before", [None, 3])
 def test_thread_batch_restores_the_kernel_thread_limit(workdir, monkeypatch, before):
-    from waveform_analysis.daq import _threads
+    from waveform_analysis import parallel as _threads
 
     monkeypatch.setattr(_threads, "_limit", before)
     out = BatchProcessor(make_context()).process_with_custom_func(
@@ -427,7 +427,7 @@ def test_thread_batch_restores_the_kernel_thread_limit(workdir, monkeypatch, bef
 
 
 def test_kernel_thread_limit_restored_after_an_error(workdir, monkeypatch):
-    from waveform_analysis.daq import _threads
+    from waveform_analysis import parallel as _threads
 
     monkeypatch.setattr(_threads, "_limit", None)
     with pytest.raises(RuntimeError, match="failed on run_00"):
@@ -440,7 +440,7 @@ def test_kernel_thread_limit_restored_after_an_error(workdir, monkeypatch):
 def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
     import time
 
-    from waveform_analysis.daq import _threads
+    from waveform_analysis import parallel as _threads
 
     monkeypatch.setattr(_threads, "_limit", None)
     pressed = []
@@ -463,14 +463,13 @@ def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
 
 
 def test_overlapping_thread_batches_restore_the_limit_once_both_end(workdir, monkeypatch):
-    from waveform_analysis.core.data.workers import kernel_threads_capped
-    from waveform_analysis.daq import _threads
+    from waveform_analysis import parallel
 
-    monkeypatch.setattr(_threads, "_limit", 4)
-    with kernel_threads_capped(1):  # another batch still running in this process
+    monkeypatch.setattr(parallel, "_limit", 4)
+    with parallel.kernel_threads(1):  # another batch still running in this process
         BatchProcessor(make_context()).process_runs(RUNS, "peaks", max_workers=1, show_progress=False)
-        assert _threads._limit == 1
-    assert _threads._limit == 4
+        assert parallel.n_threads() == 1
+    assert parallel.n_threads() == 4 and parallel._limit == 4
 
 
 @pytest.mark.parametrize("kind", ["lambda", "closure"])

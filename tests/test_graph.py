@@ -215,7 +215,7 @@ def test_bounded_queues_hold_back_fast_stage():
 
     class Watch(Hook):
         def on_progress(self, m, n):
-            peak[0] = max(peak[0], g._mailboxes["slow"].size)
+            peak[0] = max(peak[0], g.status()["slow"].queued)
 
     g.stage("slow").add_hook(Watch())
     g.start(range(2000))
@@ -321,7 +321,7 @@ def test_status_while_running():
 
 def test_dask_mode_accepts_lambdas_without_pickle_check():
     m = TaskManager(lambda x: x, execution_mode="dask", log_to_file=False)
-    m._check_picklable()  # cloudpickle on the dask side handles lambdas
+    m.check_picklable()  # cloudpickle on the dask side handles lambdas
 
 
 def test_dot_has_exactly_one_node_per_stage():

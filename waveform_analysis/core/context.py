@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from ..errors import ConfigError, PluginError, UnknownDataError
 from .chunks import DEFAULT_CHUNK_MB

@@ -11,8 +11,8 @@ take and return run ids (the cache is the hand-over between stages), except the
 last stage, which returns the data: a memory-mapped cache file travels as its
 path, anything else as itself.
 
-:func:`kernel_threads_capped` caps the numeric kernels of this process for the
-duration of a thread-mode batch and puts the previous cap back afterwards.
+:func:`waveform_analysis.parallel.kernel_threads` caps the numeric kernels of
+this process for the duration of a thread-mode batch.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import tempfile
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,36 +31,6 @@ import numpy as np
 STRATEGIES = ("shared", "per_worker", "readonly")
 
 _local = threading.local()
-
-_cap_lock = threading.Lock()
-_cap_depth = 0  # thread-mode batches running in this process
-_cap_saved: int | None = None  # the kernel thread limit before the first of them started
-
-
-@contextmanager
-def kernel_threads_capped(n: int) -> Iterator[None]:
-    """Kernel threads capped at ``n`` inside the block; the previous limit restored on exit.
-
-    Batches may overlap (two threads each running one): the first to start
-    saves the limit in force, the last to end restores it, whatever the
-    others did in between, and on every exit path (an error, Ctrl-C).
-    """
-    from ...daq import _threads
-
-    global _cap_depth, _cap_saved
-    with _cap_lock:
-        if _cap_depth == 0:
-            _cap_saved = _threads._limit  # no public getter: None means "the default"
-        _cap_depth += 1
-        _threads.limit_threads(n)
-    try:
-        yield
-    finally:
-        with _cap_lock:
-            _cap_depth -= 1
-            if _cap_depth == 0:
-                _threads.limit_threads(_cap_saved)
-
 
 @dataclass
 class WorkerSpec:
@@ -83,7 +52,7 @@ class MappedResult:
     path: str
 
     def load(self) -> np.ndarray:
-        from ..storage import load_npy
+        from ..core.storage import load_npy
 
         return load_npy(self.path)
 
@@ -98,7 +67,7 @@ def worker_context(spec: WorkerSpec) -> Any:
     if ctx is not None:
         return ctx
     if spec.kernel_threads is not None:
-        from ...daq._threads import limit_threads
+        from ..parallel import limit_threads
 
         limit_threads(spec.kernel_threads)
     if spec.use_directly:
