@@ -95,6 +95,8 @@ class TaskGraph:
         self._stages: dict[str, TaskManager] = {}
         self._names: dict[int, str] = {}
         self._stage_modes: dict[str, str] = {}
+        self._observers: list[Any] = []  # celestialflow.observe.GraphObserver instances
+        self.dashboard: Any = None  # the dashboard server, while one is open
         self._reset_run_state()
 
     def _reset_run_state(self) -> None:
@@ -188,12 +190,16 @@ class TaskGraph:
         return dict(self._stages)
 
     # -- running --------------------------------------------------------------------
-    def start_graph(self, init_tasks: Mapping[StageRef, Iterable[Any]]) -> None:
+    def start_graph(
+        self, init_tasks: Mapping[StageRef, Iterable[Any]], *, dashboard: bool | int | str = False
+    ) -> None:
         """Feed the given tasks to their stages and run until every stage has finished.
 
         Raises the first stage crash (an error outside task execution) after all
         stages stopped; on Ctrl-C stops every stage, keeps what was still queued in
-        ``self.pending`` (and logs it), then re-raises.
+        ``self.pending`` (and logs it), then re-raises. ``dashboard=True`` (or a
+        port, or ``"host:port"``) serves a live view of the run in the browser
+        (:mod:`celestialflow.dashboard`), which stays up after the run.
         """
         if not isinstance(init_tasks, Mapping):
             raise TypeError("start_graph takes a mapping {stage or stage name: tasks}")
@@ -207,6 +213,8 @@ class TaskGraph:
                 )
             feeds[name] = tasks
         self._check_stages()
+        if dashboard is not False and dashboard is not None:
+            self.open_dashboard(dashboard)
         if self.schedule == "layered" and not nx.is_directed_acyclic_graph(self._g):
             raise GraphError(f"graph {self.name!r} has a cycle; layered scheduling needs a DAG")
         self._reset_run_state()
@@ -227,6 +235,8 @@ class TaskGraph:
         if self._runlog is not None:
             self._runlog.__enter__()
             self.log_path = self._runlog.path
+        for observer in self._observers:
+            observer.run_started(feeds)
         try:
             for name, tasks in feeds.items():
                 threads.append(self._spawn(f"feed-{name}", self._feed, name, tasks))
@@ -251,6 +261,8 @@ class TaskGraph:
                 self._failure_log.close()
                 if self._failure_log.count:
                     self.failure_log_path = self._failure_log.path
+            for observer in self._observers:
+                observer.run_finished()
         if self._crashes:
             self._collect_pending()
             raise next(iter(self._crashes.values()))
@@ -492,6 +504,28 @@ class TaskGraph:
         if pending:
             summary = ", ".join(f"{k}: {len(v)}" for k, v in pending.items())
             logger.warning("graph {!r} stopped with work still queued ({}); see graph.pending", self.name, summary)
+
+    def open_dashboard(self, address: bool | int | str = True) -> str:
+        """Serve the live view of this graph's runs; returns its URL (see :mod:`celestialflow.dashboard`)."""
+        from .dashboard import open_dashboard
+
+        return open_dashboard(self, address)
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The address of this graph's dashboard, or None when none is open."""
+        return self.dashboard.url if self.dashboard is not None else None
+
+    def close_dashboard(self) -> None:
+        """Stop serving the dashboard (it otherwise stays up after the run until the process exits)."""
+        if self.dashboard is not None:
+            self.dashboard.close()
+
+    def live(self, interval: float = 1.0) -> Any:
+        """A display that updates in place in Jupyter while the graph runs (drawing and counters)."""
+        from .dashboard.jupyter import LiveDisplay
+
+        return LiveDisplay(self, interval)
 
     # -- results ------------------------------------------------------------------------
     def get_status_dict(self) -> dict[str, dict[str, Any]]:

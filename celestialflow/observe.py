@@ -1,0 +1,279 @@
+"""Watching a TaskGraph run: status snapshots at the watcher's pace, and events.
+
+A :class:`GraphObserver` attached to a graph reads the counters the runner keeps
+anyway (``TaskGraph.get_status_dict()``: plain ints read without a lock) when *it*
+wants to, never per task: a sampler thread takes one snapshot every ``interval``
+seconds while a run is on and keeps a short history of them, from which it
+derives each stage's throughput over the last ``window`` seconds and an ETA
+where the input size is known. Events come from a :class:`~celestialflow.hooks.Hook`
+on every stage, whose methods the runner calls once per stage run (started,
+finished) and once per final failure (type, message, traceback), so the hot
+path pays nothing for them.
+
+Example::
+
+    >>> obs = GraphObserver(graph)               # doctest: +SKIP
+    >>> graph.start_graph({"parse": files})       # doctest: +SKIP
+    >>> obs.snapshot()["stages"]["parse"]["succeeded"]  # doctest: +SKIP
+    >>> [e["kind"] for e in obs.events_since(0)]  # doctest: +SKIP
+    ['run_started', 'stage_started', ..., 'run_finished']
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .hooks import Hook
+
+if TYPE_CHECKING:
+    from .graph import TaskGraph
+    from .manager import TaskManager
+
+INTERVAL = 0.5  # seconds between two snapshots of the sampler
+WINDOW = 5.0  # seconds over which throughput is measured
+HISTORY = 1200  # snapshots kept for the chart (10 minutes at the default interval)
+MAX_FAILURES = 1000  # failures kept in detail (the counts keep counting past it)
+MAX_TRACEBACK = 20_000  # characters of one traceback kept
+
+
+def _done(counts: Mapping[str, Any]) -> int:
+    """Inputs of a stage that reached their final state."""
+    return int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("duplicated", 0))
+
+
+class _StageEvents(Hook):
+    """The observer's hook on each stage: started, finished, failed (never per task)."""
+
+    def __init__(self, observer: GraphObserver) -> None:
+        self.observer = observer
+
+    def on_start(self, manager: TaskManager, total: int | None) -> None:
+        self.observer._event("stage_started", stage=manager.name)
+
+    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
+        self.observer._failure(manager.name, task, exc)
+
+    def on_end(self, manager: TaskManager) -> None:
+        self.observer._event("stage_finished", stage=manager.name, counts=manager.get_counts())
+
+
+class GraphObserver:
+    """Snapshots and events of the runs of ``graph`` (see the module docstring).
+
+    ``interval`` is the sampler's period in seconds; ``window`` the span over
+    which throughput is measured. ``close()`` detaches it from the graph."""
+
+    def __init__(self, graph: TaskGraph, *, interval: float = INTERVAL, window: float = WINDOW) -> None:
+        self.graph = graph
+        self.interval = interval
+        self.window = window
+        self.run = 0  # runs seen since attaching
+        self.state = "idle"  # idle | running | finished | failed | crashed | stopped
+        self.started_at: float | None = None  # wall clock (time.time()) of the run's start
+        self._t0: float | None = None  # perf_counter() of the run's start
+        self._t1: float | None = None  # ... and of its end
+        self._fed: dict[str, int] = {}  # stage -> inputs given to start_graph, when sized
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self._events: deque[dict[str, Any]] = deque(maxlen=MAX_FAILURES + 1000)
+        self._failures = 0
+        # (seconds since the start, {stage: done}, {stage: throughput}) per sample
+        self._history: deque[tuple[float, dict[str, int], dict[str, float]]] = deque(maxlen=HISTORY)
+        self._wake = threading.Event()
+        self._closed = False
+        self._hook = _StageEvents(self)
+        self._sampler: threading.Thread | None = None
+        graph._observers.append(self)
+        self._hook_stages()
+
+    def _hook_stages(self) -> None:
+        for stage in self.graph.stages.values():
+            if self._hook not in stage.hooks:
+                stage.add_hook(self._hook)
+
+    def close(self) -> None:
+        """Stop sampling and detach from the graph (its stages lose the observer's hook)."""
+        self._closed = True
+        self._wake.set()
+        for stage in self.graph.stages.values():
+            if self._hook in stage.hooks:
+                stage.hooks.remove(self._hook)
+        if self in self.graph._observers:
+            self.graph._observers.remove(self)
+
+    def run_started(self, feeds: Mapping[str, Iterable[Any]]) -> None:
+        """Called by the graph when ``start_graph`` begins, with the tasks given per stage."""
+        self._hook_stages()  # stages added since the observer was attached
+        with self._lock:
+            self.run += 1
+            self.state = "running"
+            self.started_at = time.time()
+            self._t0, self._t1 = time.perf_counter(), None
+            self._fed = {}
+            for name, tasks in feeds.items():
+                try:
+                    self._fed[name] = len(tasks)  # type: ignore[arg-type]
+                except TypeError:
+                    pass  # an iterator: size unknown, no ETA
+            self._history.clear()
+            self._failures = 0
+            self._events.clear()
+        self._event("run_started", run=self.run, stages=list(self.graph.stages))
+        self._sample()
+        if self._sampler is None or not self._sampler.is_alive():
+            self._sampler = threading.Thread(target=self._sample_loop, name="cf-observer", daemon=True)
+            self._sampler.start()
+
+    def run_finished(self) -> None:
+        """Called by the graph when ``start_graph`` returns or raises."""
+        self._sample()
+        self._t1 = time.perf_counter()
+        states = {s["state"] for s in self.graph.get_status_dict().values()}
+        self.state = next((bad for bad in ("crashed", "stopped", "failed") if bad in states), "finished")
+        self._event("run_finished", run=self.run, state=self.state)
+        self._wake.set()
+
+    def _sample_loop(self) -> None:
+        while not self._closed and self.state == "running":
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self.state == "running":
+                self._sample()
+
+    def _sample(self) -> None:
+        """One snapshot of the counters into the history, with each stage's throughput."""
+        status = self.graph.get_status_dict()
+        now = time.perf_counter() - (self._t0 or 0.0)
+        done = {name: _done(s) for name, s in status.items()}
+        with self._lock:
+            past = next(((t, d) for t, d, _ in self._history if now - t <= self.window), None)
+            span = now - past[0] if past is not None else 0.0
+            rates = {
+                name: (max(n - past[1].get(name, 0), 0) / span if past is not None and span > 1e-3 else 0.0)
+                for name, n in done.items()
+            }
+            self._history.append((now, done, rates))
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        with self._lock:
+            self._events.append({"seq": next(self._seq), "time": time.time(), "kind": kind, **fields})
+
+    def _failure(self, stage: str, task: Any, exc: BaseException) -> None:
+        with self._lock:
+            self._failures += 1
+            keep = self._failures <= MAX_FAILURES  # the stage's own count goes on past it
+        if keep:
+            self._event(
+                "task_failed",
+                stage=stage,
+                task=repr(task)[:200],
+                error=type(exc).__name__,
+                message=str(exc)[:2000],
+                exc=exc,  # the traceback is formatted only when someone reads the event
+            )
+
+    def events_since(self, seq: int = 0) -> list[dict[str, Any]]:
+        """Events with a sequence number above ``seq``, oldest first, as plain data.
+
+        Kinds: ``run_started``, ``stage_started``, ``stage_finished``,
+        ``task_failed`` (``stage``, ``task``, ``error``, ``message``,
+        ``traceback``) and ``run_finished`` (``state``)."""
+        with self._lock:
+            picked = [e for e in self._events if e["seq"] > seq]
+        out = []
+        for e in picked:
+            e = dict(e)
+            exc = e.pop("exc", None)
+            if exc is not None:
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                e["traceback"] = tb[-MAX_TRACEBACK:]
+            out.append(e)
+        return out
+
+    def history(self) -> dict[str, Any]:
+        """The throughput of every stage over time: ``{"t": [s, ...], "stages": {name: [per s, ...]}}``."""
+        with self._lock:
+            samples = list(self._history)
+        names = list(self.graph.stages)
+        return {
+            "t": [round(t, 3) for t, _, _ in samples],
+            "stages": {n: [round(r.get(n, 0.0), 2) for _, _, r in samples] for n in names},
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The graph's state now: per stage counters, throughput and ETA, and totals.
+
+        Per stage: every field of ``get_status_dict()`` plus ``received`` (inputs
+        taken or queued), ``queued`` (waiting in its mailbox), ``done``
+        (succeeded + failed + duplicated), ``throughput`` (done per second over
+        the last ``window`` seconds, from the sampler), ``total`` (inputs
+        expected, or None) and ``eta`` (seconds, or None)."""
+        status = self.graph.get_status_dict()
+        running = self.state == "running"
+        with self._lock:
+            last_rates = self._history[-1][2] if self._history and running else {}
+            fed = dict(self._fed)
+            failures = self._failures
+        stages: dict[str, dict[str, Any]] = {}
+        for name, s in status.items():
+            stages[name] = {
+                **s,
+                "received": int(s.get("processed", 0)) + int(s.get("waiting", 0)),
+                "queued": int(s.get("waiting", 0)),
+                "done": _done(s),
+                "throughput": last_rates.get(name, 0.0),
+            }
+        expected = self._expected(stages, fed)
+        etas = []
+        for name, s in stages.items():
+            s["total"] = expected.get(name)
+            s["eta"] = None
+            if s["total"] is not None and running:
+                left = max(s["total"] - s["done"], 0)
+                s["eta"] = 0.0 if left == 0 else (left / s["throughput"] if s["throughput"] > 0 else None)
+                etas.append(s["eta"])
+        keys = ("received", "succeeded", "failed", "retried", "duplicated", "in_flight", "queued")
+        end = self._t1 if self._t1 is not None else time.perf_counter()
+        return {
+            "graph": self.graph.name,
+            "run": self.run,
+            "state": self.state,
+            "started_at": self.started_at,
+            "elapsed": (end - self._t0) if self._t0 is not None else 0.0,
+            "eta": max(etas) if etas and None not in etas else None,
+            "failures": failures,
+            "totals": {k: sum(int(s.get(k, 0)) for s in stages.values()) for k in keys},
+            "stages": stages,
+        }
+
+    def _expected(self, stages: Mapping[str, Mapping[str, Any]], fed: Mapping[str, int]) -> dict[str, int | None]:
+        """Each stage's expected input count, where the topology makes it knowable.
+
+        A stage fed a sized list expects that many; a stage whose upstreams all
+        pass on one output per input (``emits == "each"``) and are not in a cycle
+        expects, on top, what they will pass on: their inputs less failures and
+        duplicates. Anything else (iterators, splitters, routers, cycles): None."""
+        import networkx as nx
+
+        g = self.graph.to_networkx()
+        try:
+            order = list(nx.topological_sort(g))
+        except nx.NetworkXUnfeasible:
+            return {name: (fed.get(name) if not any(True for _ in g.predecessors(name)) else None) for name in g}
+        known: dict[str, int | None] = {}
+        for name in order:
+            total: int | None = fed.get(name, 0) if name in fed or g.in_degree(name) else None
+            for p in g.predecessors(name):
+                if total is None or known.get(p) is None or getattr(g.nodes[p]["stage"], "emits", "each") != "each":
+                    total = None
+                    break
+                up = stages[p]
+                total += max(int(known[p] or 0) - int(up["failed"]) - int(up["duplicated"]), 0)
+            known[name] = total
+        return known
