@@ -23,7 +23,7 @@ from ..dot import dot_available, dot_source
 
 PX = 72.0  # Graphviz works in inches
 NODE_H = 66.0
-MIN_W = 170.0
+MIN_W = 176.0
 CHAR_W = 7.6  # width of one character of the 13 px name, roughly
 GAP_X, GAP_Y, PAD = 70.0, 28.0, 16.0
 
@@ -131,7 +131,7 @@ def _builtin_layout(g: nx.DiGraph) -> Layout:
     place: dict[Any, float] = {}
     for r in sorted(layers):
         members = layers[r]
-        members.sort(key=lambda n: sum(place[p] for p in dag.predecessors(n)) / max(dag.in_degree(n), 1) if dag.in_degree(n) else members.index(n))
+        members.sort(key=lambda n, first={n: i for i, n in enumerate(members)}: _mean_place(dag, place, n, first[n]))
         for i, n in enumerate(members):
             place[n] = i
     col_w = max((node_width(str(n)) for n in g), default=MIN_W)
@@ -159,6 +159,12 @@ def _builtin_layout(g: nx.DiGraph) -> Layout:
             d = f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
         edges.append((str(u), str(v), d))
     return _padded(Layout(width, height, nodes, edges, "builtin"))
+
+
+def _mean_place(dag: nx.DiGraph, place: Mapping[Any, float], node: Any, default: float) -> float:
+    """Where ``node``'s predecessors sit in their layers, on average (``default`` without any)."""
+    preds = list(dag.predecessors(node))
+    return sum(place[p] for p in preds) / len(preds) if preds else default
 
 
 def _padded(lay: Layout) -> Layout:
@@ -223,7 +229,7 @@ def svg(lay: Layout, stages: Mapping[str, Mapping[str, Any]], *, selected: str |
         )
         parts.append(
             f'<text class="queue" x="{cx:.1f}" y="{y + 54:.1f}" text-anchor="middle" font-size="10.5" '
-            f'fill="#4b5563">{escape(state)} · queued {_count(s.get("queued", 0))} · '
+            f'fill="#4b5563">queued {_count(s.get("queued", 0))} · '
             f'in flight {_count(s.get("in_flight", 0))}</text>'
         )
         total = s.get("total")
