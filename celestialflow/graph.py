@@ -10,38 +10,33 @@ when nothing circulates in it.
 
 With ``schedule="layered"`` a DAG runs layer by layer instead: a layer's
 stages start once every stage of the previous layer has finished.
+
+This module is the topology and the API; one run of it (mailboxes, threads,
+results, the status snapshot) is a :class:`~celestialflow.graphrun.GraphRun`,
+kept as ``graph.last_run``. ``graph.status()`` and ``graph.events`` are what a
+live view reads.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
-import threading
-import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from loguru import logger
 
 from .dot import dot_source, render_dot, svg_or_none
 from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotFoundError
-from .executors import ProcessPool
-from .failures import FailureLog, failures_by_stage
-from .hooks import ProgressHook
-from .logs import RunLog, default_log_dir, level_no
+from .events import EventChannel
+from .failures import failures_by_stage
+from .graphrun import GraphRun, StageStatus
+from .hashable import make_hashable
 from .manager import TaskManager
-from .queues import Mailbox
-from .runner import Runner
-from .termination import Quiescence
 
 STAGE_MODES = ("thread", "process")
 SCHEDULES = ("eager", "layered")
-FEED_BATCH = 1024
-FEED_WAIT = 0.005  # seconds an iterator's items wait to be passed on together
-CIRCULATION_WARN = 100  # warn when a cycle has carried this many times what entered it
 
 StageRef = TaskManager | str
 
@@ -95,26 +90,30 @@ class TaskGraph:
         self._stages: dict[str, TaskManager] = {}
         self._names: dict[int, str] = {}
         self._stage_modes: dict[str, str] = {}
-        self._observers: list[Any] = []  # celestialflow.observe.GraphObserver instances
-        self.dashboard: Any = None  # the dashboard server, while one is open
-        self._reset_run_state()
+        self.events = EventChannel()
+        self.last_run: GraphRun | None = None  # the run going on, or the last one
+        self.dashboard: Any = None  # the dashboard server (celestialflow.dashboard), while one is open
 
-    def _reset_run_state(self) -> None:
-        self._state: dict[str, str] = dict.fromkeys(self._stages, "idle")
-        self._mailboxes: dict[str, Mailbox] = {}
-        self._runners: dict[str, Runner] = {}
-        self._results: dict[str, list[Any]] = {}
-        self._errors: list[tuple[str, Any, BaseException]] = []
-        self._crashes: dict[str, BaseException] = {}
-        self._elapsed: dict[str, float] = {}
-        self._started: dict[str, float] = {}
-        self.pending: dict[str, list[Any]] = {}
-        self._unfed: dict[str, list[Any]] = {}
-        self.failure_log_path: Path | None = None
-        self.log_path: Path | None = None
-        self.elapsed = 0.0
+    @property
+    def pending(self) -> dict[str, list[Any]]:
+        """Work left when the last run stopped early (Ctrl-C or a crash), by stage name."""
+        return self.last_run.pending if self.last_run is not None else {}
 
-    # -- building ------------------------------------------------------------------
+    @property
+    def failure_log_path(self) -> Path | None:
+        """The failure file of the last run, when a task failed in it (else None)."""
+        return self.last_run.failure_log_path if self.last_run is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The log file of the last run, when any stage logs to a file."""
+        return self.last_run.log_path if self.last_run is not None else None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the last run took."""
+        return self.last_run.elapsed if self.last_run is not None else 0.0
+
     def add_stage(self, stage: TaskManager, name: str | None = None, *, stage_mode: str = "thread") -> TaskManager:
         """Add ``stage`` (a TaskManager) under ``name`` (default: its name, made unique)."""
         if not isinstance(stage, TaskManager):
@@ -147,7 +146,6 @@ class TaskGraph:
         self._stages[name] = stage
         self._names[id(stage)] = name
         self._stage_modes[name] = stage_mode
-        self._state[name] = "idle"
         self._g.add_node(name)
         return stage
 
@@ -189,7 +187,10 @@ class TaskGraph:
         """The graph's stages by name, in the order they were added (a copy)."""
         return dict(self._stages)
 
-    # -- running --------------------------------------------------------------------
+    def stage_mode(self, name: str) -> str:
+        """``"thread"`` or ``"process"``: where stage ``name``'s loop runs."""
+        return self._stage_modes[self._resolve(name)]
+
     def start_graph(
         self, init_tasks: Mapping[StageRef, Iterable[Any]], *, dashboard: bool | int | str = False
     ) -> None:
@@ -217,55 +218,8 @@ class TaskGraph:
             self.open_dashboard(dashboard)
         if self.schedule == "layered" and not nx.is_directed_acyclic_graph(self._g):
             raise GraphError(f"graph {self.name!r} has a cycle; layered scheduling needs a DAG")
-        self._reset_run_state()
-        self._stop = threading.Event()
-        capacity = None if self.schedule == "layered" else self.queue_capacity
-        self._mailboxes = {n: Mailbox(capacity) for n in self._stages}
-        self._build_trackers(feeds)
-        for name, stage in self._stages.items():
-            if getattr(stage, "emits", "each") == "route":
-                stage.successor_names = frozenset(self._g.successors(name))  # type: ignore[attr-defined]
-        self._failure_log = None
-        if self.record_failures:
-            self._failure_log = FailureLog(self.failure_dir or default_log_dir(), self.name)
-        t0 = time.perf_counter()
-        threads: list[threading.Thread] = []
-        self._runlog = self._open_log()
-        self._process_pool = self._shared_process_pool()
-        if self._runlog is not None:
-            self._runlog.__enter__()
-            self.log_path = self._runlog.path
-        for observer in self._observers:
-            observer.run_started(feeds)
-        try:
-            for name, tasks in feeds.items():
-                threads.append(self._spawn(f"feed-{name}", self._feed, name, tasks))
-            for tracker in set(self._tracker.values()):
-                tracker.check()
-            layers = [list(self._stages)] if self.schedule == "eager" else list(nx.topological_generations(self._g))
-            for layer in layers:
-                layer_threads = [self._spawn(f"stage-{n}", self._run_stage, n) for n in layer]
-                threads += layer_threads
-                self._join(layer_threads)
-            self._join(threads)
-        except KeyboardInterrupt:
-            self._interrupt(threads)
-            raise
-        finally:
-            self.elapsed = time.perf_counter() - t0
-            if self._process_pool is not None:
-                self._process_pool.close(cancel=bool(self._crashes) or self._stop.is_set())
-            if self._runlog is not None:
-                self._runlog.__exit__(None, None, None)
-            if self._failure_log is not None:
-                self._failure_log.close()
-                if self._failure_log.count:
-                    self.failure_log_path = self._failure_log.path
-            for observer in self._observers:
-                observer.run_finished()
-        if self._crashes:
-            self._collect_pending()
-            raise next(iter(self._crashes.values()))
+        self.last_run = GraphRun(self, feeds)
+        self.last_run.run()
 
     def rerun_failed(self, path: str | Path | None = None) -> None:
         """Run the graph again, feeding each stage the tasks that failed there.
@@ -302,209 +256,6 @@ class TaskGraph:
             else:
                 stage._check_picklable()
 
-    def _shared_process_pool(self) -> ProcessPool | None:
-        """One process pool, started once, for all process-mode stages without a pool of their own."""
-        users = [
-            s for n, s in self._stages.items()
-            if s.execution_mode == "process" and s.pool is None and not s._is_coro
-            and self._stage_modes[n] == "thread"
-        ]
-        if not users:
-            return None
-        contexts = {s.mp_context for s in users}
-        workers = min(os.cpu_count() or 1, max(s.worker_limit for s in users))
-        return ProcessPool(workers, contexts.pop() if len(contexts) == 1 else None)
-
-    def _open_log(self) -> RunLog | None:
-        """One log file for the whole run, when any stage logs to a file."""
-        filing = [s for s in self._stages.values() if s.log_to_file]
-        if not filing:
-            return None
-        level = min(level_no(s.log_level) for s in filing)
-        log_dir = self.log_dir or next((s.log_dir for s in filing if s.log_dir is not None), None)
-        return RunLog(self.name, log_dir, level, True, self.log_keep)
-
-    def _build_trackers(self, feeds: Mapping[str, Any]) -> None:
-        self._tracker: dict[str, Quiescence] = {}
-        self._scc_of: dict[str, int] = {}
-        for i, members in enumerate(nx.strongly_connected_components(self._g)):
-            sources = {u for m in members for u in self._g.predecessors(m) if u not in members}
-            pending = len(sources) + sum(1 for m in members if m in feeds)
-            tracker = Quiescence(sorted(members), self._mailboxes, pending)
-            for m in members:
-                self._tracker[m] = tracker
-                self._scc_of[m] = i
-
-    @staticmethod
-    def _spawn(name: str, target: Any, *args: Any) -> threading.Thread:
-        t = threading.Thread(target=target, args=args, name=f"cf-{name}"[:60], daemon=True)
-        t.start()
-        return t
-
-    @staticmethod
-    def _join(threads: list[threading.Thread]) -> None:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-
-    def _feed(self, name: str, tasks: Iterable[Any]) -> None:
-        tracker, mailbox = self._tracker[name], self._mailboxes[name]
-        try:
-            if isinstance(tasks, (list, tuple)):
-                for i in range(0, len(tasks), FEED_BATCH):
-                    batch = list(tasks[i : i + FEED_BATCH])
-                    tracker.add(len(batch))
-                    accepted = mailbox.put(batch)
-                    if self._stop.is_set() or not accepted:  # the rest was never fed: say so
-                        self._unfed[name] = list(tasks[i if not accepted else i + FEED_BATCH :])
-                        return
-            else:  # an iterator: pass on what it gave within FEED_WAIT, so a slow one streams
-                it, batch = iter(tasks), []
-                since = time.monotonic()
-                for task in it:
-                    batch.append(task)
-                    if len(batch) >= FEED_BATCH or time.monotonic() - since > FEED_WAIT:
-                        tracker.add(len(batch))
-                        accepted = mailbox.put(batch)
-                        if self._stop.is_set() or not accepted:
-                            self._unfed[name] = [] if accepted else batch
-                            return
-                        batch = []
-                        since = time.monotonic()
-                if batch:
-                    tracker.add(len(batch))
-                    mailbox.put(batch)
-        except BaseException as exc:  # a failing task generator crashes the feed, not the process
-            self._crashes.setdefault(f"feed-{name}", exc)
-            self._stop.set()
-            for mb in self._mailboxes.values():
-                mb.abort()
-        finally:
-            tracker.source_done()
-
-    def _add(self, tracker: Quiescence, n: int, internal: bool) -> None:
-        """Count ``n`` items sent to ``tracker``'s component; guard cycles that never end."""
-        tracker.add(n, internal)
-        if not internal:
-            return
-        if self.max_items is not None and tracker.circulated > self.max_items:
-            raise GraphError(
-                f"cycle {', '.join(tracker.members)} of graph {self.name!r} carried more than "
-                f"max_items={self.max_items} items; stopping it"
-            )
-        if not tracker.warned and tracker.circulated > CIRCULATION_WARN * max(tracker.entered, 1):
-            tracker.warned = True
-            logger.warning(
-                "cycle {} of graph {!r} has carried {} items for {} that entered it: does it have a way "
-                "out? (TaskGraph(max_items=...) stops such a cycle)",
-                ", ".join(tracker.members), self.name, tracker.circulated, tracker.entered,
-            )
-
-    def _emitter(self, name: str):
-        succs = list(self._g.successors(name))
-        mode = getattr(self._stages[name], "emits", "each")
-        own = self._scc_of[name]
-        targets = [(s, self._mailboxes[s], self._tracker[s], self._scc_of[s] != own) for s in succs]
-        by_name = {s: (mb, tr, bounded) for s, mb, tr, bounded in targets}
-        sink = self._results.setdefault(name, []) if (not succs and self.collect_results) else None
-
-        def emit_each(out: list[Any]) -> None:
-            for _, mb, tracker, bounded in targets:
-                self._add(tracker, len(out), not bounded)
-                mb.put(out, bounded)
-
-        def emit_split(out: list[Any]) -> None:
-            items = [x for parts in out for x in parts]
-            if items:
-                emit_each(items)
-
-        def emit_route(out: list[Any]) -> None:
-            groups: dict[str, list[Any]] = {}
-            for target, item in out:
-                groups.setdefault(target, []).append(item)
-            for target, items in groups.items():
-                mb, tracker, bounded = by_name[target]
-                self._add(tracker, len(items), not bounded)
-                mb.put(items, bounded)
-
-        if sink is not None:
-            return sink.extend
-        if not succs:
-            return None
-        return {"each": emit_each, "split": emit_split, "route": emit_route}[mode]
-
-    def _run_stage(self, name: str) -> None:
-        stage, mailbox, tracker = self._stages[name], self._mailboxes[name], self._tracker[name]
-        self._state[name] = "running"
-        self._started[name] = time.perf_counter()
-        progress = None
-        if self.show_progress:
-            progress = ProgressHook(position=list(self._stages).index(name), leave=True)
-            stage.hooks.append(progress)
-        failure_log = self._failure_log
-        errors = self._errors
-
-        def on_failure(task: Any, exc: BaseException) -> None:
-            errors.append((name, task, exc))
-            if failure_log is not None:
-                failure_log.record(name, task, exc)
-
-        try:
-            stage._begin()
-            backend = stage._make_backend(self._stage_modes[name], self._process_pool)
-            runner = Runner(
-                stage,
-                backend,
-                mailbox,
-                emit=self._emitter(name),
-                settled=tracker.settle,
-                on_failure=on_failure,
-                should_stop=self._stop.is_set,
-                chunk_size=stage.chunk_size,
-            )
-            self._runners[name] = runner
-            stage._execute(runner, None, self._runlog)
-            stage._after_run()
-            self._state[name] = "stopped" if runner.stopped else ("failed" if stage.counts["failed"] else "finished")
-        except BaseException as exc:
-            self._state[name] = "crashed"
-            self._crashes.setdefault(name, exc)
-            logger.opt(exception=exc).error("stage {!r} of graph {!r} crashed", name, self.name)
-            self._stop.set()
-            for mb in self._mailboxes.values():
-                mb.abort()
-        finally:
-            if progress is not None:
-                stage.hooks.remove(progress)
-            self._elapsed[name] = stage.elapsed
-            own = self._scc_of[name]
-            for succ_tracker in {id(self._tracker[s]): self._tracker[s] for s in self._g.successors(name) if self._scc_of[s] != own}.values():
-                succ_tracker.source_done()
-
-    def _interrupt(self, threads: list[threading.Thread]) -> None:
-        self._stop.set()
-        for mb in self._mailboxes.values():
-            mb.abort()
-        deadline = time.monotonic() + 10
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self._collect_pending()
-
-    def _collect_pending(self) -> None:
-        pending: dict[str, list[Any]] = {}
-        for name, mb in self._mailboxes.items():
-            left = mb.drain()
-            runner = self._runners.get(name)
-            if runner is not None:
-                left = runner.unfinished() + left
-            left += self._unfed.get(name, [])
-            if left:
-                pending[name] = left
-        self.pending = pending
-        if pending:
-            summary = ", ".join(f"{k}: {len(v)}" for k, v in pending.items())
-            logger.warning("graph {!r} stopped with work still queued ({}); see graph.pending", self.name, summary)
-
     def open_dashboard(self, address: bool | int | str = True) -> str:
         """Serve the live view of this graph's runs; returns its URL (see :mod:`celestialflow.dashboard`)."""
         from .dashboard import open_dashboard
@@ -527,41 +278,46 @@ class TaskGraph:
 
         return LiveDisplay(self, interval)
 
-    # -- results ------------------------------------------------------------------------
+    def status(self) -> dict[str, StageStatus]:
+        """A snapshot of every stage of the run going on (or the last one); see
+        :mod:`celestialflow.graphrun`. Safe from any thread; reads counters only."""
+        if self.last_run is not None:
+            return self.last_run.snapshot()
+        idle = StageStatus("pending", "idle", 0, 0, 0, 0, 0, 0, 0, 0, 0.0)
+        return dict.fromkeys(self._stages, idle)
+
     def get_status_dict(self) -> dict[str, dict[str, Any]]:
         """Per stage: state, counts (processed, succeeded, failed, duplicated, retried), elapsed,
-        items waiting in its input and items in flight (submitted, not finished)."""
+        items waiting in its input, items in flight (submitted, not finished) and items received."""
         out = {}
-        for name, stage in self._stages.items():
-            mb = self._mailboxes.get(name)
+        for name, s in self.status().items():
+            stage = self._stages[name]
             out[name] = {
-                "state": self._state.get(name, "idle"),
-                **stage.get_counts(),
-                "elapsed": self._elapsed_of(name),
-                "waiting": mb.size if mb is not None else 0,
-                "in_flight": runner.inflight_items if (runner := self._runners.get(name)) else 0,
+                "state": s.detail,
+                "processed": s.processed,
+                "succeeded": s.succeeded,
+                "failed": s.failed,
+                "duplicated": s.duplicates,
+                "retried": s.retried,
+                "elapsed": s.elapsed,
+                "waiting": s.queued,
+                "in_flight": s.in_flight,
+                "received": s.received,
                 "execution_mode": stage.execution_mode,
                 "stage_mode": self._stage_modes[name],
             }
         return out
 
-    def _elapsed_of(self, name: str) -> float:
-        if name in self._elapsed:
-            return self._elapsed[name]
-        started = self._started.get(name)
-        return time.perf_counter() - started if started is not None else 0.0
-
     def get_error_dict(self) -> dict[tuple[str, Any], BaseException]:
         """``{(stage name, task): exception}`` over every stage of the last run."""
-        from .hashable import make_hashable
-
-        return {(stage, make_hashable(task)): exc for stage, task, exc in self._errors}
+        errors = self.last_run.errors if self.last_run is not None else []
+        return {(stage, make_hashable(task)): exc for stage, task, exc in errors}
 
     def get_results(self) -> dict[str, list[Any]]:
         """Outputs of the sink stages (stages without successors), by stage name."""
-        return {k: list(v) for k, v in self._results.items()}
+        results = self.last_run.results if self.last_run is not None else {}
+        return {k: list(v) for k, v in results.items()}
 
-    # -- drawing ----------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph:
         """A copy of the structure: one node per stage name (attributes: stage, modes)."""
         g = nx.DiGraph(name=self.name)
@@ -577,13 +333,13 @@ class TaskGraph:
             func = getattr(stage.func, "__qualname__", type(stage.func).__name__)
             label = f"{name}\n{func}()\n{stage.execution_mode} / {self._stage_modes[name]}"
             attrs: dict[str, object] = {}
-            state = self._state.get(name, "idle")
+            state = self.last_run.state.get(name, "idle") if self.last_run is not None else "idle"
             if state != "idle":
                 c = stage.counts
                 label += f"\nok {c['succeeded']}  failed {c['failed']}  dup {c['duplicated']}"
                 if c["failed"] or state == "crashed":
                     attrs.update(color="red", fontcolor="red", penwidth="2")
-            kind = getattr(stage, "emits", "each")
+            kind = stage.emits
             if kind != "each":
                 attrs["shape"] = "diamond" if kind == "route" else "trapezium"
             attrs["label"] = label

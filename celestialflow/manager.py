@@ -21,7 +21,6 @@ import asyncio
 import inspect
 import pickle
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,13 +38,14 @@ from .executors import (
     StageProcessBackend,
     ThreadBackend,
 )
-from .hooks import Hook, ProgressHook
-from .logs import RunLog, level_no, truncate
+from .hooks import Hook, HookSet, ProgressHook
+from .logs import RunLog, level_no
 from .queues import IterSource
 from .retry import DEFAULT_RETRY_EXCEPTIONS, Backoff
 from .runner import Runner
+from .runstate import COUNT_KEYS, RunState, StagePolicy
 
-COUNT_KEYS = ("processed", "succeeded", "failed", "duplicated", "retried")
+__all__ = ["COUNT_KEYS", "TaskManager"]
 
 
 def _func_name(func: Callable) -> str:
@@ -67,6 +67,10 @@ class TaskManager:
     ``concurrent.futures`` executor for thread or process mode, shared between
     stages and left open afterwards.
     """
+
+    #: how results go to successors in a graph: "each" (every result to every successor);
+    #: TaskSplitter says "split", TaskRouter "route"
+    emits = "each"
 
     def __init__(
         self,
@@ -156,16 +160,33 @@ class TaskManager:
 
         self.retry_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
         self.hooks: list[Hook] = []
-        self.success_dict: dict[Any, Any] = {}
-        self.error_dict: dict[Any, BaseException] = {}
-        self.counts: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
-        self.elapsed = 0.0
-        self.log_path: Path | None = None
-        self._seen: set[Any] = set()
-        self._hooks: list[Hook] = []
-        self._log: Any = None
-        self._log_debug = False
+        self.last_run = RunState()  # the current run's, or the last one's
         self._graph: Any = None  # weak reference to the graph this manager is a stage of
+
+    @property
+    def success_dict(self) -> dict[Any, Any]:
+        """``{task: result}`` of the last run (``last_run.success``)."""
+        return self.last_run.success
+
+    @property
+    def error_dict(self) -> dict[Any, BaseException]:
+        """``{task: exception}`` of the last run (``last_run.errors``)."""
+        return self.last_run.errors
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The last run's counters, live while it runs (``last_run.counts``)."""
+        return self.last_run.counts
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the last run took."""
+        return self.last_run.elapsed
+
+    @property
+    def log_path(self) -> Path | None:
+        """The log file of the last run, if it wrote one."""
+        return self.last_run.log_path
 
     # -- hooks of the CelestialFlow guide ----------------------------------------
     def get_args(self, task: Any) -> Any:
@@ -227,10 +248,9 @@ class TaskManager:
         """Run every task to completion (async functions too: their loop runs in a thread here)."""
         self._check_picklable()
         source = IterSource(task_list)
-        backend = self._make_backend()
-        self._begin()
-        self._execute(Runner(self, backend, source, chunk_size=self.chunk_size), source.total)
-        self._after_run()
+        runner = self.new_runner(self.make_backend(), source)
+        self.execute(runner, source.total)
+        self.after_run()
 
     async def start_async(self, task_list: Iterable[Any]) -> None:
         """Run every task without blocking the running event loop.
@@ -243,23 +263,21 @@ class TaskManager:
             return
         source = IterSource(task_list)
         backend = AsyncBackend(self.func, self.worker_limit, loop=asyncio.get_running_loop())
-        self._begin()
         cancelled = threading.Event()
 
         def stop_requested() -> bool:
             return cancelled.is_set()
 
-        runner = Runner(self, backend, source, chunk_size=self.chunk_size, should_stop=stop_requested)
+        runner = self.new_runner(backend, source, should_stop=stop_requested)
         try:
-            await asyncio.to_thread(self._execute, runner, source.total)
+            await asyncio.to_thread(self.execute, runner, source.total)
         except asyncio.CancelledError:
             cancelled.set()
             with source.cond:
                 source.cond.notify_all()
             raise
-        self._after_run()
+        self.after_run()
 
-    # -- internals shared with the graph ---------------------------------------------
     def _overrides(self, method: str) -> bool:
         return getattr(type(self), method) is not getattr(TaskManager, method)
 
@@ -285,7 +303,7 @@ class TaskManager:
 
         return call
 
-    def _make_backend(self, stage_mode: str = "thread", process_pool: Any = None) -> Backend:
+    def make_backend(self, stage_mode: str = "thread", process_pool: Any = None) -> Backend:
         """The back-end of this manager's mode; ``process_pool``: a graph's shared ProcessPool."""
         mode = "async" if self._is_coro else self.execution_mode
         if stage_mode == "process":
@@ -323,39 +341,54 @@ class TaskManager:
                 f"define it at module level"
             ) from exc
 
-    def _begin(self) -> None:
-        self.success_dict = {}
-        self.error_dict = {}
-        self.counts = dict.fromkeys(COUNT_KEYS, 0)
-        self._seen = set()
-        self._t0 = time.perf_counter()
-        self._hooks = list(self.hooks)
-        if self.show_progress:
-            self._hooks.append(ProgressHook())
+    def set_successors(self, names: frozenset[str]) -> None:
+        """Told by a graph, before each run, the names of this stage's successors (used by routers)."""
 
-    def _start_hooks(self, total: int | None) -> None:
-        for hook in self._hooks:
-            hook.on_start(self, total)
+    def policy(self) -> StagePolicy:
+        """The rules of a run as they stand now (hooks left at their defaults are skipped)."""
+        return StagePolicy(
+            name=self.name,
+            execution_mode=self.execution_mode,
+            get_args=self.get_args,
+            process_result=self.process_result if self._overrides("process_result") else None,
+            should_retry=self.should_retry,
+            backoff=self.backoff,
+            dedup=self.enable_duplicate_check,
+            keep_success=self.enable_success_cache,
+            keep_errors=self.enable_error_cache,
+            max_info=self.max_info,
+            chunk_size=self.chunk_size,
+        )
+
+    def new_runner(self, backend: Backend, source: Any, *, extra_hooks: tuple[Hook, ...] = (), **kw: Any) -> Runner:
+        """Begin a run: a fresh ``last_run``, this run's policy and hooks, and the loop that runs it.
+
+        ``extra_hooks`` join the user's for this run only (a graph's progress bars); ``kw``
+        goes to :class:`~celestialflow.runner.Runner` (``emit``, ``settled``, ...)."""
+        state = RunState()
+        state.start()
+        self.last_run = state
+        hooks = [*self.hooks, *extra_hooks]
+        if self.show_progress:
+            hooks.append(ProgressHook())
+        return Runner(self.policy(), state, HookSet(self, hooks), backend, source, **kw)
 
     def _run_log(self, parent: RunLog | None = None) -> RunLog:
         if parent is not None:
-            runlog = parent.child(self.name, self.log_level)
-        else:
-            runlog = RunLog(self.name, self.log_dir, self.log_level, self.log_to_file, self.log_keep)
-        self._log = runlog.log
-        self._log_debug = runlog.enabled("DEBUG")
-        self._runlog = runlog
-        return runlog
+            return parent.child(self.name, self.log_level)
+        return RunLog(self.name, self.log_dir, self.log_level, self.log_to_file, self.log_keep)
 
-    def _execute(self, runner: Runner, total: int | None, parent_log: RunLog | None = None) -> None:
+    def execute(self, runner: Runner, total: int | None, parent_log: RunLog | None = None) -> None:
         """Open the backend, run the loop, and release everything on every exit path.
 
-        The caller has called ``_begin`` before building ``runner``. A task's
-        KeyboardInterrupt or SystemExit is raised again here, after the cleanup."""
+        ``runner`` comes from :meth:`new_runner`. A task's KeyboardInterrupt or
+        SystemExit is raised again here, after the cleanup."""
+        state = runner.state
         with self._run_log(parent_log) as runlog:
-            self.log_path = runlog.path
-            if self._log_debug:
-                self._log.debug(
+            state.log_path = runlog.path
+            if runlog.enabled("DEBUG"):
+                state.debug_log = runlog.log
+                runlog.log.debug(
                     "start {} mode={} workers={} tasks={}",
                     self.name,
                     self.execution_mode,
@@ -363,62 +396,43 @@ class TaskManager:
                     "?" if total is None else total,
                 )
             cancel = True
-            self._start_hooks(total)
+            runner.hooks.start(total)
             try:
                 runner.backend.open()
                 runner.run()
                 cancel = runner.stopped
             finally:
                 runner.backend.close(cancel=cancel)
-                self._finish()
+                self._finish(runner, runlog)
         if runner.interrupt is not None:
             raise runner.interrupt
 
-    def _finish(self) -> None:
-        self.elapsed = time.perf_counter() - self._t0
-        for hook in self._hooks:
-            hook.on_end(self)
-        c = self.counts
+    def _finish(self, runner: Runner, runlog: RunLog) -> None:
+        state = runner.state
+        state.end()
+        runner.hooks.end()
+        c = state.counts
         msg = "end {}: {} succeeded, {} failed, {} duplicated, {} retried in {:.3f} s"
-        args = (self.name, c["succeeded"], c["failed"], c["duplicated"], c["retried"], self.elapsed)
+        args = (self.name, c["succeeded"], c["failed"], c["duplicated"], c["retried"], state.elapsed)
         level = "WARNING" if c["failed"] else "INFO"
-        if self._runlog.enabled(level):  # log_level gates our messages everywhere, not only the file
-            self._log.log(level, msg, *args)
+        if runlog.enabled(level):  # log_level gates our messages everywhere, not only the file
+            runlog.log.log(level, msg, *args)
 
-    def _after_run(self) -> None:
+    def after_run(self) -> None:
+        """The seed's after-run hooks: ``process_result_dict`` then ``handle_error_dict``."""
         self.process_result_dict()
         self.handle_error_dict()
 
-    def _log_failure(self, task: Any, exc: BaseException) -> None:
-        if self._log_debug:
-            self._log.debug(
-                "{} failed on {}: {}: {}",
-                self.name,
-                truncate(task, self.max_info),
-                type(exc).__name__,
-                exc,
-            )
-
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in (
-            "success_dict",
-            "error_dict",
-            "_seen",
-            "_hooks",
-            "hooks",
-            "_log",
-            "_runlog",
-            "dask_client",
-            "_graph",
-        ):
+        for key in ("last_run", "hooks", "dask_client", "_graph"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.success_dict, self.error_dict, self._seen = {}, {}, set()
-        self.hooks, self._hooks, self._log, self.dask_client, self.pool = [], [], None, None, None
+        self.last_run = RunState()
+        self.hooks, self.dask_client, self.pool = [], None, None
         self._graph = None
 
     def __repr__(self) -> str:

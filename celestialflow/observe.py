@@ -1,14 +1,14 @@
 """Watching a TaskGraph run: status snapshots at the watcher's pace, and events.
 
-A :class:`GraphObserver` attached to a graph reads the counters the runner keeps
-anyway (``TaskGraph.get_status_dict()``: plain ints read without a lock) when *it*
-wants to, never per task: a sampler thread takes one snapshot every ``interval``
-seconds while a run is on and keeps a short history of them, from which it
-derives each stage's throughput over the last ``window`` seconds and an ETA
-where the input size is known. Events come from a :class:`~celestialflow.hooks.Hook`
-on every stage, whose methods the runner calls once per stage run (started,
-finished) and once per final failure (type, message, traceback), so the hot
-path pays nothing for them.
+A :class:`GraphObserver` attached to a graph reads the run's status snapshot
+(``graph.status()`` / ``get_status_dict()``: counters the runner keeps anyway,
+read without a lock) when *it* wants to, never per task: a sampler thread takes
+one every ``interval`` seconds while a run is on and keeps a short history, from
+which it derives each stage's throughput over the last ``window`` seconds and an
+ETA where the input size is known. Events come from the graph's event channel
+(:mod:`celestialflow.events`: stage started and finished, tasks failed once per
+chunk), so the hot path pays nothing for them. Only the first ``MAX_FAILURES``
+failures of a run are kept in detail; the counts go on.
 
 Example::
 
@@ -24,43 +24,24 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import traceback
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .hooks import Hook
+from .events import GraphFinished, StageFinished, StageStarted, TasksFailed
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
-    from .manager import TaskManager
 
 INTERVAL = 0.5  # seconds between two snapshots of the sampler
 WINDOW = 5.0  # seconds over which throughput is measured
 HISTORY = 1200  # snapshots kept for the chart (10 minutes at the default interval)
 MAX_FAILURES = 1000  # failures kept in detail (the counts keep counting past it)
-MAX_TRACEBACK = 20_000  # characters of one traceback kept
 
 
 def _done(counts: Mapping[str, Any]) -> int:
     """Inputs of a stage that reached their final state."""
     return int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("duplicated", 0))
-
-
-class _StageEvents(Hook):
-    """The observer's hook on each stage: started, finished, failed (never per task)."""
-
-    def __init__(self, observer: GraphObserver) -> None:
-        self.observer = observer
-
-    def on_start(self, manager: TaskManager, total: int | None) -> None:
-        self.observer._event("stage_started", stage=manager.name)
-
-    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
-        self.observer._failure(manager.name, task, exc)
-
-    def on_end(self, manager: TaskManager) -> None:
-        self.observer._event("stage_finished", stage=manager.name, counts=manager.get_counts())
 
 
 class GraphObserver:
@@ -76,8 +57,7 @@ class GraphObserver:
         self.run = 0  # runs seen since attaching
         self.state = "idle"  # idle | running | finished | failed | crashed | stopped
         self.started_at: float | None = None  # wall clock (time.time()) of the run's start
-        self._t0: float | None = None  # perf_counter() of the run's start
-        self._t1: float | None = None  # ... and of its end
+        self._run: Any = None  # the GraphRun being watched
         self._fed: dict[str, int] = {}  # stage -> inputs given to start_graph, when sized
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
@@ -87,38 +67,47 @@ class GraphObserver:
         self._history: deque[tuple[float, dict[str, int], dict[str, float]]] = deque(maxlen=HISTORY)
         self._wake = threading.Event()
         self._closed = False
-        self._hook = _StageEvents(self)
         self._sampler: threading.Thread | None = None
-        graph._observers.append(self)
-        self._hook_stages()
-
-    def _hook_stages(self) -> None:
-        for stage in self.graph.stages.values():
-            if self._hook not in stage.hooks:
-                stage.add_hook(self._hook)
+        self._unsubscribe = graph.events.subscribe(self._on_event)
+        current = graph.last_run
+        if current is not None and any(s.detail == "running" for s in graph.status().values()):
+            self._begin(current)  # attached while a run goes on: watch it from here
 
     def close(self) -> None:
-        """Stop sampling and detach from the graph (its stages lose the observer's hook)."""
+        """Stop sampling and stop listening to the graph's events."""
         self._closed = True
         self._wake.set()
-        for stage in self.graph.stages.values():
-            if self._hook in stage.hooks:
-                stage.hooks.remove(self._hook)
-        if self in self.graph._observers:
-            self.graph._observers.remove(self)
+        self._unsubscribe()
 
-    def run_started(self, feeds: Mapping[str, Iterable[Any]]) -> None:
-        """Called by the graph when ``start_graph`` begins, with the tasks given per stage."""
-        self._hook_stages()  # stages added since the observer was attached
+    def _on_event(self, event: Any) -> None:
+        """Called by the graph's event channel, in the thread of the stage concerned."""
+        if self.graph.last_run is not self._run:
+            self._begin(self.graph.last_run)
+        if isinstance(event, StageStarted):
+            self._event("stage_started", stage=event.stage)
+        elif isinstance(event, TasksFailed):
+            with self._lock:
+                room = max(MAX_FAILURES - self._failures, 0)
+                self._failures += len(event.failures)
+            for f in event.failures[:room]:
+                self._event("task_failed", stage=event.stage, task=f.task, error=f.error_type,
+                            message=f.message[:2000], traceback=f.traceback)
+        elif isinstance(event, StageFinished):
+            self._event("stage_finished", stage=event.stage, state=event.state, counts=dict(event.counts))
+        elif isinstance(event, GraphFinished):
+            self._finish(event.error)
+
+    def _begin(self, run: Any) -> None:
+        """A new run of the graph: counters, history and events start afresh."""
         with self._lock:
+            self._run = run
             self.run += 1
             self.state = "running"
             self.started_at = time.time()
-            self._t0, self._t1 = time.perf_counter(), None
             self._fed = {}
-            for name, tasks in feeds.items():
+            for name, tasks in run.feeds.items():
                 try:
-                    self._fed[name] = len(tasks)  # type: ignore[arg-type]
+                    self._fed[name] = len(tasks)
                 except TypeError:
                     pass  # an iterator: size unknown, no ETA
             self._history.clear()
@@ -130,13 +119,13 @@ class GraphObserver:
             self._sampler = threading.Thread(target=self._sample_loop, name="cf-observer", daemon=True)
             self._sampler.start()
 
-    def run_finished(self) -> None:
-        """Called by the graph when ``start_graph`` returns or raises."""
+    def _finish(self, error: str | None) -> None:
         self._sample()
-        self._t1 = time.perf_counter()
-        states = {s["state"] for s in self.graph.get_status_dict().values()}
-        self.state = next((bad for bad in ("crashed", "stopped", "failed") if bad in states), "finished")
-        self._event("run_finished", run=self.run, state=self.state)
+        details = {s["state"] for s in self.graph.get_status_dict().values()}
+        self.state = next((bad for bad in ("crashed", "stopped", "failed") if bad in details), "finished")
+        if error is not None and self.state == "finished":
+            self.state = "crashed"  # a feeder's crash: no stage shows it
+        self._event("run_finished", run=self.run, state=self.state, error=error)
         self._wake.set()
 
     def _sample_loop(self) -> None:
@@ -146,10 +135,13 @@ class GraphObserver:
             if self.state == "running":
                 self._sample()
 
+    def _elapsed(self) -> float:
+        return self._run.elapsed_now() if self._run is not None else 0.0
+
     def _sample(self) -> None:
         """One snapshot of the counters into the history, with each stage's throughput."""
         status = self.graph.get_status_dict()
-        now = time.perf_counter() - (self._t0 or 0.0)
+        now = self._elapsed()
         done = {name: _done(s) for name, s in status.items()}
         with self._lock:
             past = next(((t, d) for t, d, _ in self._history if now - t <= self.window), None)
@@ -164,37 +156,14 @@ class GraphObserver:
         with self._lock:
             self._events.append({"seq": next(self._seq), "time": time.time(), "kind": kind, **fields})
 
-    def _failure(self, stage: str, task: Any, exc: BaseException) -> None:
-        with self._lock:
-            self._failures += 1
-            keep = self._failures <= MAX_FAILURES  # the stage's own count goes on past it
-        if keep:
-            self._event(
-                "task_failed",
-                stage=stage,
-                task=repr(task)[:200],
-                error=type(exc).__name__,
-                message=str(exc)[:2000],
-                exc=exc,  # the traceback is formatted only when someone reads the event
-            )
-
     def events_since(self, seq: int = 0) -> list[dict[str, Any]]:
         """Events with a sequence number above ``seq``, oldest first, as plain data.
 
-        Kinds: ``run_started``, ``stage_started``, ``stage_finished``,
-        ``task_failed`` (``stage``, ``task``, ``error``, ``message``,
-        ``traceback``) and ``run_finished`` (``state``)."""
+        Kinds: ``run_started``, ``stage_started``, ``stage_finished`` (``state``,
+        ``counts``), ``task_failed`` (``stage``, ``task``, ``error``, ``message``,
+        ``traceback``) and ``run_finished`` (``state``, ``error``)."""
         with self._lock:
-            picked = [e for e in self._events if e["seq"] > seq]
-        out = []
-        for e in picked:
-            e = dict(e)
-            exc = e.pop("exc", None)
-            if exc is not None:
-                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                e["traceback"] = tb[-MAX_TRACEBACK:]
-            out.append(e)
-        return out
+            return [dict(e) for e in self._events if e["seq"] > seq]
 
     def history(self) -> dict[str, Any]:
         """The throughput of every stage over time: ``{"t": [s, ...], "stages": {name: [per s, ...]}}``."""
@@ -224,7 +193,7 @@ class GraphObserver:
         for name, s in status.items():
             stages[name] = {
                 **s,
-                "received": int(s.get("processed", 0)) + int(s.get("waiting", 0)),
+                "received": int(s.get("received", 0)),
                 "queued": int(s.get("waiting", 0)),
                 "done": _done(s),
                 "throughput": last_rates.get(name, 0.0),
@@ -239,13 +208,12 @@ class GraphObserver:
                 s["eta"] = 0.0 if left == 0 else (left / s["throughput"] if s["throughput"] > 0 else None)
                 etas.append(s["eta"])
         keys = ("received", "succeeded", "failed", "retried", "duplicated", "in_flight", "queued")
-        end = self._t1 if self._t1 is not None else time.perf_counter()
         return {
             "graph": self.graph.name,
             "run": self.run,
             "state": self.state,
             "started_at": self.started_at,
-            "elapsed": (end - self._t0) if self._t0 is not None else 0.0,
+            "elapsed": self._elapsed(),
             "eta": max(etas) if etas and None not in etas else None,
             "failures": failures,
             "totals": {k: sum(int(s.get(k, 0)) for s in stages.values()) for k in keys},

@@ -50,12 +50,6 @@ class IterSource:
     def has_input(self) -> bool:
         return not self.exhausted
 
-    def drain(self) -> list[Any]:
-        """What was never taken (reported when a run stops early)."""
-        rest = [] if self.exhausted else list(self._it)
-        self.exhausted = True
-        return rest
-
 
 class Mailbox:
     """The one input of a stage in a graph: batches from upstreams, bounded by item count."""
@@ -66,12 +60,11 @@ class Mailbox:
         self._batches: deque[list[Any]] = deque()
         self._head = 0  # items of the first batch already taken
         self.size = 0
+        self.received = 0  # items ever accepted (a status counter)
         self.capacity = capacity
-        self.total: int | None = None
         self.ended = False  # no more input will arrive
         self.aborted = False
 
-    # -- producer side --------------------------------------------------------
     def put(self, items: list[Any], bounded: bool = True) -> bool:
         """Queue ``items``; blocks while full unless ``bounded`` is False.
 
@@ -86,6 +79,7 @@ class Mailbox:
                 return False
             self._batches.append(items)
             self.size += len(items)
+            self.received += len(items)
             self.cond.notify_all()
             return True
 
@@ -103,7 +97,6 @@ class Mailbox:
             self.cond.notify_all()
             self._not_full.notify_all()
 
-    # -- consumer side (caller holds no lock) -----------------------------------
     def take(self, n: int) -> list[Any]:
         with self.cond:
             return self._take_locked(n)

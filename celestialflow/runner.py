@@ -44,7 +44,8 @@ from .hashable import make_hashable
 from .logs import truncate
 
 if TYPE_CHECKING:
-    from .manager import TaskManager
+    from .hooks import HookSet
+    from .runstate import RunState, StagePolicy
 
 #: Bytes a chunk's outcome may take on its way back from a worker process.
 CHUNK_BYTES = 8 << 20
@@ -74,11 +75,14 @@ def store(target: dict[Any, Any], task: Any, value: Any) -> None:
 
 
 class Runner:
-    """Runs ``manager`` over ``source`` on ``backend``; see the module docstring."""
+    """Runs one stage's ``policy`` over ``source`` on ``backend``, writing into ``state``; see the
+    module docstring. ``hooks`` is the run's :class:`~celestialflow.hooks.HookSet`."""
 
     def __init__(
         self,
-        manager: TaskManager,
+        policy: StagePolicy,
+        state: RunState,
+        hooks: HookSet,
         backend: Backend,
         source: Any,
         *,
@@ -86,9 +90,10 @@ class Runner:
         settled: Callable[[int], None] | None = None,
         on_failure: Callable[[Any, BaseException], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        chunk_size: int | None = None,
     ) -> None:
-        self.m = manager
+        self.policy = policy
+        self.state = state
+        self.hooks = hooks
         self.backend = backend
         self.source = source
         self.cond = source.cond
@@ -111,7 +116,7 @@ class Runner:
             self.max_inflight = backend.workers * 2
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
-        self.fixed_chunk = chunk_size
+        self.fixed_chunk = policy.chunk_size
         self.chunk = backend.first_chunk
         self.per_task: float | None = None
         self.singles: deque[tuple[Any, int]] = deque()  # re-run one per chunk
@@ -121,15 +126,14 @@ class Runner:
         self.stopped = False
         self._inflight_items = 0  # kept by hand: read from other threads (status) without a lock
 
-        m = manager
-        self.dedup = m.enable_duplicate_check
-        self.seen = m._seen
-        self.should_retry = m.should_retry
-        self.success = m.success_dict if m.enable_success_cache else None
-        self.errors = m.error_dict if m.enable_error_cache else None
-        self.get_args = m.get_args
-        self.process_result = m.process_result if m._overrides("process_result") else None
-        self.hooks = m._hooks
+        self.counts = state.counts
+        self.dedup = policy.dedup
+        self.seen = state.seen
+        self.should_retry = policy.should_retry
+        self.success = state.success if policy.keep_success else None
+        self.errors = state.errors if policy.keep_errors else None
+        self.get_args = policy.get_args
+        self.process_result = policy.process_result
 
     @property
     def inflight_items(self) -> int:
@@ -240,7 +244,7 @@ class Runner:
             batch = self.source.take(self._chunk_size())
             if not batch:
                 return
-            self.m.counts["processed"] += len(batch)
+            self.counts["processed"] += len(batch)
             if self.dedup:
                 batch = self._admit(batch)
                 if not batch:
@@ -272,7 +276,7 @@ class Runner:
             fresh.append(task)
         dup = len(batch) - len(fresh) - final
         if dup:
-            self.m.counts["duplicated"] += dup
+            self.counts["duplicated"] += dup
         if dup or final:
             self._settle(dup + final)
         return fresh
@@ -363,13 +367,13 @@ class Runner:
         task, attempt = pairs[0]
         if lost:
             exc = WorkerLostError(
-                f"the worker process died while running task {truncate(task, self.m.max_info)} "
-                f"of {self.m.name!r} ({type(exc).__name__}: {exc})"
+                f"the worker process died while running task {truncate(task, self.policy.max_info)} "
+                f"of {self.policy.name!r} ({type(exc).__name__}: {exc})"
             )
         elif at_submit and isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)):
             exc = NotPicklableError(
-                f"the arguments of task {truncate(task, self.m.max_info)} cannot be pickled for "
-                f"execution_mode={self.m.execution_mode!r}: {exc}"
+                f"the arguments of task {truncate(task, self.policy.max_info)} cannot be pickled for "
+                f"execution_mode={self.policy.execution_mode!r}: {exc}"
             )
         if self._fail(task, attempt, exc):
             self._settle(1)
@@ -409,11 +413,13 @@ class Runner:
                     final += 1
                 else:
                     final += self._fail(task, attempts[i] if attempts else 0, exc)
-        self.m.counts["succeeded"] += len(out)
+        self.counts["succeeded"] += len(out)
         if self.success is not None:
             success = self.success
             for task, value in zip(ok_tasks, out):
                 store(success, task, value)
+        if out and self.hooks.on_results:
+            self.hooks.results(ok_tasks, out)
         if self.emit is not None and out:
             self.emit(out)
         self._settle(final)
@@ -424,26 +430,27 @@ class Runner:
             return
         if self.settled:
             self.settled(n)
-        for hook in self.hooks:
-            hook.on_progress(self.m, n)
+        if self.hooks.on_progress:
+            self.hooks.progress(n)
 
     def _fail(self, task: Any, attempt: int, exc: BaseException) -> int:
         """Schedule a retry or record a final failure; returns 1 if final."""
         if self.should_retry(task, exc, attempt):
-            self.m.counts["retried"] += 1
-            due = time.monotonic() + self.m.backoff.delay(attempt + 1)
+            self.counts["retried"] += 1
+            due = time.monotonic() + self.policy.backoff.delay(attempt + 1)
             heapq.heappush(self.retry_heap, (due, next(self._seq), task, attempt + 1))
-            for hook in self.hooks:
-                hook.on_retry(self.m, task, exc, attempt + 1)
+            self.hooks.retry(task, exc, attempt + 1)
             return 0
-        self.m.counts["failed"] += 1
+        self.counts["failed"] += 1
         if self.errors is not None:
             store(self.errors, task, exc)
         if self.on_failure is not None:
             self.on_failure(task, exc)
-        for hook in self.hooks:
-            hook.on_failure(self.m, task, exc)
-        self.m._log_failure(task, exc)
+        self.hooks.failure(task, exc)
+        log = self.state.debug_log
+        if log is not None:
+            p = self.policy
+            log.debug("{} failed on {}: {}: {}", p.name, truncate(task, p.max_info), type(exc).__name__, exc)
         return 1
 
     def unfinished(self) -> list[Any]:

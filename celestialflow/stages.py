@@ -44,7 +44,11 @@ class TaskRouter(TaskManager):
     def __init__(self, func: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("name", getattr(func, "__name__", None) or "router")
         super().__init__(func or _identity, *args, **kwargs)
-        self.successor_names: frozenset[str] | None = None  # set by the graph
+        self.successor_names: frozenset[str] | None = None  # set_successors, by the graph
+
+    def set_successors(self, names: frozenset[str]) -> None:
+        """The stages this router may send to (checked per task in :meth:`process_result`)."""
+        self.successor_names = names
 
     def process_result(self, task: Any, result: Any) -> Any:
         """Check that the function returned ``(successor name, item)``: ``item`` goes to that successor only."""

@@ -212,4 +212,4 @@ def test_live_display_updates_in_place(capsys):
         assert "finished" in html and 'data-stage="b"' in html and "<td style='text-align:right'>20</td>" in html
     finally:
         live.stop()
-    assert live.observer not in g._observers
+    assert not g.events  # the observer stopped listening

@@ -215,7 +215,7 @@ def test_bounded_queues_hold_back_fast_stage():
 
     class Watch(Hook):
         def on_progress(self, m, n):
-            peak[0] = max(peak[0], g._mailboxes["slow"].size)
+            peak[0] = max(peak[0], g.status()["slow"].queued)
 
     g.stage("slow").add_hook(Watch())
     g.start(range(2000))
