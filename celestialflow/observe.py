@@ -60,6 +60,7 @@ class GraphObserver:
         self._run: Any = None  # the GraphRun being watched
         self._fed: dict[str, int] = {}  # stage -> inputs given to start_graph, when sized
         self._lock = threading.Lock()
+        self._begin_lock = threading.Lock()
         self._seq = itertools.count(1)
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_FAILURES + 1000)
         self._failures = 0
@@ -81,8 +82,9 @@ class GraphObserver:
 
     def _on_event(self, event: Any) -> None:
         """Called by the graph's event channel, in the thread of the stage concerned."""
-        if self.graph.last_run is not self._run:
-            self._begin(self.graph.last_run)
+        with self._begin_lock:  # stage threads send their first events at once: one of them begins the run
+            if self.graph.last_run is not self._run:
+                self._begin(self.graph.last_run)
         if isinstance(event, StageStarted):
             self._event("stage_started", stage=event.stage)
         elif isinstance(event, TasksFailed):

@@ -49,6 +49,7 @@ def test_events_tell_stage_start_finish_and_failures_with_traceback():
     events = obs.events_since(0)
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("run_started") == 1 and obs.run == 1
     assert kinds.count("stage_started") == 2 and kinds.count("stage_finished") == 2
     failed = [e for e in events if e["kind"] == "task_failed"]
     assert len(failed) == 3
@@ -123,3 +124,16 @@ def test_process_stage_mode_graph_still_observable(n_failures):
     obs = GraphObserver(g)
     g.start_graph({"p": list(range(n_failures * 10))})
     assert obs.snapshot()["stages"]["p"]["failed"] == n_failures
+
+
+def test_stages_starting_together_begin_one_run():
+    g = TaskGraph("wide")
+    src = g.add_stage(TaskManager(inc, name="src", log_to_file=False))
+    for i in range(8):
+        g.connect(src, g.add_stage(TaskManager(picky, name=f"leaf{i}", log_to_file=False)))
+    obs = GraphObserver(g)
+    for run in (1, 2, 3):
+        g.start_graph({src: list(range(20))})
+        events = obs.events_since(0)
+        assert obs.run == run and [e["kind"] for e in events].count("run_started") == 1
+        assert sum(e["kind"] == "task_failed" for e in events) == 8 * 2
