@@ -213,3 +213,74 @@ def test_live_display_updates_in_place(capsys):
     finally:
         live.stop()
     assert not g.events  # the observer stopped listening
+
+
+PIPELINE = '''
+from celestialflow import TaskChain, TaskManager
+
+def inc(x):
+    return x + 1
+
+def picky(x):
+    if x % 10 == 0:
+        raise ValueError(f"no multiples of ten: {x}")
+    return x
+
+graph = TaskChain([TaskManager(inc, log_to_file=False), TaskManager(picky, log_to_file=False)])
+
+def tasks():
+    return list(range(100))
+'''
+
+
+def test_serve_command_runs_the_graph_and_keeps_serving_until_ctrl_c(tmp_path):
+    import os
+    import re
+    import signal
+    import time
+
+    (tmp_path / "pipe.py").write_text(PIPELINE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celestialflow.cli", "serve", "pipe:graph", "--tasks", "pipe:tasks", "--port", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            found = re.search(r"(http://127\.0\.0\.1:\d+/g/[^/]+/)", line)
+            url = found.group(1) if found else None
+        assert url is not None, "the command printed no address"
+        while "until Ctrl-C" not in proc.stdout.readline():
+            assert time.monotonic() < deadline
+        status, body, _ = request(url + "api/status")
+        counts = json.loads(body)
+        assert status == 200 and counts["picky"]["failed"] == 10 and counts["inc"]["state"] == "finished"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+
+
+def test_serve_command_refuses_a_bad_target(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "celestialflow.cli", "serve", "nosuchmodule:graph", "--exit"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 2 and "cannot import 'nosuchmodule'" in out.stderr
+
+
+def test_ipv6_loopback_is_local():
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    g = TaskChain([TaskManager(inc, log_to_file=False)])
+    try:
+        url = g.open_dashboard("[::1]:0")
+    except ConfigurationError as exc:
+        pytest.skip(f"cannot bind ::1 here: {exc}")
+    try:
+        assert url.startswith("http://[::1]:")
+        assert request(url + "api/status")[0] == 200
+    finally:
+        g.close_dashboard()

@@ -41,10 +41,14 @@ def parse_address(address: bool | int | str) -> tuple[str, int | None]:
         port: int | None = address
         host = DEFAULT_HOST
     elif isinstance(address, str):
-        host, sep, port_text = address.rpartition(":")
-        if not sep:
+        if address.startswith("["):  # an IPv6 address: [::1] or [::1]:8765
+            host, _, port_text = address[1:].partition("]")
+            port_text = port_text.removeprefix(":")
+        elif address.count(":") == 1:
+            host, _, port_text = address.partition(":")
+        else:
             host, port_text = address, ""
-        host = host.strip("[]") or DEFAULT_HOST
+        host = host or DEFAULT_HOST
         try:
             port = int(port_text) if port_text else None
         except ValueError:

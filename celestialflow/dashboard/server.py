@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,7 +74,8 @@ class DashboardServer:
         self._layout: tuple[tuple[Any, ...], Layout] | None = None
         self._layout_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"dashboard": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.25},
@@ -113,6 +115,10 @@ class DashboardServer:
 
     def drawing(self, selected: str | None) -> str:
         return svg(self.layout(), self.observer.snapshot()["stages"], selected=selected)
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
