@@ -66,19 +66,20 @@ def graph_id(name: str) -> str:
 class DashboardServer:
     """Serves the live view of ``graph`` on ``host:port`` until :meth:`close` (see the module docstring)."""
 
-    def __init__(self, graph: TaskGraph, host: str = "127.0.0.1", port: int = 8765, *, interval: float = 0.5) -> None:
+    def __init__(self, graph: TaskGraph, host: str = "127.0.0.1", port: int = 8765, *, interval: float = 1.0) -> None:
         self.graph = graph
         self.id = graph_id(graph.name)
         self.observer = GraphObserver(graph, interval=interval)
         self.static = _static_files()
         self._layout: tuple[tuple[Any, ...], Layout] | None = None
         self._layout_lock = threading.Lock()
+        self.layout()  # now, before the run: Graphviz is a subprocess, not something to start mid-run
         handler = type("Handler", (_Handler,), {"dashboard": self})
         server_class = _Server6 if ":" in host else ThreadingHTTPServer
         self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.25},
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
                                        name=f"cf-dashboard-{self.port}", daemon=True)
         self.thread.start()
 
