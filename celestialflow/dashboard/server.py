@@ -26,6 +26,7 @@ import json
 import re
 import secrets
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,9 +76,8 @@ class DashboardServer:
         self._layout_lock = threading.Lock()
         self.layout()  # now, before the run: Graphviz is a subprocess, not something to start mid-run
         handler = type("Handler", (_Handler,), {"dashboard": self})
-        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        server_class = _Server6 if ":" in host else _Server
         self.httpd = server_class((host, port), handler)
-        self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
                                        name=f"cf-dashboard-{self.port}", daemon=True)
@@ -118,7 +118,16 @@ class DashboardServer:
         return svg(self.layout(), self.observer.snapshot()["stages"], selected=selected)
 
 
-class _Server6(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the page was closed or reloaded mid-answer: nothing to report
+        super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
