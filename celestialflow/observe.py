@@ -24,11 +24,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .events import GraphFinished, StageFinished, StageStarted, TasksFailed
+from .events import MAX_TRACEBACK, GraphFinished, StageFinished, StageStarted, TasksFailed
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
@@ -71,8 +72,12 @@ class GraphObserver:
         self._sampler: threading.Thread | None = None
         self._unsubscribe = graph.events.subscribe(self._on_event)
         current = graph.last_run
-        if current is not None and any(s.detail == "running" for s in graph.status().values()):
-            self._begin(current)  # attached while a run goes on: watch it from here
+        if current is not None:  # attached during or after a run: show it, with its failures so far
+            with self._begin_lock:
+                self._begin(current)
+                self._backfill(current)
+            if not any(s.detail == "running" for s in graph.status().values()):
+                self._finish(None)
 
     def close(self) -> None:
         """Stop sampling and stop listening to the graph's events."""
@@ -120,6 +125,14 @@ class GraphObserver:
         if self._sampler is None or not self._sampler.is_alive():
             self._sampler = threading.Thread(target=self._sample_loop, name="cf-observer", daemon=True)
             self._sampler.start()
+
+    def _backfill(self, run: Any) -> None:
+        """The failures ``run`` recorded before the observer was attached, as events."""
+        for stage, task, exc in list(run.errors)[:MAX_FAILURES]:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_TRACEBACK:]
+            self._failures += 1
+            self._event("task_failed", stage=stage, task=repr(task)[:200], error=type(exc).__name__,
+                        message=str(exc)[:2000], traceback=tb)
 
     def _finish(self, error: str | None) -> None:
         self._sample()

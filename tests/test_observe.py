@@ -137,3 +137,14 @@ def test_stages_starting_together_begin_one_run():
         events = obs.events_since(0)
         assert obs.run == run and [e["kind"] for e in events].count("run_started") == 1
         assert sum(e["kind"] == "task_failed" for e in events) == 8 * 2
+
+
+def test_attached_after_a_run_shows_it_with_its_failures():
+    g = chain(inc, picky)
+    g.start(range(30))
+    obs = GraphObserver(g)
+    snap = obs.snapshot()
+    assert snap["state"] == "failed" and snap["run"] == 1 and snap["failures"] == 3
+    failed = [e for e in obs.events_since(0) if e["kind"] == "task_failed"]
+    assert len(failed) == 3 and failed[0]["error"] == "ValueError" and "in picky" in failed[0]["traceback"]
+    obs.close()

@@ -13,7 +13,7 @@ page left open from an earlier process is told its graph is gone)::
     GET /                         -> redirect to /g/<id>/
     GET /g/<id>/                  -> the page
     GET /g/<id>/static/<file>     -> one of the files shipped in dashboard/static
-    GET /g/<id>/api/snapshot      -> observer snapshot + history + events (?since=<seq>)
+    GET /g/<id>/api/snapshot      -> observer snapshot + history + events + drawing (?since=<seq>&selected=<stage>)
     GET /g/<id>/api/graph.svg     -> the drawing coloured by the current state (?selected=<stage>)
     GET /api/status, /g/<id>/api/status -> graph.get_status_dict() as JSON
 
@@ -106,12 +106,16 @@ class DashboardServer:
                 self._layout = (key, layout(g))
             return self._layout[1]
 
-    def snapshot(self, since: int) -> dict[str, Any]:
+    def snapshot(self, since: int, selected: str | None = None) -> dict[str, Any]:
+        """What the page reads each second: the observer's snapshot, the throughput history,
+        the events after ``since`` and the drawing of that same snapshot (so they agree)."""
         snap = self.observer.snapshot()
+        lay = self.layout()
         snap["id"] = self.id
-        snap["layout"] = self.layout().engine
+        snap["layout"] = lay.engine
         snap["history"] = self.observer.history()
         snap["events"] = self.observer.events_since(since)
+        snap["svg"] = svg(lay, snap["stages"], selected=selected)
         return snap
 
     def drawing(self, selected: str | None) -> str:
@@ -205,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
                 since = int(query.get("since", ["0"])[0])
             except ValueError:
                 since = 0
-            self._json(d.snapshot(since))
+            self._json(d.snapshot(since, query.get("selected", [None])[0]))
         elif rest == "api/graph.svg":
             selected = query.get("selected", [None])[0]
             self._send(HTTPStatus.OK, d.drawing(selected).encode(), CONTENT_TYPES[".svg"])

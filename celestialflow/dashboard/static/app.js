@@ -1,4 +1,4 @@
-// The live view: polls api/snapshot (counters, history, new events) and api/graph.svg.
+// The live view: polls api/snapshot (counters, history, new events and the drawing of them).
 // Everything from the server is written with textContent except the SVG, which the
 // server escapes; the page keeps no state a reload would lose.
 "use strict";
@@ -12,7 +12,8 @@ let since = 0;
 let run = null;
 let selected = "";
 let failures = [];
-let lastSvgKey = "";
+let lastSvg = "";
+let lastTotal = 0;
 
 const $ = (id) => document.getElementById(id);
 const STATE_TEXT = { failed: "finished with failures" };
@@ -50,7 +51,8 @@ function fmtSeconds(s) {
 async function poll() {
   let delay = POLL_RUNNING;
   try {
-    const resp = await fetch(`api/snapshot?since=${since}`, { cache: "no-store" });
+    const sel = selected ? `&selected=${encodeURIComponent(selected)}` : "";
+    const resp = await fetch(`api/snapshot?since=${since}${sel}`, { cache: "no-store" });
     if (resp.status === 404) {
       setLink("lost", "this graph is no longer served here");
       return;  // another graph (or none) now answers on this address: stop polling
@@ -97,17 +99,20 @@ function render(snap) {
   renderFilter(Object.keys(snap.stages));
   renderFailures(snap.failures);
   renderChart(snap.history);
-  const key = JSON.stringify([selected, Object.values(snap.stages).map((s) => [s.state, s.succeeded, s.failed, s.queued, s.in_flight, s.done])]);
-  if (key !== lastSvgKey) {
-    lastSvgKey = key;
-    refreshDrawing();
+  if (snap.svg !== lastSvg) {  // the drawing of this same snapshot: its numbers agree with the table's
+    lastSvg = snap.svg;
+    $("drawing").innerHTML = snap.svg;
   }
+  lastTotal = snap.failures;
 }
 
 async function refreshDrawing() {
   const q = selected ? `?selected=${encodeURIComponent(selected)}` : "";
   const resp = await fetch(`api/graph.svg${q}`, { cache: "no-store" });
-  if (resp.ok) $("drawing").innerHTML = await resp.text();
+  if (resp.ok) {
+    lastSvg = await resp.text();
+    $("drawing").innerHTML = lastSvg;
+  }
 }
 
 function renderStages(snap) {
@@ -169,9 +174,8 @@ function renderFailures(total) {
 function select(name) {
   selected = name;
   $("failure-filter").value = name;
-  lastSvgKey = "";
   for (const row of $("stages").tBodies[0].rows) row.classList.toggle("selected", row.dataset.stage === name);
-  renderFailures(failures.length);
+  renderFailures(lastTotal);
   refreshDrawing();
 }
 
