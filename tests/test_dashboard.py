@@ -300,3 +300,42 @@ def test_watching_guide_examples_run(tmp_path):
     assert out.returncode == 0, out.stderr
     assert re.search(r"http://127\.0\.0\.1:\d+/g/TaskChain-[0-9a-f]{6}/", out.stdout)
     assert "failed 10\nTrue\nrun_started 10 run_finished" in out.stdout
+
+
+LIVE_CELL = '''
+import time
+from celestialflow import TaskChain, TaskManager
+
+def slow(x):
+    time.sleep(0.002)
+    return x
+
+chain = TaskChain([TaskManager(slow, log_to_file=False), TaskManager(slow, log_to_file=False)])
+live = chain.live(interval=0.1)
+chain.start(list(range(400)))
+time.sleep(0.5)   # the display's thread draws the final state
+live.stop()
+'''
+
+
+def test_live_display_in_a_real_kernel_updates_one_output_in_place(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_CELL)])
+    updates = []
+
+    class Client(nbclient.NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "update_display_data":
+                updates.append(msg["content"]["data"]["text/html"])
+            return super().process_message(msg, cell, cell_index)
+
+    Client(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.output_type == "error"], outputs
+    shown = [o for o in outputs if o.output_type == "display_data"]
+    assert len(shown) == 1, "one output, updated in place"
+    final = shown[0]["data"]["text/html"]
+    assert "finished" in final and "<svg" in final and ">400</td>" in final
+    assert len(updates) >= 2 and any("running" in u for u in updates)
