@@ -127,10 +127,16 @@ class GraphObserver:
             self._sampler.start()
 
     def _backfill(self, run: Any) -> None:
-        """The failures ``run`` recorded before the observer was attached, as events."""
-        for stage, task, exc in list(run.errors)[:MAX_FAILURES]:
+        """The failures ``run`` recorded before the observer was attached, as events.
+
+        Stages already running when the observer is attached publish no failure
+        events for the rest of that run (their hooks are set when they start): their
+        later failures show in the counts only."""
+        errors = list(run.errors)
+        with self._lock:
+            self._failures = len(errors)
+        for stage, task, exc in errors[:MAX_FAILURES]:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_TRACEBACK:]
-            self._failures += 1
             self._event("task_failed", stage=stage, task=repr(task)[:200], error=type(exc).__name__,
                         message=str(exc)[:2000], traceback=tb)
 
