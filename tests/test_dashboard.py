@@ -286,22 +286,6 @@ def test_ipv6_loopback_is_local():
         g.close_dashboard()
 
 
-def test_watching_guide_examples_run(tmp_path):
-    import re
-    from pathlib import Path
-
-    pytest.importorskip("IPython")
-    guide = Path(__file__).resolve().parents[1] / "docs" / "watching.md"
-    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), re.S)
-    assert len(blocks) == 3
-    script = tmp_path / "guide.py"
-    script.write_text("\n".join(blocks))
-    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert re.search(r"http://127\.0\.0\.1:\d+/g/TaskChain-[0-9a-f]{6}/", out.stdout)
-    assert "failed 10\nTrue\nrun_started 10 run_finished" in out.stdout
-
-
 LIVE_CELL = '''
 import time
 from celestialflow import TaskChain, TaskManager

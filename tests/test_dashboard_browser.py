@@ -51,7 +51,7 @@ def double(x):
     return x + 1
 
 
-def wait_for(check, timeout=20.0, what="condition"):
+def wait_for(check, timeout=40.0, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -88,7 +88,7 @@ def test_page_shows_the_run_live_its_failures_and_the_final_state(browser, tmp_p
     gate = threading.Event()
 
     def hold(x):
-        gate.wait(30)  # keeps the last stage busy so the page can be compared while the run is on
+        gate.wait(120)  # keeps the last stage busy so the page can be compared while the run is on
         return x
 
     g = TaskGraph("watched")

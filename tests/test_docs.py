@@ -152,3 +152,10 @@ def test_every_page_with_python_code_is_run_by_a_test():
     for page in sorted(DOCS.rglob("*.md")):
         if "```python" in page.read_text():
             assert f'"{page.relative_to(DOCS)}"' in source, f"{page.name} has Python code that no test runs"
+
+
+def test_watching_guide_examples_run(tmp_path):
+    pytest.importorskip("IPython")  # graph.live() displays through IPython
+    out = run_guide("watching.md", tmp_path, 3).stdout
+    assert re.search(r"http://127\.0\.0\.1:\d+/g/TaskChain-[0-9a-f]{6}/", out)
+    assert "failed 10\nTrue\nrun_started 10 run_finished" in out
