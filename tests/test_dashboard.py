@@ -323,3 +323,18 @@ def test_live_display_in_a_real_kernel_updates_one_output_in_place(tmp_path):
     final = shown[0]["data"]["text/html"]
     assert "finished" in final and "<svg" in final and ">400</td>" in final
     assert len(updates) >= 2 and any("running" in u for u in updates)
+
+
+def test_refuses_a_request_for_another_host_name(served):
+    """A page on another domain made to resolve to 127.0.0.1 (DNS rebinding) reads nothing."""
+    parts = urlsplit(served.dashboard_url)
+    for host, expected in ((f"evil.example:{parts.port}", 403), ("evil.example", 403),
+                           (f"localhost:{parts.port}", 200), (f"127.0.0.1:{parts.port}", 200)):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        conn.putrequest("GET", "/api/status", skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        assert resp.status == expected, host

@@ -19,14 +19,13 @@ import warnings
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
-from .server import DashboardServer
+from .server import LOOPBACK, DashboardServer
 
 if TYPE_CHECKING:
     from ..graph import TaskGraph
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 __all__ = ["DEFAULT_PORT", "DashboardServer", "open_dashboard", "parse_address"]
 
@@ -68,7 +67,7 @@ def open_dashboard(graph: TaskGraph, address: bool | int | str = True, *, quiet:
         if port in (None, current.port) and host == current.host:
             return current.url
         current.close()
-    if host not in LOCAL_HOSTS:
+    if host not in LOOPBACK:
         warnings.warn(
             f"the dashboard of graph {graph.name!r} listens on {host}, not only on this machine: anyone who "
             f"can reach it sees the graph, task values and tracebacks (it is read-only)",

@@ -17,7 +17,8 @@ page left open from an earlier process is told its graph is gone)::
     GET /g/<id>/api/graph.svg     -> the drawing coloured by the current state (?selected=<stage>)
     GET /api/status, /g/<id>/api/status -> graph.get_status_dict() as JSON
 
-Anything else is 404; any method but GET is 405.
+Anything else is 404; any method but GET is 405; on a loopback address, a request
+whose Host header names another host is 403 (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .drawing import Layout, layout, svg
 if TYPE_CHECKING:
     from ..graph import TaskGraph
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 SECURITY_HEADERS = {
@@ -96,6 +98,16 @@ class DashboardServer:
         self.observer.close()
         if self.graph.dashboard is self:
             self.graph.dashboard = None
+
+    def host_allowed(self, host_header: str) -> bool:
+        """Whether a request naming ``host_header`` may be answered.
+
+        On a loopback address only the loopback names are: a web page elsewhere
+        whose domain is made to resolve to 127.0.0.1 (DNS rebinding) gets nothing."""
+        if self.host not in LOOPBACK:
+            return True
+        name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+        return name.strip("[]").lower() in LOOPBACK
 
     def layout(self) -> Layout:
         """The drawing's layout, computed again only when the graph's structure changed."""
@@ -172,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server looks up
         d = self.dashboard
+        if not d.host_allowed(self.headers.get("Host", "")):
+            self._send(HTTPStatus.FORBIDDEN, b"this dashboard answers only to its own address\n",
+                       "text/plain; charset=utf-8")
+            return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         path = url.path
