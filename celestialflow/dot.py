@@ -13,11 +13,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from .errors import CelestialFlowError
-
-
-class GraphvizNotFoundError(CelestialFlowError, RuntimeError):
-    """The Graphviz ``dot`` program is needed to render and is not installed."""
+from .errors import GraphvizNotFoundError
 
 
 def quote(text: object) -> str:

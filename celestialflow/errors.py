@@ -32,3 +32,25 @@ class UnknownSuccessorError(CelestialFlowError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+
+
+class WorkerLostError(CelestialFlowError):
+    """The worker process running a task died (killed, ``os._exit``, a crash in C code).
+
+    Not retried by default; ``manager.add_retry_exceptions(WorkerLostError)`` retries it."""
+
+
+class ResultNotPicklableError(CelestialFlowError, TypeError):
+    """A task's result cannot be sent back from its worker process."""
+
+
+class PoolClosedError(CelestialFlowError, RuntimeError):
+    """Work was submitted to a pool (or gate) that is shutting down."""
+
+
+class TaskEncodingError(CelestialFlowError, TypeError):
+    """A task cannot be written to the failure file's type-tagged JSON (the message says why)."""
+
+
+class GraphvizNotFoundError(CelestialFlowError, RuntimeError):
+    """The Graphviz ``dot`` program is needed to render and is not installed."""

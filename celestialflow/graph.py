@@ -32,8 +32,8 @@ from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotF
 from .events import EventChannel
 from .failures import failures_by_stage
 from .graphrun import GraphRun, StageStatus
-from .hashable import make_hashable
 from .manager import TaskManager
+from .tasks import make_hashable
 
 STAGE_MODES = ("thread", "process")
 SCHEDULES = ("eager", "layered")
@@ -254,7 +254,7 @@ class TaskGraph:
                         f"stage {name!r} runs in its own process but cannot be pickled: {exc}"
                     ) from exc
             else:
-                stage._check_picklable()
+                stage.check_picklable()
 
     def open_dashboard(self, address: bool | int | str = True) -> str:
         """Serve the live view of this graph's runs; returns its URL (see :mod:`celestialflow.dashboard`)."""

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 from loguru import logger
 
+from .backends import PriorityGate, ProcessPool
 from .errors import GraphError
 from .events import FailureEvents, GraphFinished, StageFinished, StageStarted
-from .executors import ProcessPool
 from .failures import FailureLog
 from .hooks import Hook, ProgressHook
 from .logs import RunLog, default_log_dir, level_no
@@ -107,7 +107,9 @@ class GraphRun:
         self.elapsed = 0.0
         self.tracker: dict[str, Quiescence] = {}
         self.scc_of: dict[str, int] = {}
-        for i, members in enumerate(nx.strongly_connected_components(self._g)):
+        sccs = list(nx.strongly_connected_components(self._g))
+        self.depth = _depths(self._g, sccs)
+        for i, members in enumerate(sccs):
             sources = {u for m in members for u in self._g.predecessors(m) if u not in members}
             count = len(sources) + sum(1 for m in members if m in self.feeds)
             tracker = Quiescence(sorted(members), self.mailboxes, count)
@@ -116,7 +118,7 @@ class GraphRun:
                 self.scc_of[m] = i
         self.failure_log: FailureLog | None = None
         self.runlog: RunLog | None = None
-        self.process_pool: ProcessPool | None = None
+        self.shared: PriorityGate | None = None
 
     def run(self) -> None:
         """Run to the end; raises the first stage crash after every stage stopped, and a
@@ -130,7 +132,7 @@ class GraphRun:
         self.started = t0 = time.perf_counter()
         threads: list[threading.Thread] = []
         self.runlog = self._open_log()
-        self.process_pool = self._shared_process_pool()
+        self.shared = self._shared_workers()
         if self.runlog is not None:
             self.runlog.__enter__()
             self.log_path = self.runlog.path
@@ -153,8 +155,9 @@ class GraphRun:
             raise
         finally:
             self.elapsed = time.perf_counter() - t0
-            if self.process_pool is not None:
-                self.process_pool.close(cancel=bool(self.crashes) or self.stop.is_set())
+            if self.shared is not None:
+                cancel = bool(self.crashes) or self.stop.is_set()
+                self.shared.shutdown(wait=not cancel, cancel_futures=cancel)
             if self.runlog is not None:
                 self.runlog.__exit__(None, None, None)
             if self.failure_log is not None:
@@ -206,18 +209,20 @@ class GraphRun:
             return self.elapsed
         return time.perf_counter() - self.started
 
-    def _shared_process_pool(self) -> ProcessPool | None:
-        """One process pool, started once, for all process-mode stages without a pool of their own."""
+    def _shared_workers(self) -> PriorityGate | None:
+        """One process pool, started once, for all process-mode stages without a pool of their own,
+        behind a gate that serves deeper stages first and runs a suspect chunk alone."""
         users = [
             s
             for n, s in self.stages.items()
-            if s.execution_mode == "process" and s.pool is None and not s._is_coro and self.modes[n] == "thread"
+            if s.execution_mode == "process" and s.pool is None and not s.is_coroutine and self.modes[n] == "thread"
         ]
         if not users:
             return None
         contexts = {s.mp_context for s in users}
         workers = min(os.cpu_count() or 1, max(s.worker_limit for s in users))
-        return ProcessPool(workers, contexts.pop() if len(contexts) == 1 else None)
+        pool = ProcessPool(workers, contexts.pop() if len(contexts) == 1 else None)
+        return PriorityGate(pool, 2 * workers)
 
     def _open_log(self) -> RunLog | None:
         """One log file for the whole run, when any stage logs to a file."""
@@ -331,7 +336,7 @@ class GraphRun:
         if events:
             events.publish(StageStarted(self.name, name))
         try:
-            backend = stage.make_backend(self.modes[name], self.process_pool)
+            backend = stage.make_backend(self.modes[name], self.shared, self.depth[name])
             runner = stage.new_runner(
                 backend,
                 mailbox,
@@ -389,6 +394,16 @@ class GraphRun:
 
 
 _ZERO = {"processed": 0, "succeeded": 0, "failed": 0, "retried": 0, "duplicated": 0}
+
+
+def _depths(g: nx.DiGraph, sccs: list[set[str]]) -> dict[str, int]:
+    """Each stage's depth: the longest path to it from a source, a cycle's members sharing one."""
+    cond = nx.condensation(g, sccs)
+    depth: dict[int, int] = {}
+    for c in nx.topological_sort(cond):
+        depth[c] = max((depth[p] + 1 for p in cond.predecessors(c)), default=0)
+    mapping = cond.graph["mapping"]
+    return {n: depth[mapping[n]] for n in g.nodes}
 
 
 def _spawn(name: str, target: Any, *args: Any) -> threading.Thread:

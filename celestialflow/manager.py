@@ -2,7 +2,7 @@
 
 The manager holds what a user configures (function, mode, retries, caches, hooks)
 and the results of its last run; :mod:`celestialflow.runner` does the scheduling
-and :mod:`celestialflow.executors` the execution. A manager is also a stage of a
+and :mod:`celestialflow.backends` the execution. A manager is also a stage of a
 :class:`celestialflow.graph.TaskGraph`.
 
 Example::
@@ -26,24 +26,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .calling import invoke, unpack
+from .backends import EXECUTION_MODES, AsyncBackend, Backend, make_backend
 from .errors import ConfigurationError, NotPicklableError
-from .executors import (
-    EXECUTION_MODES,
-    AsyncBackend,
-    Backend,
-    DaskBackend,
-    ProcessBackend,
-    SerialBackend,
-    StageProcessBackend,
-    ThreadBackend,
-)
 from .hooks import Hook, HookSet, ProgressHook
 from .logs import RunLog, level_no
 from .queues import IterSource
 from .retry import DEFAULT_RETRY_EXCEPTIONS, Backoff
 from .runner import Runner
 from .runstate import COUNT_KEYS, RunState, StagePolicy
+from .tasks import invoke, unpack
 
 __all__ = ["COUNT_KEYS", "TaskManager"]
 
@@ -246,7 +237,7 @@ class TaskManager:
 
     def start(self, task_list: Iterable[Any]) -> None:
         """Run every task to completion (async functions too: their loop runs in a thread here)."""
-        self._check_picklable()
+        self.check_picklable()
         source = IterSource(task_list)
         runner = self.new_runner(self.make_backend(), source)
         self.execute(runner, source.total)
@@ -278,10 +269,15 @@ class TaskManager:
             raise
         self.after_run()
 
+    @property
+    def is_coroutine(self) -> bool:
+        """Whether ``func`` is an ``async def`` function (it then runs on an event loop in any mode)."""
+        return self._is_coro
+
     def _overrides(self, method: str) -> bool:
         return getattr(type(self), method) is not getattr(TaskManager, method)
 
-    def _compose_call(self) -> Callable[[Any], Any]:
+    def compose_call(self) -> Callable[[Any], Any]:
         """The whole per-task pipeline as one callable, skipping hooks left at their defaults."""
         func = self.func
         if self._overrides("get_args"):
@@ -303,31 +299,11 @@ class TaskManager:
 
         return call
 
-    def make_backend(self, stage_mode: str = "thread", process_pool: Any = None) -> Backend:
-        """The back-end of this manager's mode; ``process_pool``: a graph's shared ProcessPool."""
-        mode = "async" if self._is_coro else self.execution_mode
-        if stage_mode == "process":
-            try:
-                blob = pickle.dumps(self)
-            except Exception as exc:
-                raise NotPicklableError(
-                    f"stage {self.name!r} runs in its own process but cannot be pickled: {exc}"
-                ) from exc
-            return StageProcessBackend(blob, self.mp_context)
-        if mode == "serial":
-            return SerialBackend(self._compose_call())
-        if mode == "thread":
-            return ThreadBackend(self.func, self.worker_limit, f"cf-{self.name}"[:40], self.pool)
-        if mode == "process":
-            return ProcessBackend(self.func, self.worker_limit, self.mp_context, self.pool or process_pool)
-        if mode == "async":
-            return AsyncBackend(self.func, self.worker_limit)
-        client, address = self.dask_client, self.dask_address
-        if isinstance(client, str):  # one name for both: a Client or a scheduler address
-            client, address = None, client
-        return DaskBackend(self.func, self.worker_limit, client, address)
+    def make_backend(self, stage_mode: str = "thread", shared: Any = None, priority: int = 0) -> Backend:
+        """The back-end of this manager's mode (see :func:`celestialflow.backends.make_backend`)."""
+        return make_backend(self, stage_mode=stage_mode, shared=shared, priority=priority)
 
-    def _check_picklable(self) -> None:
+    def check_picklable(self) -> None:
         """Fail fast when process mode cannot send ``func`` to its workers (no hook is called:
         a task whose arguments cannot be pickled fails on its own)."""
         if self.execution_mode != "process" or self._is_coro:  # dask pickles with cloudpickle

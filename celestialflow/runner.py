@@ -19,7 +19,7 @@ on, one at a time; trivial tasks travel in big chunks.
 Every task ends accounted for. A chunk that fails as a whole is split: when its
 worker died, its tasks are run again one at a time with nothing else in flight,
 so the task that kills its worker is the only one to fail (with
-:class:`~celestialflow.executors.WorkerLostError`, retried only if that type is
+:class:`~celestialflow.WorkerLostError`, retried only if that type is
 in ``retry_exceptions``); any other chunk-level failure (arguments that cannot be
 pickled, an outcome that cannot be decoded) re-runs the tasks one per chunk and
 fails only those that fail alone. A KeyboardInterrupt or SystemExit raised by a
@@ -38,10 +38,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotPicklableError
-from .executors import Backend, WorkerLostError
-from .hashable import make_hashable
+from .backends import Backend
+from .errors import NotPicklableError, WorkerLostError
 from .logs import truncate
+from .tasks import make_hashable, store
 
 if TYPE_CHECKING:
     from .hooks import HookSet
@@ -49,29 +49,6 @@ if TYPE_CHECKING:
 
 #: Bytes a chunk's outcome may take on its way back from a worker process.
 CHUNK_BYTES = 8 << 20
-
-
-class UnhashableKey:
-    """Key of a result or error dict for a task that cannot be made hashable (compared by identity)."""
-
-    __slots__ = ("task",)
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-
-    def __repr__(self) -> str:
-        return f"UnhashableKey({self.task!r:.60})"
-
-
-def store(target: dict[Any, Any], task: Any, value: Any) -> None:
-    """``target[task] = value`` with a hashable stand-in for list/dict tasks."""
-    try:
-        target[task] = value
-    except TypeError:
-        try:
-            target[make_hashable(task)] = value
-        except TypeError:
-            target[UnhashableKey(task)] = value
 
 
 class Runner:
@@ -106,14 +83,7 @@ class Runner:
         self._open: dict[int, tuple[list[Any], list[int] | None, Future | None, bool]] = {}
         self.done: deque[int] = deque()
         self._chunk_ids = itertools.count()
-        # threads: one chunk per thread (a queued chunk would only wait); processes and
-        # remote workers: one more each, so a worker never waits for its next chunk
-        if backend.name == "serial":
-            self.max_inflight = 1
-        elif backend.name == "thread":
-            self.max_inflight = backend.workers
-        else:
-            self.max_inflight = backend.workers * 2
+        self.max_inflight = backend.max_inflight
         self.retry_heap: list[tuple[float, int, Any, int]] = []
         self._seq = itertools.count()
         self.fixed_chunk = policy.chunk_size

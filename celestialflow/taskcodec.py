@@ -28,6 +28,10 @@ import json
 import math
 from typing import Any
 
+from .errors import TaskEncodingError
+
+__all__ = ["ENCODING", "TaskEncodingError", "decode", "encode"]
+
 #: Name of this encoding, stored with each failure record.
 ENCODING = "cf-tagged-1"
 
@@ -36,9 +40,6 @@ _SAFE_INT = 2**53
 _DECIMAL_BITS = 10_000
 _TAGS = ("$tuple", "$set", "$frozenset", "$bytes", "$int", "$float", "$dict")
 
-
-class TaskEncodingError(TypeError):
-    """A task holds a value the failure file cannot store; the message says which and where."""
 
 
 def encode(value: Any) -> Any:

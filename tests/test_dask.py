@@ -73,7 +73,7 @@ def exit_on_5(x):
 def test_a_dask_worker_killed_mid_run_fails_only_its_task():
     import dask
 
-    from celestialflow.executors import WorkerLostError
+    from celestialflow import WorkerLostError
 
     # a worker that dies once marks its task as suspect; one death is enough to give up on it
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
@@ -185,7 +185,7 @@ def test_a_dask_worker_killed_mid_batch_fails_its_run_and_no_other(tmp_path):
 def test_workers_of_our_cluster_are_forked_only_from_a_process_without_other_threads():
     import threading
 
-    from waveform_analysis.core.data.batch_processor import _start_method
+    from celestialflow.backends.dask import start_method as _start_method
 
     assert _start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
     stop = threading.Event()

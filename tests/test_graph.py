@@ -321,7 +321,7 @@ def test_status_while_running():
 
 def test_dask_mode_accepts_lambdas_without_pickle_check():
     m = TaskManager(lambda x: x, execution_mode="dask", log_to_file=False)
-    m._check_picklable()  # cloudpickle on the dask side handles lambdas
+    m.check_picklable()  # cloudpickle on the dask side handles lambdas
 
 
 def test_dot_has_exactly_one_node_per_stage():

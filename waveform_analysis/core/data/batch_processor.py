@@ -34,7 +34,6 @@ import os
 import pickle
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -47,13 +46,12 @@ import numpy as np
 from loguru import logger
 
 from celestialflow import TaskChain, TaskManager
-from celestialflow.executors import ProcessPool
+from celestialflow.backends import PriorityGate, ProcessPool, local_cluster
 
 from ...errors import ConfigError, UnknownDataError
 from ..config import merge_config, validate_config
 from ..context import Context
 from .batch_state import BatchOptions, Ledger, RunCancelled, RunSkipped
-from .dispatch import DaskGate, StageGate
 from .progress import BatchProgress
 from .termination import sigterm_as_interrupt
 from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage, kernel_threads_capped
@@ -90,9 +88,8 @@ class _RunStage(TaskManager):
 class _Stage:
     """A picklable ``run_id -> ...`` callable bound to a worker spec (for pools)."""
 
-    def __init__(self, target: Callable, spec: WorkerSpec, *args: Any, stage_index: int = 0) -> None:
+    def __init__(self, target: Callable, spec: WorkerSpec, *args: Any) -> None:
         self.target, self.spec, self.args = target, spec, args
-        self.stage_index = stage_index  # read by the StageGate: later stages go first
         what = getattr(args[0], "__name__", None) or repr(args[0])
         self.__qualname__ = f"{target.__name__}[{what}]"  # shown in graph drawings
 
@@ -157,7 +154,7 @@ class BatchProcessor:
 
         def make(spec: WorkerSpec) -> list[tuple[str, Callable]]:
             return [
-                (name, _Stage(compute_stage, spec, name, i == len(stages) - 1, stage_index=i))
+                (name, _Stage(compute_stage, spec, name, i == len(stages) - 1))
                 for i, name in enumerate(stages)
             ]
 
@@ -451,7 +448,9 @@ def _check_func_picklable(func: Callable[..., Any]) -> None:
 
 def _make_pool(
     executor_type: str, workers: int, reject: Callable[[int], BaseException | None], dask_client: Any = None
-) -> tuple[Any, Callable[[], None]]:
+) -> tuple[PriorityGate, Callable[[], None]]:
+    """The workers every stage shares, behind the engine's gate: later stages first, queued runs
+    kept here (so a cancelled batch's never reach the workers), ``reject`` asked before each starts."""
     if executor_type in ("thread", "process"):
         inner: Any = (
             ThreadPoolExecutor(workers, thread_name_prefix="wa-worker")
@@ -460,29 +459,32 @@ def _make_pool(
             # Ctrl-C to this process, which lets the runs in flight finish
             else ProcessPool(workers, initializer=_worker_signals)
         )
-        gate = StageGate(inner, workers, reject)
+        gate = PriorityGate(inner, workers, reject)
         return gate, lambda: gate.shutdown(wait=True, cancel_futures=True)
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:
         raise ConfigError("executor_type='dask' needs dask.distributed: pip install 'celestialflow[dask]'") from exc
-    # the stages get the client behind a gate: queued runs stay here until a worker is free
     if dask_client is not None and not isinstance(dask_client, str):
-        gate = DaskGate(dask_client, _dask_threads(dask_client, workers), reject)
+        gate = PriorityGate(dask_client, _dask_threads(dask_client, workers), reject, owns_inner=False)
         return gate, gate.shutdown  # the caller's cluster: nothing started, nothing closed
     if isinstance(dask_client, str):
         client = Client(dask_client)
-        gate = DaskGate(client, _dask_threads(client, workers), reject)
+        gate = PriorityGate(client, _dask_threads(client, workers), reject, owns_inner=False)
 
         def close_client() -> None:
             gate.shutdown()
             client.close()
 
         return gate, close_client
-    cluster = _local_cluster(LocalCluster, workers)
+    cluster = local_cluster(
+        workers,
+        preload=["numpy", "numba", "waveform_analysis.core.data.warm_kernels"],
+        before_fork=_load_kernels,
+    )
     client = Client(cluster)
     logger.info("Dask LocalCluster of {} workers; dashboard {}", workers, client.dashboard_link)
-    gate = DaskGate(client, workers, reject)
+    gate = PriorityGate(client, workers, reject, owns_inner=False)
 
     def close() -> None:
         gate.shutdown()
@@ -508,46 +510,6 @@ def _worker_signals() -> None:
     workers would otherwise inherit the batch's SIGTERM handler too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _local_cluster(local_cluster: Any, workers: int) -> Any:
-    """A LocalCluster of ``workers`` single-threaded processes, dashboard on localhost only.
-
-    On Linux, unless the user chose a start method in the Dask config, the workers
-    start with the numeric kernels already loaded: a spawned worker imports numpy,
-    numba and the kernels again, about 2 s of every batch's start. They are forked
-    from this process once it has loaded the kernels (cluster and warm kernels
-    0.5 s) when no other thread runs here. Otherwise they come from a forkserver
-    that loads the kernels once (about 1.7 s the first time, then as fast as
-    fork): forking a process while another thread may hold a lock can leave the
-    child deadlocked, and a worker that never starts hangs the batch. That was
-    seen with a second LocalCluster alive in the same process."""
-    import dask
-
-    key = "distributed.worker.multiprocessing-method"
-    kwargs = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
-    if not sys.platform.startswith("linux") or dask.config.get(key, "spawn") != "spawn":
-        return local_cluster(**kwargs)
-    method = _start_method()
-    if method == "fork":
-        _load_kernels()
-    with dask.config.set({key: method}):
-        if method == "forkserver":
-            _preload_forkserver()
-        return local_cluster(**kwargs)
-
-
-def _start_method() -> str:
-    """``"fork"`` when only this thread runs in the process (forking is safe), else ``"forkserver"``."""
-    return "fork" if threading.active_count() == 1 else "forkserver"
-
-
-def _preload_forkserver() -> None:
-    """Have the forkserver (if it is not running yet) load the kernels before it forks workers."""
-    from distributed.utils import get_mp_context
-
-    ctx = get_mp_context()  # Dask sets its own preload list on its first call: ours replaces it
-    ctx.set_forkserver_preload(["distributed", "numpy", "numba", "waveform_analysis.core.data.warm_kernels"])
 
 
 def _noop() -> int:

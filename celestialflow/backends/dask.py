@@ -1,0 +1,139 @@
+"""Dask mode: chunks submitted to a ``dask.distributed`` cluster, and the one place a LocalCluster is made.
+
+:func:`local_cluster` chooses how worker processes start. On Linux, unless the
+user chose a start method in the Dask config, workers are forked from this
+process when no other thread runs here, after ``before_fork()`` has loaded what
+they should inherit (a spawned worker imports numpy, numba and every kernel
+again, about 2 s per batch). Otherwise they come from a forkserver that imports
+``preload`` once: forking a process while another thread may hold a lock can
+leave the child deadlocked, and a worker that never starts hangs the run (seen
+with a second LocalCluster alive in the same process).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from ..errors import ConfigurationError
+from .gate import PriorityGate
+from .wire import PickledBackend, call_chunk_in_process
+
+_START_METHOD_KEY = "distributed.worker.multiprocessing-method"
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigurationError(
+            "execution_mode='dask' needs dask.distributed: pip install 'celestialflow[dask]'"
+        ) from exc
+    return distributed
+
+
+def start_method() -> str:
+    """``"fork"`` when only this thread runs in the process (forking is safe), else ``"forkserver"``."""
+    return "fork" if threading.active_count() == 1 else "forkserver"
+
+
+def local_cluster(
+    workers: int, *, preload: Sequence[str] = (), before_fork: Callable[[], Any] | None = None
+) -> Any:
+    """A ``LocalCluster`` of ``workers`` single-threaded processes, dashboard on localhost only.
+
+    See the module docstring for the start method; ``preload``: modules a
+    forkserver imports before it forks workers; ``before_fork``: called here
+    before workers are forked from this process."""
+    distributed = _distributed()
+    import dask
+
+    kwargs = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    if not sys.platform.startswith("linux") or dask.config.get(_START_METHOD_KEY, "spawn") != "spawn":
+        return distributed.LocalCluster(**kwargs)
+    method = start_method()
+    if method == "fork" and before_fork is not None:
+        before_fork()
+    with dask.config.set({_START_METHOD_KEY: method}):
+        if method == "forkserver":
+            from distributed.utils import get_mp_context
+
+            # Dask sets its own preload list on its first call: ours replaces it
+            get_mp_context().set_forkserver_preload(["distributed", *preload])
+        return distributed.LocalCluster(**kwargs)
+
+
+class DaskBackend(PickledBackend):
+    """Chunks submitted to a ``dask.distributed`` cluster.
+
+    Uses the given client (or a :class:`PriorityGate` in front of one, shared by
+    the stages of a batch), or a scheduler address, or starts a
+    :func:`local_cluster` of ``workers`` (closed again afterwards)."""
+
+    name = "dask"
+    target = 0.05
+    max_chunk = 4096
+
+    def __init__(
+        self, func: Callable, workers: int, client: Any = None, address: str | None = None, priority: int = 0
+    ) -> None:
+        super().__init__(workers)
+        self._func = func
+        self._client = client
+        self._address = address
+        self._owned: list[Any] = []
+        self._futures: set[Any] = set()
+        self.priority = priority
+
+    def open(self) -> None:
+        if isinstance(self._client, PriorityGate):
+            self.workers = self._client.capacity
+            return
+        distributed = _distributed()
+        if self._client is None:
+            if self._address:
+                self._client = distributed.Client(self._address)
+                self._owned = [self._client]
+            else:
+                cluster = local_cluster(min(self.workers, os.cpu_count() or 1))
+                self._client = distributed.Client(cluster)
+                self._owned = [self._client, cluster]
+        self.workers = max(1, sum(self._client.nthreads().values()))
+
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
+        fut: Future = Future()
+        blob = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+        client = self._client
+        if isinstance(client, PriorityGate):
+            dfut = client.submit(call_chunk_in_process, self._func, blob, pure=False, priority=self.priority)
+        else:
+            dfut = client.submit(call_chunk_in_process, self._func, blob, pure=False)
+        self._futures.add(dfut)
+
+        def relay(df: Any) -> None:
+            self._futures.discard(df)
+            try:
+                fut.set_result(df.result())
+            except BaseException as exc:  # noqa: BLE001 - the chunk's failure is relayed as is
+                fut.set_exception(exc)
+
+        dfut.add_done_callback(relay)
+        return fut
+
+    def is_lost(self, exc: BaseException) -> bool:
+        return type(exc).__name__ in ("KilledWorker", "CommClosedError")
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for df in list(self._futures):
+                df.cancel()
+        for obj in self._owned:
+            obj.close()
+        if self._owned:
+            self._client = None
+        self._owned = []

@@ -1,0 +1,74 @@
+"""A task: how its arguments become a call, and its key in dedup sets and result dicts.
+
+A tuple is positional arguments and any Mapping keywords (:func:`invoke`); list,
+dict and set tasks are keyed by a hashable stand-in (:func:`make_hashable`), and
+a task that cannot be made hashable by its identity (:class:`UnhashableKey`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def invoke(func: Callable[..., Any], args: Any) -> Any:
+    """Call ``func`` with ``args``: ``func(**args)`` for a Mapping, else ``func(*args)``."""
+    if type(args) is tuple:  # the common case first: no ABC check
+        return func(*args)
+    if isinstance(args, Mapping):
+        return func(**args)
+    return func(*args)
+
+
+def unpack(task: Any) -> Any:
+    """The call arguments of ``task`` when a manager unpacks tasks: a Mapping as is, else a tuple."""
+    if type(task) is tuple or isinstance(task, Mapping):
+        return task
+    return tuple(task)
+
+
+def make_hashable(value: Any) -> Any:
+    """A hashable stand-in for ``value``: lists/tuples become tuples, dicts tuples of items,
+    sets frozensets, recursively. Hashable values come back unchanged."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        pass
+    if isinstance(value, dict):
+        items = [(make_hashable(k), make_hashable(v)) for k, v in value.items()]
+        try:
+            items.sort()
+        except TypeError:  # keys of mixed types keep insertion order
+            pass
+        return tuple(items)
+    if isinstance(value, (list, tuple)):
+        return tuple(make_hashable(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(make_hashable(v) for v in value)
+    if hasattr(value, "tobytes") and hasattr(value, "shape"):  # numpy arrays
+        return (type(value).__name__, value.shape, str(getattr(value, "dtype", "")), value.tobytes())
+    raise TypeError(f"task of type {type(value).__name__} cannot be made hashable: {value!r:.80}")
+
+
+class UnhashableKey:
+    """Key of a result or error dict for a task that cannot be made hashable (compared by identity)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"UnhashableKey({self.task!r:.60})"
+
+
+def store(target: dict[Any, Any], task: Any, value: Any) -> None:
+    """``target[task] = value`` with a hashable stand-in for list/dict tasks."""
+    try:
+        target[task] = value
+    except TypeError:
+        try:
+            target[make_hashable(task)] = value
+        except TypeError:
+            target[UnhashableKey(task)] = value
