@@ -4,8 +4,15 @@
 ``object`` (a TaskGraph, a TaskManager, or a function without arguments that
 returns one) and writes its drawing: DOT text for ``.dot``, SVG/PNG through
 Graphviz otherwise (DOT text next to it, with a note, when ``dot`` is missing).
-It also prints the graph as a text tree. Uses argparse only, so the engine
-needs no extra dependency.
+It also prints the graph as a text tree.
+
+``celestialflow serve module:graph [--tasks module:tasks]`` serves the graph's
+live view in the browser (:mod:`celestialflow.dashboard`, on 127.0.0.1 unless
+``--host`` says otherwise) and, with ``--tasks``, runs the graph on them (a
+mapping ``{stage: tasks}``, a list for a chain's entry, or a function without
+arguments returning either); the page keeps showing the final state until Ctrl-C
+(or, with ``--exit``, the command ends with the run). Uses argparse only, so the
+engine needs no extra dependency.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLE = "example:\n  celestialflow render mypipeline:build_graph -o graph.svg"
+SERVE_EXAMPLE = "example:\n  celestialflow serve mypipeline:graph --tasks mypipeline:tasks --port 8765"
 
 
 def load_object(spec: str) -> Any:
@@ -76,6 +84,47 @@ def render(spec: str, output: Path) -> int:
     return 0
 
 
+def serve(spec: str, tasks_spec: str | None, host: str, port: int | None, leave: bool) -> int:
+    """Serve the dashboard of the graph named by ``spec``; run it on ``tasks_spec`` if given."""
+    import time
+    from collections.abc import Mapping
+
+    graph = as_graph(load_object(spec), spec)
+    bracketed = f"[{host}]" if ":" in host else host
+    graph.open_dashboard(bracketed + (f":{port}" if port is not None else ""))
+    print(graph.format_tree())
+    code = 0
+    if tasks_spec is not None:
+        tasks = load_object(tasks_spec)
+        if callable(tasks):
+            tasks = tasks()
+        try:
+            if isinstance(tasks, Mapping):
+                graph.start_graph(tasks)
+            elif hasattr(graph, "start"):
+                graph.start(tasks)
+            else:
+                raise ValueError(f"{tasks_spec!r}: give a mapping {{stage name: tasks}} for graph {graph.name!r}")
+        except ValueError:
+            graph.close_dashboard()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the page shows the crash; say it here too
+            print(f"celestialflow serve: graph {graph.name!r} crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 1
+        failed = sum(s["failed"] for s in graph.get_status_dict().values())
+        print(f"run ended in {graph.elapsed:.2f} s, {failed} failed task(s); the dashboard shows the final state")
+    if leave:
+        graph.close_dashboard()
+        return code
+    print(f"serving {graph.dashboard_url} until Ctrl-C", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        graph.close_dashboard()
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``celestialflow`` console script; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -91,11 +140,32 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument(
         "-o", "--output", type=Path, required=True, help="FILE.svg, FILE.png or FILE.dot"
     )
+    sv = sub.add_parser(
+        "serve",
+        help="serve the live view of a TaskGraph in the browser (and run it)",
+        epilog=SERVE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sv.add_argument("target", metavar="module:object", help="a TaskGraph, TaskManager or a function returning one")
+    sv.add_argument(
+        "--tasks",
+        metavar="module:object",
+        help="run the graph on these: {stage: tasks}, a list (a chain's entry) or a function returning one",
+    )
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only; another prints a warning)",
+    )
+    sv.add_argument("--port", type=int, default=None, help="port (default 8765, or a free one if it is taken)")
+    sv.add_argument("--exit", action="store_true", help="stop serving when the run ends instead of at Ctrl-C")
     args = parser.parse_args(argv)
     try:
+        if args.command == "serve":
+            return serve(args.target, args.tasks, args.host, args.port, args.exit)
         return render(args.target, args.output)
     except ValueError as exc:
-        parser.exit(2, f"celestialflow render: error: {exc}\n")
+        parser.exit(2, f"celestialflow {args.command}: error: {exc}\n")
     return 2  # pragma: no cover
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ from .logs import truncate
 
 if TYPE_CHECKING:
     from .manager import TaskManager
+
+MAX_TRACEBACK = 20_000  # characters of a failure's traceback kept in its event
+TRACEBACKS = 100  # failures per stage run whose traceback is formatted (the rest carry none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +50,14 @@ class StageStarted:
 
 @dataclass(frozen=True, slots=True)
 class TaskFailure:
-    """One task's final failure: the task's ``repr`` (cut to the stage's ``max_info``), the error."""
+    """One task's final failure: the task's ``repr`` (cut to the stage's ``max_info``), the error
+    and its formatted traceback (the last ``MAX_TRACEBACK`` characters; only for the first
+    ``TRACEBACKS`` failures of a stage's run, so a flood of failures costs no formatting)."""
 
     task: str
     error_type: str
     message: str
+    traceback: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +130,18 @@ class FailureEvents(Hook):
     def __init__(self, channel: EventChannel, graph: str, stage: str, max_info: int) -> None:
         self.channel, self.graph, self.stage, self.max_info = channel, graph, stage, max_info
         self._buffer: list[TaskFailure] = []
+        self._tracebacks_left = TRACEBACKS
 
     def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
         try:
             message = str(exc)
         except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
             message = f"<{type(exc).__name__} with unprintable message>"
-        self._buffer.append(TaskFailure(truncate(task, self.max_info), type(exc).__name__, message))
+        tb = ""
+        if self._tracebacks_left > 0:
+            self._tracebacks_left -= 1
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_TRACEBACK:]
+        self._buffer.append(TaskFailure(truncate(task, self.max_info), type(exc).__name__, message, tb))
 
     def on_progress(self, manager: TaskManager, n: int) -> None:
         if self._buffer:

@@ -92,6 +92,7 @@ class TaskGraph:
         self._stage_modes: dict[str, str] = {}
         self.events = EventChannel()
         self.last_run: GraphRun | None = None  # the run going on, or the last one
+        self.dashboard: Any = None  # the dashboard server (celestialflow.dashboard), while one is open
 
     @property
     def pending(self) -> dict[str, list[Any]]:
@@ -190,12 +191,16 @@ class TaskGraph:
         """``"thread"`` or ``"process"``: where stage ``name``'s loop runs."""
         return self._stage_modes[self._resolve(name)]
 
-    def start_graph(self, init_tasks: Mapping[StageRef, Iterable[Any]]) -> None:
+    def start_graph(
+        self, init_tasks: Mapping[StageRef, Iterable[Any]], *, dashboard: bool | int | str = False
+    ) -> None:
         """Feed the given tasks to their stages and run until every stage has finished.
 
         Raises the first stage crash (an error outside task execution) after all
         stages stopped; on Ctrl-C stops every stage, keeps what was still queued in
-        ``self.pending`` (and logs it), then re-raises.
+        ``self.pending`` (and logs it), then re-raises. ``dashboard=True`` (or a
+        port, or ``"host:port"``) serves a live view of the run in the browser
+        (:mod:`celestialflow.dashboard`), which stays up after the run.
         """
         if not isinstance(init_tasks, Mapping):
             raise TypeError("start_graph takes a mapping {stage or stage name: tasks}")
@@ -209,6 +214,8 @@ class TaskGraph:
                 )
             feeds[name] = tasks
         self._check_stages()
+        if dashboard is not False and dashboard is not None:
+            self.open_dashboard(dashboard)
         if self.schedule == "layered" and not nx.is_directed_acyclic_graph(self._g):
             raise GraphError(f"graph {self.name!r} has a cycle; layered scheduling needs a DAG")
         self.last_run = GraphRun(self, feeds)
@@ -248,6 +255,28 @@ class TaskGraph:
                     ) from exc
             else:
                 stage.check_picklable()
+
+    def open_dashboard(self, address: bool | int | str = True) -> str:
+        """Serve the live view of this graph's runs; returns its URL (see :mod:`celestialflow.dashboard`)."""
+        from .dashboard import open_dashboard
+
+        return open_dashboard(self, address)
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The address of this graph's dashboard, or None when none is open."""
+        return self.dashboard.url if self.dashboard is not None else None
+
+    def close_dashboard(self) -> None:
+        """Stop serving the dashboard (it otherwise stays up after the run until the process exits)."""
+        if self.dashboard is not None:
+            self.dashboard.close()
+
+    def live(self, interval: float = 1.0) -> Any:
+        """A display that updates in place in Jupyter while the graph runs (drawing and counters)."""
+        from .dashboard.jupyter import LiveDisplay
+
+        return LiveDisplay(self, interval)
 
     def status(self) -> dict[str, StageStatus]:
         """A snapshot of every stage of the run going on (or the last one); see

@@ -27,11 +27,11 @@ def _stage_list(stages: Iterable[TaskManager], what: str) -> list[TaskManager]:
 class _Structure(TaskGraph):
     entry: list[TaskManager]
 
-    def start(self, tasks: Iterable[Any]) -> None:
+    def start(self, tasks: Iterable[Any], *, dashboard: bool | int | str = False) -> None:
         """Feed ``tasks`` to the entry stage(s) and run to completion (one entry streams them)."""
         if len(self.entry) > 1:
             tasks = list(tasks)
-        self.start_graph({stage: tasks for stage in self.entry})
+        self.start_graph({stage: tasks for stage in self.entry}, dashboard=dashboard)
 
 
 class TaskChain(_Structure):

@@ -172,3 +172,10 @@ def test_online_page_runs(tmp_path):
     out = run_blocks_in_order("online.md", tmp_path)
     assert "run_001: run computed" in out and "run_002: run computed" in out
     assert "waiting [0, 1] 400\n['0:0', '0:1']\n600\nTrue" in out
+
+
+def test_watching_guide_examples_run(tmp_path):
+    pytest.importorskip("IPython")  # graph.live() displays through IPython
+    out = run_guide("watching.md", tmp_path, 3).stdout
+    assert re.search(r"http://127\.0\.0\.1:\d+/g/TaskChain-[0-9a-f]{6}/", out)
+    assert "failed 10\nTrue\nrun_started 10 run_finished" in out

@@ -1,0 +1,89 @@
+"""A TaskGraph's live view in a Jupyter notebook: drawing and counters updated in place.
+
+``graph.live()`` displays the graph (the dashboard's SVG drawing, coloured by
+state) above a table of per-stage counters, and a background thread updates that
+one output (``display_id``) every ``interval`` seconds while the graph runs, so
+it can be called in the cell before ``start_graph`` or in the same cell. No
+JavaScript: the notebook shows plain HTML, trusted or not.
+"""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+from typing import TYPE_CHECKING
+
+from ..observe import GraphObserver
+from .drawing import layout, svg
+
+if TYPE_CHECKING:
+    from ..graph import TaskGraph
+
+COLUMNS = ("received", "succeeded", "failed", "retried", "duplicated", "in_flight", "queued")
+
+
+def _seconds(s: float | None) -> str:
+    return "–" if s is None else f"{s:.1f} s"
+
+
+class LiveDisplay:
+    """The live display of ``graph`` (see the module docstring); ``stop()`` ends the updates."""
+
+    def __init__(self, graph: TaskGraph, interval: float = 1.0) -> None:
+        try:
+            from IPython.display import HTML, display
+        except ImportError as exc:  # pragma: no cover - IPython comes with every notebook
+            raise ImportError("graph.live() needs IPython (it runs in Jupyter); use the dashboard elsewhere") from exc
+        self.graph = graph
+        self.interval = interval
+        self.observer = GraphObserver(graph, interval=min(interval, 0.5))
+        self.layout = layout(graph.to_networkx())
+        self._html = HTML
+        self._stop = threading.Event()
+        self.handle = display(HTML(self.html()), display_id=True)
+        self.thread = threading.Thread(target=self._loop, name="cf-live", daemon=True)
+        self.thread.start()
+
+    def html(self) -> str:
+        """The current view as an HTML fragment (drawing, totals, per-stage table)."""
+        snap = self.observer.snapshot()
+        t = snap["totals"]
+        head = (
+            f"<b>{escape(snap['graph'])}</b> · {escape(snap['state'])} · elapsed {_seconds(snap['elapsed'])}"
+            f" · ETA {_seconds(snap['eta']) if snap['state'] == 'running' else '–'}"
+            f" · ✓ {t['succeeded']:,} · ✗ {t['failed']:,} · queued {t['queued']:,}"
+        )
+        cells = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in COLUMNS)
+        rows = []
+        for name, s in snap["stages"].items():
+            values = "".join(f"<td style='text-align:right'>{int(s.get(c, 0)):,}</td>" for c in COLUMNS)
+            rows.append(
+                f"<tr><td>{escape(name)}</td><td>{escape(s['state'])}</td>{values}"
+                f"<td style='text-align:right'>{s['throughput']:,.1f}</td></tr>"
+            )
+        table = (
+            f"<table><thead><tr><th>stage</th><th>state</th>{cells}<th>per s</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+        return f"<div class='cf-live'><div>{head}</div>{svg(self.layout, snap['stages'])}{table}</div>"
+
+    def _loop(self) -> None:
+        seen_run = self.observer.run
+        while not self._stop.wait(self.interval):
+            running = self.observer.state == "running"
+            if running or self.observer.run != seen_run:
+                self.update()
+                if not running:
+                    seen_run = self.observer.run  # the final state was drawn
+
+    def update(self) -> None:
+        """Redraw now."""
+        self.handle.update(self._html(self.html()))
+
+    def stop(self) -> None:
+        """Stop updating (the last drawing stays) and detach from the graph."""
+        self._stop.set()
+        self.observer.close()
+
+    def _repr_html_(self) -> str:
+        return self.html()
