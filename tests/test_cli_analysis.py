@@ -40,8 +40,13 @@ def test_plot_spectrum_summed_over_a_glob_with_a_selection(data, tmp_path):
     assert r.exit_code == 2 and "expected a field name or a number" in r.output
 
 
-def test_plot_psd_without_a_psd_field_is_a_clear_error(data, tmp_path):
-    r = invoke("plot", data, "run_001", "--what", "psd", "-o", tmp_path / "p.png", "--cache", tmp_path / "c")
+def test_plot_psd_draws_basic_features_and_refuses_data_without_psd(data, tmp_path):
+    out = tmp_path / "p.png"
+    r = invoke("plot", data, "run_001", "--what", "psd", "-o", out, "--cache", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    r = invoke("plot", data, "run_001", "--what", "psd", "--target", "peaks", "-o", out,
+               "--cache", tmp_path / "c")
     assert r.exit_code == 2 and "needs a 'psd' field" in r.output
 
 

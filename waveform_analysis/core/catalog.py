@@ -44,7 +44,7 @@ class InfoTable(list):
 
 def list_runs(context: Any) -> InfoTable:
     """Runs under ``data_root`` that the configured adapter reads: layout, files, size, cache."""
-    from ..plugins.raw_files import adapter_for
+    from ..daq.runs import adapter_for
 
     root = context.data_root
     rows = []

@@ -39,8 +39,8 @@ from .config import (
     resolve_options,
     validate_config,
 )
-from .explain import Explanation, PlanRow
-from .lineage import compute_keys, dependency_order, lineage_graph
+from .explain import Explanation, explain_plan
+from .lineage import compute_keys, dependency_order, lineage_graph, plugin_fingerprint
 from .plugin import Plugin, as_plugin, validate_plugin
 from .resolver import Resolver
 from .storage import CacheStorage, check_run_id
@@ -255,7 +255,7 @@ class Context:
         """What the run's files and settings say: format, model, ``dt_ns``, record length,
         polarity, gates, calibration, start/stop time ..., and where each value came from
         (``sources``); see :class:`waveform_analysis.daq.RunInfo`."""
-        from ..plugins.raw_files import run_info_for
+        from ..daq.runs import run_info_for
 
         adapter, info = run_info_for(self, str(run_id))
         out = info.to_dict()
@@ -337,7 +337,7 @@ class Context:
             self._plugins,
             order,
             lambda p: resolve_options(self.config, p),
-            lambda p: _fingerprint(self, p, run_id),
+            lambda p: plugin_fingerprint(self, p, run_id),
         )
         return order, keys
 
@@ -372,32 +372,7 @@ class Context:
         """Which plugins ``get_data(run_id, data_name)`` would run, with keys and options."""
         run_id = check_run_id(run_id)
         order, keys = self._keys(run_id, data_name)
-        status: dict[str, str] = {}
-
-        def mark(name: str) -> None:
-            if name in status:
-                return
-            status[name] = self._resolver.status(run_id, name, keys[name])
-            if status[name] == "compute":
-                for dep in self._plugins[name].depends_on:
-                    mark(dep)
-
-        mark(data_name)
-        rows = []
-        for name in order:
-            p = self._plugins[name]
-            rows.append(
-                PlanRow(
-                    data_name=name,
-                    plugin=type(p).__name__,
-                    version=p.version,
-                    key=keys[name],
-                    status=status.get(name, "skip"),
-                    options=resolve_options(self.config, p),
-                    depends_on=tuple(p.depends_on),
-                )
-            )
-        return Explanation(run_id=run_id, data_name=data_name, rows=tuple(rows))
+        return explain_plan(self, run_id, data_name, order, keys)
 
     preview = explain
 
@@ -427,14 +402,8 @@ class Context:
             raise ConfigError(f"config 'chunk_mb' must be a positive number of MiB, got {value!r}")
         return max(1, int(value * (1 << 20)))
 
-    def watch(
-        self,
-        target: str = "peaks",
-        *,
-        background: bool = False,
-        idle_exit: float | None = None,
-        **options: Any,
-    ) -> Any:
+    def watch(self, target: str = "peaks", *, background: bool = False, idle_exit: float | None = None,
+              **options: Any) -> Any:
         """Process the runs of ``data_root`` as the digitizer writes them; returns the Watcher.
 
         Blocks until Ctrl-C (or ``idle_exit`` seconds with every run done), unless
@@ -463,15 +432,6 @@ class Context:
         run_id = check_run_id(run_id)
         self._resolver.forget(run_id, data_name)
         self.storage.delete(run_id, data_name)
-
-
-def _fingerprint(context: Context, plugin: Plugin, run_id: str) -> str:
-    try:
-        return str(plugin.fingerprint(context, run_id) or "")
-    except Exception as exc:  # e.g. the run's files are missing: that plugin is the one failing
-        if not hasattr(exc, "wa_plugin"):
-            exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
-        raise
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:

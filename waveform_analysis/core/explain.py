@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Explanation", "PlanRow"]
+__all__ = ["Explanation", "PlanRow", "explain_plan"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,37 @@ class Explanation:
         n = len(self.to_compute)
         lines.append(f"  {n} plugin(s) would run, {len(self.rows) - n} not")
         return "\n".join(lines)
+
+
+def explain_plan(context: Any, run_id: str, data_name: str, order: list[str], keys: dict) -> Explanation:
+    """The :class:`Explanation` of ``get_data(run_id, data_name)`` given the lineage's order and
+    keys: what is in memory or on disk, and what would be computed (only the ancestors of a
+    plugin that computes are looked at)."""
+    from .config import resolve_options
+
+    status: dict[str, str] = {}
+
+    def mark(name: str) -> None:
+        if name in status:
+            return
+        status[name] = context._resolver.status(run_id, name, keys[name])
+        if status[name] == "compute":
+            for dep in context._plugins[name].depends_on:
+                mark(dep)
+
+    mark(data_name)
+    rows = []
+    for name in order:
+        p = context._plugins[name]
+        rows.append(
+            PlanRow(
+                data_name=name,
+                plugin=type(p).__name__,
+                version=p.version,
+                key=keys[name],
+                status=status.get(name, "skip"),
+                options=resolve_options(context.config, p),
+                depends_on=tuple(p.depends_on),
+            )
+        )
+    return Explanation(run_id=run_id, data_name=data_name, rows=tuple(rows))

@@ -19,7 +19,7 @@ import networkx as nx
 from ..errors import PluginError, UnknownDataError
 from .plugin import Plugin
 
-__all__ = ["KEY_LENGTH", "dependency_order", "lineage_graph", "make_key"]
+__all__ = ["KEY_LENGTH", "dependency_order", "lineage_graph", "make_key", "plugin_fingerprint"]
 
 KEY_LENGTH = 32  # hex digits of sha256 kept in keys and file names
 
@@ -113,3 +113,13 @@ def compute_keys(
         upstream = {d: keys[d] for d in p.depends_on}
         keys[name] = make_key(name, p.version, tracked, upstream, fingerprint_of(p))
     return keys
+
+
+def plugin_fingerprint(context: Any, plugin: Any, run_id: str) -> str:
+    """``plugin.fingerprint`` as a string; an error there is blamed on that plugin."""
+    try:
+        return str(plugin.fingerprint(context, run_id) or "")
+    except Exception as exc:  # e.g. the run's files are missing: that plugin is the one failing
+        if not hasattr(exc, "wa_plugin"):
+            exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
+        raise

@@ -1,14 +1,13 @@
 """``raw_files``: the table of digitizer files of a run (channel, board, segment, relative path).
 
 Also home of the options every reader of the run shares (``daq_adapter``,
-``daq_folder``, ``dt_ns``) and of :func:`adapter_for` and :func:`run_info_for`,
-which the ``st_waveforms`` and ``triggers`` plugins and ``Context.run_info`` use.
+``daq_folder``, ``dt_ns``); how a Context resolves them to an adapter, the run's
+files and its RunInfo is :mod:`waveform_analysis.daq.runs` (re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import threading
 from typing import Any
@@ -16,61 +15,24 @@ from typing import Any
 import numpy as np
 
 from ..core.plugin import Option, Plugin
-from ..daq import DEFAULT_ADAPTER
+from ..daq.runs import RUN_OPTION_DEFAULTS, adapter_for, list_files, run_info_for
 from ..dtypes import RAW_FILES_DTYPE
-from ..errors import ConfigError, MissingFileError
+from ..errors import MissingFileError
 
-__all__ = ["RawFilesPlugin", "adapter_for", "files_digest", "run_info_for", "stamp_files"]
+__all__ = [
+    "RawFilesPlugin",
+    "adapter_for",
+    "files_digest",
+    "list_files",
+    "run_info_for",
+    "stamp_files",
+]
 
 # The listing each thread fingerprinted last, per (data_root, run, plugin, options): the
 # Context computes the keys and then, in the same thread, the data, so ``compute`` hands
 # out exactly the table (sizes included) that the key was made from.
 _LISTED = threading.local()
 _LISTED_KEEP = 8  # between a key and its data a thread lists one run; a few spare
-
-
-def adapter_for(context: Any, run_id: str | None = None):
-    """The DAQ adapter configured for ``raw_files`` in ``context``; for ``"auto"`` the one that
-    recognises ``run_id``'s files."""
-    from ..daq import get_adapter, resolve_adapter
-
-    try:
-        name = context.get_config("raw_files", "daq_adapter")
-    except Exception:  # noqa: BLE001 - a context without the raw_files plugin
-        name = context.config.get("daq_adapter", DEFAULT_ADAPTER)
-    if run_id is None:
-        return get_adapter(name)
-    return resolve_adapter(name, context.data_root, run_id)
-
-
-def _option(context: Any, name: str) -> Any:
-    try:
-        return context.get_config("raw_files", name)
-    except Exception:  # noqa: BLE001 - a context without the raw_files plugin
-        return context.config.get(name, RawFilesPlugin.options[name].default)
-
-
-def list_files(context: Any, run_id: str, adapter: Any = None) -> np.ndarray:
-    """The run's files, as ``raw_files`` lists them."""
-    adapter = adapter or adapter_for(context, run_id)
-    folder = _option(context, "daq_folder")
-    takes_folder = "folder" in inspect.signature(adapter.list_files).parameters
-    if folder == "auto" or (folder == "raw" and not takes_folder):
-        return adapter.list_files(context.data_root, run_id)
-    if not takes_folder:
-        raise ConfigError(
-            f"option daq_folder={folder!r}: the {adapter.name!r} adapter reads one folder only"
-        )
-    return adapter.list_files(context.data_root, run_id, folder=folder)
-
-
-def run_info_for(context: Any, run_id: str, files: np.ndarray | None = None):
-    """``(adapter, RunInfo)`` of ``run_id``: what its files and settings say, ``dt_ns`` resolved."""
-    adapter = adapter_for(context, run_id)
-    if files is None:
-        files = list_files(context, run_id, adapter)
-    info = adapter.run_info(context.data_root, run_id, files, dt_ns=_option(context, "dt_ns"))
-    return adapter, info
 
 
 class RawFilesPlugin(Plugin):
@@ -95,19 +57,19 @@ class RawFilesPlugin(Plugin):
     save_to_cache = False
     options = {
         "daq_adapter": Option(
-            default=DEFAULT_ADAPTER,
+            default=RUN_OPTION_DEFAULTS["daq_adapter"],
             type=str,
             help="Digitizer file format: 'auto' (recognised per run), 'compass', 'vx2730',"
             " 'v1725', or a registered adapter's name",
         ),
         "daq_folder": Option(
-            default="auto",
+            default=RUN_OPTION_DEFAULTS["daq_folder"],
             type=str,
             help="CoMPASS folder to read: 'auto' (RAW, UNFILTERED, FILTERED: the first that"
             " exists), 'raw' (RAW, else UNFILTERED), 'filtered' or 'unfiltered'",
         ),
         "dt_ns": Option(
-            default=None,
+            default=RUN_OPTION_DEFAULTS["dt_ns"],
             type=(float, int, type(None)),
             help="Sample period [ns] of runs whose settings and board model do not state it",
         ),
