@@ -66,7 +66,7 @@ t0 = time.perf_counter()
 import numpy as np
 from waveform_analysis import Context, standard_plugins
 data_root, storage, run = sys.argv[1:4]
-ctx = Context(storage_dir=storage, config={"data_root": data_root})
+ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": "vx2730"})  # as cold_peaks filled it
 ctx.register(*standard_plugins())
 t1 = time.perf_counter()
 peaks = ctx.get_data(run, "peaks")
