@@ -8,6 +8,9 @@ time excluded), then prints for each step the best of ``--repeat`` timings:
 
 * VX2730 CSV -> st_waveforms, MB/s of CSV (reference: np.fromfile of the same files)
 * V1725 binary -> st_waveforms, MB/s of file (reference: np.fromfile of the same files)
+* CoMPASS BIN 2.x (0xCAED) -> st_waveforms, MB/s of file (reference: np.fromfile)
+* CoMPASS list-mode CSV (no waveforms, 25 x the triggers) -> trigger rows, MB/s of CSV
+  (reference: np.fromfile)
 * st_waveforms -> peaks, MB/s of int16 samples (reference: np.abs(x - b) > t)
 * cold CSV -> peaks and binary -> peaks end to end: ``Context.get_data(run, "peaks")``
   with the standard plugins on an empty cache (cache writes included), MB/s of
@@ -19,7 +22,8 @@ time excluded), then prints for each step the best of ``--repeat`` timings:
 * peak RSS of CSV -> peaks in a new process (``VmHWM``; ``ru_maxrss`` printed
   too) against the run's int16 sample bytes
 
-Targets: CSV >= 300 MB/s, binary >= 1000 MB/s, hits >= 2000 MB/s, cold CSV ->
+Targets: CSV >= 300 MB/s, binary (V1725, CoMPASS BIN) >= 1000 MB/s, list-mode CSV
+>= 150 MB/s, hits >= 2000 MB/s, cold CSV ->
 peaks >= 150 MB/s, binary -> peaks >= 500 MB/s, cached get_data < 10 ms,
 peak RSS < 3 x sample bytes + 200 MiB.
 """
@@ -50,6 +54,8 @@ from waveform_analysis.synthetic import generate_run  # noqa: E402
 TARGETS = {
     "vx2730": 300.0,
     "v1725": 1000.0,
+    "compass_bin": 1000.0,
+    "compass_list": 150.0,
     "hits": 2000.0,
     "features": 1000.0,  # basic_features with the gated charges, MB/s of samples
     "vx2730_peaks": 150.0,
@@ -57,16 +63,24 @@ TARGETS = {
     "cached_ms": 10.0,
 }
 MIB = 1 << 20
+# the runs read: name -> (adapter, generate_run options, label, triggers per waveform)
+READS = {
+    "vx2730": ("vx2730", {"fmt": "vx2730"}, "VX2730 CSV -> st_waveforms", 1),
+    "v1725": ("v1725", {"fmt": "v1725"}, "V1725 bin -> st_waveforms", 1),
+    "compass_bin": ("compass", {"fmt": "compass-bin"}, "CoMPASS BIN -> st_waveforms", 1),
+    "compass_list": ("compass", {"fmt": "compass-csv", "samples": False, "n_samples": 16},
+                     "CoMPASS list CSV -> triggers", 25),
+}
 
-# run in a new interpreter: argv = data_root storage_dir run_id
+# run in a new interpreter: argv = data_root storage_dir run_id adapter
 CACHED_CHILD = """
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 import numpy as np
 from waveform_analysis import Context, standard_plugins
-data_root, storage, run = sys.argv[1:4]
-ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": "vx2730"})  # as cold_peaks filled it
+data_root, storage, run, adapter = sys.argv[1:5]
+ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": adapter})
 ctx.register(*standard_plugins())
 t1 = time.perf_counter()
 peaks = ctx.get_data(run, "peaks")
@@ -164,22 +178,24 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp) / "DAQ"
         root.mkdir()
         # warm-up: compile/load every kernel on a small run of each format
-        for fmt in ("vx2730", "v1725"):
-            generate_run(root, f"warm_{fmt}", fmt=fmt, n_waveforms=200, n_samples=args.n_samples)
-            a = get_adapter(fmt)
+        for fmt, (adapter, gen, _, _) in READS.items():
+            generate_run(root, f"warm_{fmt}", n_waveforms=200, **{"n_samples": args.n_samples, **gen})
+            a = get_adapter(adapter)
             st = a.read(root, a.list_files(root, f"warm_{fmt}"), f"warm_{fmt}")
-            set_baselines(st)
-            find_peaks(st, 15.0)
+            if "wave" in st.dtype.names:
+                set_baselines(st)
+                find_peaks(st, 15.0)
 
         print(f"{2 * per_channel} waveforms x {args.n_samples} samples, best of {repeat}")
         st_csv = None
         inputs = {}
-        for fmt in ("vx2730", "v1725"):
+        for fmt, (adapter, gen, label, scale) in READS.items():
             run = f"bench_{fmt}"
             t0 = time.perf_counter()
-            generate_run(root, run, fmt=fmt, n_waveforms=per_channel, n_samples=args.n_samples)
+            generate_run(root, run, n_waveforms=per_channel * scale,
+                         **{"n_samples": args.n_samples, **gen})
             t_gen = time.perf_counter() - t0
-            a = get_adapter(fmt)
+            a = get_adapter(adapter)
             files = a.list_files(root, run)
             paths = [root / p for p in files["path"]]
             nbytes = sum(p.stat().st_size for p in paths)
@@ -193,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
                 holder["st"] = a.read(root, files, run)
 
             t = best_time(read, repeat)
-            label = "VX2730 CSV -> st_waveforms" if fmt == "vx2730" else "V1725 bin -> st_waveforms"
             row(label, nbytes, t, "np.fromfile same files", t_ref, TARGETS[fmt])
             if fmt == "vx2730":
                 st_csv = holder["st"]
@@ -230,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         # cached get_data in a new process (CSV run, cache filled just above)
         run = inputs["vx2730"][0]
         cache = Path(tmp) / "cache_vx2730"
-        res = [run_child(CACHED_CHILD, root, cache, run) for _ in range(max(3, repeat))]
+        res = [run_child(CACHED_CHILD, root, cache, run, "vx2730") for _ in range(max(3, repeat))]
         first = min(r["first"] for r in res) * 1e3
         worst = max(r["first"] for r in res) * 1e3
         second = min(r["second"] for r in res) * 1e3

@@ -253,3 +253,34 @@ def test_run_all_over_a_folder_of_mixed_formats(tmp_path):
     assert "3/3 runs to peaks" in r.output
     for run in ("csv_run", "v1_run", "bin_run"):
         assert any(line.startswith(run) and "success" in line for line in r.output.splitlines()), r.output
+
+
+@pytest.mark.parametrize("fmt, found", [("compass-bin", "CoMPASS 2.x BIN in RAW"),
+                                        ("compass-csv", "CoMPASS 2.x CSV in RAW")])
+def test_generate_compass_formats_show_run_info(tmp_path, fmt, found):
+    root = tmp_path / "DAQ"
+    r = invoke("generate", root, "--runs", "1", "--waveforms", "40", "--format", fmt)
+    assert r.exit_code == 0, r.output
+    assert (root / "run_001" / "truth.npy").is_file()
+    r = invoke("show", root, "--cache", tmp_path / "c")
+    assert r.exit_code == 0 and found in r.output
+    r = invoke("show", root, "run_001", "--cache", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    assert f"format: {found}" in r.output
+    assert "dt_ns" in r.output and "(x730 family)" in r.output
+    r = invoke("run", root, "--all", "--cache", tmp_path / "c", "--workers", "1", "--target",
+               "triggers")
+    assert r.exit_code == 0 and "success" in r.output
+
+
+def test_generate_list_mode_run_has_triggers_only(tmp_path):
+    root = tmp_path / "DAQ"
+    r = invoke("generate", root, "--runs", "1", "--waveforms", "40", "--format", "compass-bin",
+               "--list-mode")
+    assert r.exit_code == 0, r.output
+    r = invoke("show", root, "run_001", "--cache", tmp_path / "c")
+    assert "has_waveforms   False" in r.output
+    r = invoke("run", root, "--all", "--cache", tmp_path / "c", "--workers", "1")
+    assert r.exit_code == 1 and "has no waveforms" in r.output
+    r = invoke("generate", tmp_path / "V", "--runs", "1", "--format", "v1725", "--list-mode")
+    assert r.exit_code != 0

@@ -28,8 +28,8 @@ def time_fields() -> list[tuple]:
     return [
         _field(
             "time",
-            "Trigger time [ns]: since the Unix epoch when the run's start is known"
-            " (run_info's time_reference), else since the start of the acquisition",
+            "Trigger time: since the Unix epoch when the run's start is known"
+            " (run_info's time_reference), else since the start of the acquisition [ns]",
             np.int64,
         ),
         _field("timestamp", "Trigger time tag as written by the digitizer [ps]", np.int64),
@@ -47,12 +47,13 @@ def channel_fields() -> list[tuple]:
 def energy_fields() -> list[tuple]:
     """The firmware's numbers per trigger, NaN where the format has none."""
     return [
-        _field("energy", "Firmware energy (CoMPASS ENERGY, Qlong) [ADC channels]; NaN if none",
+        _field("energy", "Firmware energy (CoMPASS ENERGY, Qlong), NaN if none [ADC channels]",
                np.float32),
-        _field("energy_short", "Firmware short-gate energy (CoMPASS ENERGYSHORT) [ADC channels];"
-               " NaN if none", np.float32),
-        _field("energy_calibrated", "Energy calibrated by the digitizer software or the run's"
-               " calibration (c0 + c1 E + c2 E^2) [its unit, usually keV]; NaN if none", np.float64),
+        _field("energy_short", "Firmware short-gate energy (CoMPASS ENERGYSHORT), NaN if none"
+               " [ADC channels]", np.float32),
+        _field("energy_calibrated", "Energy calibrated by the digitizer software or with the"
+               " run's calibration c0 + c1 E + c2 E^2, NaN if none [keV, or the calibration's"
+               " unit]", np.float64),
     ]
 
 

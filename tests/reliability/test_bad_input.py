@@ -40,6 +40,8 @@ C1_CH0 = f"0@DT5730 #2-11-1463_Data_{BAD}.csv"  # CoMPASS 1.x
 BIN = "raw_b0_seg0.bin"
 # one V1725 event of the generated runs: header + per channel (header + samples)
 EVENT_BYTES = 16 + N_CHANNELS * (12 + 2 * N_SAMPLES)
+CB = f"DataR_CH0@DT5730_1463_{BAD}.BIN"  # CoMPASS 2.x BIN, channel 0, header word 0xCAED
+CB_EVENT = 25 + 2 * N_SAMPLES  # board, channel, timetag, E, Eshort, flags, code, n, samples
 
 
 # -- corruptions: each takes the bad run's data folder, returns the records it drops ----------
@@ -187,6 +189,35 @@ def _grow_bin(raw: Path) -> int:
     return 0
 
 
+def _patch_bin(offset: int, value: bytes) -> Callable[[Path], int]:
+    def corrupt(raw: Path) -> int:
+        data = bytearray((raw / CB).read_bytes())
+        data[offset : offset + len(value)] = value
+        (raw / CB).write_bytes(bytes(data))
+        return 0
+
+    return corrupt
+
+
+def _cut_compass_bin(raw: Path) -> int:
+    (raw / CB).write_bytes((raw / CB).read_bytes()[: 2 + 19 * CB_EVENT + 100])
+    return 0
+
+
+def _bin_segment_gap(raw: Path) -> int:
+    (raw / f"DataR_CH0@DT5730_1463_{BAD}_1.BIN").unlink()
+    return 7  # channel 0's 20 records in segments of 7, 7 and 6
+
+
+def _contradicting_settings(raw: Path) -> int:
+    (raw.parent / "settings.xml").write_text(
+        "<configuration><board><modelName>DT5730</modelName><serialNumber>1463</serialNumber>"
+        "<sampleTime>2000</sampleTime><parameters><entry><key>SRV_PARAM_RECLEN</key><value>"
+        "<value>4000.0</value></value></entry></parameters></board></configuration>"
+    )
+    return 0
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -204,6 +235,7 @@ class Case:
 
 
 V1725 = {"fmt": "v1725"}
+CBIN = {"fmt": "compass-bin"}
 COMPASS2 = {"layout": "compass2", "n_segments": 2}
 F = re.escape
 
@@ -268,7 +300,37 @@ CASES = [
     Case("bin-file-grows", _grow_bin, "error",
          rf"{BIN}, byte offset {21 * EVENT_BYTES}: .*past the end of the file", FormatError,
          gen=V1725, after_listing=True),
+    Case("compass-bin-truncated-event", _cut_compass_bin, "error",
+         rf"{F(CB)}, byte offset {2 + 19 * CB_EVENT}: truncated event", FormatError, gen=CBIN),
+    Case("compass-bin-impossible-size", _patch_bin(2 + 3 * CB_EVENT + 21, b"\xff\xff\xff\x7f"),
+         "error", rf"{F(CB)}, byte offset {2 + 3 * CB_EVENT}: impossible event size", FormatError,
+         gen=CBIN),
+    Case("compass-bin-unknown-header-word", _patch_bin(0, b"\xef\xbe"), "error",
+         rf"{F(CB)}, byte offset 0: unknown header word 0xBEEF", FormatError, gen=CBIN),
+    Case("compass-bin-channel-out-of-range", _patch_bin(2 + 5 * CB_EVENT + 2, b"\xe7\x03"),
+         "error", rf"{F(CB)}, byte offset {2 + 5 * CB_EVENT}: channel 999 out of range",
+         FormatError, gen=CBIN),
+    Case("compass-bin-missing-segment", _bin_segment_gap, "warn",
+         rf"gap in the segment numbers, missing 1 \(DataR_CH0@DT5730_1463_{BAD}_1\.BIN\)",
+         gen={**CBIN, "n_segments": 3}),
+    Case("compass-bin-file-shrinks", _cut_compass_bin, "error",
+         rf"{F(CB)}, byte offset {2 + 19 * CB_EVENT}: truncated event", FormatError, gen=CBIN,
+         after_listing=True),
+    Case("compass-bin-file-disappears", _delete(CB), "error",
+         rf"file {BAD}/RAW/{F(CB)} was listed for the run but no longer exists",
+         MissingFileError, gen=CBIN, after_listing=True),
+    Case("compass-settings-contradict-the-files", _contradicting_settings, "error",
+         r"settings.xml: contradicts the files: SRV_PARAM_RECLEN gives 2000 samples at 2.0 ns, "
+         rf"the files hold {N_SAMPLES}", FormatError, gen=CBIN),
 ]  # fmt: skip
+
+
+ADAPTERS = {"compass-bin": "compass"}  # the adapter of a generator format named otherwise
+
+
+def _adapter(case: Case) -> str:
+    fmt = case.gen.get("fmt", "vx2730")
+    return ADAPTERS.get(fmt, fmt)
 
 
 def _generate(root: Path, case: Case) -> None:
@@ -299,7 +361,7 @@ def test_bad_input_in_a_batch(tmp_path, monkeypatch, warnings_log, case):
     dropped = 0
     done: list[int] = []
     if case.after_listing:
-        adapter = type(get_adapter(case.gen.get("fmt", "vx2730")))
+        adapter = type(get_adapter(_adapter(case)))
         read_into = adapter.read_into
 
         def read_after_change(self, data_root, files, run_id, sink):
@@ -310,7 +372,7 @@ def test_bad_input_in_a_batch(tmp_path, monkeypatch, warnings_log, case):
         monkeypatch.setattr(adapter, "read_into", read_after_change)
     else:
         dropped = case.corrupt(raw)
-    config = {"data_root": str(root), "daq_adapter": case.gen.get("fmt", "vx2730")}
+    config = {"data_root": str(root), "daq_adapter": _adapter(case)}
     ctx = Context(storage_dir=cache, config=config)
     ctx.register(standard_plugins())
 
@@ -345,4 +407,5 @@ def test_table_covers_the_brief():
     assert len(CASES) >= 15
     assert {c.outcome for c in CASES} == {"error", "warn"}
     assert any(c.gen.get("fmt") == "v1725" for c in CASES)
+    assert any(c.gen.get("fmt") == "compass-bin" for c in CASES)
     assert any(c.gen.get("layout") == "compass1" for c in CASES)

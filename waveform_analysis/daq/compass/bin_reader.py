@@ -172,9 +172,6 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
         size = full.stat().st_size
         pos = lay.start
         block = BLOCK_BYTES
-        e = np.empty(0, np.int64)
-        f = np.empty(0, np.float64)
-        w = np.empty((0, 0), np.int16)
         while pos < size:
             n = min(block, size - pos)
             buf = pool.take(n)
@@ -183,9 +180,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                     raise FormatError(f"run {run_id!r}: file {rel}, byte offset {pos}: the file "
                                       "shrank while being read (changed while being read)")
                 eof = pos + n >= size
-                code, stop, cnt, most, value = k.walk(
-                    buf, n, eof, lay.v1, lay.bits, False, e, e, e, f, f, f, e, e, w
-                )
+                code, stop, cnt, most, value = k.walk(buf, n, eof, lay.v1, lay.bits)
             finally:
                 pool.give(buf)
             if code:
@@ -229,42 +224,31 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
             jobs.append((rel, lay, a, b, row, cnt))
             row += cnt
 
+    no_rows = np.empty(0, np.int32)
+
     def fill(job):
         rel, lay, a, b, row0, cnt = job
         n = b - a
         out = records.take(cnt)
-        stamp = np.empty(cnt, np.int64)
-        ecal = np.empty(cnt, np.float64)
         wave = out["wave"] if has_waves else np.empty((cnt, 0), np.int16)
-        length = np.empty(cnt, np.int64)
-        flags = np.empty(cnt, np.int64)
-        board = np.empty(cnt, np.int64)
-        channel = np.empty(cnt, np.int64)
-        energy = np.full(cnt, np.nan, np.float64)
-        eshort = np.full(cnt, np.nan, np.float64)
+        length = out["length"] if has_waves else no_rows
+        dt = out["dt"] if has_waves else no_rows.astype(np.float64)
         buf = pool.take(n)
         try:
             with open_listed(run_id, rel, data_root / rel) as fh:
                 if read_exact(fh, buf, a, n) != n:
                     raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
                                       "shrank while being read (changed while being read)")
-            k.walk(buf, n, True, lay.v1, lay.bits, True, board, channel, stamp, energy, ecal,
-                   eshort, flags, length, wave)
+            got = k.fill(buf, n, lay.v1, lay.bits, t0, float(info.dt_ns or 0.0), out["board"],
+                         out["channel"], out["timestamp"], out["time"], out["energy"],
+                         out["energy_calibrated"], out["energy_short"], out["flags"], length, dt,
+                         wave)
         finally:
             pool.give(buf)
-        out["board"] = board
-        out["channel"] = channel
-        out["timestamp"] = stamp
-        out["time"] = stamp // 1000 + t0
-        out["flags"] = flags
-        out["energy"] = energy
-        out["energy_short"] = eshort
-        out["energy_calibrated"] = ecal
-        if has_waves:
-            out["length"] = length
-            out["dt"] = info.dt_ns
+        if got != cnt:  # the walk counted these very bytes: only a file rewritten in between
+            raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: changed while being "
+                              "read")
         info.calibrate(out)
-        info.fill_absent(out)
         sink.put(row0, out)
         records.give(out)
 
