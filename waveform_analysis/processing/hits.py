@@ -7,10 +7,15 @@ threshold_sigma * noise)`` and ends only where it falls back to
 bounds are extended by ``left_extension`` samples before and, after the
 release, by ``tail_extension`` times the hit's effective width (area /
 height, the decay constant of an exponential tail), so the extension follows
-the pulse shape instead of a constant. A new hit starting inside that
-extension continues the same peak, unless the signal rises fast after the
-peak's extremum (a second pulse: the peak is split at the valley).
-``position`` is the first sample within a few noise sigma of the extremum.
+the pulse shape instead of a constant, and at least to the end of the
+pulse's slow tail (blocks whose summed signal is significant). A new hit
+starting inside that extension, or a small one (below half the peak's
+height) within half the peak's length after it, continues the same peak;
+the peak is split only where a resolvable second pulse rises after its
+extremum (7 sigma, half the valley's level, half the first's height): one
+pulse, one peak. Each record's threshold follows its channel's noise,
+never below its own. ``position`` is the first sample within a few noise
+sigma of the extremum.
 Records are split across threads (the kernel releases the GIL).
 docs/physics.md has the reasons and the measurements.
 
@@ -240,7 +245,8 @@ def find_peaks(
     peaks = np.empty(rec.size, dtype=PEAKS_DTYPE)
     peaks["record_i"] = rec
     peaks["channel"] = st_waveforms["channel"][rec]
-    peaks["time"] = st_waveforms["time"][rec] + left.astype(np.int64) * st_waveforms["dt"][rec]
+    # in integers: a float sum would round an absolute time (~10^18 ns) to 256 ns
+    peaks["time"] = st_waveforms["time"][rec] + np.rint(left * st_waveforms["dt"][rec]).astype(np.int64)
     peaks["position"] = pos
     peaks["left"] = left
     peaks["right"] = right
