@@ -119,13 +119,19 @@ def test_page_shows_the_run_live_its_failures_and_the_final_state(browser, tmp_p
         # the failures: type and message, and the filter by stage
         wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#failures .failure")) == 16,
                  what="16 failures in the list")
-        first = browser.find_element(By.CSS_SELECTOR, '#failures .failure[data-stage="parse"]')
-        assert "ValueError" in first.text and "cannot parse record" in first.text
+
+        def first_failure_names_its_error():  # read again if the list is redrawn meanwhile
+            first = browser.find_element(By.CSS_SELECTOR, '#failures .failure[data-stage="parse"]')
+            return "ValueError" in first.text and "cannot parse record" in first.text
+
+        wait_for(first_failure_names_its_error, what="the failure's type and message")
         browser.save_screenshot(str(tmp_path / "dashboard-running.png"))
-        browser.find_element(By.CSS_SELECTOR, '#stages tr[data-stage="stats"]').click()
+        wait_for(lambda: browser.find_element(By.CSS_SELECTOR, '#stages tr[data-stage="stats"]').click() is None,
+                 what="a click on the stats row")
         wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#failures .failure")) == 0,
                  what="the failure list filtered to a stage without failures")
-        browser.find_element(By.CSS_SELECTOR, '#stages tr[data-stage="stats"]').click()  # back to all
+        wait_for(lambda: browser.find_element(By.CSS_SELECTOR, '#stages tr[data-stage="stats"]').click() is None,
+                 what="a click back to all stages")
     finally:
         gate.set()
         run.join(30)
@@ -136,7 +142,7 @@ def test_page_shows_the_run_live_its_failures_and_the_final_state(browser, tmp_p
     for stage in final:
         wait_for(lambda stage=stage: page_numbers(browser, stage) == status_numbers(final, stage),
                  what=f"the final numbers for {stage}")
-    assert page_numbers(browser, "sink")["succeeded"] == 384
+    wait_for(lambda: page_numbers(browser, "sink")["succeeded"] == 384, what="384 in the sink's row")
     # a reload starts from nothing and shows the same
     browser.refresh()
     wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#failures .failure")) == 16,
