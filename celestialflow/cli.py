@@ -76,7 +76,7 @@ def render(spec: str, output: Path) -> int:
         path = output.with_suffix(".dot")
         path.write_text(dot)
         print(f"note: Graphviz's 'dot' program is not installed, so {output.name} was not drawn; "
-              f"wrote the DOT text to {path} (apt-get install graphviz, then rerun)", file=sys.stderr)  # fmt: skip
+              f"wrote the DOT text to {path} (apt-get install graphviz, then rerun)", file=sys.stderr)
     else:
         path = render_dot(dot, output)
     print(graph.format_tree())
@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="celestialflow", description=__doc__.splitlines()[0], epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="draw a TaskGraph defined in a module", epilog=EXAMPLE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument(
         "target", metavar="module:object", help="e.g. mypipeline:graph or mypipeline:build_graph"
     )

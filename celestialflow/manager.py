@@ -179,7 +179,6 @@ class TaskManager:
         """The log file of the last run, if it wrote one."""
         return self.last_run.log_path
 
-    # -- hooks of the CelestialFlow guide ----------------------------------------
     def get_args(self, task: Any) -> Any:
         """The arguments of ``func`` for ``task``: ``(task,)``, or the task itself when unpacking."""
         if self.unpack_task_args:
@@ -209,7 +208,6 @@ class TaskManager:
         """
         return attempt < self.max_retries and isinstance(exc, self.retry_exceptions)
 
-    # -- public API ----------------------------------------------------------------
     def add_retry_exceptions(self, *exception_types: type[BaseException]) -> None:
         """Also retry tasks failing with these exception types."""
         for exc in exception_types:

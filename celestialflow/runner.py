@@ -110,7 +110,6 @@ class Runner:
         """Tasks in those chunks (safe to read from any thread)."""
         return self._inflight_items
 
-    # -- chunking -------------------------------------------------------------
     def _chunk_size(self) -> int:
         if self.fixed_chunk:
             return self.fixed_chunk
@@ -139,7 +138,6 @@ class Runner:
             fit = min(fit, int(CHUNK_BYTES * ran / nbytes))
         self.chunk = max(1, min(b.max_chunk, fit, 2 * self.chunk))
 
-    # -- the loop ---------------------------------------------------------------
     def _can_submit(self) -> bool:
         if self.isolate:
             return not self._open

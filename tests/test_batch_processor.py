@@ -463,7 +463,7 @@ def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
 
 
 def test_overlapping_thread_batches_restore_the_limit_once_both_end(workdir, monkeypatch):
-    from waveform_analysis.core.data.workers import kernel_threads_capped
+    from waveform_analysis.batch.workers import kernel_threads_capped
     from waveform_analysis.daq import _threads
 
     monkeypatch.setattr(_threads, "_limit", 4)

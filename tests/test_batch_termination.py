@@ -10,7 +10,7 @@ import time
 import pytest
 
 from waveform_analysis import BatchProcessor, Context
-from waveform_analysis.core.data.termination import BatchTerminated, sigterm_as_interrupt
+from waveform_analysis.batch.signals import BatchTerminated, sigterm_as_interrupt
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .batch import BatchProcessor
 from .core.cancellation import CancellationToken
 from .core.context import Context
-from .core.data.batch_processor import BatchProcessor
 from .core.plugin import Option, Plugin
 from .plugins import standard_plugins
 

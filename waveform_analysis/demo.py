@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from waveform_analysis import BatchProcessor, Context, standard_plugins
-    from waveform_analysis.core.data.batch_drawing import batch_chain, write_drawing
+    from waveform_analysis.batch.drawing import batch_chain, write_drawing
     from waveform_analysis.synthetic import generate_run
 
     out = Path(args.out).resolve()

@@ -53,7 +53,7 @@ def graph(data_root: Path, target: str, batch: bool, output: Path, config: Path 
     """
     ctx = make_context(data_root, None, config, None)
     check_target(ctx, target)
-    from ..core.data.batch_drawing import batch_chain, write_drawing
+    from ..batch.drawing import batch_chain, write_drawing
 
     dot = batch_chain(ctx, target).to_dot() if batch else ctx.to_dot(target)
     path, note = write_drawing(dot, output)

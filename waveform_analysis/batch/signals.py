@@ -10,6 +10,11 @@ previous handler is put back and the signal acted on: with the default handler,
 ``finally`` blocks up the stack have run; with a handler of the caller's, that
 handler is called. An ignored SIGTERM stays ignored; in other threads (where
 Python cannot install handlers) nothing changes.
+
+:func:`worker_signals` and :func:`dask_worker_signals` set up the batch's own
+worker processes: Ctrl-C is left to the batch process, SIGTERM takes its default
+action. (:mod:`celestialflow.termination` is another idea: when a graph's stage
+may finish.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["BatchTerminated", "sigterm_as_interrupt"]
+__all__ = ["BatchTerminated", "dask_worker_signals", "sigterm_as_interrupt", "worker_signals"]
 
 
 class BatchTerminated(KeyboardInterrupt):
@@ -51,3 +56,31 @@ def sigterm_as_interrupt() -> Iterator[None]:
         raise SystemExit(128 + signal.SIGTERM) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def worker_signals() -> None:
+    """In a pool worker: ignore SIGINT, take SIGTERM's default action.
+
+    Ctrl-C in a terminal signals the whole process group; the batch process
+    then lets the runs in flight finish and closes the pool itself. Forked
+    workers would otherwise inherit the batch's SIGTERM handler too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def dask_worker_signals() -> bool:
+    """In a Dask worker of the batch's own cluster: :func:`worker_signals`.
+
+    Ctrl-C in a terminal signals the whole process group, Dask's worker
+    processes included; a worker that died of it lost the result it held,
+    which the batch then waited for. And a worker forked from the batch
+    process inherits its SIGTERM handler: SIGTERM to the group then raised the
+    batch's own exception inside the worker's event loop, which left the
+    worker neither working nor dead and the batch waiting for it for ever.
+    Runs in the worker's main thread (``Client.run`` calls it on the
+    worker's event loop)."""
+    try:
+        worker_signals()
+    except ValueError:  # not the main thread: keep the default
+        return False
+    return True

@@ -46,7 +46,7 @@ def kernel_threads_capped(n: int) -> Iterator[None]:
     saves the limit in force, the last to end restores it, whatever the
     others did in between, and on every exit path (an error, Ctrl-C).
     """
-    from ...daq import _threads
+    from ..daq import _threads
 
     global _cap_depth, _cap_saved
     with _cap_lock:
@@ -83,7 +83,7 @@ class MappedResult:
     path: str
 
     def load(self) -> np.ndarray:
-        from ..storage import load_npy
+        from ..core.storage import load_npy
 
         return load_npy(self.path)
 
@@ -98,7 +98,7 @@ def worker_context(spec: WorkerSpec) -> Any:
     if ctx is not None:
         return ctx
     if spec.kernel_threads is not None:
-        from ...daq._threads import limit_threads
+        from ..daq._threads import limit_threads
 
         limit_threads(spec.kernel_threads)
     if spec.use_directly:

@@ -6,6 +6,6 @@ before it forks); nothing else imports it.
 
 from __future__ import annotations
 
-from .batch_processor import _load_kernels
+from .pools import load_kernels
 
-_load_kernels()
+load_kernels()

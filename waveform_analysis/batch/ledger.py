@@ -17,7 +17,7 @@ from typing import Any
 
 from celestialflow import Hook, TaskManager
 
-from ..context import Context
+from ..core.context import Context
 from .workers import STRATEGIES
 
 ON_ERROR = ("continue", "stop", "raise")
@@ -117,7 +117,6 @@ class Ledger(Hook):
             return RunSkipped("batch stopped after an error")
         return None
 
-    # -- called by the stages, in the main process ---------------------------------
     def before_stage(self, run_id: str, index: int) -> None:
         if index == 0:
             if self.stop.is_set() or self.cancelled():
@@ -142,7 +141,6 @@ class Ledger(Hook):
                 self.failed += 1
             self.done += 1
 
-    # -- Hook interface (failure path only) -------------------------------------------
     def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
         with self.lock:
             self.attempts[task] = self.attempts.get(task, 1) + 1
@@ -168,7 +166,6 @@ class Ledger(Hook):
         if self.on_error in ("stop", "raise"):
             self.stop.set()
 
-    # -- the outcome -----------------------------------------------------------------------
     def outcome(self) -> dict[str, Any]:
         meta = {}
         for run in self.run_ids:
@@ -178,7 +175,7 @@ class Ledger(Hook):
                 "elapsed": self.elapsed.get(run, 0.0),
                 "attempts": self.attempts.get(run, 0),
             }
-        from ..html import BatchResult
+        from ..core.html import BatchResult
 
         return BatchResult({
             "results": {r: self.results[r] for r in self.run_ids if r in self.results},

@@ -1,0 +1,19 @@
+"""The batch: one data type over many runs, planned and booked here, executed by celestialflow.
+
+``processor.py`` (BatchProcessor and its three seed methods), ``plan.py`` (which
+plugins become stages: one list for the run and its drawing), ``ledger.py``
+(BatchOptions, the Ledger of run statuses, a celestialflow Hook), ``workers.py``
+(how a worker gets its Context, the stage functions), ``progress.py`` (the
+progress bar), ``signals.py`` (SIGTERM during a batch; worker signal setup),
+``drawing.py`` (the chain a batch runs, for ``waveform-analysis graph``),
+``pools.py`` (the shared workers behind the engine's priority gate, warmed up)
+and ``preload.py`` (imported by a Dask forkserver to load the kernels once).
+The gate, process pools and Dask clusters themselves are the engine's
+(:mod:`celestialflow.backends`). The seed import path
+``waveform_analysis.core.data.batch_processor`` re-exports this package.
+"""
+
+from .ledger import RunCancelled, RunSkipped
+from .processor import BatchProcessor
+
+__all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
