@@ -209,7 +209,7 @@ def test_live_display_updates_in_place(capsys):
         gate.set()
         t.join(10)
         html = live.html()
-        assert "finished" in html and 'data-stage="b"' in html and "<td style='text-align:right'>20</td>" in html
+        assert "finished" in html and 'data-stage="b"' in html and ">20</td>" in html
     finally:
         live.stop()
     assert not g.events  # the observer stopped listening

@@ -14,12 +14,23 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from ..observe import GraphObserver
-from .drawing import layout, svg
+from .drawing import COLOURS, layout, svg
 
 if TYPE_CHECKING:
     from ..graph import TaskGraph
 
 COLUMNS = ("received", "succeeded", "failed", "retried", "duplicated", "in_flight", "queued")
+
+
+NUM = "text-align:right;padding:2px 10px"
+TEXT = "text-align:left;padding:2px 10px"
+
+
+def _state(state: str) -> str:
+    """A stage or run state as coloured text (the drawing's colours)."""
+    ink = COLOURS.get(state, COLOURS["idle"])[1]
+    text = "finished with failures" if state == "failed" else state
+    return f"<span style='color:{ink};font-weight:600'>{escape(text)}</span>"
 
 
 def _seconds(s: float | None) -> str:
@@ -49,20 +60,21 @@ class LiveDisplay:
         snap = self.observer.snapshot()
         t = snap["totals"]
         head = (
-            f"<b>{escape(snap['graph'])}</b> · {escape(snap['state'])} · elapsed {_seconds(snap['elapsed'])}"
+            f"<b>{escape(snap['graph'])}</b> · {_state(snap['state'])} · elapsed {_seconds(snap['elapsed'])}"
             f" · ETA {_seconds(snap['eta']) if snap['state'] == 'running' else '–'}"
             f" · ✓ {t['succeeded']:,} · ✗ {t['failed']:,} · queued {t['queued']:,}"
         )
-        cells = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in COLUMNS)
+        cells = "".join(f"<th style='{NUM}'>{c.replace('_', ' ')}</th>" for c in COLUMNS)
         rows = []
         for name, s in snap["stages"].items():
-            values = "".join(f"<td style='text-align:right'>{int(s.get(c, 0)):,}</td>" for c in COLUMNS)
+            values = "".join(f"<td style='{NUM}'>{int(s.get(c, 0)):,}</td>" for c in COLUMNS)
             rows.append(
-                f"<tr><td>{escape(name)}</td><td>{escape(s['state'])}</td>{values}"
-                f"<td style='text-align:right'>{s['throughput']:,.1f}</td></tr>"
+                f"<tr><td style='{TEXT}'>{escape(name)}</td><td style='{TEXT}'>{_state(s['state'])}</td>{values}"
+                f"<td style='{NUM}'>{s['throughput']:,.1f}</td></tr>"
             )
         table = (
-            f"<table><thead><tr><th>stage</th><th>state</th>{cells}<th>per s</th></tr></thead>"
+            f"<table style='border-collapse:collapse'><thead><tr><th style='{TEXT}'>stage</th>"
+            f"<th style='{TEXT}'>state</th>{cells}<th style='{NUM}'>per s</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
         )
         return f"<div class='cf-live'><div>{head}</div>{svg(self.layout, snap['stages'])}{table}</div>"
