@@ -29,6 +29,13 @@ __all__ = ["RecordStaging"]
 GATHER_BYTES = 8 << 20  # records read back through one short-lived map of the scratch file
 
 
+def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows_of[rows]``, copied as opaque records: numpy's fancy indexing of a structured
+    array copies field by field (10x slower for 48-byte trigger rows)."""
+    item = np.dtype((np.void, rows_of.dtype.itemsize))
+    return np.take(rows_of.view(item), rows).view(rows_of.dtype)
+
+
 class RecordStaging:
     """The rows of one run, put in file order by a reader, gathered in time order.
 
@@ -114,7 +121,7 @@ class RecordStaging:
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """A new array of the records at ``rows`` (in that order)."""
         if self._array is not None:
-            return self._array[rows]
+            return _take(self._array, rows)
         if rows.size == 0:
             return np.zeros(0, self.dtype)
         out = np.empty(rows.size, self.dtype)
@@ -135,7 +142,7 @@ class RecordStaging:
         mm = mmap.mmap(self._fd, hi * item - base, access=mmap.ACCESS_READ, offset=base)
         try:
             view = np.frombuffer(mm, dtype=self.dtype, count=hi - lo, offset=start - base)
-            out = view[rows - lo]
+            out = _take(view, rows - lo)
             del view
         finally:
             mm.close()
