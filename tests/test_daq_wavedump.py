@@ -291,3 +291,16 @@ def test_several_configs_in_the_run_folder_is_an_error_unless_one_is_named(tmp_p
     with pytest.raises(ConfigError, match="several WaveDump configs"):
         read(tmp_path, "run")
     assert np.all(read(tmp_path, "run", config="WaveDumpConfig_V1725.txt")["dt"] == 4.0)
+
+
+def test_ascii_fractions_hex_and_crlf_lines(tmp_path):
+    (tmp_path / "run").mkdir()
+    header = ("Record Length: 4\r\nBoardID:  3\r\nChannel: 8\r\nEvent Number: 0\r\nPattern: 0x0010\r\n"
+              "Trigger Time Stamp: {t}\r\nDC offset (DAC): 0x1999\r\n")  # fmt: skip
+    body = header.format(t=0x7FFFFF00) + "1.6\r\n2.4\r\n-0.7\r\n3000\r\n"
+    body += header.format(t=0x80000000 | 50) + "1\r\n2\r\n3\r\n4"  # rolled over; no final line end
+    (tmp_path / "run" / "wave8.txt").write_text(body, newline="")
+    got = read(tmp_path, "run", model="DT5742", dt_ns=1.0)
+    assert got["wave"][:, :4].tolist() == [[2, 2, -1, 3000], [1, 2, 3, 4]]
+    assert got["board"].tolist() == [3, 3] and got["channel"].tolist() == [8, 8]
+    assert got["timestamp"].tolist() == [0x7FFFFF00 * 8500, ((1 << 31) + 50) * 8500]

@@ -214,7 +214,10 @@ def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
 def scan_files(fmt: EventFormat, run_id: str, data_root: Path, files: np.ndarray) -> list[FileScan]:
     """Pass 1 over every file of the run (on all threads)."""
     rels = [str(p) for p in files["path"]]
-    return thread_map(lambda rel: scan_file(fmt, run_id, rel, data_root / rel), rels)
+    pool = BufferPool()  # one buffer per thread, reused from file to file
+    scans = thread_map(lambda rel: scan_file(fmt, run_id, rel, data_root / rel, pool), rels)
+    pool.clear()
+    return scans
 
 
 def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileScan],
