@@ -204,3 +204,15 @@ def test_compass_1x_list_mode_and_v1725_triggers(tmp_path):
     np.testing.assert_array_equal(trig["channel"], st["channel"])
     assert np.all(np.isnan(trig["energy"])) and np.all(st["dt"] == 4.0)
     assert ctx.run_info("daw")["format"] == "v1725"
+
+
+def test_peak_times_exact_with_absolute_time_and_float_dt(tmp_path):
+    # defect: time + left * dt in float64 lost the low bits of ns since the epoch (~10^18)
+    generate_run(tmp_path, "r", fmt="compass-bin", **{**SMALL, "n_samples": 400})
+    (tmp_path / "r" / "run.info").write_text("time.start=2025/03/19 09:47:46.724-0400\n")
+    ctx = context(tmp_path)
+    st = ctx.get_data("r", "st_waveforms")
+    peaks = ctx.get_data("r", "peaks")
+    assert len(peaks) and st["time"][0] > 10**18
+    offset = np.rint(peaks["left"] * st["dt"][peaks["record_i"]]).astype(np.int64)
+    np.testing.assert_array_equal(peaks["time"], st["time"][peaks["record_i"]] + offset)

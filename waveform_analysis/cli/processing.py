@@ -171,8 +171,9 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
         n_rec = n_peaks = rate = n_sel = "-"
         if meta["status"] == "success":
             rctx = ctx_of[r]
-            if "st_waveforms" in lineage:
-                st = rctx.get_data(r, "st_waveforms")
+            counted = next((n for n in ("st_waveforms", "triggers") if n in lineage), None)
+            if counted is not None:
+                st = rctx.get_data(r, counted)
                 n_rec = str(len(st))
                 span = (
                     (int(st["time"].max()) - int(st["time"].min())) * 1e-9 if len(st) > 1 else 0.0

@@ -35,6 +35,17 @@ has (listed in ``RunInfo.energy_fields``: the plugins set the others to NaN).
 plugin's; ``pileup``, ``saturated`` and ``fake`` of a trigger the ``triggers``
 plugin's (from ``flags``).
 
+A built-in format is a package ``daq/<family>/``: the adapter in its
+``__init__``, ``layout.py`` (constants and kernel error codes, imported by
+both), the reader, ``kernels.py`` (numba, imported on the first read); it
+is registered in ``daq/__init__.py`` (registration order is detection
+order), takes the board's sample period and ADC bits from
+:mod:`.models` (``family(model)``, ``drs4_dt_ns``), reads with
+:mod:`.blocks` (``open_listed``, ``read_exact``, buffer pools), and has a
+writer in ``synthetic/<family>.py`` registered with
+``waveform_analysis.synthetic.register_format`` (its name also in the CLI's
+``GENERATE_FORMATS``).
+
 A third-party adapter needs only ``name``, :meth:`list_files` and :meth:`read`
 (all records in memory); the defaults of the rest describe a run with
 waveforms whose sample period is the class's ``sample_ns`` (None: the
@@ -48,7 +59,6 @@ import abc
 import dataclasses
 import inspect
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,10 +318,3 @@ def read_sorted(adapter: DAQAdapter, data_root: Path, files: np.ndarray, run_id:
     with RecordStaging() as staging:
         adapter.read_into(data_root, files, run_id, staging)
         return staging.records()
-
-
-def sorted_by_number(paths: list[Path]) -> list[Path]:
-    """``paths`` sorted with runs of digits compared as numbers (``_2`` before ``_10``)."""
-    return sorted(
-        paths, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-    )

@@ -481,7 +481,8 @@ def find_peaks(
     peaks = np.empty(rec.size, dtype=PEAKS_DTYPE)
     peaks["record_i"] = rec
     peaks["channel"] = st_waveforms["channel"][rec]
-    peaks["time"] = st_waveforms["time"][rec] + left.astype(np.int64) * st_waveforms["dt"][rec]
+    # in integers: a float sum would round an absolute time (~10^18 ns) to 256 ns
+    peaks["time"] = st_waveforms["time"][rec] + np.rint(left * st_waveforms["dt"][rec]).astype(np.int64)
     peaks["position"] = pos
     peaks["left"] = left
     peaks["right"] = right

@@ -186,11 +186,3 @@ def list_compass_files(
     for what in unused:
         logger.warning(f"run {run_id!r}: file {raw.name}/{what} matches *{ext.upper()} but is not read")
     return raw, ext, entries
-
-
-def list_csv_files(
-    data_root: Path | str, run_id: str, folder: str = "auto"
-) -> tuple[Path, list[tuple[int, int, int, Path]]]:
-    """The run's data folder and its (board, channel, segment, path) entries (CSV or BIN)."""
-    raw, _, entries = list_compass_files(data_root, run_id, folder)
-    return raw, entries
