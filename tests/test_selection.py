@@ -109,3 +109,13 @@ def test_time_and_seconds_ranges_are_half_open_in_ns_and_seconds():
     assert apply_selection(d) is d
     with pytest.raises(ConfigError, match="seconds_range must be two numbers"):
         selection_mask(d, seconds_range=("a", 2))
+
+
+def test_seconds_range_counts_from_the_run_start_exactly_at_epoch_scale():
+    start = 1_733_000_000_123_456_789  # ns since the epoch: more digits than a float64 holds
+    d = np.zeros(5, DTYPE)
+    d["time"] = start + np.array([0, 999_999_999, 1_000_000_000, 1_999_999_999, 2_000_000_000])
+    got = selection_mask(d, seconds_range=(1, 2), run_start_ns=start)
+    np.testing.assert_array_equal(got, [False, False, True, True, False])
+    got = selection_mask(d, time_range=(start + 1, start + 2_000_000_000))
+    np.testing.assert_array_equal(got, [False, True, True, True, False])

@@ -13,14 +13,16 @@ it never reaches ``eval``. The grammar, loosest binding first::
 
 Comparisons bind tighter than ``&``, ``|`` and ``~`` (unlike in numpy expressions),
 so ``a > 1 & b < 2`` means what it says. A selection may also be a callable
-``f(array) -> bool mask``; ``time_range=(t0, t1)`` keeps ``t0 <= time < t1`` (ns)
-and ``seconds_range=(a, b)`` the same in seconds since the run's start (the zero of
-the ``time`` field).
+``f(array) -> bool mask``; ``time_range=(t0, t1)`` keeps ``t0 <= time < t1`` (ns, as
+the ``time`` field counts) and ``seconds_range=(a, b)`` the same in seconds since the
+run's start, ``run_start_ns`` (``time`` counts from the Unix epoch when the run's start
+is known: ``ctx.run_info(run)["time_offset_ns"]``; the many-runs functions pass it).
 """
 
 from __future__ import annotations
 
 import difflib
+import numbers
 import operator
 import re
 from collections.abc import Callable
@@ -235,6 +237,7 @@ def selection_mask(
     *,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    run_start_ns: int = 0,
 ) -> np.ndarray:
     """A bool array, one entry per row of ``data``: the rows the selection and ranges keep.
 
@@ -255,17 +258,19 @@ def selection_mask(
             mask &= np.broadcast_to(
                 np.asarray(_evaluate(parse_selection(selection, data.dtype), data), bool), (n,)
             )
-    for rng, scale, name in ((time_range, 1.0, "time_range"), (seconds_range, 1e9, "seconds_range")):
+    ranges = ((time_range, 1, 0, "time_range"), (seconds_range, 10**9, int(run_start_ns), "seconds_range"))
+    for rng, scale, zero, name in ranges:
         if rng is None:
             continue
         if not data.dtype.names or "time" not in data.dtype.names:
             raise ConfigError(f"{name} needs a 'time' field; the data has {data.dtype.names}")
         try:
-            lo, hi = (float(x) * scale for x in rng)
+            # whole numbers stay ints: epoch ns do not fit a float64 exactly
+            lo, hi = (int(v) if isinstance(v, numbers.Integral) else float(v) for v in rng)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be two numbers (start, stop), got {rng!r}") from None
-        t = data["time"]
-        mask &= (t >= lo) & (t < hi)
+        t = data["time"] - zero if zero else data["time"]
+        mask &= (t >= lo * scale) & (t < hi * scale)
     return mask
 
 
@@ -275,8 +280,10 @@ def apply_selection(
     *,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    run_start_ns: int = 0,
 ) -> np.ndarray:
     """The rows of ``data`` that :func:`selection_mask` keeps (``data`` itself when nothing is asked)."""
     if selection is None and time_range is None and seconds_range is None:
         return data
-    return data[selection_mask(data, selection, time_range=time_range, seconds_range=seconds_range)]
+    return data[selection_mask(data, selection, time_range=time_range, seconds_range=seconds_range,
+                               run_start_ns=run_start_ns)]

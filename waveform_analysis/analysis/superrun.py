@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError, RunNotFoundError
 from .selection import Selection, apply_selection
 
-__all__ = ["expand_runs", "get_array", "iter_selected", "selected_rows", "with_run_id"]
+__all__ = ["expand_runs", "get_array", "iter_selected", "run_start_ns", "selected_rows", "with_run_id"]
 
 _GLOB = set("*?[")
 
@@ -65,6 +65,13 @@ def with_run_id(dtype: np.dtype, width: int) -> np.dtype:
     return np.dtype(fields)
 
 
+def run_start_ns(context: Any, run_id: str) -> int:
+    """Where ``run_id``'s ``time`` starts: the run's start since the Unix epoch when the files
+    state it (``time`` then counts from the epoch), else 0."""
+    info = getattr(context, "run_info", None)
+    return int(info(run_id).get("time_offset_ns") or 0) if info is not None else 0
+
+
 def iter_selected(
     context: Any,
     runs: str | Iterable[str],
@@ -83,10 +90,12 @@ def iter_selected(
     reader = context.clone()
     for run_id in run_list:
         data = reader.get_data(run_id, name)
+        start_ns = run_start_ns(reader, run_id) if seconds_range is not None else 0
         step = max(1, reader.chunk_bytes // max(1, data.dtype.itemsize))
         for start in range(0, max(len(data), 1), step):
             rows = data[start : start + step]
-            yield run_id, apply_selection(rows, selection, time_range=time_range, seconds_range=seconds_range)
+            yield run_id, apply_selection(rows, selection, time_range=time_range,
+                                          seconds_range=seconds_range, run_start_ns=start_ns)
             del rows
         del data
         reader.release(run_id)
@@ -133,6 +142,7 @@ def selected_rows(
     """What ``ctx.get_df`` shows: one run's selected data as ``get_data`` has it (a run
     name), or :func:`get_array` with ``run_id`` (a list or a glob)."""
     if isinstance(runs, str) and not _GLOB & set(runs):
-        return apply_selection(context.get_data(runs, name), selection,
-                               time_range=time_range, seconds_range=seconds_range)
+        start_ns = run_start_ns(context, runs) if seconds_range is not None else 0
+        return apply_selection(context.get_data(runs, name), selection, time_range=time_range,
+                               seconds_range=seconds_range, run_start_ns=start_ns)
     return get_array(context, runs, name, selection, time_range, seconds_range)

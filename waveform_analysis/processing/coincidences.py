@@ -34,8 +34,10 @@ COINCIDENCES_DTYPE = np.dtype(
         _f("delta_t", "Partner minus reference time, channel offsets applied [ns]", np.float64),
         _f("ref_index", "Row of the reference trigger in the run's triggers", np.int64),
         _f("index", "Row of the partner trigger in the run's triggers", np.int64),
-        _f("ref_energy", "Energy of the reference trigger (calibrated where known) [keV or ADC]", np.float64),
-        _f("energy", "Energy of the partner trigger (calibrated where known) [keV or ADC]", np.float64),
+        _f("ref_energy", "Energy of the reference trigger: calibrated where known, else the firmware's"
+           " [calibrated unit or ADC channels]", np.float64),
+        _f("energy", "Energy of the partner trigger: calibrated where known, else the firmware's"
+           " [calibrated unit or ADC channels]", np.float64),
     ]
 )
 
