@@ -204,6 +204,7 @@ def test_format_rows_matches_text():
 def test_multi_block_file_same_records_and_line_numbers(tmp_path, monkeypatch):
     # tiny blocks: each file is read in many pieces, lines longer than a block included
     from waveform_analysis.daq import vx2730
+    from waveform_analysis.daq.compass import csv_files
 
     generate_run(tmp_path, "big", n_channels=2, n_waveforms=150, n_samples=100,
                  legacy_header=True, n_segments=2, seed=3)
@@ -211,7 +212,7 @@ def test_multi_block_file_same_records_and_line_numbers(tmp_path, monkeypatch):
     for block in (300, 4096, 50_000):
         monkeypatch.setattr(vx2730, "CHUNK_BYTES", block)
         monkeypatch.setattr(vx2730, "MIN_BLOCK_BYTES", 1)
-        monkeypatch.setattr(vx2730, "HEADER_BYTES", 16)
+        monkeypatch.setattr(csv_files, "HEADER_BYTES", 16)
         assert_same(read(tmp_path, "big"), ref)
 
     # an error far into the file, after CRLF lines, blank lines and the two-line header

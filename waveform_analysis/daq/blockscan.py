@@ -31,7 +31,7 @@ from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ._threads import thread_map
+from ..parallel import thread_map
 from .base import RunInfo
 from .blocks import BufferPool, RecordPool, open_listed, read_exact
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
 from ...errors import FormatError, NoDataError
-from .._threads import thread_map
+from ...parallel import thread_map
 from ..base import RunInfo
 from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from .files import LAYOUT_COMPASS1, parse_name

@@ -44,7 +44,7 @@ from loguru import logger
 
 from ...dtypes import st_waveforms_dtype
 from ...errors import FormatError, NoDataError
-from .._threads import thread_map
+from ...parallel import thread_map
 from ..base import DAQAdapter, RunInfo, make_file_table, raw_dir, resolve_dt
 from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from .layout import (
