@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..word_kernels import u16 as _u16
+from ..word_kernels import u32 as _u32
 from .layout import (
     BIN1_EVENT_BYTES,
     BIN_ENERGY,
@@ -22,16 +24,6 @@ from .layout import (
     MAX_CHANNEL,
     MAX_SAMPLES,
 )
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _u16(buf, p):
-    return np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _u32(buf, p):
-    return _u16(buf, p) | (_u16(buf, p + 2) << 16)
 
 
 @numba.njit(cache=True, nogil=True, inline="never")

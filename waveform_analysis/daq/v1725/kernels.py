@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..word_kernels import u32 as _u32
 from .layout import (
     BOARD_FAIL_BIT,
     CHANNEL_HEADER_BYTES,
@@ -21,16 +22,6 @@ from .layout import (
     EVENT_HEADER_BYTES,
     EVENT_MARKER,
 )
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _u32(buf, p):
-    return (
-        np.int64(buf[p])
-        | (np.int64(buf[p + 1]) << 8)
-        | (np.int64(buf[p + 2]) << 16)
-        | (np.int64(buf[p + 3]) << 24)
-    )
 
 
 @numba.njit(cache=True, nogil=True)

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from ..blockscan import BOARD, CHANNEL, ENERGY, ENERGY_SHORT, FLAGS, NSAMP, OFFSET, TICKS, TRUNCATED
+from ..word_kernels import u32 as _u32
 from .layout import (
     ASCII_KEY_BYTES,
     ASCII_KEY_STARTS,
@@ -21,16 +22,6 @@ from .layout import (
     MAX_SAMPLES,
     SAMPLE_F32,
 )
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _u32(buf, p):
-    return (
-        np.int64(buf[p])
-        | (np.int64(buf[p + 1]) << 8)
-        | (np.int64(buf[p + 2]) << 16)
-        | (np.int64(buf[p + 3]) << 24)
-    )
 
 
 @numba.njit(cache=True, nogil=True)
