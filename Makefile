@@ -30,6 +30,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_manager.py
 	$(PY) bench/bench_graph.py
+	$(PY) bench/bench_peers.py
 	$(PY) bench/bench_waveform.py
 	$(PY) bench/bench_batch.py
 	$(PY) bench/bench_dask.py
