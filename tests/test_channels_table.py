@@ -163,3 +163,18 @@ def test_toml_channels_table_through_the_cli(data, tmp_path):
     bad.write_text('[channels."0:1"]\nmerge_gap = 3\n')
     r = CliRunner().invoke(main, ["run", str(data), RUN, "--cache", str(tmp_path / "c"), "--config", str(bad)])
     assert r.exit_code != 0 and "not a per-channel option" in r.output
+
+
+def test_time_offsets_from_the_table_equal_the_offset_dict(data, tmp_path):
+    """events and coincidences: offsets from the table (and a default) as from the old dict."""
+    opts = {"event_window_ns": 40, "coincidences": {"window_ns": 500.0, "reference": "0:0"}}
+    table = _ctx(data, tmp_path / "a", {**opts, "channels": {"default": {"time_offset_ns": 5.0},
+                                                             "0:1": {"time_offset_ns": -30.0}}})
+    old = _ctx(data, tmp_path / "b", {**opts, "time_offset_ns": {"0:0": 5.0, "1": -30.0}})
+    for name in ("events", "coincidences"):
+        got, want = table.get_data(RUN, name), old.get_data(RUN, name)
+        assert len(want) > 0
+        np.testing.assert_array_equal(got, want)
+    assert table.key_for(RUN, "peaks") == old.key_for(RUN, "peaks")
+    none = _ctx(data, tmp_path / "c", opts).get_data(RUN, "coincidences")
+    assert not np.array_equal(none["delta_t"], table.get_data(RUN, "coincidences")["delta_t"])

@@ -27,9 +27,11 @@ __all__ = [
     "TABLE_KEY",
     "ChannelWarning",
     "channel_name",
+    "channel_offsets",
     "channel_settings",
     "check_table",
     "lineage_options",
+    "offset_bound",
     "parse_channel_key",
     "per_record",
     "resolve_channel",
@@ -211,6 +213,38 @@ def channel_settings(
         if opt is not None and opt.per_channel:
             out[name] = per_record(context, plugin, name, run_id, data)
     return out
+
+
+def channel_offsets(context: Any, plugin: Plugin, run_id: str, data: np.ndarray,
+                    name: str = "time_offset_ns") -> dict[str, float]:
+    """``{"board:channel": ns}`` of every channel of ``data`` for an offset option.
+
+    The option's plugin-level value may be a number (every channel) or, as
+    before the table, a dict ``{"board:channel": ns}`` (a bare channel is
+    board 0; channels it leaves out: 0); the table's entries come first, as
+    for any per-channel option (:func:`resolve_channel`). Channels offset by 0 are left out."""
+    names = data.dtype.names or ()
+    board = np.asarray(data["board"], np.int64) if "board" in names else np.zeros(len(data), np.int64)
+    keys = np.unique((board << 16) | (np.asarray(data["channel"], np.int64) & 0xFFFF))
+    out = {}
+    for k in keys.tolist():
+        b, c = k >> 16, k & 0xFFFF
+        value = resolve_channel(context.config, plugin, name, b, c)[0]
+        if isinstance(value, Mapping):
+            value = {parse_channel_key(key): v for key, v in value.items()}.get((b, c), 0.0)
+        if float(value):
+            out[channel_name(b, c)] = float(value)
+    return out
+
+
+def offset_bound(config: Mapping[str, Any], plugin: Plugin, name: str = "time_offset_ns") -> float:
+    """The most negative offset any channel can get from ``name`` (0 at most): the table's
+    entries and the plugin-level value, whichever channels a run has."""
+    values = [e[name] for e in (config.get(TABLE_KEY) or {}).values() if name in e]
+    found, level = _plugin_level(config, plugin, name)
+    level = level if found and level is not None else plugin.options[name].default
+    values += list(level.values()) if isinstance(level, Mapping) else [level]
+    return min([0.0, *(float(v) for v in values)])
 
 
 def lineage_options(config: Mapping[str, Any], plugin: Plugin, options: dict[str, Any]) -> dict[str, Any]:

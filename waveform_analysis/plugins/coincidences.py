@@ -38,12 +38,14 @@ class CoincidencesPlugin(Plugin):
             help="Partner channels ('board:channel' or a channel of board 0); None: every channel",
         ),
         "time_offset_ns": Option(
-            default={}, type=dict,
-            help="Offset added to each channel's times, {'board:channel': ns} (cable delays)",
+            default={}, type=(dict, float, int), per_channel=True,
+            help="Offset added to each channel's times [ns] (cable delays): per channel in the"
+            " channels table, or {'board:channel': ns}",
         ),
     }
 
     def compute(self, context, run_id: str, triggers: np.ndarray) -> np.ndarray:
+        from ..core.channels import channel_offsets
         from ..processing.coincidences import find_coincidences
 
         channels = context.get_config(self, "partners")
@@ -52,5 +54,5 @@ class CoincidencesPlugin(Plugin):
             context.get_config(self, "window_ns"),
             reference=context.get_config(self, "reference"),
             channels=list(channels) if channels else None,
-            time_offset_ns=context.get_config(self, "time_offset_ns"),
+            time_offset_ns=channel_offsets(context, self, run_id, triggers),
         )
