@@ -178,3 +178,10 @@ def test_time_offsets_from_the_table_equal_the_offset_dict(data, tmp_path):
     assert table.key_for(RUN, "peaks") == old.key_for(RUN, "peaks")
     none = _ctx(data, tmp_path / "c", opts).get_data(RUN, "coincidences")
     assert not np.array_equal(none["delta_t"], table.get_data(RUN, "coincidences")["delta_t"])
+
+
+def test_set_config_merges_the_table_per_channel_and_option(data, tmp_path):
+    ctx = _ctx(data, tmp_path, {"channels": {"0:1": {"threshold": 30.0}}})
+    ctx.set_config({"channels": {"0:1": {"polarity": "positive"}, "default": {"threshold": 9.0}}})
+    assert ctx.config["channels"] == {"0:1": {"threshold": 30.0, "polarity": "positive"},
+                                      "default": {"threshold": 9.0}}

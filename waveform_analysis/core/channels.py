@@ -168,7 +168,7 @@ def resolve_channel(
 
 
 def per_record(
-    context: Any, plugin: Plugin, name: str, run_id: str, data: np.ndarray
+    context: Any, plugin: Plugin, name: str, run_id: str, data: np.ndarray, info: Any = None
 ) -> np.ndarray | None:
     """Option ``name`` for every row of ``data`` (which has ``channel``, maybe ``board``).
 
@@ -176,7 +176,8 @@ def per_record(
     and spread over the rows with one fancy index. A scalar option gives a 1-D
     array; a list option (``calibration``) a 2-D float array, one row per
     record, ``None`` values as ``[0, 1]`` (the identity), and ``None`` when
-    every channel's value is ``None``.
+    every channel's value is ``None``. ``info``: the run's RunInfo, when the
+    caller has it (else read here for the options the run's settings give).
     """
     from ..daq.runs import run_info_for
 
@@ -185,7 +186,8 @@ def per_record(
     board = np.asarray(data["board"], np.int64) if "board" in names else np.zeros(n, np.int64)
     key = (board << 16) | (np.asarray(data["channel"], np.int64) & 0xFFFF)
     uniq, inverse = np.unique(key, return_inverse=True)
-    info = run_info_for(context, run_id)[1] if name in RUN_SETTINGS else None
+    if info is None and name in RUN_SETTINGS:
+        info = run_info_for(context, run_id)[1]
     values = [resolve_channel(context.config, plugin, name, int(k >> 16), int(k & 0xFFFF), info)[0]
               for k in uniq]
     if any(isinstance(v, list | tuple) for v in values):
@@ -203,15 +205,20 @@ def per_record(
 
 
 def channel_settings(
-    context: Any, plugin: Plugin, run_id: str, data: np.ndarray, settings: Mapping[str, Any]
+    context: Any, plugin: Plugin, run_id: str, data: np.ndarray, settings: Mapping[str, Any],
+    info: Any = None,
 ) -> dict[str, Any]:
     """``settings`` (a plugin's options by name) with each per-channel option as
-    :func:`per_record` values for the rows of ``data``: the call a plugin makes per chunk."""
+    :func:`per_record` values for the rows of ``data``: the call a plugin makes per chunk
+    (``info``: the run's RunInfo, read once here when an option needs it and it is None)."""
     out = dict(settings)
-    for name in settings:
-        opt = plugin.options.get(name)
-        if opt is not None and opt.per_channel:
-            out[name] = per_record(context, plugin, name, run_id, data)
+    names = [n for n in settings if n in plugin.options and plugin.options[n].per_channel]
+    if info is None and any(n in RUN_SETTINGS for n in names):
+        from ..daq.runs import run_info_for
+
+        info = run_info_for(context, run_id)[1]
+    for name in names:
+        out[name] = per_record(context, plugin, name, run_id, data, info)
     return out
 
 

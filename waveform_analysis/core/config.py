@@ -61,7 +61,8 @@ def default_storage_dir() -> Path:
 
 
 def merge_config(base: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any]:
-    """A new dict: ``base`` updated by ``update``; nested dicts (per-plugin options) merge per key."""
+    """A new dict: ``base`` updated by ``update``; nested dicts (per-plugin options) merge per key,
+    the ``channels`` table per channel and option."""
     if update is None:
         return dict(base)
     if not isinstance(update, dict):
@@ -70,7 +71,11 @@ def merge_config(base: dict[str, Any], update: dict[str, Any] | None) -> dict[st
     for k, v in update.items():
         if not isinstance(k, str):
             raise ConfigError(f"config keys must be strings, got {k!r}")
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if k == TABLE_KEY and isinstance(v, dict) and isinstance(out.get(k), dict):
+            # the channels table merges per channel, then per option
+            out[k] = {**out[k], **{ch: {**out[k].get(ch, {}), **e} if isinstance(e, dict) else e
+                                   for ch, e in v.items()}}
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = {**out[k], **v}
         elif isinstance(v, dict):
             out[k] = dict(v)
