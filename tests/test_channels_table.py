@@ -185,3 +185,12 @@ def test_set_config_merges_the_table_per_channel_and_option(data, tmp_path):
     ctx.set_config({"channels": {"0:1": {"polarity": "positive"}, "default": {"threshold": 9.0}}})
     assert ctx.config["channels"] == {"0:1": {"threshold": 30.0, "polarity": "positive"},
                                       "default": {"threshold": 9.0}}
+
+
+def test_an_empty_chunk_gets_empty_settings(data, tmp_path):
+    from waveform_analysis.core.channels import channel_settings
+
+    ctx = _ctx(data, tmp_path, {"channels": {"0:1": {"threshold": 30.0}}})
+    st = ctx.get_data(RUN, "st_waveforms")[:0]
+    out = channel_settings(ctx, ctx.plugins["peaks"], RUN, st, {"threshold": None, "polarity": None})
+    assert len(find_peaks(st, **out)) == 0

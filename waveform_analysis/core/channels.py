@@ -168,7 +168,8 @@ def resolve_channel(
 
 
 def per_record(
-    context: Any, plugin: Plugin, name: str, run_id: str, data: np.ndarray, info: Any = None
+    context: Any, plugin: Plugin, name: str, run_id: str, data: np.ndarray, info: Any = None,
+    missing: Any = None,
 ) -> np.ndarray | None:
     """Option ``name`` for every row of ``data`` (which has ``channel``, maybe ``board``).
 
@@ -177,7 +178,8 @@ def per_record(
     array; a list option (``calibration``) a 2-D float array, one row per
     record, ``None`` values as ``[0, 1]`` (the identity), and ``None`` when
     every channel's value is ``None``. ``info``: the run's RunInfo, when the
-    caller has it (else read here for the options the run's settings give).
+    caller has it (else read here for the options the run's settings give);
+    ``missing``: the value of a channel whose option resolves to ``None``.
     """
     from ..daq.runs import run_info_for
 
@@ -190,6 +192,7 @@ def per_record(
         info = run_info_for(context, run_id)[1]
     values = [resolve_channel(context.config, plugin, name, int(k >> 16), int(k & 0xFFFF), info)[0]
               for k in uniq]
+    values = [missing if v is None else v for v in values]
     if any(isinstance(v, list | tuple) for v in values):
         width = max(2, *(len(v) for v in values if v is not None))
         rows = np.zeros((len(values), width))
@@ -201,16 +204,17 @@ def per_record(
         return rows[inverse]
     if all(v is None for v in values) and values:
         return None
-    return np.asarray(values)[inverse] if values else np.asarray([], dtype=type(plugin.options[name].default))
+    return np.asarray(values)[inverse] if values else np.zeros(0, object)
 
 
 def channel_settings(
     context: Any, plugin: Plugin, run_id: str, data: np.ndarray, settings: Mapping[str, Any],
-    info: Any = None,
+    info: Any = None, missing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings`` (a plugin's options by name) with each per-channel option as
     :func:`per_record` values for the rows of ``data``: the call a plugin makes per chunk
-    (``info``: the run's RunInfo, read once here when an option needs it and it is None)."""
+    (``info``: the run's RunInfo, read once here when an option needs it and it is None;
+    ``missing``: per option, the value of channels where it resolves to None)."""
     out = dict(settings)
     names = [n for n in settings if n in plugin.options and plugin.options[n].per_channel]
     if info is None and any(n in RUN_SETTINGS for n in names):
@@ -218,7 +222,7 @@ def channel_settings(
 
         info = run_info_for(context, run_id)[1]
     for name in names:
-        out[name] = per_record(context, plugin, name, run_id, data, info)
+        out[name] = per_record(context, plugin, name, run_id, data, info, (missing or {}).get(name))
     return out
 
 

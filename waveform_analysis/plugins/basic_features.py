@@ -81,11 +81,9 @@ class BasicFeaturesPlugin(Plugin):
 
         info = run_info_for(context, run_id)[1]
         names = ("polarity", "gate_long_ns", "gate_short_ns", "pre_gate_ns", "calibration")
-        out = channel_settings(context, self, run_id, st_waveforms, dict.fromkeys(names), info)
-        for option, default in (("gate_long_ns", f.GATE_LONG_NS), ("gate_short_ns", f.GATE_SHORT_NS),
-                                ("pre_gate_ns", f.PRE_GATE_NS)):
-            value = out[option]
-            out[option] = default if value is None else np.where(value == None, default, value).astype(float)  # noqa: E711
+        missing = {"gate_long_ns": f.GATE_LONG_NS, "gate_short_ns": f.GATE_SHORT_NS,
+                   "pre_gate_ns": f.PRE_GATE_NS}
+        out = channel_settings(context, self, run_id, st_waveforms, dict.fromkeys(names), info, missing)
         out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
         return out
 
