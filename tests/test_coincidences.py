@@ -122,7 +122,7 @@ def test_the_plugin_passes_its_options_to_the_kernel_and_caches_by_them(tmp_path
 
     ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
     ctx.register(Triggers, CoincidencesPlugin)
-    opts = {"window_ns": 60, "reference": "0:0", "channels": ["0:1"], "time_offset_ns": {"0:1": -37.5}}
+    opts = {"window_ns": 60, "reference": "0:0", "partners": ["0:1"], "time_offset_ns": {"0:1": -37.5}}
     ctx.set_config({"coincidences": opts})
     got = ctx.get_data("run_1", "coincidences")
     want = find_coincidences(tr, 60.0, "0:0", ["0:1"], {"0:1": -37.5})

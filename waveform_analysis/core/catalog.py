@@ -105,24 +105,46 @@ def data_info(context: Any, data_name: str, run_id: str | None = None) -> InfoTa
     return InfoTable(rows, head)
 
 
-def show_config(context: Any, data_name: str | None = None) -> InfoTable:
-    """Options of one plugin (or all): default, current value, whether it enters the key, help."""
+def show_config(context: Any, data_name: str | None = None, run_id: str | None = None) -> InfoTable:
+    """Options of one plugin (or all): default, current value, whether it enters the key, help.
+
+    A per-channel option has one row per channel the ``channels`` table names and
+    one (channel ``*``) for every other channel, each with where its value comes
+    from (:func:`~waveform_analysis.core.channels.resolve_channel`); with
+    ``run_id``, the run's settings take part."""
+    from .channels import resolve_channel, table_of
     from .config import resolve_options
 
+    info = None
+    if run_id is not None:
+        from ..daq.runs import run_info_for
+
+        info = run_info_for(context, run_id)[1]
+    channels = [("*", (-1, -1))] + [
+        (f"{k[0]}:{k[1]}", k) for k in sorted(c for c in table_of(context.config) if c != "default")
+    ]
     names = [data_name] if data_name is not None else list(context.plugins)
     rows = []
     for name in names:
         plugin = context._plugin(name)
         current = resolve_options(context.config, plugin)
         for opt, spec in plugin.options.items():
-            rows.append({
-                "plugin": name,
-                "option": opt,
-                "default": repr(spec.default),
-                "current": repr(current[opt]) + ("" if current[opt] == spec.default else " *"),
-                "help": spec.help + ("" if spec.track else " (not in the cache key)"),
-            })
-    return InfoTable(rows, "options (* = changed from the default)")
+            if spec.per_channel:
+                values = [(ch, *resolve_channel(context.config, plugin, opt, *key, info))
+                          for ch, key in channels]
+            else:
+                values = [("", current[opt], "config" if current[opt] != spec.default else "default")]
+            for channel, value, source in values:
+                rows.append({
+                    "plugin": name,
+                    "option": opt,
+                    "channel": channel,
+                    "default": repr(spec.default),
+                    "current": repr(value) + ("" if value == spec.default else " *"),
+                    "source": source,
+                    "help": spec.help + ("" if spec.track else " (not in the cache key)"),
+                })
+    return InfoTable(rows, "options (* = changed from the default; channel * = every channel not named)")
 
 
 def get_df(context: Any, run_id: str, data_name: str, columns: list[str] | None = None) -> Any:

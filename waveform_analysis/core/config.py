@@ -25,6 +25,7 @@ from typing import Any
 
 from ..daq import DEFAULT_ADAPTER
 from ..errors import ConfigError
+from .channels import TABLE_KEY, check_table
 from .plugin import Plugin
 
 __all__ = [
@@ -46,6 +47,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "data_root": "folder holding the runs (<data_root>/<run>/RAW)",
     "daq_adapter": "digitizer file format ('auto': recognised per run), read by raw_files and its readers",
     "n_channels": "accepted for the seed user guide's examples; nothing reads it",
+    "channels": "per-channel settings, {'default': {...}, 'board:channel': {...}} (core/channels.py)",
     "chunk_mb": "memory budget of one chunk of records, MiB (default 64); results do not depend on it",
 }
 
@@ -59,7 +61,8 @@ def default_storage_dir() -> Path:
 
 
 def merge_config(base: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any]:
-    """A new dict: ``base`` updated by ``update``; nested dicts (per-plugin options) merge per key."""
+    """A new dict: ``base`` updated by ``update``; nested dicts (per-plugin options) merge per key,
+    the ``channels`` table per channel and option."""
     if update is None:
         return dict(base)
     if not isinstance(update, dict):
@@ -68,7 +71,11 @@ def merge_config(base: dict[str, Any], update: dict[str, Any] | None) -> dict[st
     for k, v in update.items():
         if not isinstance(k, str):
             raise ConfigError(f"config keys must be strings, got {k!r}")
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if k == TABLE_KEY and isinstance(v, dict) and isinstance(out.get(k), dict):
+            # the channels table merges per channel, then per option
+            out[k] = {**out[k], **{ch: {**out[k].get(ch, {}), **e} if isinstance(e, dict) else e
+                                   for ch, e in v.items()}}
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = {**out[k], **v}
         elif isinstance(v, dict):
             out[k] = dict(v)
@@ -115,8 +122,15 @@ def validate_config(config: Mapping[str, Any], plugins: Mapping[str, Plugin], *,
         declared.update(p.options)
     for key, value in config.items():
         plugin = plugins.get(key)
-        if plugin is not None and isinstance(value, dict):
+        if key == TABLE_KEY:
+            check_table(value, plugins, complete=complete)
+        elif plugin is not None and isinstance(value, dict):
             for opt in value:
+                if opt in plugin.renamed_options:
+                    raise ConfigError(
+                        f"config[{key!r}][{opt!r}]: the option is now {plugin.renamed_options[opt]!r}"
+                        f" (config[{TABLE_KEY!r}] is the per-channel settings table)"
+                    )
                 if opt not in plugin.options:
                     raise ConfigError(_unknown_nested(key, opt, plugin))
         elif key in declared or key in CONTEXT_KEYS:

@@ -28,6 +28,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import ConfigError, PluginError, UnknownDataError
+from .channels import lineage_options
 from .chunks import DEFAULT_CHUNK_MB
 from .config import (
     DEFAULT_CONFIG,
@@ -268,11 +269,13 @@ class Context:
 
         return data_info(self, data_name, run_id)
 
-    def show_config(self, data_name: str | None = None) -> Any:
-        """Options of the plugin providing ``data_name`` (or of all): default, current value, help."""
+    def show_config(self, data_name: str | None = None, run_id: str | None = None) -> Any:
+        """Options of the plugin providing ``data_name`` (or of all): default, current value, help;
+        a per-channel option per channel, with where each value comes from (``run_id``: the
+        run's settings too)."""
         from .catalog import show_config
 
-        return show_config(self, data_name)
+        return show_config(self, data_name, run_id)
 
     def get_df(
         self,
@@ -336,7 +339,7 @@ class Context:
         keys = compute_keys(
             self._plugins,
             order,
-            lambda p: resolve_options(self.config, p),
+            lambda p: lineage_options(self.config, p, resolve_options(self.config, p)),
             lambda p: plugin_fingerprint(self, p, run_id),
         )
         return order, keys

@@ -34,10 +34,13 @@ class Option:
     value to a fixed set; ``minimum`` / ``maximum`` bound a number (inclusive;
     ``None`` is left alone, for options that allow it). Options with ``track=False`` do not enter the
     cache key (use it only for settings that cannot change the result, such
-    as a number of threads).
+    as a number of threads). ``per_channel=True`` lets the config's ``channels``
+    table set the option per (board, channel) (:mod:`waveform_analysis.core.channels`);
+    the plugin then reads one value per record with
+    :func:`~waveform_analysis.core.channels.per_record`.
     """
 
-    __slots__ = ("default", "type", "help", "track", "choices", "minimum", "maximum")
+    __slots__ = ("default", "type", "help", "track", "choices", "minimum", "maximum", "per_channel")
 
     def __init__(
         self,
@@ -48,6 +51,7 @@ class Option:
         choices: tuple[Any, ...] | list[Any] | None = None,
         minimum: float | None = None,
         maximum: float | None = None,
+        per_channel: bool = False,
     ) -> None:
         self.default = default
         self.type = type
@@ -56,6 +60,7 @@ class Option:
         self.choices = tuple(choices) if choices is not None else None
         self.minimum = minimum
         self.maximum = maximum
+        self.per_channel = bool(per_channel)
 
     @property
     def types(self) -> tuple[type, ...] | None:
@@ -152,6 +157,8 @@ class Plugin:
     provides: str = ""
     depends_on: tuple[str, ...] = ()
     options: dict[str, Option] = {}
+    #: Former option names -> their new names: setting an old name is a ConfigError saying so.
+    renamed_options: dict[str, str] = {}
     version: str = "0.0.0"
     save_to_cache: bool = True
     #: Whether ``compute`` gives the right answer on any range of records of the

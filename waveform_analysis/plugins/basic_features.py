@@ -37,20 +37,20 @@ class BasicFeaturesPlugin(Plugin):
             help="One past the last sample of the feature window (None: end of record)",
         ),
         "gate_long_ns": Option(
-            default=None, type=(float, int, type(None)),
+            default=None, per_channel=True, type=(float, int, type(None)),
             help="Long gate [ns] (None: the run's settings, else 300 ns)",
         ),
         "gate_short_ns": Option(
-            default=None, type=(float, int, type(None)),
+            default=None, per_channel=True, type=(float, int, type(None)),
             help="Short gate [ns] (None: the run's settings, else 80 ns)",
         ),
         "pre_gate_ns": Option(
-            default=None, type=(float, int, type(None)),
+            default=None, per_channel=True, type=(float, int, type(None)),
             help="The gates open this long before the trigger [ns] (None: the run's settings,"
             " else 50 ns)",
         ),
         "calibration": Option(
-            default=None, type=(list, tuple, type(None)),
+            default=None, per_channel=True, type=(list, tuple, type(None)),
             help="[c0, c1, c2]: energy_calibrated = c0 + c1 E + c2 E^2 of the firmware energy,"
             " else of charge_long (None: the run's calibration, else uncalibrated)",
         ),
@@ -68,46 +68,22 @@ class BasicFeaturesPlugin(Plugin):
         return basic_features(
             st_waveforms,
             peaks,
-            polarity=context.get_config(self, "polarity"),
             window=(start, stop),
             **self._gates(context, run_id, st_waveforms),
         )
 
     def _gates(self, context, run_id: str, st_waveforms: np.ndarray) -> dict:
-        """Gates, trigger sample and calibration: the options, else the run's settings."""
+        """Gates, trigger sample and calibration per record: each channel's settings
+        (core/channels.py: the channels table, the options, else the run's settings)."""
+        from ..core.channels import channel_settings
         from ..processing import features as f
         from .raw_files import run_info_for
 
         info = run_info_for(context, run_id)[1]
-        gates = dict(getattr(info, "gates", None) or {})
-        out = {}
-        for option, key, default in (("gate_long_ns", "gate_ns", f.GATE_LONG_NS),
-                                     ("gate_short_ns", "short_gate_ns", f.GATE_SHORT_NS),
-                                     ("pre_gate_ns", "pregate_ns", f.PRE_GATE_NS)):
-            value = context.get_config(self, option)
-            out[option] = float(value if value is not None else gates.get(key, default))
+        names = ("polarity", "gate_long_ns", "gate_short_ns", "pre_gate_ns", "calibration")
+        missing = {"gate_long_ns": f.GATE_LONG_NS, "gate_short_ns": f.GATE_SHORT_NS,
+                   "pre_gate_ns": f.PRE_GATE_NS}
+        out = channel_settings(context, self, run_id, st_waveforms, dict.fromkeys(names), info, missing)
         out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
-        calibration = context.get_config(self, "calibration")
-        if calibration is None and info is not None:
-            calibration = _run_calibration(info, st_waveforms["channel"])
-        out["calibration"] = calibration
         return out
 
-
-def _run_calibration(info, channel: np.ndarray) -> np.ndarray | None:
-    """One calibration row per record from the run's settings (per channel where they give
-    one, identity for the others); None when they give none."""
-    if getattr(info, "calibration", None) is None and not any(
-        "calibration" in c for c in getattr(info, "channels", {}).values()
-    ):
-        return None
-    chans = np.unique(channel)
-    rows = {int(c): info.value("calibration", int(c)) for c in chans}
-    width = max(len(r) for r in rows.values() if r is not None)
-    table = np.zeros((len(channel), max(width, 2)))
-    table[:, 1] = 1.0  # channels without a calibration: uncalibrated
-    for c, coeffs in rows.items():
-        if coeffs is not None:
-            table[channel == c] = 0.0
-            table[channel == c, : len(coeffs)] = coeffs
-    return table

@@ -22,6 +22,8 @@ class CoincidencesPlugin(Plugin):
     dtype = COINCIDENCES_DTYPE
     depends_on = ("triggers",)
     version = "1.0.0"
+    #: ``channels`` is the config's per-channel settings table (core/channels.py)
+    renamed_options = {"channels": "partners"}
     options = {
         "window_ns": Option(
             default=100.0, type=float, minimum=0.001,
@@ -31,24 +33,26 @@ class CoincidencesPlugin(Plugin):
             default="all", type=(str, int),
             help="'board:channel' whose triggers are the references, or 'all' (each pair once)",
         ),
-        "channels": Option(
+        "partners": Option(
             default=None, type=(list, tuple, type(None)),
             help="Partner channels ('board:channel' or a channel of board 0); None: every channel",
         ),
         "time_offset_ns": Option(
-            default={}, type=dict,
-            help="Offset added to each channel's times, {'board:channel': ns} (cable delays)",
+            default={}, type=(dict, float, int), per_channel=True,
+            help="Offset added to each channel's times [ns] (cable delays): per channel in the"
+            " channels table, or {'board:channel': ns}",
         ),
     }
 
     def compute(self, context, run_id: str, triggers: np.ndarray) -> np.ndarray:
+        from ..core.channels import channel_offsets
         from ..processing.coincidences import find_coincidences
 
-        channels = context.get_config(self, "channels")
+        channels = context.get_config(self, "partners")
         return find_coincidences(
             triggers,
             context.get_config(self, "window_ns"),
             reference=context.get_config(self, "reference"),
             channels=list(channels) if channels else None,
-            time_offset_ns=context.get_config(self, "time_offset_ns"),
+            time_offset_ns=channel_offsets(context, self, run_id, triggers),
         )

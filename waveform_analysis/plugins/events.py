@@ -37,8 +37,9 @@ class EventsPlugin(Plugin):
             default=100, type=int, help="Largest gap between consecutive peaks of one event [ns]"
         ),
         "time_offset_ns": Option(
-            default={}, type=dict,
-            help="Offset added to each channel's peak times, {'board:channel': ns} (cable delays)",
+            default={}, type=(dict, float, int), per_channel=True,
+            help="Offset added to each channel's peak times [ns] (cable delays): per channel in the"
+            " channels table, or {'board:channel': ns}",
         ),
         "min_channels": Option(
             default=1, type=int, minimum=1, help="Fewest distinct (board, channel) pairs of an event kept"
@@ -53,14 +54,15 @@ class EventsPlugin(Plugin):
         from ..processing.events import group_events
 
         window = context.get_config(self, "event_window_ns")
-        peaks = self._shifted(context, peaks)
+        peaks = self._shifted(context, run_id, peaks)
         events = group_events(peaks, window)
         return events[self._kept(context, peaks, events)]
 
-    def _shifted(self, context, peaks: np.ndarray) -> np.ndarray:
+    def _shifted(self, context, run_id: str, peaks: np.ndarray) -> np.ndarray:
+        from ..core.channels import channel_offsets
         from ..processing.events import shift_times
 
-        return shift_times(peaks, context.get_config(self, "time_offset_ns"))
+        return shift_times(peaks, channel_offsets(context, self, run_id, peaks))
 
     def _kept(self, context, peaks: np.ndarray, events: np.ndarray) -> np.ndarray:
         from ..processing.events import event_mask
@@ -69,15 +71,16 @@ class EventsPlugin(Plugin):
                           context.get_config(self, "require"))
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
+        from ..core.channels import offset_bound
         from ..processing.events import group_events
 
         window = context.get_config(self, "event_window_ns")
         # a later chunk's peaks, moved by the most negative offset, can come before its records
-        early = -min([0, *(float(v) for v in context.get_config(self, "time_offset_ns").values())])
+        early = -offset_bound(context.config, self)
         held = None  # peaks of the events still open, and their rows in the run's peaks
         held_rows = np.zeros(0, np.int64)
         for chunk in chunks:
-            peaks = self._shifted(context, chunk.inputs["peaks"])
+            peaks = self._shifted(context, run_id, chunk.inputs["peaks"])
             rows = np.arange(len(peaks), dtype=np.int64) + chunk.offsets["peaks"]
             if held is not None:
                 peaks = np.concatenate([held, peaks])

@@ -17,6 +17,7 @@ POLARITY = Option(
     type=str,
     choices=("negative", "positive"),
     help="Pulse direction relative to the baseline",
+    per_channel=True,
 )
 
 
@@ -37,6 +38,7 @@ class PeaksPlugin(Plugin):
         "threshold": Option(
             default=HIT_DEFAULTS.threshold,
             type=float,
+            per_channel=True,
             help="Least ADC above baseline for a hit to start (the floor under threshold_sigma)",
         ),
         "threshold_sigma": Option(
@@ -102,18 +104,23 @@ class PeaksPlugin(Plugin):
     }
 
     def compute(self, context, run_id: str, st_waveforms: np.ndarray) -> np.ndarray:
+        from ..core.channels import channel_settings
         from ..processing.hits import find_peaks
 
-        return find_peaks(st_waveforms, **self._settings(context, run_id))
+        settings = self._settings(context, run_id)
+        return find_peaks(st_waveforms, **channel_settings(context, self, run_id, st_waveforms, settings))
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
         """Per chunk of records, with each channel's noise measured over the whole run first."""
+        from ..core.channels import channel_settings, warn_absent
         from ..processing.hits import find_peaks
         from ..processing.noise import noise_from
         from ..processing.rows import channel_keys
 
         settings = self._settings(context, run_id)
         names = chunks.inputs["st_waveforms"].dtype.names or ()
+        if chunks.n_records and "board" in names:
+            warn_absent(context.config, run_id, **chunks.fields("board", "channel"))
         if chunks.n_records and "baseline_rms" in names:
             f = chunks.fields("board", "channel", "baseline_rms")
             noise = noise_from(channel_keys(f["board"], f["channel"]), f["baseline_rms"])
@@ -122,7 +129,8 @@ class PeaksPlugin(Plugin):
         return self.each_chunk(
             chunks,
             lambda chunk: find_peaks(
-                chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop], **settings
+                chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop],
+                **channel_settings(context, self, run_id, chunk.inputs["st_waveforms"], settings),
             ),
         )
 

@@ -51,7 +51,7 @@ def _first_beyond(row, L, lev, neg, block):
 
 
 @numba.njit(cache=True, nogil=True)
-def features(flat, stride, offset, ns, length, baseline, rms, neg, w0, w1, trigger, pre, g_long,
+def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trigger, pre, g_long,
              g_short, floor, t_sigma, block, lo_r, hi_r, height, area, amp, warea, q_long,
              q_short):
     """Records ``[lo_r, hi_r)``: height and area over the record and the window, gated charges.
@@ -63,8 +63,9 @@ def features(flat, stride, offset, ns, length, baseline, rms, neg, w0, w1, trigg
     record's first sample beyond ``max(floor, t_sigma x rms)``; a record that
     never crosses gets charges 0.
     """
-    sg = -1.0 if neg else 1.0
     for r in range(lo_r, hi_r):
+        neg = negs[r]
+        sg = -1.0 if neg else 1.0
         L = min(length[r], ns)
         start = offset + r * stride
         row = flat[start : start + ns]

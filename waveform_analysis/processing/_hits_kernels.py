@@ -118,7 +118,7 @@ NO_LOW = np.int64(1 << 40)
 
 
 @numba.njit(cache=True, nogil=True)
-def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, baseline, threshold,
+def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
@@ -128,7 +128,7 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, base
     x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
     where that is above the channel's and at most ``guard`` x it, see
     :func:`_own_noise`): a hit starts at a sample more than
-    ``max(threshold, t_sigma * noise)`` beyond the baseline and lasts while
+    ``max(thresholds[r], t_sigma * noise)`` (``negs[r]``: below it) beyond the baseline and lasts while
     the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
     int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
     ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1``
@@ -147,10 +147,11 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, base
     has reached the trigger level; samples joined by an explicit
     ``merge_gap`` are not split.
     """
-    sg = -1 if neg else 1
     ns = wave.shape[1]
     k = 0
     for r in range(lo, hi):
+        neg = negs[r]
+        sg = -1 if neg else 1
         L = min(length[r], ns)
         if L <= 0:
             continue
@@ -158,7 +159,7 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, base
         nz = noise[r]
         if guard > 0.0:
             nz = _own_noise(wave[r], L, nz, rec_rms[r], guard, g_margin, g_window)
-        thr = max(threshold, t_sigma * nz)
+        thr = max(thresholds[r], t_sigma * nz)
         rel = min(r_sigma * nz, thr)
         if neg:
             lev = np.ceil(bl - thr) - 1.0

@@ -15,7 +15,7 @@ import numpy as np
 from ..dtypes import BASIC_FEATURES_DTYPE
 from ..errors import ConfigError
 from ..parallel import n_threads, thread_map
-from ._common import polarity_sign
+from ._common import negative_rows
 from .rows import flat_rows
 
 GATE_LONG_NS = 300.0  # CoMPASS DPP-PSD values of a real run (legend-testdata's settings.xml)
@@ -29,11 +29,11 @@ BLOCK = 32  # quiet samples skipped at a time looking for the first crossing
 def basic_features(
     st_waveforms: np.ndarray,
     peaks: np.ndarray | None = None,
-    polarity: str = "negative",
+    polarity: str | np.ndarray = "negative",
     window: tuple[int, int] | None = None,
-    gate_long_ns: float = GATE_LONG_NS,
-    gate_short_ns: float = GATE_SHORT_NS,
-    pre_gate_ns: float = PRE_GATE_NS,
+    gate_long_ns: float | np.ndarray = GATE_LONG_NS,
+    gate_short_ns: float | np.ndarray = GATE_SHORT_NS,
+    pre_gate_ns: float | np.ndarray = PRE_GATE_NS,
     trigger_sample: int | None = None,
     calibration: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -57,10 +57,11 @@ def basic_features(
     ``calibration`` (``[c0, c1, c2, ...]``, one polynomial, or one row per
     record) to the record's firmware ``energy`` where it has one (the field
     present and > 0), else to ``charge_long``; without a calibration it is
-    that energy uncalibrated (ADC channels, or ADC x samples).
+    that energy uncalibrated (ADC channels, or ADC x samples). ``polarity``
+    and the gates may be one value per record (per-channel settings).
     """
-    sgn = polarity_sign(polarity)
     n = len(st_waveforms)
+    negs = negative_rows(polarity, n)
     ns = st_waveforms["wave"].shape[1] if n else 0
     if window is None:
         w0, w1 = 0, ns
@@ -80,7 +81,7 @@ def basic_features(
     out["channel"] = st_waveforms["channel"]
     for name, value in (("gate_long_ns", gate_long_ns), ("gate_short_ns", gate_short_ns),
                         ("pre_gate_ns", pre_gate_ns)):
-        if not value >= 0:
+        if not np.all(np.asarray(value) >= 0):
             raise ConfigError(f"{name} must be >= 0 ns, got {value!r}")
     height = np.zeros(n, np.float32)
     area = np.zeros(n, np.float32)
@@ -102,7 +103,7 @@ def basic_features(
              np.rint(gate_short_ns / dt).astype(np.int64))
 
     def run(bounds):
-        features(flat, stride, offset, ns, length, baseline, rms, sgn < 0, w0, w1, trig, *gates,
+        features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig, *gates,
                  TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, bounds[0], bounds[1], height, area, amp,
                  warea, q_long, q_short)
 

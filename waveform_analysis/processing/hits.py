@@ -36,7 +36,7 @@ import numpy as np
 from ..dtypes import ADC_MAX_14BIT, ADC_MIN, PEAKS_DTYPE
 from ..errors import ConfigError
 from ..parallel import n_threads, thread_map
-from ._common import polarity_sign
+from ._common import negative_rows, per_row
 from .baselines import (
     baseline_stats,
     compute_baselines,
@@ -109,8 +109,8 @@ def _alloc(n: int) -> tuple[np.ndarray, ...]:
 
 def find_peaks(
     st_waveforms: np.ndarray,
-    threshold: float = HIT_DEFAULTS.threshold,
-    polarity: str = "negative",
+    threshold: float | np.ndarray = HIT_DEFAULTS.threshold,
+    polarity: str | np.ndarray = "negative",
     merge_gap: int | None = HIT_DEFAULTS.merge_gap,
     left_extension: int = HIT_DEFAULTS.left_extension,
     right_extension: int | None = HIT_DEFAULTS.right_extension,
@@ -176,9 +176,11 @@ def find_peaks(
     out, and longer extensions sum more noise; a 7 sigma rise within 3
     samples is a second pulse, not noise on a tail.
 
+    ``threshold`` and ``polarity`` may also be arrays, one value per record
+    (per-channel settings, :mod:`waveform_analysis.core.channels`).
+
     Raises :class:`ConfigError` for an unknown polarity or negative settings.
     """
-    sgn = polarity_sign(polarity)
     if merge_gap is not None and merge_gap < 0:
         raise ConfigError(f"merge_gap must be >= 0 or None, got {merge_gap}")
     if right_extension is not None and right_extension < 0:
@@ -187,7 +189,7 @@ def find_peaks(
         raise ConfigError(
             f"left_extension must be >= 0 and min_width >= 1, got {left_extension}, {min_width}"
         )
-    for name, value in (("threshold", threshold), ("threshold_sigma", threshold_sigma),
+    for name, value in (("threshold_sigma", threshold_sigma),
                         ("release_sigma", release_sigma), ("tail_extension", tail_extension),
                         ("position_sigma", position_sigma), ("split_sigma", split_sigma),
                         ("split_height", split_height), ("split_fraction", split_fraction),
@@ -195,6 +197,8 @@ def find_peaks(
         if not value >= 0:
             raise ConfigError(f"{name} must be >= 0, got {value!r}")
     n = len(st_waveforms)
+    negs = negative_rows(polarity, n)
+    thresholds = per_row(threshold, n, "threshold")
     if n == 0:
         return np.zeros(0, dtype=PEAKS_DTYPE)
     wave = contiguous_rows(st_waveforms)
@@ -212,10 +216,9 @@ def find_peaks(
     else:
         rec_rms = np.zeros(n)
         noise_guard = 0.0
-    neg = sgn < 0
     guard = (float(noise_guard), GUARD_MARGIN, GUARD_WINDOW)
     args = (
-        float(threshold), float(threshold_sigma), float(release_sigma), float(position_sigma),
+        thresholds, float(threshold_sigma), float(release_sigma), float(position_sigma),
         float(split_sigma), float(split_height), float(split_fraction),
         TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW,
         -1 if merge_gap is None else int(merge_gap), int(left_extension),
@@ -229,10 +232,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, cap, *out)
+        k = find_hits(wave, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, k, *out)
+            find_hits(wave, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
