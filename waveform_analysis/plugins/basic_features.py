@@ -89,25 +89,7 @@ class BasicFeaturesPlugin(Plugin):
         out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
         calibration = context.get_config(self, "calibration")
         if calibration is None and info is not None:
-            calibration = _run_calibration(info, st_waveforms["channel"])
+            calibration = info.calibration_rows(st_waveforms["channel"], uncalibrated=1.0)
         out["calibration"] = calibration
         return out
 
-
-def _run_calibration(info, channel: np.ndarray) -> np.ndarray | None:
-    """One calibration row per record from the run's settings (per channel where they give
-    one, identity for the others); None when they give none."""
-    if getattr(info, "calibration", None) is None and not any(
-        "calibration" in c for c in getattr(info, "channels", {}).values()
-    ):
-        return None
-    chans = np.unique(channel)
-    rows = {int(c): info.value("calibration", int(c)) for c in chans}
-    width = max(len(r) for r in rows.values() if r is not None)
-    table = np.zeros((len(channel), max(width, 2)))
-    table[:, 1] = 1.0  # channels without a calibration: uncalibrated
-    for c, coeffs in rows.items():
-        if coeffs is not None:
-            table[channel == c] = 0.0
-            table[channel == c, : len(coeffs)] = coeffs
-    return table
