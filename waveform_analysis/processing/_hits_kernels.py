@@ -118,11 +118,15 @@ NO_LOW = np.int64(1 << 40)
 
 
 @numba.njit(cache=True, nogil=True)
-def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, baseline, threshold,
+def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, neg, baseline, threshold,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
+
+    Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (see
+    :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
+    array is a row numba knows is contiguous, so its scans vectorise).
 
     Per record, with its ``noise`` raised to its own (``guard`` > 0: ``g_margin``
     x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
@@ -148,16 +152,17 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, base
     ``merge_gap`` are not split.
     """
     sg = -1 if neg else 1
-    ns = wave.shape[1]
     k = 0
     for r in range(lo, hi):
         L = min(length[r], ns)
         if L <= 0:
             continue
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
         bl = baseline[r]
         nz = noise[r]
         if guard > 0.0:
-            nz = _own_noise(wave[r], L, nz, rec_rms[r], guard, g_margin, g_window)
+            nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
         thr = max(threshold, t_sigma * nz)
         rel = min(r_sigma * nz, thr)
         if neg:
@@ -181,7 +186,6 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, neg, base
         sa = sg * np.int64(a)
         sb = sg * np.int64(b)
         sbl = sg * bl
-        row = wave[r]
         is_open = False
         exempt = -1  # no split from a sample up to here (explicit merge_gap, or split)
         c_left = 0  # first sample of the open hit (after the left walk)

@@ -46,7 +46,7 @@ from .baselines import (
     set_baselines,
 )
 from .noise import channel_noise, noise_from
-from .rows import channel_keys, contiguous_rows
+from .rows import channel_keys, flat_rows
 
 __all__ = [
     "HIT_DEFAULTS",
@@ -197,7 +197,8 @@ def find_peaks(
     n = len(st_waveforms)
     if n == 0:
         return np.zeros(0, dtype=PEAKS_DTYPE)
-    wave = contiguous_rows(st_waveforms)
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    rows = (*flat_rows(st_waveforms), ns)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
     if noise is None:
         noise = channel_noise(st_waveforms)
@@ -229,10 +230,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, cap, *out)
+        k = find_hits(*rows, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(wave, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, k, *out)
+            find_hits(*rows, length, noise, rec_rms, *guard, neg, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
