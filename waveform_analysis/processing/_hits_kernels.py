@@ -11,18 +11,13 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo, adc_hi,
+def _emit(row, r, neg, bl, tol, bpos, height, left, right, k, cap, adc_lo, adc_hi,
           o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
-    """Store one peak: ``bpos`` / ``height`` are its extremum, ``start`` its first core sample."""
+    """Store one peak: ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
+    :func:`_position`'s)."""
     if k < cap:
         if tol > 0.0:
-            # position: the first sample within tol of the extremum; on a slowly
-            # decaying top, noise alone would put the extremum anywhere along it
-            for j in range(start, bpos):
-                v = bl - row[j] if neg else row[j] - bl
-                if v >= height - tol:
-                    bpos = j
-                    break
+            bpos = _position(row, neg, bl, tol, left, right)
         # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
         acc = np.int64(0)
         lo_w = row[left]
@@ -42,6 +37,34 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
         o_area[k] = area
         o_sat[k] = lo_w <= adc_lo or hi_w >= adc_hi
     return k + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _smoothed(row, neg, bl, j, left, right):
+    """The signal at ``j`` averaged with its neighbours inside ``[left, right)``."""
+    a = max(j - 1, left)
+    b = min(j + 2, right)
+    acc = 0.0
+    for i in range(a, b):
+        acc += row[i]
+    v = acc / (b - a) - bl
+    return -v if neg else v
+
+
+@numba.njit(cache=True, nogil=True)
+def _position(row, neg, bl, tol, left, right):
+    """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
+    sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
+    The average keeps a single noisy sample from being the extremum; the first sample within
+    noise keeps a slowly decaying top from putting it anywhere along that top."""
+    best = -np.inf
+    for j in range(left, right):
+        best = max(best, _smoothed(row, neg, bl, j, left, right))
+    lim = best - tol / np.sqrt(3.0)
+    for j in range(left, right):
+        if _smoothed(row, neg, bl, j, left, right) >= lim:
+            return j
+    return left
 
 
 @numba.njit(cache=True, nogil=True)
@@ -218,7 +241,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
-                    k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                    k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                               max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
                     prev_right = right
@@ -260,7 +283,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                             mp = q
                     if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl):
                         if mp - c_left >= min_width:
-                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_high - sbl,
+                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl,
                                       max(c_left - lext, prev_right), mp, k, cap, adc_lo,
                                       adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
                                       o_sat)
@@ -294,7 +317,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             c_gap = merge_gap if merge_gap >= 0 else c_ext
         if is_open and c_end - c_left >= min_width:
             right = min(c_end + c_ext, L)
-            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+            k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                       max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
