@@ -57,9 +57,24 @@ def _position(row, neg, bl, tol, left, right):
     sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
     The average keeps a single noisy sample from being the extremum; the first sample within
     noise keeps a slowly decaying top from putting it anywhere along that top."""
-    best = -np.inf
-    for j in range(left, right):
-        best = max(best, _smoothed(row, neg, bl, j, left, right))
+    if right - left < 3:
+        best = -np.inf
+        for j in range(left, right):
+            best = max(best, _smoothed(row, neg, bl, j, left, right))
+    else:
+        best = max(_smoothed(row, neg, bl, left, left, right),
+                   _smoothed(row, neg, bl, right - 1, left, right))
+        # inside the peak the average is (sg * sum of 3) / 3 - sg * bl: the largest integer sum
+        # first (one reduction over the row), then the same float steps as _smoothed
+        top = NO_HIGH
+        if neg:
+            for j in range(left + 1, right - 1):
+                top = max(top, -(np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1])))
+        else:
+            for j in range(left + 1, right - 1):
+                top = max(top, np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1]))
+        v = (-top if neg else top) / 3.0 - bl
+        best = max(best, -v if neg else v)
     lim = best - tol / np.sqrt(3.0)
     for j in range(left, right):
         if _smoothed(row, neg, bl, j, left, right) >= lim:
