@@ -117,5 +117,9 @@ def test_libra_v1725_list_mode_csv_with_run_info(tmp_path):
     assert np.all(trig["time"] == trig["timestamp"] // 1000 + info["time_offset_ns"])
     assert np.all(np.isfinite(trig["energy"])) and not trig["pileup"].any()
     assert np.all(np.isnan(trig["energy_calibrated"]))  # run.info calibrates channels 4, 5 only
+    ctx.set_config({"triggers": {"calibration": [1.0, 0.5, 1e-5]}})
+    cal = ctx.get_data("co60", "triggers")
+    e = cal["energy"].astype(np.float64)
+    np.testing.assert_allclose(cal["energy_calibrated"], 1.0 + 0.5 * e + 1e-5 * e**2)
     with pytest.raises(Exception, match="has no waveforms.*'triggers'"):
         ctx.get_data("co60", "st_waveforms")

@@ -62,6 +62,31 @@ def test_settings_board_values_and_channel_overrides(tmp_path):
     np.testing.assert_allclose(st["energy_calibrated"][ch1], 2.0 * st["energy"][ch1])
 
 
+def test_triggers_energy_calibrated_from_the_settings_and_the_option(tmp_path):
+    # the settings' per-channel polynomial on the firmware energy, the same in triggers,
+    # st_waveforms and basic_features; the calibration option replaces it; none: NaN
+    pulses = {**SMALL, "n_samples": 256}
+    generate_run(tmp_path, "r", fmt="compass-csv", **pulses)
+    generate_run(tmp_path, "plain", fmt="compass-csv", **pulses)
+    (tmp_path / "r" / "settings.xml").write_text(settings_xml(reclen_ns=1024.0))
+    ctx = context(tmp_path)
+    trig = ctx.get_data("r", "triggers")
+    ch0, ch1 = trig["channel"] == 0, trig["channel"] == 1
+    e = trig["energy"].astype(np.float64)
+    assert np.count_nonzero(e > 0) > 10
+    np.testing.assert_allclose(trig["energy_calibrated"][ch0], 1.0 + 0.5 * e[ch0])
+    np.testing.assert_allclose(trig["energy_calibrated"][ch1], 2.0 * e[ch1])
+    feats = ctx.get_data("r", "basic_features")
+    fired = e > 0  # basic_features calibrates charge_long where the firmware gave no energy
+    np.testing.assert_allclose(feats["energy_calibrated"][fired], trig["energy_calibrated"][fired])
+    assert np.all(np.isnan(ctx.get_data("plain", "triggers")["energy_calibrated"]))
+    ctx.set_config({"triggers": {"calibration": [2.0, 3.0, 0.01]}})
+    for run in ("r", "plain"):
+        trig = ctx.get_data(run, "triggers")
+        e = trig["energy"].astype(np.float64)
+        np.testing.assert_allclose(trig["energy_calibrated"], 2.0 + 3.0 * e + 0.01 * e**2)
+
+
 def test_settings_in_the_project_folder_above(tmp_path):
     # CoMPASS: <project>/settings.xml, runs in <project>/DAQ/<run>
     root = tmp_path / "DAQ"

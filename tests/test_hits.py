@@ -158,3 +158,42 @@ def test_documented_paths_and_defaults():
     assert hit_defaults.THRESHOLD == hits.HIT_DEFAULTS.threshold == 8.0
     st = _one(np.r_[np.full(20, 100), np.full(5, 60), np.full(25, 100)].astype(np.int16))
     np.testing.assert_array_equal(find_peaks(st, **asdict(hits.HIT_DEFAULTS)), find_peaks(st))
+
+
+def _layouts(st):
+    """The same records laid out three ways: in place (the kernel slices one flat view), with
+    an odd record size (the rows are copied) and every other record of a bigger array."""
+    odd = np.zeros(len(st), np.dtype(st.dtype.descr + [("pad", "u1")]))
+    for name in st.dtype.names:
+        odd[name] = st[name]
+    twice = np.repeat(st, 2)[::2]
+    return st, odd, twice
+
+
+@pytest.mark.parametrize("source", ["hard", "scintillator", "libra"])
+def test_peaks_do_not_depend_on_how_the_records_sit_in_memory(source):
+    from pathlib import Path
+
+    from waveform_analysis.processing import set_baselines
+    from waveform_analysis.synthetic.shapes import scintillator
+
+    if source == "hard":
+        st, _ = synthesize(n_channels=2, n_waveforms=500, n_samples=400, seed=5,
+                           tau_range=(4, 60), pileup_fraction=0.3, pileup_gap=(5, 30))
+    elif source == "scintillator":
+        st, _ = scintillator(n=500, seed=6)
+    else:
+        real = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+        files = sorted((real / "libra-toolbox").glob("Data_CH4@DT5725_*4in*.CSV"))
+        if not files:
+            pytest.skip("../shared/realdata is absent")
+        rows = [ln.split(";") for f in files for ln in f.read_text().splitlines()
+                if ln and not ln.startswith("BOARD")]
+        waves = np.array([r[7:] for r in rows], dtype=np.int16)
+        st = np.zeros(len(waves), st_waveforms_dtype(waves.shape[1]))
+        st["wave"], st["length"], st["dt"] = waves, waves.shape[1], 4
+    set_baselines(st)
+    ref = find_peaks(st)
+    assert len(ref) >= len(st) // 2
+    for other in _layouts(st)[1:]:
+        assert find_peaks(other).tobytes() == ref.tobytes()

@@ -165,5 +165,5 @@ def test_the_checks_see_the_package():
     # a guard against a check that passes because it read nothing
     assert {"processing.hits", "core.storage", "core.resolver", "parallel"} <= set(MODULES)
     assert ("parallel", "thread_map") in IMPORTS["processing.saturation"]
-    assert ("processing.rows", "contiguous_rows") in IMPORTS["processing.hits"]
+    assert ("processing.rows", "flat_rows") in IMPORTS["processing.hits"]
     assert ("parallel", None) in IMPORTS["daq._threads"]

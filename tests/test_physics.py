@@ -98,7 +98,9 @@ def test_a_resolvable_second_pulse_on_the_tail_is_its_own_peak():
     st = _records(waves, rms=3.0)
     peaks = find_peaks(st)
     assert np.array_equal(np.bincount(peaks["record_i"], minlength=100), np.full(100, 2))
-    assert np.all(peaks["position"][::2] == 100) and np.all(peaks["position"][1::2] == 115)
+    # both rise within one sample: the 3-sample average puts the top one sample late
+    assert np.all(np.abs(peaks["position"][::2] - 100) <= 1)
+    assert np.all(np.abs(peaks["position"][1::2] - 115) <= 1)
     assert np.all(peaks["right"][::2] == peaks["left"][1::2])
     assert np.all(peaks["left"][1::2] >= 110)
     # split_sigma=0: one peak for the pair
@@ -220,3 +222,22 @@ def test_peak_invariants(seed, tau, noise, polarity):
     assert np.all(p["left"][1:][same] >= p["right"][:-1][same])  # no overlap in a record
     thr = np.maximum(8.0, 5.0 * channel_noise(st))[p["record_i"]]
     assert np.all(p["height"] > thr - 1e-3)
+
+
+def test_one_noisy_sample_on_the_top_does_not_move_the_position():
+    # a pulse peaking at 101 (rise over 2 samples, slow tail), noise 2 ADC, and on 200
+    # records one sample of its top 4-8 samples later raised by 4-6 sigma: the position
+    # stays within one sample of 101 (the raw extremum, and the first sample within 3
+    # sigma of it, would be the raised sample)
+    rng = np.random.default_rng(4)
+    n = 200
+    t = np.arange(400) - 100.0
+    pulse = np.where(t >= 1, 400.0 * np.exp(-np.maximum(t - 1, 0) / 60.0), 0.0)
+    pulse[100] = 200.0
+    waves = 1000.0 - pulse[None, :] + rng.normal(0, 2.0, (n, 400))
+    at = 101 + rng.integers(4, 9, n)
+    waves[np.arange(n), at] -= rng.uniform(8.0, 12.0, n) + (pulse[101] - pulse[at])
+    st = _records(waves, rms=2.0)
+    peaks = find_peaks(st)
+    assert np.array_equal(np.bincount(peaks["record_i"], minlength=n), np.ones(n))
+    assert np.mean(np.abs(peaks["position"] - 101) <= 1) >= 0.95

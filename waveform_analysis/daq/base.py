@@ -140,20 +140,27 @@ class RunInfo:
             "calibration" in c for c in self.channels.values()
         )
 
+    def calibration_rows(self, channel: np.ndarray, uncalibrated: float | None = None
+                         ) -> np.ndarray | None:
+        """One calibration row per record of ``channel`` (each channel's coefficients; a
+        channel without any: NaN, or the identity with ``uncalibrated=1.0``); None when the
+        settings give no calibration."""
+        if not self.calibrated:
+            return None
+        from ..processing.calibration import calibration_rows
+
+        return calibration_rows(channel, lambda ch: self.value("calibration", ch), uncalibrated)
+
     def calibrate(self, rows: np.ndarray) -> None:
         """``energy_calibrated = c0 + c1 E + c2 E^2`` of ``rows`` from their ``energy``, with
         each channel's coefficients (NaN for a channel without any); no-op without a calibration
         or when the files hold the calibrated energy themselves."""
         if not self.calibrated or self.sources.get("energy_calibrated") == "files":
             return
-        energy = rows["energy"].astype(np.float64)
-        out = np.full(len(rows), np.nan)
-        for ch in np.unique(rows["channel"]):
-            coef = self.value("calibration", int(ch))
-            if coef is not None:
-                sel = rows["channel"] == ch
-                out[sel] = sum(c * energy[sel] ** i for i, c in enumerate(coef))
-        rows["energy_calibrated"] = out
+        from ..processing.calibration import calibrate
+
+        rows["energy_calibrated"] = calibrate(rows["energy"],
+                                              self.calibration_rows(rows["channel"]))
 
     def fill_absent(self, rows: np.ndarray) -> None:
         """Set the energy fields of ``rows`` the format does not hold to NaN."""

@@ -32,7 +32,8 @@ class PeaksPlugin(Plugin):
     provides = "peaks"
     dtype = PEAKS_DTYPE
     depends_on = ("st_waveforms",)
-    version = "2.2.0"  # 2.2: one pulse one peak, per-record noise guard
+    version = "2.3.0"  # 2.2: one pulse one peak, per-record noise guard; 2.3: position on the
+    # 3-sample average
     chunked = True
     options = {
         "threshold": Option(
@@ -59,7 +60,8 @@ class PeaksPlugin(Plugin):
         "position_sigma": Option(
             default=HIT_DEFAULTS.position_sigma,
             type=float,
-            help="position is the first sample within this many noise sigma of the extremum",
+            help="position: the first sample of the 3-sample average within this many sigma of"
+            " its maximum (0: the raw extremum)",
         ),
         "split_sigma": Option(
             default=HIT_DEFAULTS.split_sigma,

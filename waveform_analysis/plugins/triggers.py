@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.plugin import Plugin
+from ..core.plugin import Option, Plugin
 from ..daq.compass.layout import FAKE_FLAGS, FLAG_PILEUP, SATURATION_FLAGS
 from ..dtypes import TRIGGERS_DTYPE
 from ..errors import NoDataError
@@ -69,13 +69,24 @@ class TriggersPlugin(Plugin):
     """Every trigger of the run: ``time``, ``timestamp``, ``board``, ``channel``, the firmware's
     ``energy``, ``energy_short`` and ``energy_calibrated`` (NaN where the format has none),
     ``flags`` and the booleans ``pileup`` (0x8000), ``saturated`` (0x80, 0x400, or a sample at
-    the ADC limit when there are waveforms) and ``fake`` (0x8, 0x80000, 0x100000, 0x200000)."""
+    the ADC limit when there are waveforms) and ``fake`` (0x8, 0x80000, 0x100000, 0x200000).
+
+    ``energy_calibrated`` is the ``calibration`` option applied to ``energy`` when set, else
+    the run's calibration (settings.xml / run.info, per channel, applied by the reader) or the
+    files' own calibrated energy; NaN where there is no energy or no calibration."""
 
     provides = "triggers"
     depends_on = ("raw_files",)
-    version = "1.0.0"
+    version = "1.1.0"
     dtype = TRIGGERS_DTYPE
-    options: dict = {}  # the ADC limit is st_waveforms' adc_max, so both say the same
+    # the ADC limit is st_waveforms' adc_max, so both say the same
+    options = {
+        "calibration": Option(
+            default=None, type=(list, tuple, type(None)),
+            help="[c0, c1, c2]: energy_calibrated = c0 + c1 E + c2 E^2 of the firmware energy"
+            " (None: the run's calibration, else the files' own, else NaN)",
+        ),
+    }
 
     def compute(self, context, run_id: str, raw_files: np.ndarray) -> np.ndarray:
         from ..daq.base import read_run
@@ -90,4 +101,9 @@ class TriggersPlugin(Plugin):
                 raise NoDataError(f"run {run_id!r}: the files of the run hold no triggers")
             out = staging.records()
         info.fill_absent(out)
+        calibration = context.get_config(self, "calibration")
+        if calibration is not None:
+            from ..processing.calibration import calibrate
+
+            out["energy_calibrated"] = calibrate(out["energy"], calibration)
         return out

@@ -11,18 +11,13 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo, adc_hi,
+def _emit(row, r, neg, bl, tol, bpos, height, left, right, k, cap, adc_lo, adc_hi,
           o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
-    """Store one peak: ``bpos`` / ``height`` are its extremum, ``start`` its first core sample."""
+    """Store one peak: ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
+    :func:`_position`'s)."""
     if k < cap:
         if tol > 0.0:
-            # position: the first sample within tol of the extremum; on a slowly
-            # decaying top, noise alone would put the extremum anywhere along it
-            for j in range(start, bpos):
-                v = bl - row[j] if neg else row[j] - bl
-                if v >= height - tol:
-                    bpos = j
-                    break
+            bpos = _position(row, neg, bl, tol, left, right)
         # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
         acc = np.int64(0)
         lo_w = row[left]
@@ -42,6 +37,49 @@ def _emit(row, r, neg, bl, tol, start, bpos, height, left, right, k, cap, adc_lo
         o_area[k] = area
         o_sat[k] = lo_w <= adc_lo or hi_w >= adc_hi
     return k + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _smoothed(row, neg, bl, j, left, right):
+    """The signal at ``j`` averaged with its neighbours inside ``[left, right)``."""
+    a = max(j - 1, left)
+    b = min(j + 2, right)
+    acc = 0.0
+    for i in range(a, b):
+        acc += row[i]
+    v = acc / (b - a) - bl
+    return -v if neg else v
+
+
+@numba.njit(cache=True, nogil=True)
+def _position(row, neg, bl, tol, left, right):
+    """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
+    sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
+    The average keeps a single noisy sample from being the extremum; the first sample within
+    noise keeps a slowly decaying top from putting it anywhere along that top."""
+    if right - left < 3:
+        best = -np.inf
+        for j in range(left, right):
+            best = max(best, _smoothed(row, neg, bl, j, left, right))
+    else:
+        best = max(_smoothed(row, neg, bl, left, left, right),
+                   _smoothed(row, neg, bl, right - 1, left, right))
+        # inside the peak the average is (sg * sum of 3) / 3 - sg * bl: the largest integer sum
+        # first (one reduction over the row), then the same float steps as _smoothed
+        top = NO_HIGH
+        if neg:
+            for j in range(left + 1, right - 1):
+                top = max(top, -(np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1])))
+        else:
+            for j in range(left + 1, right - 1):
+                top = max(top, np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1]))
+        v = (-top if neg else top) / 3.0 - bl
+        best = max(best, -v if neg else v)
+    lim = best - tol / np.sqrt(3.0)
+    for j in range(left, right):
+        if _smoothed(row, neg, bl, j, left, right) >= lim:
+            return j
+    return left
 
 
 @numba.njit(cache=True, nogil=True)
@@ -118,11 +156,15 @@ NO_LOW = np.int64(1 << 40)
 
 
 @numba.njit(cache=True, nogil=True)
-def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
+def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
+
+    Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (see
+    :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
+    array is a row numba knows is contiguous, so its scans vectorise).
 
     Per record, with its ``noise`` raised to its own (``guard`` > 0: ``g_margin``
     x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
@@ -147,7 +189,6 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
     has reached the trigger level; samples joined by an explicit
     ``merge_gap`` are not split.
     """
-    ns = wave.shape[1]
     k = 0
     for r in range(lo, hi):
         neg = negs[r]
@@ -155,10 +196,12 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
         L = min(length[r], ns)
         if L <= 0:
             continue
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
         bl = baseline[r]
         nz = noise[r]
         if guard > 0.0:
-            nz = _own_noise(wave[r], L, nz, rec_rms[r], guard, g_margin, g_window)
+            nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
         thr = max(thresholds[r], t_sigma * nz)
         rel = min(r_sigma * nz, thr)
         if neg:
@@ -182,7 +225,6 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
         sa = sg * np.int64(a)
         sb = sg * np.int64(b)
         sbl = sg * bl
-        row = wave[r]
         is_open = False
         exempt = -1  # no split from a sample up to here (explicit merge_gap, or split)
         c_left = 0  # first sample of the open hit (after the left walk)
@@ -215,7 +257,7 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
-                    k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+                    k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                               max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
                     prev_right = right
@@ -257,7 +299,7 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
                             mp = q
                     if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl):
                         if mp - c_left >= min_width:
-                            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_high - sbl,
+                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl,
                                       max(c_left - lext, prev_right), mp, k, cap, adc_lo,
                                       adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
                                       o_sat)
@@ -291,7 +333,7 @@ def find_hits(wave, length, noise, rec_rms, guard, g_margin, g_window, negs, bas
             c_gap = merge_gap if merge_gap >= 0 else c_ext
         if is_open and c_end - c_left >= min_width:
             right = min(c_end + c_ext, L)
-            k = _emit(row, r, neg, bl, tol, c_left, c_pos, c_height,
+            k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                       max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k

@@ -16,6 +16,7 @@ from ..dtypes import BASIC_FEATURES_DTYPE
 from ..errors import ConfigError
 from ..parallel import n_threads, thread_map
 from ._common import negative_rows
+from .calibration import calibrate
 from .rows import flat_rows
 
 GATE_LONG_NS = 300.0  # CoMPASS DPP-PSD values of a real run (legend-testdata's settings.xml)
@@ -130,20 +131,3 @@ def _energy_source(st_waveforms: np.ndarray, charge_long: np.ndarray) -> np.ndar
         return charge_long.astype(np.float64)
     energy = np.asarray(st_waveforms["energy"], np.float64)
     return np.where(energy > 0, energy, charge_long)
-
-
-def calibrate(values: np.ndarray, calibration: np.ndarray | None) -> np.ndarray:
-    """``c0 + c1 x + c2 x^2 + ...`` of ``values``; ``calibration`` is one coefficient list or
-    one row per value (rows of NaN give NaN); ``values`` themselves without one."""
-    x = np.asarray(values, np.float64)
-    if calibration is None:
-        return x.copy()
-    c = np.asarray(calibration, np.float64)
-    if c.ndim not in (1, 2) or c.shape[-1] == 0 or (c.ndim == 2 and c.shape[0] != x.size):
-        raise ConfigError(
-            f"calibration must be [c0, c1, ...] or one row per record, got shape {c.shape}"
-        )
-    out = np.zeros(x.shape)
-    for k in range(c.shape[-1] - 1, -1, -1):  # Horner
-        out = out * x + (c[..., k] if c.ndim == 2 else c[k])
-    return out

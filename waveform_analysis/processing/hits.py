@@ -14,8 +14,8 @@ height) within half the peak's length after it, continues the same peak;
 the peak is split only where a resolvable second pulse rises after its
 extremum (7 sigma, half the valley's level, half the first's height): one
 pulse, one peak. Each record's threshold follows its channel's noise,
-never below its own. ``position`` is the first sample within a few noise
-sigma of the extremum.
+never below its own. ``position`` is the first sample of the 3-sample
+average within a few noise sigma of the average's maximum.
 Records are split across threads (the kernel releases the GIL).
 docs/physics.md has the reasons and the measurements.
 
@@ -46,7 +46,7 @@ from .baselines import (
     set_baselines,
 )
 from .noise import channel_noise, noise_from
-from .rows import channel_keys, contiguous_rows
+from .rows import channel_keys, flat_rows
 
 __all__ = [
     "HIT_DEFAULTS",
@@ -78,7 +78,8 @@ class HitDefaults:
     tail_extension: float = 2.0  # in units of the hit's area / height
     left_extension: int = 2  # samples
     split_sigma: float = 7.0  # a rise of this x noise within 3 samples after the extremum splits
-    position_sigma: float = 3.0  # position: first sample within this x noise of the extremum
+    position_sigma: float = 3.0  # position: first sample of the 3-sample average within this
+    # many sigma (its noise, noise / sqrt(3)) of the average's maximum
     merge_gap: int | None = None  # None: within the tail extension
     right_extension: int | None = None  # None: tail_extension x area / height
     split_height: float = 0.5  # a second pulse rises by at least this x the first's height
@@ -153,9 +154,10 @@ def find_peaks(
     ``saturated`` is true when a sample of ``[left, right)`` is at or beyond
     the ADC's limits ``adc_min`` / ``adc_max`` (0 and 2^14 - 1; the ``peaks``
     plugin passes the ``st_waveforms`` ``adc_max`` option, so a peak and its
-    record agree). ``position`` is the first sample within
-    ``position_sigma * noise`` of the extremum (the extremum itself when the
-    noise is 0); ``height`` is the extremum. A peak is split where, after
+    record agree). ``position`` is the first sample whose 3-sample average
+    comes within ``position_sigma`` sigma of the average's maximum over the
+    peak (the raw extremum when ``position_sigma`` or the noise is 0);
+    ``height`` is the extremum. A peak is split where, after
     its extremum, the signal rises within 3 samples by more than
     ``max(threshold level, split_sigma * noise)``, ``split_fraction`` x the
     level of the valley it rises from and ``split_height`` x the peak's
@@ -201,7 +203,8 @@ def find_peaks(
     thresholds = per_row(threshold, n, "threshold")
     if n == 0:
         return np.zeros(0, dtype=PEAKS_DTYPE)
-    wave = contiguous_rows(st_waveforms)
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    rows = (*flat_rows(st_waveforms), ns)
     baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
     if noise is None:
         noise = channel_noise(st_waveforms)
@@ -232,10 +235,10 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(wave, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, cap, *out)
+        k = find_hits(*rows, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, cap, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(wave, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, k, *out)
+            find_hits(*rows, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, k, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
