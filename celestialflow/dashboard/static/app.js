@@ -277,7 +277,7 @@ function renderPanel(name, data) {
 function panelTable(data) {
   const head = el("tr", {}, ...data.columns.map((c) => el("th", {}, c)));
   const rows = data.rows.map((r) => el("tr", {}, ...r.map((v, i) =>
-    el("td", { "data-field": data.columns[i], "data-value": String(v) }, typeof v === "number" ? fmtRate(v) : String(v ?? "")))));
+    el("td", { "data-field": data.columns[i], "data-value": String(v) }, typeof v === "number" ? (Number.isInteger(v) ? fmtInt(v) : fmtRate(v)) : String(v ?? "")))));
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: String(data.columns.length), class: "muted" }, "nothing yet")));
   return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
@@ -313,5 +313,5 @@ function histogram(chart) {
   });
   const key = el("div", { class: "key" }, ...labels.map((k, i) =>
     el("span", {}, el("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), k)));
-  return el("div", { class: "mini", "data-chart": chart.title || "" }, el("h3", {}, chart.title || ""), svg, key);
+  return el("div", { class: "mini chart", "data-chart": chart.title || "" }, el("h3", {}, chart.title || ""), svg, key);
 }
