@@ -147,3 +147,17 @@ def test_watch_dashboard_shows_runs_spectra_and_rates(tmp_path):
     assert np.allclose(edges, np.histogram_bin_edges(peaks["area"], bins=100))
     assert {row[1] for row in rates["rows"]} == {"0:0", "0:1"} and all(row[2] > 0 for row in rates["rows"])
     assert rates["rows"] == [["run_001", k, v, "done"] for k, v in watcher.status()["run_001"]["rate_hz"].items()]
+
+
+def test_watch_command_prints_its_dashboard_address(tmp_path):
+    import subprocess
+    import sys
+
+    daq = tmp_path / "DAQ"
+    generate_run(daq, "run_001", layout="compass2", n_channels=2, n_waveforms=10, n_samples=256, seed=0)
+    out = subprocess.run(
+        [sys.executable, "-m", "waveform_analysis", "watch", str(daq), "--dashboard", "--settle", "0",
+         "--idle-exit", "0.2", "--interval", "0.1", "--poll", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert "dashboard: http://127.0.0.1:" in out.stdout and "run_001" in out.stdout, out.stdout + out.stderr
