@@ -89,7 +89,7 @@ def watch(data_root: Path, target: str, segments: bool, settle: float, poll: boo
         on_update=lambda run_id, message: click.echo(f"{run_id}: {message}"),
     )  # fmt: skip
     if dashboard is not None:
-        from ..online.live_view import open_watch_dashboard
+        from ..online import open_watch_dashboard
 
         server = open_watch_dashboard(watcher, True if dashboard == "127.0.0.1" else dashboard, quiet=True)
         click.echo(f"dashboard: {server.url}")

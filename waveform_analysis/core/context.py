@@ -417,7 +417,7 @@ class Context:
 
         watcher = Watcher(self, target, **options)
         if dashboard is not False:
-            from ..online.live_view import open_watch_dashboard
+            from ..online import open_watch_dashboard
 
             watcher.dashboard = open_watch_dashboard(watcher, dashboard)
         if background:
