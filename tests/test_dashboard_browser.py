@@ -152,3 +152,36 @@ def test_page_shows_the_run_live_its_failures_and_the_final_state(browser, tmp_p
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     g.close_dashboard()
+
+
+def test_watch_dashboard_draws_the_spectra_in_the_browser(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from waveform_analysis import Context, standard_plugins
+    from waveform_analysis.synthetic import generate_run
+
+    daq = tmp_path / "DAQ"
+    generate_run(daq, "run_001", layout="compass2", n_channels=2, n_waveforms=30, n_samples=256, n_segments=2, seed=0)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(daq)})
+    ctx.register(standard_plugins())
+    watcher = ctx.watch("peaks", background=True, poll=True, interval=0.05, settle=0, dashboard=0)
+    try:
+        browser.get(watcher.dashboard.url)
+        wait_for(lambda: watcher.status().get("run_001", {}).get("state") == "done", timeout=120, what="the run")
+
+        def runs_row_says_done():
+            cell = browser.find_element(By.CSS_SELECTOR, '[data-panel="runs"] td[data-field="state"]')
+            return cell.text == "done"
+
+        wait_for(runs_row_says_done, what="the run's state on the page")
+        lines = '[data-panel="spectra"] [data-chart="run_001"] polyline[data-series]'
+        wait_for(lambda: {p.get_attribute("data-series") for p in browser.find_elements(By.CSS_SELECTOR, lines)}
+                 == {"0:0", "0:1"}, what="one spectrum line per channel")
+        rates = '[data-panel="rates"] tbody tr'
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, rates)) == 2, what="the rates table")
+        assert not browser.find_element(By.ID, "stages").is_displayed()  # no graph: its sections are hidden
+        browser.save_screenshot(str(tmp_path / "watch-dashboard.png"))
+    finally:
+        watcher.stop()
+        watcher.dashboard.close()
+    print(tmp_path / "watch-dashboard.png")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import errno
 import sys
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from .server import LOOPBACK, DashboardServer
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
-__all__ = ["DEFAULT_PORT", "DashboardServer", "open_dashboard", "parse_address"]
+__all__ = ["DEFAULT_PORT", "DashboardServer", "open_dashboard", "parse_address", "serve_panels"]
 
 
 def parse_address(address: bool | int | str) -> tuple[str, int | None]:
@@ -67,19 +68,34 @@ def open_dashboard(graph: TaskGraph, address: bool | int | str = True, *, quiet:
         if port in (None, current.port) and host == current.host:
             return current.url
         current.close()
-    if host not in LOOPBACK:
-        warnings.warn(
-            f"the dashboard of graph {graph.name!r} listens on {host}, not only on this machine: anyone who "
-            f"can reach it sees the graph, task values and tracebacks (it is read-only)",
-            stacklevel=3,
-        )
-    try:
-        server = DashboardServer(graph, host, DEFAULT_PORT if port is None else port)
-    except OSError as exc:
-        if port is not None or exc.errno != errno.EADDRINUSE:
-            raise ConfigurationError(f"cannot serve the dashboard of graph {graph.name!r} on {host}:{port}: {exc}") from exc
-        server = DashboardServer(graph, host, 0)  # the default port is taken: any free one
+    server = _start(graph, host, port, f"graph {graph.name!r}")
     graph.dashboard = server
     if not quiet:
         print(f"celestialflow: dashboard of graph {graph.name!r} at {server.url}", file=sys.stderr, flush=True)
     return server.url
+
+
+def serve_panels(name: str, panels: dict[str, Callable[[], Any]], address: bool | int | str = True, *,
+                 quiet: bool = False) -> DashboardServer:
+    """Start a dashboard without a graph that shows ``panels`` (see :mod:`.server`); close it with ``.close()``."""
+    host, port = parse_address(address)
+    server = _start(None, host, port, repr(name), panels=panels, name=name)
+    if not quiet:
+        print(f"celestialflow: dashboard of {name!r} at {server.url}", file=sys.stderr, flush=True)
+    return server
+
+
+def _start(graph: TaskGraph | None, host: str, port: int | None, what: str, **kw: Any) -> DashboardServer:
+    """The server on ``host:port`` (the default port, or any free one when it is taken), warning off loopback."""
+    if host not in LOOPBACK:
+        warnings.warn(
+            f"the dashboard of {what} listens on {host}, not only on this machine: anyone who "
+            f"can reach it sees what it shows (it is read-only)",
+            stacklevel=4,
+        )
+    try:
+        return DashboardServer(graph, host, DEFAULT_PORT if port is None else port, **kw)
+    except OSError as exc:
+        if port is not None or exc.errno != errno.EADDRINUSE:
+            raise ConfigurationError(f"cannot serve the dashboard of {what} on {host}:{port}: {exc}") from exc
+        return DashboardServer(graph, host, 0, **kw)  # the default port is taken: any free one

@@ -16,6 +16,17 @@ page left open from an earlier process is told its graph is gone)::
     GET /g/<id>/api/snapshot      -> observer snapshot + history + events + drawing (?since=<seq>&selected=<stage>)
     GET /g/<id>/api/graph.svg     -> the drawing coloured by the current state (?selected=<stage>)
     GET /api/status, /g/<id>/api/status -> graph.get_status_dict() as JSON
+    GET /g/<id>/api/panels        -> {"name", "graph": bool, "panels": [names]}
+    GET /api/panel/<name>, /g/<id>/api/panel/<name> -> a registered panel's data as JSON
+
+Panels are a caller's extra read-only views (:meth:`DashboardServer.add_panel`): a
+name and a zero-argument callable returning JSON-ready data, called once per
+request. The page draws a panel shaped ``{"kind": "table", "columns", "rows"}`` as
+a table and ``{"kind": "histograms", "charts": [{"title", "edges", "counts":
+{label: [...]}}]}`` as small step charts; anything else as its JSON. A server
+made with ``graph=None`` shows its panels only (``/api/status`` and the snapshot
+are then 404): so a program without a TaskGraph, such as a folder watcher, gets
+the same page without celestialflow knowing what its panels hold.
 
 Anything else is 404; any method but GET is 405; on a loopback address, a request
 whose Host header names another host is 403 (DNS rebinding).
@@ -29,6 +40,7 @@ import secrets
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -69,14 +81,20 @@ def graph_id(name: str) -> str:
 class DashboardServer:
     """Serves the live view of ``graph`` on ``host:port`` until :meth:`close` (see the module docstring)."""
 
-    def __init__(self, graph: TaskGraph, host: str = "127.0.0.1", port: int = 8765, *, interval: float = 1.0) -> None:
+    def __init__(self, graph: TaskGraph | None, host: str = "127.0.0.1", port: int = 8765, *, interval: float = 1.0,
+                 panels: dict[str, Callable[[], Any]] | None = None, name: str | None = None) -> None:
         self.graph = graph
-        self.id = graph_id(graph.name)
-        self.observer = GraphObserver(graph, interval=interval)
+        self.name = name or (graph.name if graph is not None else "dashboard")
+        self.id = graph_id(self.name)
+        self.observer = GraphObserver(graph, interval=interval) if graph is not None else None
         self.static = _static_files()
+        self.panels: dict[str, Callable[[], Any]] = {}
+        for panel, func in (panels or {}).items():
+            self.add_panel(panel, func)
         self._layout: tuple[tuple[Any, ...], Layout] | None = None
         self._layout_lock = threading.Lock()
-        self.layout()  # now, before the run: Graphviz is a subprocess, not something to start mid-run
+        if graph is not None:
+            self.layout()  # now, before the run: Graphviz is a subprocess, not something to start mid-run
         handler = type("Handler", (_Handler,), {"dashboard": self})
         server_class = _Server6 if ":" in host else _Server
         self.httpd = server_class((host, port), handler)
@@ -90,13 +108,22 @@ class DashboardServer:
         host = f"[{self.host}]" if ":" in str(self.host) else self.host
         return f"http://{host}:{self.port}/g/{self.id}/"
 
+    def add_panel(self, name: str, func: Callable[[], Any]) -> None:
+        """Serve ``func()`` (JSON-ready data, computed per request) at ``api/panel/<name>``."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
+            raise ValueError(f"panel name {name!r}: letters, digits, '_' and '-' only (at most 40)")
+        if not callable(func):
+            raise TypeError(f"panel {name!r}: expected a zero-argument callable, got {type(func).__name__}")
+        self.panels[name] = func
+
     def close(self) -> None:
         """Stop serving and detach the observer (idempotent)."""
         if self.thread.is_alive():
             self.httpd.shutdown()
         self.httpd.server_close()
-        self.observer.close()
-        if self.graph.dashboard is self:
+        if self.observer is not None:
+            self.observer.close()
+        if self.graph is not None and self.graph.dashboard is self:
             self.graph.dashboard = None
 
     def host_allowed(self, host_header: str) -> bool:
@@ -194,7 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/":
             self._send(HTTPStatus.FOUND, b"", "text/plain", {"Location": f"/g/{d.id}/"})
             return
+        if path.startswith("/api/panel/"):
+            self._panel(path[len("/api/panel/"):])
+            return
         if path == "/api/status":
+            if d.graph is None:
+                self._not_found("this dashboard shows no graph, only its panels")
+                return
             asked = query.get("graph", [d.id])[0]
             if asked != d.id:
                 self._not_found(f"no graph {asked!r} here; this server shows {d.id!r}")
@@ -218,6 +251,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             suffix = name[name.rfind("."):]
             self._send(HTTPStatus.OK, d.static[name], CONTENT_TYPES.get(suffix, "application/octet-stream"))
+        elif rest == "api/panels":
+            self._json({"name": d.name, "graph": d.graph is not None, "panels": list(d.panels)})
+        elif rest.startswith("api/panel/"):
+            self._panel(rest[len("api/panel/"):])
+        elif d.graph is None and rest in ("api/status", "api/snapshot", "api/graph.svg"):
+            self._not_found("this dashboard shows no graph, only its panels")
         elif rest == "api/status":
             self._json(d.graph.get_status_dict())
         elif rest == "api/snapshot":
@@ -231,3 +270,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, d.drawing(selected).encode(), CONTENT_TYPES[".svg"])
         else:
             self._not_found(f"no such page: {path}")
+
+    def _panel(self, name: str) -> None:
+        func = self.dashboard.panels.get(name)
+        if func is None:
+            self._not_found(f"no panel {name!r} here")
+            return
+        try:
+            body = json.dumps(func(), default=str, allow_nan=False).encode()
+        except Exception as exc:  # noqa: BLE001 - the caller's code: the page shows why, the server goes on
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"panel {name!r}: {type(exc).__name__}: {exc}\n".encode(),
+                       "text/plain; charset=utf-8")
+            return
+        self._send(HTTPStatus.OK, body, "application/json")

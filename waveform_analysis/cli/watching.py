@@ -43,9 +43,12 @@ from .common import (
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="plugin options as TOML or JSON, e.g. [peaks] threshold = 20.0")  # fmt: skip
 @ADAPTER_OPTION
+@click.option("--dashboard", "dashboard", is_flag=False, flag_value="127.0.0.1", default=None, metavar="[HOST:PORT]",
+              help="serve a live page of the runs' states, spectra and trigger rates (127.0.0.1 unless "
+                   "an address is given)")  # fmt: skip
 def watch(data_root: Path, target: str, segments: bool, settle: float, poll: bool, interval: float,
           recheck: float, idle_exit: float | None, workers: int | None, executor: str, cache: Path | None,
-          config: Path | None, adapter: str | None) -> None:  # fmt: skip
+          config: Path | None, adapter: str | None, dashboard: str | None) -> None:  # fmt: skip
     """Process each run of DATA_ROOT to TARGET as soon as the digitizer has finished it.
 
     A run is finished when CoMPASS wrote run.info with a stop time, or (without a
@@ -85,6 +88,11 @@ def watch(data_root: Path, target: str, segments: bool, settle: float, poll: boo
         recheck=recheck, workers=workers, executor=executor, context_for=context_for,
         on_update=lambda run_id, message: click.echo(f"{run_id}: {message}"),
     )  # fmt: skip
+    if dashboard is not None:
+        from ..online import open_watch_dashboard
+
+        server = open_watch_dashboard(watcher, True if dashboard == "127.0.0.1" else dashboard, quiet=True)
+        click.echo(f"dashboard: {server.url}")
     click.echo(f"watching {data_root} for {target} ({'segments and runs' if segments else 'runs'}); "
                f"cache: {ctx.storage_dir}; Ctrl-C to stop")  # fmt: skip
     status = watcher.run(idle_exit=idle_exit)

@@ -406,17 +406,23 @@ class Context:
         return max(1, int(value * (1 << 20)))
 
     def watch(self, target: str = "peaks", *, background: bool = False, idle_exit: float | None = None,
-              **options: Any) -> Any:
+              dashboard: bool | int | str = False, **options: Any) -> Any:
         """Process the runs of ``data_root`` as the digitizer writes them; returns the Watcher.
 
         Blocks until Ctrl-C (or ``idle_exit`` seconds with every run done), unless
         ``background=True``: then it returns at once and ``watcher.stop()`` ends it.
         ``options``: ``segments``, ``settle``, ``poll``, ``interval``, ``workers``,
         ``executor`` (see :class:`waveform_analysis.online.Watcher` and docs/online.md).
+        ``dashboard``: also serve a live page of the runs' states, spectra and rates
+        (True, a port or ``"host:port"``; 127.0.0.1 by default), at ``watcher.dashboard.url``.
         """
         from ..online import Watcher
 
         watcher = Watcher(self, target, **options)
+        if dashboard is not False:
+            from ..online import open_watch_dashboard
+
+            watcher.dashboard = open_watch_dashboard(watcher, dashboard)
         if background:
             watcher.start(idle_exit=idle_exit)
         else:

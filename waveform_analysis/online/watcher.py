@@ -110,6 +110,7 @@ class Watcher:
         self._recheck_at = time.monotonic() + self.recheck
         self._events: FolderEvents | None = None
         self.mode = "poll" if poll else "events"
+        self.dashboard: Any = None  # the live page's server, when one was asked for (Context.watch)
 
     def __repr__(self) -> str:
         return f"<Watcher {self.root} target={self.target!r} segments={self.segments} runs={len(self._runs)}>"

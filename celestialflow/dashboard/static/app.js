@@ -226,5 +226,92 @@ document.addEventListener("DOMContentLoaded", () => {
     const g = e.target.closest("[data-stage]");
     if (g) select(g.dataset.stage === selected ? "" : g.dataset.stage);
   });
-  poll();
+  start();
 });
+
+// Extra read-only panels a caller registered (api/panels lists them; see server.py for their shapes).
+async function start() {
+  let info = { graph: true, panels: [] };
+  try {
+    const resp = await fetch("api/panels", { cache: "no-store" });
+    if (resp.ok) info = await resp.json();
+  } catch (err) { /* an older server: the graph only */ }
+  if (!info.graph) {
+    document.body.classList.add("no-graph");
+    document.title = `${info.name} · celestialflow`;
+    $("graph-name").textContent = info.name;
+    $("run-state").textContent = "panels";
+  } else {
+    poll();
+  }
+  if (info.panels.length) pollPanels(info.panels, !info.graph);
+}
+
+async function pollPanels(names, own) {
+  try {
+    for (const name of names) {
+      const resp = await fetch(`api/panel/${encodeURIComponent(name)}`, { cache: "no-store" });
+      renderPanel(name, resp.ok ? await resp.json() : { kind: "error", message: await resp.text() });
+    }
+    if (own) setLink("live", "live");
+  } catch (err) {
+    if (own) setLink("lost", "disconnected (the process may have exited); retrying");
+  }
+  setTimeout(() => pollPanels(names, own), POLL_RUNNING);
+}
+
+function renderPanel(name, data) {
+  let card = document.querySelector(`#panels section[data-panel="${CSS.escape(name)}"]`);
+  if (!card) {
+    card = el("section", { class: "card panel", "data-panel": name }, el("h2", {}, name), el("div", { class: "body" }));
+    $("panels").append(card);
+  }
+  const body = card.querySelector(".body");
+  if (data && data.title) card.querySelector("h2").textContent = data.title;
+  if (data && data.kind === "table") body.replaceChildren(panelTable(data));
+  else if (data && data.kind === "histograms") body.replaceChildren(el("div", { class: "chart-grid" }, ...data.charts.map(histogram)));
+  else if (data && data.kind === "error") body.replaceChildren(el("p", { class: "nonzero" }, data.message));
+  else body.replaceChildren(el("pre", { class: "raw" }, JSON.stringify(data, null, 2)));
+}
+
+function panelTable(data) {
+  const head = el("tr", {}, ...data.columns.map((c) => el("th", {}, c)));
+  const rows = data.rows.map((r) => el("tr", {}, ...r.map((v, i) =>
+    el("td", { "data-field": data.columns[i], "data-value": String(v) }, typeof v === "number" ? (Number.isInteger(v) ? fmtInt(v) : fmtRate(v)) : String(v ?? "")))));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: String(data.columns.length), class: "muted" }, "nothing yet")));
+  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+function histogram(chart) {
+  const W = 420, H = 180, L = 48, R = 8, T = 8, B = 22;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": chart.title || "histogram" });
+  const edges = chart.edges || [];
+  const labels = Object.keys(chart.counts || {});
+  let vmax = 0;
+  for (const k of labels) for (const v of chart.counts[k]) vmax = Math.max(vmax, v);
+  vmax = niceMax(vmax);
+  const lo = edges.length ? edges[0] : 0, hi = edges.length ? edges[edges.length - 1] : 1;
+  const x = (e) => L + ((e - lo) / ((hi - lo) || 1)) * (W - L - R);
+  const y = (v) => T + (1 - v / vmax) * (H - T - B);
+  for (let i = 0; i <= 2; i++) {
+    svg.append(svgEl("line", { class: i ? "grid" : "axis", x1: L, x2: W - R, y1: y((vmax * i) / 2), y2: y((vmax * i) / 2) }));
+    const t = svgEl("text", { x: L - 4, y: y((vmax * i) / 2) + 4, "text-anchor": "end" });
+    t.textContent = fmtInt((vmax * i) / 2);
+    svg.append(t);
+  }
+  for (const [i, e] of [[0, lo], [1, hi]]) {
+    const t = svgEl("text", { x: x(e), y: H - 6, "text-anchor": i ? "end" : "start" });
+    t.textContent = Number(e).toPrecision(4);
+    svg.append(t);
+  }
+  labels.forEach((k, i) => {
+    const counts = chart.counts[k];
+    let pts = `${x(lo).toFixed(1)},${y(0).toFixed(1)}`;
+    counts.forEach((v, b) => { pts += ` ${x(edges[b]).toFixed(1)},${y(v).toFixed(1)} ${x(edges[b + 1]).toFixed(1)},${y(v).toFixed(1)}`; });
+    svg.append(svgEl("polyline", { points: pts, fill: "none", stroke: PALETTE[i % PALETTE.length], "stroke-width": 1.6,
+      "data-series": k, "vector-effect": "non-scaling-stroke" }));
+  });
+  const key = el("div", { class: "key" }, ...labels.map((k, i) =>
+    el("span", {}, el("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), k)));
+  return el("div", { class: "mini chart", "data-chart": chart.title || "" }, el("h3", {}, chart.title || ""), svg, key);
+}
