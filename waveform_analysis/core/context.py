@@ -416,12 +416,10 @@ class Context:
         ``dashboard``: also serve a live page of the runs' states, spectra and rates
         (True, a port or ``"host:port"``; 127.0.0.1 by default), at ``watcher.dashboard.url``.
         """
-        from ..online import Watcher
+        from ..online import Watcher, open_watch_dashboard
 
         watcher = Watcher(self, target, **options)
         if dashboard is not False:
-            from ..online import open_watch_dashboard
-
             watcher.dashboard = open_watch_dashboard(watcher, dashboard)
         if background:
             watcher.start(idle_exit=idle_exit)
