@@ -67,6 +67,8 @@ def test_generate_run_plots_graph_cache_show(data, tmp_path):
     assert "CoMPASS 2.x CSV in RAW" in r.output
     r = invoke("show", data, "run_001", "--cache", cache)
     assert r.exit_code == 0 and "peaks" in r.output and "CH0" in r.output
+    file_header = next(line for line in r.output.splitlines() if line.startswith("file "))
+    assert file_header.split() == ["file", "channel", "board", "segment", "size"]  # one size: the file's
 
     r = invoke(
         "plot", data, "run_001", "--what", "spectrum", "-o", tmp_path / "s.png", "--cache", cache

@@ -194,7 +194,8 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
     click.echo(
         f"run {run_id} in {data_root}: adapter {name}, {len(files)} files, {size(run_bytes(data_root, files))}"
     )
-    cols = [f for f in files.dtype.names if f != "path"]
+    # the listing's size/mtime are those a cache key records (unset here): the file's own size is shown
+    cols = [f for f in files.dtype.names if f not in ("path", "size", "mtime")]
     rows = [
         [
             str(f["path"]),
