@@ -5,6 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._hits_kernels import _next_firing
+
 
 @numba.njit(cache=True, nogil=True)
 def _span(row, a, b):
@@ -20,34 +22,6 @@ def _span(row, a, b):
     for q in range(a, b):
         hi = max(hi, row[q])
     return s, lo, hi
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_beyond(row, L, lev, neg, block):
-    """First sample beyond the int16 level ``lev`` (``L`` if none); quiet blocks skipped whole
-    (one min or max per block, a vector reduction: the polarity branch stays outside)."""
-    j = 0
-    if neg:
-        while j + block <= L:
-            m = np.int16(32767)
-            for q in range(j, j + block):
-                m = min(m, row[q])
-            if m <= lev:
-                break
-            j += block
-        while j < L and row[j] > lev:
-            j += 1
-    else:
-        while j + block <= L:
-            m = np.int16(-32768)
-            for q in range(j, j + block):
-                m = max(m, row[q])
-            if m >= lev:
-                break
-            j += block
-        while j < L and row[j] < lev:
-            j += 1
-    return j
 
 
 @numba.njit(cache=True, nogil=True)
@@ -91,7 +65,7 @@ def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig
             d = max(floor, t_sigma * rms[r])
             lev = np.ceil(bl - d) - 1.0 if neg else np.floor(bl + d) + 1.0
             if -32768.0 <= lev <= 32767.0:
-                first = _first_beyond(row, L, np.int16(lev), neg, block)
+                first = _next_firing(row, 0, L, np.int16(lev), neg, block)  # first sample beyond lev
                 if first >= L:
                     first = -1
         if first < 0:
