@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         made += f", {len(runs) - len(missing)} reused"
     print(f"data: {len(runs)} synthetic CAEN VX2730 runs in {data_root} ({made})")
 
-    print("compiling kernels, once (numba keeps them on disk for next time) ...", end=" ", flush=True)
-    print(f"{_warm_up_kernels():.1f} s")
+    print("loading the numeric kernels (compiled once, kept on disk by numba) ...", end=" ", flush=True)
+    from waveform_analysis.batch.pools import load_kernels
+
+    print(f"{load_kernels():.1f} s")
 
     config = {"data_root": str(data_root), "peaks": {"threshold": 15.0}}
     ctx = Context(storage_dir=storage, config=config)
@@ -115,21 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     for p in written:
         print(f"  {p}{os.sep if p.is_dir() else ''}")
     return 0 if len(ok) == len(runs) else 1
-
-
-def _warm_up_kernels() -> float:
-    """Run the standard chain on a tiny run, so numba compiles (or loads) every kernel now."""
-    from waveform_analysis import Context, standard_plugins
-    from waveform_analysis.synthetic import generate_run
-
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="wa-warmup-") as tmp:
-        generate_run(Path(tmp) / "DAQ", "warmup", n_channels=2, n_waveforms=4, n_samples=800, seed=0)
-        ctx = Context(storage_dir=Path(tmp) / "cache", config={"data_root": str(Path(tmp) / "DAQ")})
-        ctx.register(standard_plugins())
-        ctx.get_data("warmup", TARGET)
-        ctx.release("warmup")
-    return time.perf_counter() - t0
 
 
 def _physics_table(ctx, data_root: Path, runs: list[str]) -> None:

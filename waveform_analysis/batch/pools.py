@@ -2,15 +2,15 @@
 
 Every stage of a batch shares these workers; :class:`celestialflow.backends.PriorityGate`
 serves later stages first and asks the batch's ledger before queued work starts.
-Worker processes get the numeric kernels loaded before the first run: forked
-ones inherit them from this process, a Dask forkserver imports
-:mod:`.preload`, and the workers of a cluster of the caller's load them at once.
+Worker processes get the numeric kernels loaded before the first run
+(:func:`load_kernels`: the readers' and the processing's warm-ups): forked ones inherit
+them from this process, a Dask forkserver imports :mod:`.preload`, and the
+workers of a cluster of the caller's load them at once.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,8 +19,9 @@ from loguru import logger
 
 from celestialflow.backends import PriorityGate, ProcessPool, local_cluster
 
-from ..core.context import Context
+from ..daq.warmup import warm_up_readers
 from ..errors import ConfigError
+from ..processing.warmup import warm_up
 from .signals import dask_worker_signals, worker_signals
 
 __all__ = ["load_kernels", "make_pool", "warm_up_dask", "warm_up_processes"]
@@ -86,46 +87,16 @@ def _noop() -> int:
     return os.getpid()
 
 
-_KERNELS_LOADED = False
+def load_kernels() -> float:
+    """Load the kernels of the readers and of the processing into this process; seconds taken.
 
-
-def load_kernels() -> int:
-    """Load the machine code of every numeric kernel into this process, once.
-
-    numba loads a cached kernel at its first call, not at import: each worker
-    forked later would load every kernel of the chain itself (about a second per
-    worker with the peak finder's kernels). Running the standard chain on a tiny
-    generated run here loads them all, and forked workers inherit them."""
-    global _KERNELS_LOADED
-    import importlib
-
-    for module in _KERNEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a trimmed installation
-            pass
-    if not _KERNELS_LOADED:
-        _KERNELS_LOADED = True
-        try:
-            _run_tiny_chain()
-        except Exception as exc:  # noqa: BLE001 - only a warm-up: the batch itself reports errors
-            logger.debug("kernel warm-up failed: {}", exc)
-    return os.getpid()
-
-
-def _run_tiny_chain() -> None:
-    from ..plugins import standard_plugins
-    from ..synthetic import generate_run
-
-    with tempfile.TemporaryDirectory(prefix="wa-warm-") as tmp:
-        for fmt in ("vx2730", "v1725"):
-            root = os.path.join(tmp, fmt)
-            generate_run(root, "warm", fmt=fmt, n_waveforms=8, n_samples=64, seed=1)
-            ctx = Context(storage_dir=os.path.join(tmp, "cache-" + fmt),
-                          config={"data_root": root, "daq_adapter": fmt})
-            ctx.register(standard_plugins())
-            for name in ("basic_features", "events"):
-                ctx.get_data("warm", name)
+    A failure is logged, not raised: only a warm-up, the batch itself reports
+    errors. Forked workers inherit what it loaded."""
+    try:
+        return warm_up_readers() + warm_up()
+    except Exception as exc:  # noqa: BLE001
+        logger.debug("kernel warm-up failed: {}", exc)
+        return 0.0
 
 
 def warm_up_dask(client: Any, own_cluster: bool = False) -> None:
@@ -146,10 +117,3 @@ def warm_up_processes(pool: Any) -> None:
     """Start the workers now, with the numeric kernels already loaded here so they inherit them."""
     load_kernels()
     pool.submit(_noop).result()
-
-
-_KERNEL_MODULES = (
-    "waveform_analysis.daq._vx2730_kernels",
-    "waveform_analysis.daq._v1725_kernels",
-    "waveform_analysis.processing.hits",
-)
