@@ -49,7 +49,51 @@ def _compass_csv() -> None:
                   0, 0)
 
 
-READERS: dict[str, Callable[[], None]] = {"v1725": _v1725, "vx2730": _compass_csv, "compass": _compass_csv}
+def _compass_bin() -> None:
+    """The CoMPASS binary reader's event size, walk and fill."""
+    from .compass import bin_kernels as k
+
+    buf = np.zeros(0, np.uint8)
+    k.fixed_bytes(False, 0)
+    k.walk(buf, 0, True, False, 0)
+    o = _fields()
+    k.fill(buf, 0, False, 0, 0, 0.0, o["board"], o["channel"], o["timestamp"], o["time"], o["energy"],
+           o["energy_calibrated"], o["energy_short"], o["flags"], o["length"], o["dt"], o["wave"])
+
+
+def _event_walks(*pairs: tuple[Callable, Callable]) -> None:
+    """Walk and copy kernels of the formats read with :mod:`.blockscan` (metadata rows of int64)."""
+    buf = np.zeros(0, np.uint8)
+    meta = np.zeros((0, 8), np.int64)
+    params = np.ones(4, np.int64)
+    wave = _fields()["wave"]
+    for walk, copy in pairs:
+        walk(buf, 0, True, False, 0, meta, params)
+        copy(buf, 0, meta, params, wave)
+
+
+def _wavedump() -> None:
+    """The WaveDump readers' (binary and ASCII) walks and copies."""
+    from .wavedump import kernels as k
+
+    _event_walks((k.walk_binary, k.copy_binary), (k.walk_ascii, k.copy_ascii))
+
+
+def _caen_raw() -> None:
+    """The CAEN readout-dump reader's walks and copies, every firmware."""
+    from .caen_raw import kernels as k
+
+    _event_walks((k.walk_standard, k.copy_standard), (k.walk_zle, k.copy_zle), (k.walk_psd, k.copy_standard))
+
+
+def _compass() -> None:
+    _compass_csv()
+    _compass_bin()
+
+
+READERS: dict[str, Callable[[], None]] = {
+    "v1725": _v1725, "vx2730": _compass_csv, "compass": _compass, "wavedump": _wavedump, "caen-raw": _caen_raw,
+}
 """The readers :func:`warm_up_readers` can load, by ``daq_adapter`` name."""
 
 
