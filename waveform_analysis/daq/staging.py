@@ -7,7 +7,10 @@ run fits the budget, else in a scratch file beside the cache entry, written
 with ``pwrite`` and read back through short-lived memory maps of its
 descriptor, so that the memory in use stays about one block per reading
 thread plus one chunk. Per record it keeps only what sorting needs (time,
-board, channel: a few bytes against a record's kilobytes). A caller that
+board, channel: a few bytes against a record's kilobytes). In memory, a reader
+fills its rows where they stay (:meth:`RecordStaging.slot`) and the records
+are put in time order where they lie: no copy when the blocks already came
+in time order (one channel's file), one in-place pass otherwise. A caller that
 wants more per block while the block is in the CPU cache (``st_waveforms``
 takes each record's end-window statistics for its baselines) passes
 ``on_begin(n_rows)`` and ``on_block(records, rows)`` callbacks, so this
@@ -34,6 +37,34 @@ def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
     array copies field by field (10x slower for 48-byte trigger rows)."""
     item = np.dtype((np.void, rows_of.dtype.itemsize))
     return np.take(rows_of.view(item), rows).view(rows_of.dtype)
+
+
+def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` is ``b`` itself (a reader filled the staging's own rows)."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+
+
+def _is_range(rows: np.ndarray, start: int) -> bool:
+    """Whether ``rows`` is ``start, start + 1, ...``."""
+    if rows.size == 0:
+        return True
+    return int(rows[0]) == start and int(rows[-1]) == start + rows.size - 1 and bool(
+        np.all(np.diff(rows) == 1))
+
+
+def _in_order(time: np.ndarray, board: np.ndarray, channel: np.ndarray) -> bool:
+    """Whether rows in this order are already sorted by (time, board, channel): a check in
+    one pass, so that a run whose blocks come in time order is not sorted."""
+    if time.size < 2:
+        return True
+    step = np.diff(time)
+    if np.any(step < 0):
+        return False
+    tie = np.flatnonzero(step == 0)
+    if tie.size == 0:
+        return True
+    key = board.astype(np.int64) * 65536 + channel
+    return bool(np.all(key[tie + 1] >= key[tie]))
 
 
 class RecordStaging:
@@ -65,6 +96,8 @@ class RecordStaging:
         self._array: np.ndarray | None = None
         self._fd: int | None = None
         self._path: Path | None = None
+        self._order: np.ndarray | None = None
+        self._where: np.ndarray | None = None  # file row -> its row in memory, once reordered
 
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
         """Make room for ``n_rows`` rows of ``dtype`` (rows a reader leaves unset are dropped)."""
@@ -74,6 +107,7 @@ class RecordStaging:
         self.board = np.zeros(n, np.int16)
         self.channel = np.zeros(n, np.int16)
         self.valid = np.zeros(n, np.bool_)
+        self._order = self._where = None
         if self.on_begin is not None:
             self.on_begin(n)
         nbytes = n * self.dtype.itemsize
@@ -86,8 +120,13 @@ class RecordStaging:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.ftruncate(self._fd, nbytes)
 
+    def slot(self, row0: int, n: int) -> np.ndarray | None:
+        """Rows ``row0 ... row0 + n`` where they are kept (zeroed), for a reader to fill and
+        :meth:`put`; None when they go to the scratch file (the reader fills a buffer of its own)."""
+        return None if self._array is None else self._array[row0 : row0 + n]
+
     def put(self, row0: int, records: np.ndarray) -> None:
-        """Store ``records`` (of the staging's dtype) at rows ``row0 ...``."""
+        """Store ``records`` (of the staging's dtype, or its :meth:`slot`) at rows ``row0 ...``."""
         n = len(records)
         if n == 0:
             return
@@ -98,7 +137,8 @@ class RecordStaging:
         if self.on_block is not None:
             self.on_block(records, rows)
         if self._array is not None:
-            self._array[rows] = records
+            if not _same_rows(records, self._array[rows]):
+                self._array[rows] = records
         else:
             data = np.ascontiguousarray(records).reshape(-1).view(np.uint8)
             offset = row0 * self.dtype.itemsize
@@ -111,17 +151,42 @@ class RecordStaging:
     # -- reading back ------------------------------------------------------------
 
     def order(self) -> np.ndarray:
-        """Rows holding records, sorted by (time, board, channel); file order breaks ties."""
+        """Rows holding records, sorted by (time, board, channel); file order breaks ties.
+
+        In memory the records are then moved into that order where they lie (once; a
+        second call returns the same rows), so that :meth:`gather` of the rows in this
+        order, a run of them at a time, is a view."""
+        if self._order is not None:
+            return self._order
         kept = np.flatnonzero(self.valid)
-        idx = np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))
-        if kept.size and np.any(idx[1:] < idx[:-1]):
+        if not _in_order(self.time[kept], self.board[kept], self.channel[kept]):
+            idx = np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))
             kept = kept[idx]
+        self._order = kept
+        if self._array is not None and not _is_range(kept, 0):
+            self._reorder(kept)
         return kept
 
+    def _reorder(self, kept: np.ndarray) -> None:
+        """Move the records at ``kept`` to rows 0, 1, ... in place (the others after them)."""
+        from .staging_kernels import permute_rows
+
+        full = kept
+        if kept.size < self.n_rows:
+            rest = np.ones(self.n_rows, np.bool_)
+            rest[kept] = False
+            full = np.concatenate([kept, np.flatnonzero(rest)])
+        rows = self._array.reshape(-1).view(np.uint8).reshape(self.n_rows, self.dtype.itemsize)
+        self._where = permute_rows(rows, full.astype(np.int64))
+
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        """A new array of the records at ``rows`` (in that order)."""
+        """The records at ``rows`` (in that order): a view where they lie in that order in
+        memory (the staging's own rows: the caller may change them), else a new array."""
         if self._array is not None:
-            return _take(self._array, rows)
+            at = rows if self._where is None else self._where[rows]
+            if rows.size and _is_range(at, int(at[0])):
+                return self._array[int(at[0]) : int(at[0]) + at.size]
+            return _take(self._array, at)
         if rows.size == 0:
             return np.zeros(0, self.dtype)
         out = np.empty(rows.size, self.dtype)
