@@ -8,9 +8,9 @@ with ``pwrite`` and read back through short-lived memory maps of its
 descriptor, so that the memory in use stays about one block per reading
 thread plus one chunk. Per record it keeps only what sorting needs (time,
 board, channel: a few bytes against a record's kilobytes). In memory, a reader
-fills its rows where they stay (:meth:`RecordStaging.slot`) and the records
-are put in time order where they lie: no copy when the blocks already came
-in time order (one channel's file), one in-place pass otherwise. A caller that
+fills its rows where they stay (:meth:`RecordStaging.slot`); when the blocks
+came in time order (one channel's file) the records are handed back as they
+lie, with no copy, else gathered in time order once. A caller that
 wants more per block while the block is in the CPU cache (``st_waveforms``
 takes each record's end-window statistics for its baselines) passes
 ``on_begin(n_rows)`` and ``on_block(records, rows)`` callbacks, so this
@@ -96,8 +96,6 @@ class RecordStaging:
         self._array: np.ndarray | None = None
         self._fd: int | None = None
         self._path: Path | None = None
-        self._order: np.ndarray | None = None
-        self._where: np.ndarray | None = None  # file row -> its row in memory, once reordered
 
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
         """Make room for ``n_rows`` rows of ``dtype`` (rows a reader leaves unset are dropped)."""
@@ -107,7 +105,6 @@ class RecordStaging:
         self.board = np.zeros(n, np.int16)
         self.channel = np.zeros(n, np.int16)
         self.valid = np.zeros(n, np.bool_)
-        self._order = self._where = None
         if self.on_begin is not None:
             self.on_begin(n)
         nbytes = n * self.dtype.itemsize
@@ -153,40 +150,22 @@ class RecordStaging:
     def order(self) -> np.ndarray:
         """Rows holding records, sorted by (time, board, channel); file order breaks ties.
 
-        In memory the records are then moved into that order where they lie (once; a
-        second call returns the same rows), so that :meth:`gather` of the rows in this
-        order, a run of them at a time, is a view."""
-        if self._order is not None:
-            return self._order
+        Rows already in that order (a run whose blocks come in time order) are checked in
+        one pass and not sorted."""
         kept = np.flatnonzero(self.valid)
         if not _in_order(self.time[kept], self.board[kept], self.channel[kept]):
-            idx = np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))
-            kept = kept[idx]
-        self._order = kept
-        if self._array is not None and not _is_range(kept, 0):
-            self._reorder(kept)
+            kept = kept[np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))]
         return kept
 
-    def _reorder(self, kept: np.ndarray) -> None:
-        """Move the records at ``kept`` to rows 0, 1, ... in place (the others after them)."""
-        from .staging_kernels import permute_rows
-
-        full = kept
-        if kept.size < self.n_rows:
-            rest = np.ones(self.n_rows, np.bool_)
-            rest[kept] = False
-            full = np.concatenate([kept, np.flatnonzero(rest)])
-        rows = self._array.reshape(-1).view(np.uint8).reshape(self.n_rows, self.dtype.itemsize)
-        self._where = permute_rows(rows, full.astype(np.int64))
-
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        """The records at ``rows`` (in that order): a view where they lie in that order in
-        memory (the staging's own rows: the caller may change them), else a new array."""
+        """The records at ``rows`` (in that order): in memory, consecutive rows are a view of
+        the staging's own (the caller may change them), others a new array. (Moving the
+        records into time order in place instead measured slower than this gather: 44
+        against 24 ms for 65 MB of records, 325 against 17 ms for a million 48-byte rows.)"""
         if self._array is not None:
-            at = rows if self._where is None else self._where[rows]
-            if rows.size and _is_range(at, int(at[0])):
-                return self._array[int(at[0]) : int(at[0]) + at.size]
-            return _take(self._array, at)
+            if rows.size and _is_range(rows, int(rows[0])):
+                return self._array[int(rows[0]) : int(rows[0]) + rows.size]
+            return _take(self._array, rows)
         if rows.size == 0:
             return np.zeros(0, self.dtype)
         out = np.empty(rows.size, self.dtype)
