@@ -4,7 +4,9 @@
 
 Generates one run per format in a temporary folder (the 40,000 waveforms are
 split over 2 channels), warms the numba kernels up on a small run (compile
-time excluded), then prints for each step the best of ``--repeat`` timings:
+time excluded), then prints for each step the best of ``--repeat`` timings (the readers: the
+median of ``--repeat`` timings interleaved with the reference's, and the spread
+of the per-pair ratios):
 
 * VX2730 CSV -> st_waveforms, MB/s of CSV (reference: np.fromfile of the same files)
 * V1725 binary -> st_waveforms, MB/s of file (reference: np.fromfile of the same files)
@@ -133,6 +135,19 @@ def best_time(func, repeat: int) -> float:
     return best
 
 
+def paired_times(ref, func, repeat: int) -> tuple[float, float, float, float]:
+    """``ref`` and ``func`` timed alternately ``repeat`` times: the median of each and the
+    lowest and highest of the per-pair ratios ref time / func time (the spread)."""
+    t_ref, t = [], []
+    for _ in range(repeat):
+        for f, out in ((ref, t_ref), (func, t)):
+            t0 = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t0)
+    ratios = np.array(t_ref) / np.array(t)
+    return float(np.median(t_ref)), float(np.median(t)), float(ratios.min()), float(ratios.max())
+
+
 def row(label: str, nbytes: int, t: float, ref_label: str, t_ref: float, target: float) -> None:
     mbs = nbytes / t / 1e6
     ref = nbytes / t_ref / 1e6
@@ -205,16 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             paths = [root / p for p in files["path"]]
             nbytes = sum(p.stat().st_size for p in paths)
             print(f"  generated {fmt} run: {nbytes / 1e6:.1f} MB in {t_gen:.1f} s")
-            t_ref = best_time(lambda paths=paths: [np.fromfile(p, np.uint8) for p in paths],
-                              repeat)
-            inputs[fmt] = (run, nbytes, t_ref)
             holder = {}
 
             def read(a=a, files=files, run=run, holder=holder):
                 holder["st"] = a.read(root, files, run)
 
-            t = best_time(read, repeat)
+            def ref(paths=paths):
+                return [np.fromfile(p, np.uint8) for p in paths]
+
+            t_ref, t, lo, hi = paired_times(ref, read, repeat)
+            inputs[fmt] = (run, nbytes, t_ref)
             row(label, nbytes, t, "np.fromfile same files", t_ref, TARGETS[fmt])
+            print(f"  medians of {repeat}, interleaved; ratio per pair {lo:.2f}-{hi:.2f}")
             if fmt == "vx2730":
                 st_csv = holder["st"]
             del holder

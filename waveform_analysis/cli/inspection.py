@@ -141,13 +141,16 @@ def cache(cache_dir: Path, action: str, run_id: str | None, data_name: str | Non
 @click.argument("run_id", metavar="[RUN]", required=False)
 @CACHE_OPTION
 @ADAPTER_OPTION
-def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str | None) -> None:
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="options as TOML or JSON (e.g. wavedump_config, board_model)")
+def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str | None,
+         config: Path | None = None) -> None:
     """What DATA_ROOT holds: runs, layout, channels, boards, segments, sizes, and what is cached.
 
     \b
     Example:
       waveform-analysis show DAQ
-      waveform-analysis show DAQ run_001 --cache wa_cache
+      waveform-analysis show DAQ run_001 --cache wa_cache --config opts.toml
     """
     import numpy as np
 
@@ -205,7 +208,7 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
         for f in files
     ]
     click.echo(table(rows, ["file", *cols, "size"]))
-    _print_run_info(data_root, run_id, cache, name)
+    _print_run_info(data_root, run_id, cache, name, config)
     truth = data_root / run_id / "truth.json"
     if truth.is_file():
         t = json.loads(truth.read_text())
@@ -229,15 +232,17 @@ def _looked_for() -> str:
                      if get_adapter(n).looks_for)
 
 
-def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: str) -> None:
-    """The run's RunInfo, one value a line with where it came from."""
+def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: str,
+                    config: Path | None = None) -> None:
+    """The run's RunInfo, one value a line with where it came from (with ``config``'s options)."""
     from ..errors import WaveformAnalysisError
 
     fmt = run_format(data_root, run_id)
     if fmt:
         click.echo(f"format: {fmt}")
     try:
-        info = make_context(data_root, cache, None, adapter).run_info(run_id)
+        ctx = make_context(data_root, cache, config, adapter)
+        info = ctx.run_info(run_id)
     except WaveformAnalysisError as exc:
         click.echo(f"run info: {exc}")
         return
@@ -255,6 +260,9 @@ def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: s
         click.echo(f"  note: {note}")
     if info["files"]:
         click.echo("settings read: " + ", ".join(info["files"]))
+    chosen = {k: ctx.get_config("raw_files", k) for k in ("wavedump_config", "board_model")}
+    if any(v is not None for v in chosen.values()):
+        click.echo("options: " + ", ".join(f"{k}={v}" for k, v in chosen.items() if v is not None))
 
 
 def _channels(files: Any) -> str:

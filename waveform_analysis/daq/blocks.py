@@ -29,6 +29,7 @@ class BufferPool:
     def __init__(self, dtype: np.dtype = np.uint8) -> None:
         self.dtype = np.dtype(dtype)
         self._free: list[np.ndarray] = []
+        self._made: set[int] = set()  # ids of the buffers this pool allocated
 
     def take(self, n: int) -> np.ndarray:
         try:
@@ -38,6 +39,7 @@ class BufferPool:
         if buf is None or buf.size < n:
             buf = None  # free the small one first
             buf = np.empty(n + (n >> 4), self.dtype)
+            self._made.add(id(buf))
         return buf
 
     def give(self, buf: np.ndarray) -> None:
@@ -45,6 +47,7 @@ class BufferPool:
 
     def clear(self) -> None:
         self._free.clear()
+        self._made.clear()
 
 
 class RecordPool(BufferPool):
@@ -59,8 +62,18 @@ class RecordPool(BufferPool):
         out.view(np.uint8)[:] = 0
         return out
 
+    def take_for(self, sink, row0: int, n: int) -> np.ndarray:
+        """Rows ``row0 ...`` of ``sink`` to fill: the sink's own where it keeps them in memory
+        (``sink.slot``: no copy on ``put``), else a buffer of this pool."""
+        slot = getattr(sink, "slot", None)
+        out = slot(row0, n) if slot is not None else None
+        return self.take(n) if out is None else out
+
     def give(self, buf: np.ndarray) -> None:
-        super().give(buf.base if buf.base is not None else buf)
+        """Return a buffer of :meth:`take` (a sink's own rows are not the pool's: ignored)."""
+        base = buf.base if buf.base is not None else buf
+        if id(base) in self._made:
+            super().give(base)
 
 
 def open_listed(run_id: str, rel: str, full: Path):

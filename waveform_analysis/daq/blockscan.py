@@ -166,7 +166,7 @@ def copy_records(
     def copy(job) -> None:
         scan, a, b, lo, hi, first = job
         n = b - a
-        out = records.take(hi - lo)
+        out = records.take_for(sink, first + lo, hi - lo)
         fill(out, slice(first + lo, first + hi))
         buf = pool.take(n)
         try:

@@ -9,18 +9,24 @@ Context, the plugins and the watcher share them without importing one another.
 
 from __future__ import annotations
 
+import copy
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from . import DEFAULT_ADAPTER, get_adapter, resolve_adapter
+from .models import FAMILIES, family
 
 __all__ = ["RUN_OPTION_DEFAULTS", "adapter_for", "list_files", "run_info_for"]
 
 #: Defaults of the options every reader of a run shares (the ``raw_files`` options).
-RUN_OPTION_DEFAULTS: dict[str, Any] = {"daq_adapter": DEFAULT_ADAPTER, "daq_folder": "auto", "dt_ns": None}
+RUN_OPTION_DEFAULTS: dict[str, Any] = {
+    "daq_adapter": DEFAULT_ADAPTER, "daq_folder": "auto", "dt_ns": None,
+    "wavedump_config": None, "board_model": None,
+}
 
 
 def adapter_for(context: Any, run_id: str | None = None):
@@ -31,8 +37,49 @@ def adapter_for(context: Any, run_id: str | None = None):
     except Exception:  # noqa: BLE001 - a context without the raw_files plugin
         name = context.config.get("daq_adapter", DEFAULT_ADAPTER)
     if run_id is None:
-        return get_adapter(name)
-    return resolve_adapter(name, context.data_root, run_id)
+        return _configured(get_adapter(name), context, None)
+    return _configured(resolve_adapter(name, context.data_root, run_id), context, run_id)
+
+
+def _configured(adapter: Any, context: Any, run_id: str | None) -> Any:
+    """``adapter``, or a copy of it with the ``wavedump_config`` and ``board_model`` options
+    (the WaveDump config file the run's adapter reads; the board model of adapters that take
+    one, for CoMPASS the model of runs whose names and settings name none)."""
+    model = _option(context, "board_model")
+    config = _option(context, "wavedump_config")
+    if model is not None and family(str(model)) is None:
+        known = ", ".join(f.name for f in FAMILIES.values())
+        raise ConfigError(f"option board_model={model!r}: not a CAEN digitizer model known here "
+                          f"(families {known}; e.g. 'DT5730', 'V1725', 'VX2730')")
+    changes = {}
+    if config is not None and hasattr(adapter, "config"):
+        changes["config"] = _config_path(context, run_id, str(config))
+    if model is not None:
+        for attr in ("model", "default_model"):
+            if hasattr(adapter, attr):
+                changes[attr] = str(model)
+                break
+    if not changes:
+        return adapter
+    adapter = copy.copy(adapter)
+    for attr, value in changes.items():
+        setattr(adapter, attr, value)
+    return adapter
+
+
+def _config_path(context: Any, run_id: str | None, config: str) -> Path:
+    """The ``wavedump_config`` file: absolute, else in the run's folder, else under data_root."""
+    path = Path(config).expanduser()
+    if path.is_absolute():
+        looked = [path]
+    else:
+        root = Path(context.data_root)
+        looked = ([root / str(run_id) / path] if run_id is not None else []) + [root / path]
+    for candidate in looked:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"option wavedump_config={config!r}: no such file (looked for "
+                      f"{', '.join(str(c) for c in looked)})")
 
 
 def _option(context: Any, name: str) -> Any:

@@ -7,7 +7,10 @@ run fits the budget, else in a scratch file beside the cache entry, written
 with ``pwrite`` and read back through short-lived memory maps of its
 descriptor, so that the memory in use stays about one block per reading
 thread plus one chunk. Per record it keeps only what sorting needs (time,
-board, channel: a few bytes against a record's kilobytes). A caller that
+board, channel: a few bytes against a record's kilobytes). In memory, a reader
+fills its rows where they stay (:meth:`RecordStaging.slot`); when the blocks
+came in time order (one channel's file) the records are handed back as they
+lie, with no copy, else gathered in time order once. A caller that
 wants more per block while the block is in the CPU cache (``st_waveforms``
 takes each record's end-window statistics for its baselines) passes
 ``on_begin(n_rows)`` and ``on_block(records, rows)`` callbacks, so this
@@ -34,6 +37,34 @@ def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
     array copies field by field (10x slower for 48-byte trigger rows)."""
     item = np.dtype((np.void, rows_of.dtype.itemsize))
     return np.take(rows_of.view(item), rows).view(rows_of.dtype)
+
+
+def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` is ``b`` itself (a reader filled the staging's own rows)."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+
+
+def _is_range(rows: np.ndarray, start: int) -> bool:
+    """Whether ``rows`` is ``start, start + 1, ...``."""
+    if rows.size == 0:
+        return True
+    return int(rows[0]) == start and int(rows[-1]) == start + rows.size - 1 and bool(
+        np.all(np.diff(rows) == 1))
+
+
+def _in_order(time: np.ndarray, board: np.ndarray, channel: np.ndarray) -> bool:
+    """Whether rows in this order are already sorted by (time, board, channel): a check in
+    one pass, so that a run whose blocks come in time order is not sorted."""
+    if time.size < 2:
+        return True
+    step = np.diff(time)
+    if np.any(step < 0):
+        return False
+    tie = np.flatnonzero(step == 0)
+    if tie.size == 0:
+        return True
+    key = board.astype(np.int64) * 65536 + channel
+    return bool(np.all(key[tie + 1] >= key[tie]))
 
 
 class RecordStaging:
@@ -86,8 +117,13 @@ class RecordStaging:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.ftruncate(self._fd, nbytes)
 
+    def slot(self, row0: int, n: int) -> np.ndarray | None:
+        """Rows ``row0 ... row0 + n`` where they are kept (zeroed), for a reader to fill and
+        :meth:`put`; None when they go to the scratch file (the reader fills a buffer of its own)."""
+        return None if self._array is None else self._array[row0 : row0 + n]
+
     def put(self, row0: int, records: np.ndarray) -> None:
-        """Store ``records`` (of the staging's dtype) at rows ``row0 ...``."""
+        """Store ``records`` (of the staging's dtype, or its :meth:`slot`) at rows ``row0 ...``."""
         n = len(records)
         if n == 0:
             return
@@ -98,7 +134,8 @@ class RecordStaging:
         if self.on_block is not None:
             self.on_block(records, rows)
         if self._array is not None:
-            self._array[rows] = records
+            if not _same_rows(records, self._array[rows]):
+                self._array[rows] = records
         else:
             data = np.ascontiguousarray(records).reshape(-1).view(np.uint8)
             offset = row0 * self.dtype.itemsize
@@ -111,16 +148,23 @@ class RecordStaging:
     # -- reading back ------------------------------------------------------------
 
     def order(self) -> np.ndarray:
-        """Rows holding records, sorted by (time, board, channel); file order breaks ties."""
+        """Rows holding records, sorted by (time, board, channel); file order breaks ties.
+
+        Rows already in that order (a run whose blocks come in time order) are checked in
+        one pass and not sorted."""
         kept = np.flatnonzero(self.valid)
-        idx = np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))
-        if kept.size and np.any(idx[1:] < idx[:-1]):
-            kept = kept[idx]
+        if not _in_order(self.time[kept], self.board[kept], self.channel[kept]):
+            kept = kept[np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))]
         return kept
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        """A new array of the records at ``rows`` (in that order)."""
+        """The records at ``rows`` (in that order): in memory, consecutive rows are a view of
+        the staging's own (the caller may change them), others a new array. (Moving the
+        records into time order in place instead measured slower than this gather: 44
+        against 24 ms for 65 MB of records, 325 against 17 ms for a million 48-byte rows.)"""
         if self._array is not None:
+            if rows.size and _is_range(rows, int(rows[0])):
+                return self._array[int(rows[0]) : int(rows[0]) + rows.size]
             return _take(self._array, rows)
         if rows.size == 0:
             return np.zeros(0, self.dtype)

@@ -1,7 +1,7 @@
 """``raw_files``: the table of digitizer files of a run (channel, board, segment, relative path).
 
 Also home of the options every reader of the run shares (``daq_adapter``,
-``daq_folder``, ``dt_ns``); how a Context resolves them to an adapter, the run's
+``daq_folder``, ``dt_ns``, ``wavedump_config``, ``board_model``); how a Context resolves them to an adapter, the run's
 files and its RunInfo is :mod:`waveform_analysis.daq.runs` (re-exported here).
 """
 
@@ -72,6 +72,16 @@ class RawFilesPlugin(Plugin):
             default=RUN_OPTION_DEFAULTS["dt_ns"],
             type=(float, int, type(None)),
             help="Sample period [ns] of runs whose settings and board model do not state it",
+        ),
+        "wavedump_config": Option(
+            default=RUN_OPTION_DEFAULTS["wavedump_config"], type=(str, type(None)),
+            help="WaveDump config file of WaveDump runs (absolute, or in the run folder or"
+            " data_root; None: WaveDumpConfig*.txt found beside the files)",
+        ),
+        "board_model": Option(
+            default=RUN_OPTION_DEFAULTS["board_model"], type=(str, type(None)),
+            help="Board model (e.g. 'DT5730') of WaveDump runs and readout dumps, and of CoMPASS"
+            " runs whose names and settings name none; sets the sample period and ADC bits",
         ),
     }
 

@@ -62,8 +62,9 @@ def _put_hex(out, p, v):
 
 _COLUMN_KIND = {
     "BOARD": 0, "CHANNEL": 1, "TIMETAG": 2, "ENERGY": 3, "ENERGYSHORT": 4, "FLAGS": 5,
-    "PROBE_CODE": 6,
+    "PROBE_CODE": 6, "CALIB_ENERGY": 7,
 }
+CALIB_KEV_PER_CHANNEL = 0.1234  # the CALIB_ENERGY column: ENERGY x this, written with 3 decimals
 COLUMNS_2X = ("BOARD", "CHANNEL", "TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS", "PROBE_CODE")
 COLUMNS_1X = ("TIMETAG", "ENERGY", "ENERGYSHORT", "FLAGS")
 LAYOUTS = ("generator", "compass2", "compass1")
@@ -71,7 +72,7 @@ LAYOUTS = ("generator", "compass2", "compass1")
 
 @numba.njit(cache=True)
 def _format_rows(kinds, board, channel, timetag, energy, energy_short, flags, hex_flags, wave,
-                 length, out):
+                 length, out, milli_kev):
     p = 0
     for i in range(wave.shape[0]):
         for c in range(kinds.size):
@@ -96,6 +97,14 @@ def _format_rows(kinds, board, channel, timetag, energy, energy_short, flags, he
                     p = _put_int(out, p, np.int64(flags[i]))
             elif k == 6:
                 p = _put_int(out, p, np.int64(1))
+            elif k == 7:  # a decimal: <int>.<3 digits>
+                p = _put_int(out, p, milli_kev[i] // 1000)
+                out[p] = 46
+                m = milli_kev[i] % 1000
+                out[p + 1] = 48 + m // 100
+                out[p + 2] = 48 + (m // 10) % 10
+                out[p + 3] = 48 + m % 10
+                p += 4
             else:
                 p = _put_int(out, p, np.int64(0))
         for j in range(length[i]):
@@ -120,7 +129,8 @@ def format_vx2730_rows(
     BOARD, CHANNEL, TIMETAG, ENERGY, ENERGYSHORT, FLAGS, PROBE_CODE); ``flags``
     is one FLAGS value for every row or one per row. ``samples=False``: list
     mode, no samples. ENERGY and ENERGYSHORT are the records' ``energy`` and
-    ``energy_short`` (0 where NaN).
+    ``energy_short`` (0 where NaN); CALIB_ENERGY (as CoMPASS writes the calibrated
+    energy beside ENERGY) is ``energy * CALIB_KEV_PER_CHANNEL`` with 3 decimals.
     """
     n = len(records)
     try:
@@ -141,9 +151,10 @@ def format_vx2730_rows(
         for f in ("energy", "energy_short")
     )
     fl = np.broadcast_to(np.asarray(flags, np.int64), (n,)).copy()
+    milli_kev = np.rint(energy * (CALIB_KEV_PER_CHANNEL * 1000)).astype(np.int64)
     used = _format_rows(
         kinds, records["board"], records["channel"], records["timestamp"], energy, energy_short,
-        fl, bool(hex_flags), wave, length, out,
+        fl, bool(hex_flags), wave, length, out, milli_kev,
     )
     return out[:used].tobytes()
 

@@ -230,7 +230,7 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     def fill(job):
         rel, lay, a, b, row0, cnt = job
         n = b - a
-        out = records.take(cnt)
+        out = records.take_for(sink, row0, cnt)
         wave = out["wave"] if has_waves else np.empty((cnt, 0), np.int16)
         length = out["length"] if has_waves else no_rows
         dt = out["dt"] if has_waves else no_rows.astype(np.float64)

@@ -2,7 +2,9 @@
 
 CoMPASS 2.x writes ``BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;PROBE_CODE;SAMPLES``
 (``PROBE_CODE`` only in some versions), CoMPASS 1.x ``TIMETAG;ENERGY;ENERGYSHORT;FLAGS;SAMPLES``.
-``SAMPLES`` is the last column and runs to the end of the line; without it
+With the energy saved calibrated too, CoMPASS adds ``CALIB_ENERGY`` (a decimal, in
+the calibration's unit, e.g. keV) after ``ENERGY``; energies may be written as
+decimals. ``SAMPLES`` is the last column and runs to the end of the line; without it
 the file is list mode (one energy, time and flags per trigger, no samples:
 ``BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS``). The positions
 found here are passed to the parsing kernel, so any order of the fixed
@@ -34,6 +36,7 @@ class Columns:
     energy: int = -1
     energy_short: int = -1
     has_samples: bool = True
+    energy_calibrated: int = -1
 
     @classmethod
     def from_names(cls, names: tuple[str, ...] | list[str]) -> Columns:
@@ -53,18 +56,20 @@ class Columns:
 
         n_fixed = len(names) - 1 if has_samples else len(names)
         return cls(names, n_fixed, at("BOARD"), at("CHANNEL"), at("TIMETAG"), at("FLAGS"),
-                   at("ENERGY"), at("ENERGYSHORT"), has_samples)
+                   at("ENERGY"), at("ENERGYSHORT"), has_samples, at("CALIB_ENERGY"))
 
-    def kernel_args(self) -> tuple[int, int, int, int, int, int, int]:
-        """(n_fixed, board, channel, timetag, flags, energy, energy_short) as the kernel takes them."""
+    def kernel_args(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """(n_fixed, board, channel, timetag, flags, energy, energy_short, energy_calibrated) as
+        the kernel takes them."""
         return (self.n_fixed, self.board, self.channel, self.timetag, self.flags, self.energy,
-                self.energy_short)
+                self.energy_short, self.energy_calibrated)
 
     @property
     def energy_fields(self) -> tuple[str, ...]:
         """The firmware energies these columns hold."""
-        return tuple(f for f, c in (("energy", self.energy), ("energy_short", self.energy_short))
-                     if c >= 0)
+        pairs = (("energy", self.energy), ("energy_short", self.energy_short),
+                 ("energy_calibrated", self.energy_calibrated))
+        return tuple(f for f, c in pairs if c >= 0)
 
     def header(self) -> str:
         return ";".join(self.names)

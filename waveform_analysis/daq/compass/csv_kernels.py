@@ -23,6 +23,7 @@ _NL = 10
 _CR = 13
 _SEMI = 59
 _MINUS = 45
+_DOT = 46
 
 
 @numba.njit(cache=True, nogil=True)
@@ -83,15 +84,15 @@ def _last_newline(buf, n):
 
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(
-    buf, start, end, ncols, nfix, cb, cc, ct, cf, ce, cs, board, channel, timetag, flags, energy,
-    energy_short, wave, row0, max_rows,
+    buf, start, end, ncols, nfix, cb, cc, ct, cf, ce, cs, cl, board, channel, timetag, flags,
+    energy, energy_short, energy_cal, wave, row0, max_rows,
 ):
     """Parse the lines in [start, end) into rows ``row0...`` of the output columns.
 
     ``nfix`` columns precede the samples (``ncols == nfix``: list mode, no
-    samples); ``cb``, ``cc``, ``ct``, ``cf``, ``ce``, ``cs`` are the 0-based
-    columns of BOARD, CHANNEL, TIMETAG, FLAGS, ENERGY and ENERGYSHORT (-1:
-    absent). FLAGS may be hex (``0x...``). Returns (error code, newlines before
+    samples); ``cb``, ``cc``, ``ct``, ``cf``, ``ce``, ``cs``, ``cl`` are the 0-based
+    columns of BOARD, CHANNEL, TIMETAG, FLAGS, ENERGY, ENERGYSHORT and CALIB_ENERGY
+    (-1: absent). FLAGS may be hex (``0x...``); the energies decimals (``661.66``). Returns (error code, newlines before
     the bad line, 0-based column, rows parsed).
     """
     n = buf.size
@@ -149,6 +150,17 @@ def _parse_rows(
                         v = v * 10 + d  # 19 digits < 2**64: a wrap shows as v < 0
                     nd += 1
                     pos += 1
+            frac = 0.0
+            if (col == ce or col == cs or col == cl) and nd > 0 and pos < n and buf[pos] == _DOT:
+                pos += 1
+                scale = 1.0
+                while pos < n:
+                    d = np.int64(buf[pos]) - 48
+                    if d < 0 or d > 9:
+                        break
+                    scale *= 0.1
+                    frac += d * scale
+                    pos += 1
             if pos >= n:
                 cc_ = _NL
             else:
@@ -179,9 +191,11 @@ def _parse_rows(
                     return ERR_VALUE_RANGE, line, col, row - row0
                 flags[row] = v
             elif col == ce:
-                energy[row] = v
+                energy[row] = v - frac if neg else v + frac
             elif col == cs:
-                energy_short[row] = v
+                energy_short[row] = v - frac if neg else v + frac
+            elif col == cl:
+                energy_cal[row] = v - frac if neg else v + frac
             pos += 1  # the ';' (in list mode the line end)
         # samples: the buffer ends with a newline sentinel, so digit loops need no bound check
         last = nsamp - 1

@@ -84,6 +84,8 @@ def csv_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str)
     info.set("version", "2.x" if cols.board >= 0 else "1.x", header)
     info.set("has_waveforms", cols.has_samples, header)
     info.energy_fields = cols.energy_fields
+    if "energy_calibrated" in cols.energy_fields:
+        info.sources["energy_calibrated"] = "files"
     if cols.has_samples and f.ncols:
         info.set("record_length", f.ncols - cols.n_fixed, f"{where}, first record")
 
@@ -166,7 +168,7 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
             code, line, col, got = k._parse_rows(
                 buf[: n + 1], 0, end, f.ncols, *f.columns.kernel_args(),
                 out["board"], out["channel"], out["timestamp"], out["flags"], out["energy"],
-                out["energy_short"], wave, 0, rows,
+                out["energy_short"], out["energy_calibrated"], wave, 0, rows,
             )
             text = line_text(buf, end, int(line)) if code == ERR_NOT_NUMERIC else b""
         finally:

@@ -139,7 +139,7 @@ class V1725Adapter(DAQAdapter):
             rel, a, b, lo, hi = job
             n = b - a
             rows = slice(lo, hi)
-            out = records.take(hi - lo)
+            out = records.take_for(sink, lo, hi - lo)
             out["time"] = ticks[rows] * TICK_NS
             out["timestamp"] = ticks[rows] * (TICK_NS * 1000)
             out["board"] = board[rows]
