@@ -64,21 +64,12 @@ def as_graph(obj: Any, spec: str) -> Any:
 
 
 def render(spec: str, output: Path) -> int:
-    from .dot import dot_available, render_dot
+    from .dot import write_drawing
 
     graph = as_graph(load_object(spec), spec)
-    dot = graph.to_dot()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() in (".dot", ".gv"):
-        output.write_text(dot)
-        path = output
-    elif not dot_available():
-        path = output.with_suffix(".dot")
-        path.write_text(dot)
-        print(f"note: Graphviz's 'dot' program is not installed, so {output.name} was not drawn; "
-              f"wrote the DOT text to {path} (apt-get install graphviz, then rerun)", file=sys.stderr)
-    else:
-        path = render_dot(dot, output)
+    path, note = write_drawing(graph.to_dot(), output)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     print(graph.format_tree())
     print(f"wrote {path}")
     return 0

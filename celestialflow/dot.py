@@ -2,7 +2,8 @@
 
 DOT is produced as text (deterministic: nodes and edges in insertion order) so it
 works without the ``dot`` program; rendering to SVG/PNG needs that program and
-says so clearly when it is missing.
+says so clearly when it is missing. :func:`write_drawing` is the one way a drawing
+goes to a file: DOT text, or a picture, or DOT with a note when ``dot`` is missing.
 """
 
 from __future__ import annotations
@@ -76,6 +77,28 @@ def render_dot(source: str, path: str | Path, format: str | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def write_drawing(dot: str, output: str | Path) -> tuple[Path, str | None]:
+    """Write DOT text (``.dot``/``.gv``, or no suffix) or render it (``.svg``, ``.png`` ...); ``(path, note)``.
+
+    Without Graphviz's ``dot`` program the DOT text goes next to ``output`` with
+    a ``.dot`` suffix and ``note`` says so; otherwise ``note`` is None.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() in (".dot", ".gv", ""):
+        path = output if output.suffix else output.with_suffix(".dot")
+        path.write_text(dot)
+        return path, None
+    if not dot_available():
+        path = output.with_suffix(".dot")
+        path.write_text(dot)
+        return path, (
+            f"Graphviz's 'dot' program is not installed, so {output.name} was not drawn; "
+            f"wrote the DOT text to {path} instead (apt-get install graphviz, then rerun)"
+        )
+    return render_dot(dot, output), None
 
 
 def svg_or_none(source: str) -> str | None:

@@ -1,6 +1,14 @@
-"""Typed errors of celestialflow; each message names the stage, task or option at fault."""
+"""Typed errors of celestialflow; each message names the stage, task or option at fault.
+
+:func:`annotate` and :func:`traceback_text` are the one way an exception gets its
+context (a note, facts such as the failing plugin) and its traceback kept as text,
+which survives pickling to another process where the traceback object does not.
+"""
 
 from __future__ import annotations
+
+import traceback
+from typing import Any
 
 
 class CelestialFlowError(Exception):
@@ -54,3 +62,35 @@ class TaskEncodingError(CelestialFlowError, TypeError):
 
 class GraphvizNotFoundError(CelestialFlowError, RuntimeError):
     """The Graphviz ``dot`` program is needed to render and is not installed."""
+
+
+def annotate(exc: BaseException, note: str | None = None, **facts: Any) -> BaseException:
+    """Keep ``exc``'s traceback as text and add context to it; returns ``exc``.
+
+    Call it in an ``except`` block. The traceback text is taken again at each call,
+    as the exception travels outwards and its traceback grows (one that came from
+    another process keeps that process's text). Facts (``exc.<name> = value``) and
+    the note are the innermost call's: an outer frame never overwrites the place
+    where the error started. Everything set pickles with the exception."""
+    first = not hasattr(exc, "cf_traceback")
+    exc.cf_traceback = getattr(exc, "remote_traceback", "") or _format(exc)  # type: ignore[attr-defined]
+    for name, value in facts.items():
+        if not hasattr(exc, name):
+            setattr(exc, name, value)
+    if first and note is not None:
+        exc.add_note(note)
+    return exc
+
+
+def traceback_text(exc: BaseException, limit: int | None = None) -> str:
+    """``exc``'s traceback as text: the one kept where it was raised (in a worker process,
+    by :func:`annotate`) if any, else formatted now; the last ``limit`` characters. Never raises."""
+    text = getattr(exc, "remote_traceback", "") or getattr(exc, "cf_traceback", "") or _format(exc)
+    return text if limit is None else text[-limit:]
+
+
+def _format(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
+        return f"<traceback could not be formatted: {type(err).__name__}>"

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from .errors import traceback_text
 from .hooks import Hook
 from .logs import truncate
 
@@ -140,7 +140,7 @@ class FailureEvents(Hook):
         tb = ""
         if self._tracebacks_left > 0:
             self._tracebacks_left -= 1
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_TRACEBACK:]
+            tb = traceback_text(exc, MAX_TRACEBACK)
         self._buffer.append(TaskFailure(truncate(task, self.max_info), type(exc).__name__, message, tb))
 
     def on_progress(self, manager: TaskManager, n: int) -> None:

@@ -17,7 +17,6 @@ import json
 import os
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from loguru import logger
 
+from .errors import traceback_text
 from .taskcodec import ENCODING, TaskEncodingError, decode, encode
 
 #: Longest traceback text kept per record; the start and the end (the raising frame) are kept.
@@ -95,10 +95,7 @@ def _safe_text(fn: Any, value: Any, limit: int) -> str:
 
 
 def _traceback_text(exc: BaseException) -> str:
-    try:
-        text = getattr(exc, "remote_traceback", "") or "".join(traceback.format_exception(exc))
-    except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
-        return f"<traceback could not be formatted: {type(err).__name__}>"
+    text = traceback_text(exc)
     if len(text) <= TRACEBACK_MAX:
         return text
     head, tail = TRACEBACK_MAX // 4, TRACEBACK_MAX - TRACEBACK_MAX // 4

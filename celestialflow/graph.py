@@ -19,7 +19,6 @@ live view reads.
 
 from __future__ import annotations
 
-import pickle
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,12 +27,12 @@ from typing import Any
 import networkx as nx
 
 from .dot import dot_source, render_dot, svg_or_none
-from .errors import ConfigurationError, GraphError, NotPicklableError, StageNotFoundError
+from .errors import ConfigurationError, GraphError, StageNotFoundError
 from .events import EventChannel
 from .failures import failures_by_stage
 from .graphrun import GraphRun, StageStatus
 from .manager import TaskManager
-from .tasks import make_hashable
+from .tasks import check_picklable, make_hashable
 
 STAGE_MODES = ("thread", "process")
 SCHEDULES = ("eager", "layered")
@@ -247,12 +246,7 @@ class TaskGraph:
         """Before anything runs: every stage bound for another process can be pickled."""
         for name, stage in self._stages.items():
             if self._stage_modes[name] == "process":
-                try:
-                    pickle.dumps(stage)
-                except Exception as exc:
-                    raise NotPicklableError(
-                        f"stage {name!r} runs in its own process but cannot be pickled: {exc}"
-                    ) from exc
+                check_picklable(stage, f"stage {name!r} runs in its own process but it")
             else:
                 stage.check_picklable()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import pickle
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -27,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from .backends import EXECUTION_MODES, AsyncBackend, Backend, make_backend
-from .errors import ConfigurationError, NotPicklableError
+from .errors import ConfigurationError
 from .hooks import Hook, HookSet, ProgressHook
 from .logs import RunLog, level_no
 from .queues import IterSource
 from .retry import DEFAULT_RETRY_EXCEPTIONS, Backoff
 from .runner import Runner
 from .runstate import COUNT_KEYS, RunState, StagePolicy
-from .tasks import invoke, unpack
+from .tasks import check_picklable, invoke, unpack
 
 __all__ = ["COUNT_KEYS", "TaskManager"]
 
@@ -306,14 +305,11 @@ class TaskManager:
         a task whose arguments cannot be pickled fails on its own)."""
         if self.execution_mode != "process" or self._is_coro:  # dask pickles with cloudpickle
             return
-        try:
-            pickle.dumps(self.func)
-        except Exception as exc:
-            raise NotPicklableError(
-                f"stage {self.name!r}: execution_mode={self.execution_mode!r} sends "
-                f"{_func_name(self.func)} to worker processes, but it cannot be pickled ({exc}); "
-                f"define it at module level"
-            ) from exc
+        check_picklable(
+            self.func,
+            f"stage {self.name!r}: execution_mode={self.execution_mode!r} sends {_func_name(self.func)} "
+            "to worker processes, but it",
+        )
 
     def set_successors(self, names: frozenset[str]) -> None:
         """Told by a graph, before each run, the names of this stage's successors (used by routers)."""

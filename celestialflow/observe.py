@@ -24,11 +24,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .errors import traceback_text
 from .events import MAX_TRACEBACK, GraphFinished, StageFinished, StageStarted, TasksFailed
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class GraphObserver:
         with self._lock:
             self._failures = len(errors)
         for stage, task, exc in errors[:MAX_FAILURES]:
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-MAX_TRACEBACK:]
+            tb = traceback_text(exc, MAX_TRACEBACK)
             self._event("task_failed", stage=stage, task=repr(task)[:200], error=type(exc).__name__,
                         message=str(exc)[:2000], traceback=tb)
 

@@ -72,3 +72,55 @@ def store(target: dict[Any, Any], task: Any, value: Any) -> None:
             target[make_hashable(task)] = value
         except TypeError:
             target[UnhashableKey(task)] = value
+
+
+def check_picklable(obj: Any, what: str, hint: str = "define it at module level") -> None:
+    """Raise :class:`~celestialflow.errors.NotPicklableError` when ``obj`` cannot be pickled.
+
+    The one check for everything bound for another process: the message names
+    ``what`` is sent, the part of it that fails (an attribute, a closure variable,
+    an item) when one can be found, the pickling error, and ``hint``."""
+    import pickle
+
+    from .errors import NotPicklableError
+
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:
+        part = _unpicklable_part(obj)
+        where = f" ({part} does not pickle)" if part else ""
+        raise NotPicklableError(
+            f"{what} cannot be pickled{where}: {type(exc).__name__}: {exc}; {hint}"
+        ) from exc
+
+
+def _unpicklable_part(obj: Any) -> str | None:
+    """The first attribute, closure variable or item of ``obj`` that does not pickle (one level)."""
+    import pickle
+
+    parts: list[tuple[str, Any]] = []
+    if getattr(obj, "__closure__", None):
+        names = obj.__code__.co_freevars
+        parts += [(f"closure variable {n!r}", c.cell_contents) for n, c in zip(names, obj.__closure__)
+                  if _has_contents(c)]
+    if isinstance(obj, (list, tuple)):
+        parts += [(f"item {i}", v) for i, v in enumerate(obj)]
+    elif isinstance(obj, dict):
+        parts += [(f"key {k!r}", v) for k, v in obj.items()]
+    elif hasattr(obj, "__dict__") and not callable(getattr(obj, "__code__", None)):
+        parts += [(f"attribute {k!r}", v) for k, v in vars(obj).items()]
+    for label, value in parts:
+        try:
+            pickle.dumps(value)
+        except Exception:
+            name = getattr(value, "__qualname__", None) or type(value).__name__
+            return f"{label}, a {name}" if name != label else label
+    return None
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True

@@ -26,7 +26,7 @@ from __future__ import annotations
 import pickle
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotPicklableError
+from ..tasks import check_picklable
 from .base import Backend
 from .chunk import EXECUTION_MODES, INTERRUPTS, Outcome, call_chunk, run_fused
 from .coroutine import AsyncBackend
@@ -86,10 +86,9 @@ def make_backend(stage: TaskManager, *, stage_mode: str = "thread", shared: Any 
     if stage_mode == "process":
         try:
             blob = pickle.dumps(stage)
-        except Exception as exc:
-            raise NotPicklableError(
-                f"stage {stage.name!r} runs in its own process but cannot be pickled: {exc}"
-            ) from exc
+        except Exception:
+            check_picklable(stage, f"stage {stage.name!r} runs in its own process but it")  # says why
+            raise
         return StageProcessBackend(blob, stage.mp_context)
     mode = "async" if stage.is_coroutine else stage.execution_mode
     if mode == "serial":

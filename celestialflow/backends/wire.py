@@ -11,13 +11,12 @@ dask's ``RemoteException``), keeping its qualified name and traceback text.
 from __future__ import annotations
 
 import pickle
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..errors import ResultNotPicklableError
+from ..errors import ResultNotPicklableError, traceback_text
 from .base import Backend
 from .chunk import Outcome, call_chunk, run_fused
 
@@ -52,7 +51,7 @@ def _remote_error(type_name: str, qualname: str, message: str, tb: str) -> Remot
 def remote_error_for(exc: BaseException) -> RemoteError:
     """A :class:`RemoteError` carrying ``exc``'s type name, message and traceback."""
     t = type(exc)
-    tb = "".join(traceback.format_exception(t, exc, exc.__traceback__))[-8000:]
+    tb = traceback_text(exc, 8000)
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure

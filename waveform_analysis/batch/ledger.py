@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from celestialflow import Hook, TaskManager
+from celestialflow.errors import traceback_text
 
 from ..core.context import Context
 from .workers import STRATEGIES
@@ -156,7 +156,7 @@ class Ledger(Hook):
             self.errors[task] = {
                 "type": type(exc).__name__,
                 "message": str(exc),
-                "traceback": getattr(exc, "wa_traceback", None) or "".join(traceback.format_exception(exc)),
+                "traceback": traceback_text(exc),
                 "plugin": getattr(exc, "wa_plugin", manager.name),
                 "stage": manager.name,
             }

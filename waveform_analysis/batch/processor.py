@@ -32,7 +32,6 @@ The graph of the last call is ``processor.last_graph`` (draw it with
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 import threading
@@ -44,6 +43,7 @@ import networkx as nx
 import numpy as np
 
 from celestialflow import TaskChain, TaskManager
+from celestialflow.tasks import check_picklable
 
 from ..core.config import merge_config, validate_config
 from ..core.context import Context
@@ -185,7 +185,7 @@ class BatchProcessor:
             raise TypeError(f"func must be callable as func(context, run_id), got {type(func).__name__}")
         opts = BatchOptions.pick(locals())
         if opts.executor_type == "process":
-            _check_func_picklable(func)
+            _check_sendable(func, f"func {getattr(func, '__qualname__', None) or repr(func)!r}")
         self.context.check_config()
         run_ids = _run_list(run_ids)
         name = getattr(func, "__name__", "func")
@@ -290,7 +290,10 @@ class BatchProcessor:
     ) -> dict[str, Any]:
         workers = max(1, int(opts.max_workers)) if opts.max_workers else max(1, min(len(run_ids) or 1, os.cpu_count() or 1))
         if opts.executor_type == "process":
-            _check_picklable(opts.context_factory, self.context)
+            if opts.context_factory is not None:
+                _check_sendable(opts.context_factory, "context_factory")
+            else:
+                _check_sendable(self.context, "the Context (its plugins)")
         strategy, executor_type = opts.storage_dir_strategy, opts.executor_type
         temp_root = tempfile.mkdtemp(prefix="wa-batch-") if strategy == "per_worker" else None
         spec = WorkerSpec(
@@ -402,25 +405,10 @@ def _run_list(run_ids: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def _check_picklable(factory: Callable[[], Context] | None, context: Context) -> None:
-    what, obj = ("context_factory", factory) if factory is not None else ("the Context (its plugins)", context)
-    try:
-        pickle.dumps(obj)
-    except Exception as exc:
-        raise TypeError(
-            f'executor_type="process" sends {what} to worker processes, but it cannot be pickled '
-            f"({exc}); define it at module level, or use executor_type='thread'"
-        ) from exc
-
-
-def _check_func_picklable(func: Callable[..., Any]) -> None:
-    """TypeError naming ``func`` when it cannot travel to worker processes (a lambda, a closure)."""
-    try:
-        pickle.dumps(func)
-    except Exception as exc:
-        name = getattr(func, "__qualname__", None) or repr(func)
-        raise TypeError(
-            f'executor_type="process" sends func {name!r} to worker processes, but it cannot be '
-            f"pickled ({type(exc).__name__}: {exc}); define it with def at module level "
-            "(not a lambda or a nested function), or use executor_type='thread'"
-        ) from exc
+def _check_sendable(obj: Any, what: str) -> None:
+    """Before any pool starts: ``what`` must travel to worker processes (one clear error, not one per run)."""
+    check_picklable(
+        obj,
+        f'executor_type="process" sends {what} to worker processes, but it',
+        "define it with def at module level (not a lambda or a nested function), or use executor_type='thread'",
+    )

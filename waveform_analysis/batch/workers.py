@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from celestialflow.errors import annotate
 
 STRATEGIES = ("shared", "per_worker", "readonly")
 
@@ -86,14 +87,6 @@ def worker_context(spec: WorkerSpec) -> Any:
     return ctx
 
 
-def _annotate(exc: BaseException, stage: str) -> None:
-    """Keep the traceback text and the failing plugin on the exception (both pickle)."""
-    if not hasattr(exc, "wa_traceback"):
-        exc.wa_traceback = traceback.format_exc()  # type: ignore[attr-defined]
-    if not hasattr(exc, "wa_plugin"):
-        exc.wa_plugin = stage  # type: ignore[attr-defined]
-
-
 def _deliver(data: Any) -> Any:
     filename = getattr(data, "filename", None)
     if isinstance(data, np.memmap) and filename and os.path.exists(filename):
@@ -108,7 +101,7 @@ def compute_stage(spec: WorkerSpec, data_name: str, final: bool, run_id: str) ->
         data = ctx.get_data(run_id, data_name)
         out = _deliver(data) if final else run_id
     except Exception as exc:
-        _annotate(exc, data_name)
+        annotate(exc, wa_plugin=data_name)  # the traceback text travels back with it
         raise
     finally:
         ctx.release(run_id)  # the next stage maps the cached file again; memory stays flat
@@ -121,7 +114,7 @@ def call_user_func(spec: WorkerSpec, func: Callable[[Any, str], Any], run_id: st
     try:
         return _deliver(func(ctx, run_id))
     except Exception as exc:
-        _annotate(exc, getattr(func, "__name__", "func"))
+        annotate(exc, wa_plugin=getattr(func, "__name__", "func"))
         raise
     finally:
         ctx.release(run_id)

@@ -16,6 +16,8 @@ from typing import Any
 
 import networkx as nx
 
+from celestialflow.errors import annotate
+
 from ..errors import PluginError, UnknownDataError
 from .plugin import Plugin
 
@@ -120,6 +122,5 @@ def plugin_fingerprint(context: Any, plugin: Any, run_id: str) -> str:
     try:
         return str(plugin.fingerprint(context, run_id) or "")
     except Exception as exc:  # e.g. the run's files are missing: that plugin is the one failing
-        if not hasattr(exc, "wa_plugin"):
-            exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
+        annotate(exc, wa_plugin=plugin.provides)
         raise

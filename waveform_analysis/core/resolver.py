@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from celestialflow.errors import annotate as annotate_error
+
 from ..errors import PluginError
 from .chunks import RunChunks
 from .config import resolve_options
@@ -199,9 +201,9 @@ class Resolver:
 
 def annotate(exc: BaseException, plugin: Plugin, run_id: str) -> None:
     """Name the plugin an exception comes from (the innermost plugin is the one that failed)."""
-    if not hasattr(exc, "wa_plugin"):
-        exc.wa_plugin = plugin.provides  # type: ignore[attr-defined]
-        exc.add_note(
-            f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
-            f"{plugin.provides!r} for run {run_id!r}"
-        )
+    annotate_error(
+        exc,
+        f"raised by plugin {type(plugin).__name__} v{plugin.version} while computing "
+        f"{plugin.provides!r} for run {run_id!r}",
+        wa_plugin=plugin.provides,
+    )
