@@ -158,7 +158,7 @@ NO_LOW = np.int64(1 << 40)
 @numba.njit(cache=True, nogil=True)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
-              follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
+              follow, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
@@ -187,7 +187,11 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     the valley it rises from and more than ``s_height`` x the peak's height
     or above it (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
     has reached the trigger level; samples joined by an explicit
-    ``merge_gap`` are not split.
+    ``merge_gap`` are not split. Ringing: a hit within ``ring_gap`` samples
+    of the peak's end that rises out of an opposite swing of at least
+    ``ring_sigma`` sigma and ``ring_frac`` x its own height continues the
+    peak, and a rise out of such a swing (within ``ring_gap // 2`` samples
+    before it) splits nothing.
     """
     k = 0
     for r in range(lo, hi):
@@ -245,7 +249,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 break
             s = j
             merge = is_open and s - c_end < c_gap
-            if is_open and not merge and merge_gap < 0 and s - c_end - c_ext < follow * (c_end + c_ext - c_left):
+            near = s - c_end - c_ext < follow * (c_end + c_ext - c_left)
+            if is_open and not merge and merge_gap < 0 and (near or s - c_end <= ring_gap):
                 # a small follower (ringing, an after-pulse, photo-electrons late in the
                 # tail) within the peak's own length after it continues the peak
                 q = s
@@ -253,7 +258,15 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 while q < L and sg * np.int64(row[q]) >= sb:
                     hf = max(hf, sg * np.int64(row[q]))
                     q += 1
-                merge = hf - sbl < s_height * c_height
+                merge = near and hf - sbl < s_height * c_height
+                if not merge and s - c_end <= ring_gap:
+                    # it rises out of an opposite swing at least ring_frac x its own height
+                    # (and ring_sigma sigma) right after the peak: an oscillation, one burst
+                    lowest = NO_LOW
+                    for q in range(c_end, s):
+                        lowest = min(lowest, sg * np.int64(row[q]))
+                    depth = sbl - lowest
+                    merge = depth >= ring_sigma * nz and depth >= ring_frac * (hf - sbl)
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
@@ -297,7 +310,13 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         if xq < mv:
                             mv = xq
                             mp = q
-                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl):
+                    # a rise out of an opposite swing (ringing, as for a follower) within a
+                    # quarter of the longest ringing period before it is no pulse
+                    deep = mv
+                    for q in range(max(c_end - ring_gap // 2, c_left), q0):
+                        deep = min(deep, sg * np.int64(row[q]))
+                    swing = sbl - deep >= ring_sigma * nz and sbl - deep >= ring_frac * (x - sbl)
+                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl) and not swing:
                         if mp - c_left >= min_width:
                             k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl,
                                       max(c_left - lext, prev_right), mp, k, cap, adc_lo,
