@@ -184,7 +184,7 @@ def _next_firing(row, j, L, a, neg, block):
 @numba.njit(cache=True, nogil=True)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
-              follow, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
+              follow, link, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
@@ -207,7 +207,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
     derived ``merge_gap``, a later hit whose extremum is below ``s_height``
     x the peak's height and that starts within ``follow`` x the peak's
-    length after it continues the peak. A peak is split at a sample after
+    length after it continues the peak, and so does one within ``link`` x
+    that length when the signal summed between them is beyond
+    ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
     its extremum from which the signal rises within 3 samples by more than
     ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
     the valley it rises from and more than ``s_height`` x the peak's height
@@ -278,8 +280,10 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 break
             s = j
             merge = is_open and s - c_end < c_gap
-            near = s - c_end - c_ext < follow * (c_end + c_ext - c_left)
-            if is_open and not merge and merge_gap < 0 and (near or s - c_end <= ring_gap):
+            span = c_end + c_ext - c_left
+            near = s - c_end - c_ext < follow * span
+            far = s - c_end - c_ext < link * span
+            if is_open and not merge and merge_gap < 0 and (far or s - c_end <= ring_gap):
                 # a small follower (ringing, an after-pulse, photo-electrons late in the
                 # tail) within the peak's own length after it continues the peak
                 q = s
@@ -288,6 +292,15 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     hf = max(hf, sg * np.int64(row[q]))
                     q += 1
                 merge = near and hf - sbl < s_height * c_height
+                if not merge and far and tail_block > 0 and hf - sbl < s_height * c_height:
+                    # a small follower further on, joined to the peak by significant light
+                    # (the slow tail's photo-electrons between them): the same pulse
+                    g0 = min(c_end + c_ext, s)
+                    acc = np.int64(0)
+                    for q in range(g0, s):
+                        acc += np.int64(row[q])
+                    gsig = sg * acc - sbl * (s - g0)
+                    merge = s > g0 and gsig > tail_sigma * nz * np.sqrt(s - g0)
                 if not merge and s - c_end <= ring_gap:
                     # it rises out of an opposite swing at least ring_frac x its own height
                     # (and ring_sigma sigma) right after the peak: an oscillation, one burst
