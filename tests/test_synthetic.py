@@ -133,3 +133,15 @@ def test_generate_command_writes_the_scintillator_shape(tmp_path):
     r = CliRunner().invoke(main, ["generate", str(tmp_path / "b"), "--runs", "1",
                                   "--shape", "scintillator", "--set", "tau_slow"])
     assert r.exit_code != 0 and "KEY=VALUE" in r.output
+
+
+def test_scintillator_truth_has_the_light_the_noise_lets_be_seen():
+    from waveform_analysis.synthetic import scintillator
+
+    _, quiet = scintillator(n=300, n_samples=600, tau_slow=150.0, noise=0.01, seed=5)
+    _, noisy = scintillator(n=300, n_samples=600, tau_slow=150.0, noise=5.0, seed=5)
+    assert np.allclose(quiet["area_visible"], quiet["area"], rtol=0.01)
+    assert np.all(noisy["area_visible"] <= noisy["area"] + 1e-3)
+    big = noisy["amplitude"] >= 100
+    # a 150-sample slow component spreads part of the light thinner than 5 ADC of noise
+    assert 0.9 < np.median(noisy["area_visible"][big] / noisy["area"][big]) < 0.999
