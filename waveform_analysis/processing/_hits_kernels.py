@@ -184,7 +184,7 @@ def _next_firing(row, j, L, a, neg, block):
 @numba.njit(cache=True, nogil=True)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
-              follow, link, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
+              follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
@@ -208,8 +208,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     derived ``merge_gap``, a later hit whose extremum is below ``s_height``
     x the peak's height and that starts within ``follow`` x the peak's
     length after it continues the peak, and so does one within ``link`` x
-    that length when the signal summed between them is beyond
-    ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
+    that length, narrower than ``link_width`` x the peak's core (area /
+    height above the release level), when the signal summed between them
+    is beyond ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
     its extremum from which the signal rises within 3 samples by more than
     ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
     the valley it rises from and more than ``s_height`` x the peak's height
@@ -288,11 +289,17 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 # tail) within the peak's own length after it continues the peak
                 q = s
                 hf = NO_HIGH
+                af = np.int64(0)
                 while q < L and sg * np.int64(row[q]) >= sb:
                     hf = max(hf, sg * np.int64(row[q]))
+                    af += sg * np.int64(row[q])
                     q += 1
                 merge = near and hf - sbl < s_height * c_height
-                if not merge and far and tail_block > 0 and hf - sbl < s_height * c_height:
+                # narrower than link_width x the peak's core (area / height): photo-electrons,
+                # not a new pulse of the detector's own shape
+                narrow = (af - sbl * (q - s)) < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
+                if (not merge and far and narrow and tail_block > 0 and nz > 0.0
+                        and hf - sbl < s_height * c_height):
                     # a small follower further on, joined to the peak by significant light
                     # (the slow tail's photo-electrons between them): the same pulse
                     g0 = min(c_end + c_ext, s)

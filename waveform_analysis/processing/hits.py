@@ -96,7 +96,9 @@ _BLOCK = 32
 TAIL_BLOCK = 16  # samples summed at a time to follow a slow tail
 TAIL_SIGMA = 2.0  # a block belongs to the tail while its sum is beyond this many sigma
 FOLLOW = 0.5  # small followers within this x the peak's length after it join it
-LINK = 4.0  # ... and within this x, when the light between them is significant (a slow tail)
+# ... and within LINK[0] x, narrower than LINK[1] x the peak's core (photo-electrons, not a
+# new pulse), when the light between them is significant (a slow tail)
+LINK = (4.0, 0.75)
 # a hit within RING[0] samples after a peak, rising out of an opposite swing of at least
 # RING[1] sigma and RING[2] x its own height, continues the peak: a ringing burst
 RING = (16, 3.0, 0.5)
@@ -174,7 +176,9 @@ def find_peaks(
     late photo-electrons): one pulse, one peak. Such a small hit up to 4 x
     the peak's length after it continues the peak too when the signal summed
     between them is beyond 2 sigma (a slow tail's photo-electrons join
-    them). So does a hit within 16
+    them) and it is narrower than 0.75 x the peak's core (area / height
+    above the release level: photo-electrons, not a pulse of the detector's
+    own shape). So does a hit within 16
     samples of the peak's end that rises out of an opposite swing of at least
     3 sigma and half its own height, and no split is made at such a rise
     (within 8 samples of the swing): a pulse never swings to the other
@@ -235,7 +239,7 @@ def find_peaks(
     args = (
         thresholds, float(threshold_sigma), float(release_sigma), float(position_sigma),
         float(split_sigma), float(split_height), float(split_fraction),
-        TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW, LINK, *RING,
+        TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW, *LINK, *RING,
         -1 if merge_gap is None else int(merge_gap), int(left_extension),
         -1 if right_extension is None else int(right_extension), float(tail_extension),
         int(min_width), _BLOCK, int(adc_min), int(adc_max),
