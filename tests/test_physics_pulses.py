@@ -202,3 +202,46 @@ def test_legend_channel_0_charges_reproduce_the_firmware():
     assert np.corrcoef(f["psd"], (e - es) / e)[0, 1] >= 0.98
     peaks = find_peaks(st, polarity="positive")
     assert np.median(np.bincount(peaks["record_i"], minlength=len(st))) == 1
+
+
+def _ringing(n, t0, amp, period=7.0, rise=8.0, tau=20.0):
+    """A bipolar ringing burst (pick-up, a ringing cable): an oscillation about the baseline
+    whose envelope grows over ``rise`` samples and decays with ``tau``."""
+    t = np.arange(n) - t0
+    env = np.where(t < rise, np.clip(t / rise, 0.0, 1.0), np.exp(-(t - rise) / tau))
+    return amp * env * np.sin(2 * np.pi * np.clip(t, 0, None) / period)
+
+
+def test_a_ringing_burst_is_one_peak_and_a_later_pulse_still_its_own():
+    # V1730 records of the pyrate dump show such bursts: lobes of both signs, none dominant
+    n = 200
+    amps = np.linspace(30.0, 200.0, n)
+    bursts = np.array([_ringing(400, 130 + (r % 5), a) for r, a in enumerate(amps)])
+    st = _records(_noisy(bursts, 3.0, 9, n=400))
+    set_baselines(st, pretrigger=100)
+    counts = np.bincount(find_peaks(st)["record_i"], minlength=n)
+    assert np.mean(counts == 1) >= 0.95
+    # a pulse on the quiet baseline 100 samples after a burst is a pulse of its own
+    later = bursts + np.array([_pulse(400, 300, 200.0, 10.0) for _ in range(n)])
+    st = _records(_noisy(later, 3.0, 10, n=400))
+    set_baselines(st, pretrigger=100)
+    peaks = find_peaks(st)
+    assert np.mean(np.bincount(peaks["record_i"], minlength=n) == 2) >= 0.95
+
+
+def test_a_slow_tail_of_sparse_photo_electrons_is_not_cut_into_fragments():
+    # defect: with a 150-sample slow component, clusters of photo-electrons 20-100 samples
+    # after the point where the tail's 16-sample sums stop being significant were peaks of
+    # their own (2.2 % of pulses >= 100 ADC held < 90 % of their record's peak area)
+    from waveform_analysis.synthetic import scintillator
+
+    st, truth = scintillator(n=3000, n_samples=600, tau_slow=150.0, slow_neutron=0.3, seed=101)
+    set_baselines(st)
+    peaks = find_peaks(st)
+    n = len(st)
+    area = np.clip(peaks["area"], 0, None)
+    top = np.zeros(n)
+    np.maximum.at(top, peaks["record_i"], area)
+    total = np.bincount(peaks["record_i"], weights=area, minlength=n)
+    big = (truth["amplitude"] >= 100) & (total > 0)
+    assert np.mean(top[big] < 0.9 * total[big]) <= 0.01

@@ -47,8 +47,14 @@ GENERATE_FORMATS = [
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="seed of the first run (+1 per run)"
 )
+@click.option("--shape", type=click.Choice(["pulses", "scintillator"]), default="pulses",
+              show_default=True, help="scintillator: one photo-electron-built pulse per record")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="a shape option, repeatable: --set tau_slow=150 --set neutron_fraction=0.3 "
+                   "--set afterpulse_prob=0.2 --set drift=10 --set n_samples=400")
 def generate(
-    data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, list_mode: bool, seed: int
+    data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, list_mode: bool, seed: int,
+    shape: str, settings: tuple[str, ...],
 ) -> None:
     """Write synthetic digitizer runs with their truth (truth.npy next to RAW).
 
@@ -58,6 +64,7 @@ def generate(
     Example:
       waveform-analysis generate DAQ --runs 3 --waveforms 500 --format v1725
       waveform-analysis generate DAQ --runs 2 --format compass-bin
+      waveform-analysis generate DAQ --runs 1 --shape scintillator --set tau_slow=150
     """
     from tqdm import tqdm
 
@@ -73,12 +80,29 @@ def generate(
             continue
         extra = {"samples": False} if list_mode else {}
         generate_run(data_root, run, fmt=fmt, n_channels=channels, n_waveforms=waveforms,
-                     seed=seed + i, **extra)
+                     seed=seed + i, shape=shape, **_settings(settings), **extra)
         made.append(run)
     click.echo(f"wrote {len(made)} run(s) to {data_root} in {time.perf_counter() - t0:.1f} s "
                f"({fmt}, {channels} channels x {waveforms} waveforms)")  # fmt: skip
     if kept:
         click.echo(f"kept {len(kept)} existing run(s): {', '.join(kept)}")
+
+
+def _settings(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as keywords: numbers as numbers, ``lo,hi`` as a pair."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        try:
+            parts = [float(v) for v in value.split(",")]
+        except ValueError:
+            out[key] = value
+            continue
+        num = [int(v) if v.is_integer() and "." not in value else v for v in parts]
+        out[key] = num[0] if len(num) == 1 else tuple(num)
+    return out
 
 
 def _dask_client(address: str | None, executor: str) -> dict[str, Any]:

@@ -9,23 +9,49 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+NO_HIGH = np.int64(-(1 << 40))
+NO_LOW = np.int64(1 << 40)
+
 
 @numba.njit(cache=True, nogil=True)
-def _emit(row, r, neg, bl, tol, bpos, height, left, right, k, cap, adc_lo, adc_hi,
-          o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+def _sum3(row, j, sg):
+    """``sg`` x the sum of the 3 samples centred on ``j``."""
+    return sg * (np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_lo, h_hi, top, k, cap, adc_lo,
+          adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Store one peak: ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
-    :func:`_position`'s)."""
+    :func:`_position`'s). ``top`` is the largest signed sum of 3 neighbours whose samples all
+    lie in ``[h_lo, h_hi)`` (the hit loop keeps it); the windows that reach outside it are
+    added here, those beyond ``h_hi`` only when its samples could beat ``top``."""
     if k < cap:
-        if tol > 0.0:
-            bpos = _position(row, neg, bl, tol, left, right)
-        # signal sgn * (w - bl) summed over [left, right); the ADC range it spans
+        # the signal sgn * (w - bl) summed over [left, right) and the ADC range it spans,
+        # in two vectorised passes: the hit, then its extension
         acc = np.int64(0)
         lo_w = row[left]
         hi_w = row[left]
-        for j in range(left, right):
+        for j in range(left, h_hi):
             acc += np.int64(row[j])
             lo_w = min(lo_w, row[j])
             hi_w = max(hi_w, row[j])
+        lo_e = row[right - 1]
+        hi_e = row[right - 1]
+        for j in range(h_hi, right):
+            acc += np.int64(row[j])
+            lo_e = min(lo_e, row[j])
+            hi_e = max(hi_e, row[j])
+        if tol > 0.0:
+            sg = np.int64(-1 if neg else 1)
+            for j in range(left + 1, min(h_lo + 1, right - 1)):
+                top = max(top, _sum3(row, j, sg))
+            for j in range(max(h_hi - 1, left + 1), min(h_hi + 1, right - 1)):
+                top = max(top, _sum3(row, j, sg))
+            if 3 * (-np.int64(lo_e) if neg else np.int64(hi_e)) > top:
+                for j in range(max(h_hi + 1, left + 1), right - 1):
+                    top = max(top, _sum3(row, j, sg))
+            bpos = _position(row, neg, bl, tol, left, right, top)
         area = acc - bl * (right - left)
         if neg:
             area = -area
@@ -35,7 +61,7 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, k, cap, adc_lo, adc_h
         o_pos[k] = bpos
         o_height[k] = height
         o_area[k] = area
-        o_sat[k] = lo_w <= adc_lo or hi_w >= adc_hi
+        o_sat[k] = min(lo_w, lo_e) <= adc_lo or max(hi_w, hi_e) >= adc_hi
     return k + 1
 
 
@@ -52,33 +78,37 @@ def _smoothed(row, neg, bl, j, left, right):
 
 
 @numba.njit(cache=True, nogil=True)
-def _position(row, neg, bl, tol, left, right):
+def _position(row, neg, bl, tol, left, right, top):
     """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
     sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
     The average keeps a single noisy sample from being the extremum; the first sample within
-    noise keeps a slowly decaying top from putting it anywhere along that top."""
+    noise keeps a slowly decaying top from putting it anywhere along that top. ``top`` is the
+    largest signed sum of 3 neighbours inside the peak, from :func:`_emit`. At the peak's two
+    edges the average is of 2 samples. In integers: 6 x the average plus 6 x the signed
+    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float."""
     if right - left < 3:
         best = -np.inf
         for j in range(left, right):
             best = max(best, _smoothed(row, neg, bl, j, left, right))
-    else:
-        best = max(_smoothed(row, neg, bl, left, left, right),
-                   _smoothed(row, neg, bl, right - 1, left, right))
-        # inside the peak the average is (sg * sum of 3) / 3 - sg * bl: the largest integer sum
-        # first (one reduction over the row), then the same float steps as _smoothed
-        top = NO_HIGH
-        if neg:
-            for j in range(left + 1, right - 1):
-                top = max(top, -(np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1])))
-        else:
-            for j in range(left + 1, right - 1):
-                top = max(top, np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1]))
-        v = (-top if neg else top) / 3.0 - bl
-        best = max(best, -v if neg else v)
-    lim = best - tol / np.sqrt(3.0)
-    for j in range(left, right):
-        if _smoothed(row, neg, bl, j, left, right) >= lim:
+        lim = best - tol / np.sqrt(3.0)
+        for j in range(left, right):
+            if _smoothed(row, neg, bl, j, left, right) >= lim:
+                return j
+        return left
+    sg = np.int64(-1 if neg else 1)
+    first = 3 * sg * (np.int64(row[left]) + np.int64(row[left + 1]))
+    last = 3 * sg * (np.int64(row[right - 2]) + np.int64(row[right - 1]))
+    need = max(2 * top, first, last) - 6.0 * tol / np.sqrt(3.0)
+    if first >= need:
+        return left
+    s3 = np.int64(row[left]) + np.int64(row[left + 1]) + np.int64(row[left + 2])
+    for j in range(left + 1, right - 1):
+        if 2 * sg * s3 >= need:
             return j
+        if j + 2 < right:
+            s3 += np.int64(row[j + 2]) - np.int64(row[j - 1])
+    if last >= need:
+        return right - 1
     return left
 
 
@@ -151,14 +181,10 @@ def _next_firing(row, j, L, a, neg, block):
     return j
 
 
-NO_HIGH = np.int64(-(1 << 40))
-NO_LOW = np.int64(1 << 40)
-
-
 @numba.njit(cache=True, nogil=True)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
-              follow, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
+              follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
@@ -181,13 +207,20 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
     derived ``merge_gap``, a later hit whose extremum is below ``s_height``
     x the peak's height and that starts within ``follow`` x the peak's
-    length after it continues the peak. A peak is split at a sample after
+    length after it continues the peak, and so does one within ``link`` x
+    that length, narrower than ``link_width`` x the peak's core (area /
+    height above the release level), when the signal summed between them
+    is beyond ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
     its extremum from which the signal rises within 3 samples by more than
     ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
     the valley it rises from and more than ``s_height`` x the peak's height
     or above it (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
     has reached the trigger level; samples joined by an explicit
-    ``merge_gap`` are not split.
+    ``merge_gap`` are not split. Ringing: a hit within ``ring_gap`` samples
+    of the peak's end that rises out of an opposite swing of at least
+    ``ring_sigma`` sigma and ``ring_frac`` x its own height continues the
+    peak, and a rise out of such a swing (within ``ring_gap // 2`` samples
+    before it) splits nothing.
     """
     k = 0
     for r in range(lo, hi):
@@ -230,6 +263,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         c_left = 0  # first sample of the open hit (after the left walk)
         c_end = 0  # one past its last sample beyond the release level
         c_sum = np.int64(0)  # x summed over [c_left, c_end)
+        c_top = NO_HIGH  # largest sum of 3 neighbouring x inside [c_left, c_end)
+        c_x1 = NO_HIGH  # the last two x of the hit
+        c_x2 = NO_HIGH
         c_high = NO_HIGH  # largest x and its first sample
         c_pos = 0
         c_low = NO_LOW  # lowest x since the largest
@@ -245,20 +281,47 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 break
             s = j
             merge = is_open and s - c_end < c_gap
-            if is_open and not merge and merge_gap < 0 and s - c_end - c_ext < follow * (c_end + c_ext - c_left):
+            span = c_end + c_ext - c_left
+            near = s - c_end - c_ext < follow * span
+            far = s - c_end - c_ext < link * span
+            if is_open and not merge and merge_gap < 0 and (far or s - c_end <= ring_gap):
                 # a small follower (ringing, an after-pulse, photo-electrons late in the
                 # tail) within the peak's own length after it continues the peak
                 q = s
                 hf = NO_HIGH
+                af = np.int64(0)
                 while q < L and sg * np.int64(row[q]) >= sb:
                     hf = max(hf, sg * np.int64(row[q]))
+                    af += sg * np.int64(row[q])
                     q += 1
-                merge = hf - sbl < s_height * c_height
+                merge = near and hf - sbl < s_height * c_height
+                # narrower than link_width x the peak's core (area / height): photo-electrons,
+                # not a new pulse of the detector's own shape
+                narrow = (af - sbl * (q - s)) < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
+                if (not merge and far and narrow and tail_block > 0 and nz > 0.0
+                        and hf - sbl < s_height * c_height):
+                    # a small follower further on, joined to the peak by significant light
+                    # (the slow tail's photo-electrons between them): the same pulse
+                    g0 = min(c_end + c_ext, s)
+                    acc = np.int64(0)
+                    for q in range(g0, s):
+                        acc += np.int64(row[q])
+                    gsig = sg * acc - sbl * (s - g0)
+                    merge = s > g0 and gsig > tail_sigma * nz * np.sqrt(s - g0)
+                if not merge and s - c_end <= ring_gap:
+                    # it rises out of an opposite swing at least ring_frac x its own height
+                    # (and ring_sigma sigma) right after the peak: an oscillation, one burst
+                    lowest = NO_LOW
+                    for q in range(c_end, s):
+                        lowest = min(lowest, sg * np.int64(row[q]))
+                    depth = sbl - lowest
+                    merge = depth >= ring_sigma * nz and depth >= ring_frac * (hf - sbl)
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
                     k = _emit(row, r, neg, bl, tol, c_pos, c_height,
-                              max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
+                              max(c_left - lext, prev_right), right, c_left, c_end, c_top,
+                              k, cap, adc_lo, adc_hi,
                               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
                     prev_right = right
                 # walk left over the samples beyond the release level
@@ -273,6 +336,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 c_left = q
                 c_end = q
                 c_sum = np.int64(0)
+                c_top = NO_HIGH
+                c_x1 = NO_HIGH
+                c_x2 = NO_HIGH
                 c_high = NO_HIGH
                 c_low = NO_LOW
             # accumulate from the end of the hit so far (the gap, for a merge) to the
@@ -297,10 +363,18 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         if xq < mv:
                             mv = xq
                             mp = q
-                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl):
+                    # a rise out of an opposite swing (ringing, as for a follower) within a
+                    # quarter of the longest ringing period before it is no pulse
+                    deep = mv
+                    for q in range(max(c_end - ring_gap // 2, c_left), q0):
+                        deep = min(deep, sg * np.int64(row[q]))
+                    swing = sbl - deep >= ring_sigma * nz and sbl - deep >= ring_frac * (x - sbl)
+                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl) and not swing:
                         if mp - c_left >= min_width:
-                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl,
-                                      max(c_left - lext, prev_right), mp, k, cap, adc_lo,
+                            # the hit loop's windows ran past mp: all of them anew
+                            lft = max(c_left - lext, prev_right)
+                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl, lft, mp,
+                                      lft, lft, NO_HIGH, k, cap, adc_lo,
                                       adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
                                       o_sat)
                             prev_right = mp
@@ -308,10 +382,17 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         c_left = mp
                         c_end = mp
                         c_sum = np.int64(0)
+                        c_top = NO_HIGH
+                        c_x1 = NO_HIGH
+                        c_x2 = NO_HIGH
                         c_high = NO_HIGH
                         c_low = NO_LOW
                         continue
                 c_sum += x
+                # the 3-sample window ending here (the position's; NO_HIGH before the hit)
+                c_top = max(c_top, x + c_x1 + c_x2)
+                c_x2 = c_x1
+                c_x1 = x
                 if x > c_high:
                     c_high = x
                     c_pos = c_end
@@ -334,7 +415,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         if is_open and c_end - c_left >= min_width:
             right = min(c_end + c_ext, L)
             k = _emit(row, r, neg, bl, tol, c_pos, c_height,
-                      max(c_left - lext, prev_right), right, k, cap, adc_lo, adc_hi,
+                      max(c_left - lext, prev_right), right, c_left, c_end, c_top,
+                      k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
 

@@ -12,8 +12,8 @@ pulse's slow tail (blocks whose summed signal is significant). A new hit
 starting inside that extension, or a small one (below half the peak's
 height) within half the peak's length after it, continues the same peak;
 the peak is split only where a resolvable second pulse rises after its
-extremum (7 sigma, half the valley's level, half the first's height): one
-pulse, one peak. Each record's threshold follows its channel's noise,
+extremum (7 sigma, half the valley's level, half the first's height), not
+out of an opposite swing (ringing): one pulse, one peak. Each record's threshold follows its channel's noise,
 never below its own. ``position`` is the first sample of the 3-sample
 average within a few noise sigma of the average's maximum.
 Records are split across threads (the kernel releases the GIL).
@@ -96,6 +96,12 @@ _BLOCK = 32
 TAIL_BLOCK = 16  # samples summed at a time to follow a slow tail
 TAIL_SIGMA = 2.0  # a block belongs to the tail while its sum is beyond this many sigma
 FOLLOW = 0.5  # small followers within this x the peak's length after it join it
+# ... and within LINK[0] x, narrower than LINK[1] x the peak's core (photo-electrons, not a
+# new pulse), when the light between them is significant (a slow tail)
+LINK = (4.0, 0.75)
+# a hit within RING[0] samples after a peak, rising out of an opposite swing of at least
+# RING[1] sigma and RING[2] x its own height, continues the peak: a ringing burst
+RING = (16, 3.0, 0.5)
 GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
 GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's second estimate
 
@@ -167,7 +173,17 @@ def find_peaks(
     slow tail (16-sample blocks whose sum is beyond 2 sigma), and a later
     hit lower than ``split_height`` x the peak's height, starting within
     the peak's length after it, continues the peak (ringing, after-pulses,
-    late photo-electrons): one pulse, one peak.
+    late photo-electrons): one pulse, one peak. Such a small hit up to 4 x
+    the peak's length after it continues the peak too when the signal summed
+    between them is beyond 2 sigma (a slow tail's photo-electrons join
+    them) and it is narrower than 0.75 x the peak's core (area / height
+    above the release level: photo-electrons, not a pulse of the detector's
+    own shape). So does a hit within 16
+    samples of the peak's end that rises out of an opposite swing of at least
+    3 sigma and half its own height, and no split is made at such a rise
+    (within 8 samples of the swing): a pulse never swings to the other
+    polarity by half its height, a ringing burst (lobes of both signs about
+    the baseline) always does.
 
     Why these defaults (docs/physics.md has the measurements): ``5 sigma``
     gives ~0.5 false peaks per 1,000 noise-only 800-sample records; the
@@ -223,7 +239,7 @@ def find_peaks(
     args = (
         thresholds, float(threshold_sigma), float(release_sigma), float(position_sigma),
         float(split_sigma), float(split_height), float(split_fraction),
-        TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW,
+        TAIL_BLOCK if right_extension is None else 0, TAIL_SIGMA, FOLLOW, *LINK, *RING,
         -1 if merge_gap is None else int(merge_gap), int(left_extension),
         -1 if right_extension is None else int(right_extension), float(tail_extension),
         int(min_width), _BLOCK, int(adc_min), int(adc_max),

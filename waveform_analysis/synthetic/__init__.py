@@ -31,7 +31,7 @@ from .compass_csv import (
     write_vx2730,
 )
 from .model import TRUTH_DTYPE, PulseModel, synthesize
-from .shapes import SHAPE_TRUTH_DTYPE, psd_figure_of_merit, scintillator
+from .shapes import SHAPE_TRUTH_DTYPE, psd_figure_of_merit, scintillator, scintillator_run
 from .v1725 import write_v1725
 from .wavedump import write_wavedump
 
@@ -42,6 +42,7 @@ __all__ = [
     "HEADER",
     "LAYOUTS",
     "LEGACY_HEADER",
+    "SHAPES",
     "SHAPE_TRUTH_DTYPE",
     "TRUTH_DTYPE",
     "Format",
@@ -53,6 +54,7 @@ __all__ = [
     "psd_figure_of_merit",
     "register_format",
     "scintillator",
+    "scintillator_run",
     "synthesize",
     "write_compass_bin",
     "write_caen_raw",
@@ -125,6 +127,16 @@ register_format(Format(
     even_samples=True,
 ))
 
+SHAPES = ("pulses", "scintillator")  # the pulse model's records, or scintillator_run's
+
+
+def _scintillator_names() -> set[str]:
+    """The keywords :func:`generate_run` passes on to :func:`scintillator`."""
+    import inspect
+
+    return (set(inspect.signature(scintillator).parameters) - {"n", "seed"}) | {"n_waveforms"}
+
+
 _WRITER_OPTIONS = {
     "n_segments": 1, "legacy_header": False, "hex_flags": True, "layout": None, "columns": None,
     "flags": 0x4000, "samples": True, "single_file": False,
@@ -139,6 +151,7 @@ def generate_run(
     n_channels: int = 2,
     n_boards: int = 1,
     seed: int = 0,
+    shape: str = "pulses",
     **options,
 ) -> Path:
     """Write a synthetic run; returns ``<data_root>/<run_id>``.
@@ -157,6 +170,12 @@ def generate_run(
     :func:`write_vx2730`), ``legacy_header``, ``hex_flags``; ``flags`` (FLAGS of
     every record); ``samples=False`` for list mode (CoMPASS CSV and BIN);
     ``single_file=True`` (BIN: all channels in one file, as CoMPASS's SINGLEFILE).
+
+    ``shape="scintillator"``: the records are :func:`scintillator_run`'s (one
+    scintillator pulse per record, built from photo-electrons), the other keywords
+    :func:`scintillator`'s (``n_samples``, ``neutron_fraction``, ``tau_slow``,
+    ``afterpulse_prob``, ``drift``, ...); the truth is ``SHAPE_TRUTH_DTYPE``, one row
+    per record.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown synthetic format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -166,20 +185,32 @@ def generate_run(
     writer = {k: options.pop(k, v) for k, v in _WRITER_OPTIONS.items()}
     if not writer["samples"] and not form.list_mode:
         raise ConfigError(f"format {fmt!r} has no list mode (samples=False)")
-    unknown = set(options) - PulseModel.names()
+    if shape not in SHAPES:
+        raise ConfigError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}")
+    names = PulseModel.names() if shape == "pulses" else _scintillator_names()
+    unknown = set(options) - names
     if unknown:
-        raise ConfigError(f"generate_run: unknown options {', '.join(sorted(unknown))}")
-    model = PulseModel(**{"sample_ns": form.sample_ns, **options,
-                          "n_channels": n_channels * n_boards, "seed": seed})
-    if form.even_samples and model.n_samples % 2:
-        raise ConfigError(f"{fmt} records need an even number of samples, got {model.n_samples}")
-    st, truth = synthesize(model)
+        raise ConfigError(f"generate_run: unknown options for shape {shape!r}: "
+                          f"{', '.join(sorted(unknown))}")
+    if shape == "pulses":
+        model = PulseModel(**{"sample_ns": form.sample_ns, **options,
+                              "n_channels": n_channels * n_boards, "seed": seed})
+        n_samples = model.n_samples
+        params = model.to_dict()
+    else:
+        params = {"dt": form.sample_ns, "n_waveforms": 1000, "n_samples": 200, **options,
+                  "n_channels": n_channels * n_boards, "seed": seed}
+        n_samples = params["n_samples"]
+    if form.even_samples and n_samples % 2:
+        raise ConfigError(f"{fmt} records need an even number of samples, got {n_samples}")
+    st, truth = synthesize(model) if shape == "pulses" else scintillator_run(**params)
     if n_boards > 1:
         st["board"] = st["channel"] // n_channels
         st["channel"] %= n_channels
         truth["channel"] %= n_channels
     params = {
-        **model.to_dict(), **writer, "fmt": fmt, "n_channels": n_channels, "n_boards": n_boards,
+        **params, **writer, "fmt": fmt, "shape": shape, "n_channels": n_channels,
+        "n_boards": n_boards,
     }
     params["columns"] = None if writer["columns"] is None else list(writer["columns"])
     run_dir = Path(data_root) / str(run_id)

@@ -21,7 +21,7 @@ import numpy as np
 from ..dtypes import st_waveforms_dtype
 from ..errors import ConfigError
 
-__all__ = ["SHAPE_TRUTH_DTYPE", "psd_figure_of_merit", "scintillator"]
+__all__ = ["SHAPE_TRUTH_DTYPE", "psd_figure_of_merit", "scintillator", "scintillator_run"]
 
 SHAPE_TRUTH_DTYPE = np.dtype(
     [
@@ -37,9 +37,15 @@ SHAPE_TRUTH_DTYPE = np.dtype(
         (("Sample where the light starts", "t0"), np.float32),
         (("Noise RMS of the record [ADC]", "noise"), np.float32),
         (("A sample of the record is at 0 or 2^14 - 1", "clipped"), np.bool_),
+        (("Digitizer channel of the record", "channel"), np.int16),
+        (("Light up to the last 16-sample block whose light is beyond 2 sigma of the "
+          "block's noise, from 2 samples before it starts [ADC x samples]", "area_visible"),
+         np.float32),
     ]
 )
 ADC_MAX = (1 << 14) - 1
+SHORT_GATE = 16  # samples of the firmware's short gate written with the records
+VISIBLE_BLOCK = 16  # samples per block when judging which light the noise lets be seen
 
 
 @numba.njit(cache=True)
@@ -148,6 +154,14 @@ def scintillator(
         truth["left"] = np.where(anywhere, above.argmax(axis=1), 0)
         truth["right"] = np.where(anywhere, n_samples - above[:, ::-1].argmax(axis=1), 0)
         truth["position"] = pos
+        # the firmware's charges: the light / 4 (whole ADC channels, as the pulse model's),
+        # the short one over the first SHORT_GATE samples from 2 before the light starts
+        first = np.clip(np.floor(t0).astype(np.int64) - 2, 0, n_samples)
+        cs = np.concatenate([np.zeros((n, 1)), np.cumsum(sig, axis=1)], axis=1)
+        short = cs[np.arange(n), np.minimum(first + SHORT_GATE, n_samples)] - cs[np.arange(n), first]
+        truth["area_visible"] = _visible(cs, first, sigma)
+        st["energy"] = np.clip(np.rint(area / 4.0), 0, 65535)
+        st["energy_short"] = np.clip(np.rint(short / 4.0), 0, 65535)
         truth["amplitude"] = height
         truth["area"] = area
         truth["n_pe"] = n_pe
@@ -185,3 +199,43 @@ def psd_figure_of_merit(psd: np.ndarray, particle: np.ndarray) -> float:
         med = np.median(x)
         out.append((med, 2.355 * 1.4826 * np.median(np.abs(x - med))))
     return float(abs(out[1][0] - out[0][0]) / (out[0][1] + out[1][1]))
+
+
+def _visible(cs: np.ndarray, first: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """The light a record's noise lets be seen: summed from ``first`` to the end of the last
+    block of ``VISIBLE_BLOCK`` samples whose light exceeds 2 sigma of a block's noise
+    (``cs``: the light's cumulative sum per record, a leading 0 column). Light after it is
+    spread thinner than the noise over every block it falls in."""
+    n, m = cs.shape
+    ends = first[:, None] + VISIBLE_BLOCK * np.arange(1, (m - 1) // VISIBLE_BLOCK + 2)[None, :]
+    ends = np.minimum(ends, m - 1)
+    rows = np.arange(n)[:, None]
+    block = cs[rows, ends] - cs[rows, np.concatenate([first[:, None], ends[:, :-1]], axis=1)]
+    seen = block > 2.0 * sigma[:, None] * np.sqrt(VISIBLE_BLOCK)
+    last = np.where(seen.any(axis=1), seen.shape[1] - 1 - seen[:, ::-1].argmax(axis=1), -1)
+    stop = np.where(last >= 0, ends[np.arange(n), np.maximum(last, 0)], first)
+    return cs[np.arange(n), stop] - cs[np.arange(n), first]
+
+
+def scintillator_run(n_channels: int = 2, n_waveforms: int = 1000, seed: int = 0,
+                     **options) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`scintillator` records of ``n_channels`` channels triggered together
+    (``n_waveforms`` each), sorted by time then channel as the readers return them; the
+    truth's ``record_i`` indexes that order and ``channel`` names the channel. Channel
+    ``c`` draws its records with seed ``seed * 16 + c``. ``options``: :func:`scintillator`'s
+    keywords (not ``n``, ``seed``)."""
+    bad = {"n", "seed"} & set(options)
+    if bad:
+        raise ConfigError(f"scintillator_run sets {', '.join(sorted(bad))} itself")
+    if not 1 <= n_channels <= 16 or n_waveforms < 1:
+        raise ConfigError(f"need 1-16 channels and n_waveforms >= 1, got {n_channels}, {n_waveforms}")
+    parts = [scintillator(n=n_waveforms, seed=seed * 16 + c, **options) for c in range(n_channels)]
+    st = np.empty(n_channels * n_waveforms, parts[0][0].dtype)
+    truth = np.empty(len(st), SHAPE_TRUTH_DTYPE)
+    for c, (s, t) in enumerate(parts):
+        s["channel"] = c
+        t["channel"] = c
+        t["record_i"] = np.arange(n_waveforms) * n_channels + c
+        st[c::n_channels] = s
+        truth[c::n_channels] = t
+    return st, truth
