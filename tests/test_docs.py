@@ -165,9 +165,10 @@ def test_analysis_guide_examples_run(tmp_path):
     assert out[9] == "True"  # events with min_channels and require
     assert out[10:12] == ["True", "['spectrum_b0_ch0', 'spectrum_b0_ch1']"]
     assert out[12] == "board,channel,low,high,count" and out[13] == "['sum.png', 'tof.png']"
-    assert out[14] == "['config', \"channels['0:1']\"]"  # per-channel settings: where each comes from
-    assert out[15:17] == ["True True", "True False"]  # channel 1's threshold; keys change from peaks on
-    assert out[17].endswith("'merge_gap', which is not a per-channel option")
+    assert out[14] == "4 True"  # the gates drawn on the waveforms
+    assert out[15] == "['config', \"channels['0:1']\"]"  # per-channel settings: where each comes from
+    assert out[16:18] == ["True True", "True False"]  # channel 1's threshold; keys change from peaks on
+    assert out[18].endswith("'merge_gap', which is not a per-channel option")
 
 
 def test_online_page_runs(tmp_path):

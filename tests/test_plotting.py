@@ -73,3 +73,42 @@ def test_peaks_of_several_boards_are_drawn_per_board_and_channel():
     for fig in (plotting.plot_spectrum(peaks), plotting.plot_rate(peaks)):
         labels = {t.get_text().split(" (")[0] for ax in fig.axes for t in ax.get_legend().get_texts()}
         assert labels == {"board 0 channel 0", "board 0 channel 1", "board 1 channel 0", "board 1 channel 1"}
+
+
+def test_gates_are_those_basic_features_sums_and_are_drawn(run, tmp_path):
+    from waveform_analysis.processing.features import basic_features, gate_bounds
+
+    st, peaks = run
+    gates = dict(gate_long_ns=np.where(st["channel"] == 1, 200.0, 300.0), gate_short_ns=60.0,
+                 pre_gate_ns=20.0)
+    bounds = gate_bounds(st, **gates)
+    feats = basic_features(st, peaks, **gates)
+    has = bounds[:, 0] >= 0
+    assert has.sum() > len(st) // 2 and np.all(feats["charge_long"][~has] == 0)
+    for r in np.flatnonzero(has):
+        g0, trig, short, long_ = bounds[r]
+        assert trig - g0 == 10 or g0 == 0
+        w = st["wave"][r].astype(np.float64) - st["baseline"][r]
+        np.testing.assert_allclose(feats["charge_long"][r], -w[g0:long_].sum(), rtol=1e-5, atol=0.5)
+        np.testing.assert_allclose(feats["charge_short"][r], -w[g0:short].sum(), rtol=1e-5, atol=0.5)
+    assert np.array_equal(gate_bounds(st, trigger_sample=50, **gates)[:, 1], np.full(len(st), 50))
+    path = tmp_path / "g.png"
+    fig = plotting.plot_waveforms(st, peaks, threshold=15.0, gates=bounds, path=path)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert {"pre-gate", "short gate", "long gate", "trigger"} <= set(labels)
+    assert path.stat().st_size > 1000
+
+
+def test_plot_waveforms_from_the_command_line_draws_the_gates(tmp_path):
+    from click.testing import CliRunner
+
+    from waveform_analysis.cli import main
+    from waveform_analysis.synthetic import generate_run
+
+    data, RUN = tmp_path / "DAQ", "run_001"
+    generate_run(data, RUN, n_channels=2, n_waveforms=60, n_samples=200, seed=5)
+    out = tmp_path / "w.png"
+    result = CliRunner().invoke(main, ["plot", str(data), RUN, "--what", "waveforms", "-o", str(out),
+                                       "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000

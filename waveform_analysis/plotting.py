@@ -68,18 +68,23 @@ def plot_waveforms(
     peaks: np.ndarray | None = None,
     records: Any = None,
     *,
-    threshold: float | None = None,
-    polarity: str = "negative",
+    threshold: float | np.ndarray | None = None,
+    polarity: str | np.ndarray = "negative",
     max_waveforms: int = 6,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
     selection: Any = None,
+    gates: np.ndarray | None = None,
 ) -> Any:
     """A gallery of records: samples, baseline, threshold and the found peaks (shaded).
 
     ``records`` are indices into ``st_waveforms``; by default a few records
     with one, two, several and no peaks (among those ``selection`` keeps, a
     selection over ``st_waveforms``' fields). Time is in ns from the record start.
+    ``threshold`` and ``polarity`` may be one per record of ``st_waveforms`` (per-channel
+    settings). ``gates``: one row per record of ``st_waveforms``, ``[open, trigger, short end,
+    long end]`` in samples (``basic_features.record_gates``), drawn as bars above the
+    samples: the pre-gate, the short gate and the long gate.
     """
     if records is None and selection is not None:
         from .analysis.selection import selection_mask
@@ -97,17 +102,18 @@ def plot_waveforms(
     nrows = (n + ncols - 1) // ncols
     fig = _figure(6.0 * ncols, 2.3 * nrows + 0.6)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    sign = -1.0 if polarity == "negative" else 1.0
     for ax, i in zip(axes, idx):
         rec = st_waveforms[int(i)]
+        sign = -1.0 if (polarity[int(i)] if np.ndim(polarity) else polarity) == "negative" else 1.0
+        level = threshold[int(i)] if np.ndim(threshold) else threshold
         length = int(rec["length"]) or rec["wave"].shape[0]
         dt = float(rec["dt"]) or 1.0
         t = np.arange(length) * dt
         ax.plot(t, rec["wave"][:length], lw=0.8, color="0.2", label="samples")
         base = float(rec["baseline"])
         ax.axhline(base, color="tab:blue", lw=1.2, ls="--", label="baseline", zorder=3)
-        if threshold is not None:
-            ax.axhline(base + sign * threshold, color="tab:orange", lw=1.2, ls=":", label="threshold", zorder=3)
+        if level is not None:
+            ax.axhline(base + sign * float(level), color="tab:orange", lw=1.2, ls=":", label="threshold", zorder=3)
         n_found = 0
         if peaks is not None and len(peaks):
             mine = peaks[peaks["record_i"] == int(i)]
@@ -117,6 +123,8 @@ def plot_waveforms(
             if n_found:
                 ax.plot(mine["position"] * dt, rec["wave"][mine["position"]], "v" if sign < 0 else "^",
                         color="tab:red", ms=6, label="peak")
+        if gates is not None:
+            _draw_gates(ax, np.asarray(gates)[int(i)] * dt)
         ax.set_title(
             f"record {int(i)}, channel {int(rec['channel'])}: {n_found} peak(s)", fontsize=9
         )
@@ -135,6 +143,25 @@ def plot_waveforms(
     fig.suptitle(title or "Waveforms with found peaks", fontsize=11, x=0.02, ha="left")
     save(fig, path)
     return fig
+
+
+_GATES = (("pre-gate", 0, 1, 0.80, "0.45"), ("short gate", 0, 2, 0.87, "tab:purple"),
+          ("long gate", 0, 3, 0.94, "tab:green"))
+
+
+def _draw_gates(ax: Any, bounds: np.ndarray) -> None:
+    """The gates of one record (``bounds`` as :func:`plot_waveforms` takes them, in ns) as bars
+    in headroom above the samples and a line at the trigger; nothing for a record without
+    gates."""
+    if bounds[0] < 0:
+        return
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.3 * (hi - lo))  # headroom above the samples for the bars
+    where = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for label, a, b, y, color in _GATES:
+        ax.plot([bounds[a], bounds[b]], [y, y], transform=where, color=color, lw=3.0,
+                solid_capstyle="butt", label=label)
+    ax.axvline(bounds[1], color="0.45", lw=0.8, ls="-.", label="trigger")
 
 
 def _bins(values: np.ndarray) -> np.ndarray:

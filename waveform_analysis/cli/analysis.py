@@ -16,6 +16,7 @@ from .common import (
     find_runs,
     make_context,
     pick_runs,
+    waveform_plot_settings,
 )
 
 SELECTION_OPTION = click.option(
@@ -115,9 +116,9 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
         if len(chosen) > 1:
             raise click.UsageError("--what waveforms draws one run")
         run = chosen[0]
+        st = ctx.get_data(run, "st_waveforms")
         fig = plotting.plot_waveforms(
-            ctx.get_data(run, "st_waveforms"), ctx.get_data(run, "peaks"),
-            threshold=ctx.get_config("peaks", "threshold"), polarity=ctx.get_config("peaks", "polarity"),
+            st, ctx.get_data(run, "peaks"), **waveform_plot_settings(ctx, run, st),
             title=f"{run}: waveforms with found peaks", selection=selection,
         )
     else:

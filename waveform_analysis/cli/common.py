@@ -199,3 +199,15 @@ ADAPTER_OPTION = click.option(
 DATA_ROOT_ARG = click.argument(
     "data_root", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
+
+
+def waveform_plot_settings(ctx: Any, run_id: str, st: Any) -> dict:
+    """The waveform plot's threshold and polarity per record, as ``peaks`` resolves them (the
+    channels table, the config, the run's settings), and the gates ``basic_features`` sums."""
+    from ..core.channels import per_record
+    from ..plugins.basic_features import record_gates
+
+    peaks = ctx.plugins["peaks"]
+    out = {name: per_record(ctx, peaks, name, run_id, st) for name in ("threshold", "polarity")}
+    out["gates"] = record_gates(ctx, run_id, st) if "basic_features" in ctx.plugins else None
+    return out

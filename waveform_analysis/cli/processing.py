@@ -20,6 +20,7 @@ from .common import (
     pick_runs,
     run_bytes,
     table,
+    waveform_plot_settings,
 )
 
 # the formats of waveform_analysis.synthetic.FORMATS (named here: importing it loads numba)
@@ -264,8 +265,7 @@ def _plot(ctx: Any, run_id: str, what: str, path: Path, selection: str | None = 
     title = f"{run_id}"
     if what == "waveforms":
         fig = plotting.plot_waveforms(
-            ctx.get_data(run_id, "st_waveforms"), peaks,
-            threshold=ctx.get_config("peaks", "threshold"), polarity=ctx.get_config("peaks", "polarity"),
+            st := ctx.get_data(run_id, "st_waveforms"), peaks, **waveform_plot_settings(ctx, run_id, st),
             title=f"{run_id}: waveforms with found peaks",
         )  # fmt: skip
     elif what == "spectrum":

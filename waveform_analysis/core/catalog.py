@@ -111,7 +111,7 @@ def show_config(context: Any, data_name: str | None = None, run_id: str | None =
     A per-channel option has one row per channel the ``channels`` table names and
     one (channel ``*``) for every other channel, each with where its value comes
     from (:func:`~waveform_analysis.core.channels.resolve_channel`); with
-    ``run_id``, the run's settings take part."""
+    ``run_id``, the run's settings take part, and the channels they set apart get rows."""
     from .channels import resolve_channel, table_of
     from .config import resolve_options
 
@@ -120,9 +120,9 @@ def show_config(context: Any, data_name: str | None = None, run_id: str | None =
         from ..daq.runs import run_info_for
 
         info = run_info_for(context, run_id)[1]
-    channels = [("*", (-1, -1))] + [
-        (f"{k[0]}:{k[1]}", k) for k in sorted(c for c in table_of(context.config) if c != "default")
-    ]
+    named = {c for c in table_of(context.config) if c != "default"}
+    named |= {(0, int(c)) for c in getattr(info, "channels", None) or {}}  # the settings' own
+    channels = [("*", (-1, -1))] + [(f"{k[0]}:{k[1]}", k) for k in sorted(named)]
     names = [data_name] if data_name is not None else list(context.plugins)
     rows = []
     for name in names:

@@ -6,7 +6,9 @@
 order, to: the channel's entry, the ``default`` entry, the plugin-level value
 (``config[data_name][opt]`` or ``config[opt]``), the run's settings (where
 the option has a counterpart in :class:`~waveform_analysis.daq.base.RunInfo`),
-the option's default. :func:`resolve_channel` is that rule;
+the option's default (the sample period ``dt_ns`` takes the run's settings and
+board model before the plugin-level value, which is for runs that state none:
+:data:`RUN_FIRST`). :func:`resolve_channel` is that rule;
 :func:`per_record` applies it once per distinct (board, channel) of an array
 and spreads the values over its rows, so kernels take one value per record.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "per_record",
     "resolve_channel",
     "table_of",
+    "table_sets",
     "warn_absent",
 ]
 
@@ -46,10 +49,17 @@ DEFAULT_ENTRY = "default"
 #: option -> (RunInfo field, key inside that field or None).
 RUN_SETTINGS: dict[str, tuple[str, str | None]] = {
     "calibration": ("calibration", None),
+    "dt_ns": ("dt_ns", None),
     "gate_long_ns": ("gates", "gate_ns"),
     "gate_short_ns": ("gates", "short_gate_ns"),
+    "polarity": ("polarity", None),
     "pre_gate_ns": ("gates", "pregate_ns"),
+    "threshold": ("threshold", None),
 }
+
+
+#: Options whose plugin-level value only stands in for a run whose settings do not give one.
+RUN_FIRST = frozenset({"dt_ns"})
 
 
 class ChannelWarning(UserWarning):
@@ -66,6 +76,11 @@ def parse_channel_key(key: str | int) -> tuple[int, int]:
 def channel_name(board: int, channel: int) -> str:
     """The table key of (board, channel): ``"0:4"``."""
     return f"{int(board)}:{int(channel)}"
+
+
+def table_sets(config: Mapping[str, Any], name: str) -> bool:
+    """Whether any entry of the ``channels`` table sets option ``name``."""
+    return any(name in (e or {}) for e in (config.get(TABLE_KEY) or {}).values())
 
 
 def table_of(config: Mapping[str, Any]) -> dict[Any, dict[str, Any]]:
@@ -156,14 +171,11 @@ def resolve_channel(
             break
     if not source:
         found, v = _plugin_level(config, plugin, name)
-        if found and v is not None:
-            value, source = v, "config"
-        else:
-            run_value = _run_setting(info, name, channel)
-            if run_value is not None:
-                value, source = run_value, "run settings"
-            else:
-                value, source = opt.default, "default"
+        level = (v, "config") if found and v is not None else None
+        run_value = _run_setting(info, name, channel)
+        run = (run_value, "run settings") if run_value is not None else None
+        first, second = (run, level) if name in RUN_FIRST else (level, run)
+        value, source = first or second or (opt.default, "default")
     return opt.coerce(value, plugin=plugin.provides, name=name), source
 
 

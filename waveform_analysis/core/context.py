@@ -388,7 +388,7 @@ class Context:
         run_id = check_run_id(run_id)
         current = self._resolver.current_plugin()
         if current is not None:
-            if data_name not in current.depends_on:
+            if data_name not in (*current.depends_on, *current.run_inputs(self, run_id)):
                 raise PluginError(
                     f"plugin {type(current).__name__} ({current.provides!r}) asked for "
                     f"{data_name!r}, which it does not declare in depends_on "

@@ -118,9 +118,12 @@ def compute_keys(
 
 
 def plugin_fingerprint(context: Any, plugin: Any, run_id: str) -> str:
-    """``plugin.fingerprint`` as a string; an error there is blamed on that plugin."""
+    """``plugin.fingerprint`` as a string, with the keys of its :meth:`~.plugin.Plugin.run_inputs`;
+    an error there is blamed on that plugin."""
     try:
-        return str(plugin.fingerprint(context, run_id) or "")
+        extra = "".join(f"|{name}:{context.key_for(run_id, name)}"
+                        for name in plugin.run_inputs(context, run_id))
+        return str(plugin.fingerprint(context, run_id) or "") + extra
     except Exception as exc:  # e.g. the run's files are missing: that plugin is the one failing
         annotate(exc, wa_plugin=plugin.provides)
         raise

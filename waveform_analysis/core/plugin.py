@@ -177,6 +177,13 @@ class Plugin:
         """Extra key material (e.g. a digest of the input files); empty by default."""
         return ""
 
+    def run_inputs(self, context: Any, run_id: str) -> tuple[str, ...]:
+        """Data this plugin also reads for ``run_id`` beyond ``depends_on`` (none by default):
+        an input only some runs have, such as charges from waveforms a list-mode run lacks.
+        ``get_data`` allows them and their keys enter this plugin's key; they must not
+        depend on this plugin."""
+        return ()
+
     def compute(self, context: Any, run_id: str, **inputs: Any) -> Any:
         """Compute this plugin's data for ``run_id``; each dependency arrives under its own name.
 

@@ -93,6 +93,7 @@ class RunInfo:
     record_length: int | None = None  # samples
     pretrigger_samples: int | None = None
     polarity: str | None = None  # "negative" or "positive"
+    threshold: float | None = None  # trigger threshold in ADC (LSB) above the baseline
     gates: dict[str, float] = field(default_factory=dict)  # gate_ns, short_gate_ns, pregate_ns
     calibration: tuple[float, ...] | None = None  # energy_calibrated = c0 + c1 E + c2 E^2
     start_time: str | None = None  # ISO 8601 with its UTC offset

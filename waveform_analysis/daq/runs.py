@@ -108,5 +108,8 @@ def run_info_for(context: Any, run_id: str, files: np.ndarray | None = None):
     adapter = adapter_for(context, run_id)
     if files is None:
         files = list_files(context, run_id, adapter)
-    info = adapter.run_info(context.data_root, run_id, files, dt_ns=_option(context, "dt_ns"))
+    dt_ns = _option(context, "dt_ns")
+    if dt_ns is None:  # the channels table's default entry gives every channel one
+        dt_ns = ((context.config.get("channels") or {}).get("default") or {}).get("dt_ns")
+    info = adapter.run_info(context.data_root, run_id, files, dt_ns=dt_ns)
     return adapter, info

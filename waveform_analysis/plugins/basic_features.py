@@ -9,7 +9,16 @@ from ..core.plugin import Option, Plugin
 from ..dtypes import BASIC_FEATURES_DTYPE
 from .peaks import POLARITY
 
-__all__ = ["BasicFeaturesPlugin"]
+__all__ = ["BasicFeaturesPlugin", "record_gates"]
+
+
+def record_gates(context, run_id: str, st_waveforms: np.ndarray) -> np.ndarray:
+    """Per record of ``st_waveforms``, ``[open, trigger, short end, long end]`` (samples) of the
+    gates ``basic_features`` sums, from the same settings (for the waveform plot)."""
+    from ..processing.features import gate_bounds
+
+    plugin = context.plugins.get("basic_features") or BasicFeaturesPlugin()
+    return gate_bounds(st_waveforms, **plugin._gates(context, run_id, st_waveforms))
 
 
 class BasicFeaturesPlugin(Plugin):

@@ -71,7 +71,9 @@ class RawFilesPlugin(Plugin):
         "dt_ns": Option(
             default=RUN_OPTION_DEFAULTS["dt_ns"],
             type=(float, int, type(None)),
-            help="Sample period [ns] of runs whose settings and board model do not state it",
+            per_channel=True,
+            help="Sample period [ns] of runs whose settings and board model do not state it"
+            " (in the channels table: that channel's, before the run's)",
         ),
         "wavedump_config": Option(
             default=RUN_OPTION_DEFAULTS["wavedump_config"], type=(str, type(None)),

@@ -26,11 +26,12 @@ def adc_max_for(context, info) -> int:
     return int(adc_max)
 
 
-def baseline_window_for(info, baseline_samples: int, mode: str = "auto") -> dict:
+def baseline_window_for(info, baseline_samples: int | np.ndarray, mode: str = "auto") -> dict:
     """The keyword arguments of :func:`~waveform_analysis.processing.baselines.end_window_stats`
     for a run: ``"fixed"``: the first ``baseline_samples``; ``"auto"``: the run's
     pre-trigger less its pre-gate (where its settings state them) or at most
-    ``baseline_samples``, ended before each record's first pulse."""
+    ``baseline_samples``, ended before each record's first pulse. ``baseline_samples``:
+    one value, or one per record (each channel's)."""
     if mode == "fixed":
         return {"baseline_samples": baseline_samples}
     out: dict = {"cap": baseline_samples}
@@ -46,24 +47,42 @@ def baseline_window_for(info, baseline_samples: int, mode: str = "auto") -> dict
 class _EndWindows:
     """Per-record baseline-window and last-window statistics (the first phase of the
     baselines), taken by the staging's callbacks while each block the reader puts is in the
-    CPU cache."""
+    CPU cache. ``samples(records)``: each record's ``baseline_samples`` (its channel's)."""
 
-    def __init__(self, window: dict) -> None:
-        self.window = window
-        self.mean = self.rms = self.last = self.ends = None
+    def __init__(self, info, mode: str, samples) -> None:
+        self.info, self.mode, self.samples = info, mode, samples
+        self.mean = self.rms = self.last = self.ends = self.nb = None
 
     def begin(self, n_rows: int) -> None:
         self.mean = np.zeros(n_rows, np.float64)
         self.rms = np.zeros(n_rows, np.float64)
         self.last = np.zeros(n_rows, np.float64)
         self.ends = np.zeros(n_rows, np.int64)
+        self.nb = np.zeros(n_rows, np.int32)
 
     def block(self, records: np.ndarray, rows: slice) -> None:
         from ..processing.baselines import end_window_stats
 
+        nb = self.samples(records)
+        self.nb[rows] = nb
         self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows] = end_window_stats(
-            records, **self.window
+            records, **baseline_window_for(self.info, nb, self.mode)
         )
+
+    def fixed(self, rows: np.ndarray) -> np.ndarray | None:
+        """The fixed windows of ``rows`` for the last phase (None in ``"auto"`` mode)."""
+        return self.nb[rows] if self.mode == "fixed" else None
+
+
+def _channel_dt(context, run_id: str, info):
+    """``records -> each one's sample period`` when the channels table sets ``dt_ns`` (a
+    channel's entry, else ``default``, else the run's: core/channels.py), else None."""
+    from ..core.channels import per_record, table_sets
+
+    source = context.plugins.get("raw_files")
+    if source is None or not table_sets(context.config, "dt_ns"):
+        return None
+    return lambda records: per_record(context, source, "dt_ns", run_id, records, info)
 
 
 class StWaveformsPlugin(Plugin):
@@ -92,6 +111,8 @@ class StWaveformsPlugin(Plugin):
         "baseline_samples": Option(
             default=40,
             type=int,
+            minimum=1,
+            per_channel=True,
             help="Most samples of the baseline window where the run's settings state no"
             " pre-trigger (the window always ends before the record's first pulse); with"
             " baseline_window='fixed', exactly the first N samples",
@@ -133,15 +154,13 @@ class StWaveformsPlugin(Plugin):
         from ..processing.rows import channel_keys
 
         (chunk,) = chunks
-        nb = context.get_config(self, "baseline_samples")
-        if nb < 1:
-            raise ConfigError(f"baseline_samples must be >= 1, got {nb}")
         files = chunk.inputs["raw_files"]
         adapter, info = run_info_for(context, run_id, files)
         check_has_waveforms(info, run_id)
         adc_max = adc_max_for(context, info)
-        window = baseline_window_for(info, nb, context.get_config(self, "baseline_window"))
-        ends = _EndWindows(window)
+        ends = _EndWindows(info, context.get_config(self, "baseline_window"),
+                           self._samples(context, run_id, info))
+        dt_of = _channel_dt(context, run_id, info)
         with RecordStaging(chunks.budget_bytes, chunks.scratch_prefix, ends.block, ends.begin) as staging:
             read_run(adapter, context.data_root, files, run_id, staging, info)
             trim_memory()  # the readers' block buffers
@@ -166,12 +185,29 @@ class StWaveformsPlugin(Plugin):
                 records = staging.gather(rows)
                 rms = ends.rms[rows]
                 baseline = ends.mean[rows]
-                finish_baselines(records, window.get("baseline_samples"), baseline, rms,
-                                 low[rows], ends.ends[rows])
+                finish_baselines(records, ends.fixed(rows), baseline, rms, low[rows],
+                                 ends.ends[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms
                 records["saturated"] = saturated(records, adc_max=adc_max)
                 info.fill_absent(records)
+                if dt_of is not None:
+                    records["dt"] = dt_of(records)
                 yield records
                 del records
+
+    def _samples(self, context, run_id: str, info):
+        """``records -> each one's baseline_samples``: its channel's (core/channels.py)."""
+        from ..core.channels import per_record
+
+        def samples(records: np.ndarray) -> np.ndarray:
+            nb = per_record(context, self, "baseline_samples", run_id, records, info)
+            if nb is None or nb.size == 0:
+                return np.zeros(len(records), np.int64)
+            nb = nb.astype(np.int64)
+            if nb.min() < 1:
+                raise ConfigError(f"baseline_samples must be >= 1, got {int(nb.min())}")
+            return nb
+
+        return samples

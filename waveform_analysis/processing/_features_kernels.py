@@ -25,6 +25,30 @@ def _span(row, a, b):
 
 
 @numba.njit(cache=True, nogil=True)
+def _first_crossing(row, L, bl, rms, neg, floor, t_sigma, block):
+    """The first sample of ``row[:L]`` beyond ``max(floor, t_sigma x rms)`` from the
+    baseline ``bl`` (the trigger where the run states none), or -1."""
+    d = max(floor, t_sigma * rms)
+    lev = np.ceil(bl - d) - 1.0 if neg else np.floor(bl + d) + 1.0
+    if -32768.0 <= lev <= 32767.0:
+        first = _next_firing(row, 0, L, np.int16(lev), neg, block)  # first sample beyond lev
+        if first < L:
+            return first
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def first_crossings(flat, stride, offset, ns, length, baseline, rms, negs, floor, t_sigma, block,
+                    out):
+    """``out[r]``: :func:`_first_crossing` of each record (as :func:`features` finds it)."""
+    for r in range(out.size):
+        L = min(length[r], ns)
+        start = offset + r * stride
+        out[r] = _first_crossing(flat[start : start + ns], L, baseline[r], rms[r], negs[r], floor,
+                                 t_sigma, block) if L > 0 else -1
+
+
+@numba.njit(cache=True, nogil=True)
 def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trigger, pre, g_long,
              g_short, floor, t_sigma, block, lo_r, hi_r, height, area, amp, warea, q_long,
              q_short):
@@ -62,12 +86,7 @@ def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig
             warea[r] = 0.0
         first = trigger[r]
         if first < 0 and L > 0:
-            d = max(floor, t_sigma * rms[r])
-            lev = np.ceil(bl - d) - 1.0 if neg else np.floor(bl + d) + 1.0
-            if -32768.0 <= lev <= 32767.0:
-                first = _next_firing(row, 0, L, np.int16(lev), neg, block)  # first sample beyond lev
-                if first >= L:
-                    first = -1
+            first = _first_crossing(row, L, bl, rms[r], neg, floor, t_sigma, block)
         if first < 0:
             q_long[r] = 0.0
             q_short[r] = 0.0

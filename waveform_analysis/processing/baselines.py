@@ -42,8 +42,9 @@ AHEAD = 12  # samples whose differences give the first noise estimate
 
 
 def window_ends(
-    n_records: int, n_samples: int, baseline_samples: int | None = None,
-    pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
+    n_records: int, n_samples: int, baseline_samples: int | np.ndarray | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
+    cap: int | np.ndarray = BASELINE_CAP,
 ) -> tuple[np.ndarray, bool]:
     """Per record, the end of its baseline window before the data cut it, and whether they do.
 
@@ -52,24 +53,45 @@ def window_ends(
     firmware gate opens before the trigger, where the rise may start) or,
     without it, less a quarter of the pre-trigger (at least 4 samples); with
     no pre-trigger known, ``cap`` samples. The data then end it before the
-    record's first pulse.
+    record's first pulse. ``baseline_samples`` and ``cap`` may be one value per
+    record (each channel's, see core/channels.py).
     """
+    top = max(n_samples, 1)
     if baseline_samples is not None:
-        if baseline_samples < 1:
-            raise ConfigError(f"baseline_samples must be >= 1, got {baseline_samples}")
-        return np.full(n_records, min(int(baseline_samples), max(n_samples, 1)), np.int64), False
+        _check_window(baseline_samples)
+        return _per_record(baseline_samples, n_records, top), False
     if pretrigger is not None and pretrigger > 0:
         margin = max(4, int(pretrigger) // 4) if pre_gate is None else int(pre_gate)
         end = max(MIN_WINDOW, int(pretrigger) - margin)
-    else:
-        if cap < 1:
-            raise ConfigError(f"baseline_samples must be >= 1, got {cap}")
-        end = int(cap)
-    return np.full(n_records, min(end, max(n_samples, 1)), np.int64), True
+        return np.full(n_records, min(end, top), np.int64), True
+    _check_window(cap)
+    return _per_record(cap, n_records, top), True
+
+
+def _check_window(value: int | np.ndarray) -> None:
+    if np.size(value) and np.min(value) < 1:
+        raise ConfigError(f"baseline_samples must be >= 1, got {int(np.min(value))}")
+
+
+def _per_record(value: int | np.ndarray, n: int, top: int) -> np.ndarray:
+    """``value`` (one, or one per record) as one int64 per record, at most ``top``."""
+    return np.minimum(np.broadcast_to(np.asarray(value, np.int64), (n,)), top).astype(np.int64)
+
+
+def _window_groups(baseline_samples: int | np.ndarray | None, n: int):
+    """``(window size, rows)`` per distinct ``baseline_samples`` (rows None: all): records
+    whose channels set different fixed windows are cut into windows of their own size."""
+    if baseline_samples is None or np.ndim(baseline_samples) == 0:
+        return [(baseline_samples, None)]
+    values = np.asarray(baseline_samples, np.int64)
+    uniq = np.unique(values)
+    if uniq.size <= 1:
+        return [(int(uniq[0]) if uniq.size else None, None)]
+    return [(int(v), np.flatnonzero(values == v)) for v in uniq]
 
 
 def baseline_stats(
-    st_waveforms: np.ndarray, baseline_samples: int | None = None,
+    st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None = None,
     pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(baseline, baseline_rms, contaminated)`` of each record.
@@ -77,7 +99,7 @@ def baseline_stats(
     ``baseline`` (float64) and ``baseline_rms`` (float32, the RMS about the
     mean) come from the record's baseline window (:func:`window_ends`: before
     the trigger and the record's first pulse, or the first
-    ``baseline_samples`` samples when given). ``contaminated`` marks records
+    ``baseline_samples`` samples when given: one, or one per record). ``contaminated`` marks records
     whose window holds a pulse, judged against the record's own quiet
     windows (RMS above twice theirs, or a mean more than 3 of their RMS
     from theirs with a slope): their ``baseline`` is the median level of the
@@ -100,13 +122,25 @@ def baseline_stats(
 
 
 def end_window_stats(
-    st_waveforms: np.ndarray, baseline_samples: int | None = None,
-    pretrigger: int | None = None, pre_gate: int | None = None, cap: int = BASELINE_CAP,
+    st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
+    cap: int | np.ndarray = BASELINE_CAP,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per record: mean and RMS of the baseline window, RMS of the last window, window end.
 
     The first phase of :func:`baseline_stats`; it needs nothing but the record,
-    so a run read in blocks computes it block by block."""
+    so a run read in blocks computes it block by block. ``baseline_samples`` and
+    ``cap`` may be one value per record; records of different fixed windows are
+    computed a group at a time."""
+    groups = _window_groups(baseline_samples, len(st_waveforms))
+    if len(groups) > 1:
+        out = [np.empty(len(st_waveforms), t) for t in (np.float64, np.float64, np.float64, np.int64)]
+        for nb, rows in groups:
+            for o, part in zip(out, end_window_stats(st_waveforms[rows], nb, pretrigger, pre_gate,
+                                                     cap), strict=True):
+                o[rows] = part
+        return tuple(out)
+    baseline_samples = groups[0][0]
     n = len(st_waveforms)
     wave = contiguous_rows(st_waveforms)
     ends, derive = window_ends(n, wave.shape[1], baseline_samples, pretrigger, pre_gate, cap)
@@ -140,14 +174,14 @@ def recheck_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray) -> np.nd
 
 
 def finish_baselines(
-    st_waveforms: np.ndarray, baseline_samples: int | None, mean: np.ndarray, rms: np.ndarray,
+    st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None, mean: np.ndarray, rms: np.ndarray,
     low: np.ndarray, ends: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-judge the records whose window ``rms`` is above ``1.25 x low``; ``mean`` is
     updated in place for those with a pulse there. Returns the ``contaminated`` mask.
 
     ``ends`` are the windows' ends :func:`end_window_stats` gave (default:
-    ``baseline_samples`` for every record). The last phase of
+    ``baseline_samples`` for every record; one, or one per record). The last phase of
     :func:`baseline_stats`; per record, so it runs on any slice of a run once
     :func:`recheck_levels` has seen all of it."""
     n = len(st_waveforms)
@@ -156,13 +190,14 @@ def finish_baselines(
     if rows.size:
         wave = contiguous_rows(st_waveforms)
         length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-        nb = _window_size(baseline_samples, wave.shape[1])
-        if ends is None:
-            ends = np.full(n, nb, np.int64)
         from ._baselines_kernels import recheck
 
-        recheck(wave, length, nb, np.ascontiguousarray(ends, dtype=np.int64), rows, mean,
-                contaminated)
+        given = None if ends is None else np.ascontiguousarray(ends, dtype=np.int64)
+        for size, group in _window_groups(baseline_samples, n):
+            nb = _window_size(size, wave.shape[1])
+            group_ends = np.full(n, nb, np.int64) if given is None else given
+            todo = rows if group is None else np.intersect1d(rows, group)
+            recheck(wave, length, nb, group_ends, todo, mean, contaminated)
     return contaminated
 
 

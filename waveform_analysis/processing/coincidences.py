@@ -34,10 +34,10 @@ COINCIDENCES_DTYPE = np.dtype(
         _f("delta_t", "Partner minus reference time, channel offsets applied [ns]", np.float64),
         _f("ref_index", "Row of the reference trigger in the run's triggers", np.int64),
         _f("index", "Row of the partner trigger in the run's triggers", np.int64),
-        _f("ref_energy", "Energy of the reference trigger: calibrated where known, else the firmware's"
-           " [calibrated unit or ADC channels]", np.float64),
-        _f("energy", "Energy of the partner trigger: calibrated where known, else the firmware's"
-           " [calibrated unit or ADC channels]", np.float64),
+        _f("ref_energy", "Energy of the reference trigger: calibrated where known, else the firmware's,"
+           " else charge_long [calibrated unit, ADC channels or ADC x samples]", np.float64),
+        _f("energy", "Energy of the partner trigger: calibrated where known, else the firmware's,"
+           " else charge_long [calibrated unit, ADC channels or ADC x samples]", np.float64),
     ]
 )
 
@@ -61,10 +61,12 @@ def channel_key(board: np.ndarray | int, channel: np.ndarray | int) -> np.ndarra
     return (np.asarray(board, np.int64) << 16) | (np.asarray(channel, np.int64) & 0xFFFF)
 
 
-def _energy(triggers: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Calibrated energy of ``rows`` where known, else the firmware's energy, else NaN."""
+def _energy(triggers: np.ndarray, rows: np.ndarray, fallback: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Calibrated energy of ``rows`` where known, else the firmware's energy, else
+    ``fallback`` (one per trigger, e.g. ``charge_long``), else NaN."""
     names = triggers.dtype.names or ()
-    out = np.full(len(rows), np.nan)
+    out = np.full(len(rows), np.nan) if fallback is None else fallback[rows].astype(np.float64)
     for field in ("energy", "energy_calibrated"):
         if field in names:
             value = triggers[field][rows].astype(np.float64)
@@ -79,6 +81,7 @@ def find_coincidences(
     reference: str | int = "all",
     channels: list[str | int] | None = None,
     time_offset_ns: Mapping[str, float] | None = None,
+    energy_fallback: np.ndarray | None = None,
 ) -> np.ndarray:
     """One ``COINCIDENCES_DTYPE`` row per (reference, partner) pair closer than ``window_ns``.
 
@@ -88,7 +91,8 @@ def find_coincidences(
     once, the earlier one as reference). ``channels`` restricts the partners (and, with
     ``"all"``, both sides). ``time_offset_ns`` maps ``"board:channel"`` to an offset
     added to that channel's times before comparing. Rows come in reference order, then
-    partner order (both by shifted time).
+    partner order (both by shifted time). ``energy_fallback`` (one per trigger, NaN where
+    unknown) is the energy of triggers with neither a calibrated nor a firmware energy.
     """
     if not window_ns > 0:
         raise ConfigError(f"option 'window_ns' must be > 0 ns, got {window_ns!r}")
@@ -124,5 +128,6 @@ def find_coincidences(
     out["board"], out["channel"] = triggers["board"][partner], triggers["channel"][partner]
     out["delta_t"] = (t[partner] - t[ref]) / 1000.0
     out["ref_index"], out["index"] = ref, partner
-    out["ref_energy"], out["energy"] = _energy(triggers, ref), _energy(triggers, partner)
+    out["ref_energy"] = _energy(triggers, ref, energy_fallback)
+    out["energy"] = _energy(triggers, partner, energy_fallback)
     return out

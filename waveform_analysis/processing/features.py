@@ -125,6 +125,47 @@ def basic_features(
     return out
 
 
+def gate_bounds(
+    st_waveforms: np.ndarray,
+    polarity: str | np.ndarray = "negative",
+    gate_long_ns: float | np.ndarray = GATE_LONG_NS,
+    gate_short_ns: float | np.ndarray = GATE_SHORT_NS,
+    pre_gate_ns: float | np.ndarray = PRE_GATE_NS,
+    trigger_sample: int | None = None,
+    **_: object,
+) -> np.ndarray:
+    """Per record, ``[open, trigger, short gate end, long gate end]`` in samples, as
+    :func:`basic_features` sums them (the gates open ``pre_gate_ns`` before the trigger; -1
+    where the record never crosses: no gates); the same arguments (others, such as
+    ``calibration``, are ignored), for drawing the gates."""
+    n = len(st_waveforms)
+    out = np.full((n, 4), -1, np.int64)
+    if n == 0:
+        return out
+    ns = st_waveforms["wave"].shape[1]
+    length = np.minimum(np.asarray(st_waveforms["length"], np.int64), ns)
+    if trigger_sample is not None:
+        first = np.full(n, int(trigger_sample), np.int64)
+    else:
+        from ._features_kernels import first_crossings
+
+        names = st_waveforms.dtype.names or ()
+        rms = (np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64), posinf=0.0)
+               if "baseline_rms" in names else np.zeros(n))
+        flat, stride, offset = flat_rows(st_waveforms)
+        first = np.empty(n, np.int64)
+        first_crossings(flat, stride, offset, ns, np.ascontiguousarray(length),
+                        np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64), rms,
+                        negative_rows(polarity, n), TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, first)
+    dt = np.maximum(np.asarray(st_waveforms["dt"], np.float64), 1e-9)
+    g0 = np.clip(first - np.rint(pre_gate_ns / dt).astype(np.int64), 0, length)
+    short = np.minimum(g0 + np.rint(gate_short_ns / dt).astype(np.int64), length)
+    long_ = np.minimum(g0 + np.rint(gate_long_ns / dt).astype(np.int64), length)
+    found = first >= 0
+    out[found] = np.stack([g0, np.minimum(first, length), short, long_], axis=1)[found]
+    return out
+
+
 def _energy_source(st_waveforms: np.ndarray, charge_long: np.ndarray) -> np.ndarray:
     """The firmware energy of each record where it has one (> 0), else its ``charge_long``."""
     if "energy" not in (st_waveforms.dtype.names or ()):

@@ -11,7 +11,9 @@ another name). Values read (CoMPASS's names):
 * board parameters, with per-channel overrides in ``<channel><index>``:
   ``SRV_PARAM_RECLEN`` and ``SRV_PARAM_CH_PRETRG`` (ns, turned into samples),
   ``SRV_PARAM_CH_POLARITY``, ``SRV_PARAM_CH_GATE``, ``GATESHORT``, ``GATEPRE``
-  (ns), ``SW_PARAMETER_CH_ENERGY_CALIBRATION_P0..P2``;
+  (ns), ``SW_PARAMETER_CH_ENERGY_CALIBRATION_P0..P2``, and ``SRV_PARAM_CH_THRESHOLD``
+  where it is in ADC above the baseline: a DPP-PSD board (``<dppType>``) whose
+  descriptor gives it in ``LSB`` (DPP-PHA's is on its trigger filter's output);
 * ``run.info``: ``time.start``, ``time.stop`` (``%Y/%m/%d %H:%M:%S.%f%z``) and
   per channel ``board.<link>-<family>-<serial>.<ch>.calibration.energy.c0..c2``.
 
@@ -41,7 +43,9 @@ _GATES = {
 }
 _CAL = ("SW_PARAMETER_CH_ENERGY_CALIBRATION_P0", "SW_PARAMETER_CH_ENERGY_CALIBRATION_P1",
         "SW_PARAMETER_CH_ENERGY_CALIBRATION_P2")
-_KEYS = {"SRV_PARAM_RECLEN", "SRV_PARAM_CH_PRETRG", "SRV_PARAM_CH_POLARITY", *_GATES, *_CAL}
+_THRESHOLD = "SRV_PARAM_CH_THRESHOLD"
+_KEYS = {"SRV_PARAM_RECLEN", "SRV_PARAM_CH_PRETRG", "SRV_PARAM_CH_POLARITY", _THRESHOLD, *_GATES,
+         *_CAL}
 
 
 def find_settings(data_root: Path, run_id: str, data_dir: Path, name: str) -> Path | None:
@@ -74,7 +78,8 @@ def _text(node: ET.Element | None, tag: str) -> str | None:
 
 def _entries(node: ET.Element | None) -> dict[str, str]:
     """``{key: value}`` of the ``<entry><key/><value>...`` children of ``node`` (nested
-    ``<value><value>`` as board parameters hold them)."""
+    ``<value><value>`` as board parameters hold them); ``key + "/udm"``: the unit its
+    ``<descriptor>`` states, where it has one."""
     out = {}
     if node is None:
         return out
@@ -87,11 +92,16 @@ def _entries(node: ET.Element | None) -> dict[str, str]:
         text = (inner if inner is not None else value)
         if text is not None and text.text is not None:
             out[key] = text.text.strip()
+        udm = _text(value.find("descriptor"), "udm") if value is not None else None
+        if udm:
+            out[key + "/udm"] = udm
     return out
 
 
-def _values(params: dict[str, str], dt_ns: float | None, where: str, src: str) -> dict[str, Any]:
-    """The RunInfo fields of one parameter set (board or channel); ``where`` for errors."""
+def _values(params: dict[str, str], dt_ns: float | None, where: str, src: str,
+            adc_threshold: bool = False) -> dict[str, Any]:
+    """The RunInfo fields of one parameter set (board or channel); ``where`` for errors;
+    ``adc_threshold``: the board's threshold is in ADC above the baseline."""
     out: dict[str, Any] = {}
 
     def number(key: str) -> float:
@@ -107,6 +117,8 @@ def _values(params: dict[str, str], dt_ns: float | None, where: str, src: str) -
             out["pretrigger_samples"] = int(round(number("SRV_PARAM_CH_PRETRG") / dt_ns))
     if "SRV_PARAM_CH_POLARITY" in params:
         out["polarity"] = "positive" if "POSITIVE" in params["SRV_PARAM_CH_POLARITY"].upper() else "negative"
+    if adc_threshold and _THRESHOLD in params:
+        out["threshold"] = number(_THRESHOLD)
     gates = {name: number(key) for key, name in _GATES.items() if key in params}
     if gates:
         out["gates"] = gates
@@ -156,14 +168,18 @@ def _read_xml(info: RunInfo, path: Path, run_id: str) -> None:
             raise FormatError(f"{src}: <sampleTime> {sample_ps!r} is not a number") from None
     file_src = info.sources.get("record_length", "")
     file_length = info.record_length if file_src.startswith("file") else None
-    values = _values(_entries(board.find("parameters")), info.dt_ns, "board parameter", src)
+    params = _entries(board.find("parameters"))
+    adc_threshold = ("PSD" in (_text(board, "dppType") or "").upper()
+                     and params.get(_THRESHOLD + "/udm", "").upper() == "LSB")
+    values = _values(params, info.dt_ns, "board parameter", src, adc_threshold)
     for key, value in values.items():
         info.set(key, value, f"{name} board parameters")
     for ch in board.findall("channel"):
         idx = _text(ch, "index")
         if idx is None or not idx.isdigit():
             continue
-        over = _values(_entries(ch.find("values")), info.dt_ns, f"channel {idx}", src)
+        over = _values(_entries(ch.find("values")), info.dt_ns, f"channel {idx}", src,
+                       adc_threshold)
         if over:
             info.channels.setdefault(int(idx), {}).update(over)
             for key in over:
