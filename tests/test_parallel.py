@@ -88,3 +88,13 @@ def test_old_path_is_this_module_and_imports_load_no_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_row_parts_cover_every_row_once(eight):
+    for n in (0, 1, 3999, 4000, 9001, 1_000_000):
+        parts = parallel.row_parts(n)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(parts[:-1], parts[1:]))
+        assert len(parts) == (1 if n < 4000 else min(32, n // 2000))
+    with kernel_threads(2):
+        assert len(parallel.row_parts(1_000_000)) == 8

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["kernel_threads", "limit_threads", "n_threads", "thread_limit", "thread_map"]
+__all__ = ["kernel_threads", "limit_threads", "n_threads", "row_parts", "thread_limit", "thread_map"]
 
 ENV_VAR = "WAVEFORM_ANALYSIS_THREADS"
 
@@ -91,3 +91,14 @@ def thread_map(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
         return [func(x) for x in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(func, items))
+
+
+def row_parts(n: int, min_rows: int = 2000) -> list[tuple[int, int]]:
+    """``(lo, hi)`` bounds cutting ``n`` records into parts for :func:`thread_map`.
+
+    A few parts per thread, so that a thread slowed by other load does not
+    hold up the rest, and no part under ``min_rows`` records (one part below
+    ``2 x min_rows``), so that a small call does not pay for threads."""
+    parts = max(1, min(4 * n_threads(), n // min_rows)) if n >= 2 * min_rows else 1
+    edges = [n * i // parts for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..parallel import row_parts, thread_map
 from .noise import per_channel_stat
 from .rows import contiguous_rows, record_channel_keys
 
@@ -118,8 +119,13 @@ def end_window_stats(
     if n:
         from ._baselines_kernels import end_windows
 
-        end_windows(wave, length, nb, ends, derive, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR,
-                    MIN_WINDOW, AHEAD, mean, rms, last)
+        def run(bounds: tuple[int, int]) -> None:
+            lo, hi = bounds
+            end_windows(wave[lo:hi], length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
+                        QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
+                        last[lo:hi])
+
+        thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends
 
 
