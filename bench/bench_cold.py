@@ -6,12 +6,13 @@ Writes a CoMPASS CSV run (``vx2730`` layout, 2 channels; the defaults give
 about 193 MB), then starts ``--repeat`` new interpreters. Each one times, on
 an empty cache: the imports (``waveform_analysis`` and its ``Context``),
 ``get_data(run, "peaks")`` (st_waveforms and peaks, cache writes included)
-and, in the same process, ``np.fromfile`` of the run's files (page cache
+(numba is imported first and its import counted with the imports: the
+chain imports it on its first kernel) and, in the same process, ``np.fromfile`` of the run's files (page cache
 warm for both). The phases are the wrapped functions' times: reading (the
 reader, less the baseline end windows it calls per block), baselines (end
 windows, re-check levels, finish), saturation, hits (``find_peaks``), the
 cache writes (``EntryWriter.append`` / ``commit``, of which ``fsync`` and
-the checksum), and numba: the time spent loading each kernel from numba's
+the checksum; :mod:`phases`), and numba: the time spent loading each kernel from numba's
 cache on its first call, and any kernel compiled because its signature was
 not cached (there should be none). Medians (min-max) over the processes,
 with the load average. Target (issue 21): cold >= 300 MB/s of CSV.
@@ -35,54 +36,16 @@ sys.path.insert(0, str(REPO))
 
 # argv: data_root storage run_id; prints one JSON line of phase seconds
 CHILD = r'''
-import json, os, sys, time
-from collections import defaultdict
+import json, sys, time
 from pathlib import Path
-T = defaultdict(float)
 t0 = time.perf_counter()
 import numpy as np
-import numba.core.dispatcher as nd
-loads, compiled = {}, []
-_compile = nd.Dispatcher.compile
-def compile(self, sig):
-    a = time.perf_counter()
-    misses = sum(self._cache_misses.values())
-    out = _compile(self, sig)
-    if sum(self._cache_misses.values()) > misses:
-        compiled.append(self.py_func.__module__ + "." + self.py_func.__qualname__)
-    key = self.py_func.__module__.rsplit(".", 1)[-1] + "." + self.py_func.__qualname__
-    loads[key] = loads.get(key, 0.0) + time.perf_counter() - a
-    return out
-nd.Dispatcher.compile = compile
-import waveform_analysis
+import numba  # the chain imports it on its first kernel; counted with the imports here
+t_numba = time.perf_counter() - t0
+import phases
+T, loads, compiled = phases.install()
 from waveform_analysis import Context, standard_plugins
 t_import = time.perf_counter() - t0
-
-def timed(owner, name, key):
-    f = getattr(owner, name)
-    def wrap(*a, **k):
-        s = time.perf_counter()
-        try:
-            return f(*a, **k)
-        finally:
-            T[key] += time.perf_counter() - s
-    setattr(owner, name, wrap)
-
-from waveform_analysis.daq import base
-from waveform_analysis.processing import baselines, hits, noise
-from waveform_analysis.plugins import st_waveforms as stp
-from waveform_analysis.core.storage import entry
-timed(base, "read_run", "read")
-timed(baselines, "end_window_stats", "bl_end_windows")
-timed(baselines, "recheck_levels", "bl_recheck_levels")
-timed(baselines, "finish_baselines", "bl_finish")
-timed(stp, "saturated", "saturation")
-timed(hits, "find_peaks", "hits")
-timed(noise, "noise_from", "noise")
-timed(entry.EntryWriter, "append", "cache_append")
-timed(entry.EntryWriter, "commit", "cache_commit")
-timed(entry, "file_checksum", "checksum")
-timed(entry.os, "fsync", "fsync")
 data_root, storage, run = sys.argv[1:4]
 t1 = time.perf_counter()
 ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": "vx2730"})
@@ -96,8 +59,9 @@ t4 = time.perf_counter()
 for p in files:
     np.fromfile(p, np.uint8)
 t5 = time.perf_counter()
-print(json.dumps({"import": t_import, "context": t2 - t1, "get_data": t3 - t2, "fromfile": t5 - t4,
-                  "bytes": nbytes, "n_peaks": len(peaks), **T, "numba_load": sum(loads.values()),
+print(json.dumps({"import": t_import, "import_numba": t_numba, "context": t2 - t1,
+                  "get_data": t3 - t2, "fromfile": t5 - t4, "bytes": nbytes,
+                  "n_peaks": len(peaks), **T, "numba_load": sum(loads.values()),
                   "kernels": loads, "compiled": compiled}))
 '''
 
@@ -105,7 +69,8 @@ print(json.dumps({"import": t_import, "context": t2 - t1, "get_data": t3 - t2, "
 def run_child(root: Path, run: str) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cold_cache_", dir=root))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
     try:
         out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run], env=env,
                              check=True, capture_output=True, text=True)
@@ -143,8 +108,9 @@ def main() -> None:
     print(f"cold get_data(run, 'peaks') in a new process, {mb:.0f} MB CoMPASS CSV, "
           f"{res[0]['n_peaks']:,} peaks; median (min-max) ms of {a.repeat} processes; load {load}")
     rows = [("import + Context", [r["import"] + r["context"] for r in res]),
+            ("  of which import numba", [r["import_numba"] for r in res]),
             ("get_data", [r["get_data"] for r in res]),
-            ("  numba cache loads (all kernels)", [r["numba_load"] for r in res]),
+            ("  numba: first calls (cache loads)", [r["numba_load"] for r in res]),
             ("  reading (less end windows)", [r["read"] - r["bl_end_windows"] for r in res]),
             ("  baselines: end windows", [r["bl_end_windows"] for r in res]),
             ("  baselines: re-check levels", [r["bl_recheck_levels"] for r in res]),
