@@ -167,8 +167,10 @@ def finish_baselines(
             ends = np.full(n, nb, np.int64)
         from ._baselines_kernels import recheck
 
-        recheck(wave, length, nb, np.ascontiguousarray(ends, dtype=np.int64), rows, mean,
-                contaminated)
+        ends = np.ascontiguousarray(ends, dtype=np.int64)
+        # each part writes only its own records' mean and flag
+        thread_map(lambda b: recheck(wave, length, nb, ends, rows[b[0]:b[1]], mean, contaminated),
+                   row_parts(rows.size, 500))
     return contaminated
 
 
