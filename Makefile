@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_manager.py
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_peers.py
+	$(PY) bench/bench_strax.py
+	$(PY) bench/bench_cold.py
 	$(PY) bench/bench_waveform.py
 	$(PY) bench/bench_batch.py
 	$(PY) bench/bench_dask.py

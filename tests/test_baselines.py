@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from waveform_analysis.errors import ConfigError
+from waveform_analysis.parallel import kernel_threads
 from waveform_analysis.processing.baselines import (
     baseline_stats,
     compute_baselines,
@@ -57,6 +58,27 @@ def test_the_three_phases_over_blocks_give_baseline_stats():
     np.testing.assert_array_equal(first.astype(np.float32), rms)
     np.testing.assert_array_equal(flagged, contaminated)
     assert contaminated.any()
+
+
+def test_end_windows_on_threads_are_those_of_one_thread_and_of_numpy():
+    # enough records to be cut into parts; records of every length, pulses in the window
+    st, _ = synthesize(n_channels=2, n_waveforms=5000, n_samples=120, noise_sigma=3.0, seed=9,
+                       baseline_pulse_fraction=0.1, amplitude_range=(10.0, 1000.0))
+    st["length"] = np.random.default_rng(3).integers(1, 121, len(st))
+    with kernel_threads(1):
+        one = end_window_stats(st)
+    with kernel_threads(4):
+        four = end_window_stats(st)
+    for a, b in zip(one, four, strict=True):
+        np.testing.assert_array_equal(a, b)
+    mean, rms, last, ends = one
+    for r in range(0, len(st), 97):
+        n, e = min(40, st["length"][r]), ends[r]
+        head = st["wave"][r, :e].astype(np.float64)
+        tail = st["wave"][r, st["length"][r] - n : st["length"][r]].astype(np.float64)
+        assert mean[r] == head.mean()  # integer sums: exact either way
+        assert rms[r] == pytest.approx(head.std(), rel=1e-12, abs=1e-12)
+        assert last[r] == pytest.approx(tail.std(), rel=1e-12, abs=1e-12)
 
 
 def test_short_records_empty_runs_and_bad_settings():

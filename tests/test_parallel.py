@@ -88,3 +88,21 @@ def test_old_path_is_this_module_and_imports_load_no_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_row_parts_cover_every_row_once(eight):
+    for n in (0, 1, 3999, 4000, 9001, 1_000_000):
+        parts = parallel.row_parts(n)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(parts[:-1], parts[1:]))
+        assert len(parts) == (1 if n < 4000 else min(32, n // 2000))
+    with kernel_threads(2):
+        assert len(parallel.row_parts(1_000_000)) == 8
+
+
+def test_a_part_of_a_thread_map_on_several_threads_maps_serially(eight):
+    inner = thread_map(lambda _: (n_threads(), len(parallel.row_parts(100_000))), range(4))
+    assert inner == [(1, 4)] * 4  # cut as for one thread, and run in the part's thread
+    with kernel_threads(1):  # one thread: the parts run in the caller, which keeps its threads
+        assert thread_map(lambda _: n_threads(), range(2)) == [1, 1]
+    assert n_threads() == 8

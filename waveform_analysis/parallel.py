@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["kernel_threads", "limit_threads", "n_threads", "thread_limit", "thread_map"]
+__all__ = ["kernel_threads", "limit_threads", "n_threads", "row_parts", "thread_limit", "thread_map"]
 
 ENV_VAR = "WAVEFORM_ANALYSIS_THREADS"
 
 _lock = threading.Lock()
 _caps: list[int] = []  # one entry per kernel_threads block in force, any thread
 _limit: int | None = None  # this process's own setting (limit_threads); None: the environment
+_worker = threading.local()  # .busy: this thread runs a part of a thread_map
 
 
 def limit_threads(n: int | None) -> None:
@@ -67,7 +68,14 @@ def thread_limit() -> int | None:
 
 
 def n_threads() -> int:
-    """How many threads a kernel wrapper may use now (at least 1)."""
+    """How many threads a kernel wrapper may use now (at least 1).
+
+    1 inside a part of a :func:`thread_map` that runs on several threads: the
+    map already keeps the threads busy (a reader parsing blocks in parallel
+    whose callback runs a kernel wrapper), and a pool per part would only
+    cost thread starts and oversubscribe the cores."""
+    if getattr(_worker, "busy", False):
+        return 1
     base = _limit if _limit is not None else _default_threads()
     with _lock:
         return min([base, *_caps])
@@ -89,5 +97,23 @@ def thread_map(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
     workers = min(n_threads(), len(items))
     if workers <= 1:
         return [func(x) for x in items]
+    def part(x: Any) -> Any:
+        _worker.busy = True
+        try:
+            return func(x)
+        finally:
+            _worker.busy = False
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(func, items))
+        return list(pool.map(part, items))
+
+
+def row_parts(n: int, min_rows: int = 2000) -> list[tuple[int, int]]:
+    """``(lo, hi)`` bounds cutting ``n`` records into parts for :func:`thread_map`.
+
+    A few parts per thread, so that a thread slowed by other load does not
+    hold up the rest, and no part under ``min_rows`` records (one part below
+    ``2 x min_rows``), so that a small call does not pay for threads."""
+    parts = max(1, min(4 * n_threads(), n // min_rows)) if n >= 2 * min_rows else 1
+    edges = [n * i // parts for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))

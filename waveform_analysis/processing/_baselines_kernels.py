@@ -33,17 +33,24 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
     noise spike is not a pulse). The window ends ``margin`` samples before it
     (the part of the rise still under the level) and keeps at least
     ``min_window`` samples.
+
+    The sums are of integers, kept in int64 (the same values a float sum of
+    them holds, exactly), so the walk has no float chain; a sample within
+    ``floor`` of the mean (by a margin far above the rounding of ``x - mu``)
+    cannot exceed the level and skips the division and the square root.
     """
     stop = min(L - 2, cap + margin)
     ahead = min(ahead, L)
-    d2 = 0.0
+    d2 = np.int64(0)
     for q in range(1, ahead):
-        d = float(row[q]) - float(row[q - 1])
+        d = np.int64(row[q]) - np.int64(row[q - 1])
         d2 += d * d
-    s = 0.0
+    near = floor - 1e-6  # |x * j - s| <= near * j: |x - s / j| <= floor, rounding included
+    s = np.int64(0)
     for j in range(stop):
-        x = float(row[j])
-        if j >= min_window:
+        xi = np.int64(row[j])
+        if j >= min_window and abs(xi * j - s) > near * j:
+            x = float(xi)
             mu = s / j
             sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
             lim = max(floor, k * sd)
@@ -52,10 +59,45 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
                 if abs(x3 - mu) > 0.6 * lim:
                     return max(min(j - margin, cap), min_window)
         if j >= ahead:
-            d = x - float(row[j - 1])
+            d = xi - np.int64(row[j - 1])
             d2 += d * d
-        s += x
+        s += xi
     return min(cap, L)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sum(row, p, m):
+    """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
+    s = np.int64(0)
+    for j in range(p, p + m):
+        s += row[j]
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _two_windows(row, p0, m0, p1, m1):
+    """:func:`_window` of ``row[p0:p0 + m0]`` and the RMS of ``row[p1:p1 + m1]`` in one pass.
+
+    Each window's squares are summed in its own order, as :func:`_window` sums
+    them (the same bits); the two sums are interleaved so that their float
+    additions overlap instead of one waiting on the other."""
+    mu0 = _sum(row, p0, m0) / m0
+    mu1 = _sum(row, p1, m1) / m1
+    v0 = 0.0
+    v1 = 0.0
+    both = min(m0, m1)
+    for i in range(both):
+        d0 = row[p0 + i] - mu0
+        d1 = row[p1 + i] - mu1
+        v0 += d0 * d0
+        v1 += d1 * d1
+    for i in range(both, m0):
+        d0 = row[p0 + i] - mu0
+        v0 += d0 * d0
+    for i in range(both, m1):
+        d1 = row[p1 + i] - mu1
+        v1 += d1 * d1
+    return mu0, np.sqrt(v0 / m0), np.sqrt(v1 / m1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -69,14 +111,14 @@ def end_windows(wave, length, nb, ends, derive, margin, k, floor, min_window, ah
     """
     ns = wave.shape[1]
     for r in range(wave.shape[0]):
+        row = wave[r]
         L = min(max(length[r], 1), ns)
         e = min(max(ends[r], 1), L)
         if derive and L > 3:
-            e = _quiet_end(wave[r], L, e, margin, k, floor, min(min_window, e), ahead)
+            e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead)
         ends[r] = e
-        mean[r], rms[r] = _window(wave[r], 0, e)
         m = min(nb, L)
-        last_rms[r] = _window(wave[r], L - m, m)[1]
+        mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
 
 
 @numba.njit(cache=True, nogil=True)

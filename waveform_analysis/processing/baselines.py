@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..parallel import row_parts, thread_map
 from .noise import per_channel_stat
 from .rows import contiguous_rows, record_channel_keys
 
@@ -152,8 +153,13 @@ def end_window_stats(
     if n:
         from ._baselines_kernels import end_windows
 
-        end_windows(wave, length, nb, ends, derive, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR,
-                    MIN_WINDOW, AHEAD, mean, rms, last)
+        def run(bounds: tuple[int, int]) -> None:
+            lo, hi = bounds
+            end_windows(wave[lo:hi], length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
+                        QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
+                        last[lo:hi])
+
+        thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends
 
 
@@ -197,7 +203,13 @@ def finish_baselines(
             nb = _window_size(size, wave.shape[1])
             group_ends = np.full(n, nb, np.int64) if given is None else given
             todo = rows if group is None else np.intersect1d(rows, group)
-            recheck(wave, length, nb, group_ends, todo, mean, contaminated)
+
+            def part(b: tuple[int, int], nb: int = nb, group_ends: np.ndarray = group_ends,
+                     todo: np.ndarray = todo) -> None:
+                # each part writes only its own records' mean and flag
+                recheck(wave, length, nb, group_ends, todo[b[0]:b[1]], mean, contaminated)
+
+            thread_map(part, row_parts(todo.size, 500))
     return contaminated
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import BASIC_FEATURES_DTYPE
 from ..errors import ConfigError
-from ..parallel import n_threads, thread_map
+from ..parallel import row_parts, thread_map
 from ._common import negative_rows
 from .calibration import calibrate
 from .rows import flat_rows
@@ -108,9 +108,7 @@ def basic_features(
                  TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, bounds[0], bounds[1], height, area, amp,
                  warea, q_long, q_short)
 
-    parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
-    edges = np.linspace(0, n, parts + 1).astype(np.int64)
-    thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
+    thread_map(run, row_parts(n))
     out["height"] = height
     out["area"] = area
     out["amplitude"] = amp

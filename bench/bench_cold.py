@@ -1,0 +1,143 @@
+"""Cold ``get_data(run, "peaks")`` in a new process, by phase, beside ``np.fromfile`` of the same files.
+
+    python bench/bench_cold.py [--n-waveforms 20000] [--n-samples 800] [--repeat 5] [--keep DIR]
+
+Writes a CoMPASS CSV run (``vx2730`` layout, 2 channels; the defaults give
+about 193 MB), then starts ``--repeat`` new interpreters. Each one times, on
+an empty cache: the imports (``waveform_analysis`` and its ``Context``),
+``get_data(run, "peaks")`` (st_waveforms and peaks, cache writes included)
+(numba is imported first and its import counted with the imports: the
+chain imports it on its first kernel) and, in the same process, ``np.fromfile`` of the run's files (page cache
+warm for both). The phases are the wrapped functions' times: reading (the
+reader, less the baseline end windows it calls per block), baselines (end
+windows, re-check levels, finish), saturation, hits (``find_peaks``), the
+cache writes (``EntryWriter.append`` / ``commit``, of which ``fsync`` and
+the checksum; :mod:`phases`), and numba: the time spent loading each kernel from numba's
+cache on its first call, and any kernel compiled because its signature was
+not cached (there should be none). Medians (min-max) over the processes,
+with the load average. Target (issue 21): cold >= 300 MB/s of CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+# argv: data_root storage run_id; prints one JSON line of phase seconds
+CHILD = r'''
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+import numpy as np
+import numba  # the chain imports it on its first kernel; counted with the imports here
+t_numba = time.perf_counter() - t0
+import phases
+T, loads, compiled = phases.install()
+from waveform_analysis import Context, standard_plugins
+t_import = time.perf_counter() - t0
+data_root, storage, run = sys.argv[1:4]
+t1 = time.perf_counter()
+ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": "vx2730"})
+ctx.register(*standard_plugins())
+t2 = time.perf_counter()
+peaks = ctx.get_data(run, "peaks")
+t3 = time.perf_counter()
+files = sorted(p for p in Path(data_root, run).rglob("*") if p.is_file() and p.suffix.upper() == ".CSV")
+nbytes = sum(p.stat().st_size for p in files)
+t4 = time.perf_counter()
+for p in files:
+    np.fromfile(p, np.uint8)
+t5 = time.perf_counter()
+print(json.dumps({"import": t_import, "import_numba": t_numba, "context": t2 - t1,
+                  "get_data": t3 - t2, "fromfile": t5 - t4, "bytes": nbytes,
+                  "n_peaks": len(peaks), **T, "numba_load": sum(loads.values()),
+                  "kernels": loads, "compiled": compiled}))
+'''
+
+
+def run_child(root: Path, run: str) -> dict:
+    cache = Path(tempfile.mkdtemp(prefix="cold_cache_", dir=root))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run], env=env,
+                             check=True, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def med(xs: list[float]) -> str:
+    return f"{np.median(xs) * 1e3:8.1f} ({min(xs) * 1e3:.1f}-{max(xs) * 1e3:.1f})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-waveforms", type=int, default=20_000, help="records per channel")
+    ap.add_argument("--n-samples", type=int, default=800)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", type=Path, help="write the run here once and reuse it")
+    a = ap.parse_args()
+    root = a.keep or Path(tempfile.mkdtemp(prefix="bench_cold_"))
+    run = f"cold_{a.n_waveforms}_{a.n_samples}"
+    try:
+        if not (root / run).exists():
+            from waveform_analysis.synthetic import generate_run
+
+            generate_run(root, run, fmt="vx2730", n_waveforms=a.n_waveforms, n_samples=a.n_samples)
+        run_child(root, run)  # numba's cache filled, the files in the page cache
+        res = [run_child(root, run) for _ in range(a.repeat)]
+    finally:
+        if a.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    mb = res[0]["bytes"] / 1e6
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cold = [r["import"] + r["context"] + r["get_data"] for r in res]
+    print(f"cold get_data(run, 'peaks') in a new process, {mb:.0f} MB CoMPASS CSV, "
+          f"{res[0]['n_peaks']:,} peaks; median (min-max) ms of {a.repeat} processes; load {load}")
+    rows = [("import + Context", [r["import"] + r["context"] for r in res]),
+            ("  of which import numba", [r["import_numba"] for r in res]),
+            ("get_data", [r["get_data"] for r in res]),
+            ("  numba: first calls (cache loads)", [r["numba_load"] for r in res]),
+            ("  reading (less end windows)", [r["read"] - r["bl_end_windows"] for r in res]),
+            ("  baselines: end windows", [r["bl_end_windows"] for r in res]),
+            ("  baselines: re-check levels", [r["bl_recheck_levels"] for r in res]),
+            ("  baselines: finish", [r["bl_finish"] for r in res]),
+            ("  saturation", [r["saturation"] for r in res]),
+            ("  channel noise", [r["noise"] for r in res]),
+            ("  hits (find_peaks)", [r["hits"] for r in res]),
+            ("  cache append", [r["cache_append"] for r in res]),
+            ("  cache commit", [r["cache_commit"] for r in res]),
+            ("    of which fsync", [r["fsync"] for r in res]),
+            ("    of which checksum", [r["checksum"] for r in res]),
+            ("np.fromfile of the same files", [r["fromfile"] for r in res])]
+    for label, xs in rows:
+        print(f"{label:<34} {med(xs):>26}")
+    kernels = {k: [r["kernels"].get(k, 0.0) for r in res] for k in res[0]["kernels"]}
+    for k, xs in sorted(kernels.items(), key=lambda kv: -np.median(kv[1])):
+        print(f"    numba load {k:<40} {np.median(xs) * 1e3:7.1f} ms")
+    compiled = sorted({c for r in res for c in r["compiled"]})
+    print("kernels compiled in the timed processes (not from numba's cache):", compiled or "none")
+    speed = [mb / c for c in cold]
+    ref = [mb / r["fromfile"] for r in res]
+    ratio = [c / r["fromfile"] for c, r in zip(cold, res, strict=True)]
+    print(f"cold incl. imports: {np.median(speed):.0f} MB/s ({min(speed):.0f}-{max(speed):.0f}); "
+          f"get_data alone {np.median([mb / r['get_data'] for r in res]):.0f} MB/s; "
+          f"np.fromfile {np.median(ref):.0f} MB/s; fromfile / cold = {np.median(ratio):.3f}; "
+          f"target >= 300 MB/s: {'ok' if np.median(speed) >= 300 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
