@@ -90,12 +90,12 @@ def _noop() -> int:
 def load_kernels() -> float:
     """Load the kernels of the readers and of the processing into this process; seconds taken.
 
-    A failure is logged, not raised: only a warm-up, the batch itself reports
+    A failure is a warning, not an error: only a warm-up, the batch itself reports
     errors. Forked workers inherit what it loaded."""
     try:
         return warm_up_readers() + warm_up()
     except Exception as exc:  # noqa: BLE001
-        logger.debug("kernel warm-up failed: {}", exc)
+        logger.warning("kernel warm-up failed, the runs will load their kernels themselves: {!r}", exc)
         return 0.0
 
 
