@@ -113,6 +113,26 @@ def _position(row, neg, bl, tol, left, right, top):
 
 
 @numba.njit(cache=True, nogil=True)
+def _rings(row, sg, sbl, a, c, L, w, floor, frac):
+    """Whether the lobe rising at ``c`` is ringing: the signal swings to the other side of the
+    baseline (``sbl``, signed) by at least ``floor`` and ``frac`` x the lobe's height in
+    ``[a, c)`` before it or within ``w`` samples after its top (found by walking up from
+    ``c``, at most ``2 w`` samples). A light pulse never swings so (its undershoot is a few
+    per cent); an oscillation's lobes always do."""
+    pt = c
+    e = min(c + 2 * w, L)
+    while pt + 1 < e and sg * np.int64(row[pt + 1]) >= sg * np.int64(row[pt]):
+        pt += 1
+    need = max(floor, frac * (sg * np.int64(row[pt]) - sbl))
+    low = NO_LOW
+    for q in range(a, c):
+        low = min(low, sg * np.int64(row[q]))
+    for q in range(pt + 1, min(pt + 1 + w, L)):
+        low = min(low, sg * np.int64(row[q]))
+    return sbl - low >= need
+
+
+@numba.njit(cache=True, nogil=True)
 def _own_noise(row, L, nz, rms, guard, margin, m):
     """The record's noise for its threshold: ``nz`` (its channel's) raised to ``own`` =
     ``margin`` x the lower of its ``rms`` and the RMS of its last ``m`` samples, when that is
@@ -192,35 +212,30 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
     array is a row numba knows is contiguous, so its scans vectorise).
 
-    Per record, with its ``noise`` raised to its own (``guard`` > 0: ``g_margin``
-    x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
-    where that is above the channel's and at most ``guard`` x it, see
-    :func:`_own_noise`): a hit starts at a sample more than
-    ``max(thresholds[r], t_sigma * noise)`` (``negs[r]``: below it) beyond the baseline and lasts while
-    the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
-    int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
-    ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1``
-    positive), so the scans compare raw samples; a trigger level beyond the
-    int16 range on the quiet side (or a NaN baseline) means the record
-    cannot fire. ``merge_gap`` / ``rext`` < 0 mean "derived from the hit"
-    (its tail extension, at least to the end of its slow tail: blocks of
-    ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
-    derived ``merge_gap``, a later hit whose extremum is below ``s_height``
-    x the peak's height and that starts within ``follow`` x the peak's
-    length after it continues the peak, and so does one within ``link`` x
-    that length, narrower than ``link_width`` x the peak's core (area /
-    height above the release level), when the signal summed between them
-    is beyond ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
-    its extremum from which the signal rises within 3 samples by more than
-    ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
-    the valley it rises from and more than ``s_height`` x the peak's height
-    or above it (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
-    has reached the trigger level; samples joined by an explicit
-    ``merge_gap`` are not split. Ringing: a hit within ``ring_gap`` samples
-    of the peak's end that rises out of an opposite swing of at least
-    ``ring_sigma`` sigma and ``ring_frac`` x its own height continues the
-    peak, and a rise out of such a swing (within ``ring_gap // 2`` samples
-    before it) splits nothing.
+    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`): a
+    hit starts at a sample more than ``max(thresholds[r], t_sigma * noise)`` (``negs[r]``:
+    below it) beyond the baseline and lasts while the signal is beyond ``min(r_sigma * noise,
+    that)``. Both levels become int16 sample values (``sgn * (w - bl) > t`` for an integer
+    ``w`` is ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1`` positive), so
+    the scans compare raw samples; a trigger level beyond the int16 range on the quiet side
+    (or a NaN baseline) means the record cannot fire. ``merge_gap`` / ``rext`` < 0 mean
+    "derived from the hit" (its tail extension, at least to the end of its slow tail:
+    blocks of ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
+    derived ``merge_gap``, a later hit whose extremum is below ``s_height`` x the peak's
+    height and that starts within ``follow`` x the peak's length after it continues the
+    peak, and so does one within ``link`` x that length, narrower than ``link_width`` x the
+    peak's core (area / height above the release level), when the signal summed between
+    them is beyond ``tail_sigma`` sigma of that sum's noise and the follower's area below
+    that sum plus the same margin. A peak is split at a sample after its extremum from
+    which the signal rises within 3 samples by more than ``max(trigger, s_sigma * noise)``
+    (from the baseline where the valley is below it), more than ``s_frac`` x the valley's
+    level and more than ``s_height`` x the peak's height or above it, the peak having
+    fallen to that valley by the same ``max(trigger, s_sigma * noise)`` (a resolvable
+    second pulse; ``s_sigma`` 0: never), once the peak so far has reached the trigger
+    level; samples joined by an explicit ``merge_gap`` are not split. Ringing
+    (:func:`_rings`): a hit within ``ring_gap`` samples of the peak's end with an opposite
+    swing of ``ring_sigma`` sigma and ``ring_frac`` x its own height just before it or after
+    its top continues the peak, and such a lobe splits nothing.
     """
     k = 0
     for r in range(lo, hi):
@@ -294,10 +309,11 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     hf = max(hf, sg * np.int64(row[q]))
                     af += sg * np.int64(row[q])
                     q += 1
+                af -= sbl * (q - s)  # its area
                 merge = near and hf - sbl < s_height * c_height
                 # narrower than link_width x the peak's core (area / height): photo-electrons,
                 # not a new pulse of the detector's own shape
-                narrow = (af - sbl * (q - s)) < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
+                narrow = af < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
                 if (not merge and far and narrow and tail_block > 0 and nz > 0.0
                         and hf - sbl < s_height * c_height):
                     # a small follower further on, joined to the peak by significant light
@@ -307,15 +323,16 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     for q in range(g0, s):
                         acc += np.int64(row[q])
                     gsig = sg * acc - sbl * (s - g0)
-                    merge = s > g0 and gsig > tail_sigma * nz * np.sqrt(s - g0)
+                    gnoise = tail_sigma * nz * np.sqrt(s - g0)
+                    # ... and no more light in it than that stretch of tail may hold (its
+                    # light plus the same 2 sigma): a fluctuation of the tail, not a pulse
+                    merge = s > g0 and gsig > gnoise and af < gsig + gnoise
                 if not merge and s - c_end <= ring_gap:
-                    # it rises out of an opposite swing at least ring_frac x its own height
-                    # (and ring_sigma sigma) right after the peak: an oscillation, one burst
-                    lowest = NO_LOW
-                    for q in range(c_end, s):
-                        lowest = min(lowest, sg * np.int64(row[q]))
-                    depth = sbl - lowest
-                    merge = depth >= ring_sigma * nz and depth >= ring_frac * (hf - sbl)
+                    # it swings to the other side by ring_frac x its own height (and
+                    # ring_sigma sigma) right before or after it, right after the peak: an
+                    # oscillation, one burst
+                    merge = _rings(row, sg, sbl, c_end, s, L, ring_gap // 2, ring_sigma * nz,
+                                   ring_frac)
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
@@ -363,13 +380,19 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         if xq < mv:
                             mv = xq
                             mp = q
-                    # a rise out of an opposite swing (ringing, as for a follower) within a
-                    # quarter of the longest ringing period before it is no pulse
-                    deep = mv
-                    for q in range(max(c_end - ring_gap // 2, c_left), q0):
-                        deep = min(deep, sg * np.int64(row[q]))
-                    swing = sbl - deep >= ring_sigma * nz and sbl - deep >= ring_frac * (x - sbl)
-                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl) and not swing:
+                    # its light counts from the baseline: a rise out of a swing below it is
+                    # partly the swing's recovery; the first pulse must have fallen to the
+                    # valley as significantly (a valley on both sides)
+                    rise = x - max(mv, sbl)
+                    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
+                             and c_high - mv > big_rise
+                             and (rise > s_height * (c_high - sbl) or x > c_high))
+                    if split:
+                        # a lobe with an opposite swing of half its height just before or
+                        # after it (ringing, as for a follower) is no pulse
+                        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
+                                           c_end, L, ring_gap // 2, ring_sigma * nz, ring_frac)
+                    if split:
                         if mp - c_left >= min_width:
                             # the hit loop's windows ran past mp: all of them anew
                             lft = max(c_left - lext, prev_right)
