@@ -66,18 +66,6 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_lo, h_hi, top, k, c
 
 
 @numba.njit(cache=True, nogil=True)
-def _smoothed(row, neg, bl, j, left, right):
-    """The signal at ``j`` averaged with its neighbours inside ``[left, right)``."""
-    a = max(j - 1, left)
-    b = min(j + 2, right)
-    acc = 0.0
-    for i in range(a, b):
-        acc += row[i]
-    v = acc / (b - a) - bl
-    return -v if neg else v
-
-
-@numba.njit(cache=True, nogil=True)
 def _position(row, neg, bl, tol, left, right, top):
     """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
     sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
@@ -85,15 +73,9 @@ def _position(row, neg, bl, tol, left, right, top):
     noise keeps a slowly decaying top from putting it anywhere along that top. ``top`` is the
     largest signed sum of 3 neighbours inside the peak, from :func:`_emit`. At the peak's two
     edges the average is of 2 samples. In integers: 6 x the average plus 6 x the signed
-    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float."""
+    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float. A peak of
+    1-2 samples has one average (of them all): its first sample."""
     if right - left < 3:
-        best = -np.inf
-        for j in range(left, right):
-            best = max(best, _smoothed(row, neg, bl, j, left, right))
-        lim = best - tol / np.sqrt(3.0)
-        for j in range(left, right):
-            if _smoothed(row, neg, bl, j, left, right) >= lim:
-                return j
         return left
     sg = np.int64(-1 if neg else 1)
     first = 3 * sg * (np.int64(row[left]) + np.int64(row[left + 1]))
@@ -155,6 +137,34 @@ def _own_noise(row, L, nz, rms, guard, margin, m):
 
 
 @numba.njit(cache=True, nogil=True)
+def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, tail_block):
+    """A record's levels for its noise ``nz``: whether it can fire, the trigger and release
+    levels as int16 samples (``sgn * (w - bl) > t`` for an integer ``w`` is ``w <= ceil(bl
+    - t) - 1`` negative, ``w >= floor(bl + t) + 1`` positive; a trigger level beyond the
+    int16 range on the quiet side, or a NaN baseline, cannot fire), the position's
+    tolerance, a slow-tail block's limit and the split's rise as an integer (``x - low >
+    floor(R)`` is ``x - low > R``)."""
+    thr = max(floor, t_sigma * nz)
+    rel = min(r_sigma * nz, thr)
+    if neg:
+        lev = np.ceil(bl - thr) - 1.0
+        rlev = np.ceil(bl - rel) - 1.0
+        ok = lev >= -32768.0
+    else:
+        lev = np.floor(bl + thr) + 1.0
+        rlev = np.floor(bl + rel) + 1.0
+        ok = lev <= 32767.0
+    if not ok:
+        return False, np.int16(0), np.int16(0), 0.0, 0.0, NO_LOW
+    a = np.int16(min(max(lev, -32768.0), 32767.0))
+    b = np.int16(min(max(rlev, -32768.0), 32767.0))
+    big_rise = NO_LOW
+    if s_sigma > 0.0:
+        big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
+    return True, a, b, p_sigma * nz, tail_sigma * nz * np.sqrt(tail_block), big_rise
+
+
+@numba.njit(cache=True, nogil=True)
 def _tail_end(row, j, L, neg, bl, lim_sum, w):
     """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
     signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse
@@ -212,15 +222,13 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
     array is a row numba knows is contiguous, so its scans vectorise).
 
-    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`): a
-    hit starts at a sample more than ``max(thresholds[r], t_sigma * noise)`` (``negs[r]``:
-    below it) beyond the baseline and lasts while the signal is beyond ``min(r_sigma * noise,
-    that)``. Both levels become int16 sample values (``sgn * (w - bl) > t`` for an integer
-    ``w`` is ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1`` positive), so
-    the scans compare raw samples; a trigger level beyond the int16 range on the quiet side
-    (or a NaN baseline) means the record cannot fire. ``merge_gap`` / ``rext`` < 0 mean
-    "derived from the hit" (its tail extension, at least to the end of its slow tail:
-    blocks of ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
+    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`, read
+    at its first firing): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
+    noise)`` (``negs[r]``: below it) beyond the baseline and lasts while the signal is beyond
+    ``min(r_sigma * noise, that)``, both as int16 sample values (:func:`_levels`).
+    ``merge_gap`` / ``rext`` < 0 mean "derived from the hit" (its tail extension, at least
+    to the end of its slow tail: blocks of ``tail_block`` samples whose sum is beyond
+    ``tail_sigma`` sigma). With a
     derived ``merge_gap``, a later hit whose extremum is below ``s_height`` x the peak's
     height and that starts within ``follow`` x the peak's length after it continues the
     peak, and so does one within ``link`` x that length, narrower than ``link_width`` x the
@@ -248,28 +256,14 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         row = flat[r0 : r0 + ns]
         bl = baseline[r]
         nz = noise[r]
-        if guard > 0.0:
-            nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
-        thr = max(thresholds[r], t_sigma * nz)
-        rel = min(r_sigma * nz, thr)
-        if neg:
-            lev = np.ceil(bl - thr) - 1.0
-            rlev = np.ceil(bl - rel) - 1.0
-            if not lev >= -32768.0:
-                continue
-        else:
-            lev = np.floor(bl + thr) + 1.0
-            rlev = np.floor(bl + rel) + 1.0
-            if not lev <= 32767.0:
-                continue
-        a = np.int16(min(max(lev, -32768.0), 32767.0))
-        b = np.int16(min(max(rlev, -32768.0), 32767.0))
-        tol = p_sigma * nz
-        tail_lim = tail_sigma * nz * np.sqrt(tail_block)
-        # as an integer: x - low > floor(R) is x - low > R
-        big_rise = NO_LOW
-        if s_sigma > 0.0:
-            big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
+        # the record's own noise only raises its levels, so it is read at its first firing
+        # at the channel's level: a record that never fires there is never read twice
+        pending = guard > 0.0
+        ok, a, b, tol, tail_lim, big_rise = _levels(neg, bl, thresholds[r], nz, t_sigma,
+                                                    r_sigma, p_sigma, s_sigma, tail_sigma,
+                                                    tail_block)
+        if not ok:
+            continue
         sa = sg * np.int64(a)
         sb = sg * np.int64(b)
         sbl = sg * bl
@@ -294,6 +288,19 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             j = _next_firing(row, j, L, a, neg, block)
             if j >= L:
                 break
+            if pending:
+                pending = False
+                own = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
+                if own != nz:
+                    nz = own
+                    ok, a, b, tol, tail_lim, big_rise = _levels(
+                        neg, bl, thresholds[r], nz, t_sigma, r_sigma, p_sigma, s_sigma,
+                        tail_sigma, tail_block)
+                    if not ok:
+                        break
+                    sa = sg * np.int64(a)
+                    sb = sg * np.int64(b)
+                    continue  # on from here at the raised level
             s = j
             merge = is_open and s - c_end < c_gap
             span = c_end + c_ext - c_left
@@ -352,12 +359,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 is_open = True
                 c_left = q
                 c_end = q
-                c_sum = np.int64(0)
-                c_top = NO_HIGH
-                c_x1 = NO_HIGH
-                c_x2 = NO_HIGH
-                c_high = NO_HIGH
-                c_low = NO_LOW
+                c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
+                c_high, c_low = NO_HIGH, NO_LOW
             # accumulate from the end of the hit so far (the gap, for a merge) to the
             # trigger, then on while the signal stays beyond the release level
             # (hysteresis: the hit ends only where the signal falls back to it)
@@ -404,12 +407,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         exempt = c_end - 1  # the rise just seen splits once
                         c_left = mp
                         c_end = mp
-                        c_sum = np.int64(0)
-                        c_top = NO_HIGH
-                        c_x1 = NO_HIGH
-                        c_x2 = NO_HIGH
-                        c_high = NO_HIGH
-                        c_low = NO_LOW
+                        c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
+                        c_high, c_low = NO_HIGH, NO_LOW
                         continue
                 c_sum += x
                 # the 3-sample window ending here (the position's; NO_HIGH before the hit)
