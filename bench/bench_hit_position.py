@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 import threading
@@ -34,6 +35,17 @@ def _load(path: Path):
     return importlib.import_module(path.stem)
 
 
+def _adapt(kernel):
+    """``kernel.find_hits`` called with today's arguments: those an older kernel does not
+    take (options added since, e.g. ``link``) are dropped by name."""
+    names = inspect.signature(current.find_hits.py_func).parameters
+    takes = set(inspect.signature(kernel.find_hits.py_func).parameters)
+    keep = [i for i, name in enumerate(names) if name in takes]
+    if len(keep) == len(names):
+        return kernel.find_hits
+    return lambda *a: kernel.find_hits(*(a[i] for i in keep))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path)
@@ -41,6 +53,7 @@ def main() -> None:
     ap.add_argument("--bench", action="store_true")
     args = ap.parse_args()
     kernels = {v: _load(args.dir / f"_hits_kernels_{v}.py") for v in ("old", "new")}
+    calls = {v: _adapt(k) for v, k in kernels.items()}
     if args.bench:
         st, _ = synthesize(n_channels=2, n_waveforms=20000, n_samples=800, seed=3)
         pos = (15.0,)
@@ -61,7 +74,7 @@ def main() -> None:
         return call
 
     def run(version: str, **kw) -> float:
-        current.find_hits = timed(kernels[version].find_hits)
+        current.find_hits = timed(calls[version])
         spent[0] = 0.0
         find_peaks(st, *pos, **kw)
         return spent[0]

@@ -245,3 +245,60 @@ def test_a_slow_tail_of_sparse_photo_electrons_is_not_cut_into_fragments():
     total = np.bincount(peaks["record_i"], weights=area, minlength=n)
     big = (truth["amplitude"] >= 100) & (total > 0)
     assert np.mean(top[big] < 0.9 * total[big]) <= 0.01
+
+
+def _counts(signal, sigma, seed, pretrigger=100):
+    st = _records(_noisy(signal, sigma, seed, n=signal.shape[1]))
+    set_baselines(st, pretrigger=pretrigger)
+    return np.bincount(find_peaks(st)["record_i"], minlength=len(signal))
+
+
+def test_ringing_rising_from_below_the_baseline_is_no_second_pulse():
+    # defect: V1730 ch1 records 38 and 44, a fast pulse then ringing whose crests (~0.35 of
+    # the pulse) rise out of shallower troughs (~0.18): the rise from the trough was more
+    # than half the pulse's height, so each crest was split off as a second pulse
+    n, t = 400, np.arange(400)
+    amps = np.linspace(50.0, 90.0, 200)
+    sig = []
+    for r, a in enumerate(amps):
+        u = t - 130 - r % 5 - 4
+        s = -np.sin(2 * np.pi * np.maximum(u, 0) / 7.0) * np.exp(-np.maximum(u, 0) / 25.0)
+        ring = a * np.where(u >= 0, np.where(s > 0, 0.35 * s, 0.18 * s), 0.0)
+        sig.append(_pulse(n, 130 + r % 5, a, 1.5) + ring)
+    assert np.mean(_counts(np.array(sig), 3.0, 11) == 1) >= 0.95  # 0.48 before
+
+
+def test_a_burst_whose_later_lobes_outgrow_the_first_is_one_peak():
+    # defect: V1730 ch0 records 41 and 94, ch1 record 128: a small first lobe, a shallow
+    # swing, then lobes twice as high swinging as far below the baseline; the second lobe
+    # was split off (its rise came out of a swing under half its height)
+    t = np.arange(400)
+    sig = []
+    for r, a in enumerate(np.linspace(40.0, 200.0, 200)):
+        u = t - 130 - r % 5
+        s = np.sin(2 * np.pi * np.maximum(u, 0) / 7.0)
+        env = np.where(u < 0, 0.0, np.where(u < 7, 0.45, np.exp(-(u - 7) / 30.0)))
+        sig.append(a * env * s * np.where((u >= 0) & (u < 7) & (s < 0), 0.3, 1.0))
+    assert np.mean(_counts(np.array(sig), 3.0, 12) == 1) >= 0.95  # 0 before
+
+
+def test_a_dip_in_a_pulse_top_is_no_valley_between_two_pulses():
+    # defect: V1730 DPP-PSD records 108 and 247, a pulse whose top dips by 4-6 sigma before
+    # its maximum: the rise after the dip was a second pulse, though the first had never
+    # fallen significantly
+    sig = np.zeros((200, 400))
+    for r, a in enumerate(np.linspace(80.0, 100.0, 200)):
+        sig[r, 130 + r % 5 : 138 + r % 5] = np.array([0.4, 0.7, 0.6, 1.0, 0.95, 0.65, 0.3, 0.1]) * a
+    assert np.mean(_counts(sig, 2.0, 13) == 1) >= 0.95  # 0.005 before
+
+
+def test_a_pulse_after_faint_slow_light_is_not_joined_as_a_fluctuation_of_it():
+    # a pulse of 100 sigma, below half the first's height, 250 samples after a pulse whose
+    # faint slow light (1 ADC) makes the stretch between significant: it was joined to the
+    # first as photo-electrons of its tail (V1730 ch0 record 48: 304 ADC, 720 samples
+    # after a 660 ADC pulse)
+    n = 1000
+    first = _pulse(n, 100, 1000.0, 8.0) + _pulse(n, 100, 1.0, 2000.0)
+    second = _pulse(n, 350, 300.0, 3.0)
+    assert np.mean(_counts(np.tile(first + second, (200, 1)), 3.0, 14) == 2) >= 0.95  # 0.14 before
+    assert np.mean(_counts(np.tile(first, (200, 1)), 3.0, 15) == 1) >= 0.95

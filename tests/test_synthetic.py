@@ -138,8 +138,15 @@ def test_generate_command_writes_the_scintillator_shape(tmp_path):
 def test_scintillator_truth_has_the_light_the_noise_lets_be_seen():
     from waveform_analysis.synthetic import scintillator
 
-    _, quiet = scintillator(n=300, n_samples=600, tau_slow=150.0, noise=0.01, seed=5)
+    st, quiet = scintillator(n=300, n_samples=600, tau_slow=150.0, noise=0.01, seed=5)
     _, noisy = scintillator(n=300, n_samples=600, tau_slow=150.0, noise=5.0, seed=5)
+    # right_visible bounds that light: the same pulses' samples, summed from 2 before the
+    # light starts, give area_visible (to the samples' rounding)
+    light = 13000.0 - st["wave"].astype(np.float64)
+    first = np.floor(noisy["t0"]).astype(np.int64) - 2
+    summed = [light[r, a:b].sum() for r, (a, b) in enumerate(zip(first, noisy["right_visible"]))]
+    assert np.allclose(summed, noisy["area_visible"], atol=30.0)
+    assert np.all((noisy["right_visible"] >= first) & (noisy["right_visible"] <= 600))
     assert np.allclose(quiet["area_visible"], quiet["area"], rtol=0.01)
     assert np.all(noisy["area_visible"] <= noisy["area"] + 1e-3)
     big = noisy["amplitude"] >= 100

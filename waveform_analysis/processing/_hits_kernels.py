@@ -66,18 +66,6 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_lo, h_hi, top, k, c
 
 
 @numba.njit(cache=True, nogil=True)
-def _smoothed(row, neg, bl, j, left, right):
-    """The signal at ``j`` averaged with its neighbours inside ``[left, right)``."""
-    a = max(j - 1, left)
-    b = min(j + 2, right)
-    acc = 0.0
-    for i in range(a, b):
-        acc += row[i]
-    v = acc / (b - a) - bl
-    return -v if neg else v
-
-
-@numba.njit(cache=True, nogil=True)
 def _position(row, neg, bl, tol, left, right, top):
     """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
     sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
@@ -85,15 +73,9 @@ def _position(row, neg, bl, tol, left, right, top):
     noise keeps a slowly decaying top from putting it anywhere along that top. ``top`` is the
     largest signed sum of 3 neighbours inside the peak, from :func:`_emit`. At the peak's two
     edges the average is of 2 samples. In integers: 6 x the average plus 6 x the signed
-    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float."""
+    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float. A peak of
+    1-2 samples has one average (of them all): its first sample."""
     if right - left < 3:
-        best = -np.inf
-        for j in range(left, right):
-            best = max(best, _smoothed(row, neg, bl, j, left, right))
-        lim = best - tol / np.sqrt(3.0)
-        for j in range(left, right):
-            if _smoothed(row, neg, bl, j, left, right) >= lim:
-                return j
         return left
     sg = np.int64(-1 if neg else 1)
     first = 3 * sg * (np.int64(row[left]) + np.int64(row[left + 1]))
@@ -110,6 +92,26 @@ def _position(row, neg, bl, tol, left, right, top):
     if last >= need:
         return right - 1
     return left
+
+
+@numba.njit(cache=True, nogil=True)
+def _rings(row, sg, sbl, a, c, L, w, floor, frac):
+    """Whether the lobe rising at ``c`` is ringing: the signal swings to the other side of the
+    baseline (``sbl``, signed) by at least ``floor`` and ``frac`` x the lobe's height in
+    ``[a, c)`` before it or within ``w`` samples after its top (found by walking up from
+    ``c``, at most ``2 w`` samples). A light pulse never swings so (its undershoot is a few
+    per cent); an oscillation's lobes always do."""
+    pt = c
+    e = min(c + 2 * w, L)
+    while pt + 1 < e and sg * np.int64(row[pt + 1]) >= sg * np.int64(row[pt]):
+        pt += 1
+    need = max(floor, frac * (sg * np.int64(row[pt]) - sbl))
+    low = NO_LOW
+    for q in range(a, c):
+        low = min(low, sg * np.int64(row[q]))
+    for q in range(pt + 1, min(pt + 1 + w, L)):
+        low = min(low, sg * np.int64(row[q]))
+    return sbl - low >= need
 
 
 @numba.njit(cache=True, nogil=True)
@@ -132,6 +134,34 @@ def _own_noise(row, L, nz, rms, guard, margin, m):
     if own > nz and own <= guard * margin * nz:
         return own
     return nz
+
+
+@numba.njit(cache=True, nogil=True)
+def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, tail_block):
+    """A record's levels for its noise ``nz``: whether it can fire, the trigger and release
+    levels as int16 samples (``sgn * (w - bl) > t`` for an integer ``w`` is ``w <= ceil(bl
+    - t) - 1`` negative, ``w >= floor(bl + t) + 1`` positive; a trigger level beyond the
+    int16 range on the quiet side, or a NaN baseline, cannot fire), the position's
+    tolerance, a slow-tail block's limit and the split's rise as an integer (``x - low >
+    floor(R)`` is ``x - low > R``)."""
+    thr = max(floor, t_sigma * nz)
+    rel = min(r_sigma * nz, thr)
+    if neg:
+        lev = np.ceil(bl - thr) - 1.0
+        rlev = np.ceil(bl - rel) - 1.0
+        ok = lev >= -32768.0
+    else:
+        lev = np.floor(bl + thr) + 1.0
+        rlev = np.floor(bl + rel) + 1.0
+        ok = lev <= 32767.0
+    if not ok:
+        return False, np.int16(0), np.int16(0), 0.0, 0.0, NO_LOW
+    a = np.int16(min(max(lev, -32768.0), 32767.0))
+    b = np.int16(min(max(rlev, -32768.0), 32767.0))
+    big_rise = NO_LOW
+    if s_sigma > 0.0:
+        big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
+    return True, a, b, p_sigma * nz, tail_sigma * nz * np.sqrt(tail_block), big_rise
 
 
 @numba.njit(cache=True, nogil=True)
@@ -192,35 +222,28 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
     array is a row numba knows is contiguous, so its scans vectorise).
 
-    Per record, with its ``noise`` raised to its own (``guard`` > 0: ``g_margin``
-    x the lower of ``rec_rms`` and the RMS of its last ``g_window`` samples,
-    where that is above the channel's and at most ``guard`` x it, see
-    :func:`_own_noise`): a hit starts at a sample more than
-    ``max(thresholds[r], t_sigma * noise)`` (``negs[r]``: below it) beyond the baseline and lasts while
-    the signal is beyond ``min(r_sigma * noise, that)``. Both levels become
-    int16 sample values (``sgn * (w - bl) > t`` for an integer ``w`` is
-    ``w <= ceil(bl - t) - 1`` negative, ``w >= floor(bl + t) + 1``
-    positive), so the scans compare raw samples; a trigger level beyond the
-    int16 range on the quiet side (or a NaN baseline) means the record
-    cannot fire. ``merge_gap`` / ``rext`` < 0 mean "derived from the hit"
-    (its tail extension, at least to the end of its slow tail: blocks of
-    ``tail_block`` samples whose sum is beyond ``tail_sigma`` sigma). With a
-    derived ``merge_gap``, a later hit whose extremum is below ``s_height``
-    x the peak's height and that starts within ``follow`` x the peak's
-    length after it continues the peak, and so does one within ``link`` x
-    that length, narrower than ``link_width`` x the peak's core (area /
-    height above the release level), when the signal summed between them
-    is beyond ``tail_sigma`` sigma of that sum's noise. A peak is split at a sample after
-    its extremum from which the signal rises within 3 samples by more than
-    ``max(trigger, s_sigma * noise)``, more than ``s_frac`` x the level of
-    the valley it rises from and more than ``s_height`` x the peak's height
-    or above it (a resolvable second pulse; ``s_sigma`` 0: never), once the peak so far
-    has reached the trigger level; samples joined by an explicit
-    ``merge_gap`` are not split. Ringing: a hit within ``ring_gap`` samples
-    of the peak's end that rises out of an opposite swing of at least
-    ``ring_sigma`` sigma and ``ring_frac`` x its own height continues the
-    peak, and a rise out of such a swing (within ``ring_gap // 2`` samples
-    before it) splits nothing.
+    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`, read
+    at its first firing): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
+    noise)`` (``negs[r]``: below it) beyond the baseline and lasts while the signal is beyond
+    ``min(r_sigma * noise, that)``, both as int16 sample values (:func:`_levels`).
+    ``merge_gap`` / ``rext`` < 0 mean "derived from the hit" (its tail extension, at least
+    to the end of its slow tail: blocks of ``tail_block`` samples whose sum is beyond
+    ``tail_sigma`` sigma). With a
+    derived ``merge_gap``, a later hit whose extremum is below ``s_height`` x the peak's
+    height and that starts within ``follow`` x the peak's length after it continues the
+    peak, and so does one within ``link`` x that length, narrower than ``link_width`` x the
+    peak's core (area / height above the release level), when the signal summed between
+    them is beyond ``tail_sigma`` sigma of that sum's noise and the follower's area below
+    that sum plus the same margin. A peak is split at a sample after its extremum from
+    which the signal rises within 3 samples by more than ``max(trigger, s_sigma * noise)``
+    (from the baseline where the valley is below it), more than ``s_frac`` x the valley's
+    level and more than ``s_height`` x the peak's height or above it, the peak having
+    fallen to that valley by the same ``max(trigger, s_sigma * noise)`` (a resolvable
+    second pulse; ``s_sigma`` 0: never), once the peak so far has reached the trigger
+    level; samples joined by an explicit ``merge_gap`` are not split. Ringing
+    (:func:`_rings`): a hit within ``ring_gap`` samples of the peak's end with an opposite
+    swing of ``ring_sigma`` sigma and ``ring_frac`` x its own height just before it or after
+    its top continues the peak, and such a lobe splits nothing.
     """
     k = 0
     for r in range(lo, hi):
@@ -233,28 +256,14 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         row = flat[r0 : r0 + ns]
         bl = baseline[r]
         nz = noise[r]
-        if guard > 0.0:
-            nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
-        thr = max(thresholds[r], t_sigma * nz)
-        rel = min(r_sigma * nz, thr)
-        if neg:
-            lev = np.ceil(bl - thr) - 1.0
-            rlev = np.ceil(bl - rel) - 1.0
-            if not lev >= -32768.0:
-                continue
-        else:
-            lev = np.floor(bl + thr) + 1.0
-            rlev = np.floor(bl + rel) + 1.0
-            if not lev <= 32767.0:
-                continue
-        a = np.int16(min(max(lev, -32768.0), 32767.0))
-        b = np.int16(min(max(rlev, -32768.0), 32767.0))
-        tol = p_sigma * nz
-        tail_lim = tail_sigma * nz * np.sqrt(tail_block)
-        # as an integer: x - low > floor(R) is x - low > R
-        big_rise = NO_LOW
-        if s_sigma > 0.0:
-            big_rise = np.int64(np.floor(min(max(thr, s_sigma * nz), 1e12)))
+        # the record's own noise only raises its levels, so it is read at its first firing
+        # at the channel's level: a record that never fires there is never read twice
+        pending = guard > 0.0
+        ok, a, b, tol, tail_lim, big_rise = _levels(neg, bl, thresholds[r], nz, t_sigma,
+                                                    r_sigma, p_sigma, s_sigma, tail_sigma,
+                                                    tail_block)
+        if not ok:
+            continue
         sa = sg * np.int64(a)
         sb = sg * np.int64(b)
         sbl = sg * bl
@@ -279,6 +288,19 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             j = _next_firing(row, j, L, a, neg, block)
             if j >= L:
                 break
+            if pending:
+                pending = False
+                own = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
+                if own != nz:
+                    nz = own
+                    ok, a, b, tol, tail_lim, big_rise = _levels(
+                        neg, bl, thresholds[r], nz, t_sigma, r_sigma, p_sigma, s_sigma,
+                        tail_sigma, tail_block)
+                    if not ok:
+                        break
+                    sa = sg * np.int64(a)
+                    sb = sg * np.int64(b)
+                    continue  # on from here at the raised level
             s = j
             merge = is_open and s - c_end < c_gap
             span = c_end + c_ext - c_left
@@ -294,10 +316,11 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     hf = max(hf, sg * np.int64(row[q]))
                     af += sg * np.int64(row[q])
                     q += 1
+                af -= sbl * (q - s)  # its area
                 merge = near and hf - sbl < s_height * c_height
                 # narrower than link_width x the peak's core (area / height): photo-electrons,
                 # not a new pulse of the detector's own shape
-                narrow = (af - sbl * (q - s)) < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
+                narrow = af < link_width * (hf - sbl) * c_area / max(c_height, 1e-9)
                 if (not merge and far and narrow and tail_block > 0 and nz > 0.0
                         and hf - sbl < s_height * c_height):
                     # a small follower further on, joined to the peak by significant light
@@ -307,15 +330,16 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     for q in range(g0, s):
                         acc += np.int64(row[q])
                     gsig = sg * acc - sbl * (s - g0)
-                    merge = s > g0 and gsig > tail_sigma * nz * np.sqrt(s - g0)
+                    gnoise = tail_sigma * nz * np.sqrt(s - g0)
+                    # ... and no more light in it than that stretch of tail may hold (its
+                    # light plus the same 2 sigma): a fluctuation of the tail, not a pulse
+                    merge = s > g0 and gsig > gnoise and af < gsig + gnoise
                 if not merge and s - c_end <= ring_gap:
-                    # it rises out of an opposite swing at least ring_frac x its own height
-                    # (and ring_sigma sigma) right after the peak: an oscillation, one burst
-                    lowest = NO_LOW
-                    for q in range(c_end, s):
-                        lowest = min(lowest, sg * np.int64(row[q]))
-                    depth = sbl - lowest
-                    merge = depth >= ring_sigma * nz and depth >= ring_frac * (hf - sbl)
+                    # it swings to the other side by ring_frac x its own height (and
+                    # ring_sigma sigma) right before or after it, right after the peak: an
+                    # oscillation, one burst
+                    merge = _rings(row, sg, sbl, c_end, s, L, ring_gap // 2, ring_sigma * nz,
+                                   ring_frac)
             if not merge:
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
@@ -335,12 +359,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 is_open = True
                 c_left = q
                 c_end = q
-                c_sum = np.int64(0)
-                c_top = NO_HIGH
-                c_x1 = NO_HIGH
-                c_x2 = NO_HIGH
-                c_high = NO_HIGH
-                c_low = NO_LOW
+                c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
+                c_high, c_low = NO_HIGH, NO_LOW
             # accumulate from the end of the hit so far (the gap, for a merge) to the
             # trigger, then on while the signal stays beyond the release level
             # (hysteresis: the hit ends only where the signal falls back to it)
@@ -363,13 +383,19 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         if xq < mv:
                             mv = xq
                             mp = q
-                    # a rise out of an opposite swing (ringing, as for a follower) within a
-                    # quarter of the longest ringing period before it is no pulse
-                    deep = mv
-                    for q in range(max(c_end - ring_gap // 2, c_left), q0):
-                        deep = min(deep, sg * np.int64(row[q]))
-                    swing = sbl - deep >= ring_sigma * nz and sbl - deep >= ring_frac * (x - sbl)
-                    if mp >= 0 and x - mv > big_rise and x - mv > s_frac * (mv - sbl) and not swing:
+                    # its light counts from the baseline: a rise out of a swing below it is
+                    # partly the swing's recovery; the first pulse must have fallen to the
+                    # valley as significantly (a valley on both sides)
+                    rise = x - max(mv, sbl)
+                    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
+                             and c_high - mv > big_rise
+                             and (rise > s_height * (c_high - sbl) or x > c_high))
+                    if split:
+                        # a lobe with an opposite swing of half its height just before or
+                        # after it (ringing, as for a follower) is no pulse
+                        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
+                                           c_end, L, ring_gap // 2, ring_sigma * nz, ring_frac)
+                    if split:
                         if mp - c_left >= min_width:
                             # the hit loop's windows ran past mp: all of them anew
                             lft = max(c_left - lext, prev_right)
@@ -381,12 +407,8 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                         exempt = c_end - 1  # the rise just seen splits once
                         c_left = mp
                         c_end = mp
-                        c_sum = np.int64(0)
-                        c_top = NO_HIGH
-                        c_x1 = NO_HIGH
-                        c_x2 = NO_HIGH
-                        c_high = NO_HIGH
-                        c_low = NO_LOW
+                        c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
+                        c_high, c_low = NO_HIGH, NO_LOW
                         continue
                 c_sum += x
                 # the 3-sample window ending here (the position's; NO_HIGH before the hit)

@@ -12,8 +12,10 @@ pulse's slow tail (blocks whose summed signal is significant). A new hit
 starting inside that extension, or a small one (below half the peak's
 height) within half the peak's length after it, continues the same peak;
 the peak is split only where a resolvable second pulse rises after its
-extremum (7 sigma, half the valley's level, half the first's height), not
-out of an opposite swing (ringing): one pulse, one peak. Each record's threshold follows its channel's noise,
+extremum (7 sigma and half the first's height above the baseline, half the
+valley's level, out of a valley the first fell to by 7 sigma), not as a
+lobe of an oscillation (an opposite swing of half its height before or
+after it: ringing): one pulse, one peak. Each record's threshold follows its channel's noise,
 never below its own. ``position`` is the first sample of the 3-sample
 average within a few noise sigma of the average's maximum.
 Records are split across threads (the kernel releases the GIL).
@@ -99,8 +101,9 @@ FOLLOW = 0.5  # small followers within this x the peak's length after it join it
 # ... and within LINK[0] x, narrower than LINK[1] x the peak's core (photo-electrons, not a
 # new pulse), when the light between them is significant (a slow tail)
 LINK = (4.0, 0.75)
-# a hit within RING[0] samples after a peak, rising out of an opposite swing of at least
-# RING[1] sigma and RING[2] x its own height, continues the peak: a ringing burst
+# a hit within RING[0] samples after a peak, with an opposite swing of at least RING[1]
+# sigma and RING[2] x its own height within RING[0] // 2 samples before it or after its
+# top, continues the peak (and such a lobe splits nothing): a ringing burst
 RING = (16, 3.0, 0.5)
 GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
 GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's second estimate
@@ -167,23 +170,27 @@ def find_peaks(
     its extremum, the signal rises within 3 samples by more than
     ``max(threshold level, split_sigma * noise)``, ``split_fraction`` x the
     level of the valley it rises from and ``split_height`` x the peak's
-    height: a resolvable second pulse on the tail of the first
-    (``split_sigma=0``: never; hits joined by an explicit ``merge_gap`` are
-    not split). The derived extension also runs to the end of the pulse's
+    height (the rise counted from the baseline where the valley is below it:
+    the recovery from an opposite swing is no light), the peak having fallen
+    to that valley by the same ``max(threshold level, split_sigma * noise)``
+    (a valley on both sides): a resolvable second pulse on the tail of the
+    first (``split_sigma=0``: never; hits joined by an explicit ``merge_gap``
+    are not split). The derived extension also runs to the end of the pulse's
     slow tail (16-sample blocks whose sum is beyond 2 sigma), and a later
     hit lower than ``split_height`` x the peak's height, starting within
     the peak's length after it, continues the peak (ringing, after-pulses,
     late photo-electrons): one pulse, one peak. Such a small hit up to 4 x
     the peak's length after it continues the peak too when the signal summed
     between them is beyond 2 sigma (a slow tail's photo-electrons join
-    them) and it is narrower than 0.75 x the peak's core (area / height
+    them), it is narrower than 0.75 x the peak's core (area / height
     above the release level: photo-electrons, not a pulse of the detector's
-    own shape). So does a hit within 16
-    samples of the peak's end that rises out of an opposite swing of at least
-    3 sigma and half its own height, and no split is made at such a rise
-    (within 8 samples of the swing): a pulse never swings to the other
-    polarity by half its height, a ringing burst (lobes of both signs about
-    the baseline) always does.
+    own shape) and its area is below that sum plus its 2 sigma (a
+    fluctuation of the tail holds no more light than the tail). So does a
+    hit within 16 samples of the peak's end that swings to the other
+    polarity by at least 3 sigma and half its own height within 8 samples
+    before it or after its top, and no split is made at such a lobe: a
+    pulse never swings to the other polarity by half its height, a ringing
+    burst (lobes of both signs about the baseline) always does.
 
     Why these defaults (docs/physics.md has the measurements): ``5 sigma``
     gives ~0.5 false peaks per 1,000 noise-only 800-sample records; the

@@ -41,6 +41,7 @@ SHAPE_TRUTH_DTYPE = np.dtype(
         (("Light up to the last 16-sample block whose light is beyond 2 sigma of the "
           "block's noise, from 2 samples before it starts [ADC x samples]", "area_visible"),
          np.float32),
+        (("One past the last sample of area_visible's light", "right_visible"), np.int32),
     ]
 )
 ADC_MAX = (1 << 14) - 1
@@ -159,7 +160,7 @@ def scintillator(
         first = np.clip(np.floor(t0).astype(np.int64) - 2, 0, n_samples)
         cs = np.concatenate([np.zeros((n, 1)), np.cumsum(sig, axis=1)], axis=1)
         short = cs[np.arange(n), np.minimum(first + SHORT_GATE, n_samples)] - cs[np.arange(n), first]
-        truth["area_visible"] = _visible(cs, first, sigma)
+        truth["area_visible"], truth["right_visible"] = _visible(cs, first, sigma)
         st["energy"] = np.clip(np.rint(area / 4.0), 0, 65535)
         st["energy_short"] = np.clip(np.rint(short / 4.0), 0, 65535)
         truth["amplitude"] = height
@@ -201,11 +202,11 @@ def psd_figure_of_merit(psd: np.ndarray, particle: np.ndarray) -> float:
     return float(abs(out[1][0] - out[0][0]) / (out[0][1] + out[1][1]))
 
 
-def _visible(cs: np.ndarray, first: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """The light a record's noise lets be seen: summed from ``first`` to the end of the last
-    block of ``VISIBLE_BLOCK`` samples whose light exceeds 2 sigma of a block's noise
-    (``cs``: the light's cumulative sum per record, a leading 0 column). Light after it is
-    spread thinner than the noise over every block it falls in."""
+def _visible(cs: np.ndarray, first: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The light a record's noise lets be seen and one past its last sample: summed from
+    ``first`` to the end of the last block of ``VISIBLE_BLOCK`` samples whose light exceeds
+    2 sigma of a block's noise (``cs``: the light's cumulative sum per record, a leading 0
+    column). Light after it is spread thinner than the noise over every block it falls in."""
     n, m = cs.shape
     ends = first[:, None] + VISIBLE_BLOCK * np.arange(1, (m - 1) // VISIBLE_BLOCK + 2)[None, :]
     ends = np.minimum(ends, m - 1)
@@ -214,7 +215,7 @@ def _visible(cs: np.ndarray, first: np.ndarray, sigma: np.ndarray) -> np.ndarray
     seen = block > 2.0 * sigma[:, None] * np.sqrt(VISIBLE_BLOCK)
     last = np.where(seen.any(axis=1), seen.shape[1] - 1 - seen[:, ::-1].argmax(axis=1), -1)
     stop = np.where(last >= 0, ends[np.arange(n), np.maximum(last, 0)], first)
-    return cs[np.arange(n), stop] - cs[np.arange(n), first]
+    return cs[np.arange(n), stop] - cs[np.arange(n), first], stop
 
 
 def scintillator_run(n_channels: int = 2, n_waveforms: int = 1000, seed: int = 0,
