@@ -4,10 +4,10 @@ Each run is loaded (or computed) through a clone of the Context (same config,
 plugins and cache folder, its own memory), cut by the selection and ranges a chunk of
 rows at a time, and let go before the next, so the memory held is one run's data plus
 the rows kept, never all runs unselected; what the caller's Context holds is left as
-it was. Each row gets a
-``run_id``. Runs are taken one after the other: to compute many uncached runs on all
-cores first, give them to a ``BatchProcessor`` (the command line does). This module
-uses only the Context's public methods, so the Context can delegate to it.
+it was. Each row gets a ``run_id``. Runs are read one after the other; the Context's
+``get_array`` / ``get_df`` / ``export`` first hand the runs :func:`missing_runs` names
+to its runner, which computes them in one batch (:mod:`waveform_analysis.core.manyruns`).
+This module uses only the Context's public methods, so the Context can delegate to it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import ConfigError, RunNotFoundError
 from .selection import Selection, apply_selection
 
-__all__ = ["expand_runs", "get_array", "iter_selected", "run_start_ns", "selected_rows", "with_run_id"]
+__all__ = ["expand_runs", "get_array", "iter_selected", "missing_runs", "run_start_ns", "selected_rows",
+           "with_run_id"]
 
 _GLOB = set("*?[")
 
@@ -49,6 +50,19 @@ def expand_runs(context: Any, runs: str | Iterable[str]) -> list[str]:
         else:
             out.append(item)
     return list(dict.fromkeys(out))
+
+
+def missing_runs(context: Any, runs: str | Iterable[str], name: str) -> list[str]:
+    """The runs (names or globs) whose ``name`` is not in ``context``'s cache. A run whose
+    state cannot be told (a broken run) is left out: it raises its own error when read."""
+    out = []
+    for run_id in expand_runs(context, runs):
+        try:
+            if not context.is_cached(run_id, name):
+                out.append(run_id)
+        except Exception:  # noqa: BLE001 - reading the run raises the error with its context
+            pass
+    return out
 
 
 def with_run_id(dtype: np.dtype, width: int) -> np.dtype:

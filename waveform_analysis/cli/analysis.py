@@ -56,26 +56,17 @@ def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config:
              adapter: str | None) -> tuple[Any, list[str]]:
     found = find_runs(data_root, adapter)
     chosen = expand_run_args(found, runs, data_root)
-    return make_context(data_root, cache, config, adapter or found[chosen[0]][0]), chosen
+    ctx = make_context(data_root, cache, config, adapter or found[chosen[0]][0])
+    ctx.runner = _batch_with_progress
+    return ctx, chosen
 
 
-def compute_missing(ctx: Any, runs: list[str], target: str) -> None:
-    """Compute the runs whose TARGET is not cached in one batch (on all cores) before they are
-    read one at a time; a run that fails raises its own error when it is read."""
-    missing = [r for r in runs if not _cached(ctx, r, target)]
-    if len(missing) > 1:
-        from .. import BatchProcessor
+def _batch_with_progress(ctx: Any, runs: list[str], target: str) -> None:
+    """The Context's runner from the command line: the uncached runs in one batch (on all
+    cores) with a progress bar, before they are read one at a time."""
+    from ..batch import compute_runs
 
-        BatchProcessor(ctx).process_runs(missing, target, show_progress=True)
-        for r in missing:
-            ctx.release(r)
-
-
-def _cached(ctx: Any, run_id: str, target: str) -> bool:
-    try:
-        return ctx.is_cached(run_id, target)
-    except Exception:  # noqa: BLE001 - a broken run raises its own error when it is read
-        return True
+    compute_runs(ctx, runs, target, show_progress=True)
 
 
 @click.command()
@@ -122,7 +113,6 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
             title=f"{run}: waveforms with found peaks", selection=selection,
         )
     else:
-        compute_missing(ctx, chosen, name)
         data = ctx.get_array(chosen, name, selection=selection)
         if what == "spectrum":
             from ..plotting import energy_field
@@ -165,7 +155,6 @@ def export(data_root: Path, runs: tuple[str, ...], target: str, selection: str |
     """
     ctx, chosen = _context(data_root, runs, cache, config, adapter)
     check_target(ctx, target)
-    compute_missing(ctx, chosen, target)
     try:
         path = ctx.export(chosen, target, output, selection=selection)
     except ImportError as exc:
