@@ -313,7 +313,9 @@ def plot_psd(
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """2-D histogram of PSD (tail over total charge) against energy, log colour scale:
-    neutrons and gammas fall on two bands. Needs a ``psd`` field (``basic_features``
+    neutrons and gammas fall on two bands. The psd axis spans the 0.5 to 99.5 percentiles of
+    the values within [0, 1] (the ratio's range for a pulse; triggers of almost no charge
+    fall anywhere), and the entries outside it are counted. Needs a ``psd`` field (``basic_features``
     with charge gates); ConfigError naming what is missing otherwise."""
     names = data.dtype.names or ()
     if psd not in names:
@@ -335,13 +337,20 @@ def plot_psd(
         from matplotlib.colors import LogNorm
 
         x_hi = float(np.percentile(x, 99.5)) or 1.0
-        y_lo, y_hi = (float(v) for v in np.percentile(y, [0.5, 99.5]))
-        counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi],
-                                                                [y_lo, y_hi if y_hi > y_lo else y_lo + 1]])
+        # tail / total is within [0, 1] for a pulse; triggers of nearly no charge have any
+        # ratio and would stretch the axis far beyond the bands
+        inside = y[(y >= 0.0) & (y <= 1.0)]
+        y_lo, y_hi = (float(v) for v in np.percentile(inside if len(inside) else y, [0.5, 99.5]))
+        y_hi = y_hi if y_hi > y_lo else y_lo + 1
+        outside = int(np.count_nonzero((y < y_lo) | (y > y_hi)))
+        counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi], [y_lo, y_hi]])
         mesh = ax.pcolormesh(xe, ye, np.where(counts > 0, counts, np.nan).T, norm=LogNorm(), cmap="viridis")
         fig.colorbar(mesh, ax=ax, label="entries per bin")
     ax.set_xlabel(_label(data, energy))
     ax.set_ylabel(f"{psd} (tail / total charge)")
+    if len(x) and outside:
+        ax.text(0.99, 0.01, f"{outside} outside the psd range shown", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8)
     ax.set_title(title or f"PSD against energy ({len(x)} entries)", fontsize=10)
     save(fig, path)
     return fig
