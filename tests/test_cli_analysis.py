@@ -98,3 +98,16 @@ def test_waveform_plot_draws_the_level_a_hit_must_cross_not_the_threshold_floor(
     n_peaks = np.bincount(ctx.get_data("sci", "peaks")["record_i"], minlength=len(st))
     assert np.all(n_peaks[beyond] > 0) and np.all(n_peaks[inside] == 0)
     assert beyond.sum() > 100 and inside.sum() > 10
+
+
+def test_plot_of_a_list_mode_run_draws_its_triggers(tmp_path):
+    """A list-mode run (no waveforms) has no peaks: its spectrum and rate are drawn from its
+    triggers without --target, instead of an error telling to pass one."""
+    root = tmp_path / "DAQ"
+    assert invoke("generate", root, "--runs", "1", "--waveforms", "50", "--format", "compass-bin",
+                  "--list-mode").exit_code == 0
+    for what in ("spectrum", "rate"):
+        out = tmp_path / f"{what}.png"
+        r = invoke("plot", root, "run_001", "--what", what, "-o", out, "--cache", tmp_path / "cache")
+        assert r.exit_code == 0, r.output
+        assert out.read_bytes()[:4] == b"\x89PNG"

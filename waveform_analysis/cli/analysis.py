@@ -61,6 +61,14 @@ def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config:
     return ctx, chosen
 
 
+def _default_target(ctx: Any, runs: list[str], what: str) -> str:
+    """:data:`DEFAULT_TARGET`, but ``triggers`` for a spectrum or rate of list-mode runs (no
+    waveforms, so no peaks)."""
+    if what in ("spectrum", "rate") and not ctx.run_info(runs[0]).get("has_waveforms", True):
+        return "triggers"
+    return DEFAULT_TARGET[what]
+
+
 def _batch_with_progress(ctx: Any, runs: list[str], target: str) -> None:
     """The Context's runner from the command line: the uncached runs in one batch (on all
     cores) with a progress bar, before they are read one at a time."""
@@ -74,7 +82,8 @@ def _batch_with_progress(ctx: Any, runs: list[str], target: str) -> None:
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--what", type=click.Choice(list(DEFAULT_TARGET)), default="waveforms", show_default=True)
 @click.option("--target", default=None,
-              help="data to draw (default: st_waveforms, peaks, basic_features or coincidences by --what)")
+              help="data to draw (default: st_waveforms, peaks (triggers for a list-mode run), "
+                   "basic_features or coincidences by --what)")
 @click.option("--sum", "summed", is_flag=True, help="several runs (or a glob) drawn as one")
 @SELECTION_OPTION
 @click.option("--linear", is_flag=True, help="spectrum: a linear count axis instead of log")
@@ -101,7 +110,7 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
     ctx, chosen = _context(data_root, runs, cache, config, adapter)
     if len(chosen) > 1 and not summed:
         raise click.UsageError(f"{len(chosen)} runs given: pass --sum to draw them as one")
-    name = check_target(ctx, target or DEFAULT_TARGET[what])
+    name = check_target(ctx, target or _default_target(ctx, chosen, what))
     label = chosen[0] if len(chosen) == 1 else f"{len(chosen)} runs ({chosen[0]} ... {chosen[-1]})"
     if what == "waveforms":
         if len(chosen) > 1:
