@@ -111,3 +111,13 @@ def test_plot_of_a_list_mode_run_draws_its_triggers(tmp_path):
         r = invoke("plot", root, "run_001", "--what", what, "-o", out, "--cache", tmp_path / "cache")
         assert r.exit_code == 0, r.output
         assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spectrum_counts_records_of_basic_features_not_basic_features(data, tmp_path):
+    """The axis and legend name what a row is: a record of basic_features, a pair of
+    coincidences (not "4000 basic_features")."""
+    from waveform_analysis.cli.analysis import row_noun
+
+    assert [row_noun(n) for n in ("peaks", "triggers", "basic_features", "st_waveforms",
+                                  "coincidences", "events", "mine")] == [
+        "peaks", "triggers", "records", "records", "pairs", "events", "rows of mine"]

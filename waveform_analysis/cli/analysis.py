@@ -61,6 +61,16 @@ def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config:
     return ctx, chosen
 
 
+#: What a row of each standard data type is, for axis labels and legends.
+_NOUNS = {"peaks": "peaks", "triggers": "triggers", "basic_features": "records",
+          "st_waveforms": "records", "coincidences": "pairs", "events": "events"}
+
+
+def row_noun(name: str) -> str:
+    """What a row of ``name`` is called on a plot ("records" for basic_features)."""
+    return _NOUNS.get(name, f"rows of {name}")
+
+
 def _default_target(ctx: Any, runs: list[str], what: str) -> str:
     """:data:`DEFAULT_TARGET`, but ``triggers`` for a spectrum or rate of list-mode runs (no
     waveforms, so no peaks)."""
@@ -129,9 +139,9 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
             field = energy_field(data)
             fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
             fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear,
-                                         noun=name)
+                                         noun=row_noun(name))
         elif what == "rate":
-            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=name)
+            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=row_noun(name))
         elif what == "psd":
             fig = plotting.plot_psd(data, title=f"{label}: PSD against energy")
         else:
