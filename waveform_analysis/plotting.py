@@ -121,8 +121,10 @@ def plot_waveforms(
             for p in mine:
                 ax.axvspan(p["left"] * dt, p["right"] * dt, color="tab:red", alpha=0.18, lw=0)
             if n_found:
-                ax.plot(mine["position"] * dt, rec["wave"][mine["position"]], "v" if sign < 0 else "^",
-                        color="tab:red", ms=6, label="peak")
+                # at the extremum's level: the sample at the position (where the 3-sample
+                # average peaks) may be a swing beside a one-sample spike
+                ax.plot(mine["position"] * dt, base + sign * mine["height"].astype(np.float64),
+                        "v" if sign < 0 else "^", color="tab:red", ms=6, label="peak")
         if gates is not None:
             _draw_gates(ax, np.asarray(gates)[int(i)] * dt)
         ax.set_title(
