@@ -119,3 +119,18 @@ def test_uncached_runs_are_computed_in_one_batch_by_the_context_s_runner(tmp_pat
     off = Context(storage_dir=tmp_path / "cache3", config={"data_root": str(tmp_path / "DAQ")}, runner=False)
     off.register(standard_plugins())
     np.testing.assert_array_equal(off.get_array(RUNS, "peaks"), got)  # each run as it is read
+
+
+def test_fields_keep_only_the_columns_asked_for_after_the_selection(ctx):
+    """fields= keeps a few columns (what a summed spectrum needs), so the rows held over many
+    runs are a few bytes each; the selection still sees every field."""
+    full = ctx.get_array(RUNS, "peaks", selection="width > 3")
+    got = ctx.get_array(RUNS, "peaks", selection="width > 3", fields=["area", "channel"])
+    assert got.dtype.names == ("area", "channel", "run_id") and got.itemsize < full.itemsize / 2
+    for f in got.dtype.names:
+        np.testing.assert_array_equal(got[f], full[f])
+    assert got.dtype.fields["area"][2:] == full.dtype.fields["area"][2:]  # titles (units) kept
+    df = ctx.get_df(RUNS, "peaks", columns=["run_id", "area"])
+    assert list(df.columns) == ["run_id", "area"] and len(df) == len(ctx.get_array(RUNS, "peaks"))
+    with pytest.raises(ConfigError, match="'aera'.*area"):
+        ctx.get_array(RUNS, "peaks", fields=["aera"])

@@ -65,14 +65,15 @@ def missing_runs(context: Any, runs: str | Iterable[str], name: str) -> list[str
     return out
 
 
-def with_run_id(dtype: np.dtype, width: int) -> np.dtype:
-    """``dtype`` (titles kept) plus a ``run_id`` string field of ``width`` characters."""
+def with_run_id(dtype: np.dtype, width: int, names: Iterable[str] | None = None) -> np.dtype:
+    """``dtype`` (titles kept; only ``names`` when given) plus a ``run_id`` string field of
+    ``width`` characters."""
     if not dtype.names:
         raise ConfigError(f"data of dtype {dtype} has no named fields; many runs need a structured array")
     if "run_id" in dtype.names:
         raise ConfigError("the data already has a 'run_id' field")
     fields = []
-    for name in dtype.names:
+    for name in dtype.names if names is None else names:
         kind, _, *title = dtype.fields[name]
         fields.append(((title[0], name) if title else name, kind))
     fields.append((("Run the row comes from", "run_id"), f"U{max(1, width)}"))
@@ -122,27 +123,47 @@ def get_array(
     selection: Selection = None,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> np.ndarray:
-    """``name`` over ``runs`` as one structured array with a ``run_id`` field (see the module)."""
+    """``name`` over ``runs`` as one structured array with a ``run_id`` field (see the module);
+    ``fields``: only these columns (after the selection, which sees them all), so that the rows
+    kept over many runs are as small as what they are for."""
     run_list = expand_runs(context, runs)
     width = max((len(r) for r in run_list), default=1)
     parts = []
-    first = dtype = None
+    first = dtype = names = None
     for run_id, kept in iter_selected(context, run_list, name, selection, time_range, seconds_range):
         if dtype is None:
-            first, dtype = kept.dtype, with_run_id(kept.dtype, width)
+            first, names = kept.dtype, _columns(kept.dtype, fields, name)
+            dtype = with_run_id(kept.dtype, width, names)
         elif kept.dtype != first:
             raise ConfigError(
                 f"{name!r} of run {run_id!r} has the layout {kept.dtype}, unlike the runs before it "
                 f"({first}; e.g. another record length); such runs cannot be joined in one array"
             )
         part = np.empty(len(kept), dtype)
-        for field in kept.dtype.names:
+        for field in names:
             part[field] = kept[field]
         part["run_id"] = run_id
         parts.append(part)
         del kept
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _columns(dtype: np.dtype, fields: Iterable[str] | None, name: str) -> tuple[str, ...]:
+    """The fields of ``dtype`` to keep (``run_id`` is always added); an unknown one is a
+    ConfigError naming it and the closest field."""
+    if fields is None:
+        return dtype.names
+    import difflib
+
+    wanted = [f for f in dict.fromkeys(fields) if f != "run_id"]
+    for f in wanted:
+        if f not in dtype.names:
+            close = difflib.get_close_matches(f, dtype.names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{name!r} has no field {f!r}{hint} (fields: {', '.join(dtype.names)})")
+    return tuple(wanted)
 
 
 def selected_rows(
@@ -152,11 +173,12 @@ def selected_rows(
     selection: Selection = None,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> np.ndarray:
     """What ``ctx.get_df`` shows: one run's selected data as ``get_data`` has it (a run
-    name), or :func:`get_array` with ``run_id`` (a list or a glob)."""
+    name), or :func:`get_array` with ``run_id`` (a list or a glob) and only ``fields``."""
     if isinstance(runs, str) and not _GLOB & set(runs):
         start_ns = run_start_ns(context, runs) if seconds_range is not None else 0
         return apply_selection(context.get_data(runs, name), selection, time_range=time_range,
                                seconds_range=seconds_range, run_start_ns=start_ns)
-    return get_array(context, runs, name, selection, time_range, seconds_range)
+    return get_array(context, runs, name, selection, time_range, seconds_range, fields)

@@ -71,6 +71,23 @@ def row_noun(name: str) -> str:
     return _NOUNS.get(name, f"rows of {name}")
 
 
+#: The fields each picture reads: over many runs only these are kept, a few bytes a row.
+_PLOT_FIELDS = {
+    "spectrum": ("energy_calibrated", "energy", "charge_long", "area", "height", "board", "channel"),
+    "rate": ("time", "board", "channel"),
+    "psd": ("energy_calibrated", "energy", "charge_long", "area", "psd", "board", "channel"),
+    "tof": ("delta_t", "ref_board", "ref_channel", "board", "channel"),
+}
+
+
+def _plot_fields(ctx: Any, name: str, what: str) -> list[str] | None:
+    """The fields of ``name`` the picture reads (None, all of them, when its dtype is unknown)."""
+    dtype = getattr(ctx.plugins[name], "dtype", None)
+    if dtype is None or not dtype.names:
+        return None
+    return [f for f in _PLOT_FIELDS[what] if f in dtype.names]
+
+
 def _default_target(ctx: Any, runs: list[str], what: str) -> str:
     """:data:`DEFAULT_TARGET`, but ``triggers`` for a spectrum or rate of list-mode runs (no
     waveforms, so no peaks)."""
@@ -132,7 +149,7 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
             title=f"{run}: waveforms with found peaks", selection=selection,
         )
     else:
-        data = ctx.get_array(chosen, name, selection=selection)
+        data = ctx.get_array(chosen, name, selection=selection, fields=_plot_fields(ctx, name, what))
         if what == "spectrum":
             from ..plotting import energy_field
 

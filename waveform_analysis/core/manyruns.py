@@ -69,7 +69,7 @@ class ManyRuns:
         from .catalog import to_frame
 
         self.compute_missing(run_id, data_name)
-        data = selected_rows(self, run_id, data_name, selection, time_range, seconds_range)
+        data = selected_rows(self, run_id, data_name, selection, time_range, seconds_range, columns)
         which = f"run {run_id!r}" if isinstance(run_id, str) else f"runs {list(run_id)!r}"
         return to_frame(data, f"{data_name!r} of {which}", columns)
 
@@ -80,20 +80,22 @@ class ManyRuns:
         selection: Any = None,
         time_range: tuple[float, float] | None = None,
         seconds_range: tuple[float, float] | None = None,
+        fields: list[str] | None = None,
     ) -> np.ndarray:
         """``data_name`` of many runs as one array with a ``run_id`` field, selected run by run.
 
         ``runs``: a name, a glob (``"run_0*"``) or a list. ``selection``: a string such
         as ``"area > 100 & channel == 0"`` (parsed, never evaluated as Python) or a
         function of the array returning a bool mask; ``time_range=(t0, t1)`` in ns and
-        ``seconds_range=(a, b)`` since the run's start. Runs not cached are computed first
+        ``seconds_range=(a, b)`` since the run's start; ``fields``: only these columns (the
+        selection sees them all), for small rows over many runs. Runs not cached are computed first
         by the runner, in one batch; then each run is loaded, selected and let go; see
         :mod:`waveform_analysis.analysis.superrun`.
         """
         from ..analysis.superrun import get_array
 
         self.compute_missing(runs, data_name)
-        return get_array(self, runs, data_name, selection, time_range, seconds_range)
+        return get_array(self, runs, data_name, selection, time_range, seconds_range, fields)
 
     def export(
         self, runs: str | Iterable[str], data_name: str, path: str | Path, selection: Any = None
