@@ -135,3 +135,27 @@ def test_peak_markers_sit_at_the_peak_s_height_beyond_the_baseline(polarity):
         want = st["baseline"][r] + sign * peaks["height"][peaks["record_i"] == r]
         np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-6)
         assert sign * (line.get_ydata()[0] - st["baseline"][r]) > 20  # on the peak's side
+
+
+def test_rate_of_several_runs_is_per_run_where_their_times_overlap():
+    """Runs without a stated start all count time from their own start: summed over two such
+    runs the plot drew twice each run's rate. Each time bin's count is divided by the runs
+    that cover it: two runs at 100 Hz read 100 Hz; runs one after the other, their own rates."""
+    from waveform_analysis.analysis.superrun import with_run_id
+
+    rng = np.random.default_rng(0)
+    dtype = with_run_id(np.dtype([("time", np.int64), ("channel", np.int16)]), 5)
+
+    def run(name, t0_ns, hz):
+        n = int(10 * hz)
+        out = np.zeros(n, dtype)
+        out["time"] = np.sort(rng.uniform(0, 10e9, n)).astype(np.int64) + t0_ns
+        out["run_id"] = name
+        return out
+
+    both = np.concatenate([run("a", 0, 100.0), run("b", 0, 100.0)])
+    values = plotting.plot_rate(both, bins=10).axes[0].patches[0].get_data().values
+    np.testing.assert_allclose(values, 100.0, rtol=0.25)
+    after = np.concatenate([run("a", 0, 100.0), run("b", int(10e9), 300.0)])
+    values = plotting.plot_rate(after, bins=10).axes[0].patches[0].get_data().values
+    assert np.all(np.abs(values[:4] - 100) < 30) and np.all(np.abs(values[-4:] - 300) < 60)

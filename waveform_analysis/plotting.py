@@ -257,7 +257,9 @@ def plot_rate(
 ) -> Any:
     """Peak rate per channel (per board and channel with several boards) over the run
     (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps;
-    ``noun`` names what is counted (``"triggers"``)."""
+    ``noun`` names what is counted (``"triggers"``). Rows of several runs (a ``run_id``
+    field): each bin's count is divided by the runs whose time span covers it, so runs that
+    all count from their own start give the rate per run, not their sum."""
     peaks = _select(peaks, selection)
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
@@ -270,7 +272,9 @@ def plot_rate(
         edges = np.linspace(0.0, span, bins + 1)
         width = edges[1] - edges[0]
         channels = _groups(peaks)
-        counts = [np.histogram(t[mask], edges)[0] / width for _, mask in channels]
+        per_bin = width * _runs_covering(peaks, t, edges)
+        counts = [np.histogram(t[mask], edges)[0] / np.where(per_bin > 0, per_bin, np.inf)
+                  for _, mask in channels]
         r_unit, r_scale = ("kHz", 1e-3) if max(c.max() for c in counts) >= 1e4 else ("Hz", 1.0)
         for (name, _), c in zip(channels, counts):
             ax.stairs(c * r_scale, edges * scale, label=name, lw=1.2)
@@ -282,6 +286,19 @@ def plot_rate(
     ax.set_title(title or "Peak rate over the run", fontsize=10)
     save(fig, path)
     return fig
+
+
+def _runs_covering(rows: np.ndarray, t: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per time bin, how many runs' spans (first to last row, by ``run_id``) overlap it; 1 for
+    rows without ``run_id``."""
+    if "run_id" not in (rows.dtype.names or ()):
+        return np.ones(len(edges) - 1)
+    runs, inverse = np.unique(rows["run_id"], return_inverse=True)
+    lo = np.full(len(runs), np.inf)
+    hi = np.full(len(runs), -np.inf)
+    np.minimum.at(lo, inverse, t)
+    np.maximum.at(hi, inverse, t)
+    return np.sum((lo[:, None] <= edges[None, 1:]) & (hi[:, None] >= edges[None, :-1]), axis=0).astype(float)
 
 
 def _select(data: np.ndarray, selection: Any) -> np.ndarray:
