@@ -1,18 +1,29 @@
 """The analysis layer: coincidence throughput, memory of many runs as one, ROOT export speed.
 
-    python bench/bench_analysis.py [--seconds 20] [--runs 100] [--rows 60000] [--repeat 3]
+    python bench/bench_analysis.py [--seconds 20] [--runs 100] [--rows 60000] [--repeat 5]
+                                   [--batch-runs 6]
+
+Every timing is the median of ``--repeat`` interleaved repetitions with its spread
+(min-max), beside a reference timed in the same repetitions; the load average is
+printed with each case (the machine is shared).
 
 * Coincidences: two channels triggering at 50 kHz each for ``--seconds`` of run (a
   start detector and a stop detector 37.5 ns later for a third of the particles,
   the rest uncorrelated), ``find_coincidences`` with a 100 ns window, reference
-  ``"0:0"`` and ``"all"``: triggers per second, best of ``--repeat``.
+  ``"0:0"`` and ``"all"``: triggers per second; reference: the stable sort of the
+  time stamps alone (the floor of a time-sorted merge).
 * Many runs: ``--runs`` cached runs of ``--rows`` peaks each (a plugin that draws
   them from a seeded generator; the data are cached by the Context as any other),
   then in a new process ``ctx.get_array(runs, "bench_peaks", selection=...)`` keeping
   about 1 % of the rows; its peak RSS growth (``VmHWM`` after minus before) against
   the size of one run's data.
+* Uncached runs: ``--batch-runs`` generated runs, ``get_array`` on an empty cache
+  with the Context's default runner (one batch on all cores) against
+  ``runner=False`` (each run computed as it is read).
 * Export: a generated VX2730 run (2 channels x 10,000 records x 800 samples) to
-  ROOT, LZ4 (default), zlib and uncompressed: MB/s of array data, best of ``--repeat``.
+  ROOT, LZ4 (default), zlib and uncompressed: MB/s of array data (the per-channel
+  spectra, counted in a second pass, included); reference: ``np.save`` of the same
+  array (a plain write).
 
 Targets (issue 19): >= 5 M triggers/s; peak RSS growth < 2 x one run's data;
 ROOT export >= 100 MB/s of array data.
@@ -24,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +74,25 @@ class BenchPeaks(Plugin):
         return out
 
 
+def load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def interleaved(funcs: dict, repeat: int) -> dict[str, list[float]]:
+    """Seconds of each function, ``repeat`` rounds, every round running each once in turn."""
+    out: dict[str, list[float]] = {k: [] for k in funcs}
+    for _ in range(repeat):
+        for k, f in funcs.items():
+            t0 = time.perf_counter()
+            f()
+            out[k].append(time.perf_counter() - t0)
+    return out
+
+
+def med(ts: list[float]) -> str:
+    return f"{statistics.median(ts):.3f} s ({min(ts):.3f}-{max(ts):.3f})"
+
+
 def triggers(seconds: float, rate_hz: float = 50e3, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = int(seconds * rate_hz)
@@ -83,17 +114,40 @@ def triggers(seconds: float, rate_hz: float = 50e3, seed: int = 0) -> np.ndarray
 def bench_coincidences(seconds: float, repeat: int) -> dict[str, float]:
     tr = triggers(seconds)
     find_coincidences(tr[:1000], 100.0)  # kernels compiled (numba's cache), not timed
+    n_pairs = {r: len(find_coincidences(tr, 100.0, r)) for r in ("0:0", "all")}
+    print(f"coincidences: {len(tr):,} triggers, {load()}")
+    times = interleaved({"0:0": lambda: find_coincidences(tr, 100.0, "0:0"),
+                         "all": lambda: find_coincidences(tr, 100.0, "all"),
+                         "sort": lambda: np.argsort(tr["timestamp"], kind="stable")}, repeat)
     out = {}
     for reference in ("0:0", "all"):
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            pairs = find_coincidences(tr, 100.0, reference)
-            best = min(best, time.perf_counter() - t0)
-        out[reference] = len(tr) / best
-        print(f"coincidences, reference {reference!r:6}: {len(tr):,} triggers, {len(pairs):,} pairs, "
-              f"{best * 1e3:.0f} ms, {len(tr) / best / 1e6:.1f} M triggers/s")
+        t = statistics.median(times[reference])
+        out[reference] = len(tr) / t
+        print(f"  reference {reference!r:6}: {n_pairs[reference]:,} pairs, {med(times[reference])}, "
+              f"{len(tr) / t / 1e6:.1f} M triggers/s (median; {len(tr) / max(times[reference]) / 1e6:.1f}-"
+              f"{len(tr) / min(times[reference]) / 1e6:.1f}), {t / statistics.median(times['sort']):.1f} x the sort")
+    print(f"  reference: stable sort of the time stamps {med(times['sort'])}; {load()}")
     return out
+
+
+def bench_batch_runner(work: Path, n_runs: int, repeat: int) -> dict[str, float]:
+    runs = [f"run_{i:03d}" for i in range(n_runs)]
+    for i, r in enumerate(runs):
+        generate_run(work / "DAQ", r, n_channels=2, n_waveforms=3000, n_samples=400, seed=i)
+    caches = iter(range(10**6))
+
+    def once(runner) -> None:
+        ctx = Context(storage_dir=work / f"cache{next(caches)}", config={"data_root": str(work / "DAQ")},
+                      runner=runner)
+        ctx.register(standard_plugins())
+        ctx.get_array(runs, "peaks", selection=SELECTION)
+
+    print(f"uncached runs: {n_runs} runs of 2 x 3,000 records x 400 samples to peaks, {load()}")
+    times = interleaved({"batch": lambda: once(None), "one by one": lambda: once(False)}, repeat)
+    ratio = statistics.median(times["one by one"]) / statistics.median(times["batch"])
+    print(f"  get_array, default runner (one batch): {med(times['batch'])}; runner=False: "
+          f"{med(times['one by one'])}; {ratio:.2f} x; {load()}")
+    return {"ratio": ratio}
 
 
 CHILD = """
@@ -143,18 +197,25 @@ def bench_export(work: Path, repeat: int) -> dict[str, float]:
     generate_run(work / "DAQ", "run_001", n_channels=2, n_waveforms=10_000, n_samples=800, seed=1)
     ctx = Context(storage_dir=work / "cache", config={"data_root": str(work / "DAQ")})
     ctx.register(standard_plugins())
-    nbytes = ctx.get_data("run_001", "st_waveforms").nbytes
+    data = np.array(ctx.get_data("run_001", "st_waveforms"))
+    nbytes = data.nbytes
     ctx.release("run_001")
+    print(f"export: st_waveforms, {nbytes / 1e6:.0f} MB of arrays, {load()}")
+    funcs = {str(c): (lambda c=c: export(ctx, "run_001", "st_waveforms", work / "out.root", compression=c))
+             for c in ("lz4", "zlib", None)}
+    sizes = {}
+    for name, f in funcs.items():
+        sizes[name] = f().stat().st_size
+    funcs["np.save"] = lambda: np.save(work / "plain.npy", data)
+    times = interleaved(funcs, repeat)
     out = {}
-    for compression in ("lz4", "zlib", None):
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            path = export(ctx, "run_001", "st_waveforms", work / "out.root", compression=compression)
-            best = min(best, time.perf_counter() - t0)
-        out[str(compression)] = nbytes / best / 1e6
-        print(f"export st_waveforms to ROOT, {str(compression):4}: {nbytes / 1e6:.0f} MB of arrays in "
-              f"{best:.2f} s = {nbytes / best / 1e6:.0f} MB/s, file {path.stat().st_size / 1e6:.0f} MB")
+    for name, ts in times.items():
+        t = statistics.median(ts)
+        out[name] = nbytes / t / 1e6
+        print(f"  {name:8}: {med(ts)} = {nbytes / t / 1e6:.0f} MB/s (median; {nbytes / max(ts) / 1e6:.0f}-"
+              f"{nbytes / min(ts) / 1e6:.0f}), {t / statistics.median(times['np.save']):.1f} x np.save"
+              + ("" if name == "np.save" else f", file {sizes[name] / 1e6:.0f} MB"))
+    print(f"  {load()}")
     return out
 
 
@@ -163,12 +224,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="run length of the coincidence case")
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--rows", type=int, default=60_000, help="peaks per run of the many-runs case")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--batch-runs", type=int, default=6, help="runs of the uncached get_array case")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_analysis_"))
     try:
         rate = bench_coincidences(args.seconds, args.repeat)
         many = bench_many_runs(work / "many", args.runs, args.rows)
+        batch = bench_batch_runner(work / "batch", args.batch_runs, args.repeat)
         speed = bench_export(work / "export", args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -178,6 +241,7 @@ def main() -> None:
         ("get_array RSS growth / one run", many["ratio"], "< 2", many["ratio"] < 2),
         ("ROOT export, lz4 [MB/s]", speed["lz4"], ">= 100", speed["lz4"] >= 100),
         ("ROOT export, uncompressed [MB/s]", speed["None"], ">= 100", speed["None"] >= 100),
+        ("uncached get_array, one by one / batch", batch["ratio"], "-", True),
     ]
     print()
     for label, value, target, ok in checks:

@@ -48,3 +48,18 @@ def test_tof_plot_has_one_histogram_per_channel_pair(tmp_path):
     fig = plotting.plot_tof(co, selection="channel == 1")
     assert len(fig.axes[0].get_legend().get_texts()) == 1
     assert "[ns]" in fig.axes[0].get_xlabel()
+
+
+def test_psd_axis_shows_the_bands_not_the_noise_triggers_far_outside_0_to_1():
+    """Triggers of nearly no charge have a ratio anywhere (-5 on the legend and scintillator
+    runs): the axis keeps to the physical range of tail / total, so the bands stay visible,
+    and says how many entries fall outside it."""
+    d = _features()
+    rng = np.random.default_rng(3)
+    d["psd"][:600] = rng.uniform(-5.0, -1.0, 600)
+    d["energy_calibrated"][:600] = rng.uniform(0.0, 30.0, 600)
+    fig = plotting.plot_psd(d)
+    lo, hi = fig.axes[0].get_ylim()
+    assert 0.0 <= lo < 0.1 and 0.28 < hi <= 1.0
+    assert any("outside the psd range" in t.get_text() and int(t.get_text().split()[0]) >= 600
+               for t in fig.axes[0].texts)

@@ -78,3 +78,46 @@ def test_export_command_writes_what_the_context_writes(data, tmp_path):
         np.testing.assert_array_equal(table.column(field).to_numpy(), want[field])
     r = invoke("export", data, "run_001", "--target", "peak", "-o", out, "--cache", cache)
     assert r.exit_code == 2 and "did you mean 'peaks'" in r.output
+
+
+def test_waveform_plot_draws_the_level_a_hit_must_cross_not_the_threshold_floor(tmp_path):
+    """A hit starts beyond max(threshold, threshold_sigma x noise), the noise raised to a noisy
+    record's own: the line drawn is that level, so a record whose samples cross the line has
+    a peak and one that stays inside has none (scintillator records, noise drawn per record)."""
+    from waveform_analysis.cli.common import waveform_plot_settings
+    from waveform_analysis.synthetic import generate_run
+
+    generate_run(tmp_path / "DAQ", "sci", shape="scintillator", n_waveforms=300, seed=4)
+    ctx = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")})
+    ctx.register(standard_plugins())
+    st = ctx.get_data("sci", "st_waveforms")
+    level = waveform_plot_settings(ctx, "sci", st)["threshold"]
+    assert np.all(level >= 8.0) and level.max() > level.min() + 1  # the records' noise differs
+    beyond = (st["baseline"] - st["wave"].min(axis=1)) > level + 1  # clear of the rounding
+    inside = (st["baseline"] - st["wave"].min(axis=1)) < level - 1
+    n_peaks = np.bincount(ctx.get_data("sci", "peaks")["record_i"], minlength=len(st))
+    assert np.all(n_peaks[beyond] > 0) and np.all(n_peaks[inside] == 0)
+    assert beyond.sum() > 100 and inside.sum() > 10
+
+
+def test_plot_of_a_list_mode_run_draws_its_triggers(tmp_path):
+    """A list-mode run (no waveforms) has no peaks: its spectrum and rate are drawn from its
+    triggers without --target, instead of an error telling to pass one."""
+    root = tmp_path / "DAQ"
+    assert invoke("generate", root, "--runs", "1", "--waveforms", "50", "--format", "compass-bin",
+                  "--list-mode").exit_code == 0
+    for what in ("spectrum", "rate"):
+        out = tmp_path / f"{what}.png"
+        r = invoke("plot", root, "run_001", "--what", what, "-o", out, "--cache", tmp_path / "cache")
+        assert r.exit_code == 0, r.output
+        assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spectrum_counts_records_of_basic_features_not_basic_features(data, tmp_path):
+    """The axis and legend name what a row is: a record of basic_features, a pair of
+    coincidences (not "4000 basic_features")."""
+    from waveform_analysis.cli.analysis import row_noun
+
+    assert [row_noun(n) for n in ("peaks", "triggers", "basic_features", "st_waveforms",
+                                  "coincidences", "events", "mine")] == [
+        "peaks", "triggers", "records", "records", "pairs", "events", "rows of mine"]

@@ -51,9 +51,11 @@ def _brute(tr: np.ndarray, window_ns: float, reference, offsets=None, partners=N
             if partners is not None and names[j] not in partners:
                 continue
             if reference == "all":
+                # each pair once, the lower (board, channel) as reference: delta_t keeps one
+                # sign convention per channel pair
                 if partners is not None and names[i] not in partners:
                     continue
-                if (t[i], i) >= (t[j], j):
+                if (tr["board"][i], tr["channel"][i]) > (tr["board"][j], tr["channel"][j]):
                     continue
             elif names[i] != reference:
                 continue
@@ -64,7 +66,7 @@ def _brute(tr: np.ndarray, window_ns: float, reference, offsets=None, partners=N
 @pytest.mark.parametrize(
     ("reference", "partners", "offsets"),
     [("0:0", None, None), ("0:0", ["0:1"], {"0:1": -37.5}), ("all", None, {"1:3": 12.25}),
-     ("all", ["0:0", "1:3"], None), (1, None, None)],
+     ("all", ["0:0", "1:3"], None), ("all", None, {"0:1": -60.0}), (1, None, None)],
 )
 def test_pairs_and_delta_t_equal_the_brute_force_pairs(reference, partners, offsets):
     tr = _tof(300)
@@ -77,6 +79,17 @@ def test_pairs_and_delta_t_equal_the_brute_force_pairs(reference, partners, offs
     np.testing.assert_array_equal(got["time"], tr["time"][got["ref_index"]])
     np.testing.assert_array_equal(got["channel"], tr["channel"][got["index"]])
     np.testing.assert_array_equal(got["ref_board"], tr["board"][got["ref_index"]])
+
+
+def test_all_pairs_take_the_lower_channel_as_reference_whichever_came_first():
+    """A time-of-flight histogram per channel pair needs one sign convention: with "all", a
+    stop detector firing before its start detector is a negative delta_t of the same pair,
+    not a pair of its own with the channels swapped."""
+    tr = _triggers({(0, 0): np.array([1_000_000, 5_000_000]), (0, 1): np.array([998_000, 5_003_000])})
+    got = find_coincidences(tr, 10.0, "all")
+    assert set(zip(got["ref_channel"].tolist(), got["channel"].tolist())) == {(0, 1)}
+    np.testing.assert_allclose(np.sort(got["delta_t"]), [-2.0, 3.0])
+    assert np.all(np.diff(got["time"]) >= 0)  # still in the references' time order
 
 
 def test_delta_t_keeps_the_picosecond_stamp_and_the_offset_centres_the_tof_peak():

@@ -37,6 +37,9 @@ NUMBA_OUTSIDE_KERNELS = {
 UPWARD_IMPORTS = {
     # Context.watch is the façade's entry to online processing, which is built on the Context
     ("core.context", "online"),
+    # the Context's default runner (computes the uncached runs of get_array / export in one
+    # batch); injected otherwise (Context(runner=...)), imported only when it runs
+    ("core.manyruns", "batch"),
 }
 
 

@@ -112,3 +112,50 @@ def test_plot_waveforms_from_the_command_line_draws_the_gates(tmp_path):
                                        "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("polarity", ["negative", "positive"])
+def test_peak_markers_sit_at_the_peak_s_height_beyond_the_baseline(polarity):
+    """The marker is drawn at (position, baseline -/+ height): at the extremum's level. The sample
+    at the position (where the 3-sample average peaks) can be a swing to the other side beside a
+    one-sample spike, which put the marker below the baseline of a positive peak (the WaveDump
+    TPB run: samples 7705 7699 7730 7689 7702, baseline 7704.5, position on the 7699)."""
+    st, _ = synthesize(n_channels=1, n_waveforms=4, n_samples=200, seed=3, noise_only_fraction=1.0)
+    sign = -1 if polarity == "negative" else 1
+    rng = np.random.default_rng(1)
+    for r in range(4):
+        st["wave"][r] = 7704 + rng.integers(-2, 3, 200)
+        st["wave"][r, 98:103] = 7704 + sign * np.array([1, -5, 26, -15, -2])
+    st["baseline"] = compute_baselines(st, 40)
+    peaks = find_peaks(st, threshold=15.0, polarity=polarity)
+    peaks["position"] = 99  # as the TPB run's: the swing before the spike
+    fig = plotting.plot_waveforms(st, peaks, np.arange(4), threshold=15.0, polarity=polarity)
+    for ax, r in zip(fig.axes, range(4)):
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "peak"]
+        want = st["baseline"][r] + sign * peaks["height"][peaks["record_i"] == r]
+        np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-6)
+        assert sign * (line.get_ydata()[0] - st["baseline"][r]) > 20  # on the peak's side
+
+
+def test_rate_of_several_runs_is_per_run_where_their_times_overlap():
+    """Runs without a stated start all count time from their own start: summed over two such
+    runs the plot drew twice each run's rate. Each time bin's count is divided by the runs
+    that cover it: two runs at 100 Hz read 100 Hz; runs one after the other, their own rates."""
+    from waveform_analysis.analysis.superrun import with_run_id
+
+    rng = np.random.default_rng(0)
+    dtype = with_run_id(np.dtype([("time", np.int64), ("channel", np.int16)]), 5)
+
+    def run(name, t0_ns, hz):
+        n = int(10 * hz)
+        out = np.zeros(n, dtype)
+        out["time"] = np.sort(rng.uniform(0, 10e9, n)).astype(np.int64) + t0_ns
+        out["run_id"] = name
+        return out
+
+    both = np.concatenate([run("a", 0, 100.0), run("b", 0, 100.0)])
+    values = plotting.plot_rate(both, bins=10).axes[0].patches[0].get_data().values
+    np.testing.assert_allclose(values, 100.0, rtol=0.25)
+    after = np.concatenate([run("a", 0, 100.0), run("b", int(10e9), 300.0)])
+    values = plotting.plot_rate(after, bins=10).axes[0].patches[0].get_data().values
+    assert np.all(np.abs(values[:4] - 100) < 30) and np.all(np.abs(values[-4:] - 300) < 60)

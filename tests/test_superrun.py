@@ -53,6 +53,7 @@ def test_runs_are_read_through_a_clone_that_lets_each_go(ctx, monkeypatch):
         return new
 
     monkeypatch.setattr(type(ctx), "clone", clone)
+    ctx.runner = False  # no batch first: every run computed as it is read
     ctx.get_array(RUNS, "peaks", seconds_range=(0, 1e-3))
     # each run let go before the next was loaded: the reader held one run at a time
     assert calls == [(what, r) for r in RUNS for what in ("get", "release")]
@@ -87,3 +88,49 @@ def test_runs_of_different_layouts_are_not_joined(tmp_path):
     assert len(both) == len(c.get_data("run_a", "peaks")) + len(c.get_data("run_b", "peaks"))
     with pytest.raises(ConfigError, match="'st_waveforms' of run 'run_b' has the layout"):
         c.get_array(["run_a", "run_b"], "st_waveforms")
+
+
+def test_uncached_runs_are_computed_in_one_batch_by_the_context_s_runner(tmp_path):
+    """get_array / export hand the runs not yet cached to the Context's runner in one call
+    (by default a BatchProcessor on all cores) before reading them one at a time."""
+    from waveform_analysis import BatchProcessor
+
+    generate_runs(tmp_path / "DAQ", RUNS, n_channels=2, n_waveforms=20, n_samples=200, seed=4)
+    calls = []
+
+    def runner(context, run_ids, data_name):
+        calls.append((list(run_ids), data_name))
+        BatchProcessor(context).process_runs(run_ids, data_name, show_progress=False)
+
+    c = Context(storage_dir=tmp_path / "cache", config={"data_root": str(tmp_path / "DAQ")}, runner=runner)
+    c.register(standard_plugins())
+    c.get_data("run_002", "peaks")
+    got = c.get_array(RUNS, "peaks")
+    assert calls == [(["run_001", "run_003"], "peaks")]
+    assert all(c.is_cached(r, "peaks") for r in RUNS) and len(got)
+    c.get_array(RUNS, "peaks", selection="area > 10")
+    assert len(calls) == 1  # all cached now: no batch
+    assert c.clone().runner is runner
+
+    default = Context(storage_dir=tmp_path / "cache2", config={"data_root": str(tmp_path / "DAQ")})
+    default.register(standard_plugins())
+    default.export(RUNS, "peaks", tmp_path / "p.csv")  # the default runner: a BatchProcessor
+    assert all(default.is_cached(r, "peaks") for r in RUNS)
+    off = Context(storage_dir=tmp_path / "cache3", config={"data_root": str(tmp_path / "DAQ")}, runner=False)
+    off.register(standard_plugins())
+    np.testing.assert_array_equal(off.get_array(RUNS, "peaks"), got)  # each run as it is read
+
+
+def test_fields_keep_only_the_columns_asked_for_after_the_selection(ctx):
+    """fields= keeps a few columns (what a summed spectrum needs), so the rows held over many
+    runs are a few bytes each; the selection still sees every field."""
+    full = ctx.get_array(RUNS, "peaks", selection="width > 3")
+    got = ctx.get_array(RUNS, "peaks", selection="width > 3", fields=["area", "channel"])
+    assert got.dtype.names == ("area", "channel", "run_id") and got.itemsize < full.itemsize / 2
+    for f in got.dtype.names:
+        np.testing.assert_array_equal(got[f], full[f])
+    assert got.dtype.fields["area"][2:] == full.dtype.fields["area"][2:]  # titles (units) kept
+    df = ctx.get_df(RUNS, "peaks", columns=["run_id", "area"])
+    assert list(df.columns) == ["run_id", "area"] and len(df) == len(ctx.get_array(RUNS, "peaks"))
+    with pytest.raises(ConfigError, match="'aera'.*area"):
+        ctx.get_array(RUNS, "peaks", fields=["aera"])

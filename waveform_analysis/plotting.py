@@ -121,8 +121,10 @@ def plot_waveforms(
             for p in mine:
                 ax.axvspan(p["left"] * dt, p["right"] * dt, color="tab:red", alpha=0.18, lw=0)
             if n_found:
-                ax.plot(mine["position"] * dt, rec["wave"][mine["position"]], "v" if sign < 0 else "^",
-                        color="tab:red", ms=6, label="peak")
+                # at the extremum's level: the sample at the position (where the 3-sample
+                # average peaks) may be a swing beside a one-sample spike
+                ax.plot(mine["position"] * dt, base + sign * mine["height"].astype(np.float64),
+                        "v" if sign < 0 else "^", color="tab:red", ms=6, label="peak")
         if gates is not None:
             _draw_gates(ax, np.asarray(gates)[int(i)] * dt)
         ax.set_title(
@@ -255,7 +257,9 @@ def plot_rate(
 ) -> Any:
     """Peak rate per channel (per board and channel with several boards) over the run
     (Hz, or kHz above 10 kHz), in ``bins`` equal time bins, of the rows ``selection`` keeps;
-    ``noun`` names what is counted (``"triggers"``)."""
+    ``noun`` names what is counted (``"triggers"``). Rows of several runs (a ``run_id``
+    field): each bin's count is divided by the runs whose time span covers it, so runs that
+    all count from their own start give the rate per run, not their sum."""
     peaks = _select(peaks, selection)
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
@@ -268,7 +272,9 @@ def plot_rate(
         edges = np.linspace(0.0, span, bins + 1)
         width = edges[1] - edges[0]
         channels = _groups(peaks)
-        counts = [np.histogram(t[mask], edges)[0] / width for _, mask in channels]
+        per_bin = width * _runs_covering(peaks, t, edges)
+        counts = [np.histogram(t[mask], edges)[0] / np.where(per_bin > 0, per_bin, np.inf)
+                  for _, mask in channels]
         r_unit, r_scale = ("kHz", 1e-3) if max(c.max() for c in counts) >= 1e4 else ("Hz", 1.0)
         for (name, _), c in zip(channels, counts):
             ax.stairs(c * r_scale, edges * scale, label=name, lw=1.2)
@@ -280,6 +286,19 @@ def plot_rate(
     ax.set_title(title or "Peak rate over the run", fontsize=10)
     save(fig, path)
     return fig
+
+
+def _runs_covering(rows: np.ndarray, t: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per time bin, how many runs' spans (first to last row, by ``run_id``) overlap it; 1 for
+    rows without ``run_id``."""
+    if "run_id" not in (rows.dtype.names or ()):
+        return np.ones(len(edges) - 1)
+    runs, inverse = np.unique(rows["run_id"], return_inverse=True)
+    lo = np.full(len(runs), np.inf)
+    hi = np.full(len(runs), -np.inf)
+    np.minimum.at(lo, inverse, t)
+    np.maximum.at(hi, inverse, t)
+    return np.sum((lo[:, None] <= edges[None, 1:]) & (hi[:, None] >= edges[None, :-1]), axis=0).astype(float)
 
 
 def _select(data: np.ndarray, selection: Any) -> np.ndarray:
@@ -313,7 +332,9 @@ def plot_psd(
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """2-D histogram of PSD (tail over total charge) against energy, log colour scale:
-    neutrons and gammas fall on two bands. Needs a ``psd`` field (``basic_features``
+    neutrons and gammas fall on two bands. The psd axis spans the 0.5 to 99.5 percentiles of
+    the values within [0, 1] (the ratio's range for a pulse; triggers of almost no charge
+    fall anywhere), and the entries outside it are counted. Needs a ``psd`` field (``basic_features``
     with charge gates); ConfigError naming what is missing otherwise."""
     names = data.dtype.names or ()
     if psd not in names:
@@ -335,13 +356,20 @@ def plot_psd(
         from matplotlib.colors import LogNorm
 
         x_hi = float(np.percentile(x, 99.5)) or 1.0
-        y_lo, y_hi = (float(v) for v in np.percentile(y, [0.5, 99.5]))
-        counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi],
-                                                                [y_lo, y_hi if y_hi > y_lo else y_lo + 1]])
+        # tail / total is within [0, 1] for a pulse; triggers of nearly no charge have any
+        # ratio and would stretch the axis far beyond the bands
+        inside = y[(y >= 0.0) & (y <= 1.0)]
+        y_lo, y_hi = (float(v) for v in np.percentile(inside if len(inside) else y, [0.5, 99.5]))
+        y_hi = y_hi if y_hi > y_lo else y_lo + 1
+        outside = int(np.count_nonzero((y < y_lo) | (y > y_hi)))
+        counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi], [y_lo, y_hi]])
         mesh = ax.pcolormesh(xe, ye, np.where(counts > 0, counts, np.nan).T, norm=LogNorm(), cmap="viridis")
         fig.colorbar(mesh, ax=ax, label="entries per bin")
     ax.set_xlabel(_label(data, energy))
     ax.set_ylabel(f"{psd} (tail / total charge)")
+    if len(x) and outside:
+        ax.text(0.99, 0.01, f"{outside} outside the psd range shown", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8)
     ax.set_title(title or f"PSD against energy ({len(x)} entries)", fontsize=10)
     save(fig, path)
     return fig

@@ -9,7 +9,9 @@ run at a time), so a large run is never in memory at once:
   field with a shape per row (``wave``) is a fixed-length array branch; ``run_id``
   becomes ``run_index`` into the list of runs written beside the tree as
   ``<name>_runs`` (a ``TObjString``, one name per line). Plus each channel's
-  spectrum as a histogram (``hist``) named ``spectrum_b<board>_ch<channel>``.
+  spectrum as a histogram (``hist``) named ``spectrum_b<board>_ch<channel>``, counted in
+  a second pass over the runs once the first has found its range (one histogram per
+  channel in memory, never a value per row).
 * ``.h5`` / ``.hdf5`` (h5py): one compound dataset named after the data type, grown
   piece by piece; each field's unit and title are attributes (``<field>.unit``,
   ``<field>.title``); strings are fixed-length bytes.
@@ -23,7 +25,7 @@ Spectra are those of :mod:`waveform_analysis.analysis.spectra`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .selection import Selection
-from .spectra import ENERGY_FIELDS, Spectra, spectra
+from .spectra import ENERGY_FIELDS, Spectra, fill_spectra, spectra
 from .superrun import expand_runs, iter_selected, with_run_id
 
 __all__ = ["export", "units"]
@@ -102,7 +104,8 @@ def export(
         else:
             pieces = iter_selected(context, run_list, name, selection)
             if fmt == "root":
-                _write_root(tmp, name, run_list, pieces, bins, compression)
+                _write_root(tmp, name, run_list, pieces, compression,
+                            lambda acc: fill_spectra(acc, context, run_list, name, selection, bins))
             else:
                 {"hdf5": _write_hdf5, "parquet": _write_parquet}[fmt](tmp, name, run_list, pieces)
         tmp.replace(path)
@@ -125,7 +128,9 @@ def _write_csv(path: Path, field: str | None, hists: dict) -> None:
 
 
 def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[str, np.ndarray]],
-                bins: int, compression: str | None) -> None:
+                compression: str | None, second_pass: Callable[[Spectra], dict]) -> None:
+    """The tree, piece by piece, scanning the spectra's range on the way; then the spectra,
+    counted by ``second_pass`` over the runs again."""
     uproot = _need("uproot")
     hist = _need("hist")
     codecs = {"lz4": lambda: (_need("lz4"), uproot.LZ4(1))[1], "zlib": lambda: uproot.ZLIB(1), None: lambda: None}
@@ -135,7 +140,7 @@ def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[s
     with uproot.recreate(path, compression=codecs[compression]()) as f:
         tree = None
         for run_id, piece in pieces:
-            acc.add(piece)
+            acc.scan(piece)
             branches = {n: np.ascontiguousarray(piece[n]) for n in piece.dtype.names}
             branches["run_index"] = np.full(len(piece), runs.index(run_id), np.int32)
             if tree is None:
@@ -145,7 +150,7 @@ def _write_root(path: Path, name: str, runs: list[str], pieces: Iterator[tuple[s
                 tree.extend(branches)
             del branches
         f[f"{name}_runs"] = "\n".join(runs)
-        for (board, channel), (edges, counts) in acc.histograms(bins).items():
+        for (board, channel), (edges, counts) in second_pass(acc).items():
             h = hist.Hist(hist.axis.Variable(edges, name=acc.field, label=acc.field),
                           storage=hist.storage.Double())
             h.view()[:] = counts

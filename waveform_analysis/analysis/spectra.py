@@ -3,7 +3,10 @@
 A spectrum histograms the first of :data:`ENERGY_FIELDS` the data has with a finite
 value (calibrated energy, the firmware's energy, the long-gate charge, the peak
 area), ``bins`` equal bins from 0 (or the smallest value, when negative) to the
-largest, the same edges for every channel.
+largest, the same edges for every channel. The range is known only once every row
+has been seen, so a spectrum takes two passes over the pieces (a chunk of a run at a
+time): the first finds the field and the range, the second counts. Memory is one
+histogram per channel, however many rows the runs hold.
 """
 
 from __future__ import annotations
@@ -33,44 +36,70 @@ def energy_field(data: np.ndarray) -> str:
 
 
 class Spectra:
-    """Per-channel values of the spectrum field, gathered piece by piece (one float32 a row)."""
+    """Each channel's spectrum of one field, in two passes: :meth:`scan` every piece (the
+    field and the common range), :meth:`bin`, then :meth:`fill` every piece again."""
 
     def __init__(self) -> None:
         self.field: str | None = None
-        self.values: dict[tuple[int, int], list[np.ndarray]] = {}
+        self.lo, self.hi = np.inf, -np.inf
+        self.edges: np.ndarray | None = None
+        self.counts: dict[tuple[int, int], np.ndarray] = {}
 
-    def add(self, piece: np.ndarray) -> None:
+    def scan(self, piece: np.ndarray) -> None:
+        """Pass 1: the field (from the first piece with rows) and the range of its finite values."""
         names = piece.dtype.names or ()
         if self.field is None:
             if not len(piece) or not set(ENERGY_FIELDS) & set(names):
                 return
             self.field = energy_field(piece)
-        if "channel" not in names:
+        if "channel" not in names or not len(piece):
+            return
+        value = np.asarray(piece[self.field], np.float64)
+        value = value[np.isfinite(value)]
+        if len(value):
+            self.lo, self.hi = min(self.lo, float(value.min())), max(self.hi, float(value.max()))
+
+    def bin(self, bins: int) -> None:
+        """``bins`` equal bins from ``min(0, smallest)`` to the largest value scanned."""
+        if self.hi >= self.lo:
+            lo = min(0.0, self.lo)
+            self.edges = np.linspace(lo, self.hi if self.hi > lo else lo + 1.0, bins + 1)
+
+    def fill(self, piece: np.ndarray) -> None:
+        """Pass 2: count the piece's rows, per (board, channel), on the common edges."""
+        names = piece.dtype.names or ()
+        if self.edges is None or "channel" not in names or not len(piece):
             return
         board = piece["board"] if "board" in names else np.zeros(len(piece), np.int16)
-        value = piece[self.field].astype(np.float32)
         key = (board.astype(np.int64) << 16) | (piece["channel"].astype(np.int64) & 0xFFFF)
+        value = np.asarray(piece[self.field], np.float64)
         for k in np.unique(key):
-            self.values.setdefault((int(k) >> 16, int(k) & 0xFFFF), []).append(value[key == k])
+            v = value[key == k]
+            counts = np.histogram(v[np.isfinite(v)], self.edges)[0]
+            name = (int(k) >> 16, int(k) & 0xFFFF)
+            self.counts[name] = self.counts[name] + counts if name in self.counts else counts
 
-    def histograms(self, bins: int) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    def histograms(self) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
         """``{(board, channel): (edges, counts)}`` over one common range."""
-        joined = {k: np.concatenate(v) for k, v in sorted(self.values.items())}
-        finite = [v[np.isfinite(v)] for v in joined.values()]
-        finite = [v for v in finite if len(v)]
-        if not finite:
-            return {}
-        lo = min(0.0, min(float(v.min()) for v in finite))
-        hi = max(float(v.max()) for v in finite)
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-        return {k: (edges, np.histogram(v[np.isfinite(v)], edges)[0]) for k, v in joined.items()}
+        return {k: (self.edges, c) for k, c in sorted(self.counts.items())}
 
 
 def spectra(
     context: Any, runs: str | Iterable[str], name: str, selection: Selection = None, bins: int = 1024
 ) -> tuple[str | None, dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]]:
-    """``(field, {(board, channel): (edges, counts)})``: each channel's spectrum summed over runs."""
+    """``(field, {(board, channel): (edges, counts)})``: each channel's spectrum summed over
+    runs, in two passes over the runs' selected rows."""
     acc = Spectra()
     for _, piece in iter_selected(context, runs, name, selection):
-        acc.add(piece)
-    return acc.field, acc.histograms(bins)
+        acc.scan(piece)
+    return acc.field, fill_spectra(acc, context, runs, name, selection, bins)
+
+
+def fill_spectra(acc: Spectra, context: Any, runs: str | Iterable[str], name: str,
+                 selection: Selection, bins: int) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Pass 2 of a scanned ``acc`` over the same runs and selection: the histograms."""
+    acc.bin(bins)
+    if acc.edges is not None:
+        for _, piece in iter_selected(context, runs, name, selection):
+            acc.fill(piece)
+    return acc.histograms()

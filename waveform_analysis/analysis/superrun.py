@@ -4,10 +4,10 @@ Each run is loaded (or computed) through a clone of the Context (same config,
 plugins and cache folder, its own memory), cut by the selection and ranges a chunk of
 rows at a time, and let go before the next, so the memory held is one run's data plus
 the rows kept, never all runs unselected; what the caller's Context holds is left as
-it was. Each row gets a
-``run_id``. Runs are taken one after the other: to compute many uncached runs on all
-cores first, give them to a ``BatchProcessor`` (the command line does). This module
-uses only the Context's public methods, so the Context can delegate to it.
+it was. Each row gets a ``run_id``. Runs are read one after the other; the Context's
+``get_array`` / ``get_df`` / ``export`` first hand the runs :func:`missing_runs` names
+to its runner, which computes them in one batch (:mod:`waveform_analysis.core.manyruns`).
+This module uses only the Context's public methods, so the Context can delegate to it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import ConfigError, RunNotFoundError
 from .selection import Selection, apply_selection
 
-__all__ = ["expand_runs", "get_array", "iter_selected", "run_start_ns", "selected_rows", "with_run_id"]
+__all__ = ["expand_runs", "get_array", "iter_selected", "missing_runs", "run_start_ns", "selected_rows",
+           "with_run_id"]
 
 _GLOB = set("*?[")
 
@@ -51,14 +52,28 @@ def expand_runs(context: Any, runs: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def with_run_id(dtype: np.dtype, width: int) -> np.dtype:
-    """``dtype`` (titles kept) plus a ``run_id`` string field of ``width`` characters."""
+def missing_runs(context: Any, runs: str | Iterable[str], name: str) -> list[str]:
+    """The runs (names or globs) whose ``name`` is not in ``context``'s cache. A run whose
+    state cannot be told (a broken run) is left out: it raises its own error when read."""
+    out = []
+    for run_id in expand_runs(context, runs):
+        try:
+            if not context.is_cached(run_id, name):
+                out.append(run_id)
+        except Exception:  # noqa: BLE001 - reading the run raises the error with its context
+            pass
+    return out
+
+
+def with_run_id(dtype: np.dtype, width: int, names: Iterable[str] | None = None) -> np.dtype:
+    """``dtype`` (titles kept; only ``names`` when given) plus a ``run_id`` string field of
+    ``width`` characters."""
     if not dtype.names:
         raise ConfigError(f"data of dtype {dtype} has no named fields; many runs need a structured array")
     if "run_id" in dtype.names:
         raise ConfigError("the data already has a 'run_id' field")
     fields = []
-    for name in dtype.names:
+    for name in dtype.names if names is None else names:
         kind, _, *title = dtype.fields[name]
         fields.append(((title[0], name) if title else name, kind))
     fields.append((("Run the row comes from", "run_id"), f"U{max(1, width)}"))
@@ -108,27 +123,47 @@ def get_array(
     selection: Selection = None,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> np.ndarray:
-    """``name`` over ``runs`` as one structured array with a ``run_id`` field (see the module)."""
+    """``name`` over ``runs`` as one structured array with a ``run_id`` field (see the module);
+    ``fields``: only these columns (after the selection, which sees them all), so that the rows
+    kept over many runs are as small as what they are for."""
     run_list = expand_runs(context, runs)
     width = max((len(r) for r in run_list), default=1)
     parts = []
-    first = dtype = None
+    first = dtype = names = None
     for run_id, kept in iter_selected(context, run_list, name, selection, time_range, seconds_range):
         if dtype is None:
-            first, dtype = kept.dtype, with_run_id(kept.dtype, width)
+            first, names = kept.dtype, _columns(kept.dtype, fields, name)
+            dtype = with_run_id(kept.dtype, width, names)
         elif kept.dtype != first:
             raise ConfigError(
                 f"{name!r} of run {run_id!r} has the layout {kept.dtype}, unlike the runs before it "
                 f"({first}; e.g. another record length); such runs cannot be joined in one array"
             )
         part = np.empty(len(kept), dtype)
-        for field in kept.dtype.names:
+        for field in names:
             part[field] = kept[field]
         part["run_id"] = run_id
         parts.append(part)
         del kept
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _columns(dtype: np.dtype, fields: Iterable[str] | None, name: str) -> tuple[str, ...]:
+    """The fields of ``dtype`` to keep (``run_id`` is always added); an unknown one is a
+    ConfigError naming it and the closest field."""
+    if fields is None:
+        return dtype.names
+    import difflib
+
+    wanted = [f for f in dict.fromkeys(fields) if f != "run_id"]
+    for f in wanted:
+        if f not in dtype.names:
+            close = difflib.get_close_matches(f, dtype.names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{name!r} has no field {f!r}{hint} (fields: {', '.join(dtype.names)})")
+    return tuple(wanted)
 
 
 def selected_rows(
@@ -138,11 +173,12 @@ def selected_rows(
     selection: Selection = None,
     time_range: tuple[float, float] | None = None,
     seconds_range: tuple[float, float] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> np.ndarray:
     """What ``ctx.get_df`` shows: one run's selected data as ``get_data`` has it (a run
-    name), or :func:`get_array` with ``run_id`` (a list or a glob)."""
+    name), or :func:`get_array` with ``run_id`` (a list or a glob) and only ``fields``."""
     if isinstance(runs, str) and not _GLOB & set(runs):
         start_ns = run_start_ns(context, runs) if seconds_range is not None else 0
         return apply_selection(context.get_data(runs, name), selection, time_range=time_range,
                                seconds_range=seconds_range, run_start_ns=start_ns)
-    return get_array(context, runs, name, selection, time_range, seconds_range)
+    return get_array(context, runs, name, selection, time_range, seconds_range, fields)

@@ -13,7 +13,16 @@ The gate, process pools and Dask clusters themselves are the engine's
 ``waveform_analysis.core.data.batch_processor`` re-exports this package.
 """
 
+from typing import Any
+
 from .ledger import RunCancelled, RunSkipped
 from .processor import BatchProcessor
 
-__all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
+__all__ = ["BatchProcessor", "RunCancelled", "RunSkipped", "compute_runs"]
+
+
+def compute_runs(context: Any, run_ids: list[str], data_name: str, show_progress: bool = False) -> dict:
+    """The Context's default runner (``Context(runner=...)``): ``data_name`` of the runs into
+    the cache in one batch, on threads over all cores. A run that fails is reported by
+    the batch and raises its own error when it is read."""
+    return BatchProcessor(context).process_runs(list(run_ids), data_name, show_progress=show_progress)

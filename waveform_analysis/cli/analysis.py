@@ -56,26 +56,52 @@ def _context(data_root: Path, runs: tuple[str, ...], cache: Path | None, config:
              adapter: str | None) -> tuple[Any, list[str]]:
     found = find_runs(data_root, adapter)
     chosen = expand_run_args(found, runs, data_root)
-    return make_context(data_root, cache, config, adapter or found[chosen[0]][0]), chosen
+    ctx = make_context(data_root, cache, config, adapter or found[chosen[0]][0])
+    ctx.runner = _batch_with_progress
+    return ctx, chosen
 
 
-def compute_missing(ctx: Any, runs: list[str], target: str) -> None:
-    """Compute the runs whose TARGET is not cached in one batch (on all cores) before they are
-    read one at a time; a run that fails raises its own error when it is read."""
-    missing = [r for r in runs if not _cached(ctx, r, target)]
-    if len(missing) > 1:
-        from .. import BatchProcessor
-
-        BatchProcessor(ctx).process_runs(missing, target, show_progress=True)
-        for r in missing:
-            ctx.release(r)
+#: What a row of each standard data type is, for axis labels and legends.
+_NOUNS = {"peaks": "peaks", "triggers": "triggers", "basic_features": "records",
+          "st_waveforms": "records", "coincidences": "pairs", "events": "events"}
 
 
-def _cached(ctx: Any, run_id: str, target: str) -> bool:
-    try:
-        return ctx.is_cached(run_id, target)
-    except Exception:  # noqa: BLE001 - a broken run raises its own error when it is read
-        return True
+def row_noun(name: str) -> str:
+    """What a row of ``name`` is called on a plot ("records" for basic_features)."""
+    return _NOUNS.get(name, f"rows of {name}")
+
+
+#: The fields each picture reads: over many runs only these are kept, a few bytes a row.
+_PLOT_FIELDS = {
+    "spectrum": ("energy_calibrated", "energy", "charge_long", "area", "height", "board", "channel"),
+    "rate": ("time", "board", "channel"),
+    "psd": ("energy_calibrated", "energy", "charge_long", "area", "psd", "board", "channel"),
+    "tof": ("delta_t", "ref_board", "ref_channel", "board", "channel"),
+}
+
+
+def _plot_fields(ctx: Any, name: str, what: str) -> list[str] | None:
+    """The fields of ``name`` the picture reads (None, all of them, when its dtype is unknown)."""
+    dtype = getattr(ctx.plugins[name], "dtype", None)
+    if dtype is None or not dtype.names:
+        return None
+    return [f for f in _PLOT_FIELDS[what] if f in dtype.names]
+
+
+def _default_target(ctx: Any, runs: list[str], what: str) -> str:
+    """:data:`DEFAULT_TARGET`, but ``triggers`` for a spectrum or rate of list-mode runs (no
+    waveforms, so no peaks)."""
+    if what in ("spectrum", "rate") and not ctx.run_info(runs[0]).get("has_waveforms", True):
+        return "triggers"
+    return DEFAULT_TARGET[what]
+
+
+def _batch_with_progress(ctx: Any, runs: list[str], target: str) -> None:
+    """The Context's runner from the command line: the uncached runs in one batch (on all
+    cores) with a progress bar, before they are read one at a time."""
+    from ..batch import compute_runs
+
+    compute_runs(ctx, runs, target, show_progress=True)
 
 
 @click.command()
@@ -83,7 +109,8 @@ def _cached(ctx: Any, run_id: str, target: str) -> bool:
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--what", type=click.Choice(list(DEFAULT_TARGET)), default="waveforms", show_default=True)
 @click.option("--target", default=None,
-              help="data to draw (default: st_waveforms, peaks, basic_features or coincidences by --what)")
+              help="data to draw (default: st_waveforms, peaks (triggers for a list-mode run), "
+                   "basic_features or coincidences by --what)")
 @click.option("--sum", "summed", is_flag=True, help="several runs (or a glob) drawn as one")
 @SELECTION_OPTION
 @click.option("--linear", is_flag=True, help="spectrum: a linear count axis instead of log")
@@ -110,7 +137,7 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
     ctx, chosen = _context(data_root, runs, cache, config, adapter)
     if len(chosen) > 1 and not summed:
         raise click.UsageError(f"{len(chosen)} runs given: pass --sum to draw them as one")
-    name = check_target(ctx, target or DEFAULT_TARGET[what])
+    name = check_target(ctx, target or _default_target(ctx, chosen, what))
     label = chosen[0] if len(chosen) == 1 else f"{len(chosen)} runs ({chosen[0]} ... {chosen[-1]})"
     if what == "waveforms":
         if len(chosen) > 1:
@@ -122,17 +149,16 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
             title=f"{run}: waveforms with found peaks", selection=selection,
         )
     else:
-        compute_missing(ctx, chosen, name)
-        data = ctx.get_array(chosen, name, selection=selection)
+        data = ctx.get_array(chosen, name, selection=selection, fields=_plot_fields(ctx, name, what))
         if what == "spectrum":
             from ..plotting import energy_field
 
             field = energy_field(data)
             fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
             fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear,
-                                         noun=name)
+                                         noun=row_noun(name))
         elif what == "rate":
-            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=name)
+            fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=row_noun(name))
         elif what == "psd":
             fig = plotting.plot_psd(data, title=f"{label}: PSD against energy")
         else:
@@ -165,7 +191,6 @@ def export(data_root: Path, runs: tuple[str, ...], target: str, selection: str |
     """
     ctx, chosen = _context(data_root, runs, cache, config, adapter)
     check_target(ctx, target)
-    compute_missing(ctx, chosen, target)
     try:
         path = ctx.export(chosen, target, output, selection=selection)
     except ImportError as exc:

@@ -203,11 +203,16 @@ DATA_ROOT_ARG = click.argument(
 
 def waveform_plot_settings(ctx: Any, run_id: str, st: Any) -> dict:
     """The waveform plot's threshold and polarity per record, as ``peaks`` resolves them (the
-    channels table, the config, the run's settings), and the gates ``basic_features`` sums."""
+    channels table, the config, the run's settings), and the gates ``basic_features`` sums.
+    The threshold drawn is the level a hit starts beyond (:func:`~waveform_analysis.processing.hits.start_levels`:
+    ``max(threshold, threshold_sigma x noise)``, the record's noise as ``peaks`` takes it)."""
     from ..core.channels import per_record
     from ..plugins.basic_features import record_gates
+    from ..processing.hits import start_levels
 
     peaks = ctx.plugins["peaks"]
     out = {name: per_record(ctx, peaks, name, run_id, st) for name in ("threshold", "polarity")}
+    out["threshold"] = start_levels(st, out["threshold"], ctx.get_config(peaks, "threshold_sigma"),
+                                    ctx.get_config(peaks, "noise_guard"))
     out["gates"] = record_gates(ctx, run_id, st) if "basic_features" in ctx.plugins else None
     return out

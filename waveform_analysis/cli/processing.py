@@ -52,7 +52,8 @@ GENERATE_FORMATS = [
               show_default=True, help="scintillator: one photo-electron-built pulse per record")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="a shape option, repeatable: --set tau_slow=150 --set neutron_fraction=0.3 "
-                   "--set afterpulse_prob=0.2 --set drift=10 --set n_samples=400")
+                   "--set afterpulse_prob=0.2 --set drift=10 --set n_samples=400; "
+                   "--set delay_ns=0,37.5: per-channel delays (CoMPASS formats, time of flight)")
 def generate(
     data_root: Path, runs: int, waveforms: int, channels: int, fmt: str, list_mode: bool, seed: int,
     shape: str, settings: tuple[str, ...],

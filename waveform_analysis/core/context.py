@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
 from ..errors import ConfigError, PluginError, UnknownDataError
 from .channels import lineage_options
@@ -42,16 +41,17 @@ from .config import (
 )
 from .explain import Explanation, explain_plan
 from .lineage import compute_keys, dependency_order, lineage_graph, plugin_fingerprint
+from .manyruns import ManyRuns, Runner
 from .plugin import Plugin, as_plugin, validate_plugin
 from .resolver import Resolver
 from .storage import CacheStorage, check_run_id
 
 __all__ = ["Context"]
 
-_UNPICKLED = ("_lock", "_resolver")
+_UNPICKLED = ("_lock", "_resolver", "runner")  # runner: any callable; copies take the default
 
 
-class Context:
+class Context(ManyRuns):
     """Plugins, configuration and a cache, for any number of runs.
 
     ``storage_dir`` defaults to ``$WAVEFORM_ANALYSIS_STORAGE_DIR`` or
@@ -64,7 +64,9 @@ class Context:
     stored checksum (a mismatch is treated as a corrupt entry: a warning naming
     it, then recomputation). It is off by default because it reads every cached
     byte instead of memory-mapping only what is used; ``waveform-analysis cache
-    DIR verify`` checks a whole cache on demand.
+    DIR verify`` checks a whole cache on demand. ``runner`` computes the uncached runs of
+    :meth:`get_array`, :meth:`get_df` and :meth:`export` in one call (default: a batch on
+    all cores; ``False``: each run as it is read; see :mod:`.manyruns`).
 
     An option no registered plugin declares is a ConfigError that names it
     and the closest known one; see :meth:`check_config` for when it is raised.
@@ -77,7 +79,9 @@ class Context:
         *,
         readonly: bool = False,
         verify_cache: bool = False,
+        runner: Runner | bool | None = None,
     ) -> None:
+        self.runner = runner
         self.config: dict[str, Any] = merge_config(DEFAULT_CONFIG, config)
         storage = Path(storage_dir).expanduser() if storage_dir else default_storage_dir()
         # absolute now, so that a change of directory (or a worker process) uses the same cache
@@ -98,15 +102,16 @@ class Context:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.runner = None
         self._init_runtime()
 
     def clone(self, **overrides: Any) -> Context:
         """An independent Context: same config and plugins (fresh copies), empty memory.
 
-        Keywords: ``storage_dir``, ``readonly``, ``verify_cache``, ``config`` (merged
-        into the copy's config).
+        Keywords: ``storage_dir``, ``readonly``, ``verify_cache``, ``runner``, ``config``
+        (merged into the copy's config).
         """
-        unknown = set(overrides) - {"storage_dir", "readonly", "verify_cache", "config"}
+        unknown = set(overrides) - {"storage_dir", "readonly", "verify_cache", "runner", "config"}
         if unknown:
             raise TypeError(f"clone() got unexpected keyword(s): {', '.join(sorted(unknown))}")
         new = Context(
@@ -114,6 +119,7 @@ class Context:
             config=merge_config(self.config, overrides.get("config")),
             readonly=overrides.get("readonly", self.readonly),
             verify_cache=overrides.get("verify_cache", self.verify_cache),
+            runner=overrides.get("runner", self.runner),
         )
         new._plugins = {name: copy.deepcopy(p) for name, p in self._plugins.items()}
         return new
@@ -276,58 +282,6 @@ class Context:
         from .catalog import show_config
 
         return show_config(self, data_name, run_id)
-
-    def get_df(
-        self,
-        run_id: str | Iterable[str],
-        data_name: str,
-        columns: list[str] | None = None,
-        selection: Any = None,
-        time_range: tuple[float, float] | None = None,
-        seconds_range: tuple[float, float] | None = None,
-    ) -> Any:
-        """``get_data`` as a pandas DataFrame (optional ``pandas`` extra); units in ``df.attrs["units"]``.
-
-        A field with a shape per record (``wave``) is a column of one numpy array
-        per row; pass ``columns=`` to keep only the fields you need. A list of runs
-        or a glob (``"run_0*"``) gives :meth:`get_array`'s rows, with ``run_id``;
-        ``selection``, ``time_range`` and ``seconds_range`` as there.
-        """
-        from ..analysis.superrun import selected_rows
-        from .catalog import to_frame
-
-        data = selected_rows(self, run_id, data_name, selection, time_range, seconds_range)
-        which = f"run {run_id!r}" if isinstance(run_id, str) else f"runs {list(run_id)!r}"
-        return to_frame(data, f"{data_name!r} of {which}", columns)
-
-    def get_array(
-        self,
-        runs: str | Iterable[str],
-        data_name: str,
-        selection: Any = None,
-        time_range: tuple[float, float] | None = None,
-        seconds_range: tuple[float, float] | None = None,
-    ) -> np.ndarray:
-        """``data_name`` of many runs as one array with a ``run_id`` field, selected run by run.
-
-        ``runs``: a name, a glob (``"run_0*"``) or a list. ``selection``: a string such
-        as ``"area > 100 & channel == 0"`` (parsed, never evaluated as Python) or a
-        function of the array returning a bool mask; ``time_range=(t0, t1)`` in ns and
-        ``seconds_range=(a, b)`` since the run's start. Runs are loaded (or computed) one
-        at a time; see :mod:`waveform_analysis.analysis.superrun`.
-        """
-        from ..analysis.superrun import get_array
-
-        return get_array(self, runs, data_name, selection, time_range, seconds_range)
-
-    def export(
-        self, runs: str | Iterable[str], data_name: str, path: str | Path, selection: Any = None
-    ) -> Path:
-        """Write ``data_name`` of ``runs`` to ``path``: ``.root``, ``.h5``/``.hdf5``, ``.parquet``
-        or ``.csv`` (spectra), run by run; see :mod:`waveform_analysis.analysis.export`."""
-        from ..analysis.export import export
-
-        return export(self, runs, data_name, path, selection=selection)
 
     def lineage(self, data_name: str) -> nx.DiGraph:
         """The plugins ``data_name`` depends on, as a graph dependency -> dependent."""

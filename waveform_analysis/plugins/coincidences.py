@@ -28,7 +28,8 @@ class CoincidencesPlugin(Plugin):
     provides = "coincidences"
     dtype = COINCIDENCES_DTYPE
     depends_on = ("triggers",)
-    version = "1.1.0"  # 1.1: charge_long where a run with waveforms has no firmware energy
+    version = "1.2.0"  # 1.1: charge_long where a run with waveforms has no firmware energy;
+    # 1.2: with "all", the lower channel of a pair is its reference
     #: ``channels`` is the config's per-channel settings table (core/channels.py)
     renamed_options = {"channels": "partners"}
     options = {
@@ -38,7 +39,8 @@ class CoincidencesPlugin(Plugin):
         ),
         "reference": Option(
             default="all", type=(str, int),
-            help="'board:channel' whose triggers are the references, or 'all' (each pair once)",
+            help="'board:channel' whose triggers are the references, or 'all' (each pair once,"
+            " the lower board:channel as reference)",
         ),
         "partners": Option(
             default=None, type=(list, tuple, type(None)),

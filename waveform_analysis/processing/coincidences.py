@@ -88,7 +88,9 @@ def find_coincidences(
     ``triggers`` needs ``timestamp`` (ps), ``time`` (ns), ``board`` and ``channel``.
     ``reference`` is ``"board:channel"`` (its triggers against every other channel's,
     before and after) or ``"all"`` (every pair of triggers of two different channels
-    once, the earlier one as reference). ``channels`` restricts the partners (and, with
+    once, the lower ``(board, channel)`` as reference whichever came first, so that
+    ``delta_t`` of a channel pair has one sign convention and its time-of-flight
+    histogram is one distribution). ``channels`` restricts the partners (and, with
     ``"all"``, both sides). ``time_offset_ns`` maps ``"board:channel"`` to an offset
     added to that channel's times before comparing. Rows come in reference order, then
     partner order (both by shifted time). ``energy_fallback`` (one per trigger, NaN where
@@ -121,6 +123,12 @@ def find_coincidences(
     count = pair_positions(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, empty, empty, False)
     ref_pos, partner_pos = np.empty(count, np.int64), np.empty(count, np.int64)
     pair_positions(t_sorted, key_sorted, is_ref, is_partner, window, all_pairs, ref_pos, partner_pos, True)
+    if all_pairs:  # the walk pairs each trigger with later ones: put the lower channel first
+        swap = key_sorted[ref_pos] > key_sorted[partner_pos]
+        ref_pos[swap], partner_pos[swap] = partner_pos[swap], ref_pos[swap]
+        if swap.any():
+            back = np.argsort(ref_pos, kind="stable")  # references in time order again
+            ref_pos, partner_pos = ref_pos[back], partner_pos[back]
     ref, partner = order[ref_pos], order[partner_pos]
     out = np.empty(count, COINCIDENCES_DTYPE)
     out["time"] = triggers["time"][ref]

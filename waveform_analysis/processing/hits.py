@@ -51,6 +51,7 @@ from .noise import channel_noise, noise_from
 from .rows import channel_keys, flat_rows
 
 __all__ = [
+    "start_levels",
     "HIT_DEFAULTS",
     "HitDefaults",
     "baseline_stats",
@@ -115,6 +116,34 @@ def _alloc(n: int) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, np.float32),
         np.empty(n, np.bool_),
     )
+
+
+def start_levels(
+    st_waveforms: np.ndarray,
+    threshold: float | np.ndarray = HIT_DEFAULTS.threshold,
+    threshold_sigma: float = HIT_DEFAULTS.threshold_sigma,
+    noise_guard: float = HIT_DEFAULTS.noise_guard,
+    noise: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per record, the level (ADC beyond its baseline) a hit of :func:`find_peaks` starts at:
+    ``max(threshold, threshold_sigma x noise)``, the channel's noise raised to the record's own
+    as find_peaks raises it (what the waveform plot draws as the threshold)."""
+    n = len(st_waveforms)
+    out = np.zeros(n, np.float64)
+    if n == 0:
+        return out
+    noise = channel_noise(st_waveforms) if noise is None else np.ascontiguousarray(noise, np.float64)
+    if "baseline_rms" in (st_waveforms.dtype.names or ()):
+        rec_rms = np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64), nan=0.0, posinf=0.0)
+    else:
+        rec_rms, noise_guard = np.zeros(n), 0.0
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+    from ._hits_kernels import start_levels as kernel
+
+    kernel(*flat_rows(st_waveforms), ns, length, noise, rec_rms, float(noise_guard), GUARD_MARGIN,
+           GUARD_WINDOW, per_row(threshold, n, "threshold"), float(threshold_sigma), out)
+    return out
 
 
 def find_peaks(

@@ -139,7 +139,7 @@ def _scintillator_names() -> set[str]:
 
 _WRITER_OPTIONS = {
     "n_segments": 1, "legacy_header": False, "hex_flags": True, "layout": None, "columns": None,
-    "flags": 0x4000, "samples": True, "single_file": False,
+    "flags": 0x4000, "samples": True, "single_file": False, "delay_ns": None,
 }
 
 
@@ -169,7 +169,10 @@ def generate_run(
     in ``RAW/``, ``"compass1"`` in ``UNFILTERED/``), ``columns`` (see
     :func:`write_vx2730`), ``legacy_header``, ``hex_flags``; ``flags`` (FLAGS of
     every record); ``samples=False`` for list mode (CoMPASS CSV and BIN);
-    ``single_file=True`` (BIN: all channels in one file, as CoMPASS's SINGLEFILE).
+    ``single_file=True`` (BIN: all channels in one file, as CoMPASS's SINGLEFILE);
+    ``delay_ns`` (CoMPASS formats, whose channels carry their own time tags): one delay per
+    channel, added to its time tags (``[0, 37.5]``: a stop detector 37.5 ns after the start
+    detector, a time-of-flight run).
 
     ``shape="scintillator"``: the records are :func:`scintillator_run`'s (one
     scintillator pulse per record, built from photo-electrons), the other keywords
@@ -204,6 +207,8 @@ def generate_run(
     if form.even_samples and n_samples % 2:
         raise ConfigError(f"{fmt} records need an even number of samples, got {n_samples}")
     st, truth = synthesize(model) if shape == "pulses" else scintillator_run(**params)
+    if writer["delay_ns"] is not None:
+        _delay(st, truth, writer["delay_ns"], fmt)
     if n_boards > 1:
         st["board"] = st["channel"] // n_channels
         st["channel"] %= n_channels
@@ -223,6 +228,27 @@ def generate_run(
     params["n_noise_only_records"] = int(len(st) - np.unique(truth["record_i"]).size)
     (run_dir / "truth.json").write_text(json.dumps(params, indent=2, default=list) + "\n")
     return run_dir
+
+
+def _delay(st: np.ndarray, truth: np.ndarray, delay_ns, fmt: str) -> None:
+    """Add ``delay_ns[c]`` to channel ``c``'s time tags (in place), keep the records in time
+    order and the truth's ``record_i`` pointing at them."""
+    if not FORMATS[fmt].list_mode:
+        raise ConfigError(f"delay_ns needs a format whose channels carry their own time tags "
+                          f"(vx2730, compass-csv, compass-bin), not {fmt!r}")
+    delays = np.atleast_1d(np.asarray(delay_ns, np.float64))
+    n_ch = int(st["channel"].max()) + 1 if len(st) else 0
+    if delays.ndim != 1 or len(delays) > max(n_ch, 1) or not np.all(np.isfinite(delays)):
+        raise ConfigError(f"delay_ns: one finite delay per channel (at most {n_ch}), got {delay_ns!r}")
+    ps = np.zeros(max(n_ch, 1), np.int64)
+    ps[: len(delays)] = np.rint(delays * 1000).astype(np.int64)
+    st["timestamp"] += ps[st["channel"]]
+    order = np.argsort(st["timestamp"], kind="stable")
+    st[:] = st[order]
+    st["time"] = st["timestamp"] // 1000
+    new_index = np.empty(len(order), np.int64)
+    new_index[order] = np.arange(len(order))
+    truth["record_i"] = new_index[truth["record_i"]]
 
 
 def generate_runs(data_root: Path | str, run_ids, **kw) -> list[Path]:
