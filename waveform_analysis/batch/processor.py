@@ -325,12 +325,11 @@ class BatchProcessor:
             managers = []
             for i, (name, func) in enumerate(stages):
                 kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
-                kw["dask_client" if executor_type == "dask" else "pool"] = pool
                 m = _RunStage(func, batch, i, i == len(stages) - 1, name, execution_mode=executor_type, **kw)
                 m.retry_exceptions = opts.retry_types()
                 managers.append(m)
             graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
-                              collect_results=False)
+                              collect_results=False, shared_workers=pool)
         except BaseException:
             if closer is not None:
                 closer()
