@@ -243,6 +243,10 @@ def test_on_error_stop_skips_the_rest(workdir):
     statuses = [result["meta"][r]["status"] for r in runs[1:]]
     assert "skipped" in statuses and statuses[-1] == "skipped"
     assert set(statuses) <= {"success", "skipped"}
+    for run in runs:  # a run never started took no time and no attempt
+        meta = result["meta"][run]
+        started = meta["status"] != "skipped"
+        assert meta["attempts"] == int(started) and (meta["elapsed"] > 0) == started
 
 
 def test_on_error_raise_propagates_original(workdir):
