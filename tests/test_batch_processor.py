@@ -385,6 +385,30 @@ def test_user_progress_tracker(workdir):
     assert seen[-1] == (2, 2)
 
 
+def sleepy(ctx, run_id):
+    import time
+
+    time.sleep(0.2)
+    return run_id
+
+
+def test_progress_follows_the_stages_not_a_clock(workdir):
+    """The tracker moves when a stage books a run: with a poll interval far longer than the
+    batch, it still sees each run as it ends, in the calling thread."""
+    seen = []
+    runs = [f"run_{i:03d}" for i in range(1, 5)]
+    caller = threading.current_thread()
+
+    def tracker(done, total):
+        assert threading.current_thread() is caller
+        seen.append(done)
+
+    BatchProcessor(make_context()).process_with_custom_func(
+        runs, sleepy, max_workers=1, progress_tracker=tracker, progress_update_interval=0.0, poll_interval=60.0
+    )
+    assert seen[-1] == 4 and any(0 < done < 4 for done in seen), seen
+
+
 def test_last_graph_drawable(workdir):
     p = BatchProcessor(make_context(workdir / "g"))
     p.process_runs(RUNS, "peaks", max_workers=1, show_progress=False)

@@ -62,8 +62,8 @@ __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
 
 
 class _RunStage(TaskManager):
-    """A stage of a batch: ``hooks`` (the ledger first) book its runs; a run the gate
-    turned away (skipped, cancelled) is not retried."""
+    """A stage of a batch: ``hooks`` (the ledger first, so the progress shows what it booked)
+    follow its runs; a run the gate turned away (skipped, cancelled) is not retried."""
 
     def __init__(self, func: Callable, hooks: list[Any], name: str, **kw: Any) -> None:
         # the batch reports runs itself: no per-stage log lines or files
@@ -315,7 +315,7 @@ class BatchProcessor:
             managers = []
             for name, func in stages:
                 kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
-                m = _RunStage(func, [batch], name, execution_mode=executor_type, **kw)
+                m = _RunStage(func, [batch, progress], name, execution_mode=executor_type, **kw)
                 m.retry_exceptions = opts.retry_types()
                 managers.append(m)
             graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
@@ -341,6 +341,7 @@ class BatchProcessor:
                 crash.append(exc)
             finally:
                 ended.set()
+                progress.wake()
 
         interrupted: KeyboardInterrupt | None = None
         try:
@@ -351,8 +352,7 @@ class BatchProcessor:
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
-                while not ended.wait(opts.poll_interval):
-                    progress.update(batch.done, batch.ok, batch.failed)
+                progress.follow(ended, batch.counts, opts.poll_interval)
             except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (BatchTerminated)
                 interrupted = exc
                 batch.stop.set()
@@ -363,7 +363,7 @@ class BatchProcessor:
                 ended.wait()  # the stages in flight finish; nothing new starts
             runner.join()
         finally:
-            progress.close(batch.done, batch.ok, batch.failed)
+            progress.close(*batch.counts())
             closer()
             if temp_root and opts.clean_temp_cache:
                 for run, value in list(batch.results.items()):
