@@ -490,6 +490,29 @@ def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
     assert pressed and _threads._limit is None
 
 
+def test_ctrl_c_cancels_the_callers_token_and_starts_no_new_run(workdir):
+    token = CancellationToken()
+    started = []
+
+    def ctrl_c(done, total):
+        raise KeyboardInterrupt
+
+    def slow(ctx, run_id):
+        import time
+
+        started.append(run_id)
+        time.sleep(0.2)
+        return run_id
+
+    runs = [f"run_{i:03d}" for i in range(1, 7)]
+    with pytest.raises(KeyboardInterrupt):
+        BatchProcessor(make_context()).process_with_custom_func(
+            runs, slow, max_workers=1, progress_tracker=ctrl_c, progress_update_interval=0.0,
+            cancellation_token=token, show_progress=False,
+        )
+    assert token.cancelled and len(started) < len(runs)
+
+
 def test_overlapping_thread_batches_restore_the_limit_once_both_end(workdir, monkeypatch):
     from waveform_analysis import parallel
 

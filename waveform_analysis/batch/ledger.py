@@ -19,6 +19,7 @@ from typing import Any
 from celestialflow import Hook, TaskManager
 from celestialflow.errors import annotate, traceback_text
 
+from ..core.cancellation import CancellationToken
 from ..core.context import Context
 from .workers import STRATEGIES, MappedResult
 
@@ -94,13 +95,15 @@ class Ledger(Hook):
     """Book-keeping of one batch call: statuses, timings, attempts, errors, results."""
 
     def __init__(self, run_ids: list[str], on_error: str, token: Any, stages: list[str]) -> None:
-        """``stages``: the batch's stage names in order; a run starts in the first and its
-        result comes from the last."""
+        """``token``: the caller's cancellation token (anything with ``cancelled`` and
+        ``cancel()``), or None for one of the batch's own: the batch's one cancel state,
+        which Ctrl-C sets too (:meth:`cancel`). ``stages``: the batch's stage names in
+        order; a run starts in the first and its result comes from the last."""
         self.run_ids = run_ids
         self.on_error = on_error
-        self.token = token
+        self.token = token if token is not None else CancellationToken()
         self.first_stage, self.final_stage = stages[0], stages[-1]
-        self.stop = threading.Event()  # on_error stop/raise, or Ctrl-C
+        self.stop = threading.Event()  # on_error stop/raise: no new run starts, started ones finish
         self.lock = threading.Lock()
         self.results: dict[str, Any] = {}
         self.errors: dict[str, dict[str, Any]] = {}
@@ -112,7 +115,11 @@ class Ledger(Hook):
         self.done = self.ok = self.failed = 0
 
     def cancelled(self) -> bool:
-        return self.token is not None and self.token.cancelled
+        return bool(self.token.cancelled)
+
+    def cancel(self) -> None:
+        """Ctrl-C (or SIGTERM): as ``token.cancel()``, which the caller's token also sees."""
+        self.token.cancel()
 
     def rejection(self, stage_index: int) -> BaseException | None:
         """The gate's ``reject``: why queued work of ``stage_index`` must not start now (None: it may)."""

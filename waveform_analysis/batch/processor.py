@@ -300,8 +300,7 @@ class BatchProcessor:
             kernel_threads=None if executor_type == "thread" else 1,
         )
         stages = make_stages(spec)
-        token = opts.cancellation_token
-        batch = Ledger(run_ids, opts.on_error, token, [name for name, _ in stages])
+        batch = Ledger(run_ids, opts.on_error, opts.cancellation_token, [name for name, _ in stages])
         progress = BatchProgress(
             len(run_ids), desc, show=opts.show_progress, jupyter_mode=opts.jupyter_mode,
             tracker=opts.progress_tracker, update_interval=opts.progress_update_interval,
@@ -355,11 +354,7 @@ class BatchProcessor:
                 progress.follow(ended, batch.counts, opts.poll_interval)
             except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (BatchTerminated)
                 interrupted = exc
-                batch.stop.set()
-                if token is not None:
-                    token.cancel()
-                else:
-                    batch.token = _Cancelled()
+                batch.cancel()
                 ended.wait()  # the stages in flight finish; nothing new starts
             runner.join()
         finally:
@@ -377,10 +372,6 @@ class BatchProcessor:
         if opts.on_error == "raise" and batch.first_exception is not None:
             raise batch.first_exception
         return batch.outcome()
-
-
-class _Cancelled:
-    cancelled = True
 
 
 def _run_list(run_ids: Sequence[str]) -> list[str]:
