@@ -1,6 +1,6 @@
 """BatchProcessor over many runs: parallel speed-up and flat memory, in one run.
 
-    python bench/bench_batch.py [--runs 8] [--n-waveforms 40000] [--quick]
+    python bench/bench_batch.py [--runs 8] [--n-waveforms 40000] [--quick] [--against TREE --repeat 5]
 
 Generates ``--runs`` VX2730 CSV runs (``--n-waveforms`` records of 800 samples
 each, split over 2 channels) in a temporary folder, then, each in a fresh
@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,15 +69,42 @@ print(json.dumps(out))
 """
 
 
-def child(data: Path, cache: Path, mode: str, workers: int, runs: list[str]) -> dict:
+def child(data: Path, cache: Path, mode: str, workers: int, runs: list[str], tree: Path = REPO) -> dict:
+    """One case in a fresh process that imports the code of ``tree`` (a checkout or an export)."""
     shutil.rmtree(cache, ignore_errors=True)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(data), str(cache), mode, str(workers), *runs],
-        capture_output=True, text=True, cwd=REPO, check=False,
-    )  # fmt: skip
+        capture_output=True, text=True, cwd=tree, check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CASES = [("1 worker", "thread", 1), ("2 processes", "process", 2), ("2 threads", "thread", 2)]
+
+
+def compare(other: Path, data: Path, cache: Path, runs: list[str], repeat: int) -> int:
+    """Each case here and in ``other``, alternated (who goes first too), ``repeat`` times."""
+    child(data, cache, "thread", 1, ["warm"], other)
+    trees = {"other": other, "this": REPO}
+    times: dict[tuple[str, str], list[float]] = {}
+    loads = []
+    for rep in range(repeat):
+        loads.append(os.getloadavg()[0])
+        for label, mode, workers in CASES:
+            for name in (list(trees) if rep % 2 == 0 else list(trees)[::-1]):
+                out = child(data, cache, mode, workers, runs, trees[name])
+                assert out["ok"] == len(runs), out
+                times.setdefault((name, label), []).append(out["seconds"])
+    print(f"\n{other} against {REPO}, {repeat} repeats, load average {min(loads):.1f}-{max(loads):.1f}")
+    print(f"{'case':<14}{'other s (min-max)':>26}{'this s (min-max)':>26}{'this/other':>12}")
+    for label, _, _ in CASES:
+        o, t = times[("other", label)], times[("this", label)]
+        mo, mt = statistics.median(o), statistics.median(t)
+        print(f"{label:<14}{mo:>10.2f} ({min(o):6.2f}-{max(o):6.2f}){mt:>10.2f} ({min(t):6.2f}-{max(t):6.2f})"
+              f"{mt / mo:>11.2f}x")
+    return 0
 
 
 def verdict(ok: bool) -> str:
@@ -89,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-waveforms", type=int, default=40_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="4 runs of 8,000 waveforms, one repetition")
+    parser.add_argument("--against", type=Path, help="another tree (e.g. `git archive` of an older commit): "
+                        "each case runs there and here alternately, --repeat times; medians and spreads")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.n_waveforms, args.repeat = 4, 8_000, 1
@@ -107,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(runs)} runs x {args.n_waveforms:,} waveforms x 800 samples: {csv / 1e6:.0f} MB of CSV "
               f"(generated in {time.perf_counter() - t0:.0f} s); {os.cpu_count()} cores")
         child(data, cache, "thread", 1, ["warm"])  # numba caches compiled
+        if args.against is not None:
+            return compare(args.against.resolve(), data, cache, runs, args.repeat)
 
         best: dict[str, float] = {}
         peak: dict[str, dict] = {}
         for _ in range(args.repeat):  # interleaved, so each sees the same noise
-            for label, mode, workers in [("1 worker", "thread", 1), ("2 processes", "process", 2),
-                                         ("2 threads", "thread", 2)]:
+            for label, mode, workers in CASES:
                 out = child(data, cache, mode, workers, runs)
                 assert out["ok"] == len(runs), out
                 if out["seconds"] < best.get(label, float("inf")):

@@ -26,6 +26,7 @@ from typing import Any
 
 import networkx as nx
 
+from .backends import shared_mismatch
 from .dot import dot_source, render_dot, svg_or_none
 from .errors import ConfigurationError, GraphError, StageNotFoundError
 from .events import EventChannel
@@ -68,7 +69,14 @@ class TaskGraph:
         log_dir: str | Path | None = None,
         log_keep: int | None = 20,
         max_items: int | None = None,
+        shared_workers: Any = None,
     ) -> None:
+        """``shared_workers``: workers that every thread-, process- or dask-mode stage without
+        a ``pool`` (or Dask client) of its own runs on; their kind must match the stage's mode
+        (a thread pool, a process pool or a Dask client, best behind a
+        :class:`~celestialflow.backends.PriorityGate`, which serves deeper stages first).
+        The caller owns them: a run neither starts nor closes them. Without them, the
+        process-mode stages of a run share one process pool that the run starts and closes."""
         if schedule not in SCHEDULES:
             raise ConfigurationError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not isinstance(queue_capacity, int) or queue_capacity < 1:
@@ -85,6 +93,12 @@ class TaskGraph:
         if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
             raise ConfigurationError(f"max_items must be a positive int or None, got {max_items!r}")
         self.max_items = max_items
+        if shared_workers is not None and not callable(getattr(shared_workers, "submit", None)):
+            raise ConfigurationError(
+                f"shared_workers must be an executor with submit() (a PriorityGate, a pool, a Dask client), "
+                f"got {type(shared_workers).__name__}"
+            )
+        self.shared_workers = shared_workers
         self._g = nx.DiGraph()
         self._stages: dict[str, TaskManager] = {}
         self._names: dict[int, str] = {}
@@ -243,8 +257,12 @@ class TaskGraph:
         self.start_graph(feeds)
 
     def _check_stages(self) -> None:
-        """Before anything runs: every stage bound for another process can be pickled."""
+        """Before anything runs: every stage bound for another process can be pickled, and
+        every stage that runs on the shared workers can run on their kind."""
         for name, stage in self._stages.items():
+            why = shared_mismatch(stage, self._stage_modes[name], self.shared_workers)
+            if why is not None:
+                raise ConfigurationError(why)
             if self._stage_modes[name] == "process":
                 check_picklable(stage, f"stage {name!r} runs in its own process but it")
             else:

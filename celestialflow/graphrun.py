@@ -52,6 +52,7 @@ from .termination import Quiescence
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
+    from .manager import TaskManager
 
 FEED_BATCH = 1024
 FEED_WAIT = 0.005  # seconds an iterator's items wait to be passed on together
@@ -132,7 +133,8 @@ class GraphRun:
         self.started = t0 = time.perf_counter()
         threads: list[threading.Thread] = []
         self.runlog = self._open_log()
-        self.shared = self._shared_workers()
+        given = graph.shared_workers is not None
+        self.shared = graph.shared_workers if given else self._shared_workers()
         if self.runlog is not None:
             self.runlog.__enter__()
             self.log_path = self.runlog.path
@@ -155,7 +157,7 @@ class GraphRun:
             raise
         finally:
             self.elapsed = time.perf_counter() - t0
-            if self.shared is not None:
+            if self.shared is not None and not given:  # the caller's shared workers stay open
                 cancel = bool(self.crashes) or self.stop.is_set()
                 self.shared.shutdown(wait=not cancel, cancel_futures=cancel)
             if self.runlog is not None:
@@ -208,6 +210,13 @@ class GraphRun:
         if self.elapsed or self.started is None:
             return self.elapsed
         return time.perf_counter() - self.started
+
+    def _shared_for(self, stage: TaskManager) -> Any:
+        """The shared workers ``stage`` may use: the graph's ``shared_workers`` for any mode,
+        else the run's own process pool for process-mode stages."""
+        if self.graph.shared_workers is not None or stage.execution_mode == "process":
+            return self.shared
+        return None
 
     def _shared_workers(self) -> PriorityGate | None:
         """One process pool, started once, for all process-mode stages without a pool of their own,
@@ -336,7 +345,7 @@ class GraphRun:
         if events:
             events.publish(StageStarted(self.name, name))
         try:
-            backend = stage.make_backend(self.modes[name], self.shared, self.depth[name])
+            backend = stage.make_backend(self.modes[name], self._shared_for(stage), self.depth[name])
             runner = stage.new_runner(
                 backend,
                 mailbox,

@@ -1,12 +1,12 @@
 """Small lifecycle hooks that attach to a run: progress bars and anything a user adds.
 
-``on_start`` and ``on_end`` are called once per run; ``on_progress`` and
-``on_results`` at most once per chunk, never per task; ``on_retry`` and
+``on_start`` and ``on_end`` are called once per run; ``on_submit``,
+``on_progress`` and ``on_results`` at most once per chunk, never per task; ``on_retry`` and
 ``on_failure`` once per event, which only happens on the failure path. A
 :class:`HookSet` works out once per run which hooks override which method, so a
 hook that only cares about failures costs nothing per chunk.
 
-``on_results`` takes keyword-only arguments and ``**_``: arguments added later
+``on_submit`` and ``on_results`` take keyword-only arguments and ``**_``: arguments added later
 will not break a hook written today. New hook points follow that rule.
 """
 
@@ -25,6 +25,10 @@ class Hook:
     def on_start(self, manager: TaskManager, total: int | None) -> None:
         """A run of ``manager`` begins; ``total`` tasks if known."""
 
+    def on_submit(self, manager: TaskManager, *, tasks: list[Any], **_: Any) -> None:
+        """A chunk of ``tasks`` was handed to the workers (a retry too); once per chunk.
+        With a shared :class:`~celestialflow.backends.PriorityGate` they may still wait there."""
+
     def on_progress(self, manager: TaskManager, n: int) -> None:
         """``n`` more tasks reached their final state."""
 
@@ -41,7 +45,7 @@ class Hook:
         """The run ended (normally or not)."""
 
 
-_METHODS = ("on_start", "on_progress", "on_results", "on_retry", "on_failure", "on_end")
+_METHODS = ("on_start", "on_submit", "on_progress", "on_results", "on_retry", "on_failure", "on_end")
 
 
 class HookSet:
@@ -64,6 +68,10 @@ class HookSet:
     def start(self, total: int | None) -> None:
         for call in self.on_start:
             call(self.manager, total)
+
+    def submit(self, tasks: list[Any]) -> None:
+        for call in self.on_submit:
+            call(self.manager, tasks=tasks)
 
     def progress(self, n: int) -> None:
         for call in self.on_progress:

@@ -276,6 +276,8 @@ class Runner:
                 self._chunk_failed(tasks, attempts, exc, None, isolated, at_submit=True)
                 return
         self._open[chunk_id] = (tasks, attempts, fut, isolated)
+        if self.hooks.on_submit:
+            self.hooks.submit(tasks)
         cond, done = self.cond, self.done
 
         def finished(_: Future) -> None:

@@ -243,6 +243,10 @@ def test_on_error_stop_skips_the_rest(workdir):
     statuses = [result["meta"][r]["status"] for r in runs[1:]]
     assert "skipped" in statuses and statuses[-1] == "skipped"
     assert set(statuses) <= {"success", "skipped"}
+    for run in runs:  # a run never started took no time and no attempt
+        meta = result["meta"][run]
+        started = meta["status"] != "skipped"
+        assert meta["attempts"] == int(started) and (meta["elapsed"] > 0) == started
 
 
 def test_on_error_raise_propagates_original(workdir):
@@ -381,6 +385,30 @@ def test_user_progress_tracker(workdir):
     assert seen[-1] == (2, 2)
 
 
+def sleepy(ctx, run_id):
+    import time
+
+    time.sleep(0.2)
+    return run_id
+
+
+def test_progress_follows_the_stages_not_a_clock(workdir):
+    """The tracker moves when a stage books a run: with a poll interval far longer than the
+    batch, it still sees each run as it ends, in the calling thread."""
+    seen = []
+    runs = [f"run_{i:03d}" for i in range(1, 5)]
+    caller = threading.current_thread()
+
+    def tracker(done, total):
+        assert threading.current_thread() is caller
+        seen.append(done)
+
+    BatchProcessor(make_context()).process_with_custom_func(
+        runs, sleepy, max_workers=1, progress_tracker=tracker, progress_update_interval=0.0, poll_interval=60.0
+    )
+    assert seen[-1] == 4 and any(0 < done < 4 for done in seen), seen
+
+
 def test_last_graph_drawable(workdir):
     p = BatchProcessor(make_context(workdir / "g"))
     p.process_runs(RUNS, "peaks", max_workers=1, show_progress=False)
@@ -460,6 +488,29 @@ def test_kernel_thread_limit_restored_after_ctrl_c(workdir, monkeypatch):
             poll_interval=0.01,
         )
     assert pressed and _threads._limit is None
+
+
+def test_ctrl_c_cancels_the_callers_token_and_starts_no_new_run(workdir):
+    token = CancellationToken()
+    started = []
+
+    def ctrl_c(done, total):
+        raise KeyboardInterrupt
+
+    def slow(ctx, run_id):
+        import time
+
+        started.append(run_id)
+        time.sleep(0.2)
+        return run_id
+
+    runs = [f"run_{i:03d}" for i in range(1, 7)]
+    with pytest.raises(KeyboardInterrupt):
+        BatchProcessor(make_context()).process_with_custom_func(
+            runs, slow, max_workers=1, progress_tracker=ctrl_c, progress_update_interval=0.0,
+            cancellation_token=token, show_progress=False,
+        )
+    assert token.cancelled and len(started) < len(runs)
 
 
 def test_overlapping_thread_batches_restore_the_limit_once_both_end(workdir, monkeypatch):

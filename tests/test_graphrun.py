@@ -183,6 +183,24 @@ def test_hooks_are_resolved_once_per_method():
     assert res.calls == [([0, 2], [0, 2]), ([4, 6], [4, 6])]  # once per chunk, the successes only
 
 
+def test_on_submit_once_per_chunk_retries_included():
+    class Submitted(Hook):
+        def __init__(self):
+            self.calls = []
+
+        def on_submit(self, manager, *, tasks, **_):
+            self.calls.append(list(tasks))
+
+    seen = Submitted()
+    assert len(HookSet(None, [seen]).on_submit) == 1 and HookSet(None, [Hook()]).on_submit == ()
+    m = stage(fail_odd, execution_mode="thread", worker_limit=1, chunk_size=2, max_retries=1, backoff_base=0.0)
+    m.add_retry_exceptions(ValueError)
+    m.add_hook(seen)
+    m.start(range(4))
+    assert all(1 <= len(c) <= 2 for c in seen.calls)
+    assert sorted(t for chunk in seen.calls for t in chunk) == [0, 1, 1, 2, 3, 3]  # the retries again
+
+
 def test_runner_without_a_manager():
     policy = StagePolicy(
         name="double",

@@ -31,7 +31,7 @@ from .base import Backend
 from .chunk import EXECUTION_MODES, INTERRUPTS, Outcome, call_chunk, run_fused
 from .coroutine import AsyncBackend
 from .dask import DaskBackend, local_cluster
-from .gate import GateFuture, PriorityGate
+from .gate import GateFuture, PriorityGate, workers_kind
 from .pool import PoolFuture, ProcessPool
 from .process import ProcessBackend, StageProcessBackend
 from .serial import SerialBackend
@@ -73,6 +73,8 @@ __all__ = [
     "make_backend",
     "remote_error_for",
     "run_fused",
+    "shared_mismatch",
+    "workers_kind",
 ]
 
 
@@ -80,8 +82,9 @@ def make_backend(stage: TaskManager, *, stage_mode: str = "thread", shared: Any 
     """The back-end for one run of ``stage``.
 
     ``stage_mode="process"``: the stage runs serially in a process of its own.
-    ``shared``: workers a graph shares between its process-mode stages (a
-    :class:`PriorityGate`), used when the stage has no ``pool`` of its own;
+    ``shared``: workers a graph shares between its stages (a :class:`PriorityGate`,
+    see ``TaskGraph(shared_workers=...)``), used when the stage has no ``pool`` (or
+    Dask client) of its own;
     ``priority``: the stage's depth in its graph, its place in a shared gate's queue."""
     if stage_mode == "process":
         try:
@@ -94,7 +97,7 @@ def make_backend(stage: TaskManager, *, stage_mode: str = "thread", shared: Any 
     if mode == "serial":
         return SerialBackend(stage.compose_call())
     if mode == "thread":
-        return ThreadBackend(stage.func, stage.worker_limit, f"cf-{stage.name}"[:40], stage.pool, priority)
+        return ThreadBackend(stage.func, stage.worker_limit, f"cf-{stage.name}"[:40], stage.pool or shared, priority)
     if mode == "process":
         return ProcessBackend(stage.func, stage.worker_limit, stage.mp_context, stage.pool or shared, priority)
     if mode == "async":
@@ -102,4 +105,29 @@ def make_backend(stage: TaskManager, *, stage_mode: str = "thread", shared: Any 
     client, address = stage.dask_client, stage.dask_address
     if isinstance(client, str):  # one name for both: a Client or a scheduler address
         client, address = None, client
+    if client is None and address is None:
+        client = shared
     return DaskBackend(stage.func, stage.worker_limit, client, address, priority)
+
+
+def shared_mismatch(stage: TaskManager, stage_mode: str, shared: Any) -> str | None:
+    """Why ``stage`` cannot run on a graph's ``shared`` workers (None: it can, or it does not
+    use them: a serial or async stage, one in a process of its own, one with its own pool).
+
+    A thread-mode chunk carries a threading.Event and must stay in this process; Dask
+    takes ``pure=False``, which no other executor understands; so the kinds must match
+    (an executor of unknown kind is trusted with thread and process stages, as ``pool=`` is)."""
+    mode = "async" if stage.is_coroutine else stage.execution_mode
+    if shared is None or stage_mode == "process" or mode not in ("thread", "process", "dask"):
+        return None
+    own = stage.pool if mode != "dask" else (stage.dask_client if stage.dask_client is not None else stage.dask_address)
+    if own is not None:
+        return None
+    kind = workers_kind(shared)
+    if kind == mode or (kind is None and mode != "dask"):
+        return None
+    return (
+        f"stage {stage.name!r} (execution_mode={mode!r}) would run on the graph's shared_workers, "
+        f"which are {kind or 'an executor of unknown kind'} workers; give the stage workers of its own "
+        f"({'dask_client' if mode == 'dask' else 'pool'}=...) or share workers of its kind"
+    )

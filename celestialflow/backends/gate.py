@@ -27,7 +27,7 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from .pool import PoolBrokenError, ProcessPool, generation_of
@@ -140,3 +140,16 @@ class PriorityGate(Executor):
         self.drop_queued()
         if self.owns_inner:
             self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def workers_kind(workers: Any) -> str | None:
+    """``"thread"``, ``"process"`` or ``"dask"``: the kind of ``workers`` (an executor, a
+    ``distributed.Client``, or a :class:`PriorityGate` in front of one); None: cannot tell."""
+    inner = workers.inner if isinstance(workers, PriorityGate) else workers
+    if isinstance(inner, ThreadPoolExecutor):
+        return "thread"
+    if isinstance(inner, (ProcessPool, ProcessPoolExecutor)):
+        return "process"
+    if type(inner).__module__.split(".")[0] == "distributed":
+        return "dask"
+    return None

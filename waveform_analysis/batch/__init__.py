@@ -4,9 +4,10 @@
 plugins become stages: one list for the run and its drawing), ``ledger.py``
 (BatchOptions, the Ledger of run statuses, a celestialflow Hook), ``workers.py``
 (how a worker gets its Context, the stage functions), ``progress.py`` (the
-progress bar), ``signals.py`` (SIGTERM during a batch; worker signal setup),
+progress bar, a Hook too), ``signals.py`` (SIGTERM during a batch; worker signal setup),
 ``drawing.py`` (the chain a batch runs, for ``waveform-analysis graph``),
-``pools.py`` (the shared workers behind the engine's priority gate, warmed up)
+``pools.py`` (the workers behind the engine's priority gate, warmed up, which
+the chain gets as ``TaskGraph(shared_workers=...)``)
 and ``preload.py`` (imported by a Dask forkserver to load the kernels once).
 The gate, process pools and Dask clusters themselves are the engine's
 (:mod:`celestialflow.backends`). The seed import path

@@ -1,9 +1,11 @@
 """The state of one batch call: its options, and the ledger of runs (status, timing, errors).
 
-:class:`Ledger` is also a celestialflow :class:`~celestialflow.Hook`: the stages
-report retries and failures to it, and it decides what a stop or a cancellation
-means for runs that have not started (``skipped``) or are between stages
-(``cancelled``).
+:class:`Ledger` is a celestialflow :class:`~celestialflow.Hook` on every stage of
+the batch: the first stage reports when a run is handed to the workers
+(``on_submit``), the last one its result (``on_results``), any stage retries and
+failures. The gate in front of the workers asks :meth:`Ledger.rejection` before
+queued work starts, which is where a stop or a cancellation turns runs that have
+not started into ``skipped`` and runs between stages into ``cancelled``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from celestialflow import Hook, TaskManager
-from celestialflow.errors import traceback_text
+from celestialflow.errors import annotate, traceback_text
 
+from ..core.cancellation import CancellationToken
 from ..core.context import Context
-from .workers import STRATEGIES
+from .workers import STRATEGIES, MappedResult
 
 ON_ERROR = ("continue", "stop", "raise")
 EXECUTORS = ("thread", "process", "dask")
@@ -91,11 +94,16 @@ class RunCancelled(Exception):
 class Ledger(Hook):
     """Book-keeping of one batch call: statuses, timings, attempts, errors, results."""
 
-    def __init__(self, run_ids: list[str], on_error: str, token: Any) -> None:
+    def __init__(self, run_ids: list[str], on_error: str, token: Any, stages: list[str]) -> None:
+        """``token``: the caller's cancellation token (anything with ``cancelled`` and
+        ``cancel()``), or None for one of the batch's own: the batch's one cancel state,
+        which Ctrl-C sets too (:meth:`cancel`). ``stages``: the batch's stage names in
+        order; a run starts in the first and its result comes from the last."""
         self.run_ids = run_ids
         self.on_error = on_error
-        self.token = token
-        self.stop = threading.Event()  # on_error stop/raise, or Ctrl-C
+        self.token = token if token is not None else CancellationToken()
+        self.first_stage, self.final_stage = stages[0], stages[-1]
+        self.stop = threading.Event()  # on_error stop/raise: no new run starts, started ones finish
         self.lock = threading.Lock()
         self.results: dict[str, Any] = {}
         self.errors: dict[str, dict[str, Any]] = {}
@@ -107,32 +115,26 @@ class Ledger(Hook):
         self.done = self.ok = self.failed = 0
 
     def cancelled(self) -> bool:
-        return self.token is not None and self.token.cancelled
+        return bool(self.token.cancelled)
+
+    def cancel(self) -> None:
+        """Ctrl-C (or SIGTERM): as ``token.cancel()``, which the caller's token also sees."""
+        self.token.cancel()
 
     def rejection(self, stage_index: int) -> BaseException | None:
-        """Why queued work of ``stage_index`` must not start now (None: it may)."""
+        """The gate's ``reject``: why queued work of ``stage_index`` must not start now (None: it may)."""
         if self.cancelled():
             return RunSkipped("batch cancelled") if stage_index == 0 else RunCancelled("batch cancelled")
         if stage_index == 0 and self.stop.is_set():
             return RunSkipped("batch stopped after an error")
         return None
 
-    def before_stage(self, run_id: str, index: int) -> None:
-        if index == 0:
-            if self.stop.is_set() or self.cancelled():
-                raise RunSkipped(run_id)
-            with self.lock:  # a retried run passes here again: keep its start and attempts
-                self.started.setdefault(run_id, time.perf_counter())
-                self.attempts.setdefault(run_id, 1)
-        elif self.cancelled():
-            raise RunCancelled(run_id)
-
     def finish(self, run_id: str, status: str, value: Any = None) -> None:
         with self.lock:
             if run_id in self.status:
                 return
             self.status[run_id] = status
-            if run_id in self.started:
+            if run_id in self.started and status != "skipped":
                 self.elapsed[run_id] = time.perf_counter() - self.started[run_id]
             if status == "success":
                 self.results[run_id] = value
@@ -140,6 +142,33 @@ class Ledger(Hook):
             elif status == "failed":
                 self.failed += 1
             self.done += 1
+
+    def counts(self) -> tuple[int, int, int]:
+        """Runs done (in any state), succeeded, failed."""
+        return self.done, self.ok, self.failed
+
+    def on_submit(self, manager: TaskManager, *, tasks: list[Any], **_: Any) -> None:
+        """A run handed to the first stage's workers has started (a retry keeps its start)."""
+        if manager.name != self.first_stage:
+            return
+        now = time.perf_counter()
+        with self.lock:
+            for run_id in tasks:
+                self.started.setdefault(run_id, now)
+
+    def on_results(self, manager: TaskManager, *, tasks: list[Any], results: list[Any], **_: Any) -> None:
+        """The last stage's results are the runs' results: book them (a memory-mapped one is loaded)."""
+        if manager.name != self.final_stage:
+            return
+        for run_id, result in zip(tasks, results):
+            if isinstance(result, MappedResult):
+                try:
+                    result = result.load()
+                except Exception as exc:  # noqa: BLE001 - the run failed after all
+                    annotate(exc, wa_plugin=manager.name)
+                    self.on_failure(manager, run_id, exc)
+                    continue
+            self.finish(run_id, "success", result)
 
     def on_retry(self, manager: TaskManager, task: Any, exc: BaseException, attempt: int) -> None:
         with self.lock:
@@ -173,7 +202,7 @@ class Ledger(Hook):
             meta[run] = {
                 "status": status,
                 "elapsed": self.elapsed.get(run, 0.0),
-                "attempts": self.attempts.get(run, 0),
+                "attempts": 0 if status == "skipped" else self.attempts.get(run, 1),
             }
         from ..core.html import BatchResult
 

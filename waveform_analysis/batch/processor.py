@@ -9,9 +9,11 @@ different processes pass references, never arrays. All stages share one pool of
 (``context_factory()``, or a copy of the processor's Context). On Dask a run's
 chain is one stage, one Dask task per run (:mod:`.plan`).
 
-Cancellation, ``on_error="stop"`` and retries act between stages: a stage
-checks the token before it starts a run, so after ``cancel()`` no new stage
-starts, stages in flight finish, and the cache only ever holds complete entries.
+Cancellation, ``on_error="stop"`` and retries act between stages: the gate in
+front of the workers asks the batch's :class:`~.ledger.Ledger` before a run
+starts a stage, so after ``cancel()`` no new stage starts, stages in flight
+finish, and the cache only ever holds complete entries. The ledger books every
+run through the engine's hooks (see :mod:`.ledger`).
 
 Before any work starts, each method checks the Context's config
 (``Context.check_config``) and, for ``executor_type="process"``, that what
@@ -54,35 +56,23 @@ from .plan import stages_for
 from .pools import make_pool, warm_up_dask, warm_up_processes
 from .progress import BatchProgress
 from .signals import sigterm_as_interrupt
-from .workers import MappedResult, WorkerSpec, call_user_func, compute_stage
+from .workers import WorkerSpec, call_user_func, compute_stage
 
 __all__ = ["BatchProcessor", "RunCancelled", "RunSkipped"]
 
 
 class _RunStage(TaskManager):
-    """A stage of a batch: checks the batch state before a run, records the last stage's result."""
+    """A stage of a batch: ``hooks`` (the ledger first, so the progress shows what it booked)
+    follow its runs; a run the gate turned away (skipped, cancelled) is not retried."""
 
-    def __init__(self, func: Callable, batch: Ledger, index: int, final: bool, name: str, **kw: Any) -> None:
+    def __init__(self, func: Callable, hooks: list[Any], name: str, **kw: Any) -> None:
         # the batch reports runs itself: no per-stage log lines or files
         super().__init__(func, name=name, log_to_file=False, log_level="ERROR", chunk_size=1, **kw)
-        self.batch = batch
-        self.index = index
-        self.final = final
-        self.add_hook(batch)
+        for hook in hooks:
+            self.add_hook(hook)
 
     def should_retry(self, task: Any, exc: BaseException, attempt: int) -> bool:
         return not isinstance(exc, (RunSkipped, RunCancelled)) and super().should_retry(task, exc, attempt)
-
-    def get_args(self, run_id: str) -> tuple[str]:
-        self.batch.before_stage(run_id, self.index)
-        return (run_id,)
-
-    def process_result(self, run_id: str, result: Any) -> Any:
-        if self.final:
-            if isinstance(result, MappedResult):
-                result = result.load()
-            self.batch.finish(run_id, "success", result)
-        return run_id
 
 
 class _Stage:
@@ -310,8 +300,7 @@ class BatchProcessor:
             kernel_threads=None if executor_type == "thread" else 1,
         )
         stages = make_stages(spec)
-        token = opts.cancellation_token
-        batch = Ledger(run_ids, opts.on_error, token)
+        batch = Ledger(run_ids, opts.on_error, opts.cancellation_token, [name for name, _ in stages])
         progress = BatchProgress(
             len(run_ids), desc, show=opts.show_progress, jupyter_mode=opts.jupyter_mode,
             tracker=opts.progress_tracker, update_interval=opts.progress_update_interval,
@@ -323,14 +312,13 @@ class BatchProcessor:
                 # a cluster of its own size: as many runs at once as it has threads, not local cores
                 workers = max(1, min(len(run_ids) or 1, pool.capacity))
             managers = []
-            for i, (name, func) in enumerate(stages):
+            for name, func in stages:
                 kw: dict[str, Any] = {"worker_limit": workers, "max_retries": opts.retries, "backoff_base": 0.1}
-                kw["dask_client" if executor_type == "dask" else "pool"] = pool
-                m = _RunStage(func, batch, i, i == len(stages) - 1, name, execution_mode=executor_type, **kw)
+                m = _RunStage(func, [batch, progress], name, execution_mode=executor_type, **kw)
                 m.retry_exceptions = opts.retry_types()
                 managers.append(m)
             graph = TaskChain(managers, name=desc, queue_capacity=max(2, 2 * workers), record_failures=False,
-                              collect_results=False)
+                              collect_results=False, shared_workers=pool)
         except BaseException:
             if closer is not None:
                 closer()
@@ -352,6 +340,7 @@ class BatchProcessor:
                 crash.append(exc)
             finally:
                 ended.set()
+                progress.wake()
 
         interrupted: KeyboardInterrupt | None = None
         try:
@@ -362,19 +351,14 @@ class BatchProcessor:
             runner = threading.Thread(target=drive, name="wa-batch", daemon=True)
             runner.start()
             try:
-                while not ended.wait(opts.poll_interval):
-                    progress.update(batch.done, batch.ok, batch.failed)
+                progress.follow(ended, batch.counts, opts.poll_interval)
             except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (BatchTerminated)
                 interrupted = exc
-                batch.stop.set()
-                if token is not None:
-                    token.cancel()
-                else:
-                    batch.token = _Cancelled()
+                batch.cancel()
                 ended.wait()  # the stages in flight finish; nothing new starts
             runner.join()
         finally:
-            progress.close(batch.done, batch.ok, batch.failed)
+            progress.close(*batch.counts())
             closer()
             if temp_root and opts.clean_temp_cache:
                 for run, value in list(batch.results.items()):
@@ -388,10 +372,6 @@ class BatchProcessor:
         if opts.on_error == "raise" and batch.first_exception is not None:
             raise batch.first_exception
         return batch.outcome()
-
-
-class _Cancelled:
-    cancelled = True
 
 
 def _run_list(run_ids: Sequence[str]) -> list[str]:

@@ -1,10 +1,22 @@
-"""Progress of a batch over runs: a terminal bar, a notebook bar, or the user's tracker."""
+"""Progress of a batch over runs: a terminal bar, a notebook bar, or the user's tracker.
+
+:class:`BatchProgress` is a celestialflow :class:`~celestialflow.Hook`: a stage's
+results and failures wake it (an Event set in the stage thread, nothing more), and
+:meth:`BatchProgress.follow`, in the calling thread, then shows the ledger's
+counts (they are not polled). The bar and the tracker are only ever touched from the
+calling thread, where Ctrl-C lands (a tracker may raise it, and a notebook's
+widgets belong to it).
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+from celestialflow import Hook, TaskManager
 
 
 def in_jupyter() -> bool:
@@ -19,7 +31,7 @@ def in_jupyter() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-class BatchProgress:
+class BatchProgress(Hook):
     """Shows runs done out of ``total`` with successes, failures, throughput and ETA.
 
     ``tracker`` may be any object with ``update(n)`` (a tqdm bar, say; also
@@ -42,6 +54,7 @@ class BatchProgress:
         self.interval = max(0.0, float(update_interval))
         self._shown = 0
         self._last = 0.0
+        self._changed = threading.Event()
         self.bar: Any = None
         if tracker is None and show:
             notebook = in_jupyter() if jupyter_mode is None else bool(jupyter_mode)
@@ -56,6 +69,31 @@ class BatchProgress:
                 except ImportError:  # without ipywidgets a text bar still works in a notebook
                     pass
             self.bar = bar_cls(total=total, desc=desc, unit="run", dynamic_ncols=True)
+
+    def on_results(self, manager: TaskManager, *, tasks: list[Any], results: list[Any], **_: Any) -> None:
+        self._changed.set()
+
+    def on_failure(self, manager: TaskManager, task: Any, exc: BaseException) -> None:
+        self._changed.set()
+
+    def wake(self) -> None:
+        """Make :meth:`follow` look again now (the batch ended)."""
+        self._changed.set()
+
+    def follow(self, ended: threading.Event, counts: Callable[[], tuple[int, int, int]], tick: float) -> None:
+        """Until ``ended``: show ``counts()`` (done, ok, failed) each time a stage changed them, at
+        most once per ``update_interval``. A wait lasts ``tick`` seconds at most, so that Ctrl-C
+        lands even where a blocked wait cannot be interrupted."""
+        tick = max(0.001, float(tick))
+        while not ended.is_set():
+            if not self._changed.wait(tick):
+                continue
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:  # shown a moment ago: show the change when the interval is over
+                ended.wait(min(wait, tick))
+                continue
+            self._changed.clear()
+            self.update(*counts(), force=True)
 
     def update(self, done: int, ok: int, failed: int, force: bool = False) -> None:
         now = time.monotonic()
