@@ -135,10 +135,21 @@ def _layouts(run_id: str, data_root: Path, files: np.ndarray) -> list[_Layout]:
     return out
 
 
-def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> None:
-    """What the header words and the first event say: version, waveforms, energies, length."""
+def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> dict[int, int]:
+    """What the header words and the first event say: version, waveforms, energies, length.
+    Returns ``{records' board: files' board}`` of each file's first event, in file order."""
     data_root = Path(data_root)
     layouts = _layouts(run_id, data_root, files)
+    boards: dict[int, int] = {}
+    for f, lay in zip(files, layouts, strict=True):
+        if lay.start == 0 and not lay.v1:
+            continue  # a continuation: its channel's first file said it
+        rel = str(f["path"])
+        with open_listed(run_id, rel, data_root / rel) as fh:
+            fh.seek(lay.start)
+            word = fh.read(2)
+        if len(word) == 2:
+            boards.setdefault(int.from_bytes(word, "little"), int(f["board"]))
     lay = layouts[0]
     rel = str(files["path"][0])
     where = f"file {Path(rel).name}"
@@ -155,6 +166,7 @@ def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str)
             n = int.from_bytes(head[-4:], "little")
             if n <= MAX_SAMPLES:
                 info.set("record_length", n, f"{where}, first event")
+    return boards
 
 
 def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -> FormatError:
@@ -249,6 +261,8 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
         if got != cnt:  # the walk counted these very bytes: only a file rewritten in between
             raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: changed while being "
                               "read")
+        if info.boards and has_waves:  # several boards: each record its own board's period
+            out["dt"] = info.per_row("dt_ns", out["board"])
         info.calibrate(out)
         sink.put(row0, out)
         records.give(out)
