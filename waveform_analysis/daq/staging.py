@@ -152,10 +152,15 @@ class RecordStaging:
 
         Rows already in that order (a run whose blocks come in time order) are checked in
         one pass and not sorted."""
-        kept = np.flatnonzero(self.valid)
-        if not _in_order(self.time[kept], self.board[kept], self.channel[kept]):
-            kept = kept[np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))]
-        return kept
+        if self.valid.all():  # every row put: no row to leave out, no keys to copy
+            kept, time, board, channel = None, self.time, self.board, self.channel
+        else:
+            kept = np.flatnonzero(self.valid)
+            time, board, channel = self.time[kept], self.board[kept], self.channel[kept]
+        if _in_order(time, board, channel):
+            return np.arange(self.n_rows) if kept is None else kept
+        by = np.lexsort((channel, board, time))
+        return by if kept is None else kept[by]
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """The records at ``rows`` (in that order): in memory, consecutive rows are a view of

@@ -159,7 +159,7 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
         f, a, b, row0, rows, first_line = p
         n = b - a
         buf = pool.take(n + 1)
-        out = records.take(rows)
+        out = records.take_for(sink, row0, rows)  # the staging's own rows: no copy on put
         wave = out["wave"] if has_samples else np.zeros((rows, 0), np.int16)
         try:
             with _open(f.run_id, f.rel, f.full) as fh:
