@@ -44,9 +44,9 @@ def _compass_csv() -> None:
     k._count_columns(buf, 0)
     k._last_newline(buf, 1)
     out = _fields()
-    k._parse_rows(buf, 0, 0, 1, 1, -1, -1, -1, -1, -1, -1, out["board"], out["channel"],
-                  out["timestamp"], out["flags"], out["energy"], out["energy_short"], out["wave"],
-                  0, 0)
+    k._parse_rows(buf, 0, 0, 1, 1, -1, -1, -1, -1, -1, -1, -1, out["board"], out["channel"],
+                  out["timestamp"], out["flags"], out["energy"], out["energy_short"],
+                  out["energy_calibrated"], out["wave"], 0, 0)
 
 
 def _compass_bin() -> None:
@@ -58,7 +58,10 @@ def _compass_bin() -> None:
     k.walk(buf, 0, True, False, 0)
     o = _fields()
     k.fill(buf, 0, False, 0, 0, 0.0, o["board"], o["channel"], o["timestamp"], o["time"], o["energy"],
-           o["energy_calibrated"], o["energy_short"], o["flags"], o["length"], o["dt"], o["wave"])
+           o["energy_calibrated"], o["energy_short"], o["flags"], o["length"], o["dt"], o["wave"],
+           np.zeros(0, np.int64))
+    i64 = np.zeros(0, np.int64)
+    k.keys(buf, 0, False, 0, 0, i64, i64, np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def _event_walks(*pairs: tuple[Callable, Callable]) -> None:

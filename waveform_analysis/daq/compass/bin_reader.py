@@ -24,7 +24,7 @@ import numpy as np
 
 from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
 from ...errors import FormatError, NoDataError
-from ...parallel import thread_map
+from ...parallel import n_threads, thread_map
 from ..base import RunInfo
 from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
 from .files import LAYOUT_COMPASS1, parse_name
@@ -178,8 +178,9 @@ def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -
 
 def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1):
     """First pass over one file: [(start, end, events, most samples)] of its blocks, cut at
-    event boundaries."""
+    event boundaries, and each event's (offset, time tag, board, channel) (:class:`_Keys`)."""
     blocks = []
+    keys = []
     with open_listed(run_id, rel, full) as fh:
         size = size_to_read(run_id, rel, full, listed)[0]  # as listed: appended bytes wait
         pos = lay.start
@@ -193,6 +194,10 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                                       "shrank while being read (changed while being read)")
                 eof = pos + n >= size
                 code, stop, cnt, most, value = k.walk(buf, n, eof, lay.v1, lay.bits)
+                if not code and int(stop):
+                    part = _Keys(int(cnt))
+                    k.keys(buf, int(stop), lay.v1, lay.bits, pos, *part.arrays())
+                    keys.append(part)
             finally:
                 pool.give(buf)
             if code:
@@ -203,7 +208,69 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                 continue
             blocks.append((pos, pos + stop, int(cnt), int(most)))
             pos += stop
-    return blocks
+    return blocks, _Keys.join(keys)
+
+
+class _Keys:
+    """Per event of a file: its byte offset, time tag (ps), board and channel."""
+
+    def __init__(self, n: int) -> None:
+        self.offset = np.empty(n, np.int64)
+        self.stamp = np.empty(n, np.int64)
+        self.board = np.empty(n, np.int32)
+        self.channel = np.empty(n, np.int32)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.offset, self.stamp, self.board, self.channel
+
+    @classmethod
+    def join(cls, parts: list[_Keys]) -> _Keys:
+        out = cls(0)
+        if parts:
+            for name in ("offset", "stamp", "board", "channel"):
+                setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
+        return out
+
+
+def _time_order(scanned, layouts: list[_Layout]) -> tuple[np.ndarray, list[int]] | None:
+    """The run's rows (files in order) in the staging's time order, and each file's first row,
+    when filling in that order is possible: one layout for all files, each file's events in
+    time order (one channel's file; a SINGLEFILE file interleaves channels out of order) and
+    the files not already in order as they are. Else None."""
+    if len({(lay.v1, lay.bits) for lay in layouts}) != 1:
+        return None
+    keys = [kk for _, kk in scanned]
+    stamp = np.concatenate([kk.stamp for kk in keys])
+    board = np.concatenate([kk.board for kk in keys])
+    channel = np.concatenate([kk.channel for kk in keys])
+    order = np.lexsort((channel, board, stamp // 1000))  # as the staging sorts (time in ns)
+    if np.all(order[1:] > order[:-1]):
+        return None
+    inv = np.empty(order.size, np.int64)
+    inv[order] = np.arange(order.size)
+    starts = [0]
+    for kk in keys:
+        n = kk.offset.size
+        if n > 1 and np.any(np.diff(inv[starts[-1] : starts[-1] + n]) <= 0):
+            return None
+        starts.append(starts[-1] + n)
+    return order, starts
+
+
+def _ordered_job(order, starts, rels, scanned, r0: int, r1: int):
+    """The fill job of output rows ``r0 ... r1`` of the time order: each file's byte range of
+    its rows there (contiguous: each file keeps its own order) and where each event goes."""
+    rows = order[r0:r1]
+    file_of = np.searchsorted(starts, rows, side="right") - 1
+    parts, dest = [], []
+    for f in np.unique(file_of).tolist():
+        idx = np.flatnonzero(file_of == f)
+        keys = scanned[f][1]
+        lo, hi = int(rows[idx[0]]) - starts[f], int(rows[idx[-1]]) - starts[f]
+        end = int(keys.offset[hi + 1]) if hi + 1 < keys.offset.size else scanned[f][0][-1][1]
+        parts.append((rels[f], int(keys.offset[lo]), end))
+        dest.append(idx)
+    return r0, r1 - r0, parts, np.concatenate(dest).astype(np.int64)
 
 
 def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInfo) -> None:
@@ -221,46 +288,60 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
         lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i]),
         range(len(rels)),
     )
-    total = sum(b[2] for blocks in scanned for b in blocks)
+    total = sum(b[2] for blocks, _ in scanned for b in blocks)
     if total == 0:
         raise NoDataError(f"run {run_id!r}: the BIN files hold no events")
     has_waves = layouts[0].has_waveforms
-    most = max(b[3] for blocks in scanned for b in blocks)
+    most = max(b[3] for blocks, _ in scanned for b in blocks)
     dtype = st_waveforms_dtype(most) if has_waves else TRIGGERS_DTYPE
     sink.begin(total, dtype)
     records = RecordPool(dtype)
     t0 = int(info.time_offset_ns)
     jobs = []
     row = 0
-    for rel, lay, blocks in zip(rels, layouts, scanned, strict=True):
-        for a, b, cnt, _ in blocks:
-            jobs.append((rel, lay, a, b, row, cnt))
-            row += cnt
+    ordered = _time_order(scanned, layouts)
+    if ordered is None:  # blocks in file order; the staging puts them in time order
+        for rel, (blocks, _) in zip(rels, scanned, strict=True):
+            for a, b, cnt, _ in blocks:
+                jobs.append((row, cnt, [(rel, a, b)], None))
+                row += cnt
+    else:  # rows in time order (no gather afterwards): each job the files' bytes of its rows
+        order, starts = ordered
+        nbytes = sum(b[1] - b[0] for blocks, _ in scanned for b in blocks)
+        step = max(1, min(total * BLOCK_BYTES // max(1, nbytes), -(-total // (2 * n_threads()))))
+        for r0 in range(0, total, step):
+            jobs.append(_ordered_job(order, starts, rels, scanned, r0, min(r0 + step, total)))
 
     no_rows = np.empty(0, np.int32)
+    lay = layouts[0]  # one layout for all files where the order is filled (_time_order)
+    in_file_order = np.empty(0, np.int64)
 
     def fill(job):
-        rel, lay, a, b, row0, cnt = job
-        n = b - a
+        row0, cnt, parts, dest = job
+        n = sum(b - a for _, a, b in parts)
         out = records.take_for(sink, row0, cnt)
         wave = out["wave"] if has_waves else np.empty((cnt, 0), np.int16)
         length = out["length"] if has_waves else no_rows
         dt = out["dt"] if has_waves else no_rows.astype(np.float64)
+        one = layouts[rels.index(parts[0][0])] if dest is None else lay
         buf = pool.take(n)
         try:
-            with open_listed(run_id, rel, data_root / rel) as fh:
-                if read_exact(fh, buf, a, n) != n:
-                    raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
-                                      "shrank while being read (changed while being read)")
-            got = k.fill(buf, n, lay.v1, lay.bits, t0, float(info.dt_ns or 0.0), out["board"],
+            at = 0
+            for rel, a, b in parts:
+                with open_listed(run_id, rel, data_root / rel) as fh:
+                    if read_exact(fh, buf[at:], a, b - a) != b - a:
+                        raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
+                                          "shrank while being read (changed while being read)")
+                at += b - a
+            got = k.fill(buf, n, one.v1, one.bits, t0, float(info.dt_ns or 0.0), out["board"],
                          out["channel"], out["timestamp"], out["time"], out["energy"],
                          out["energy_calibrated"], out["energy_short"], out["flags"], length, dt,
-                         wave)
+                         wave, in_file_order if dest is None else dest)
         finally:
             pool.give(buf)
         if got != cnt:  # the walk counted these very bytes: only a file rewritten in between
-            raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: changed while being "
-                              "read")
+            raise FormatError(f"run {run_id!r}: file {parts[0][0]}, byte offset {parts[0][1]}: "
+                              "changed while being read")
         if info.boards and has_waves:  # several boards: each record its own board's period
             out["dt"] = info.per_row("dt_ns", out["board"])
         info.calibrate(out)
