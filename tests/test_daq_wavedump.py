@@ -94,9 +94,12 @@ def test_float_samples_are_recognised_without_a_name(tmp_path):
         adapter.run_info(tmp_path, "run", files)
 
 
-def test_trigger_time_tag_rolls_over(tmp_path):
+@pytest.mark.parametrize("eighths", [3, 5, 7])
+def test_trigger_time_tag_rolls_over(tmp_path, eighths):
+    # triggers 3/8, 5/8 and 7/8 of the 31-bit counter's period apart (6.4, 10.7 and 15 s at
+    # 8 ns): every roll-over is seen (a drop by more than half the period missed the last two)
     st = records(n_waveforms=20)
-    step = (3 << 29) * 8000 // 2  # 3/8 of the 31-bit counter per trigger, in ps
+    step = (eighths << 28) * 8000  # eighths/8 of the 31-bit counter per trigger, in ps
     st["timestamp"] = np.repeat(np.arange(20, dtype=np.int64) * step + 8000, 2)
     st["time"] = st["timestamp"] // 1000
     write_wavedump(tmp_path / "run", st)

@@ -273,8 +273,12 @@ def _copy_in_order(fmt: EventFormat, run_id: str, data_root: Path, scans: list[F
 def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
     """The ``ticks`` column with the counter's roll-overs undone per (board, channel), int64.
 
-    Rows are in file order; within a (board, channel), a drop by more than
-    half the period adds one period to every later row.
+    Rows are in file order, which is the order the board acquired them in: within a
+    (board, channel), any drop adds one period to every later row. A roll-over is
+    then missed only when two successive triggers of a channel are a whole period
+    or more apart (2^31 ticks: 17.2 s at 8 ns), which nothing in the files can
+    tell (a drop by more than half the period, the rule before, missed gaps of
+    half a period).
     """
     ticks = meta[:, TICKS].copy()
     if ticks.size == 0:
@@ -286,7 +290,7 @@ def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
     start = np.ones(by.size, np.bool_)
     start[1:] = (b[1:] != b[:-1]) | (c[1:] != c[:-1])
     t = ticks[by]
-    _unwrap(start, t, period)
+    _unwrap(start, t, period, 0)  # file order is acquisition order: any drop is a roll-over
     ticks[by] = t
     return ticks
 

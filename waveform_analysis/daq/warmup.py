@@ -31,7 +31,7 @@ def _v1725() -> None:
     k._walk(np.zeros(0, np.uint8), 0, True, False, 0, e, e, e, e, e, e)
     out = _fields()
     k._copy_waves(np.zeros(0, np.int16), 0, e, e, e, 0, 0, out["wave"])
-    k._unwrap(np.zeros(0, np.bool_), e, 1 << 48)
+    k._unwrap(np.zeros(0, np.bool_), e, 1 << 48, 1 << 47)
 
 
 def _compass_csv() -> None:
