@@ -14,7 +14,8 @@ A format supplies two numba kernels (:class:`EventFormat`):
 Pass 1 (:func:`scan_file`) reads a file in blocks of ``BLOCK_BYTES`` cut at
 event boundaries and keeps the metadata; pass 2 (:func:`copy_records`) reads
 the blocks again on all threads and hands each block's records to the sink
-(:class:`~waveform_analysis.daq.staging.RecordStaging`). A file cut inside its
+(:class:`~waveform_analysis.daq.staging.RecordStaging`), in time order when
+every file is time-sorted (one file per channel: no gather afterwards). A file cut inside its
 last event is read up to it with a warning naming the byte offset; a file that
 shrinks between or during the passes is a :class:`FormatError`.
 """

@@ -8,9 +8,13 @@ header word (its name says 1.x: ``CH<c>@<model>_<serial>_Data_<run>.bin`` or
 channels (CoMPASS's SINGLEFILE option); each event says its board and channel.
 
 Files are read in blocks of ``BLOCK_BYTES`` cut at event boundaries: a first
-pass walks each file's events with a numba kernel (validating every size),
-a second reads the blocks again on all threads and fills each block's rows,
-which go to the sink (the staging sorts them by time). An event cut by the end
+pass walks each file's events with a numba kernel (validating every size, and
+keeping each event's offset, time tag, board and channel), a second reads the
+bytes again on all threads and fills the rows. When every file is time-sorted
+(one file per channel, as CoMPASS writes them) the second pass fills the run
+in time order, each job the files' bytes of its rows, so that the staging has
+nothing to sort or gather; otherwise (SINGLEFILE) block by block in file
+order, and the staging sorts them. An event cut by the end
 of a file, a sample count no digitizer records, a channel number no board has
 and a file that shrinks while read are :class:`FormatError` naming the run,
 file and byte offset.
