@@ -102,6 +102,9 @@ def test_each_board_gets_its_own_settings(tmp_path, fmt):
     assert resolve_channel(ctx.config, plugin, "gate_long_ns", 1, 1, ctx_info(ctx))[0] == 200.0
     feats = ctx.get_data("r", "basic_features")
     assert len(feats) == len(st)
+    rows = {(r["option"], r["channel"]): r for r in ctx.show_config("basic_features", "r")}
+    assert rows[("calibration", "1:1")]["current"].startswith("(0.0, 3.0")  # board 1's channel 1
+    assert rows[("calibration", "1:1")]["source"] == "run settings"
 
 
 def ctx_info(ctx):
