@@ -56,6 +56,9 @@ class _TriggerSink:
         self.limit = limit  # records -> saturated at their ADC limit
         self.records = True
 
+    def in_memory(self, nbytes: int) -> bool:
+        return self.staging.in_memory(nbytes)
+
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
         self.records = np.dtype(dtype) != TRIGGERS_DTYPE
         self.staging.begin(n_rows, TRIGGERS_DTYPE)

@@ -180,9 +180,11 @@ def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -
     return FormatError(f"run {run_id!r}: file {rel}, byte offset {offset}: {what}")
 
 
-def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1):
+def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1,
+               with_keys: bool = True):
     """First pass over one file: [(start, end, events, most samples)] of its blocks, cut at
-    event boundaries, and each event's (offset, time tag, board, channel) (:class:`_Keys`)."""
+    event boundaries, and (``with_keys``) each event's (offset, time tag, board, channel)
+    (:class:`_Keys`; else None)."""
     blocks = []
     keys = []
     with open_listed(run_id, rel, full) as fh:
@@ -198,7 +200,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                                       "shrank while being read (changed while being read)")
                 eof = pos + n >= size
                 code, stop, cnt, most, value = k.walk(buf, n, eof, lay.v1, lay.bits)
-                if not code and int(stop):
+                if with_keys and not code and int(stop):
                     part = _Keys(int(cnt))
                     k.keys(buf, int(stop), lay.v1, lay.bits, pos, *part.arrays())
                     keys.append(part)
@@ -212,7 +214,7 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                 continue
             blocks.append((pos, pos + stop, int(cnt), int(most)))
             pos += stop
-    return blocks, _Keys.join(keys)
+    return blocks, (_Keys.join(keys) if with_keys else None)
 
 
 class _Keys:
@@ -241,7 +243,7 @@ def _time_order(scanned, layouts: list[_Layout]) -> tuple[np.ndarray, list[int]]
     when filling in that order is possible: one layout for all files, each file's events in
     time order (one channel's file; a SINGLEFILE file interleaves channels out of order) and
     the files not already in order as they are. Else None."""
-    if len({(lay.v1, lay.bits) for lay in layouts}) != 1:
+    if len({(lay.v1, lay.bits) for lay in layouts}) != 1 or any(kk is None for _, kk in scanned):
         return None
     keys = [kk for _, kk in scanned]
     stamp = np.concatenate([kk.stamp for kk in keys])
@@ -288,8 +290,15 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     rels = [str(f["path"]) for f in files]
     sizes = listed_sizes(files)
     pool = BufferPool()
+    # the time order is worth its keys (24 bytes an event) only where the sink keeps the rows in
+    # memory (the records take at least the files' bytes): else it gathers chunk by chunk anyway
+    in_memory = getattr(sink, "in_memory", None)
+    with_keys = in_memory is not None and in_memory(sum(
+        size_to_read(run_id, rel, data_root / rel, size)[0]
+        for rel, size in zip(rels, sizes, strict=True)))
     scanned = thread_map(
-        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i]),
+        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i],
+                             with_keys),
         range(len(rels)),
     )
     total = sum(b[2] for blocks, _ in scanned for b in blocks)
@@ -303,7 +312,8 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     t0 = int(info.time_offset_ns)
     jobs = []
     row = 0
-    ordered = _time_order(scanned, layouts)
+    ordered = (_time_order(scanned, layouts) if with_keys and in_memory(total * dtype.itemsize)
+               else None)
     if ordered is None:  # blocks in file order; the staging puts them in time order
         for rel, (blocks, _) in zip(rels, scanned, strict=True):
             for a, b, cnt, _ in blocks:
