@@ -32,9 +32,17 @@ from loguru import logger
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
-from ..parallel import n_threads, thread_map
+from ..parallel import thread_map
 from .base import RunInfo
-from .blocks import BufferPool, RecordPool, open_listed, read_exact
+from .blocks import (
+    BufferPool,
+    RecordPool,
+    file_spans,
+    open_listed,
+    ordered_ranges,
+    read_exact,
+    time_order,
+)
 
 META = ("board", "channel", "ticks", "offset", "nsamp", "flags", "energy", "energy_short")
 BOARD, CHANNEL, TICKS, OFFSET, NSAMP, FLAGS, ENERGY, ENERGY_SHORT = range(len(META))
@@ -153,28 +161,29 @@ def copy_records(
 
     Rows are numbered over ``scans`` in order (the concatenation of their
     ``meta``); ``fill(out, rows)`` sets every field but ``wave`` for those rows.
-    ``order`` (output row -> row in that numbering: the run's time order) puts
-    the records in that order when every file keeps its own order in it (one
-    channel's time-sorted file), so that the staging need not gather them in
-    time order afterwards (a copy of every record); ``fill`` then gets index arrays.
+    ``order`` (output row -> row in that numbering: the run's time order, from
+    :func:`~.blocks.time_order`, which checks that every file keeps its own order
+    in it) puts the records in that order, so that the staging need not gather
+    them afterwards (a copy of every record); ``fill`` then gets index arrays.
     """
     total = sum(len(s.meta) for s in scans)
     sink.begin(total, dtype)
     pool = BufferPool()
     records = RecordPool(dtype)
-    in_order = ordered_jobs(scans, order)
-    if in_order is not None:
+    if order is not None:
         all_meta = np.concatenate([s.meta for s in scans])
+        starts = np.cumsum([0] + [len(s.meta) for s in scans])
+        nbytes = sum(b - a for scan in scans for a, b, _, _ in scan.blocks)
 
         def copy_ordered(job: tuple[int, int]) -> None:
             out = records.take_for(sink, job[0], job[1] - job[0])
             rows = order[job[0] : job[1]]
             fill(out, rows)
-            _copy_in_order(fmt, run_id, data_root, scans, all_meta, rows, out, pool)
+            _copy_in_order(fmt, run_id, data_root, scans, all_meta, starts, rows, out, pool)
             sink.put(job[0], out)
             records.give(out)
 
-        thread_map(copy_ordered, in_order)
+        thread_map(copy_ordered, ordered_ranges(len(order), nbytes, BLOCK_BYTES))
         pool.clear()
         records.clear()
         return
@@ -212,42 +221,17 @@ def copy_records(
     records.clear()
 
 
-def ordered_jobs(scans: list[FileScan], order: np.ndarray | None) -> list[tuple[int, int]] | None:
-    """Row ranges of the run in time order (``order``: output row -> row in file order), each
-    about a block of file bytes, when every file's rows keep their file order in it (each
-    file is time-sorted, as one channel's is); else None (copy in file order instead)."""
-    if order is None or not scans:
-        return None
-    inv = np.empty(order.size, np.int64)
-    inv[order] = np.arange(order.size)
-    start = 0
-    for scan in scans:
-        n = len(scan.meta)
-        if n > 1 and (np.any(np.diff(inv[start : start + n]) <= 0)
-                      or np.any(np.diff(scan.meta[:, OFFSET]) < 0)):
-            return None
-        start += n
-    nbytes = sum(b - a for scan in scans for a, b, _, _ in scan.blocks)
-    step = max(1, min(order.size * BLOCK_BYTES // max(nbytes, 1),
-                      -(-order.size // (2 * n_threads()))))
-    return [(a, min(a + step, order.size)) for a in range(0, order.size, step)]
-
-
 def _copy_in_order(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileScan],
-                   all_meta: np.ndarray, rows: np.ndarray, out: np.ndarray,
+                   all_meta: np.ndarray, starts: np.ndarray, rows: np.ndarray, out: np.ndarray,
                    pool: BufferPool) -> None:  # fmt: skip
-    """Samples of the records at ``rows`` (of ``all_meta``, the scans' rows in file order;
-    from any files) into ``out``: each file's bytes of those rows read into one buffer, one
-    kernel call over them."""
-    starts = np.cumsum([0] + [len(s.meta) for s in scans])
-    file_of = np.searchsorted(starts, rows, side="right") - 1
+    """Samples of the records at ``rows`` (of ``all_meta``, the scans' rows in file order,
+    scan ``f`` from ``starts[f]``; from any files) into ``out``: each file's bytes of those
+    rows read into one buffer, one kernel call over them."""
     meta = all_meta[rows]
     parts = []
     total = 0
-    for f in np.unique(file_of).tolist():
-        idx = np.flatnonzero(file_of == f)
+    for f, idx, lo, hi in file_spans(rows, starts):
         scan = scans[f]
-        lo, hi = int(rows[idx[0]] - starts[f]), int(rows[idx[-1]] - starts[f])
         a = int(scan.meta[lo, OFFSET])
         b = int(scan.meta[hi + 1, OFFSET]) if hi + 1 < len(scan.meta) else scan.blocks[-1][1]
         parts.append((scan, idx, a, b, total))
@@ -335,7 +319,6 @@ def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileS
                 out[name] = np.where(m[:, col] < 0, np.nan, m[:, col])
         info.fill_absent(out)
 
-    order = np.lexsort((meta[:, CHANNEL], meta[:, BOARD], time_ns))  # the staging's order
-    if np.all(order[1:] > order[:-1]):
-        order = None  # already in time order (one file of every channel, as a dump)
+    order = time_order(time_ns, meta[:, BOARD], meta[:, CHANNEL], [len(s.meta) for s in scans],
+                       [s.meta[:, OFFSET] for s in scans])  # None: in file order
     copy_records(fmt, run_id, data_root, scans, dtype, sink, fill, order)

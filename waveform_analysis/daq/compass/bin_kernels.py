@@ -59,6 +59,16 @@ def fixed_bytes(v1, bits):
 
 
 @numba.njit(cache=True, nogil=True)
+def _samples_of(buf, pos, v1, bits, fixed):
+    """The sample count of the event at ``buf[pos]`` (0 in list mode)."""
+    if v1:
+        return np.int64(_u32(buf, pos + 20))
+    if bits & BIN_WAVEFORM:
+        return np.int64(_u32(buf, pos + fixed - 4))
+    return np.int64(0)
+
+
+@numba.njit(cache=True, nogil=True)
 def walk(buf, n, eof, v1, bits):
     """Walk the whole events in ``buf[:n]``, checking each one's sizes.
 
@@ -78,12 +88,7 @@ def walk(buf, n, eof, v1, bits):
         ch = _u16(buf, pos + 2)
         if ch > MAX_CHANNEL:
             return ERR_BIN_CHANNEL, pos, k, most, ch
-        if v1:
-            ns = _u32(buf, pos + 20)
-        elif bits & BIN_WAVEFORM:
-            ns = _u32(buf, pos + fixed - 4)
-        else:
-            ns = np.int64(0)
+        ns = _samples_of(buf, pos, v1, bits, fixed)
         if ns > MAX_SAMPLES:
             return ERR_BIN_SIZE, pos, k, most, ns
         end = pos + fixed + 2 * ns
@@ -105,12 +110,7 @@ def keys(buf, n, v1, bits, base, offset, stamp, board, channel):
     pos = 0
     k = 0
     while pos < n:
-        if v1:
-            ns = _u32(buf, pos + 20)
-        elif bits & BIN_WAVEFORM:
-            ns = _u32(buf, pos + fixed - 4)
-        else:
-            ns = np.int64(0)
+        ns = _samples_of(buf, pos, v1, bits, fixed)
         t = np.int64(0)
         for b in range(8):
             t |= np.int64(buf[pos + 4 + b]) << (8 * b)

@@ -28,9 +28,19 @@ import numpy as np
 
 from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
 from ...errors import FormatError, NoDataError
-from ...parallel import n_threads, thread_map
+from ...parallel import thread_map
 from ..base import RunInfo
-from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
+from ..blocks import (
+    BufferPool,
+    RecordPool,
+    file_spans,
+    listed_sizes,
+    open_listed,
+    ordered_ranges,
+    read_exact,
+    size_to_read,
+    time_order,
+)
 from .files import LAYOUT_COMPASS1, parse_name
 from .layout import (
     BIN_ENERGY,
@@ -238,41 +248,29 @@ class _Keys:
         return out
 
 
-def _time_order(scanned, layouts: list[_Layout]) -> tuple[np.ndarray, list[int]] | None:
-    """The run's rows (files in order) in the staging's time order, and each file's first row,
-    when filling in that order is possible: one layout for all files, each file's events in
-    time order (one channel's file; a SINGLEFILE file interleaves channels out of order) and
-    the files not already in order as they are. Else None."""
+def _time_order(scanned, layouts: list[_Layout]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The run's rows (files in order) in the staging's time order and each file's first row,
+    when filling in that order works (:func:`~..blocks.time_order`; one layout for all files,
+    keys kept); else None."""
     if len({(lay.v1, lay.bits) for lay in layouts}) != 1 or any(kk is None for _, kk in scanned):
         return None
     keys = [kk for _, kk in scanned]
-    stamp = np.concatenate([kk.stamp for kk in keys])
-    board = np.concatenate([kk.board for kk in keys])
-    channel = np.concatenate([kk.channel for kk in keys])
-    order = np.lexsort((channel, board, stamp // 1000))  # as the staging sorts (time in ns)
-    if np.all(order[1:] > order[:-1]):
+    order = time_order(np.concatenate([kk.stamp for kk in keys]) // 1000,
+                       np.concatenate([kk.board for kk in keys]),
+                       np.concatenate([kk.channel for kk in keys]),
+                       [kk.offset.size for kk in keys], [kk.offset for kk in keys])
+    if order is None:
         return None
-    inv = np.empty(order.size, np.int64)
-    inv[order] = np.arange(order.size)
-    starts = [0]
-    for kk in keys:
-        n = kk.offset.size
-        if n > 1 and np.any(np.diff(inv[starts[-1] : starts[-1] + n]) <= 0):
-            return None
-        starts.append(starts[-1] + n)
-    return order, starts
+    return order, np.cumsum([0] + [kk.offset.size for kk in keys])
 
 
 def _ordered_job(order, starts, rels, scanned, r0: int, r1: int):
     """The fill job of output rows ``r0 ... r1`` of the time order: each file's byte range of
-    its rows there (contiguous: each file keeps its own order) and where each event goes."""
+    its rows there and where each event goes."""
     rows = order[r0:r1]
-    file_of = np.searchsorted(starts, rows, side="right") - 1
     parts, dest = [], []
-    for f in np.unique(file_of).tolist():
-        idx = np.flatnonzero(file_of == f)
+    for f, idx, lo, hi in file_spans(rows, starts):
         keys = scanned[f][1]
-        lo, hi = int(rows[idx[0]]) - starts[f], int(rows[idx[-1]]) - starts[f]
         end = int(keys.offset[hi + 1]) if hi + 1 < keys.offset.size else scanned[f][0][-1][1]
         parts.append((rels[f], int(keys.offset[lo]), end))
         dest.append(idx)
@@ -322,9 +320,8 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     else:  # rows in time order (no gather afterwards): each job the files' bytes of its rows
         order, starts = ordered
         nbytes = sum(b[1] - b[0] for blocks, _ in scanned for b in blocks)
-        step = max(1, min(total * BLOCK_BYTES // max(1, nbytes), -(-total // (2 * n_threads()))))
-        for r0 in range(0, total, step):
-            jobs.append(_ordered_job(order, starts, rels, scanned, r0, min(r0 + step, total)))
+        for r0, r1 in ordered_ranges(total, nbytes, BLOCK_BYTES):
+            jobs.append(_ordered_job(order, starts, rels, scanned, r0, r1))
 
     no_rows = np.empty(0, np.int32)
     lay = layouts[0]  # one layout for all files where the order is filled (_time_order)
