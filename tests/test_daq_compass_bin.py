@@ -197,3 +197,35 @@ def test_path_in_errors_is_relative_to_data_root(tmp_path):
     with pytest.raises(FormatError, match=r"run 'r': file r/RAW/DataR_CH0@DT5730_1463_r\.BIN"):
         read(tmp_path, "r")
     assert Path(path).exists()
+
+
+@pytest.mark.parametrize("samples", [True, False])
+def test_channel_files_are_filled_in_time_order(tmp_path, samples):
+    # one time-sorted file per channel (two segments each): the records reach the staging in
+    # time order, so that it need not gather them again
+    from waveform_analysis.daq.staging import RecordStaging
+
+    generate_run(tmp_path, "r", fmt="compass-bin", n_segments=2, samples=samples, **SMALL)
+    a = get_adapter("compass")
+    files = a.list_files(tmp_path, "r")
+    with RecordStaging() as sink:
+        a.read_into(tmp_path, files, "r", sink)
+        np.testing.assert_array_equal(sink.order(), np.arange(sink.n_rows))
+        st = sink.records()
+    ref, _ = synthesize(**SMALL)
+    assert_records(st, ref, ["time", "timestamp", "channel", "energy"] + (["wave"] if samples else []))
+
+
+def test_staging_past_its_budget_gets_the_file_order_fill(tmp_path):
+    # rows that go to the scratch file: no time-order keys kept (the staging sorts), same records
+    from waveform_analysis.daq.staging import RecordStaging
+
+    generate_run(tmp_path, "r", fmt="compass-bin", n_segments=2, **SMALL)
+    a = get_adapter("compass")
+    files = a.list_files(tmp_path, "r")
+    with RecordStaging(4096, tmp_path / "scratch" / "entry") as sink:
+        a.read_into(tmp_path, files, "r", sink)
+        assert sink._array is None  # in the scratch file
+        assert not np.array_equal(sink.order(), np.arange(sink.n_rows))  # put in file order
+        st = sink.records()
+    assert_records(st, read(tmp_path, "r"))

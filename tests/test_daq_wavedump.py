@@ -94,9 +94,12 @@ def test_float_samples_are_recognised_without_a_name(tmp_path):
         adapter.run_info(tmp_path, "run", files)
 
 
-def test_trigger_time_tag_rolls_over(tmp_path):
+@pytest.mark.parametrize("eighths", [3, 5, 7])
+def test_trigger_time_tag_rolls_over(tmp_path, eighths):
+    # triggers 3/8, 5/8 and 7/8 of the 31-bit counter's period apart (6.4, 10.7 and 15 s at
+    # 8 ns): every roll-over is seen (a drop by more than half the period missed the last two)
     st = records(n_waveforms=20)
-    step = (3 << 29) * 8000 // 2  # 3/8 of the 31-bit counter per trigger, in ps
+    step = (eighths << 28) * 8000  # eighths/8 of the 31-bit counter per trigger, in ps
     st["timestamp"] = np.repeat(np.arange(20, dtype=np.int64) * step + 8000, 2)
     st["time"] = st["timestamp"] // 1000
     write_wavedump(tmp_path / "run", st)
@@ -304,3 +307,29 @@ def test_ascii_fractions_hex_and_crlf_lines(tmp_path):
     assert got["wave"][:, :4].tolist() == [[2, 2, -1, 3000], [1, 2, 3, 4]]
     assert got["board"].tolist() == [3, 3] and got["channel"].tolist() == [8, 8]
     assert got["timestamp"].tolist() == [0x7FFFFF00 * 8500, ((1 << 31) + 50) * 8500]
+
+
+def test_channel_files_are_copied_in_time_order(tmp_path):
+    # one time-sorted file per channel: the records reach the staging in time order (no
+    # gather of every record afterwards), and equal to the files' records in that order
+    st = records(n_waveforms=300)
+    write_wavedump(tmp_path / "run", st)
+    adapter = WaveDumpAdapter()
+    files = adapter.list_files(tmp_path, "run")
+    info = adapter.run_info(tmp_path, "run", files)
+    with RecordStaging() as sink:
+        adapter.read_into(tmp_path, files, "run", sink, info)
+        np.testing.assert_array_equal(sink.order(), np.arange(len(st)))
+        same(sink.records(), st)
+
+
+def test_bad_sample_in_the_second_channel_file_names_it(tmp_path):
+    st = records()
+    write_wavedump(tmp_path / "run", st, kind="ascii")
+    path = tmp_path / "run" / "wave1.txt"
+    lines = path.read_text().split("\n")
+    lines[7 + 96 + 7 + 3] = "abc"
+    at = sum(len(line) + 1 for line in lines[: 7 + 96 + 7 + 3])
+    path.write_text("\n".join(lines))
+    with pytest.raises(FormatError, match=rf"file run/wave1.txt, byte offset {at}: .*not a number"):
+        read(tmp_path, "run")

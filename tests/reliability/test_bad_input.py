@@ -218,6 +218,15 @@ def _contradicting_settings(raw: Path) -> int:
     return 0
 
 
+def _settings_of_one_board(raw: Path) -> int:
+    """Settings of the run's first board only (its second, serial 1464, has none)."""
+    (raw.parent / "settings.xml").write_text(
+        "<configuration><board><modelName>DT5730</modelName><serialNumber>1463</serialNumber>"
+        "<sampleTime>2000</sampleTime></board></configuration>"
+    )
+    return 0
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -324,6 +333,9 @@ CASES = [
     Case("compass-settings-contradict-the-files", _contradicting_settings, "error",
          r"settings.xml: contradicts the files: SRV_PARAM_RECLEN gives 2000 samples at 2.0 ns, "
          rf"the files hold {N_SAMPLES}", FormatError, gen=CBIN),
+    Case("compass-settings-lack-a-board", _settings_of_one_board, "warn",
+         r"settings.xml: no <board> for board 1 \(serial 1464\) of the files",
+         gen={**CBIN, "n_boards": 2, "n_channels": 1, "models": ("DT5730", "DT5725")}),
 ]  # fmt: skip
 
 
@@ -337,8 +349,8 @@ def _adapter(case: Case) -> str:
 
 def _generate(root: Path, case: Case) -> None:
     for i, run in enumerate(RUNS):
-        generate_run(root, run, n_channels=N_CHANNELS, n_waveforms=N_WAVEFORMS,
-                     n_samples=N_SAMPLES, seed=i, **case.gen)  # fmt: skip
+        generate_run(root, run, **{"n_channels": N_CHANNELS, "n_waveforms": N_WAVEFORMS,
+                                   "n_samples": N_SAMPLES, "seed": i, **case.gen})  # fmt: skip
 
 
 def _data_dir(root: Path, case: Case) -> Path:

@@ -247,7 +247,7 @@ def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: s
         click.echo(f"run info: {exc}")
         return
     sources = info.pop("sources")
-    skip = {"sources", "channels", "files", "notes", "adapter"}
+    skip = {"sources", "channels", "files", "notes", "adapter", "boards"}
     rows = []
     for key, value in info.items():
         if key in skip or value in (None, {}, ()):
@@ -256,6 +256,13 @@ def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: s
     click.echo(table(rows, ["run info", "value", "from"]))
     for ch, over in sorted(info["channels"].items()):
         click.echo(f"  channel {ch}: " + ", ".join(f"{k}={v}" for k, v in over.items()))
+    for board, entry in sorted(info.get("boards", {}).items()):
+        values = {k: v for k, v in entry.items() if k not in ("channels", "sources")
+                  and v not in (None, {}, ())}
+        click.echo(f"board {board}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+        for ch, over in sorted(entry.get("channels", {}).items()):
+            click.echo(f"  board {board} channel {ch}: "
+                       + ", ".join(f"{k}={v}" for k, v in over.items()))
     for note in info["notes"]:
         click.echo(f"  note: {note}")
     if info["files"]:

@@ -121,7 +121,11 @@ def show_config(context: Any, data_name: str | None = None, run_id: str | None =
 
         info = run_info_for(context, run_id)[1]
     named = {c for c in table_of(context.config) if c != "default"}
-    named |= {(0, int(c)) for c in getattr(info, "channels", None) or {}}  # the settings' own
+    boards = getattr(info, "boards", None) or {}
+    if boards:  # several boards: each one's channel overrides, by the records' board
+        named |= {(int(b), int(c)) for b, e in boards.items() for c in e.get("channels", {})}
+    else:
+        named |= {(0, int(c)) for c in getattr(info, "channels", None) or {}}  # the settings' own
     channels = [("*", (-1, -1))] + [(f"{k[0]}:{k[1]}", k) for k in sorted(named)]
     names = [data_name] if data_name is not None else list(context.plugins)
     rows = []

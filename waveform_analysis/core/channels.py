@@ -5,7 +5,8 @@
 ``Option(per_channel=True)``. An option resolves for one channel, in this
 order, to: the channel's entry, the ``default`` entry, the plugin-level value
 (``config[data_name][opt]`` or ``config[opt]``), the run's settings (where
-the option has a counterpart in :class:`~waveform_analysis.daq.base.RunInfo`),
+the option has a counterpart in :class:`~waveform_analysis.daq.base.RunInfo`:
+the channel's board's, on a run of several boards),
 the option's default (the sample period ``dt_ns`` takes the run's settings and
 board model before the plugin-level value, which is for runs that state none:
 :data:`RUN_FIRST`). :func:`resolve_channel` is that rule;
@@ -141,12 +142,13 @@ def _plugin_level(config: Mapping[str, Any], plugin: Plugin, name: str) -> tuple
     return False, None
 
 
-def _run_setting(info: Any, name: str, channel: int) -> Any:
+def _run_setting(info: Any, name: str, board: int, channel: int) -> Any:
     where = RUN_SETTINGS.get(name)
     if where is None or info is None:
         return None
     field, key = where
-    value = info.value(field, channel) if hasattr(info, "value") else getattr(info, field, None)
+    value = (info.value(field, channel, board) if hasattr(info, "value")
+             else getattr(info, field, None))
     if key is not None:
         value = (value or {}).get(key)
     return value
@@ -172,7 +174,7 @@ def resolve_channel(
     if not source:
         found, v = _plugin_level(config, plugin, name)
         level = (v, "config") if found and v is not None else None
-        run_value = _run_setting(info, name, channel)
+        run_value = _run_setting(info, name, board, channel)
         run = (run_value, "run settings") if run_value is not None else None
         first, second = (run, level) if name in RUN_FIRST else (level, run)
         value, source = first or second or (opt.default, "default")

@@ -69,6 +69,9 @@ from ..dtypes import RAW_FILES_DTYPE
 from ..errors import ConfigError, NoDataError, RunNotFoundError
 
 ENERGY_FIELDS = ("energy", "energy_short", "energy_calibrated")
+#: What a board's settings give (per board in ``RunInfo.boards`` on runs of several boards).
+BOARD_FIELDS = ("model", "serial", "adc_bits", "dt_ns", "record_length", "pretrigger_samples",
+                "polarity", "threshold", "gates", "calibration")
 
 
 @dataclass
@@ -80,6 +83,14 @@ class RunInfo:
     a field absent from it was not found. ``channels`` holds per-channel
     overrides of the board-level values, ``{channel: {field: value}}``, as
     CoMPASS writes them (:meth:`value`). ``files`` names the settings files read.
+
+    A run of several boards whose settings differ has ``boards``: per value of
+    the records' ``board`` field, that board's own fields (:data:`BOARD_FIELDS`,
+    those found) and its ``channels`` and ``sources``; the run-level fields are
+    then the first board's. :meth:`value` and :meth:`for_board` resolve a
+    record's settings by its board, so every per-record rule (the readers'
+    ``dt``, the calibration, the per-channel options of core/channels.py) takes
+    its own board's values.
     """
 
     format: str
@@ -102,6 +113,7 @@ class RunInfo:
     has_waveforms: bool = True
     energy_fields: tuple[str, ...] = ()  # firmware energies the files hold
     channels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    boards: dict[int, dict[str, Any]] = field(default_factory=dict)  # several boards: see above
     sources: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -113,11 +125,50 @@ class RunInfo:
         setattr(self, name, value)
         self.sources[name] = source
 
-    def value(self, name: str, channel: int | None = None) -> Any:
-        """``name`` for ``channel``: its override when the settings give one, else the board's."""
+    def value(self, name: str, channel: int | None = None, board: int | None = None) -> Any:
+        """``name`` for ``channel`` of ``board``: the channel's override when the settings give
+        one, else its board's value (the run's when the run has one board's settings)."""
+        if board is not None and int(board) in self.boards:
+            return self.for_board(board).value(name, channel)
         if channel is not None and name in self.channels.get(int(channel), {}):
             return self.channels[int(channel)][name]
         return getattr(self, name)
+
+    def for_board(self, board: int) -> RunInfo:
+        """This RunInfo as board ``board``'s alone: its fields, channels and sources at the run
+        level (itself when the run has no per-board settings or none for ``board``)."""
+        entry = self.boards.get(int(board))
+        if entry is None:
+            return self
+        fields = {k: entry.get(k) for k in BOARD_FIELDS}
+        fields["gates"] = dict(entry.get("gates") or {})
+        return dataclasses.replace(
+            self, **fields, channels=entry.get("channels", {}), boards={},
+            sources={**{k: v for k, v in self.sources.items() if k not in BOARD_FIELDS},
+                     **entry.get("sources", {})},
+        )
+
+    def by_board(self, board: np.ndarray) -> list[tuple[RunInfo, np.ndarray | None]]:
+        """``(board's RunInfo, its rows of board)`` per board among ``board`` (rows None: all
+        rows, the run having one board's settings): how a per-record rule splits a block."""
+        if not self.boards:
+            return [(self, None)]
+        board = np.asarray(board)
+        uniq = np.unique(board)
+        if uniq.size == 1:
+            return [(self.for_board(int(uniq[0])), None)]
+        return [(self.for_board(int(b)), np.flatnonzero(board == b)) for b in uniq]
+
+    def per_row(self, name: str, board: np.ndarray) -> Any:
+        """``name`` for every row of ``board``: one value when the rows share it, else one per
+        row (each row its board's)."""
+        parts = self.by_board(board)
+        if len(parts) == 1:
+            return getattr(parts[0][0], name)
+        out = np.empty(len(board), np.asarray(getattr(parts[0][0], name)).dtype)
+        for info, rows in parts:
+            out[rows] = getattr(info, name)
+        return out
 
     @property
     def time_reference(self) -> str:
@@ -131,6 +182,9 @@ class RunInfo:
         """Every field, plus ``time_reference``, as plain Python values."""
         out = dataclasses.asdict(self)
         out["channels"] = {int(k): dict(v) for k, v in self.channels.items()}
+        out["boards"] = {int(b): {**v, "channels": {int(k): dict(c) for k, c in
+                                                    v.get("channels", {}).items()}}
+                         for b, v in self.boards.items()}
         out["time_reference"] = self.time_reference
         return out
 
@@ -139,7 +193,7 @@ class RunInfo:
         """Whether the settings give an energy calibration (for the run or any channel)."""
         return self.calibration is not None or any(
             "calibration" in c for c in self.channels.values()
-        )
+        ) or any(self.for_board(b).calibrated for b in self.boards)
 
     def calibration_rows(self, channel: np.ndarray, uncalibrated: float | None = None
                          ) -> np.ndarray | None:
@@ -160,8 +214,13 @@ class RunInfo:
             return
         from ..processing.calibration import calibrate
 
-        rows["energy_calibrated"] = calibrate(rows["energy"],
-                                              self.calibration_rows(rows["channel"]))
+        for info, sel in self.by_board(rows["board"]):
+            part = rows if sel is None else rows[sel]
+            got = calibrate(part["energy"], info.calibration_rows(part["channel"]))
+            if sel is None:
+                rows["energy_calibrated"] = got
+            else:
+                rows["energy_calibrated"][sel] = got
 
     def fill_absent(self, rows: np.ndarray) -> None:
         """Set the energy fields of ``rows`` the format does not hold to NaN."""

@@ -113,3 +113,49 @@ def size_to_read(run_id: str, rel: str, full: Path, listed: int) -> tuple[int, b
             f"{listed} when the run was listed"
         )
     return listed, current > listed
+
+
+# -- filling a run in time order -------------------------------------------------------------
+# A run of one time-sorted file per channel is read fastest in time order: each job takes the
+# next rows of the time order, reads each file's bytes of them (contiguous, since each file
+# keeps its own order) and puts them where they stay, so that the staging need not gather.
+
+
+def time_order(time_ns: np.ndarray, board: np.ndarray, channel: np.ndarray,
+               file_rows: list[int], offsets: list[np.ndarray]) -> np.ndarray | None:  # fmt: skip
+    """Output row -> row in file order (files one after another, ``file_rows`` rows each),
+    in the staging's order (time, board, channel; file order breaks ties), when filling in
+    that order pays and works: None when the rows already are in order, or when a file's rows
+    would not keep their own order in it or its ``offsets`` (each row's byte offset) fall."""
+    order = np.lexsort((channel, board, time_ns))
+    if np.all(order[1:] > order[:-1]):
+        return None
+    inv = np.empty(order.size, np.int64)
+    inv[order] = np.arange(order.size)
+    start = 0
+    for n, offset in zip(file_rows, offsets, strict=True):
+        if n > 1 and (np.any(np.diff(inv[start : start + n]) <= 0) or np.any(np.diff(offset) < 0)):
+            return None
+        start += n
+    return order
+
+
+def ordered_ranges(n_rows: int, nbytes: int, block_bytes: int) -> list[tuple[int, int]]:
+    """Ranges of output rows of about ``block_bytes`` of file each (``nbytes`` in all), at
+    least two per thread."""
+    from ..parallel import n_threads
+
+    step = max(1, min(n_rows * block_bytes // max(nbytes, 1), -(-n_rows // (2 * n_threads()))))
+    return [(a, min(a + step, n_rows)) for a in range(0, n_rows, step)]
+
+
+def file_spans(rows: np.ndarray, starts: np.ndarray) -> list[tuple[int, np.ndarray, int, int]]:
+    """Per file among ``rows`` (rows in file order; file ``f`` holds ``starts[f]`` to
+    ``starts[f + 1]``): ``(f, positions in rows, its first row, its last row)`` (rows of the
+    file itself)."""
+    file_of = np.searchsorted(starts, rows, side="right") - 1
+    out = []
+    for f in np.unique(file_of).tolist():
+        idx = np.flatnonzero(file_of == f)
+        out.append((f, idx, int(rows[idx[0]] - starts[f]), int(rows[idx[-1]] - starts[f])))
+    return out

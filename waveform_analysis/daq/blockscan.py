@@ -14,7 +14,8 @@ A format supplies two numba kernels (:class:`EventFormat`):
 Pass 1 (:func:`scan_file`) reads a file in blocks of ``BLOCK_BYTES`` cut at
 event boundaries and keeps the metadata; pass 2 (:func:`copy_records`) reads
 the blocks again on all threads and hands each block's records to the sink
-(:class:`~waveform_analysis.daq.staging.RecordStaging`). A file cut inside its
+(:class:`~waveform_analysis.daq.staging.RecordStaging`), in time order when
+every file is time-sorted (one file per channel: no gather afterwards). A file cut inside its
 last event is read up to it with a warning naming the byte offset; a file that
 shrinks between or during the passes is a :class:`FormatError`.
 """
@@ -33,7 +34,15 @@ from ..dtypes import st_waveforms_dtype
 from ..errors import FormatError, NoDataError
 from ..parallel import thread_map
 from .base import RunInfo
-from .blocks import BufferPool, RecordPool, open_listed, read_exact
+from .blocks import (
+    BufferPool,
+    RecordPool,
+    file_spans,
+    open_listed,
+    ordered_ranges,
+    read_exact,
+    time_order,
+)
 
 META = ("board", "channel", "ticks", "offset", "nsamp", "flags", "energy", "energy_short")
 BOARD, CHANNEL, TICKS, OFFSET, NSAMP, FLAGS, ENERGY, ENERGY_SHORT = range(len(META))
@@ -145,17 +154,39 @@ def copy_records(
     scans: list[FileScan],
     dtype: np.dtype,
     sink,
-    fill: Callable[[np.ndarray, slice], None],
+    fill: Callable[[np.ndarray, slice | np.ndarray], None],
+    order: np.ndarray | None = None,
 ) -> None:
     """Pass 2: every block's samples into records of ``dtype``, handed to ``sink`` by rows.
 
     Rows are numbered over ``scans`` in order (the concatenation of their
     ``meta``); ``fill(out, rows)`` sets every field but ``wave`` for those rows.
+    ``order`` (output row -> row in that numbering: the run's time order, from
+    :func:`~.blocks.time_order`, which checks that every file keeps its own order
+    in it) puts the records in that order, so that the staging need not gather
+    them afterwards (a copy of every record); ``fill`` then gets index arrays.
     """
     total = sum(len(s.meta) for s in scans)
     sink.begin(total, dtype)
     pool = BufferPool()
     records = RecordPool(dtype)
+    if order is not None:
+        all_meta = np.concatenate([s.meta for s in scans])
+        starts = np.cumsum([0] + [len(s.meta) for s in scans])
+        nbytes = sum(b - a for scan in scans for a, b, _, _ in scan.blocks)
+
+        def copy_ordered(job: tuple[int, int]) -> None:
+            out = records.take_for(sink, job[0], job[1] - job[0])
+            rows = order[job[0] : job[1]]
+            fill(out, rows)
+            _copy_in_order(fmt, run_id, data_root, scans, all_meta, starts, rows, out, pool)
+            sink.put(job[0], out)
+            records.give(out)
+
+        thread_map(copy_ordered, ordered_ranges(len(order), nbytes, BLOCK_BYTES))
+        pool.clear()
+        records.clear()
+        return
     jobs = []
     start = 0
     for scan in scans:
@@ -190,11 +221,49 @@ def copy_records(
     records.clear()
 
 
+def _copy_in_order(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileScan],
+                   all_meta: np.ndarray, starts: np.ndarray, rows: np.ndarray, out: np.ndarray,
+                   pool: BufferPool) -> None:  # fmt: skip
+    """Samples of the records at ``rows`` (of ``all_meta``, the scans' rows in file order,
+    scan ``f`` from ``starts[f]``; from any files) into ``out``: each file's bytes of those
+    rows read into one buffer, one kernel call over them."""
+    meta = all_meta[rows]
+    parts = []
+    total = 0
+    for f, idx, lo, hi in file_spans(rows, starts):
+        scan = scans[f]
+        a = int(scan.meta[lo, OFFSET])
+        b = int(scan.meta[hi + 1, OFFSET]) if hi + 1 < len(scan.meta) else scan.blocks[-1][1]
+        parts.append((scan, idx, a, b, total))
+        total += b - a
+    buf = pool.take(total)
+    try:
+        for scan, idx, a, b, at in parts:
+            with open_listed(run_id, scan.rel, data_root / scan.rel) as fh:
+                got = read_exact(fh, buf[at:], a, b - a)
+            if got != b - a:
+                raise _shrunk(run_id, scan.rel, a + got, scan.size)
+            meta[idx, OFFSET] += at - a
+        code, at = fmt.copy(buf[:total], 0, meta, fmt.params, out["wave"])
+    finally:
+        pool.give(buf)
+    if code:
+        scan, _, a, _, first = next(p for p in reversed(parts) if p[4] <= int(at))
+        raise FormatError(
+            f"run {run_id!r}: file {scan.rel}, byte offset {a + int(at) - first}: "
+            f"{fmt.name}: {fmt.messages.get(int(code), f'error {code}')}"
+        )
+
+
 def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
     """The ``ticks`` column with the counter's roll-overs undone per (board, channel), int64.
 
-    Rows are in file order; within a (board, channel), a drop by more than
-    half the period adds one period to every later row.
+    Rows are in file order, which is the order the board acquired them in: within a
+    (board, channel), any drop adds one period to every later row. A roll-over is
+    then missed only when two successive triggers of a channel are a whole period
+    or more apart (2^31 ticks: 17.2 s at 8 ns), which nothing in the files can
+    tell (a drop by more than half the period, the rule before, missed gaps of
+    half a period).
     """
     ticks = meta[:, TICKS].copy()
     if ticks.size == 0:
@@ -206,7 +275,7 @@ def unwrap_counter(meta: np.ndarray, period: int) -> np.ndarray:
     start = np.ones(by.size, np.bool_)
     start[1:] = (b[1:] != b[:-1]) | (c[1:] != c[:-1])
     t = ticks[by]
-    _unwrap(start, t, period)
+    _unwrap(start, t, period, 0)  # file order is acquisition order: any drop is a roll-over
     ticks[by] = t
     return ticks
 
@@ -236,7 +305,7 @@ def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileS
     dtype = st_waveforms_dtype(max(1, int(meta[:, NSAMP].max())))
     names = dtype.names
 
-    def fill(out: np.ndarray, rows: slice) -> None:
+    def fill(out: np.ndarray, rows: slice | np.ndarray) -> None:
         m = meta[rows]
         out["time"] = time_ns[rows]
         out["timestamp"] = stamp_ps[rows]
@@ -250,4 +319,6 @@ def read_scans(fmt: EventFormat, run_id: str, data_root: Path, scans: list[FileS
                 out[name] = np.where(m[:, col] < 0, np.nan, m[:, col])
         info.fill_absent(out)
 
-    copy_records(fmt, run_id, data_root, scans, dtype, sink, fill)
+    order = time_order(time_ns, meta[:, BOARD], meta[:, CHANNEL], [len(s.meta) for s in scans],
+                       [s.meta[:, OFFSET] for s in scans])  # None: in file order
+    copy_records(fmt, run_id, data_root, scans, dtype, sink, fill, order)

@@ -97,6 +97,11 @@ class RecordStaging:
         self._fd: int | None = None
         self._path: Path | None = None
 
+    def in_memory(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` of rows would be kept in memory (not in the scratch file): a
+        reader that can put the rows in time order at some cost of its own asks first."""
+        return self.budget_bytes is None or self.scratch_prefix is None or nbytes <= self.budget_bytes
+
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
         """Make room for ``n_rows`` rows of ``dtype`` (rows a reader leaves unset are dropped)."""
         self.dtype = np.dtype(dtype)
@@ -107,10 +112,10 @@ class RecordStaging:
         self.valid = np.zeros(n, np.bool_)
         if self.on_begin is not None:
             self.on_begin(n)
-        nbytes = n * self.dtype.itemsize
-        if self.budget_bytes is None or self.scratch_prefix is None or nbytes <= self.budget_bytes:
+        if self.in_memory(n * self.dtype.itemsize):
             self._array = np.zeros(n, self.dtype)
             return
+        nbytes = n * self.dtype.itemsize
         prefix = self.scratch_prefix
         prefix.parent.mkdir(parents=True, exist_ok=True)
         self._path = prefix.with_name(f"{prefix.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.staging.tmp")
@@ -152,10 +157,15 @@ class RecordStaging:
 
         Rows already in that order (a run whose blocks come in time order) are checked in
         one pass and not sorted."""
-        kept = np.flatnonzero(self.valid)
-        if not _in_order(self.time[kept], self.board[kept], self.channel[kept]):
-            kept = kept[np.lexsort((self.channel[kept], self.board[kept], self.time[kept]))]
-        return kept
+        if self.valid.all():  # every row put: no row to leave out, no keys to copy
+            kept, time, board, channel = None, self.time, self.board, self.channel
+        else:
+            kept = np.flatnonzero(self.valid)
+            time, board, channel = self.time[kept], self.board[kept], self.channel[kept]
+        if _in_order(time, board, channel):
+            return np.arange(self.n_rows) if kept is None else kept
+        by = np.lexsort((channel, board, time))
+        return by if kept is None else kept[by]
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """The records at ``rows`` (in that order): in memory, consecutive rows are a view of

@@ -31,7 +31,7 @@ def _v1725() -> None:
     k._walk(np.zeros(0, np.uint8), 0, True, False, 0, e, e, e, e, e, e)
     out = _fields()
     k._copy_waves(np.zeros(0, np.int16), 0, e, e, e, 0, 0, out["wave"])
-    k._unwrap(np.zeros(0, np.bool_), e, 1 << 48)
+    k._unwrap(np.zeros(0, np.bool_), e, 1 << 48, 1 << 47)
 
 
 def _compass_csv() -> None:
@@ -58,7 +58,10 @@ def _compass_bin() -> None:
     k.walk(buf, 0, True, False, 0)
     o = _fields()
     k.fill(buf, 0, False, 0, 0, 0.0, o["board"], o["channel"], o["timestamp"], o["time"], o["energy"],
-           o["energy_calibrated"], o["energy_short"], o["flags"], o["length"], o["dt"], o["wave"])
+           o["energy_calibrated"], o["energy_short"], o["flags"], o["length"], o["dt"], o["wave"],
+           np.zeros(0, np.int64))
+    i64 = np.zeros(0, np.int64)
+    k.keys(buf, 0, False, 0, 0, i64, i64, np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def _event_walks(*pairs: tuple[Callable, Callable]) -> None:

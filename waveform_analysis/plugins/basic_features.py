@@ -93,6 +93,13 @@ class BasicFeaturesPlugin(Plugin):
         missing = {"gate_long_ns": f.GATE_LONG_NS, "gate_short_ns": f.GATE_SHORT_NS,
                    "pre_gate_ns": f.PRE_GATE_NS}
         out = channel_settings(context, self, run_id, st_waveforms, dict.fromkeys(names), info, missing)
-        out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
+        parts = info.by_board(st_waveforms["board"]) if hasattr(info, "by_board") else [(info, None)]
+        if len(parts) == 1:
+            out["trigger_sample"] = getattr(info, "pretrigger_samples", None) or None
+        else:  # each board's pre-trigger (-1: found from the record)
+            trig = np.full(len(st_waveforms), -1, np.int64)
+            for one, rows in parts:
+                trig[rows] = one.pretrigger_samples or -1
+            out["trigger_sample"] = trig
         return out
 

@@ -12,7 +12,8 @@ from ..errors import ConfigError, NoDataError
 from ..processing.saturation import saturated
 from .raw_files import adapter_for, run_info_for
 
-__all__ = ["StWaveformsPlugin", "adapter_for", "adc_max_for", "baseline_window_for"]
+__all__ = ["StWaveformsPlugin", "adapter_for", "adc_max_for", "baseline_window_for",
+           "saturated_by_board"]
 
 
 def adc_max_for(context, info) -> int:
@@ -24,6 +25,18 @@ def adc_max_for(context, info) -> int:
     if adc_max is None:
         adc_max = (1 << info.adc_bits) - 1 if info.adc_bits else ADC_MAX_14BIT
     return int(adc_max)
+
+
+def saturated_by_board(context, info, records: np.ndarray, **kw) -> np.ndarray:
+    """:func:`~waveform_analysis.processing.saturation.saturated` of ``records``, each at its
+    board's ADC limit (:func:`adc_max_for` of the board's settings)."""
+    parts = info.by_board(records["board"])
+    if len(parts) == 1:
+        return saturated(records, adc_max=adc_max_for(context, parts[0][0]), **kw)
+    out = np.zeros(len(records), np.bool_)
+    for one, rows in parts:
+        out[rows] = saturated(records[rows], adc_max=adc_max_for(context, one), **kw)
+    return out
 
 
 def baseline_window_for(info, baseline_samples: int | np.ndarray, mode: str = "auto") -> dict:
@@ -65,9 +78,12 @@ class _EndWindows:
 
         nb = self.samples(records)
         self.nb[rows] = nb
-        self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows] = end_window_stats(
-            records, **baseline_window_for(self.info, nb, self.mode)
-        )
+        outs = (self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows])
+        for info, sel in self.info.by_board(records["board"]):  # each board's pre-trigger
+            part, size = (records, nb) if sel is None else (records[sel], nb[sel])
+            got = end_window_stats(part, **baseline_window_for(info, size, self.mode))
+            for o, g in zip(outs, got, strict=True):
+                o[slice(None) if sel is None else sel] = g
 
     def fixed(self, rows: np.ndarray) -> np.ndarray | None:
         """The fixed windows of ``rows`` for the last phase (None in ``"auto"`` mode)."""
@@ -157,7 +173,6 @@ class StWaveformsPlugin(Plugin):
         files = chunk.inputs["raw_files"]
         adapter, info = run_info_for(context, run_id, files)
         check_has_waveforms(info, run_id)
-        adc_max = adc_max_for(context, info)
         ends = _EndWindows(info, context.get_config(self, "baseline_window"),
                            self._samples(context, run_id, info))
         dt_of = _channel_dt(context, run_id, info)
@@ -190,7 +205,7 @@ class StWaveformsPlugin(Plugin):
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms
-                records["saturated"] = saturated(records, adc_max=adc_max)
+                records["saturated"] = saturated_by_board(context, info, records)
                 info.fill_absent(records)
                 if dt_of is not None:
                     records["dt"] = dt_of(records)

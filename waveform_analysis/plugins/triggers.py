@@ -16,7 +16,7 @@ from ..dtypes import TRIGGERS_DTYPE
 from ..errors import NoDataError
 from ..saturation import ADC_MAX_14BIT
 from .raw_files import run_info_for
-from .st_waveforms import adc_max_for
+from .st_waveforms import saturated_by_board
 
 __all__ = ["TriggersPlugin", "decode_flags", "to_triggers"]
 
@@ -29,14 +29,18 @@ def decode_flags(rows: np.ndarray) -> None:
     rows["saturated"] |= (flags & np.uint32(SATURATION_FLAGS)) != 0
 
 
-def to_triggers(records: np.ndarray, adc_max: int | None = ADC_MAX_14BIT) -> np.ndarray:
+def to_triggers(records: np.ndarray, adc_max: int | None = ADC_MAX_14BIT,
+                limit=None) -> np.ndarray:
     """Trigger rows of ``records`` (``st_waveforms`` fields); ``saturated`` also marks a sample
-    at 0 or ``adc_max`` (None: flags only)."""
+    at 0 or ``adc_max`` (None: flags only); ``limit(records)``, when given, does that instead
+    (each board at its own ADC limit)."""
     out = np.zeros(len(records), TRIGGERS_DTYPE)
     for name in TRIGGERS_DTYPE.names:
         if name in records.dtype.names and name not in ("saturated", "pileup", "fake"):
             out[name] = records[name]
-    if adc_max is not None and "wave" in records.dtype.names:
+    if limit is not None and "wave" in records.dtype.names:
+        out["saturated"] = limit(records)
+    elif adc_max is not None and "wave" in records.dtype.names:
         from ..saturation import saturated
 
         out["saturated"] = saturated(records, adc_max=adc_max, flag_mask=0)
@@ -47,10 +51,13 @@ def to_triggers(records: np.ndarray, adc_max: int | None = ADC_MAX_14BIT) -> np.
 class _TriggerSink:
     """Between a reader and a staging: records in, trigger rows stored."""
 
-    def __init__(self, staging, adc_max: int | None) -> None:
+    def __init__(self, staging, limit) -> None:
         self.staging = staging
-        self.adc_max = adc_max
+        self.limit = limit  # records -> saturated at their ADC limit
         self.records = True
+
+    def in_memory(self, nbytes: int) -> bool:
+        return self.staging.in_memory(nbytes)
 
     def begin(self, n_rows: int, dtype: np.dtype) -> None:
         self.records = np.dtype(dtype) != TRIGGERS_DTYPE
@@ -58,7 +65,7 @@ class _TriggerSink:
 
     def put(self, row0: int, rows: np.ndarray) -> None:
         if self.records:
-            rows = to_triggers(rows, self.adc_max)
+            rows = to_triggers(rows, limit=self.limit)
         else:
             rows = rows.copy()
             decode_flags(rows)
@@ -93,9 +100,11 @@ class TriggersPlugin(Plugin):
         from ..daq.staging import RecordStaging
 
         adapter, info = run_info_for(context, run_id, raw_files)
-        adc_max = adc_max_for(context, info)
+        def limit(records):
+            return saturated_by_board(context, info, records, flag_mask=0)
+
         with RecordStaging() as staging:
-            read_run(adapter, context.data_root, raw_files, run_id, _TriggerSink(staging, adc_max),
+            read_run(adapter, context.data_root, raw_files, run_id, _TriggerSink(staging, limit),
                      info)
             if staging.dtype is None or not staging.valid.any():
                 raise NoDataError(f"run {run_id!r}: the files of the run hold no triggers")

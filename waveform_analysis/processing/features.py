@@ -35,7 +35,7 @@ def basic_features(
     gate_long_ns: float | np.ndarray = GATE_LONG_NS,
     gate_short_ns: float | np.ndarray = GATE_SHORT_NS,
     pre_gate_ns: float | np.ndarray = PRE_GATE_NS,
-    trigger_sample: int | None = None,
+    trigger_sample: int | np.ndarray | None = None,
     calibration: np.ndarray | None = None,
 ) -> np.ndarray:
     """One ``BASIC_FEATURES_DTYPE`` row per record of ``st_waveforms``.
@@ -94,7 +94,7 @@ def basic_features(
     names = st_waveforms.dtype.names or ()
     rms = (np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64), posinf=0.0)
            if "baseline_rms" in names else np.zeros(n))
-    trig = np.full(n, -1 if trigger_sample is None else int(trigger_sample), np.int64)
+    trig = _trigger_rows(trigger_sample, n)
     from ._features_kernels import features
 
     flat, stride, offset = flat_rows(st_waveforms)
@@ -123,13 +123,21 @@ def basic_features(
     return out
 
 
+def _trigger_rows(trigger_sample: int | np.ndarray | None, n: int) -> np.ndarray:
+    """The trigger sample of each record (-1: found from the data), from one value or one per
+    record (each board's pre-trigger)."""
+    if trigger_sample is None:
+        return np.full(n, -1, np.int64)
+    return np.broadcast_to(np.asarray(trigger_sample, np.int64), (n,)).copy()
+
+
 def gate_bounds(
     st_waveforms: np.ndarray,
     polarity: str | np.ndarray = "negative",
     gate_long_ns: float | np.ndarray = GATE_LONG_NS,
     gate_short_ns: float | np.ndarray = GATE_SHORT_NS,
     pre_gate_ns: float | np.ndarray = PRE_GATE_NS,
-    trigger_sample: int | None = None,
+    trigger_sample: int | np.ndarray | None = None,
     **_: object,
 ) -> np.ndarray:
     """Per record, ``[open, trigger, short gate end, long gate end]`` in samples, as
@@ -142,9 +150,9 @@ def gate_bounds(
         return out
     ns = st_waveforms["wave"].shape[1]
     length = np.minimum(np.asarray(st_waveforms["length"], np.int64), ns)
-    if trigger_sample is not None:
-        first = np.full(n, int(trigger_sample), np.int64)
-    else:
+    first = _trigger_rows(trigger_sample, n)
+    if first.min() < 0:
+        known = first.copy()
         from ._features_kernels import first_crossings
 
         names = st_waveforms.dtype.names or ()
@@ -155,6 +163,7 @@ def gate_bounds(
         first_crossings(flat, stride, offset, ns, np.ascontiguousarray(length),
                         np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64), rms,
                         negative_rows(polarity, n), TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, first)
+        first = np.where(known >= 0, known, first)
     dt = np.maximum(np.asarray(st_waveforms["dt"], np.float64), 1e-9)
     g0 = np.clip(first - np.rint(pre_gate_ns / dt).astype(np.int64), 0, length)
     short = np.minimum(g0 + np.rint(gate_short_ns / dt).astype(np.int64), length)

@@ -90,7 +90,7 @@ def _csv(default_layout: str) -> Callable:
         write_vx2730(raw, st, n_segments=opt["n_segments"], legacy_header=opt["legacy_header"],
                      hex_flags=opt["hex_flags"], layout=opt["layout"] or default_layout,
                      columns=opt["columns"], run_name=str(run_id), flags=opt["flags"],
-                     samples=opt["samples"])
+                     samples=opt["samples"], **_models(opt))
 
     return write
 
@@ -99,7 +99,12 @@ def _bin(raw: Path, st: np.ndarray, run_id: str, opt: dict) -> None:
     write_compass_bin(raw, st, n_segments=opt["n_segments"], run_name=str(run_id),
                       flags=opt["flags"], samples=opt["samples"],
                       version="1.x" if opt["layout"] == "compass1" else "2.x",
-                      single_file=opt["single_file"])
+                      single_file=opt["single_file"], **_models(opt))
+
+
+def _models(opt: dict) -> dict:
+    """The writer's ``model`` keyword: the ``models`` option (one board model per board)."""
+    return {} if opt["models"] is None else {"model": tuple(opt["models"])}
 
 
 def _compass_folder(layout: str) -> str:
@@ -139,7 +144,7 @@ def _scintillator_names() -> set[str]:
 
 _WRITER_OPTIONS = {
     "n_segments": 1, "legacy_header": False, "hex_flags": True, "layout": None, "columns": None,
-    "flags": 0x4000, "samples": True, "single_file": False, "delay_ns": None,
+    "flags": 0x4000, "samples": True, "single_file": False, "delay_ns": None, "models": None,
 }
 
 
@@ -173,6 +178,7 @@ def generate_run(
     ``delay_ns`` (CoMPASS formats, whose channels carry their own time tags): one delay per
     channel, added to its time tags (``[0, 37.5]``: a stop detector 37.5 ns after the start
     detector, a time-of-flight run).
+    ``models`` (CoMPASS CSV and BIN: one board model per board, in the file names).
 
     ``shape="scintillator"``: the records are :func:`scintillator_run`'s (one
     scintillator pulse per record, built from photo-electrons), the other keywords
@@ -218,6 +224,9 @@ def generate_run(
         "n_boards": n_boards,
     }
     params["columns"] = None if writer["columns"] is None else list(writer["columns"])
+    if writer["models"] is not None and len(writer["models"]) != n_boards:
+        raise ConfigError(f"models: one board model per board, got {list(writer['models'])} "
+                          f"for {n_boards} boards")
     run_dir = Path(data_root) / str(run_id)
     raw = run_dir / form.folder(writer["layout"] or "")
     raw.mkdir(parents=True, exist_ok=True)

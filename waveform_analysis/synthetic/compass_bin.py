@@ -84,7 +84,7 @@ def write_compass_bin(
     version: str = "2.x",
     single_file: bool = False,
     calibrated: bool = False,
-    model: str = "DT5730",
+    model: str | tuple[str, ...] = "DT5730",
     serial: int = 1463,
     prefix: str = "DataR",
     continuation_header: bool = True,
@@ -98,7 +98,7 @@ def write_compass_bin(
     waveform bit; 1.x: n_samples 0). ``calibrated``: the 2.x calibrated energy
     field (``energy_calibrated``, else ``energy`` x :data:`CALIBRATION_GAIN`).
     ``continuation_header=False`` leaves the header word out of the ``_1``,
-    ``_2`` ... files, as some CoMPASS versions do.
+    ``_2`` ... files, as some CoMPASS versions do. ``model``: one, or one per board.
     """
     if version not in ("2.x", "1.x"):
         raise ConfigError(f"unknown CoMPASS BIN version {version!r}; use '2.x' or '1.x'")
@@ -117,7 +117,9 @@ def write_compass_bin(
         else:
             groups += [(int(board), int(ch), on_board & (records["channel"] == ch)) for ch in channels]
     paths = []
+    models = model
     for board, ch, sel in groups:
+        model = models if isinstance(models, str) else models[board]
         ev = encode_events(records[sel], bits, all_flags[sel], samples)
         for seg, idx in enumerate(np.array_split(np.arange(len(ev)), max(1, n_segments))):
             tail = f"_{seg}" if seg else ""

@@ -180,7 +180,7 @@ def write_vx2730(
     layout: str = "generator",
     columns: tuple[str, ...] | None = None,
     run_name: str = "run",
-    model: str | None = None,
+    model: str | tuple[str, ...] | None = None,
     serial: int = 1463,
     flags: int | np.ndarray = 0x4000,
     samples: bool = True,
@@ -225,7 +225,8 @@ def write_vx2730(
         rows, row_flags = records[sel], all_flags[sel]
         parts = np.array_split(np.arange(len(rows)), max(1, n_segments))
         for seg, idx in enumerate(parts):
-            name = _csv_name(layout, prefix, board or 0, ch, seg, run_name, model, serial)
+            one = model if model is None or isinstance(model, str) else model[board or 0]
+            name = _csv_name(layout, prefix, board or 0, ch, seg, run_name, one, serial)
             body = format_vx2730_rows(
                 rows[idx], hex_flags=hex_flags, flags=row_flags[idx], columns=columns,
                 samples=samples,

@@ -67,12 +67,27 @@ class CompassAdapter(DAQAdapter):
         if encoding == "bin":
             from .bin_reader import bin_run_info
 
-            bin_run_info(info, data_root, files, run_id)
+            firsts = bin_run_info(info, data_root, files, run_id)
         else:
             from .csv_reader import csv_run_info
 
-            csv_run_info(info, data_root, files, run_id)
+            firsts = csv_run_info(info, data_root, files, run_id)
+        _board_entries(info, files, firsts)
         read_settings(info, data_root, run_id, first.parent)
+        self._complete(info, run_id, dt_ns)
+        for b, entry in info.boards.items():  # each board's own model table and dt_ns
+            one = self._complete(info.for_board(b), f"{run_id}, board {b}", dt_ns)
+            for key in ("model", "adc_bits", "dt_ns"):
+                if getattr(one, key) is not None:
+                    entry[key] = getattr(one, key)
+                    entry["sources"].setdefault(key, one.sources[key])
+        if info.calibrated and "energy" in info.energy_fields:
+            info.energy_fields = tuple(dict.fromkeys((*info.energy_fields, "energy_calibrated")))
+        return info
+
+    def _complete(self, info: RunInfo, run_id: str, dt_ns: float | None) -> RunInfo:
+        """The model's sample period and ADC bits where the settings give none, then
+        :func:`resolve_dt`."""
         if info.model is None and self.default_model:
             info.set("model", self.default_model, f"adapter {self.name}")
         fam = family(info.model)
@@ -81,8 +96,6 @@ class CompassAdapter(DAQAdapter):
                 info.set("dt_ns", fam.dt_ns, f"board model {info.model} ({fam.name} family)")
             if info.adc_bits is None:
                 info.set("adc_bits", fam.adc_bits, f"board model {info.model} ({fam.name} family)")
-        if info.calibrated and "energy" in info.energy_fields:
-            info.energy_fields = tuple(dict.fromkeys((*info.energy_fields, "energy_calibrated")))
         return resolve_dt(info, run_id, dt_ns)
 
     def settings_files(self, data_root: Path, run_id: str, files: np.ndarray) -> list[Path]:
@@ -103,6 +116,35 @@ class CompassAdapter(DAQAdapter):
             from .csv_reader import read_csv
 
             read_csv(data_root, files, run_id, sink, info)
+
+
+def _board_entries(info: RunInfo, files: np.ndarray, firsts: dict[int, int]) -> None:
+    """``info.boards`` of a run whose records come from several boards (``firsts``: the
+    records' board of each files' board, as the readers' first records say), each with the
+    serial and model its file names give; the board of the run's first file first (its
+    values are the run level's)."""
+    if len(firsts) < 2:
+        return
+    from .settings import board_entry
+
+    names = {}
+    for f in files:
+        names.setdefault(int(f["board"]), Path(str(f["path"])).name)
+    order = list(names)
+    for b in sorted(firsts, key=lambda b: order.index(firsts[b]) if firsts[b] in order else 0):
+        name = names.get(firsts[b])
+        parsed = parse_name(name) if name else None
+        if name == names[order[0]]:
+            one = info
+        else:
+            one = RunInfo(format=info.format)
+            if parsed is not None and parsed.serial is not None:
+                one.set("serial", parsed.serial, f"file name {name}")
+            if parsed is not None and parsed.model:
+                one.set("model", parsed.model, f"file name {name}")
+        info.boards[b] = board_entry(one)
+        if one is info:
+            info.boards[b]["channels"] = {}
 
 
 class VX2730Adapter(CompassAdapter):

@@ -59,6 +59,16 @@ def fixed_bytes(v1, bits):
 
 
 @numba.njit(cache=True, nogil=True)
+def _samples_of(buf, pos, v1, bits, fixed):
+    """The sample count of the event at ``buf[pos]`` (0 in list mode)."""
+    if v1:
+        return np.int64(_u32(buf, pos + 20))
+    if bits & BIN_WAVEFORM:
+        return np.int64(_u32(buf, pos + fixed - 4))
+    return np.int64(0)
+
+
+@numba.njit(cache=True, nogil=True)
 def walk(buf, n, eof, v1, bits):
     """Walk the whole events in ``buf[:n]``, checking each one's sizes.
 
@@ -78,12 +88,7 @@ def walk(buf, n, eof, v1, bits):
         ch = _u16(buf, pos + 2)
         if ch > MAX_CHANNEL:
             return ERR_BIN_CHANNEL, pos, k, most, ch
-        if v1:
-            ns = _u32(buf, pos + 20)
-        elif bits & BIN_WAVEFORM:
-            ns = _u32(buf, pos + fixed - 4)
-        else:
-            ns = np.int64(0)
+        ns = _samples_of(buf, pos, v1, bits, fixed)
         if ns > MAX_SAMPLES:
             return ERR_BIN_SIZE, pos, k, most, ns
         end = pos + fixed + 2 * ns
@@ -98,12 +103,34 @@ def walk(buf, n, eof, v1, bits):
 
 
 @numba.njit(cache=True, nogil=True)
+def keys(buf, n, v1, bits, base, offset, stamp, board, channel):
+    """For each event of ``buf[:n]`` (walked before: whole, checked) its file offset (``base``:
+    that of ``buf[0]``), time tag, board and channel: what orders the run before it is filled."""
+    fixed = fixed_bytes(v1, bits)
+    pos = 0
+    k = 0
+    while pos < n:
+        ns = _samples_of(buf, pos, v1, bits, fixed)
+        t = np.int64(0)
+        for b in range(8):
+            t |= np.int64(buf[pos + 4 + b]) << (8 * b)
+        offset[k] = base + pos
+        stamp[k] = t
+        board[k] = _u16(buf, pos)
+        channel[k] = _u16(buf, pos + 2)
+        k += 1
+        pos += fixed + 2 * ns
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
 def fill(buf, n, v1, bits, t0, dt, board, channel, stamp, time, energy, energy_cal, energy_short,
-         flags, length, dt_out, wave):
-    """Write the events of ``buf[:n]`` (walked before: whole, checked) into rows 0... of the
-    output fields, each row's fields at once (one pass over the rows); absent energies are
-    NaN, samples past an event's length 0. ``length`` and ``dt_out`` with 0 rows: list mode
-    (trigger rows). Returns the number of events."""
+         flags, length, dt_out, wave, dest):
+    """Write the events of ``buf[:n]`` (walked before: whole, checked) into rows ``dest[0]``,
+    ``dest[1]``, ... of the output fields (``dest`` empty: rows 0, 1, ...), each row's fields
+    at once (one pass over the rows); absent energies are NaN, samples past an event's length
+    0. ``length`` and ``dt_out`` with 0 rows: list mode (trigger rows). Returns the number of
+    events."""
     tmp = np.empty(8, np.uint8)
     as_f64 = tmp.view(np.float64)
     width = wave.shape[1]
@@ -142,21 +169,22 @@ def fill(buf, n, v1, bits, t0, dt, board, channel, stamp, time, energy, energy_c
         t = np.int64(0)
         for b in range(8):
             t |= np.int64(buf[pos + 4 + b]) << (8 * b)
-        board[k] = _u16(buf, pos)
-        channel[k] = _u16(buf, pos + 2)
-        stamp[k] = t
-        time[k] = t // 1000 + t0
-        energy[k] = e
-        energy_short[k] = es
-        energy_cal[k] = ec
-        flags[k] = fl
+        r = dest[k] if dest.size else k
+        board[r] = _u16(buf, pos)
+        channel[r] = _u16(buf, pos + 2)
+        stamp[r] = t
+        time[r] = t // 1000 + t0
+        energy[r] = e
+        energy_short[r] = es
+        energy_cal[r] = ec
+        flags[r] = fl
         if records:
             m = min(ns, width)
-            length[k] = m
-            dt_out[k] = dt
-            _samples(buf, p, wave[k], m)
+            length[r] = m
+            dt_out[r] = dt
+            _samples(buf, p, wave[r], m)
             if m < width:
-                _zeros(wave[k], m)
+                _zeros(wave[r], m)
         k += 1
         pos = p + 2 * ns
     return k

@@ -8,9 +8,13 @@ header word (its name says 1.x: ``CH<c>@<model>_<serial>_Data_<run>.bin`` or
 channels (CoMPASS's SINGLEFILE option); each event says its board and channel.
 
 Files are read in blocks of ``BLOCK_BYTES`` cut at event boundaries: a first
-pass walks each file's events with a numba kernel (validating every size),
-a second reads the blocks again on all threads and fills each block's rows,
-which go to the sink (the staging sorts them by time). An event cut by the end
+pass walks each file's events with a numba kernel (validating every size, and
+keeping each event's offset, time tag, board and channel), a second reads the
+bytes again on all threads and fills the rows. When every file is time-sorted
+(one file per channel, as CoMPASS writes them) the second pass fills the run
+in time order, each job the files' bytes of its rows, so that the staging has
+nothing to sort or gather; otherwise (SINGLEFILE) block by block in file
+order, and the staging sorts them. An event cut by the end
 of a file, a sample count no digitizer records, a channel number no board has
 and a file that shrinks while read are :class:`FormatError` naming the run,
 file and byte offset.
@@ -26,7 +30,17 @@ from ...dtypes import TRIGGERS_DTYPE, st_waveforms_dtype
 from ...errors import FormatError, NoDataError
 from ...parallel import thread_map
 from ..base import RunInfo
-from ..blocks import BufferPool, RecordPool, listed_sizes, open_listed, read_exact, size_to_read
+from ..blocks import (
+    BufferPool,
+    RecordPool,
+    file_spans,
+    listed_sizes,
+    open_listed,
+    ordered_ranges,
+    read_exact,
+    size_to_read,
+    time_order,
+)
 from .files import LAYOUT_COMPASS1, parse_name
 from .layout import (
     BIN_ENERGY,
@@ -135,10 +149,21 @@ def _layouts(run_id: str, data_root: Path, files: np.ndarray) -> list[_Layout]:
     return out
 
 
-def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> None:
-    """What the header words and the first event say: version, waveforms, energies, length."""
+def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> dict[int, int]:
+    """What the header words and the first event say: version, waveforms, energies, length.
+    Returns ``{records' board: files' board}`` of each file's first event, in file order."""
     data_root = Path(data_root)
     layouts = _layouts(run_id, data_root, files)
+    boards: dict[int, int] = {}
+    for f, lay in zip(files, layouts, strict=True):
+        if lay.start == 0 and not lay.v1:
+            continue  # a continuation: its channel's first file said it
+        rel = str(f["path"])
+        with open_listed(run_id, rel, data_root / rel) as fh:
+            fh.seek(lay.start)
+            word = fh.read(2)
+        if len(word) == 2:
+            boards.setdefault(int.from_bytes(word, "little"), int(f["board"]))
     lay = layouts[0]
     rel = str(files["path"][0])
     where = f"file {Path(rel).name}"
@@ -155,6 +180,7 @@ def bin_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str)
             n = int.from_bytes(head[-4:], "little")
             if n <= MAX_SAMPLES:
                 info.set("record_length", n, f"{where}, first event")
+    return boards
 
 
 def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -> FormatError:
@@ -164,10 +190,13 @@ def _bad(run_id: str, rel: str, offset: int, code: int, value: int, size: int) -
     return FormatError(f"run {run_id!r}: file {rel}, byte offset {offset}: {what}")
 
 
-def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1):
+def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferPool, listed: int = -1,
+               with_keys: bool = True):
     """First pass over one file: [(start, end, events, most samples)] of its blocks, cut at
-    event boundaries."""
+    event boundaries, and (``with_keys``) each event's (offset, time tag, board, channel)
+    (:class:`_Keys`; else None)."""
     blocks = []
+    keys = []
     with open_listed(run_id, rel, full) as fh:
         size = size_to_read(run_id, rel, full, listed)[0]  # as listed: appended bytes wait
         pos = lay.start
@@ -181,6 +210,10 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                                       "shrank while being read (changed while being read)")
                 eof = pos + n >= size
                 code, stop, cnt, most, value = k.walk(buf, n, eof, lay.v1, lay.bits)
+                if with_keys and not code and int(stop):
+                    part = _Keys(int(cnt))
+                    k.keys(buf, int(stop), lay.v1, lay.bits, pos, *part.arrays())
+                    keys.append(part)
             finally:
                 pool.give(buf)
             if code:
@@ -191,7 +224,57 @@ def _scan_file(k, run_id: str, rel: str, full: Path, lay: _Layout, pool: BufferP
                 continue
             blocks.append((pos, pos + stop, int(cnt), int(most)))
             pos += stop
-    return blocks
+    return blocks, (_Keys.join(keys) if with_keys else None)
+
+
+class _Keys:
+    """Per event of a file: its byte offset, time tag (ps), board and channel."""
+
+    def __init__(self, n: int) -> None:
+        self.offset = np.empty(n, np.int64)
+        self.stamp = np.empty(n, np.int64)
+        self.board = np.empty(n, np.int32)
+        self.channel = np.empty(n, np.int32)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.offset, self.stamp, self.board, self.channel
+
+    @classmethod
+    def join(cls, parts: list[_Keys]) -> _Keys:
+        out = cls(0)
+        if parts:
+            for name in ("offset", "stamp", "board", "channel"):
+                setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
+        return out
+
+
+def _time_order(scanned, layouts: list[_Layout]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The run's rows (files in order) in the staging's time order and each file's first row,
+    when filling in that order works (:func:`~..blocks.time_order`; one layout for all files,
+    keys kept); else None."""
+    if len({(lay.v1, lay.bits) for lay in layouts}) != 1 or any(kk is None for _, kk in scanned):
+        return None
+    keys = [kk for _, kk in scanned]
+    order = time_order(np.concatenate([kk.stamp for kk in keys]) // 1000,
+                       np.concatenate([kk.board for kk in keys]),
+                       np.concatenate([kk.channel for kk in keys]),
+                       [kk.offset.size for kk in keys], [kk.offset for kk in keys])
+    if order is None:
+        return None
+    return order, np.cumsum([0] + [kk.offset.size for kk in keys])
+
+
+def _ordered_job(order, starts, rels, scanned, r0: int, r1: int):
+    """The fill job of output rows ``r0 ... r1`` of the time order: each file's byte range of
+    its rows there and where each event goes."""
+    rows = order[r0:r1]
+    parts, dest = [], []
+    for f, idx, lo, hi in file_spans(rows, starts):
+        keys = scanned[f][1]
+        end = int(keys.offset[hi + 1]) if hi + 1 < keys.offset.size else scanned[f][0][-1][1]
+        parts.append((rels[f], int(keys.offset[lo]), end))
+        dest.append(idx)
+    return r0, r1 - r0, parts, np.concatenate(dest).astype(np.int64)
 
 
 def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInfo) -> None:
@@ -205,50 +288,73 @@ def read_bin(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     rels = [str(f["path"]) for f in files]
     sizes = listed_sizes(files)
     pool = BufferPool()
+    # the time order is worth its keys (24 bytes an event) only where the sink keeps the rows in
+    # memory (the records take at least the files' bytes): else it gathers chunk by chunk anyway
+    in_memory = getattr(sink, "in_memory", None)
+    with_keys = in_memory is not None and in_memory(sum(
+        size_to_read(run_id, rel, data_root / rel, size)[0]
+        for rel, size in zip(rels, sizes, strict=True)))
     scanned = thread_map(
-        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i]),
+        lambda i: _scan_file(k, run_id, rels[i], data_root / rels[i], layouts[i], pool, sizes[i],
+                             with_keys),
         range(len(rels)),
     )
-    total = sum(b[2] for blocks in scanned for b in blocks)
+    total = sum(b[2] for blocks, _ in scanned for b in blocks)
     if total == 0:
         raise NoDataError(f"run {run_id!r}: the BIN files hold no events")
     has_waves = layouts[0].has_waveforms
-    most = max(b[3] for blocks in scanned for b in blocks)
+    most = max(b[3] for blocks, _ in scanned for b in blocks)
     dtype = st_waveforms_dtype(most) if has_waves else TRIGGERS_DTYPE
     sink.begin(total, dtype)
     records = RecordPool(dtype)
     t0 = int(info.time_offset_ns)
     jobs = []
     row = 0
-    for rel, lay, blocks in zip(rels, layouts, scanned, strict=True):
-        for a, b, cnt, _ in blocks:
-            jobs.append((rel, lay, a, b, row, cnt))
-            row += cnt
+    ordered = (_time_order(scanned, layouts) if with_keys and in_memory(total * dtype.itemsize)
+               else None)
+    if ordered is None:  # blocks in file order; the staging puts them in time order
+        for rel, (blocks, _) in zip(rels, scanned, strict=True):
+            for a, b, cnt, _ in blocks:
+                jobs.append((row, cnt, [(rel, a, b)], None))
+                row += cnt
+    else:  # rows in time order (no gather afterwards): each job the files' bytes of its rows
+        order, starts = ordered
+        nbytes = sum(b[1] - b[0] for blocks, _ in scanned for b in blocks)
+        for r0, r1 in ordered_ranges(total, nbytes, BLOCK_BYTES):
+            jobs.append(_ordered_job(order, starts, rels, scanned, r0, r1))
 
     no_rows = np.empty(0, np.int32)
+    lay = layouts[0]  # one layout for all files where the order is filled (_time_order)
+    in_file_order = np.empty(0, np.int64)
 
     def fill(job):
-        rel, lay, a, b, row0, cnt = job
-        n = b - a
+        row0, cnt, parts, dest = job
+        n = sum(b - a for _, a, b in parts)
         out = records.take_for(sink, row0, cnt)
         wave = out["wave"] if has_waves else np.empty((cnt, 0), np.int16)
         length = out["length"] if has_waves else no_rows
         dt = out["dt"] if has_waves else no_rows.astype(np.float64)
+        one = layouts[rels.index(parts[0][0])] if dest is None else lay
         buf = pool.take(n)
         try:
-            with open_listed(run_id, rel, data_root / rel) as fh:
-                if read_exact(fh, buf, a, n) != n:
-                    raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
-                                      "shrank while being read (changed while being read)")
-            got = k.fill(buf, n, lay.v1, lay.bits, t0, float(info.dt_ns or 0.0), out["board"],
+            at = 0
+            for rel, a, b in parts:
+                with open_listed(run_id, rel, data_root / rel) as fh:
+                    if read_exact(fh, buf[at:], a, b - a) != b - a:
+                        raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: the file "
+                                          "shrank while being read (changed while being read)")
+                at += b - a
+            got = k.fill(buf, n, one.v1, one.bits, t0, float(info.dt_ns or 0.0), out["board"],
                          out["channel"], out["timestamp"], out["time"], out["energy"],
                          out["energy_calibrated"], out["energy_short"], out["flags"], length, dt,
-                         wave)
+                         wave, in_file_order if dest is None else dest)
         finally:
             pool.give(buf)
         if got != cnt:  # the walk counted these very bytes: only a file rewritten in between
-            raise FormatError(f"run {run_id!r}: file {rel}, byte offset {a}: changed while being "
-                              "read")
+            raise FormatError(f"run {run_id!r}: file {parts[0][0]}, byte offset {parts[0][1]}: "
+                              "changed while being read")
+        if info.boards and has_waves:  # several boards: each record its own board's period
+            out["dt"] = info.per_row("dt_ns", out["board"])
         info.calibrate(out)
         sink.put(row0, out)
         records.give(out)

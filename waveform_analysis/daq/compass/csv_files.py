@@ -60,6 +60,7 @@ class CsvFile:
         self.ncols = 0
         self.partial_line = 0
         self.columns: Columns | None = None
+        self.first_line = b""
         self.data_start, self.header_lines = self._read_header()
 
     def _read_header(self) -> tuple[int, int]:
@@ -93,6 +94,7 @@ class CsvFile:
                         if eof and not ends_nl and line_end >= view.size:
                             self.partial_line = lines + 1  # the only data line has no line end
                         self.ncols = int(k._count_columns(view, start))
+                        self.first_line = view[start:line_end].tobytes()
                         return start, lines
                 elif eof:
                     self._header(view[:start].tobytes(), lines)
@@ -117,6 +119,14 @@ class CsvFile:
             "comma-separated; CoMPASS CSV files are read with ';' as the delimiter "
             "(set ';' as the CSV separator in CoMPASS)"
         )
+
+    def first_board(self) -> int:
+        """The ``board`` of the file's first record (its BOARD column, else the file's board)."""
+        if self.columns is not None and self.columns.board >= 0 and self.first_line:
+            field = self.first_line.split(b";")[self.columns.board].strip()
+            if field.isdigit():
+                return int(field)
+        return self.board
 
     def no_records(self) -> str:
         """Why a file without a data line has none (for warnings and errors)."""

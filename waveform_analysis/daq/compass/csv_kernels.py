@@ -112,22 +112,18 @@ def _parse_rows(
         if row - row0 >= max_rows:
             return ERR_COUNT, line, 0, row - row0
         for col in range(nfix):
-            neg = False
-            if pos < n and buf[pos] == _MINUS:
-                neg = True
+            # the buffer ends with a newline sentinel: the digit loops need no bound check
+            neg = buf[pos] == _MINUS
+            if neg:
                 pos += 1
+            first = pos
             v = np.int64(0)
-            nd = 0
             hexed = False
-            if (
-                col == cf
-                and pos + 1 < n
-                and buf[pos] == 48
-                and (buf[pos + 1] == 120 or buf[pos + 1] == 88)
-            ):
+            if col == cf and buf[pos] == 48 and (buf[pos + 1] == 120 or buf[pos + 1] == 88):
                 pos += 2
+                first = pos
                 hexed = True
-                while pos < n:
+                while True:
                     d = np.int64(buf[pos])
                     if 48 <= d <= 57:
                         d -= 48
@@ -137,30 +133,25 @@ def _parse_rows(
                         d -= 55
                     else:
                         break
-                    if nd < 15:
-                        v = v * 16 + d
-                    nd += 1
+                    v = v * 16 + d
                     pos += 1
             else:
-                while pos < n:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
-                        break
-                    if nd < 19:
-                        v = v * 10 + d  # 19 digits < 2**64: a wrap shows as v < 0
-                    nd += 1
+                d = np.int64(buf[pos]) - 48
+                while d >= 0 and d <= 9:
+                    v = v * 10 + d  # 19 digits < 2**64: a wrap shows as v < 0
                     pos += 1
+                    d = np.int64(buf[pos]) - 48
+            nd = pos - first
             frac = 0.0
-            if (col == ce or col == cs or col == cl) and nd > 0 and pos < n and buf[pos] == _DOT:
+            if (col == ce or col == cs or col == cl) and nd > 0 and buf[pos] == _DOT:
                 pos += 1
                 scale = 1.0
-                while pos < n:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
-                        break
+                d = np.int64(buf[pos]) - 48
+                while d >= 0 and d <= 9:
                     scale *= 0.1
                     frac += d * scale
                     pos += 1
+                    d = np.int64(buf[pos]) - 48
             if pos >= n:
                 cc_ = _NL
             else:

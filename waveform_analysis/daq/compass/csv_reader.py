@@ -64,9 +64,10 @@ def _kernels():
     return csv_kernels
 
 
-def csv_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> None:
+def csv_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str) -> dict[int, int]:
     """What the files' headers and first lines say: version, waveforms or list mode, energies,
-    record length (the first file of each channel is checked against its header)."""
+    record length (the first file of each channel is checked against its header). Returns
+    ``{records' board: files' board}`` of each file's first record, in file order."""
     seen = set()
     csvs = []
     for f in files:  # the first file of each (board, channel), as the run lists them
@@ -88,6 +89,11 @@ def csv_run_info(info: RunInfo, data_root: Path, files: np.ndarray, run_id: str)
         info.sources["energy_calibrated"] = "files"
     if cols.has_samples and f.ncols:
         info.set("record_length", f.ncols - cols.n_fixed, f"{where}, first record")
+    boards: dict[int, int] = {}
+    for f in csvs:
+        if f.ncols:
+            boards.setdefault(f.first_board(), f.board)
+    return boards
 
 
 def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInfo) -> None:
@@ -145,7 +151,6 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
     n_samples = max(f.ncols - f.columns.n_fixed for f in csvs)
     dtype = st_waveforms_dtype(n_samples) if has_samples else TRIGGERS_DTYPE
     sink.begin(n_rows, dtype)
-    dt_ns = info.dt_ns
     t0 = int(info.time_offset_ns)
     records = _RecordPool(dtype)
 
@@ -154,7 +159,7 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
         f, a, b, row0, rows, first_line = p
         n = b - a
         buf = pool.take(n + 1)
-        out = records.take(rows)
+        out = records.take_for(sink, row0, rows)  # the staging's own rows: no copy on put
         wave = out["wave"] if has_samples else np.zeros((rows, 0), np.int16)
         try:
             with _open(f.run_id, f.rel, f.full) as fh:
@@ -182,7 +187,7 @@ def read_csv(data_root: Path, files: np.ndarray, run_id: str, sink, info: RunInf
                 out["channel"] = f.channel
             if has_samples:
                 out["length"] = f.ncols - f.columns.n_fixed
-                out["dt"] = dt_ns
+                out["dt"] = info.per_row("dt_ns", out["board"])
             out["time"] = out["timestamp"] // 1000 + t0
             info.calibrate(out)
             info.fill_absent(out)

@@ -32,7 +32,7 @@ from typing import Any
 from loguru import logger
 
 from ...errors import FormatError
-from ..base import RunInfo
+from ..base import BOARD_FIELDS, RunInfo
 
 RECORD_LENGTH_SLACK = 8  # samples: CoMPASS rounds RECLEN to the board's granularity
 
@@ -62,13 +62,25 @@ def find_settings(data_root: Path, run_id: str, data_dir: Path, name: str) -> Pa
 
 
 def read_settings(info: RunInfo, data_root: Path, run_id: str, data_dir: Path) -> None:
-    """Fill ``info`` from the run's ``settings.xml`` and ``run.info`` (those found)."""
+    """Fill ``info`` from the run's ``settings.xml`` and ``run.info`` (those found).
+
+    A run of several boards (``info.boards``, from the files) gets each board's own
+    ``<board>``: by serial, else by position (CoMPASS numbers its boards in the order
+    it lists them); the run level takes the first board's."""
     xml = find_settings(data_root, run_id, data_dir, "settings.xml")
     if xml is not None:
         _read_xml(info, xml, run_id)
     run_info = find_settings(data_root, run_id, data_dir, "run.info")
     if run_info is not None:
         _read_run_info(info, run_info, run_id)
+
+
+def board_entry(one: RunInfo) -> dict[str, Any]:
+    """``one`` (a board's RunInfo) as an entry of ``RunInfo.boards``."""
+    return {**{k: getattr(one, k) for k in BOARD_FIELDS if k in one.sources},
+            "channels": one.channels,
+            "sources": {k: v for k, v in one.sources.items()
+                        if k in BOARD_FIELDS or k.startswith("channels.")}}
 
 
 def _text(node: ET.Element | None, tag: str) -> str | None:
@@ -134,21 +146,56 @@ def _read_xml(info: RunInfo, path: Path, run_id: str) -> None:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise FormatError(f"{src}: not readable XML ({exc})") from None
-    boards = root.findall("board")
-    if not boards:
+    elems = root.findall("board")
+    if not elems:
         logger.warning(f"{src}: no <board> element; its settings are not used")
         return
-    board = boards[0]
-    if info.serial is not None:
-        match = [b for b in boards if _text(b, "serialNumber") == str(info.serial)]
-        if not match:
-            serials = ", ".join(str(_text(b, "serialNumber")) for b in boards)
-            logger.warning(f"{src}: no board with serial {info.serial} (boards {serials}); "
-                           "its settings are not used")
-            return
-        board = match[0]
-    name = path.name
     info.files.append(str(path))
+    for tag, field in (("runId", "run_id"),):
+        value = _text(root.find("acquisitionMemento"), tag)
+        if value:
+            info.notes.append(f"{path.name}: {field} {value}")
+    serials = [_text(b, "serialNumber") for b in elems]
+    if not info.boards and len(elems) > 1 and info.serial is None:
+        # names without serials: the records' board is CoMPASS's board number
+        for b in range(len(elems)):
+            info.boards[b] = board_entry(info if b == 0 else RunInfo(format=info.format))
+    if not info.boards:
+        board = elems[0]
+        if info.serial is not None:
+            match = [b for b, s in zip(elems, serials, strict=True) if s == str(info.serial)]
+            if not match:
+                logger.warning(f"{src}: no board with serial {info.serial} (boards "
+                               f"{', '.join(map(str, serials))}); its settings are not used")
+                info.files.pop()
+                return
+            board = match[0]
+        _read_board(info, board, path.name, src)
+        return
+    for i, b in enumerate(list(info.boards)):
+        one = info.for_board(b)
+        if one.serial is not None:
+            match = [e for e, s in zip(elems, serials, strict=True) if s == str(one.serial)]
+        else:
+            match = [elems[b]] if 0 <= b < len(elems) else []
+        if match:
+            _read_board(one, match[0], path.name, src)
+        else:
+            logger.warning(f"{src}: no <board> for board {b}"
+                           f"{f' (serial {one.serial})' if one.serial is not None else ''} of the "
+                           f"files (boards {', '.join(map(str, serials))}); its records take its "
+                           "board model's values")
+        info.boards[b] = board_entry(one)
+        if i == 0:  # the run's first board: its values stand at the run level too
+            for key in BOARD_FIELDS:
+                if key in one.sources:
+                    info.set(key, getattr(one, key), one.sources[key])
+            info.channels = one.channels
+            info.sources.update({k: v for k, v in one.sources.items() if k.startswith("channels.")})
+
+
+def _read_board(info: RunInfo, board: ET.Element, name: str, src: str) -> None:
+    """Fill ``info`` (the run's, or one board's) from one ``<board>`` element."""
     model = _text(board, "modelName")
     if model and info.model and model.upper() != info.model.upper():
         logger.warning(f"{src}: board model {model} differs from {info.model} of the file names; "
@@ -184,10 +231,6 @@ def _read_xml(info: RunInfo, path: Path, run_id: str) -> None:
             info.channels.setdefault(int(idx), {}).update(over)
             for key in over:
                 info.sources.setdefault(f"channels.{key}", f"{name} <channel> values")
-    for tag, field in (("runId", "run_id"),):
-        value = _text(root.find("acquisitionMemento"), tag)
-        if value:
-            info.notes.append(f"{name}: {field} {value}")
     if file_length is not None and info.record_length is not None:
         lengths = {info.record_length, *(c.get("record_length", info.record_length)
                                          for c in info.channels.values())}
@@ -244,14 +287,20 @@ def _read_run_info(info: RunInfo, path: Path, run_id: str) -> None:
             parts = key.split(".")  # board, <link>-<family>-<serial>, <ch>, calibration, energy, c<i>
             ident, ch, coef = parts[1], parts[2], parts[-1]
             serial = ident.rsplit("-", 1)[-1]
-            if info.serial is not None and serial.isdigit() and int(serial) != info.serial:
-                continue
+            serial = int(serial) if serial.isdigit() else None
             try:
-                cal.setdefault(int(ch), {})[int(coef[1:])] = float(value)
+                cal.setdefault(serial, {}).setdefault(int(ch), {})[int(coef[1:])] = float(value)
             except ValueError:
                 raise FormatError(f"{src}, line {no}: {key}={value!r} is not a number") from None
-    for ch, coefs in cal.items():
-        info.channels.setdefault(ch, {})["calibration"] = tuple(
-            coefs.get(i, 1.0 if i == 1 else 0.0) for i in range(max(coefs) + 1)
-        )
-        info.sources.setdefault("channels.calibration", "run.info calibration.energy.c0..c2")
+    targets = [(info.serial, info.channels, info.sources)]
+    if info.boards:  # each board its own serial's; the run level is the first board's
+        targets += [(b.get("serial"), b["channels"], b["sources"]) for b in info.boards.values()]
+    for serial, channels, sources in targets:
+        for key, by_channel in cal.items():
+            if serial is not None and key is not None and key != serial:
+                continue
+            for ch, coefs in by_channel.items():
+                channels.setdefault(ch, {})["calibration"] = tuple(
+                    coefs.get(i, 1.0 if i == 1 else 0.0) for i in range(max(coefs) + 1)
+                )
+                sources.setdefault("channels.calibration", "run.info calibration.energy.c0..c2")

@@ -101,18 +101,18 @@ def _copy_waves(buf16, base16, offset, nsamp, dest, lo, hi, wave):
 
 
 @numba.njit(cache=True, nogil=True)
-def _unwrap(group_start, ticks, period):
+def _unwrap(group_start, ticks, period, slack):
     """Undo the counter's roll-overs in place: within each group (rows in file
-    order, groups starting at ``group_start``), a drop by more than half the
-    period adds one period to all later rows."""
+    order, groups starting at ``group_start``), a drop by more than ``slack``
+    ticks adds one period to all later rows (``slack`` 0: rows in acquisition
+    order, so that any drop is a roll-over)."""
     wraps = np.int64(0)
     prev = np.int64(0)
-    half = period // 2
     for i in range(ticks.size):
         if group_start[i]:
             wraps = 0
             prev = ticks[i]
-        elif ticks[i] < prev - half:
+        elif ticks[i] < prev - slack:
             wraps += 1
         if not group_start[i]:
             prev = ticks[i]

@@ -260,5 +260,5 @@ def _unwrap_ticks(k, board: np.ndarray, channel: np.ndarray, ticks: np.ndarray) 
     start = np.ones(by.size, np.bool_)
     start[1:] = (b[1:] != b[:-1]) | (c[1:] != c[:-1])
     t = ticks[by]
-    k._unwrap(start, t, TIMESTAMP_PERIOD)
+    k._unwrap(start, t, TIMESTAMP_PERIOD, TIMESTAMP_PERIOD // 2)
     ticks[by] = t
