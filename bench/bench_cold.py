@@ -42,6 +42,9 @@ t0 = time.perf_counter()
 import numpy as np
 import numba  # the chain imports it on its first kernel; counted with the imports here
 t_numba = time.perf_counter() - t0
+if sys.argv[4] == "skip":  # measurement only: numba's extension entry points taken as loaded
+    import numba.core.entrypoints
+    numba.core.entrypoints._already_initialized = True
 import phases
 T, loads, compiled = phases.install()
 from waveform_analysis import Context, standard_plugins
@@ -66,13 +69,13 @@ print(json.dumps({"import": t_import, "import_numba": t_numba, "context": t2 - t
 '''
 
 
-def run_child(root: Path, run: str) -> dict:
+def run_child(root: Path, run: str, entry_points: str = "load") -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cold_cache_", dir=root))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run], env=env,
+        out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run, entry_points], env=env,
                              check=True, capture_output=True, text=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -89,6 +92,9 @@ def main() -> None:
     ap.add_argument("--n-samples", type=int, default=800)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="write the run here once and reuse it")
+    ap.add_argument("--entry-points", action="store_true",
+                    help="also time each process with numba's extension entry points (numba_extensions,"
+                         " e.g. awkward's) taken as loaded, interleaved: what loading them costs")
     a = ap.parse_args()
     root = a.keep or Path(tempfile.mkdtemp(prefix="bench_cold_"))
     run = f"cold_{a.n_waveforms}_{a.n_samples}"
@@ -98,7 +104,11 @@ def main() -> None:
 
             generate_run(root, run, fmt="vx2730", n_waveforms=a.n_waveforms, n_samples=a.n_samples)
         run_child(root, run)  # numba's cache filled, the files in the page cache
-        res = [run_child(root, run) for _ in range(a.repeat)]
+        res, skip = [], []
+        for _ in range(a.repeat):
+            res.append(run_child(root, run))
+            if a.entry_points:
+                skip.append(run_child(root, run, "skip"))
     finally:
         if a.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -137,6 +147,12 @@ def main() -> None:
           f"get_data alone {np.median([mb / r['get_data'] for r in res]):.0f} MB/s; "
           f"np.fromfile {np.median(ref):.0f} MB/s; fromfile / cold = {np.median(ratio):.3f}; "
           f"target >= 300 MB/s: {'ok' if np.median(speed) >= 300 else 'MISSED'}")
+    if skip:
+        cold_skip = [r["import"] + r["context"] + r["get_data"] for r in skip]
+        gain = [a - b for a, b in zip(cold, cold_skip, strict=True)]
+        print(f"numba's extension entry points taken as loaded (interleaved): cold {med(cold_skip)} ms, "
+              f"{np.median([mb / c for c in cold_skip]):.0f} MB/s; first kernel loads {med([r['numba_load'] for r in skip])}"
+              f" ms; saved per process {med(gain)} ms")
 
 
 if __name__ == "__main__":
