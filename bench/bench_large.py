@@ -62,10 +62,10 @@ ctx.register(*standard_plugins())
 ctx.get_data("warm", "basic_features")  # kernels loaded (numba's cache), not timed
 T.clear()
 base = hwm()
-t0, c0 = time.perf_counter(), time.process_time()
+t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
 bf = ctx.get_data(run, "basic_features")
-t, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({"t": t, "cpu": cpu, "hwm": hwm(), "base": base, "n": len(bf), "phases": T}))
+t, cpu, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
+print(json.dumps({"t": t, "cpu": cpu, "main": main, "hwm": hwm(), "base": base, "n": len(bf), "phases": T}))
 """
 
 
@@ -134,12 +134,21 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nmedian of {args.repeat} processes each, interleaved; load average {load}")
     print(f"{'case':<26} {'CSV MB':>8} {'median s':>9} {'spread s':>11} {'MB/s':>8} {'peak RSS MiB':>13}"
-          f" {'CPU s':>6}")  # fmt: skip
+          f" {'CPU s':>6} {'main':>5} {'ideal':>5}")  # fmt: skip
     for (name, threads), _ in res.items():
         key = (name, threads)
-        cpu = float(np.median([r.get("cpu", 0.0) for r in res[key]]))
+        cpu = float(np.median([r["cpu"] for r in res[key]]))
+        main = float(np.median([r["main"] for r in res[key]]))
+        ideal = main + (cpu - main) / threads
         print(f"{name + f', {threads} thread(s)':<26} {size[name.split()[0]] / 1e6:8.0f} {best(key):9.2f} "
-              f"{spread(key):>11} {rate[key]:8.0f} {peak(key) / MIB:13.0f} {cpu:6.2f}")  # fmt: skip
+              f"{spread(key):>11} {rate[key]:8.0f} {peak(key) / MIB:13.0f} {cpu:6.2f} {main:5.2f} {ideal:5.2f}")  # fmt: skip
+    print("(CPU: all threads' CPU time; main: the calling thread's, the part that runs alone; ideal: the"
+          " wall time on free cores, main + (CPU - main) / threads)")
+    for name in ("large", "large before"):
+        if (name, 1) in res:
+            ideal2 = [r["main"] + (r["cpu"] - r["main"]) / 2 for r in res[(name, 2)]]
+            print(f"{name}: CPU on 1 thread / ideal wall on 2 free cores: "
+                  f"{np.median([r['cpu'] for r in res[(name, 1)]]) / np.median(ideal2):.2f}")
     for name in ("large", "large before"):
         if (name, 1) in res:
             per = [a["t"] / b["t"] for a, b in zip(res[(name, 1)], res[(name, 2)], strict=True)]
