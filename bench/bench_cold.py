@@ -1,6 +1,7 @@
 """Cold ``get_data(run, "peaks")`` in a new process, by phase, beside ``np.fromfile`` of the same files.
 
     python bench/bench_cold.py [--n-waveforms 20000] [--n-samples 800] [--repeat 5] [--keep DIR]
+                               [--entry-points]
 
 Writes a CoMPASS CSV run (``vx2730`` layout, 2 channels; the defaults give
 about 193 MB), then starts ``--repeat`` new interpreters. Each one times, on
@@ -15,7 +16,12 @@ cache writes (``EntryWriter.append`` / ``commit``, of which ``fsync`` and
 the checksum; :mod:`phases`), and numba: the time spent loading each kernel from numba's
 cache on its first call, and any kernel compiled because its signature was
 not cached (there should be none). Medians (min-max) over the processes,
-with the load average. Target (issue 21): cold >= 300 MB/s of CSV.
+with the load average, and the CPU time of the process (all threads: less
+sensitive to other load than the wall time). ``--entry-points`` also runs,
+interleaved, processes in which numba's extension entry points
+(``numba_extensions``, e.g. awkward's) are taken as loaded: a measurement of
+what they cost, not something the package does. Target (issue 21): cold >=
+300 MB/s of CSV.
 """
 
 from __future__ import annotations
