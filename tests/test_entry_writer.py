@@ -14,6 +14,7 @@ import threading
 import numpy as np
 import pytest
 
+from waveform_analysis import parallel
 from waveform_analysis.core.storage import CacheStorage
 from waveform_analysis.core.storage import entry as entry_mod
 from waveform_analysis.errors import CacheWriteError
@@ -25,9 +26,15 @@ def leftovers(root) -> list[str]:
     return sorted(p.name for p in root.rglob("*.tmp"))
 
 
+def kernel_threads(monkeypatch, n: int) -> None:
+    """This process's kernel threads set to ``n`` for the test (whatever an earlier test left)."""
+    monkeypatch.setenv("WAVEFORM_ANALYSIS_THREADS", str(n))
+    monkeypatch.setattr(parallel, "_limit", None)
+
+
 @pytest.fixture()
 def threads2(monkeypatch):
-    monkeypatch.setenv("WAVEFORM_ANALYSIS_THREADS", "2")
+    kernel_threads(monkeypatch, 2)
 
 
 def pieces(n: int = 4, rows: int = 1000) -> list[np.ndarray]:
@@ -74,7 +81,7 @@ def test_at_most_one_piece_is_being_written(tmp_path, threads2, monkeypatch):
 
 
 def test_one_kernel_thread_writes_in_the_callers_thread(tmp_path, monkeypatch):
-    monkeypatch.setenv("WAVEFORM_ANALYSIS_THREADS", "1")
+    kernel_threads(monkeypatch, 1)
     real, writers = entry_mod.write_piece, []
 
     def named(f, piece):
