@@ -265,8 +265,13 @@ class EntryWriter:
     def abort(self) -> None:
         """Forget what was written: no entry, no temporary file."""
         pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.wait()  # its error, if any, is moot: nothing is kept
+        try:
+            if pending is not None:
+                pending.wait()  # its error, if any, is moot: nothing is kept
+        finally:  # a Ctrl-C while waiting is raised once the file is gone
+            self._discard()
+
+    def _discard(self) -> None:
         f, self._file = self._file, None
         if f is not None:
             try:
