@@ -1,6 +1,7 @@
 """Cold ``get_data(run, "peaks")`` in a new process, by phase, beside ``np.fromfile`` of the same files.
 
     python bench/bench_cold.py [--n-waveforms 20000] [--n-samples 800] [--repeat 5] [--keep DIR]
+                               [--entry-points]
 
 Writes a CoMPASS CSV run (``vx2730`` layout, 2 channels; the defaults give
 about 193 MB), then starts ``--repeat`` new interpreters. Each one times, on
@@ -15,7 +16,12 @@ cache writes (``EntryWriter.append`` / ``commit``, of which ``fsync`` and
 the checksum; :mod:`phases`), and numba: the time spent loading each kernel from numba's
 cache on its first call, and any kernel compiled because its signature was
 not cached (there should be none). Medians (min-max) over the processes,
-with the load average. Target (issue 21): cold >= 300 MB/s of CSV.
+with the load average, and the CPU time of the process (all threads: less
+sensitive to other load than the wall time). ``--entry-points`` also runs,
+interleaved, processes in which numba's extension entry points
+(``numba_extensions``, e.g. awkward's) are taken as loaded: a measurement of
+what they cost, not something the package does. Target (issue 21): cold >=
+300 MB/s of CSV.
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ sys.path.insert(0, str(REPO))
 CHILD = r'''
 import json, sys, time
 from pathlib import Path
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
 import numba  # the chain imports it on its first kernel; counted with the imports here
-t_numba = time.perf_counter() - t0
+t_numba, c_numba = time.perf_counter() - t0, time.process_time() - c0
+if sys.argv[4] == "skip":  # measurement only: numba's extension entry points taken as loaded
+    import numba.core.entrypoints
+    numba.core.entrypoints._already_initialized = True
 import phases
 T, loads, compiled = phases.install()
 from waveform_analysis import Context, standard_plugins
@@ -50,9 +59,9 @@ data_root, storage, run = sys.argv[1:4]
 t1 = time.perf_counter()
 ctx = Context(storage_dir=storage, config={"data_root": data_root, "daq_adapter": "vx2730"})
 ctx.register(*standard_plugins())
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 peaks = ctx.get_data(run, "peaks")
-t3 = time.perf_counter()
+t3, c3 = time.perf_counter(), time.process_time()
 files = sorted(p for p in Path(data_root, run).rglob("*") if p.is_file() and p.suffix.upper() == ".CSV")
 nbytes = sum(p.stat().st_size for p in files)
 t4 = time.perf_counter()
@@ -60,19 +69,20 @@ for p in files:
     np.fromfile(p, np.uint8)
 t5 = time.perf_counter()
 print(json.dumps({"import": t_import, "import_numba": t_numba, "context": t2 - t1,
+                  "cpu_import_numba": c_numba, "cpu_to_get_data": c2 - c0, "cpu_get_data": c3 - c2,
                   "get_data": t3 - t2, "fromfile": t5 - t4, "bytes": nbytes,
                   "n_peaks": len(peaks), **T, "numba_load": sum(loads.values()),
                   "kernels": loads, "compiled": compiled}))
 '''
 
 
-def run_child(root: Path, run: str) -> dict:
+def run_child(root: Path, run: str, entry_points: str = "load") -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cold_cache_", dir=root))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run], env=env,
+        out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(cache), run, entry_points], env=env,
                              check=True, capture_output=True, text=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -89,6 +99,9 @@ def main() -> None:
     ap.add_argument("--n-samples", type=int, default=800)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="write the run here once and reuse it")
+    ap.add_argument("--entry-points", action="store_true",
+                    help="also time each process with numba's extension entry points (numba_extensions,"
+                         " e.g. awkward's) taken as loaded, interleaved: what loading them costs")
     a = ap.parse_args()
     root = a.keep or Path(tempfile.mkdtemp(prefix="bench_cold_"))
     run = f"cold_{a.n_waveforms}_{a.n_samples}"
@@ -98,7 +111,11 @@ def main() -> None:
 
             generate_run(root, run, fmt="vx2730", n_waveforms=a.n_waveforms, n_samples=a.n_samples)
         run_child(root, run)  # numba's cache filled, the files in the page cache
-        res = [run_child(root, run) for _ in range(a.repeat)]
+        res, skip = [], []
+        for _ in range(a.repeat):
+            res.append(run_child(root, run))
+            if a.entry_points:
+                skip.append(run_child(root, run, "skip"))
     finally:
         if a.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -122,7 +139,10 @@ def main() -> None:
             ("  cache commit", [r["cache_commit"] for r in res]),
             ("    of which fsync", [r["fsync"] for r in res]),
             ("    of which checksum", [r["checksum"] for r in res]),
-            ("np.fromfile of the same files", [r["fromfile"] for r in res])]
+            ("np.fromfile of the same files", [r["fromfile"] for r in res]),
+            ("CPU (all threads): import numba", [r["cpu_import_numba"] for r in res]),
+            ("CPU: import + Context", [r["cpu_to_get_data"] for r in res]),
+            ("CPU: get_data", [r["cpu_get_data"] for r in res])]
     for label, xs in rows:
         print(f"{label:<34} {med(xs):>26}")
     kernels = {k: [r["kernels"].get(k, 0.0) for r in res] for k in res[0]["kernels"]}
@@ -137,6 +157,15 @@ def main() -> None:
           f"get_data alone {np.median([mb / r['get_data'] for r in res]):.0f} MB/s; "
           f"np.fromfile {np.median(ref):.0f} MB/s; fromfile / cold = {np.median(ratio):.3f}; "
           f"target >= 300 MB/s: {'ok' if np.median(speed) >= 300 else 'MISSED'}")
+    if skip:
+        cold_skip = [r["import"] + r["context"] + r["get_data"] for r in skip]
+        gain = [a - b for a, b in zip(cold, cold_skip, strict=True)]
+        cpu = [r["cpu_to_get_data"] + r["cpu_get_data"] for r in res]
+        cpu_skip = [r["cpu_to_get_data"] + r["cpu_get_data"] for r in skip]
+        print(f"numba's extension entry points taken as loaded (interleaved): cold {med(cold_skip)} ms, "
+              f"{np.median([mb / c for c in cold_skip]):.0f} MB/s; first kernel loads "
+              f"{med([r['numba_load'] for r in skip])} ms; saved per process {med(gain)} ms of wall, "
+              f"CPU {med(cpu)} -> {med(cpu_skip)} ms")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A run of any size in bounded memory: peak RSS and throughput of a small and an 8x larger run.
 
     python bench/bench_large.py [--n-waveforms 30000] [--factor 8] [--repeat 2] [--keep DIR]
+                                [--before TREE]
 
 Generates a VX2730 CSV run of ``--n-waveforms`` records per channel (2
 channels, 800 samples) and one ``--factor`` times larger (in 8 segments per
@@ -14,7 +15,11 @@ Targets (issue 11): peak RSS of the large run <= 1.25 x the small run's and
 < 800 MiB; MB/s of the large run >= 0.8 x the small run's; the large run on
 2 threads >= 1.7 x its speed on 1 thread (issue 21; it was 1.6). Times are
 medians of the processes (spread printed), with a per-phase breakdown of
-the large run on 1 and 2 threads (:mod:`phases`).
+the large run on 1 and 2 threads (:mod:`phases`): wall time and the
+process's CPU time while the phase ran (all threads; CPU / wall is how many
+cores it kept busy). ``--before TREE`` also runs the large run with the
+package of another checkout (e.g. ``git archive`` of an earlier commit),
+interleaved with this one's, for a before / after ratio in one run.
 """
 
 from __future__ import annotations
@@ -57,10 +62,10 @@ ctx.register(*standard_plugins())
 ctx.get_data("warm", "basic_features")  # kernels loaded (numba's cache), not timed
 T.clear()
 base = hwm()
-t0 = time.perf_counter()
+t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
 bf = ctx.get_data(run, "basic_features")
-t = time.perf_counter() - t0
-print(json.dumps({"t": t, "hwm": hwm(), "base": base, "n": len(bf), "phases": T}))
+t, cpu, main = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - m0
+print(json.dumps({"t": t, "cpu": cpu, "main": main, "hwm": hwm(), "base": base, "n": len(bf), "phases": T}))
 """
 
 
@@ -68,11 +73,11 @@ def csv_bytes(run_dir: Path) -> int:
     return sum(p.stat().st_size for p in run_dir.rglob("*.CSV"))
 
 
-def child(root: Path, run: str, threads: int, chunk_mb: float | None) -> dict:
+def child(root: Path, run: str, threads: int, chunk_mb: float | None, tree: Path = REPO) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cache_", dir=root.parent))
     env = dict(os.environ, WAVEFORM_ANALYSIS_THREADS=str(threads))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(  # the phase timers are this tree's
+        p for p in (str(tree), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
     args = [sys.executable, "-c", CHILD, str(root), str(cache), run]
     if chunk_mb is not None:
         args.append(str(chunk_mb))
@@ -90,6 +95,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--chunk-mb", type=float, default=None, help="config chunk_mb (default: 64)")
     ap.add_argument("--keep", type=Path, default=None, help="generate into (and reuse) this folder")
+    ap.add_argument("--before", type=Path, default=None, help="also time the large run with this tree's package")
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_large_"))
@@ -105,9 +111,14 @@ def main() -> None:
     size = {name: csv_bytes(root / name) for name in runs}
 
     res: dict[tuple[str, int], list[dict]] = {}
+    cases = [("small", 2), ("large", 2), ("large", 1)]
+    if args.before is not None:
+        cases += [("large before", 2), ("large before", 1)]
     for _ in range(args.repeat):  # interleaved, so machine noise hits every case alike
-        for name, threads in (("small", 2), ("large", 2), ("large", 1)):
-            res.setdefault((name, threads), []).append(child(root, name, threads, args.chunk_mb))
+        for name, threads in cases:
+            tree = args.before.resolve() if name.endswith("before") else REPO
+            res.setdefault((name, threads), []).append(
+                child(root, name.split()[0], threads, args.chunk_mb, tree))
 
     def best(key):  # the median process (the name stays: every figure below uses it)
         return float(np.median([r["t"] for r in res[key]]))
@@ -119,23 +130,48 @@ def main() -> None:
     def peak(key):
         return max(r["hwm"] for r in res[key])
 
-    rate = {k: size[k[0]] / best(k) / 1e6 for k in res}
+    rate = {k: size[k[0].split()[0]] / best(k) / 1e6 for k in res}
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nmedian of {args.repeat} processes each, interleaved; load average {load}")
-    print(f"{'case':<26} {'CSV MB':>8} {'median s':>9} {'spread s':>11} {'MB/s':>8} {'peak RSS MiB':>13}")
+    print(f"{'case':<26} {'CSV MB':>8} {'median s':>9} {'spread s':>11} {'MB/s':>8} {'peak RSS MiB':>13}"
+          f" {'CPU s':>6} {'main':>5} {'ideal':>5}")  # fmt: skip
     for (name, threads), _ in res.items():
         key = (name, threads)
-        print(f"{name + f', {threads} thread(s)':<26} {size[name] / 1e6:8.0f} {best(key):9.2f} "
-              f"{spread(key):>11} {rate[key]:8.0f} {peak(key) / MIB:13.0f}")  # fmt: skip
-    per = [a["t"] / b["t"] for a, b in zip(res[("large", 1)], res[("large", 2)], strict=True)]
-    print(f"large, 1 / 2 threads per repetition: {min(per):.2f}-{max(per):.2f}")
-    print("\nlarge run by phase (median s; inclusive: the reader holds the end windows)")
-    names = sorted({k for r in res[("large", 1)] for k in r["phases"]})
-    print(f"{'phase':<20} {'1 thread':>9} {'2 threads':>9} {'1 / 2':>6}")
+        cpu = float(np.median([r["cpu"] for r in res[key]]))
+        main = float(np.median([r["main"] for r in res[key]]))
+        ideal = main + (cpu - main) / threads
+        print(f"{name + f', {threads} thread(s)':<26} {size[name.split()[0]] / 1e6:8.0f} {best(key):9.2f} "
+              f"{spread(key):>11} {rate[key]:8.0f} {peak(key) / MIB:13.0f} {cpu:6.2f} {main:5.2f} {ideal:5.2f}")  # fmt: skip
+    print("(CPU: all threads' CPU time; main: the calling thread's, the part that runs alone; ideal: the"
+          " wall time on free cores, main + (CPU - main) / threads)")
+    for name in ("large", "large before"):
+        if (name, 1) in res:
+            ideal2 = [r["main"] + (r["cpu"] - r["main"]) / 2 for r in res[(name, 2)]]
+            print(f"{name}: CPU on 1 thread / ideal wall on 2 free cores: "
+                  f"{np.median([r['cpu'] for r in res[(name, 1)]]) / np.median(ideal2):.2f}")
+    for name in ("large", "large before"):
+        if (name, 1) in res:
+            per = [a["t"] / b["t"] for a, b in zip(res[(name, 1)], res[(name, 2)], strict=True)]
+            print(f"{name}, 1 / 2 threads: median {best((name, 1)) / best((name, 2)):.2f}, "
+                  f"per repetition {min(per):.2f}-{max(per):.2f}")
+    if args.before is not None:
+        for n in (1, 2):
+            per = [b["t"] / a["t"] for a, b in zip(res[("large", n)], res[("large before", n)], strict=True)]
+            print(f"large, {n} thread(s), before / now per repetition: median {np.median(per):.2f} "
+                  f"({min(per):.2f}-{max(per):.2f})")
+    print("\nlarge run by phase (median s; inclusive: the reader holds the end windows; CPU: all")
+    print("threads' CPU time while the phase ran)")
+    names = sorted({k for r in res[("large", 1)] + res[("large", 2)] for k in r["phases"]
+                    if not k.startswith("cpu:")})  # fmt: skip
+
+    def ph(key, k):
+        return float(np.median([r["phases"].get(k, 0.0) for r in res[key]]))
+
+    print(f"{'phase':<20} {'1 thread':>9} {'CPU':>6} {'2 threads':>9} {'CPU':>6} {'1 / 2':>6}")
     for k in names:
-        one = float(np.median([r["phases"].get(k, 0.0) for r in res[("large", 1)]]))
-        two = float(np.median([r["phases"].get(k, 0.0) for r in res[("large", 2)]]))
-        print(f"{k:<20} {one:9.3f} {two:9.3f} {one / two if two else 0.0:6.2f}")
+        one, two = ph(("large", 1), k), ph(("large", 2), k)
+        print(f"{k:<20} {one:9.3f} {ph(('large', 1), 'cpu:' + k):6.3f} {two:9.3f} "
+              f"{ph(('large', 2), 'cpu:' + k):6.3f} {one / two if two else 0.0:6.2f}")  # fmt: skip
     rss_ratio = peak(("large", 2)) / peak(("small", 2))
     per_byte = rate[("large", 2)] / rate[("small", 2)]
     scaling = best(("large", 1)) / best(("large", 2))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from waveform_analysis import Context, standard_plugins
-from waveform_analysis.core.channels import ChannelWarning, resolve_channel
+from waveform_analysis.core.channels import ChannelWarning, channel_groups, resolve_channel
 from waveform_analysis.daq.base import RunInfo
 from waveform_analysis.errors import ConfigError
 from waveform_analysis.processing.hits import find_peaks
@@ -194,3 +194,16 @@ def test_an_empty_chunk_gets_empty_settings(data, tmp_path):
     st = ctx.get_data(RUN, "st_waveforms")[:0]
     out = channel_settings(ctx, ctx.plugins["peaks"], RUN, st, {"threshold": None, "polarity": None})
     assert len(find_peaks(st, **out)) == 0
+
+
+@pytest.mark.parametrize("boards", [(0,), (0, 3), (0, 2), (1, 30000)])
+def test_channel_groups_are_numpys_unique_with_inverse(boards):
+    rng = np.random.default_rng(5)
+    rows = np.zeros(5000, [("board", np.int16), ("channel", np.int16)])
+    rows["board"] = rng.choice(boards, rows.size).astype(np.int16)
+    rows["channel"] = rng.choice([0, 1, 7, 15, 300], rows.size)
+    for data in (rows, rows[:0], rows[:1], rows[["channel"]]):
+        keys, inverse = channel_groups(data)
+        board = data["board"].astype(np.int64) if "board" in data.dtype.names else np.zeros(len(data), np.int64)
+        want = np.unique((board << 16) | data["channel"].astype(np.int64), return_inverse=True)
+        assert np.array_equal(keys, want[0]) and np.array_equal(inverse, want[1])

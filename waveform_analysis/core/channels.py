@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_ENTRY",
     "TABLE_KEY",
     "ChannelWarning",
+    "channel_groups",
     "channel_name",
     "channel_offsets",
     "channel_settings",
@@ -181,9 +182,30 @@ def resolve_channel(
     return opt.coerce(value, plugin=plugin.provides, name=name), source
 
 
+def channel_groups(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, inverse)``: the distinct ``board << 16 | channel`` of the rows of ``data``
+    (sorted) and each row's index into them, as ``np.unique(..., return_inverse=True)``.
+
+    A chunk holds a few channels: counting them over the keys' span replaces
+    numpy's sort of every row (4 ms per call for 150k rows, several calls a chunk)."""
+    n = len(data)
+    names = data.dtype.names or ()
+    board = np.asarray(data["board"], np.int64) if "board" in names else np.zeros(n, np.int64)
+    key = (board << 16) | (np.asarray(data["channel"], np.int64) & 0xFFFF)
+    if n == 0:
+        return key, np.zeros(0, np.intp)
+    lo, hi = int(key.min()), int(key.max())
+    if hi - lo >= 1 << 16:  # boards far apart: numpy's sort
+        return np.unique(key, return_inverse=True)
+    uniq = np.flatnonzero(np.bincount(key - lo, minlength=hi - lo + 1)) + lo
+    index = np.zeros(hi - lo + 1, np.intp)
+    index[uniq - lo] = np.arange(len(uniq))
+    return uniq, index[key - lo]
+
+
 def per_record(
     context: Any, plugin: Plugin, name: str, run_id: str, data: np.ndarray, info: Any = None,
-    missing: Any = None,
+    missing: Any = None, groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Option ``name`` for every row of ``data`` (which has ``channel``, maybe ``board``).
 
@@ -193,15 +215,12 @@ def per_record(
     record, ``None`` values as ``[0, 1]`` (the identity), and ``None`` when
     every channel's value is ``None``. ``info``: the run's RunInfo, when the
     caller has it (else read here for the options the run's settings give);
-    ``missing``: the value of a channel whose option resolves to ``None``.
+    ``missing``: the value of a channel whose option resolves to ``None``;
+    ``groups``: :func:`channel_groups` of ``data``, when the caller has them.
     """
     from ..daq.runs import run_info_for
 
-    n = len(data)
-    names = data.dtype.names or ()
-    board = np.asarray(data["board"], np.int64) if "board" in names else np.zeros(n, np.int64)
-    key = (board << 16) | (np.asarray(data["channel"], np.int64) & 0xFFFF)
-    uniq, inverse = np.unique(key, return_inverse=True)
+    uniq, inverse = groups if groups is not None else channel_groups(data)
     if info is None and name in RUN_SETTINGS:
         info = run_info_for(context, run_id)[1]
     values = [resolve_channel(context.config, plugin, name, int(k >> 16), int(k & 0xFFFF), info)[0]
@@ -235,8 +254,9 @@ def channel_settings(
         from ..daq.runs import run_info_for
 
         info = run_info_for(context, run_id)[1]
+    groups = channel_groups(data) if names else None  # once for all the options
     for name in names:
-        out[name] = per_record(context, plugin, name, run_id, data, info, (missing or {}).get(name))
+        out[name] = per_record(context, plugin, name, run_id, data, info, (missing or {}).get(name), groups)
     return out
 
 

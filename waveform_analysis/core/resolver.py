@@ -157,7 +157,7 @@ class Resolver:
         with storage.writer(run_id, name, key, meta) as writer:
             for piece in pieces:
                 writer.append(piece)
-                del piece  # not alive while the next one is made: one chunk in memory, not two
+                del piece  # the writer's alone: freed once written (at most two chunks in memory)
                 trim_memory()  # the chunk's freed arrays go back to the system, not to a heap
         return writer.result
 

@@ -24,6 +24,7 @@ import numpy as np
 from loguru import logger
 
 from ...errors import CacheError, CacheWriteError
+from ...parallel import n_threads
 from .npy import LARGEST_SHAPE, descr_json, npy_header, write_piece, zero_padding
 from .verify import CHECKSUM_ALGORITHM, file_checksum
 
@@ -122,6 +123,41 @@ _ACTIVE_TEMPS: set[str] = set()  # temporary files this process is writing now
 _ACTIVE_LOCK = threading.Lock()
 
 
+class _PieceWrite:
+    """One piece being written to the entry's file by a thread of its own.
+
+    The copy into the page cache (0.45 s for 220 MB here) then overlaps the
+    making of the next piece; the data already written is flushed to the disk
+    on the same thread, so that the commit's sync has only the last piece left."""
+
+    def __init__(self, f: Any, piece: np.ndarray) -> None:
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(f, piece), name="cache-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self, f: Any, piece: np.ndarray) -> None:
+        try:
+            write_piece(f, zero_padding(np.ascontiguousarray(piece)))
+            f.flush()
+            getattr(os, "fdatasync", os.fsync)(f.fileno())
+        except BaseException as exc:  # noqa: BLE001 - raised by the next append or the commit
+            self.error = exc
+
+    def wait(self) -> BaseException | None:
+        """The write's error once it has ended. A Ctrl-C meanwhile is raised after the
+        write ends, so that the caller never closes the file under the writing thread."""
+        interrupted = None
+        while True:
+            try:
+                self._thread.join()
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
+        return self.error
+
+
 class EntryWriter:
     """Writes one cache entry piece by piece, so an entry larger than memory can be made.
 
@@ -133,6 +169,13 @@ class EntryWriter:
     or cleaned as stale by the next writer). Use it as a context manager: an
     exception inside aborts, a clean exit commits; ``result`` is then the
     committed entry as a read-only memory map.
+
+    With more than one kernel thread (:func:`~waveform_analysis.parallel.n_threads`)
+    a piece is written by a thread while the caller makes the next one: at
+    most one piece is being written (:meth:`append` first waits for the one
+    before), so memory stays within two pieces, and a piece must not be
+    changed once appended. A failed write is raised by the next
+    :meth:`append` or by :meth:`commit`, and nothing of the entry is kept.
     """
 
     def __init__(
@@ -150,6 +193,8 @@ class EntryWriter:
         self._file: Any = None
         self._tmp: Path | None = None
         self._header_size = 0
+        self._pending: _PieceWrite | None = None
+        self._threaded = n_threads() > 1
 
     def __enter__(self) -> EntryWriter:
         return self
@@ -194,13 +239,23 @@ class EntryWriter:
                 f"shape {self.row_shape})"
             )
         try:
-            write_piece(self._file, zero_padding(np.ascontiguousarray(piece)))
+            self._finish_pending()
+            if self._threaded:
+                self._pending = _PieceWrite(self._file, piece)
+            else:
+                write_piece(self._file, zero_padding(np.ascontiguousarray(piece)))
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
                 raise self._write_error(exc) from exc
             raise
         self.rows += 1 if piece.ndim == 0 else len(piece)
+
+    def _finish_pending(self) -> None:
+        """Wait for the piece being written, raising its write's error."""
+        pending, self._pending = self._pending, None
+        if pending is not None and (error := pending.wait()) is not None:
+            raise error
 
     def _write_error(self, exc: OSError) -> CacheWriteError:
         return CacheWriteError(
@@ -209,6 +264,14 @@ class EntryWriter:
 
     def abort(self) -> None:
         """Forget what was written: no entry, no temporary file."""
+        pending, self._pending = self._pending, None
+        try:
+            if pending is not None:
+                pending.wait()  # its error, if any, is moot: nothing is kept
+        finally:  # a Ctrl-C while waiting is raised once the file is gone
+            self._discard()
+
+    def _discard(self) -> None:
         f, self._file = self._file, None
         if f is not None:
             try:
@@ -230,6 +293,7 @@ class EntryWriter:
         shape = () if self.scalar else (self.rows, *self.row_shape)
         try:
             try:
+                self._finish_pending()
                 f = self._file
                 f.seek(0)
                 f.write(npy_header(self.dtype, shape, self._header_size))
