@@ -165,20 +165,6 @@ def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, 
 
 
 @numba.njit(cache=True, nogil=True)
-def start_levels(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, thresholds,
-                 t_sigma, out):
-    """Per record, the level beyond its baseline a hit starts at, as :func:`find_hits` takes
-    it: ``max(thresholds[r], t_sigma * noise)``, the noise raised by :func:`_own_noise`."""
-    for r in range(length.size):
-        L = min(length[r], ns)
-        nz = noise[r]
-        if guard > 0.0 and L > 0:
-            row = flat[offset + r * stride : offset + r * stride + ns]
-            nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
-        out[r] = max(thresholds[r], t_sigma * nz)
-
-
-@numba.njit(cache=True, nogil=True)
 def _tail_end(row, j, L, neg, bl, lim_sum, w):
     """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
     signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse

@@ -139,7 +139,7 @@ def start_levels(
         rec_rms, noise_guard = np.zeros(n), 0.0
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    from ._hits_kernels import start_levels as kernel
+    from ._levels_kernels import start_levels as kernel
 
     kernel(*flat_rows(st_waveforms), ns, length, noise, rec_rms, float(noise_guard), GUARD_MARGIN,
            GUARD_WINDOW, per_row(threshold, n, "threshold"), float(threshold_sigma), out)
