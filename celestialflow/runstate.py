@@ -48,8 +48,9 @@ class StagePolicy:
 class RunState:
     """Counts, dedup set, results, errors, timing and log path of one run of a stage.
 
-    The runner writes it from its own thread; other threads (a status snapshot)
-    only read the counters, which are plain ints."""
+    The runner writes it under its stage lock (from one thread, or from each
+    worker of a thread stage); other threads (a status snapshot) only read the
+    counters, which are plain ints."""
 
     __slots__ = ("counts", "seen", "success", "errors", "started", "elapsed", "log_path", "debug_log", "ended")
 

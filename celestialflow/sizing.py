@@ -4,8 +4,8 @@ A chunk starts at the back-end's ``first_chunk`` and grows (at most doubling per
 finished chunk) towards ``target`` seconds of work, measured in the worker;
 chunks that send back many bytes are cut to a byte budget; and a pool's chunk
 never takes more than a free worker's share of the input actually available, so
-every worker gets some (unless that share would carry less than ``MIN_SHARE``
-of work). A slow task is therefore handed over, and its result
+every worker gets some (unless that share would carry less than the back-end's
+``min_share`` seconds of work). A slow task is therefore handed over, and its result
 passed on, one at a time; trivial tasks travel in big chunks.
 """
 
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 #: Bytes a chunk's outcome may take on its way back from a worker process.
 CHUNK_BYTES = 8 << 20
-
-#: Seconds of work a share of the available input carries at least: handing a chunk over
-#: costs 10-50 us, so tasks of a few microseconds are not split one per free worker.
-MIN_SHARE = 0.001
 
 
 class ChunkSize:
@@ -46,8 +42,8 @@ class ChunkSize:
             # workers busy with a chunk each get none; async chunks overlap, so by worker count
             free = b.workers if b.target is None else max(1, min(b.workers, max_inflight - open_chunks))
             share = -(-avail // free)
-            if b.target is not None and self.per_task:  # but a share carries MIN_SHARE of work
-                share = max(share, int(MIN_SHARE / self.per_task))
+            if b.min_share and self.per_task:  # but a share carries min_share seconds of work
+                share = max(share, int(b.min_share / self.per_task))
             n = min(n, max(1, share))
         return n
 

@@ -22,6 +22,8 @@ class Backend:
     target: float | None = 0.01
     max_chunk = 256
     first_chunk = 1
+    #: seconds of work a free worker's share of the available input carries at least
+    min_share = 0.0
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, int(workers))

@@ -1,7 +1,7 @@
 """A chunk: tasks run one after another in a worker, failures kept per task.
 
 :func:`call_chunk` is the *call* form (the worker only calls ``func(*args)``;
-the scheduling thread ran ``get_args`` and runs ``process_result``), and
+the thread accounting for the chunk runs ``get_args`` and ``process_result``), and
 :func:`run_fused` the *fused* form (the worker runs the stage's whole per-task
 pipeline). Both end in an :data:`Outcome`.
 """

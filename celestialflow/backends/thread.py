@@ -47,6 +47,9 @@ class ThreadBackend(Backend):
         # the stage's whole per-task pipeline, safe in many threads: the fused form, without a pool
         self._call = call if pool is None else None
         self.fused = self._call is not None
+        # a worker takes a chunk by itself for 10-50 us: tasks of a few microseconds are not
+        # split one per idle worker (each would wake for almost nothing)
+        self.min_share = 0.001 if pool is None else 0.0
         self._prefix = thread_name
         self._shared = pool
         self._pool: Executor | None = None
