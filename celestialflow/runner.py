@@ -1,23 +1,20 @@
 """The scheduling loop shared by every execution mode.
 
-State kept by one run: the input source, the chunks in flight (futures), a heap
-of tasks waiting out their backoff before another attempt, the tasks of lost
-chunks waiting to be run again, and the counters. The loop repeats: under the
-stage lock (the source's), take the next chunk (retries that are due first, then
-re-runs, then fresh input) while fewer than ``max_inflight`` are out, or sleep on
-the source's condition until a chunk finishes, input arrives, a retry falls due,
-or input ends; outside the lock, submit that chunk or account for finished ones.
-A retried task waits in the heap, never in a worker, so it does not hold up
-other tasks. Chunk sizes follow the work (:mod:`celestialflow.sizing`).
+State of one run: the input source, the chunks in flight, a heap of tasks
+waiting out their backoff, the tasks of lost chunks to run again, the counters.
+The loop repeats: under the stage lock (the source's), take the next chunk (due
+retries, then re-runs, then fresh input) while fewer than ``max_inflight`` are
+out, or sleep on the source's condition until a chunk finishes, input arrives, a
+retry falls due or input ends; outside the lock, submit that chunk or account for
+finished ones. A retried task waits in the heap, never in a worker. Chunk sizes
+follow the work (:mod:`celestialflow.sizing`).
 
 Who runs the loop is the back-end's choice (:meth:`Backend.drive`): one thread
-that submits chunks to a pool, or every worker thread at once, each taking its
-own chunk, running it inside ``submit`` and accounting for it, so a result goes
-downstream from the thread that computed it. Hence the locks: the stage lock
-guards the run's state and is never held while a task runs, results are sent
-downstream or a hook is called; user code (hooks, ``get_args``,
-``process_result``) runs under a second lock, one call at a time, so a slow hook
-holds up neither the counters nor the other workers' input.
+submitting chunks to a pool, or every worker thread at once, each running the
+chunk it took inside ``submit`` and accounting for it, so a result goes on from
+the thread that computed it. The stage lock is never held while a task runs,
+results are sent on or a hook is called; user code (hooks, ``get_args``,
+``process_result``) runs under a second lock, one call at a time.
 
 Every task ends accounted for. A chunk that fails as a whole is split: when its
 worker died, its tasks are run again one at a time with nothing else in flight,
@@ -47,7 +44,7 @@ from .backends import Backend
 from .errors import NotPicklableError, WorkerLostError
 from .logs import truncate
 from .sizing import ChunkSize
-from .tasks import admit, store
+from .tasks import admit, store, unhashable_error
 
 if TYPE_CHECKING:
     from .hooks import HookSet
@@ -61,15 +58,8 @@ class Runner:
     module docstring. ``hooks`` is the run's :class:`~celestialflow.hooks.HookSet`."""
 
     def __init__(
-        self,
-        policy: StagePolicy,
-        state: RunState,
-        hooks: HookSet,
-        backend: Backend,
-        source: Any,
-        *,
-        emit: Callable[[list[Any]], None] | None = None,
-        settled: Callable[[int], None] | None = None,
+        self, policy: StagePolicy, state: RunState, hooks: HookSet, backend: Backend, source: Any, *,
+        emit: Callable[[list[Any]], None] | None = None, settled: Callable[[int], None] | None = None,
         on_failure: Callable[[Any, BaseException], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
@@ -124,13 +114,7 @@ class Runner:
         return bool(self.singles) or self.source.has_input()
 
     def _idle(self) -> bool:
-        return (
-            not self._open
-            and not self.retry_heap
-            and not self.singles
-            and not self.isolate
-            and self.source.exhausted
-        )
+        return not (self._open or self.retry_heap or self.singles or self.isolate) and self.source.exhausted
 
     def run(self) -> None:
         """Run to the end: the loop below, in this thread or in each worker of the back-end."""
@@ -222,11 +206,7 @@ class Runner:
                 batch, dup, unhashable = admit(batch, self.seen)
                 final = 0
                 for task in unhashable:
-                    err = TypeError(
-                        f"task of type {type(task).__name__} cannot be made hashable for the duplicate "
-                        f"check; pass enable_duplicate_check=False to run such tasks"
-                    )
-                    final += self._fail(task, 0, err, notes)
+                    final += self._fail(task, 0, unhashable_error(task), notes)
                 if dup:
                     self.counts["duplicated"] += dup
                 if dup or final:
@@ -321,14 +301,8 @@ class Runner:
         return payload, kept, kept_attempts
 
     def _chunk_failed(
-        self,
-        tasks: list[Any],
-        attempts: list[int] | None,
-        exc: BaseException,
-        fut: Future | None,
-        isolated: bool,
-        notes: list[tuple],
-        at_submit: bool = False,
+        self, tasks: list[Any], attempts: list[int] | None, exc: BaseException, fut: Future | None,
+        isolated: bool, notes: list[tuple], at_submit: bool = False,
     ) -> None:
         """A chunk failed as a whole: re-run its tasks so that only a guilty one fails (the lock is held)."""
         pairs = list(zip(tasks, attempts or [0] * len(tasks)))
@@ -355,8 +329,7 @@ class Runner:
                 f"the arguments of task {truncate(task, self.policy.max_info)} cannot be pickled for "
                 f"execution_mode={self.policy.execution_mode!r}: {exc}"
             )
-        if self._fail(task, attempt, exc, notes):
-            notes.append(("settle", 1))
+        notes.append(("settle", self._fail(task, attempt, exc, notes)))
 
     def _complete(self, chunk_id: int, fut: Any = None) -> None:
         """Account for a finished chunk: its state under the lock; then, outside it, the hooks,
@@ -378,9 +351,7 @@ class Runner:
             self._flush(notes)
             return
         results, errors, ran, elapsed, stop = outcome
-        not_run = tasks[ran:]
-        if not_run:  # cancelled or interrupted before these
-            tasks = tasks[:ran]
+        not_run, tasks = tasks[ran:], tasks[:ran]  # not run: cancelled or interrupted before them
         process_result = self.process_result
         if process_result is not None:  # user code: under the hook lock, outside the stage lock
             errors = dict(errors) if errors else {}
@@ -399,10 +370,8 @@ class Runner:
             if stop is not None and self.interrupt is None:
                 self.interrupt = stop
                 self.cond.notify_all()
-            if not errors:
-                out, ok_tasks, final = results, tasks, len(tasks)
-            else:
-                out, ok_tasks, final = [], [], 0
+            out, ok_tasks, final = (results, tasks, len(tasks)) if not errors else ([], [], 0)
+            if errors:
                 for i, task in enumerate(tasks):
                     exc = errors.get(i)
                     if exc is None:
@@ -413,9 +382,8 @@ class Runner:
                         final += self._fail(task, attempts[i] if attempts else 0, exc, notes)
             self.counts["succeeded"] += len(out)
             if self.success is not None:
-                success = self.success
                 for task, value in zip(ok_tasks, out):
-                    store(success, task, value)
+                    store(self.success, task, value)
         if notes:
             self._flush(notes)
         if out and self.hooks.on_results:
@@ -477,10 +445,5 @@ class Runner:
         chunk that stopped before them, waiting to be re-run, or waiting to retry."""
         with self.lock:
             in_flight = [t for entry in self._open.values() for t in entry[0]]
-            return (
-                in_flight
-                + self.not_run
-                + [t for t, _ in self.isolate]
-                + [t for t, _ in self.singles]
-                + [t for _, _, t, _ in self.retry_heap]
-            )
+            rerun = [t for t, _ in self.isolate] + [t for t, _ in self.singles]
+            return in_flight + self.not_run + rerun + [t for _, _, t, _ in self.retry_heap]

@@ -126,6 +126,14 @@ def _has_contents(cell: Any) -> bool:
     return True
 
 
+def unhashable_error(task: Any) -> TypeError:
+    """The error of a task that the duplicate check cannot key."""
+    return TypeError(
+        f"task of type {type(task).__name__} cannot be made hashable for the duplicate "
+        f"check; pass enable_duplicate_check=False to run such tasks"
+    )
+
+
 def admit(batch: list[Any], seen: set[Any]) -> tuple[list[Any], int, list[Any]]:
     """Dedup: the tasks of ``batch`` not in ``seen`` (added to it), how many were duplicates,
     and the tasks that cannot be made hashable (neither admitted nor counted)."""
