@@ -296,6 +296,14 @@ class TaskManager:
 
         return call
 
+    def parallel_call(self) -> Callable[[Any], Any] | None:
+        """The per-task pipeline (:meth:`compose_call`) when it holds no code of the stage's own,
+        so that many threads may run it at once; None when ``get_args`` or ``process_result``
+        is overridden (they then run one call at a time, under the run's hook lock)."""
+        if self._overrides("get_args") or self._overrides("process_result"):
+            return None
+        return self.compose_call()
+
     def make_backend(self, stage_mode: str = "thread", shared: Any = None, priority: int = 0) -> Backend:
         """The back-end of this manager's mode (see :func:`celestialflow.backends.make_backend`)."""
         return make_backend(self, stage_mode=stage_mode, shared=shared, priority=priority)
@@ -328,6 +336,7 @@ class TaskManager:
             keep_errors=self.enable_error_cache,
             max_info=self.max_info,
             chunk_size=self.chunk_size,
+            own_get_args=self._overrides("get_args"),
         )
 
     def new_runner(self, backend: Backend, source: Any, *, extra_hooks: tuple[Hook, ...] = (), **kw: Any) -> Runner:

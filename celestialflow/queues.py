@@ -2,7 +2,9 @@
 
 Both share one ``threading.Condition`` with the runner, so the runner sleeps on a
 single condition and wakes for whatever comes first: new input, a finished chunk,
-end of input, or a stop request.
+end of input, or a stop request. Its ``lock`` is also the lock of the runner's
+state (taken directly where nothing waits: a ``with`` on the condition costs two
+Python calls more, per chunk).
 
 The mailbox bounds the number of *items* queued (not the number of batches), so
 a fast upstream blocks in ``put`` until the stage catches up (back-pressure).
@@ -23,7 +25,8 @@ class IterSource:
     """Input from an iterable given to ``TaskManager.start``."""
 
     def __init__(self, tasks: Iterable[Any]) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
         try:
             self.total: int | None = len(tasks)  # type: ignore[arg-type]
         except TypeError:
@@ -55,10 +58,12 @@ class Mailbox:
     """The one input of a stage in a graph: batches from upstreams, bounded by item count."""
 
     def __init__(self, capacity: int | None) -> None:
-        self.cond = threading.Condition()
-        self._not_full = threading.Condition(self.cond._lock)  # type: ignore[attr-defined]
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self._not_full = threading.Condition(self.lock)
         self._batches: deque[list[Any]] = deque()
         self._head = 0  # items of the first batch already taken
+        self._blocked = 0  # puts waiting for room
         self.size = 0
         self.received = 0  # items ever accepted (a status counter)
         self.capacity = capacity
@@ -71,34 +76,40 @@ class Mailbox:
         Returns False when the mailbox was aborted and the items were not taken."""
         if not items:
             return True
-        with self.cond:
+        with self.lock:
             if bounded and self.capacity is not None:
                 while self.size >= self.capacity and not self.aborted:
-                    self._not_full.wait()
+                    self._blocked += 1
+                    try:
+                        self._not_full.wait()
+                    finally:
+                        self._blocked -= 1
             if self.aborted:
                 return False
             self._batches.append(items)
             self.size += len(items)
             self.received += len(items)
-            self.cond.notify_all()
+            # one waiter per item at most: a stage's workers all wait here, and waking each of
+            # them for one item would have all but one find nothing
+            self.cond.notify(len(items))
             return True
 
     def end(self) -> None:
         """No more input: the stage drains what is queued and finishes."""
-        with self.cond:
+        with self.lock:
             self.ended = True
             self.cond.notify_all()
 
     def abort(self) -> None:
         """Unblock everyone; nothing more is accepted."""
-        with self.cond:
+        with self.lock:
             self.aborted = True
             self.ended = True
             self.cond.notify_all()
             self._not_full.notify_all()
 
     def take(self, n: int) -> list[Any]:
-        with self.cond:
+        with self.lock:
             return self._take_locked(n)
 
     def _take_locked(self, n: int) -> list[Any]:
@@ -115,7 +126,8 @@ class Mailbox:
                 self._batches.popleft()
                 self._head = 0
         self.size -= len(out)
-        self._not_full.notify_all()
+        if self._blocked:
+            self._not_full.notify_all()
         return out
 
     def available(self) -> int:
@@ -129,5 +141,5 @@ class Mailbox:
         return self.ended and self.size == 0
 
     def drain(self) -> list[Any]:
-        with self.cond:
+        with self.lock:
             return self._take_locked(self.size)

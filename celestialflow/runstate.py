@@ -26,8 +26,10 @@ class StagePolicy:
     """The rules one run follows, read by the runner (built once per run).
 
     ``process_result`` is None when the stage leaves it at its default (the
-    runner then skips the call); ``keep_success``/``keep_errors`` say whether the
-    result and error dicts are filled."""
+    runner then skips the call); ``own_get_args``: ``get_args`` is the stage's own
+    code, called one task at a time (the default one is safe to call from any
+    thread); ``keep_success``/``keep_errors`` say whether the result and error
+    dicts are filled."""
 
     name: str
     execution_mode: str
@@ -40,13 +42,15 @@ class StagePolicy:
     keep_errors: bool = False
     max_info: int = 50
     chunk_size: int | None = None
+    own_get_args: bool = True
 
 
 class RunState:
     """Counts, dedup set, results, errors, timing and log path of one run of a stage.
 
-    The runner writes it from its own thread; other threads (a status snapshot)
-    only read the counters, which are plain ints."""
+    The runner writes it under its stage lock (from one thread, or from each
+    worker of a thread stage); other threads (a status snapshot) only read the
+    counters, which are plain ints."""
 
     __slots__ = ("counts", "seen", "success", "errors", "started", "elapsed", "log_path", "debug_log", "ended")
 

@@ -124,3 +124,34 @@ def _has_contents(cell: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def unhashable_error(task: Any) -> TypeError:
+    """The error of a task that the duplicate check cannot key."""
+    return TypeError(
+        f"task of type {type(task).__name__} cannot be made hashable for the duplicate "
+        f"check; pass enable_duplicate_check=False to run such tasks"
+    )
+
+
+def admit(batch: list[Any], seen: set[Any]) -> tuple[list[Any], int, list[Any]]:
+    """Dedup: the tasks of ``batch`` not in ``seen`` (added to it), how many were duplicates,
+    and the tasks that cannot be made hashable (neither admitted nor counted)."""
+    fresh: list[Any] = []
+    unhashable: list[Any] = []
+    for task in batch:
+        try:
+            if task in seen:
+                continue
+            seen.add(task)
+        except TypeError:
+            try:
+                key = make_hashable(task)
+            except TypeError:
+                unhashable.append(task)
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+        fresh.append(task)
+    return fresh, len(batch) - len(fresh) - len(unhashable), unhashable

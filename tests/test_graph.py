@@ -330,3 +330,27 @@ def test_dot_has_exactly_one_node_per_stage():
     (parsed,) = pydot.graph_from_dot_data(g.to_dot())
     assert sorted(n.get_name().strip('"') for n in parsed.get_nodes()) == ["dbl", "inc", "sub3"]
     assert len(parsed.get_edges()) == 2
+
+
+def _slow_const(x):
+    import time
+
+    time.sleep(0.05)
+    return 1
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread"])
+def test_a_stage_whose_last_input_is_a_duplicate_ends(mode):
+    """The last item a stage takes is a duplicate: settling it ends the input, and the stage
+    must not wait for more before it has settled it."""
+    import threading
+
+    chain = TaskChain(
+        [stage(_slow_const, chunk_size=1, enable_duplicate_check=False), stage(inc, mode, chunk_size=1)]
+    )
+    t = threading.Thread(target=chain.start, args=([1, 2],), daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "the chain did not end"
+    counts = chain.get_status_dict()["inc"]
+    assert counts["succeeded"] == 1 and counts["duplicated"] == 1

@@ -17,8 +17,10 @@ scheduler, each mode is a short module that supplies ``submit``:
 Two kinds of chunk exist. In the *fused* form (serial mode, and a stage that runs
 in its own process) the worker gets raw tasks and runs ``get_args -> func ->
 process_result`` itself. In the *call* form (thread, process, async, dask) the
-scheduling thread runs the hooks and the worker only calls ``func(*args)``; so
-user hooks never run concurrently and never need to be picklable.
+thread that accounts for the chunk runs the hooks, one at a time, and the worker
+only calls ``func(*args)``; so user hooks never run concurrently and never need to
+be picklable. Thread workers that run the loop themselves use the fused form when
+the stage has no ``get_args`` or ``process_result`` of its own.
 """
 
 from __future__ import annotations
@@ -97,7 +99,10 @@ def make_backend(stage: TaskManager, *, stage_mode: str = "thread", shared: Any 
     if mode == "serial":
         return SerialBackend(stage.compose_call())
     if mode == "thread":
-        return ThreadBackend(stage.func, stage.worker_limit, f"cf-{stage.name}"[:40], stage.pool or shared, priority)
+        return ThreadBackend(
+            stage.func, stage.worker_limit, f"cf-{stage.name}"[:40], stage.pool or shared, priority,
+            stage.parallel_call(),
+        )
     if mode == "process":
         return ProcessBackend(stage.func, stage.worker_limit, stage.mp_context, stage.pool or shared, priority)
     if mode == "async":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .chunk import Outcome
+from .chunk import Finished, Outcome
 
 
 class Backend:
@@ -22,6 +22,8 @@ class Backend:
     target: float | None = 0.01
     max_chunk = 256
     first_chunk = 1
+    #: seconds of work a free worker's share of the available input carries at least
+    min_share = 0.0
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, int(workers))
@@ -35,11 +37,21 @@ class Backend:
     def open(self) -> None:
         """Acquire resources (pools, loops); called once before the first submit."""
 
-    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
-        """Run ``payload`` as one chunk; ``alone``: with nothing else in flight on the workers."""
+    def drive(self, loop: Callable[[], None]) -> None:
+        """Run the runner's scheduling ``loop`` to its end: here once, in the calling thread.
+
+        A back-end whose workers take their own work (:class:`ThreadBackend` with
+        threads of its own) runs the same loop in each of its workers at once."""
+        loop()
+
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future | Finished:
+        """Run ``payload`` as one chunk; ``alone``: with nothing else in flight on the workers.
+
+        A chunk run inside ``submit`` (serial, or a thread that took its own work)
+        comes back :class:`Finished`, and the calling thread accounts for it at once."""
         raise NotImplementedError
 
-    def outcome(self, fut: Future) -> tuple[Outcome, int]:
+    def outcome(self, fut: Future | Finished) -> tuple[Outcome, int]:
         """The finished chunk's outcome and the bytes it took to send back (0 in-process)."""
         return fut.result(), 0
 

@@ -1,7 +1,7 @@
 """A chunk: tasks run one after another in a worker, failures kept per task.
 
 :func:`call_chunk` is the *call* form (the worker only calls ``func(*args)``;
-the scheduling thread ran ``get_args`` and runs ``process_result``), and
+the thread accounting for the chunk runs ``get_args`` and ``process_result``), and
 :func:`run_fused` the *fused* form (the worker runs the stage's whole per-task
 pipeline). Both end in an :data:`Outcome`.
 """
@@ -22,6 +22,26 @@ from ..tasks import invoke
 Outcome = tuple[list[Any], dict[int, BaseException], int, float, BaseException | None]
 
 EXECUTION_MODES = ("serial", "thread", "process", "async", "dask")
+
+
+class Finished:
+    """The future of a chunk that ran inside ``submit``: already done, so it costs no lock.
+
+    It answers the part of :class:`concurrent.futures.Future` the runner uses."""
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, outcome: Outcome) -> None:
+        self._outcome = outcome
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: float | None = None) -> Outcome:
+        return self._outcome
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        fn(self)
 
 #: Which exceptions a task may raise that stop the run instead of failing the task.
 INTERRUPTS = (KeyboardInterrupt, SystemExit)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from .base import Backend
-from .chunk import run_fused
+from .chunk import Finished, run_fused
 
 
 class SerialBackend(Backend):
@@ -26,7 +25,5 @@ class SerialBackend(Backend):
     def max_inflight(self) -> int:
         return 1
 
-    def submit(self, payload: Sequence[Any], alone: bool = False) -> Future:
-        fut: Future = Future()
-        fut.set_result(run_fused(self._call, payload))
-        return fut
+    def submit(self, payload: Sequence[Any], alone: bool = False) -> Finished:
+        return Finished(run_fused(self._call, payload))
