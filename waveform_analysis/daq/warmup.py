@@ -44,9 +44,9 @@ def _compass_csv() -> None:
     k._count_columns(buf, 0)
     k._last_newline(buf, 1)
     out = _fields()
-    k._parse_rows(buf, 0, 0, 1, 1, -1, -1, -1, -1, -1, -1, out["board"], out["channel"],
-                  out["timestamp"], out["flags"], out["energy"], out["energy_short"], out["wave"],
-                  0, 0)
+    k._parse_rows(buf, 0, 0, 1, 1, -1, -1, -1, -1, -1, -1, -1, out["board"], out["channel"],
+                  out["timestamp"], out["flags"], out["energy"], out["energy_short"],
+                  out["energy_calibrated"], out["wave"], 0, 0)
 
 
 def _compass_bin() -> None:
