@@ -196,3 +196,44 @@ def test_workers_of_our_cluster_are_forked_only_from_a_process_without_other_thr
     finally:
         stop.set()
         other.join()
+
+
+_ENV_SCRIPT = """
+import json, os, sys
+from waveform_analysis import BatchProcessor, Context, standard_plugins
+from waveform_analysis.synthetic import generate_runs
+
+if __name__ == "__main__":
+    tmp = sys.argv[1]
+    generate_runs(os.path.join(tmp, "DAQ"), ["run_001"], n_waveforms=50, n_samples=200)
+    ctx = Context(storage_dir=os.path.join(tmp, "cache"), config={"data_root": os.path.join(tmp, "DAQ")})
+    ctx.register(standard_plugins())
+    keys = ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
+    before = {k: os.environ.get(k) for k in keys}
+    out = BatchProcessor(ctx).process_runs(["run_001"], "peaks", max_workers=2, executor_type="dask",
+                                           show_progress=False)
+    print(json.dumps({"ok": sorted(out["results"]), "before": before,
+                      "after": {k: os.environ.get(k) for k in keys}}))
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_dask_batch_leaves_the_environment_of_its_process_alone(tmp_path):
+    # Dask's nannies write distributed.nanny.pre-spawn-environ into os.environ of the
+    # process that starts them. A forkserver started afterwards then ran with
+    # MALLOC_TRIM_THRESHOLD_ set, which fixes glibc's mmap threshold: every large array
+    # of its workers was a fresh mapping (4 x the page faults of a process worker).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "child.py"
+    script.write_text(_ENV_SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                          timeout=170, env=env, check=True)
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["ok"] == ["run_001"]
+    assert got["after"] == got["before"]

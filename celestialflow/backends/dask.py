@@ -26,6 +26,21 @@ from .wire import PickledBackend, call_chunk_in_process
 
 _START_METHOD_KEY = "distributed.worker.multiprocessing-method"
 
+#: Dask settings of the clusters :func:`local_cluster` starts. By default every process of
+#: a cluster wakes up every 20 ms to time its event loop and every worker samples its own
+#: stack every 10 ms for the dashboard's profile: an idle 2-worker cluster took 8-9 % of a
+#: core, with these settings 1 %, which matters when the workers need every core. And no
+#: ``pre-spawn-environ``: Dask writes it into ``os.environ`` of this process, so a
+#: forkserver started later ran with ``MALLOC_TRIM_THRESHOLD_``, which fixes glibc's mmap
+#: threshold: each large array of its workers was a fresh mapping, 4 x the page faults
+#: and ~0.3 s more CPU per worker and batch than a forked process worker.
+QUIET_CONFIG: dict[str, Any] = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.nanny.pre-spawn-environ": {},
+}
+
 
 def _distributed() -> Any:
     try:
@@ -43,23 +58,35 @@ def start_method() -> str:
 
 
 def local_cluster(
-    workers: int, *, preload: Sequence[str] = (), before_fork: Callable[[], Any] | None = None
+    workers: int,
+    *,
+    preload: Sequence[str] = (),
+    before_fork: Callable[[], Any] | None = None,
+    worker_setup: Sequence[str] = (),
 ) -> Any:
     """A ``LocalCluster`` of ``workers`` single-threaded processes, dashboard on localhost only.
 
     See the module docstring for the start method; ``preload``: modules a
     forkserver imports before it forks workers; ``before_fork``: called here
-    before workers are forked from this process."""
+    before workers are forked from this process; ``worker_setup``: modules each
+    worker imports as it starts, before it takes work (Dask's worker preload: a
+    ``dask_setup(worker)`` in one is called), so no round trip is spent on it
+    later. The cluster runs with :data:`QUIET_CONFIG`."""
     distributed = _distributed()
     import dask
 
-    kwargs = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    kwargs: dict[str, Any] = dict(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+    )
+    if worker_setup:
+        kwargs["preload"] = list(worker_setup)
     if not sys.platform.startswith("linux") or dask.config.get(_START_METHOD_KEY, "spawn") != "spawn":
-        return distributed.LocalCluster(**kwargs)
+        with dask.config.set(QUIET_CONFIG):
+            return distributed.LocalCluster(**kwargs)
     method = start_method()
     if method == "fork" and before_fork is not None:
         before_fork()
-    with dask.config.set({_START_METHOD_KEY: method}):
+    with dask.config.set({**QUIET_CONFIG, _START_METHOD_KEY: method}):
         if method == "forkserver":
             from distributed.utils import get_mp_context
 

@@ -125,9 +125,17 @@ class PriorityGate(Executor):
             exc = err
         if exc is not None:
             fut.set_exception(exc)
-        else:
-            fut.set_result(inner.result())
+            self._pump()
+            return
+        # the next item goes out before this result is fetched: from Dask that is a
+        # round trip through the scheduler, which the worker would otherwise wait for
         self._pump()
+        try:
+            result = inner.result()
+        except BaseException as err:  # noqa: BLE001 - the fetch itself failed (worker lost)
+            fut.set_exception(err)
+        else:
+            fut.set_result(result)
 
     def drop_queued(self) -> None:
         """Cancel what waits in the gate; what runs goes on."""

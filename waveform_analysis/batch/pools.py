@@ -22,7 +22,7 @@ from celestialflow.backends import PriorityGate, ProcessPool, local_cluster
 from ..daq.warmup import warm_up_readers
 from ..errors import ConfigError
 from ..processing.warmup import warm_up
-from .signals import dask_worker_signals, worker_signals
+from .signals import worker_signals
 
 __all__ = ["load_kernels", "make_pool", "warm_up_dask", "warm_up_processes"]
 
@@ -62,6 +62,7 @@ def make_pool(
         workers,
         preload=["numpy", "numba", "waveform_analysis.batch.preload"],
         before_fork=load_kernels,
+        worker_setup=["waveform_analysis.batch.preload"],  # kernels and signals, as each worker starts
     )
     client = Client(cluster)
     logger.info("Dask LocalCluster of {} workers; dashboard {}", workers, client.dashboard_link)
@@ -90,24 +91,29 @@ def _noop() -> int:
 def load_kernels() -> float:
     """Load the kernels of the readers and of the processing into this process; seconds taken.
 
-    A failure is a warning, not an error: only a warm-up, the batch itself reports
-    errors. Forked workers inherit what it loaded."""
-    try:
-        return warm_up_readers() + warm_up()
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("kernel warm-up failed, the runs will load their kernels themselves: {!r}", exc)
-        return 0.0
+    A failure is logged, not raised: only a warm-up, the batch itself reports
+    errors; the readers' and the processing's are tried apart, so one failing
+    leaves the other done. Forked workers inherit what it loaded."""
+    taken = 0.0
+    for warm in (warm_up_readers, warm_up):
+        try:
+            taken += warm()
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("kernel warm-up ({}) failed, the runs will load those kernels themselves: {!r}",
+                           warm.__name__, exc)
+    return taken
 
 
 def warm_up_dask(client: Any, own_cluster: bool = False) -> None:
     """Load the numeric kernels on every Dask worker at once, not in the first run of each.
 
-    On a cluster the batch started itself, workers also ignore SIGINT and take
-    SIGTERM's default action (a cluster of the caller's keeps its own signal
-    handling)."""
+    The workers of a cluster the batch started itself did that as they started
+    (:mod:`.preload`, which also makes them ignore SIGINT and take SIGTERM's
+    default action): nothing to do. A cluster of the caller's keeps its own
+    signal handling."""
+    if own_cluster:
+        return
     try:
-        if own_cluster:
-            client.run(dask_worker_signals)
         client.run(load_kernels)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot warm up still runs the batch
         logger.debug("warming up the Dask workers failed: {}", exc)

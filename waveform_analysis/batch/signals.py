@@ -77,8 +77,8 @@ def dask_worker_signals() -> bool:
     process inherits its SIGTERM handler: SIGTERM to the group then raised the
     batch's own exception inside the worker's event loop, which left the
     worker neither working nor dead and the batch waiting for it for ever.
-    Runs in the worker's main thread (``Client.run`` calls it on the
-    worker's event loop)."""
+    Runs in the worker's main thread, as the worker starts (the cluster's
+    worker preload, :mod:`.preload`)."""
     try:
         worker_signals()
     except ValueError:  # not the main thread: keep the default
