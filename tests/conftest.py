@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
+
+# A suite started in the background (`make test &`, nohup) inherits an ignored
+# SIGINT, and every child process would too: the Ctrl-C tests would then test
+# nothing. A handler (unlike SIG_IGN) is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
