@@ -286,3 +286,24 @@ def test_generate_list_mode_run_has_triggers_only(tmp_path):
     assert r.exit_code == 1 and "has no waveforms" in r.output
     r = invoke("generate", tmp_path / "V", "--runs", "1", "--format", "v1725", "--list-mode")
     assert r.exit_code != 0
+
+
+def test_a_run_folder_given_as_data_root_is_named_as_such(data, tmp_path):
+    # DATA_ROOT holds runs; pointing at one run used to say only "no runs found"
+    run = tmp_path / "run_a"
+    run.mkdir()
+    for f in (data / "run_001" / "RAW").iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    r = CliRunner().invoke(main, ["run", str(run), "--all"])
+    assert r.exit_code == 2, r.output
+    assert "itself a run" in r.output and "'run_a'" in r.output
+    r = invoke("show", run)
+    assert f"pass {tmp_path.resolve()} and the run 'run_a'" in " ".join(r.output.split())
+
+
+def test_data_files_no_format_reads_are_listed(tmp_path):
+    # a CoMPASS BIN renamed by hand (as in legend's test data) is not a run: say which file
+    (tmp_path / "run_x").mkdir()
+    (tmp_path / "run_x" / "compass_test_data.BIN").write_bytes(b"\xed\xca" + bytes(100))
+    r = invoke("show", tmp_path)
+    assert "no runs found" in r.output and "run_x/compass_test_data.BIN" in r.output

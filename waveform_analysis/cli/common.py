@@ -80,6 +80,33 @@ def find_runs(data_root: Path, adapter: str | None) -> dict[str, tuple[str, Any]
     return out
 
 
+DATA_SUFFIXES = {".bin", ".csv", ".dat", ".raw", ".txt"}
+
+
+def no_runs_message(data_root: Path, adapter: str | None) -> str:
+    """Why ``data_root`` holds no run, with what the user most likely meant: DATA_ROOT is the
+    folder *holding* run folders, so a run folder given as DATA_ROOT is named as such, and
+    data files whose names no format matches are listed."""
+    from ..daq import get_adapter
+
+    looked = "; ".join(f"{n}: {get_adapter(n).looks_for}" for n in adapter_names()
+                       if get_adapter(n).looks_for)
+    head = f"no runs found in {data_root}"
+    tail = f" (a run is a sub-folder the DAQ adapter reads; formats looked for: {looked})"
+    parent = data_root.resolve().parent
+    if data_root.is_dir() and run_files(parent, data_root.resolve().name, adapter) is not None:
+        return (f"{head}: it is itself a run. DATA_ROOT is the folder that holds the runs: "
+                f"pass {parent} and the run {data_root.resolve().name!r}")
+    unread = sorted(p.relative_to(data_root).as_posix() for p in data_root.glob("*/*")
+                    if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    unread += sorted(p.name for p in data_root.glob("*")
+                     if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    if unread:
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        head += f"; data files whose names no format matches: {shown} (docs/formats.md gives each format's names)"
+    return head + tail
+
+
 def load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
@@ -130,12 +157,11 @@ def check_target(ctx: Any, target: str, param: str = "--target") -> str:
 
 
 def pick_runs(
-    found: dict[str, Any], runs: tuple[str, ...], all_runs: bool, data_root: Path
+    found: dict[str, Any], runs: tuple[str, ...], all_runs: bool, data_root: Path,
+    adapter: str | None = None,
 ) -> list[str]:
     if not found:
-        raise click.UsageError(
-            f"no runs found in {data_root} (a run is a folder the DAQ adapter reads)"
-        )
+        raise click.UsageError(no_runs_message(data_root, adapter))
     if all_runs:
         return list(found)
     if not runs:

@@ -15,11 +15,11 @@ from .common import (
     CACHE_OPTION,
     DATA_ROOT_ARG,
     TARGET_HELP,
-    adapter_names,
     age,
     check_target,
     find_runs,
     make_context,
+    no_runs_message,
     pick_runs,
     run_bytes,
     run_format,
@@ -160,9 +160,9 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
     found = find_runs(data_root, adapter)
     store = CacheStorage(cache if cache is not None else default_storage_dir(), readonly=True)
     if run_id is not None:
-        pick_runs(found, (run_id,), False, data_root)
+        pick_runs(found, (run_id,), False, data_root, adapter)
     if not found:
-        click.echo(f"no runs found in {data_root} (formats looked for: {_looked_for()})")
+        click.echo(no_runs_message(data_root, adapter))
         return
     if run_id is None:
         rows = []
@@ -223,13 +223,6 @@ def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str |
             or "nothing"
         )
     )
-
-
-def _looked_for() -> str:
-    from ..daq import get_adapter
-
-    return "; ".join(f"{n}: {get_adapter(n).looks_for}" for n in adapter_names()
-                     if get_adapter(n).looks_for)
 
 
 def _print_run_info(data_root: Path, run_id: str, cache: Path | None, adapter: str,

@@ -173,7 +173,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
 
     dask_kw = _dask_client(dask_address, executor)
     found = find_runs(data_root, adapter)
-    chosen = pick_runs(found, runs, all_runs, data_root)
+    chosen = pick_runs(found, runs, all_runs, data_root, adapter)
     # runs of different formats in one folder: one batch (one Context) per adapter
     groups: dict[str, list[str]] = {}
     for r in chosen:
