@@ -19,6 +19,17 @@ def _isolated_logs(tmp_path, monkeypatch):
     monkeypatch.setenv("WAVEFORM_ANALYSIS_STORAGE_DIR", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _kernel_thread_limit():
+    """A test that builds a worker's Context in this process (``worker_context``) sets the
+    process-wide kernel thread limit, as a worker process should; the next test gets it back."""
+    from waveform_analysis import parallel
+
+    before = parallel._limit
+    yield
+    parallel._limit = before
+
+
 @pytest.fixture
 def warnings_log():
     """The loguru warnings logged during the test, as a list of messages."""
