@@ -152,6 +152,7 @@ def test_no_sample_period_is_a_config_error_naming_dt_ns(tmp_path):
     ("DT5725", 4.0, 14), ("V1725", 4.0, 14), ("V1730B", 2.0, 14), ("DT5730SB", 2.0, 14),
     ("VX2730", 2.0, 14), ("V2730", 2.0, 14), ("V1751", 1.0, 10), ("DT5720", 4.0, 12),
     ("DT5724", 10.0, 14), ("V1742", None, 12), ("N6725", 4.0, 14),
+    ("DT5780", 10.0, 14), ("DT5781A", 10.0, 14), ("V1781", 10.0, 14), ("DT5790", 4.0, 12),
 ])
 def test_board_model_table(model, dt, bits):
     fam = family(model)

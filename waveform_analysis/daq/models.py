@@ -34,6 +34,9 @@ FAMILIES = {
     "743": Family("x743", None, 12),  # SAMLONG: from its sampling setting
     "751": Family("x751", 1.0, 10),
     "761": Family("x761", 0.25, 10),
+    "780": Family("x780", 10.0, 14),  # DT5780 / N6780 digital MCA
+    "781": Family("x781", 10.0, 14),  # DT5781 / V1781 / N6781 digital MCA
+    "790": Family("x790", 4.0, 12),  # DT5790 PSD digitizer
     "2730": Family("x2730", 2.0, 14),
     "2740": Family("x2740", 8.0, 16),
     "2745": Family("x2745", 8.0, 16),
