@@ -68,6 +68,35 @@ def test_single_file_holds_channels_interleaved(tmp_path):
     assert_records(st, ref, ["time", "channel", "wave", "energy"])
 
 
+@pytest.mark.parametrize("ext", [".BIN", ".CSV"])
+def test_singlefile_named_as_compass_names_it(tmp_path, ext):
+    # CoMPASS 2.x names its SINGLEFILE output RAW/SDataR_<run>.BIN|CSV: no channel, model or
+    # serial in the name (each record names its board and channel; the settings the model)
+    fmt = "compass-bin" if ext == ".BIN" else "compass-csv"
+    kw = {"single_file": True} if ext == ".BIN" else {"layout": "compass2"}
+    generate_run(tmp_path, "r", fmt=fmt, **kw, **SMALL)
+    raw = tmp_path / "r" / "RAW"
+    if ext == ".BIN":
+        (only,) = raw.iterdir()
+        only.rename(raw / "SDataR_r.BIN")
+    else:  # the channels' files as one, rows in time order
+        rows, header = [], ""
+        for p in sorted(raw.iterdir()):
+            header, *lines = p.read_text().splitlines()
+            rows += lines
+            p.unlink()
+        rows.sort(key=lambda line: int(line.split(";")[2]))
+        (raw / "SDataR_r.CSV").write_text("\n".join([header, *rows]) + "\n")
+    assert detect_adapter(tmp_path, "r")[1] == f"CoMPASS 2.x {ext[1:]} in RAW"
+    files = get_adapter("compass").list_files(tmp_path, "r")
+    assert len(files) == 1 and files["channel"][0] == -1  # "in file"
+    ctx = Context(storage_dir=tmp_path / "c", config={"data_root": str(tmp_path), "dt_ns": 2.0})
+    ctx.register(standard_plugins())
+    st = ctx.get_data("r", "st_waveforms")
+    ref, _ = synthesize(**SMALL)
+    assert_records(st, ref, ["time", "channel", "wave", "energy"])
+
+
 def test_continuation_without_header_word_takes_the_first_files_layout(tmp_path):
     raw = tmp_path / "r" / "RAW"
     st0, _ = synthesize(**SMALL)

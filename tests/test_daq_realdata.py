@@ -41,12 +41,15 @@ def context(root: Path) -> Context:
     return ctx
 
 
-def test_legend_bin_single_file_two_channels(tmp_path):
+@pytest.mark.parametrize("name", ["DataR_CH0@DT5730_1463_single_file_2_channels.BIN",
+                                  "SDataR_single_file_2_channels.BIN"])
+def test_legend_bin_single_file_two_channels(tmp_path, name):
     # legend-testdata/compass_test_data.BIN: CoMPASS 2.x BIN, header 0xCAED, DT5730 (serial
     # 1463), 102 events of channels 0 and 1 in one file (SINGLEFILE), 1000 samples, 2 ns,
-    # energy and energy short; its settings.xml beside the run
+    # energy and energy short; its settings.xml beside the run. Under CoMPASS's own
+    # SINGLEFILE name (SDataR_<run>) the model and serial come from the settings alone.
     root = tmp_path / "DAQ"
-    place(root, "legend", "RAW", {LEGEND_BIN: "DataR_CH0@DT5730_1463_single_file_2_channels.BIN"})
+    place(root, "legend", "RAW", {LEGEND_BIN: name})
     place(root, "legend", "", {LEGEND_XML: "settings.xml"})
     assert detect_adapter(root, "legend")[1] == "CoMPASS 2.x BIN in RAW"
     ctx = context(root)

@@ -97,7 +97,8 @@ def no_runs_message(data_root: Path, adapter: str | None) -> str:
     if data_root.is_dir() and run_files(parent, data_root.resolve().name, adapter) is not None:
         return (f"{head}: it is itself a run. DATA_ROOT is the folder that holds the runs: "
                 f"pass {parent} and the run {data_root.resolve().name!r}")
-    unread = sorted(p.relative_to(data_root).as_posix() for p in data_root.glob("*/*")
+    unread = sorted(p.relative_to(data_root).as_posix()
+                    for p in [*data_root.glob("*/*/*"), *data_root.glob("*/*")]
                     if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
     unread += sorted(p.name for p in data_root.glob("*")
                      if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)

@@ -10,7 +10,8 @@ from ..base import DAQAdapter, RunInfo, make_file_table, resolve_dt
 from ..models import family
 from .files import FOLDERS, LAYOUT_COMPASS1, list_compass_files, parse_name
 
-_PATTERN = "*CH<ch>@<model>_<serial>_*.CSV|.BIN, <ch>@<model> #<id>_Data_*.csv|.bin or *CH<ch>*.CSV"
+_PATTERN = ("*CH<ch>@<model>_<serial>_*.CSV|.BIN, SDataR_*.CSV|.BIN, <ch>@<model> #<id>_Data_*.csv|.bin"
+            " or *CH<ch>*.CSV")
 
 
 class CompassAdapter(DAQAdapter):
@@ -18,8 +19,8 @@ class CompassAdapter(DAQAdapter):
 
     name = "compass"
     looks_for = (
-        "CoMPASS CSV/BIN files (CH<ch>@<model>_<serial>_<run>.CSV|.BIN) in RAW, UNFILTERED, "
-        "FILTERED or the run folder"
+        "CoMPASS CSV/BIN files (CH<ch>@<model>_<serial>_<run>.CSV|.BIN, or SDataR_<run>.CSV|.BIN) "
+        "in RAW, UNFILTERED, FILTERED or the run folder"
     )
     default_model: str | None = None  # the board model of a run whose file names name none
 

@@ -1,13 +1,16 @@
 """Which CoMPASS files (CSV or BIN) make up a run, from their names.
 
-CoMPASS writes one file per (board, channel) (or one for all channels, the
-SINGLEFILE option, named for its first channel) and cuts it into segments:
+CoMPASS writes one file per (board, channel) (or, with its SINGLEFILE option,
+one for every channel, ``SDataR_<run>.CSV|BIN``, whose records name their board
+and channel) and cuts it into segments:
 
 * 2.x: ``<run>/RAW/DataR_CH<ch>@<model>_<serial>_<run>.CSV`` (``Data_``,
   ``DataF_`` in ``FILTERED``, ``DataU_``), then ``..._<run>_1.CSV``,
   ``..._<run>_2.CSV``: the first segment has no number. ``.BIN`` alike.
 * 1.x: ``<run>/UNFILTERED/<ch>@<model> #<a>-<b>-<serial>_Data_<run>.csv``
   or ``CH<ch>@<model>_<serial>_Data_<run>.csv`` (and ``.bin``).
+* SINGLEFILE: ``SDataR_<run>[_<seg>]`` (``SData_``, ``SDataF_``, ``SDataU_``); its
+  entries' channel is :data:`SINGLE_CHANNEL` and model and serial come from the settings.
 * Any other CSV name holding ``CH<ch>`` (our generator's ``DataR_CH0@V2730_<seg>.CSV``).
 
 The folder read is the first of ``RAW``, ``UNFILTERED``, ``FILTERED`` that
@@ -50,6 +53,8 @@ _CH_RE = re.compile(r"CH(\d+)", re.IGNORECASE)
 _DATA_RE = re.compile(r"^CH\d+@[A-Za-z0-9]+_\d+_Data_", re.IGNORECASE)  # 1.x: CH<c>@<model>_<serial>_Data_
 _MODEL_RE = re.compile(r"@([A-Za-z]*\d{4}[A-Za-z]*)", re.IGNORECASE)
 _TRAIL_RE = re.compile(r"^(.*)_(\d+)$")
+_SINGLE_RE = re.compile(r"^SData[RFU]?_.+", re.IGNORECASE)  # 2.x SINGLEFILE: SDataR_<run>[_<seg>]
+SINGLE_CHANNEL = -1  # the channel of a SINGLEFILE file's entries: each record names its own
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ def parse_name(name: str) -> NameInfo | None:
     lower = name.lower()
     if not lower.endswith(EXTENSIONS):
         return None
+    if _SINGLE_RE.match(name):
+        return NameInfo(SINGLE_CHANNEL, None, LAYOUT_COMPASS2)
     m = _V1_RE.match(name)
     if m:
         return NameInfo(int(m.group(1)), int(m.group(3)), LAYOUT_COMPASS1, m.group(2).upper())
