@@ -136,3 +136,26 @@ def test_show_reports_each_board(tmp_path):
     assert "board 0: model=DT5725, serial=1463, adc_bits=14, dt_ns=4.0" in r.output
     assert "board 1: model=DT5730, serial=1464, adc_bits=14, dt_ns=2.0" in r.output
     assert "board 1 channel 1: calibration=(0.0, 3.0, 0.0)" in r.output
+
+
+def test_peaks_judge_saturation_at_their_own_boards_adc_limit(tmp_path):
+    # a 14-bit DT5725 and a 12-bit DT5720 in one run: a sample at 4095 is the 12-bit board's
+    # limit and mid-range for the 14-bit one. peaks used the first board's limit for all.
+    from waveform_analysis.synthetic import synthesize, write_compass_bin
+
+    rec, _ = synthesize(n_channels=2, n_waveforms=40, n_samples=64, seed=5)
+    rec["board"] = np.arange(len(rec)) % 2
+    rec["wave"][:, 30] = 4095  # in every record's pulse or on its baseline, either way a peak
+    write_compass_bin(tmp_path / "r" / "RAW", rec, model=("DT5725", "DT5720"))
+    ctx = Context(storage_dir=tmp_path / "c", config={"data_root": str(tmp_path)})
+    ctx.register(standard_plugins())
+    st = ctx.get_data("r", "st_waveforms")
+    assert set(ctx.run_info("r")["boards"]) == {0, 1}
+    assert st["saturated"][st["board"] == 1].all() and not st["saturated"][st["board"] == 0].any()
+    peaks = ctx.get_data("r", "peaks")
+    at_30 = (peaks["left"] <= 30) & (peaks["right"] > 30)
+    board = st["board"][peaks["record_i"]]
+    assert at_30[board == 1].any() and at_30[board == 0].any()
+    assert peaks["saturated"][at_30 & (board == 1)].all()
+    assert not peaks["saturated"][at_30 & (board == 0)].any()
+    assert np.all(np.diff(peaks["record_i"]) >= 0)  # still in record order

@@ -32,8 +32,8 @@ class PeaksPlugin(Plugin):
     provides = "peaks"
     dtype = PEAKS_DTYPE
     depends_on = ("st_waveforms",)
-    version = "2.3.0"  # 2.2: one pulse one peak, per-record noise guard; 2.3: position on the
-    # 3-sample average
+    version = "2.3.1"  # 2.2: one pulse one peak, per-record noise guard; 2.3: position on the
+    # 3-sample average; 2.3.1: saturation at each board's ADC limit
     chunked = True
     options = {
         "threshold": Option(
@@ -106,16 +106,48 @@ class PeaksPlugin(Plugin):
     }
 
     def compute(self, context, run_id: str, st_waveforms: np.ndarray) -> np.ndarray:
+        return self._find(context, run_id, st_waveforms, None, self._settings(context, run_id))
+
+    def _find(self, context, run_id: str, records: np.ndarray, noise: np.ndarray | None,
+              settings: dict) -> np.ndarray:
+        """:func:`find_peaks` of ``records``, a board at a time where the run's boards have
+        different ADC limits (a 12-bit and a 14-bit board), so that each peak's ``saturated``
+        is judged at its own board's limit, as its record's is."""
         from ..core.channels import channel_settings
         from ..processing.hits import find_peaks
 
-        settings = self._settings(context, run_id)
-        return find_peaks(st_waveforms, **channel_settings(context, self, run_id, st_waveforms, settings))
+        kw = channel_settings(context, self, run_id, records, settings)
+        groups = self._limit_groups(context, run_id, records) if "adc_max" in settings else []
+        if len(groups) < 2:
+            return find_peaks(records, noise=noise, **kw)
+        parts = []
+        for limit, rows in groups:
+            sub = {k: v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (len(records),) else v
+                   for k, v in kw.items()}
+            found = find_peaks(records[rows], noise=None if noise is None else noise[rows],
+                               **{**sub, "adc_max": limit})
+            found["record_i"] = rows[found["record_i"]]
+            parts.append(found)
+        out = np.concatenate(parts)
+        return out[np.argsort(out["record_i"], kind="stable")]
+
+    def _limit_groups(self, context, run_id: str, records: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(ADC limit, rows)`` per distinct limit among the boards of ``records``."""
+        from .raw_files import run_info_for
+        from .st_waveforms import adc_max_for
+
+        info = run_info_for(context, run_id)[1]
+        if not info.boards or "board" not in (records.dtype.names or ()):
+            return []
+        rows_of: dict[int, list[np.ndarray]] = {}
+        for one, rows in info.by_board(records["board"]):
+            rows = np.arange(len(records)) if rows is None else rows
+            rows_of.setdefault(adc_max_for(context, one), []).append(rows)
+        return [(limit, np.sort(np.concatenate(r))) for limit, r in rows_of.items()]
 
     def compute_chunks(self, context, run_id: str, chunks) -> Iterator[np.ndarray]:
         """Per chunk of records, with each channel's noise measured over the whole run first."""
-        from ..core.channels import channel_settings, warn_absent
-        from ..processing.hits import find_peaks
+        from ..core.channels import warn_absent
         from ..processing.noise import noise_from
         from ..processing.rows import channel_keys
 
@@ -130,10 +162,8 @@ class PeaksPlugin(Plugin):
             noise = np.zeros(chunks.n_records, np.float64)
         return self.each_chunk(
             chunks,
-            lambda chunk: find_peaks(
-                chunk.inputs["st_waveforms"], noise=noise[chunk.start : chunk.stop],
-                **channel_settings(context, self, run_id, chunk.inputs["st_waveforms"], settings),
-            ),
+            lambda chunk: self._find(context, run_id, chunk.inputs["st_waveforms"],
+                                     noise[chunk.start : chunk.stop], settings),
         )
 
     def _settings(self, context, run_id: str) -> dict:
