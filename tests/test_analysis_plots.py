@@ -36,6 +36,11 @@ def test_psd_plot_draws_the_two_bands_and_takes_a_selection(tmp_path):
     assert ax.get_xlabel() == "energy_calibrated" and "psd" in ax.get_ylabel()
     assert str(int(np.sum(d["energy_calibrated"] > 50))) in ax.get_title()
     assert (tmp_path / "psd.png").read_bytes()[:4] == b"\x89PNG"
+    # the unit the run's settings name for the calibration labels the axis
+    assert plotting.plot_psd(d, units={"energy_calibrated": "MeV"}).axes[0].get_xlabel() == (
+        "energy_calibrated [MeV]")
+    spectrum = plotting.plot_spectrum(d, "energy_calibrated", units={"energy_calibrated": "keV"})
+    assert spectrum.axes[0].get_xlabel() == "energy_calibrated [keV]"
     with pytest.raises(ConfigError, match="needs a 'psd' field"):
         plotting.plot_psd(d[["channel", "energy_calibrated"]])
 

@@ -60,6 +60,7 @@ def test_legend_bin_single_file_two_channels(tmp_path, name):
     assert info["record_length"] == 1000 and info["pretrigger_samples"] == 48
     assert info["polarity"] == "positive"
     assert info["gates"] == {"gate_ns": 300.0, "short_gate_ns": 80.0, "pregate_ns": 50.0}
+    assert info["energy_unit"] == "keV"  # SW_PARAMETER_CH_ENERGY_CALIBRATION_UDM
     st = ctx.get_data("legend", "st_waveforms")
     assert len(st) == 102 and set(np.unique(st["channel"])) == {0, 1}
     assert np.all(st["length"] == 1000) and np.all(st["dt"] == 2.0)

@@ -117,10 +117,13 @@ def test_run_info_start_time_makes_time_absolute(tmp_path):
         "board.0-11-1463.0.calibration.energy.c0=0.0\n"
         "board.0-11-1463.0.calibration.energy.c1=3.0\n"
         "board.0-11-1463.0.calibration.energy.c2=0.0\n"
+        "board.0-11-1463.0.calibration.energy.uom=MeV\n"
+        "board.0-14-292.4.calibration.energy.uom=keV\n"  # another board's
     )
     ctx = context(tmp_path)
     info = ctx.run_info("r")
     assert info["time_offset_ns"] == 1742392066724000000
+    assert info["energy_unit"] == "MeV" and "uom" in info["sources"]["energy_unit"]
     st = ctx.get_data("r", "st_waveforms")
     ref, _ = synthesize(**SMALL)
     np.testing.assert_array_equal(st["time"], ref["time"] + 1742392066724000000)

@@ -16,6 +16,7 @@ Needs the optional extra ``plot`` (``pip install 'celestialflow[plot]'``)::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,7 @@ def plot_spectrum(
     selection: Any = None,
     log: bool = True,
     noun: str = "peaks",
+    units: Mapping[str, str] | None = None,
 ) -> Any:
     """Peak spectra per channel (per board and channel with several boards; step histograms,
     log y): one panel per field.
@@ -199,7 +201,8 @@ def plot_spectrum(
     bins, see :func:`_bins`); peaks above it are counted in the legend. Works on any
     data with the fields (``energy_calibrated`` of many runs from ``ctx.get_array``);
     ``selection`` keeps rows first, ``log=False`` draws a linear y axis, ``noun`` names
-    what is counted (``"triggers"``).
+    what is counted (``"triggers"``), ``units`` gives a field's unit for its axis
+    (``{"energy_calibrated": "keV"}``, as the run's settings name it).
     """
     peaks = _select(peaks, selection)
     fields = (fields,) if isinstance(fields, str) else tuple(fields)
@@ -219,7 +222,7 @@ def plot_spectrum(
             ax.set_yscale("log")
         ax.set_ylim(bottom=0.7 if log else 0)
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_xlabel(_UNITS.get(field) or _label(peaks, field))
+        ax.set_xlabel(_label(peaks, field, units))
         ax.set_ylabel(f"{noun} per bin ({edges[1] - edges[0]:.3g} wide)")
         one = title is not None and len(fields) == 1
         ax.set_title(title if one else f"{field} spectrum", fontsize=10)
@@ -315,7 +318,12 @@ def energy_field(data: np.ndarray) -> str:
     return energy_field(data)
 
 
-def _label(data: np.ndarray, field: str) -> str:
+def _label(data: np.ndarray, field: str, units: Mapping[str, str] | None = None) -> str:
+    """The axis label of ``field``: its unit from ``units``, else as the dtype's title ends."""
+    if units and units.get(field):
+        return f"{field} [{units[field]}]"
+    if field in _UNITS:
+        return _UNITS[field]
     title = data.dtype.fields[field][2] if len(data.dtype.fields[field]) > 2 else None
     unit = str(title).rsplit("[", 1)[-1].rstrip("]") if title and "[" in str(title) else ""
     return f"{field} [{unit}]" if unit else field
@@ -330,6 +338,7 @@ def plot_psd(
     bins: tuple[int, int] = (200, 120),
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Any:
     """2-D histogram of PSD (tail over total charge) against energy, log colour scale:
     neutrons and gammas fall on two bands. The psd axis spans the 0.5 to 99.5 percentiles of
@@ -365,7 +374,7 @@ def plot_psd(
         counts, xe, ye = np.histogram2d(x, y, bins=bins, range=[[min(0.0, x.min()), x_hi], [y_lo, y_hi]])
         mesh = ax.pcolormesh(xe, ye, np.where(counts > 0, counts, np.nan).T, norm=LogNorm(), cmap="viridis")
         fig.colorbar(mesh, ax=ax, label="entries per bin")
-    ax.set_xlabel(_label(data, energy))
+    ax.set_xlabel(_label(data, energy, units))
     ax.set_ylabel(f"{psd} (tail / total charge)")
     if len(x) and outside:
         ax.text(0.99, 0.01, f"{outside} outside the psd range shown", transform=ax.transAxes,

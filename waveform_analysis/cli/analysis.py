@@ -150,17 +150,19 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
         )
     else:
         data = ctx.get_array(chosen, name, selection=selection, fields=_plot_fields(ctx, name, what))
+        unit = ctx.run_info(chosen[0]).get("energy_unit")
+        units = {"energy_calibrated": unit} if unit else None
         if what == "spectrum":
             from ..plotting import energy_field
 
             field = energy_field(data)
             fields = ("area", "height") if field == "area" and "height" in data.dtype.names else (field,)
             fig = plotting.plot_spectrum(data, fields, title=f"{label}: {name} spectra", log=not linear,
-                                         noun=row_noun(name))
+                                         noun=row_noun(name), units=units)
         elif what == "rate":
             fig = plotting.plot_rate(data, title=f"{label}: {name} rate over the run", noun=row_noun(name))
         elif what == "psd":
-            fig = plotting.plot_psd(data, title=f"{label}: PSD against energy")
+            fig = plotting.plot_psd(data, title=f"{label}: PSD against energy", units=units)
         else:
             fig = plotting.plot_tof(data, title=f"{label}: time of flight")
     plotting.save(fig, output)

@@ -107,6 +107,7 @@ class RunInfo:
     threshold: float | None = None  # trigger threshold in ADC (LSB) above the baseline
     gates: dict[str, float] = field(default_factory=dict)  # gate_ns, short_gate_ns, pregate_ns
     calibration: tuple[float, ...] | None = None  # energy_calibrated = c0 + c1 E + c2 E^2
+    energy_unit: str | None = None  # the calibration's unit ("keV", "MeV") where the settings say
     start_time: str | None = None  # ISO 8601 with its UTC offset
     stop_time: str | None = None
     time_offset_ns: int = 0  # added to every ``time``: the start since the epoch, when known

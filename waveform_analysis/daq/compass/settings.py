@@ -43,9 +43,10 @@ _GATES = {
 }
 _CAL = ("SW_PARAMETER_CH_ENERGY_CALIBRATION_P0", "SW_PARAMETER_CH_ENERGY_CALIBRATION_P1",
         "SW_PARAMETER_CH_ENERGY_CALIBRATION_P2")
+_UNIT = "SW_PARAMETER_CH_ENERGY_CALIBRATION_UDM"
 _THRESHOLD = "SRV_PARAM_CH_THRESHOLD"
 _KEYS = {"SRV_PARAM_RECLEN", "SRV_PARAM_CH_PRETRG", "SRV_PARAM_CH_POLARITY", _THRESHOLD, *_GATES,
-         *_CAL}
+         *_CAL, _UNIT}
 
 
 def find_settings(data_root: Path, run_id: str, data_dir: Path, name: str) -> Path | None:
@@ -137,6 +138,8 @@ def _values(params: dict[str, str], dt_ns: float | None, where: str, src: str,
     if any(k in params for k in _CAL):
         out["calibration"] = tuple(number(k) if k in params else (1.0 if i == 1 else 0.0)
                                    for i, k in enumerate(_CAL))
+    if params.get(_UNIT):
+        out["energy_unit"] = params[_UNIT]
     return out
 
 
@@ -283,6 +286,10 @@ def _read_run_info(info: RunInfo, path: Path, run_id: str) -> None:
                 epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
                 info.time_offset_ns = (t - epoch) // _dt.timedelta(microseconds=1) * 1000
                 info.sources["time_offset_ns"] = "run.info time.start"
+        elif key.startswith("board.") and key.endswith(".calibration.energy.uom") and value:
+            serial = key.split(".")[1].rsplit("-", 1)[-1]  # as the coefficients': this board's
+            if info.energy_unit is None and (info.serial is None or serial == str(info.serial)):
+                info.set("energy_unit", value, "run.info calibration.energy.uom")
         elif key.startswith("board.") and ".calibration.energy.c" in key:
             parts = key.split(".")  # board, <link>-<family>-<serial>, <ch>, calibration, energy, c<i>
             ident, ch, coef = parts[1], parts[2], parts[-1]
