@@ -307,3 +307,29 @@ def test_data_files_no_format_reads_are_listed(tmp_path):
     (tmp_path / "run_x" / "compass_test_data.BIN").write_bytes(b"\xed\xca" + bytes(100))
     r = invoke("show", tmp_path)
     assert "no runs found" in r.output and "run_x/compass_test_data.BIN" in r.output
+
+
+def test_set_gives_options_on_the_command_line(data, tmp_path):
+    # a WaveDump-like run naming no model needed a --config file for its sample period
+    r = invoke("run", data, "run_001", "--cache", tmp_path / "c", "--set", "peaks.threshold=40",
+               "--set", "dt_ns=4")
+    assert r.exit_code == 0, r.output
+    from waveform_analysis import Context, standard_plugins
+
+    ctx = Context(storage_dir=tmp_path / "c", config={
+        "data_root": str(data), "dt_ns": 4, "daq_adapter": "compass", "peaks": {"threshold": 40}})
+    ctx.register(standard_plugins())
+    assert ctx.is_cached("run_001", "peaks")  # the same options, so the same cache entry
+    r = CliRunner().invoke(main, ["run", str(data), "--all", "--set", "peaks.thresold=4"])
+    assert r.exit_code == 2 and "did you mean 'threshold'" in r.output
+    r = CliRunner().invoke(main, ["show", str(data), "--set", "oops"])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
+
+
+def test_parse_settings_values_are_toml_literals():
+    from waveform_analysis.cli.common import parse_settings
+
+    assert parse_settings(["dt_ns=2", "peaks.threshold=20.5", "triggers.calibration=[0, 0.3, 0]",
+                           "board_model=DT5730", "flag=true"]) == {
+        "dt_ns": 2, "peaks": {"threshold": 20.5}, "triggers": {"calibration": [0, 0.3, 0]},
+        "board_model": "DT5730", "flag": True}

@@ -12,6 +12,7 @@ from .common import (
     ADAPTER_OPTION,
     CACHE_OPTION,
     DATA_ROOT_ARG,
+    SET_OPTION,
     check_target,
     find_runs,
     make_context,
@@ -118,6 +119,7 @@ def _batch_with_progress(ctx: Any, runs: list[str], target: str) -> None:
               help="PNG (or SVG/PDF) file")
 @CACHE_OPTION
 @CONFIG_OPTION
+@SET_OPTION
 @ADAPTER_OPTION
 def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, summed: bool,
          selection: str | None, linear: bool, output: Path, cache: Path | None,
@@ -178,6 +180,7 @@ def plot(data_root: Path, runs: tuple[str, ...], what: str, target: str | None, 
               help="FILE.root, FILE.h5, FILE.parquet or FILE.csv (spectra)")
 @CACHE_OPTION
 @CONFIG_OPTION
+@SET_OPTION
 @ADAPTER_OPTION
 def export(data_root: Path, runs: tuple[str, ...], target: str, selection: str | None, output: Path,
            cache: Path | None, config: Path | None, adapter: str | None) -> None:

@@ -130,13 +130,60 @@ def load_config(path: Path | None) -> dict[str, Any]:
     return cfg
 
 
+def _store_settings(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> None:
+    ctx.meta["wa_set"] = parse_settings(items)
+
+
+def parse_settings(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` options as a config dict: ``dt_ns=2`` (a run-level option),
+    ``peaks.threshold=20`` (one plugin's); values are TOML literals (``20``, ``true``,
+    ``[0.0, 0.3, 0.0]``, ``"x"``), anything else a string."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise click.BadParameter(f"expected KEY=VALUE or PLUGIN.KEY=VALUE, got {item!r}",
+                                     param_hint="--set")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise click.BadParameter(f"{key}: {part} is also set as a value", param_hint="--set")
+        node[last] = parsed
+    return out
+
+
+SET_OPTION = click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", expose_value=False, callback=_store_settings,
+    help="an option, repeatable, over --config's: --set dt_ns=2 --set peaks.threshold=20 "
+         "--set board_model=DT5730",
+)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def make_context(
     data_root: Path, cache: Path | None, config: Path | None, adapter: str | None
 ) -> Any:
     from .. import Context, standard_plugins
     from ..errors import ConfigError, WaveformAnalysisError
 
-    cfg = {"data_root": str(data_root), **load_config(config)}
+    current = click.get_current_context(silent=True)
+    settings = current.meta.get("wa_set", {}) if current is not None else {}
+    cfg = {"data_root": str(data_root), **_merged(load_config(config), settings)}
     if adapter:
         cfg["daq_adapter"] = adapter
     where = f"{config}: " if config is not None else ""

@@ -14,6 +14,7 @@ from .common import (
     ADAPTER_OPTION,
     CACHE_OPTION,
     DATA_ROOT_ARG,
+    SET_OPTION,
     TARGET_HELP,
     age,
     check_target,
@@ -42,6 +43,7 @@ from .common import (
 @click.option(
     "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
 )
+@SET_OPTION
 def graph(data_root: Path, target: str, batch: bool, output: Path, config: Path | None) -> None:
     """Draw the plugins TARGET depends on (with their options), or the batch graph.
 
@@ -143,6 +145,7 @@ def cache(cache_dir: Path, action: str, run_id: str | None, data_name: str | Non
 @ADAPTER_OPTION
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="options as TOML or JSON (e.g. wavedump_config, board_model)")
+@SET_OPTION
 def show(data_root: Path, run_id: str | None, cache: Path | None, adapter: str | None,
          config: Path | None = None) -> None:
     """What DATA_ROOT holds: runs, layout, channels, boards, segments, sizes, and what is cached.

@@ -13,6 +13,7 @@ from .common import (
     ADAPTER_OPTION,
     CACHE_OPTION,
     DATA_ROOT_ARG,
+    SET_OPTION,
     TARGET_HELP,
     check_target,
     find_runs,
@@ -151,6 +152,7 @@ def _dask_client(address: str | None, executor: str) -> dict[str, Any]:
 @CACHE_OPTION
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="plugin options as TOML or JSON, e.g. [peaks] threshold = 20.0")  # fmt: skip
+@SET_OPTION
 @ADAPTER_OPTION
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="write waveform, spectrum and rate pictures per run here")  # fmt: skip
@@ -167,6 +169,7 @@ def run(data_root: Path, runs: tuple[str, ...], all_runs: bool, target: str, wor
     Example:
       waveform-analysis run DAQ run_001 run_002 --target peaks --workers 2
       waveform-analysis run DAQ --all --config options.toml --plots plots
+      waveform-analysis run DAQ --all --set dt_ns=2 --set peaks.threshold=20
       waveform-analysis run DAQ --all --target peaks --selection 'area > 500 & channel == 0'
     """
     from .. import BatchProcessor

@@ -11,6 +11,7 @@ from .common import (
     ADAPTER_OPTION,
     CACHE_OPTION,
     DATA_ROOT_ARG,
+    SET_OPTION,
     TARGET_HELP,
     check_target,
     make_context,
@@ -42,6 +43,7 @@ from .common import (
 @CACHE_OPTION
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="plugin options as TOML or JSON, e.g. [peaks] threshold = 20.0")  # fmt: skip
+@SET_OPTION
 @ADAPTER_OPTION
 @click.option("--dashboard", "dashboard", is_flag=False, flag_value="127.0.0.1", default=None, metavar="[HOST:PORT]",
               help="serve a live page of the runs' states, spectra and trigger rates (127.0.0.1 unless "

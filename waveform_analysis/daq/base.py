@@ -242,7 +242,8 @@ def resolve_dt(info: RunInfo, run_id: str, dt_ns: float | None) -> RunInfo:
         what = f"model {info.model}" if info.model else "no board model"
         raise ConfigError(
             f"run {run_id!r}: the sample period is not known ({info.format} files with {what}, "
-            "no settings stating it); set the option dt_ns (e.g. config={'dt_ns': 4.0})"
+            "no settings stating it); set the option dt_ns (e.g. config={'dt_ns': 4.0}, or "
+            "--set dt_ns=4 on the command line) or board_model"
         )
     if not (isinstance(info.dt_ns, int | float) and math.isfinite(info.dt_ns) and info.dt_ns > 0):
         raise ConfigError(f"run {run_id!r}: sample period dt_ns={info.dt_ns!r} must be > 0")
