@@ -1,7 +1,7 @@
 """Worker threads kept for a moment between runs, so a run does not start its threads anew.
 
 ``Thread.start`` blocks its caller until the new thread runs: 0.1 ms on an idle
-machine, but a median of 3-4 ms (up to 20 ms) inside a 3-stage chain of 150
+machine, but a median of 3-4 ms (up to 22 ms) inside a 3-stage chain of 150
 threads contending for the GIL, measured; and a thread-mode worker starts the
 next worker with a chunk in hand, so every start delayed a chunk. A worker whose
 stage ended parks here instead of exiting, and :func:`spawn` hands the next job
