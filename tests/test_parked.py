@@ -102,3 +102,19 @@ def test_a_second_run_starts_no_threads_when_the_first_ones_are_parked(monkeypat
     started.clear()
     run()
     assert started == [], f"the second run started threads: {started}"
+
+
+def test_a_parked_thread_holds_no_reference_to_the_job_it_ran():
+    import gc
+    import weakref
+
+    class Job:
+        def __call__(self) -> None:
+            pass
+
+    job = Job()
+    ref = weakref.ref(job)
+    assert parked.spawn(job, "forgets").join(5)
+    del job
+    gc.collect()
+    assert ref() is None, "a parked thread keeps its last job (and what it refers to) alive"

@@ -91,6 +91,7 @@ def _serve(slot: _Slot) -> None:
         try:
             contextvars.Context().run(job)  # type: ignore[arg-type]
         finally:
+            job = None  # nothing the job refers to (a run's results) stays alive while parked
             slot.running._done.release()
         with _lock:
             _parked.append(slot)
