@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ import networkx as nx
 from loguru import logger
 
 from .backends import PriorityGate, ProcessPool
+from .backends.parked import Running, spawn
 from .errors import GraphError
 from .events import FailureEvents, GraphFinished, StageFinished, StageStarted
 from .failures import FailureLog
@@ -131,7 +133,7 @@ class GraphRun:
         if graph.record_failures:
             self.failure_log = FailureLog(graph.failure_dir or default_log_dir(), self.name)
         self.started = t0 = time.perf_counter()
-        threads: list[threading.Thread] = []
+        threads: list[Running] = []
         self.runlog = self._open_log()
         given = graph.shared_workers is not None
         self.shared = graph.shared_workers if given else self._shared_workers()
@@ -377,7 +379,7 @@ class GraphRun:
                 detail = self.state[name]
                 events.publish(StageFinished(self.name, name, _STATE.get(detail, "failed"), counts, elapsed))
 
-    def _interrupt(self, threads: list[threading.Thread]) -> None:
+    def _interrupt(self, threads: list[Running]) -> None:
         self.stop.set()
         for mb in self.mailboxes.values():
             mb.abort()
@@ -415,13 +417,12 @@ def _depths(g: nx.DiGraph, sccs: list[set[str]]) -> dict[str, int]:
     return {n: depth[mapping[n]] for n in g.nodes}
 
 
-def _spawn(name: str, target: Any, *args: Any) -> threading.Thread:
-    t = threading.Thread(target=target, args=args, name=f"cf-{name}"[:60], daemon=True)
-    t.start()
-    return t
+def _spawn(name: str, target: Any, *args: Any) -> Running:
+    """Run ``target(*args)`` in a thread of its own (kept from an earlier run if one is parked)."""
+    return spawn(partial(target, *args), f"cf-{name}"[:60])
 
 
-def _join(threads: list[threading.Thread]) -> None:
+def _join(threads: list[Running]) -> None:
     for t in threads:
         while t.is_alive():
             t.join(0.2)

@@ -6,8 +6,9 @@ stage's input, runs it inside ``submit`` and accounts for it, so a task's result
 goes downstream from the thread that computed it, with no hand-over through a
 scheduling thread (under a contended GIL each hand-over cost about 0.4 ms).
 Workers start as chunks are taken, one more per chunk up to ``workers``, as a
-``ThreadPoolExecutor`` starts its threads. With a shared ``pool`` the one loop
-submits chunks to it.
+``ThreadPoolExecutor`` starts its threads; they are threads kept from earlier
+runs when there are any (:mod:`.parked`), handed their loop without waiting.
+With a shared ``pool`` the one loop submits chunks to it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from functools import partial
 from typing import Any
 
 from .base import Backend
 from .chunk import Finished, call_chunk, run_fused
 from .gate import PriorityGate
+from .parked import spawn
 
 
 class ThreadBackend(Backend):
@@ -106,7 +109,7 @@ class ThreadBackend(Backend):
             self._running += 1
             name = f"{self._prefix}_{self._started}"
         try:
-            threading.Thread(target=self._work, args=(loop,), name=name, daemon=True).start()
+            spawn(partial(self._work, loop), name)
         except BaseException:
             with self._ended:
                 self._running -= 1
