@@ -182,33 +182,39 @@ def _tail_end(row, j, L, neg, bl, lim_sum, w):
 
 @numba.njit(cache=True, nogil=True)
 def _next_firing(row, j, L, a, neg, block):
-    """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
+    """First sample from ``j`` (>= 0) on at or beyond level ``a`` (``L`` if none).
 
     Whole quiet blocks first (an int16 min/max each, a vector reduction),
     then single samples. A function of its own so that the compiler
-    vectorises the block loop whatever the caller around it does.
+    vectorises the block loop whatever the caller around it does. The
+    indices are unsigned: numba checks every signed index for a negative
+    (wrap-around) value, which turns the block's vector load into one load
+    per lane (5-6 x slower over quiet records).
     """
+    u = np.uint64(j)
+    end = np.uint64(L)
+    w = np.uint64(block)
     if neg:
-        while j + block <= L:
+        while u + w <= end:
             m = np.int16(32767)
-            for q in range(j, j + block):
+            for q in range(u, u + w):
                 m = min(m, row[q])
             if m <= a:
                 break
-            j += block
-        while j < L and row[j] > a:
-            j += 1
+            u += w
+        while u < end and row[u] > a:
+            u += np.uint64(1)
     else:
-        while j + block <= L:
+        while u + w <= end:
             m = np.int16(-32768)
-            for q in range(j, j + block):
+            for q in range(u, u + w):
                 m = max(m, row[q])
             if m >= a:
                 break
-            j += block
-        while j < L and row[j] < a:
-            j += 1
-    return j
+            u += w
+        while u < end and row[u] < a:
+            u += np.uint64(1)
+    return np.int64(u)
 
 
 @numba.njit(cache=True, nogil=True)
