@@ -220,6 +220,33 @@ def _next_firing(row, j, L, a, neg, block):
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
+def _valley(row, sg, sbl, x, q0, c_end, c_high, big_rise, s_frac, s_height, c_left, L, ring_gap,
+            ring_floor, ring_frac):
+    """Where a second pulse rising to signed ``x`` at ``c_end`` starts (-1: none): the lowest
+    sample of ``[q0, c_end)`` (the last 3 after the extremum), when the rise from it counted
+    from the baseline where it is below (a rise out of a swing below it is partly the swing's
+    recovery) and the first pulse's fall to it (a valley on both sides) pass
+    :func:`find_hits`' split rule, and no opposite swing makes the lobe ringing. Called, not
+    inlined: it runs at a candidate split only, and out of the hit loop it leaves that loop
+    its registers."""
+    mv = x
+    mp = -1
+    for q in range(q0, c_end):
+        xq = sg * np.int64(_at(row, q))
+        if xq < mv:
+            mv = xq
+            mp = q
+    rise = x - max(mv, sbl)
+    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
+             and c_high - mv > big_rise
+             and (rise > s_height * (c_high - sbl) or x > c_high))
+    if split:
+        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
+                           c_end, L, ring_gap // 2, ring_floor, ring_frac)
+    return mp if split else -1
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
@@ -370,36 +397,19 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             # (hysteresis: the hit ends only where the signal falls back to it)
             if merge and merge_gap >= 0:
                 exempt = s
-            while c_end < L and (c_end <= s or sg * np.int64(_at(row, c_end)) >= sb):
+            while c_end < L:
                 # integer arithmetic on x = sg * sample (the signal plus sg * baseline)
                 x = sg * np.int64(_at(row, c_end))
+                if c_end > s and x < sb:
+                    break
                 # c_low (lowest x since the extremum) makes the check below rare
                 if (x - c_low > big_rise and c_high >= sa
                         and x - c_low > s_frac * (c_low - sbl)
                         and (x - c_low > s_height * (c_high - sbl) or x > c_high)):
-                    q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
-                    # a rise of more than big_rise from one of the last 3 samples after
-                    # the extremum: a second pulse starts at that sample
-                    mv = x
-                    mp = -1
-                    for q in range(q0, c_end):
-                        xq = sg * np.int64(_at(row, q))
-                        if xq < mv:
-                            mv = xq
-                            mp = q
-                    # its light counts from the baseline: a rise out of a swing below it is
-                    # partly the swing's recovery; the first pulse must have fallen to the
-                    # valley as significantly (a valley on both sides)
-                    rise = x - max(mv, sbl)
-                    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
-                             and c_high - mv > big_rise
-                             and (rise > s_height * (c_high - sbl) or x > c_high))
-                    if split:
-                        # a lobe with an opposite swing of half its height just before or
-                        # after it (ringing, as for a follower) is no pulse
-                        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
-                                           c_end, L, ring_gap // 2, ring_sigma * nz, ring_frac)
-                    if split:
+                    mp = _valley(row, sg, sbl, x, max(c_end - 3, c_pos + 1, exempt + 1, c_left),
+                                 c_end, c_high, big_rise, s_frac, s_height, c_left, L, ring_gap,
+                                 ring_sigma * nz, ring_frac)
+                    if mp >= 0:
                         if mp - c_left >= min_width:
                             lft = max(c_left - lext, prev_right)
                             k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl, lft, mp, mp, k,
