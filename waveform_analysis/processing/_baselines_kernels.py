@@ -1,26 +1,33 @@
-"""numba kernels of :mod:`waveform_analysis.processing.baselines`."""
+"""numba kernels of :mod:`waveform_analysis.processing.baselines`.
+
+As the hit kernel (:mod:`._hits_kernels`): samples are read through
+:func:`~._hits_kernels._at` (no wrap-around check), the helpers are inlined
+and the allocation-free kernel runs without reference counting.
+"""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
+from ._hits_kernels import _at
 
-@numba.njit(cache=True, nogil=True)
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _window(row, p, m):
     """Mean and RMS (about the mean) of ``row[p:p + m]``."""
     s = 0.0
     for j in range(p, p + m):
-        s += row[j]
+        s += _at(row, j)
     mu = s / m
     v = 0.0
     for j in range(p, p + m):
-        d = row[j] - mu
+        d = _at(row, j) - mu
         v += d * d
     return mu, np.sqrt(v / m)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
     """One past the last baseline sample of ``row``: before its first pulse, at most ``cap``.
 
@@ -43,38 +50,38 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
     ahead = min(ahead, L)
     d2 = np.int64(0)
     for q in range(1, ahead):
-        d = np.int64(row[q]) - np.int64(row[q - 1])
+        d = np.int64(_at(row, q)) - np.int64(_at(row, q - 1))
         d2 += d * d
     near = floor - 1e-6  # |x * j - s| <= near * j: |x - s / j| <= floor, rounding included
     s = np.int64(0)
     for j in range(stop):
-        xi = np.int64(row[j])
+        xi = np.int64(_at(row, j))
         if j >= min_window and abs(xi * j - s) > near * j:
             x = float(xi)
             mu = s / j
             sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
             lim = max(floor, k * sd)
             if abs(x - mu) > lim:
-                x3 = (x + float(row[j + 1]) + float(row[j + 2])) / 3.0
+                x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
                 if abs(x3 - mu) > 0.6 * lim:
                     return max(min(j - margin, cap), min_window)
         if j >= ahead:
-            d = xi - np.int64(row[j - 1])
+            d = xi - np.int64(_at(row, j - 1))
             d2 += d * d
         s += xi
     return min(cap, L)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _sum(row, p, m):
     """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
     s = np.int64(0)
     for j in range(p, p + m):
-        s += row[j]
+        s += _at(row, j)
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _two_windows(row, p0, m0, p1, m1):
     """:func:`_window` of ``row[p0:p0 + m0]`` and the RMS of ``row[p1:p1 + m1]`` in one pass.
 
@@ -87,31 +94,33 @@ def _two_windows(row, p0, m0, p1, m1):
     v1 = 0.0
     both = min(m0, m1)
     for i in range(both):
-        d0 = row[p0 + i] - mu0
-        d1 = row[p1 + i] - mu1
+        d0 = _at(row, p0 + i) - mu0
+        d1 = _at(row, p1 + i) - mu1
         v0 += d0 * d0
         v1 += d1 * d1
     for i in range(both, m0):
-        d0 = row[p0 + i] - mu0
+        d0 = _at(row, p0 + i) - mu0
         v0 += d0 * d0
     for i in range(both, m1):
-        d1 = row[p1 + i] - mu1
+        d1 = _at(row, p1 + i) - mu1
         v1 += d1 * d1
     return mu0, np.sqrt(v0 / m0), np.sqrt(v1 / m1)
 
 
-@numba.njit(cache=True, nogil=True)
-def end_windows(wave, length, nb, ends, derive, margin, k, floor, min_window, ahead, mean, rms,
-                last_rms):
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
+                ahead, mean, rms, last_rms):
     """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``.
 
-    With ``derive``, ``ends[r]`` (the cap: the pre-trigger less its margin,
-    or the default window) is first cut to the quiet stretch before the
-    record's first pulse (:func:`_quiet_end`) and updated in place.
+    Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
+    :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
+    (the cap: the pre-trigger less its margin, or the default window) is first
+    cut to the quiet stretch before the record's first pulse
+    (:func:`_quiet_end`) and updated in place.
     """
-    ns = wave.shape[1]
-    for r in range(wave.shape[0]):
-        row = wave[r]
+    for r in range(length.size):
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
         L = min(max(length[r], 1), ns)
         e = min(max(ends[r], 1), L)
         if derive and L > 3:

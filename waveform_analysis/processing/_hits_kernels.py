@@ -1,7 +1,11 @@
 """numba kernels of :func:`waveform_analysis.processing.hits.find_peaks`.
 
 One kernel walks every sample of a record once; ``find_peaks`` calls it on
-parts of the records from several threads (it releases the GIL).
+parts of the records from several threads (it releases the GIL). It allocates
+nothing, so it runs without numba's reference counting (``_nrt=False``, as
+numba's own allocation-free helpers do), and its helpers are inlined into it:
+each view or copy of an array (a record's row, a call's arguments) costs two
+atomic operations otherwise, ~20 % of its time. Samples are read through :func:`_at`.
 """
 
 from __future__ import annotations
@@ -13,40 +17,45 @@ NO_HIGH = np.int64(-(1 << 40))
 NO_LOW = np.int64(1 << 40)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(inline="always")
+def _at(row, j):
+    """``row[j]`` for ``j >= 0``, unchecked: numba checks every signed index for a negative
+    (wrap-around) value, which keeps loops over samples from vectorising."""
+    return row[np.uint64(j)]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _sum3(row, j, sg):
     """``sg`` x the sum of the 3 samples centred on ``j``."""
-    return sg * (np.int64(row[j - 1]) + np.int64(row[j]) + np.int64(row[j + 1]))
+    return sg * (np.int64(_at(row, j - 1)) + np.int64(_at(row, j)) + np.int64(_at(row, j + 1)))
 
 
-@numba.njit(cache=True, nogil=True)
-def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_lo, h_hi, top, k, cap, adc_lo,
-          adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+@numba.njit(cache=True, nogil=True, inline="always")
+def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo, adc_hi,
+          o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
     """Store one peak: ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
-    :func:`_position`'s). ``top`` is the largest signed sum of 3 neighbours whose samples all
-    lie in ``[h_lo, h_hi)`` (the hit loop keeps it); the windows that reach outside it are
-    added here, those beyond ``h_hi`` only when its samples could beat ``top``."""
+    :func:`_position`'s, from the largest signed sum of 3 neighbours over the peak, ``top``;
+    the sums that reach beyond the hit's end ``h_hi`` only when its samples could beat it)."""
     if k < cap:
         # the signal sgn * (w - bl) summed over [left, right) and the ADC range it spans,
         # in two vectorised passes: the hit, then its extension
         acc = np.int64(0)
-        lo_w = row[left]
-        hi_w = row[left]
+        lo_w = _at(row, left)
+        hi_w = _at(row, left)
         for j in range(left, h_hi):
-            acc += np.int64(row[j])
-            lo_w = min(lo_w, row[j])
-            hi_w = max(hi_w, row[j])
-        lo_e = row[right - 1]
-        hi_e = row[right - 1]
+            acc += np.int64(_at(row, j))
+            lo_w = min(lo_w, _at(row, j))
+            hi_w = max(hi_w, _at(row, j))
+        lo_e = _at(row, right - 1)
+        hi_e = _at(row, right - 1)
         for j in range(h_hi, right):
-            acc += np.int64(row[j])
-            lo_e = min(lo_e, row[j])
-            hi_e = max(hi_e, row[j])
+            acc += np.int64(_at(row, j))
+            lo_e = min(lo_e, _at(row, j))
+            hi_e = max(hi_e, _at(row, j))
         if tol > 0.0:
             sg = np.int64(-1 if neg else 1)
-            for j in range(left + 1, min(h_lo + 1, right - 1)):
-                top = max(top, _sum3(row, j, sg))
-            for j in range(max(h_hi - 1, left + 1), min(h_hi + 1, right - 1)):
+            top = NO_HIGH
+            for j in range(left + 1, min(h_hi + 1, right - 1)):
                 top = max(top, _sum3(row, j, sg))
             if 3 * (-np.int64(lo_e) if neg else np.int64(hi_e)) > top:
                 for j in range(max(h_hi + 1, left + 1), right - 1):
@@ -65,7 +74,7 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_lo, h_hi, top, k, c
     return k + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _position(row, neg, bl, tol, left, right, top):
     """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
     sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
@@ -78,23 +87,23 @@ def _position(row, neg, bl, tol, left, right, top):
     if right - left < 3:
         return left
     sg = np.int64(-1 if neg else 1)
-    first = 3 * sg * (np.int64(row[left]) + np.int64(row[left + 1]))
-    last = 3 * sg * (np.int64(row[right - 2]) + np.int64(row[right - 1]))
+    first = 3 * sg * (np.int64(_at(row, left)) + np.int64(_at(row, left + 1)))
+    last = 3 * sg * (np.int64(_at(row, right - 2)) + np.int64(_at(row, right - 1)))
     need = max(2 * top, first, last) - 6.0 * tol / np.sqrt(3.0)
     if first >= need:
         return left
-    s3 = np.int64(row[left]) + np.int64(row[left + 1]) + np.int64(row[left + 2])
+    s3 = np.int64(_at(row, left)) + np.int64(_at(row, left + 1)) + np.int64(_at(row, left + 2))
     for j in range(left + 1, right - 1):
         if 2 * sg * s3 >= need:
             return j
         if j + 2 < right:
-            s3 += np.int64(row[j + 2]) - np.int64(row[j - 1])
+            s3 += np.int64(_at(row, j + 2)) - np.int64(_at(row, j - 1))
     if last >= need:
         return right - 1
     return left
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _rings(row, sg, sbl, a, c, L, w, floor, frac):
     """Whether the lobe rising at ``c`` is ringing: the signal swings to the other side of the
     baseline (``sbl``, signed) by at least ``floor`` and ``frac`` x the lobe's height in
@@ -103,18 +112,18 @@ def _rings(row, sg, sbl, a, c, L, w, floor, frac):
     per cent); an oscillation's lobes always do."""
     pt = c
     e = min(c + 2 * w, L)
-    while pt + 1 < e and sg * np.int64(row[pt + 1]) >= sg * np.int64(row[pt]):
+    while pt + 1 < e and sg * np.int64(_at(row, pt + 1)) >= sg * np.int64(_at(row, pt)):
         pt += 1
-    need = max(floor, frac * (sg * np.int64(row[pt]) - sbl))
+    need = max(floor, frac * (sg * np.int64(_at(row, pt)) - sbl))
     low = NO_LOW
     for q in range(a, c):
-        low = min(low, sg * np.int64(row[q]))
+        low = min(low, sg * np.int64(_at(row, q)))
     for q in range(pt + 1, min(pt + 1 + w, L)):
-        low = min(low, sg * np.int64(row[q]))
+        low = min(low, sg * np.int64(_at(row, q)))
     return sbl - low >= need
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _own_noise(row, L, nz, rms, guard, margin, m):
     """The record's noise for its threshold: ``nz`` (its channel's) raised to ``own`` =
     ``margin`` x the lower of its ``rms`` and the RMS of its last ``m`` samples, when that is
@@ -126,7 +135,7 @@ def _own_noise(row, L, nz, rms, guard, margin, m):
     s = np.int64(0)
     s2 = np.int64(0)
     for j in range(L - k, L):
-        x = np.int64(row[j])
+        x = np.int64(_at(row, j))
         s += x
         s2 += x * x
     mu = s / k
@@ -136,7 +145,7 @@ def _own_noise(row, L, nz, rms, guard, margin, m):
     return nz
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, tail_block):
     """A record's levels for its noise ``nz``: whether it can fire, the trigger and release
     levels as int16 samples (``sgn * (w - bl) > t`` for an integer ``w`` is ``w <= ceil(bl
@@ -164,7 +173,7 @@ def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, 
     return True, a, b, p_sigma * nz, tail_sigma * nz * np.sqrt(tail_block), big_rise
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _tail_end(row, j, L, neg, bl, lim_sum, w):
     """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
     signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse
@@ -172,7 +181,7 @@ def _tail_end(row, j, L, neg, bl, lim_sum, w):
     while j + w <= L:
         acc = np.int64(0)
         for q in range(j, j + w):
-            acc += np.int64(row[q])
+            acc += np.int64(_at(row, q))
         sig = bl * w - acc if neg else acc - bl * w
         if sig <= lim_sum:
             break
@@ -180,38 +189,64 @@ def _tail_end(row, j, L, neg, bl, lim_sum, w):
     return j
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _next_firing(row, j, L, a, neg, block):
     """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
 
-    Whole quiet blocks first (an int16 min/max each, a vector reduction),
-    then single samples. A function of its own so that the compiler
-    vectorises the block loop whatever the caller around it does.
+    Whole quiet blocks first (an int16 min/max each, a vector reduction:
+    :func:`_at`'s unsigned index lets it vectorise), then single samples.
     """
     if neg:
         while j + block <= L:
             m = np.int16(32767)
             for q in range(j, j + block):
-                m = min(m, row[q])
+                m = min(m, _at(row, q))
             if m <= a:
                 break
             j += block
-        while j < L and row[j] > a:
+        while j < L and _at(row, j) > a:
             j += 1
     else:
         while j + block <= L:
             m = np.int16(-32768)
             for q in range(j, j + block):
-                m = max(m, row[q])
+                m = max(m, _at(row, q))
             if m >= a:
                 break
             j += block
-        while j < L and row[j] < a:
+        while j < L and _at(row, j) < a:
             j += 1
     return j
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _valley(row, sg, sbl, x, q0, c_end, c_high, big_rise, s_frac, s_height, c_left, L, ring_gap,
+            ring_floor, ring_frac):
+    """Where a second pulse rising to signed ``x`` at ``c_end`` starts (-1: none): the lowest
+    sample of ``[q0, c_end)`` (the last 3 after the extremum), when the rise from it counted
+    from the baseline where it is below (a rise out of a swing below it is partly the swing's
+    recovery) and the first pulse's fall to it (a valley on both sides) pass
+    :func:`find_hits`' split rule, and no opposite swing makes the lobe ringing. Called, not
+    inlined: it runs at a candidate split only, and out of the hit loop it leaves that loop
+    its registers."""
+    mv = x
+    mp = -1
+    for q in range(q0, c_end):
+        xq = sg * np.int64(_at(row, q))
+        if xq < mv:
+            mv = xq
+            mp = q
+    rise = x - max(mv, sbl)
+    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
+             and c_high - mv > big_rise
+             and (rise > s_height * (c_high - sbl) or x > c_high))
+    if split:
+        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
+                           c_end, L, ring_gap // 2, ring_floor, ring_frac)
+    return mp if split else -1
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
@@ -272,9 +307,6 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         c_left = 0  # first sample of the open hit (after the left walk)
         c_end = 0  # one past its last sample beyond the release level
         c_sum = np.int64(0)  # x summed over [c_left, c_end)
-        c_top = NO_HIGH  # largest sum of 3 neighbouring x inside [c_left, c_end)
-        c_x1 = NO_HIGH  # the last two x of the hit
-        c_x2 = NO_HIGH
         c_high = NO_HIGH  # largest x and its first sample
         c_pos = 0
         c_low = NO_LOW  # lowest x since the largest
@@ -312,9 +344,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 q = s
                 hf = NO_HIGH
                 af = np.int64(0)
-                while q < L and sg * np.int64(row[q]) >= sb:
-                    hf = max(hf, sg * np.int64(row[q]))
-                    af += sg * np.int64(row[q])
+                while q < L and sg * np.int64(_at(row, q)) >= sb:
+                    hf = max(hf, sg * np.int64(_at(row, q)))
+                    af += sg * np.int64(_at(row, q))
                     q += 1
                 af -= sbl * (q - s)  # its area
                 merge = near and hf - sbl < s_height * c_height
@@ -328,7 +360,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                     g0 = min(c_end + c_ext, s)
                     acc = np.int64(0)
                     for q in range(g0, s):
-                        acc += np.int64(row[q])
+                        acc += np.int64(_at(row, q))
                     gsig = sg * acc - sbl * (s - g0)
                     gnoise = tail_sigma * nz * np.sqrt(s - g0)
                     # ... and no more light in it than that stretch of tail may hold (its
@@ -344,77 +376,52 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 if is_open and c_end - c_left >= min_width:
                     right = min(c_end + c_ext, s, L)
                     k = _emit(row, r, neg, bl, tol, c_pos, c_height,
-                              max(c_left - lext, prev_right), right, c_left, c_end, c_top,
-                              k, cap, adc_lo, adc_hi,
+                              max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo,
+                              adc_hi,
                               o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
                     prev_right = right
                 # walk left over the samples beyond the release level
                 q = s
                 if neg:
-                    while q > prev_right and row[q - 1] <= b:
+                    while q > prev_right and _at(row, q - 1) <= b:
                         q -= 1
                 else:
-                    while q > prev_right and row[q - 1] >= b:
+                    while q > prev_right and _at(row, q - 1) >= b:
                         q -= 1
                 is_open = True
                 c_left = q
                 c_end = q
-                c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
-                c_high, c_low = NO_HIGH, NO_LOW
+                c_sum, c_high, c_low = np.int64(0), NO_HIGH, NO_LOW
             # accumulate from the end of the hit so far (the gap, for a merge) to the
             # trigger, then on while the signal stays beyond the release level
             # (hysteresis: the hit ends only where the signal falls back to it)
             if merge and merge_gap >= 0:
                 exempt = s
-            while c_end < L and (c_end <= s or sg * np.int64(row[c_end]) >= sb):
+            while c_end < L:
                 # integer arithmetic on x = sg * sample (the signal plus sg * baseline)
-                x = sg * np.int64(row[c_end])
+                x = sg * np.int64(_at(row, c_end))
+                if c_end > s and x < sb:
+                    break
                 # c_low (lowest x since the extremum) makes the check below rare
                 if (x - c_low > big_rise and c_high >= sa
                         and x - c_low > s_frac * (c_low - sbl)
                         and (x - c_low > s_height * (c_high - sbl) or x > c_high)):
-                    q0 = max(c_end - 3, c_pos + 1, exempt + 1, c_left)
-                    # a rise of more than big_rise from one of the last 3 samples after
-                    # the extremum: a second pulse starts at that sample
-                    mv = x
-                    mp = -1
-                    for q in range(q0, c_end):
-                        xq = sg * np.int64(row[q])
-                        if xq < mv:
-                            mv = xq
-                            mp = q
-                    # its light counts from the baseline: a rise out of a swing below it is
-                    # partly the swing's recovery; the first pulse must have fallen to the
-                    # valley as significantly (a valley on both sides)
-                    rise = x - max(mv, sbl)
-                    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
-                             and c_high - mv > big_rise
-                             and (rise > s_height * (c_high - sbl) or x > c_high))
-                    if split:
-                        # a lobe with an opposite swing of half its height just before or
-                        # after it (ringing, as for a follower) is no pulse
-                        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
-                                           c_end, L, ring_gap // 2, ring_sigma * nz, ring_frac)
-                    if split:
+                    mp = _valley(row, sg, sbl, x, max(c_end - 3, c_pos + 1, exempt + 1, c_left),
+                                 c_end, c_high, big_rise, s_frac, s_height, c_left, L, ring_gap,
+                                 ring_sigma * nz, ring_frac)
+                    if mp >= 0:
                         if mp - c_left >= min_width:
-                            # the hit loop's windows ran past mp: all of them anew
                             lft = max(c_left - lext, prev_right)
-                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl, lft, mp,
-                                      lft, lft, NO_HIGH, k, cap, adc_lo,
-                                      adc_hi, o_rec, o_left, o_right, o_pos, o_height, o_area,
-                                      o_sat)
+                            k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl, lft, mp, mp, k,
+                                      cap, adc_lo, adc_hi, o_rec, o_left, o_right, o_pos,
+                                      o_height, o_area, o_sat)
                             prev_right = mp
                         exempt = c_end - 1  # the rise just seen splits once
                         c_left = mp
                         c_end = mp
-                        c_sum, c_top, c_x1, c_x2 = np.int64(0), NO_HIGH, NO_HIGH, NO_HIGH
-                        c_high, c_low = NO_HIGH, NO_LOW
+                        c_sum, c_high, c_low = np.int64(0), NO_HIGH, NO_LOW
                         continue
                 c_sum += x
-                # the 3-sample window ending here (the position's; NO_HIGH before the hit)
-                c_top = max(c_top, x + c_x1 + c_x2)
-                c_x2 = c_x1
-                c_x1 = x
                 if x > c_high:
                     c_high = x
                     c_pos = c_end
@@ -437,8 +444,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
         if is_open and c_end - c_left >= min_width:
             right = min(c_end + c_ext, L)
             k = _emit(row, r, neg, bl, tol, c_pos, c_height,
-                      max(c_left - lext, prev_right), right, c_left, c_end, c_top,
-                      k, cap, adc_lo, adc_hi,
+                      max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
     return k
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import row_parts, thread_map
 from .noise import per_channel_stat
-from .rows import contiguous_rows, record_channel_keys
+from .rows import contiguous_rows, flat_rows, record_channel_keys
 
 __all__ = [
     "BASELINE_CAP",
@@ -143,10 +143,11 @@ def end_window_stats(
         return tuple(out)
     baseline_samples = groups[0][0]
     n = len(st_waveforms)
-    wave = contiguous_rows(st_waveforms)
-    ends, derive = window_ends(n, wave.shape[1], baseline_samples, pretrigger, pre_gate, cap)
+    flat, stride, offset = flat_rows(st_waveforms)
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    ends, derive = window_ends(n, ns, baseline_samples, pretrigger, pre_gate, cap)
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    nb = _window_size(baseline_samples, wave.shape[1])
+    nb = _window_size(baseline_samples, ns)
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
     last = np.empty(n, np.float64)
@@ -155,7 +156,7 @@ def end_window_stats(
 
         def run(bounds: tuple[int, int]) -> None:
             lo, hi = bounds
-            end_windows(wave[lo:hi], length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
+            end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
                         last[lo:hi])
 
