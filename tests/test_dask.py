@@ -237,3 +237,24 @@ def test_a_dask_batch_leaves_the_environment_of_its_process_alone(tmp_path):
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["ok"] == ["run_001"]
     assert got["after"] == got["before"]
+
+
+def test_our_cluster_starts_with_a_quick_nanny_poll_and_gives_dask_its_own_back():
+    # A nanny looks every WorkerProcess._init_msg_interval (Dask's: 50 ms) whether its worker
+    # is up; the cluster's start waited that long after its last worker had registered.
+    from distributed.nanny import WorkerProcess
+
+    from celestialflow.backends.dask import NANNY_POLL, _quick_nanny_poll, local_cluster
+
+    dasks = WorkerProcess._init_msg_interval
+    assert dasks > NANNY_POLL
+    with _quick_nanny_poll():
+        assert WorkerProcess._init_msg_interval == NANNY_POLL
+    assert WorkerProcess._init_msg_interval == dasks
+    cluster = local_cluster(1)
+    try:
+        with distributed.Client(cluster) as c:
+            assert c.submit(square, 3, pure=False).result() == 9
+    finally:
+        cluster.close()
+    assert WorkerProcess._init_msg_interval == dasks  # a cluster of the caller's keeps Dask's
