@@ -31,13 +31,13 @@ import asyncio
 import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-_LOG_DIR = tempfile.mkdtemp(prefix="cf-bench-logs-")
-os.environ["CELESTIALFLOW_LOG_DIR"] = _LOG_DIR
+from common import private_log_dir  # noqa: E402  (before celestialflow reads the log folder)
+
+_LOG_DIR = private_log_dir()
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -28,13 +28,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-if "CELESTIALFLOW_LOG_DIR" not in os.environ:
-    os.environ["CELESTIALFLOW_LOG_DIR"] = tempfile.mkdtemp(prefix="cf-bench-logs-")
+from common import private_log_dir  # noqa: E402  (before celestialflow reads the log folder)
+
+private_log_dir()
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+
+
+def private_log_dir() -> str:
+    """Point the engine's run logs at a temporary folder, removed at exit by the process that made it.
+
+    Child processes inherit ``CELESTIALFLOW_LOG_DIR`` and reuse the folder, so a benchmark leaves
+    no ``logs/`` in the working tree and no folder behind in ``/tmp``.
+    """
+    if "CELESTIALFLOW_LOG_DIR" not in os.environ:
+        path = tempfile.mkdtemp(prefix="cf-bench-logs-")
+        os.environ["CELESTIALFLOW_LOG_DIR"] = path
+        atexit.register(shutil.rmtree, path, True)
+    return os.environ["CELESTIALFLOW_LOG_DIR"]
+
 
 CPU_TASK_SECONDS = 0.25e-3
 LOOPS = 1000  # set by calibrate(); worker processes are forked after it, so they see it
