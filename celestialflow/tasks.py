@@ -137,6 +137,14 @@ def unhashable_error(task: Any) -> TypeError:
 def admit(batch: list[Any], seen: set[Any]) -> tuple[list[Any], int, list[Any]]:
     """Dedup: the tasks of ``batch`` not in ``seen`` (added to it), how many were duplicates,
     and the tasks that cannot be made hashable (neither admitted nor counted)."""
+    try:  # the common case in C: all hashable, none seen, no repeats within the batch
+        keys = set(batch)
+    except TypeError:
+        pass
+    else:
+        if len(keys) == len(batch) and seen.isdisjoint(keys):
+            seen |= keys
+            return batch, 0, []
     fresh: list[Any] = []
     unhashable: list[Any] = []
     for task in batch:
