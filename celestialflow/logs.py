@@ -80,14 +80,17 @@ def prune_logs(log_dir: Path, keep: int | None) -> None:
     """Delete all but the newest ``keep`` log files we wrote in ``log_dir``."""
     if keep is None:
         return
-    try:
-        ours = [p for p in log_dir.iterdir() if _OUR_LOG.match(p.name)]
-        ours.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    try:  # scandir: no Path object per file (this runs at the start of every run)
+        with os.scandir(log_dir) as entries:
+            ours = [(e.stat().st_mtime, e.path) for e in entries if _OUR_LOG.match(e.name)]
     except OSError:
         return
-    for old in ours[keep:]:
+    if len(ours) <= keep:
+        return
+    ours.sort(reverse=True)
+    for _, old in ours[keep:]:
         try:
-            old.unlink()
+            os.unlink(old)
         except OSError:
             pass
 
