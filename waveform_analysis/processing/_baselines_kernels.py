@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..kernel_cache import watch
 from ._hits_kernels import _at
 
 
@@ -186,3 +187,6 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
         if r0 > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
             contaminated[r] = True
             mean[r] = level
+
+
+watch(globals(), uses=("._hits_kernels",))

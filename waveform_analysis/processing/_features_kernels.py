@@ -5,6 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..kernel_cache import watch
 from ._hits_kernels import _next_firing
 
 
@@ -100,3 +101,6 @@ def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig
             s_long = _span(row, g0, e_long)[0]
         q_short[r] = sg * (s_short - bl * (e_short - g0))
         q_long[r] = sg * (s_long - bl * (e_long - g0))
+
+
+watch(globals(), uses=("._hits_kernels",))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numba
 
+from ..kernel_cache import watch
 from ._hits_kernels import _own_noise
 
 
@@ -20,3 +21,6 @@ def start_levels(flat, stride, offset, ns, length, noise, rec_rms, guard, g_marg
             row = flat[offset + r * stride : offset + r * stride + ns]
             nz = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
         out[r] = max(thresholds[r], t_sigma * nz)
+
+
+watch(globals(), uses=("._hits_kernels",))

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from ..errors import ConfigError
+from ..kernel_cache import watch
 
 HEADER = "BOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;PROBE_CODE;SAMPLES"
 LEGACY_HEADER = "CoMPASS;legacy;export\nBOARD;CHANNEL;TIMETAG;ENERGY;ENERGYSHORT;FLAGS;SAMPLES"
@@ -239,3 +240,4 @@ def write_vx2730(
     return paths
 
 
+watch(globals(), uses=("..errors",))

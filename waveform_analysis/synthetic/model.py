@@ -20,6 +20,7 @@ import numpy as np
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import ConfigError
+from ..kernel_cache import watch
 
 TRUTH_DTYPE = np.dtype(
     [
@@ -304,3 +305,6 @@ def synthesize(model: PulseModel | None = None, **params) -> tuple[np.ndarray, n
     st["energy"] = np.clip(np.rint(area / 4.0), 0, 65535)
     st["energy_short"] = np.clip(np.rint(area / 12.0), 0, 65535)
     return st, truth
+
+
+watch(globals(), uses=("..dtypes", "..errors"))

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..dtypes import st_waveforms_dtype
 from ..errors import ConfigError
+from ..kernel_cache import watch
 
 __all__ = ["SHAPE_TRUTH_DTYPE", "psd_figure_of_merit", "scintillator", "scintillator_run"]
 
@@ -240,3 +241,6 @@ def scintillator_run(n_channels: int = 2, n_waveforms: int = 1000, seed: int = 0
         st[c::n_channels] = s
         truth[c::n_channels] = t
     return st, truth
+
+
+watch(globals(), uses=("..dtypes", "..errors"))

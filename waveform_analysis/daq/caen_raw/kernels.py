@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ...kernel_cache import watch
 from ..blockscan import BOARD, CHANNEL, ENERGY, ENERGY_SHORT, FLAGS, NSAMP, OFFSET, TICKS, TRUNCATED
 from ..word_kernels import u32 as _u32
 from .layout import (
@@ -231,3 +232,6 @@ def walk_psd(buf, n, eof, fill, base, meta, params):
             return ERR_MASK, pos, k
         pos = end
     return 0, pos, k
+
+
+watch(globals(), uses=("..blockscan", "..word_kernels", ".layout"))

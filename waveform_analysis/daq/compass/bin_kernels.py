@@ -9,6 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ...kernel_cache import watch
 from ..word_kernels import u16 as _u16
 from ..word_kernels import u32 as _u32
 from .layout import (
@@ -188,3 +189,6 @@ def fill(buf, n, v1, bits, t0, dt, board, channel, stamp, time, energy, energy_c
         k += 1
         pos = p + 2 * ns
     return k
+
+
+watch(globals(), uses=("..word_kernels", ".layout"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ...kernel_cache import watch
 from .layout import (
     ERR_COUNT,
     ERR_NOT_NUMERIC,
@@ -231,3 +232,6 @@ def _parse_rows(
         line += 1
         row += 1
     return ERR_OK, line, 0, row - row0
+
+
+watch(globals(), uses=(".layout",))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ...kernel_cache import watch
 from ..word_kernels import u32 as _u32
 from .layout import (
     BOARD_FAIL_BIT,
@@ -117,3 +118,6 @@ def _unwrap(group_start, ticks, period, slack):
         if not group_start[i]:
             prev = ticks[i]
         ticks[i] += wraps * period
+
+
+watch(globals(), uses=("..word_kernels", ".layout"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ...kernel_cache import watch
 from ..blockscan import BOARD, CHANNEL, ENERGY, ENERGY_SHORT, FLAGS, NSAMP, OFFSET, TICKS, TRUNCATED
 from ..word_kernels import u32 as _u32
 from .layout import (
@@ -187,3 +188,6 @@ def copy_ascii(buf, base, meta, params, wave):
             wave[i, j] = v
             p = end + 1
     return 0, 0
+
+
+watch(globals(), uses=("..blockscan", "..word_kernels", ".layout"))
