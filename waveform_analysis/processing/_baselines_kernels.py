@@ -14,12 +14,19 @@ from ._hits_kernels import _at
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _window(row, p, m):
-    """Mean and RMS (about the mean) of ``row[p:p + m]``."""
-    s = 0.0
+def _sum(row, p, m):
+    """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
+    s = np.int64(0)
     for j in range(p, p + m):
         s += _at(row, j)
-    mu = s / m
+    return s
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window(row, p, m):
+    """Mean and RMS (about the mean) of ``row[p:p + m]``; the mean from an exact integer sum
+    (the value a float sum of the samples holds)."""
+    mu = _sum(row, p, m) / m
     v = 0.0
     for j in range(p, p + m):
         d = _at(row, j) - mu
@@ -73,15 +80,6 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _sum(row, p, m):
-    """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
-    s = np.int64(0)
-    for j in range(p, p + m):
-        s += _at(row, j)
-    return s
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _two_windows(row, p0, m0, p1, m1):
     """:func:`_window` of ``row[p0:p0 + m0]`` and the RMS of ``row[p1:p1 + m1]`` in one pass.
 
@@ -130,11 +128,30 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
         mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _median(buf, n):
+    """numba's ``np.median`` of ``buf[:n]`` (the middle value, or the mean of the two
+    middle ones), by an insertion sort of ``buf[:n]`` in place: a handful of windows, no copy."""
+    for i in range(1, n):
+        x = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > x:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = x
+    half = n >> 1
+    if n & 1 == 0:
+        return (buf[half - 1] + buf[half]) / 2
+    return buf[half]
+
+
 @numba.njit(cache=True, nogil=True)
-def recheck(wave, length, nb, ends, rows, mean, contaminated):
+def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated):
     """Judge the baseline window of each record in ``rows`` against the record's quiet windows.
 
-    The record is cut into windows of ``nb`` samples. The quiet windows are
+    Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
+    :func:`end_windows` reads them). The record is cut into windows of ``nb`` samples. The
+    quiet windows are
     those whose RMS is at most ``1.5 x`` the smallest plus 0.5 ADC; their
     median RMS and median mean are the record's reference noise and level.
     The baseline window ``[0, ends[r])`` is contaminated when its RMS
@@ -145,9 +162,9 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
     windows all lie on a tail that runs to the record's end does not, and
     keeps its own level. The ADC offsets keep quantised, nearly noiseless
     records from counting. A contaminated record's ``mean`` becomes the
-    reference level.
+    reference level. The means are of exact integer sums (the values a float
+    sum of the samples holds), each RMS is :func:`_window`'s.
     """
-    ns = wave.shape[1]
     cap = ns // max(nb, 1) + 1
     w_mean = np.empty(cap)
     w_rms = np.empty(cap)
@@ -160,11 +177,13 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
         nw = L // m
         if nw < 2:
             continue
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
         for w in range(nw):
-            w_mean[w], w_rms[w] = _window(wave[r], w * m, m)
+            w_mean[w], w_rms[w] = _window(row, w * m, m)
         e = min(max(ends[r], 1), L)
-        m0, r0 = _window(wave[r], 0, e)
-        lowest = r0
+        m0, r0_rms = _window(row, 0, e)
+        lowest = r0_rms
         for w in range(nw):
             lowest = min(lowest, w_rms[w])
         cut = 1.5 * lowest + 0.5
@@ -176,13 +195,13 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
                 nq += 1
         if nq == 0:
             continue
-        level = np.median(q_mean[:nq])
-        noise = np.median(q_rms[:nq])
+        level = _median(q_mean, nq)
+        noise = _median(q_rms, nq)
         h = e // 2
         slopes = False
         if h >= 2:
-            d = _window(wave[r], 0, h)[0] - _window(wave[r], h, e - h)[0]
+            d = _sum(row, 0, h) / h - _sum(row, h, e - h) / (e - h)
             slopes = abs(d) > 3.0 * noise * np.sqrt(1.0 / h + 1.0 / (e - h)) + 0.5
-        if r0 > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
+        if r0_rms > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
             contaminated[r] = True
             mean[r] = level

@@ -64,6 +64,14 @@ def channel_columns(rms, channel, board, has_board, o_keys, o_clean):
 
 
 @numba.njit(cache=True, nogil=True)
+def key_column(channel, board, has_board, o_keys):
+    """``o_keys``: :func:`channel_columns`' keys alone."""
+    for r in range(o_keys.size):
+        b = np.int64(board[r]) if has_board else np.int64(0)
+        o_keys[r] = (b << 16) | (np.int64(channel[r]) & 0xFFFF)
+
+
+@numba.njit(cache=True, nogil=True)
 def fill_peaks(at, rec, left, right, pos, height, area, sat, s_channel, s_time, s_dt, s_board,
                p_rec, p_channel, p_time, p_pos, p_left, p_right, p_height, p_area, p_width,
                p_board, p_sat):
