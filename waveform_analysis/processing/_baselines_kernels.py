@@ -35,7 +35,7 @@ def _window(row, p, m):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
+def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
     """One past the last baseline sample of ``row``: before its first pulse, at most ``cap``.
 
     The samples are walked with the running mean of those before and a noise
@@ -51,19 +51,24 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
     The sums are of integers, kept in int64 (the same values a float sum of
     them holds, exactly), so the walk has no float chain; a sample within
     ``floor`` of the mean (by a margin far above the rounding of ``x - mu``)
-    cannot exceed the level and skips the division and the square root.
+    cannot exceed the level: ``|x j - s| <= near_j[j]``, the floor of ``(floor -
+    1e-6) j`` (for an integer, the same test as against the float). The few samples
+    beyond it are judged further, with the differences summed up to them then.
     """
     stop = min(L - 2, cap + margin)
     ahead = min(ahead, L)
-    d2 = np.int64(0)
-    for q in range(1, ahead):
-        d = np.int64(_at(row, q)) - np.int64(_at(row, q - 1))
-        d2 += d * d
-    near = floor - 1e-6  # |x * j - s| <= near * j: |x - s / j| <= floor, rounding included
     s = np.int64(0)
-    for j in range(stop):
+    for j in range(min(min_window, stop)):
+        s += np.int64(_at(row, j))
+    d2 = np.int64(0)  # squared differences summed over [1, upto)
+    upto = 1
+    for j in range(min_window, stop):
         xi = np.int64(_at(row, j))
-        if j >= min_window and abs(xi * j - s) > near * j:
+        if abs(xi * j - s) > _at(near_j, j):
+            while upto < max(j, ahead):
+                d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
+                d2 += d * d
+                upto += 1
             x = float(xi)
             mu = s / j
             sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
@@ -72,9 +77,6 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
                 x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
                 if abs(x3 - mu) > 0.6 * lim:
                     return max(min(j - margin, cap), min_window)
-        if j >= ahead:
-            d = xi - np.int64(_at(row, j - 1))
-            d2 += d * d
         s += xi
     return min(cap, L)
 
@@ -107,25 +109,88 @@ def _two_windows(row, p0, m0, p1, m1):
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
-                ahead, mean, rms, last_rms):
+                ahead, mean, rms, last_rms, near_j):
     """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``.
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
     :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
     (the cap: the pre-trigger less its margin, or the default window) is first
     cut to the quiet stretch before the record's first pulse
-    (:func:`_quiet_end`) and updated in place.
+    (:func:`_quiet_end`; ``near_j``: scratch of ``ns`` int64) and updated in place.
     """
-    for r in range(length.size):
-        r0 = offset + r * stride
-        row = flat[r0 : r0 + ns]
-        L = min(max(length[r], 1), ns)
-        e = min(max(ends[r], 1), L)
-        if derive and L > 3:
-            e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead)
-        ends[r] = e
+    near = floor - 1e-6  # |x - s / j| <= floor with the rounding of x - s / j included
+    for j in range(min(near_j.size, ns)):
+        near_j[j] = np.int64(np.floor(near * j))
+    # two records at a time: their four RMS sums are independent float chains, which
+    # overlap (one record's two wait on the latency of each addition)
+    n = length.size
+    for r in range(0, n - 1, 2):
+        row_a, e_a, L_a = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
+                                      floor, min_window, ahead, near_j, r)
+        row_b, e_b, L_b = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
+                                      floor, min_window, ahead, near_j, r + 1)
+        m_a = min(nb, L_a)
+        m_b = min(nb, L_b)
+        (mean[r], rms[r], last_rms[r], mean[r + 1], rms[r + 1],
+         last_rms[r + 1]) = _four_windows(row_a, e_a, L_a - m_a, m_a, row_b, e_b, L_b - m_b, m_b)
+    if n % 2:
+        row, e, L = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor,
+                                min_window, ahead, near_j, n - 1)
         m = min(nb, L)
-        mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
+        mean[n - 1], rms[n - 1], last_rms[n - 1] = _two_windows(row, 0, e, L - m, m)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor, min_window,
+                ahead, near_j, r):
+    """Record ``r``'s row, the end of its baseline window (stored in ``ends[r]``) and length."""
+    r0 = offset + r * stride
+    row = flat[r0 : r0 + ns]
+    L = min(max(length[r], 1), ns)
+    e = min(max(ends[r], 1), L)
+    if derive and L > 3:
+        e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j)
+    ends[r] = e
+    return row, e, L
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
+    """:func:`_two_windows` of two records (``[0, e)`` and ``[p, p + m)`` of each), their
+    four squared-deviation sums interleaved over the samples all four windows have, each
+    then finished alone: every sum in its own order, the same bits."""
+    mu0 = _sum(row_a, 0, e_a) / e_a
+    mu1 = _sum(row_a, p_a, m_a) / m_a
+    mu2 = _sum(row_b, 0, e_b) / e_b
+    mu3 = _sum(row_b, p_b, m_b) / m_b
+    v0 = 0.0
+    v1 = 0.0
+    v2 = 0.0
+    v3 = 0.0
+    both = min(min(e_a, m_a), min(e_b, m_b))
+    for i in range(both):
+        d0 = _at(row_a, i) - mu0
+        d1 = _at(row_a, p_a + i) - mu1
+        d2 = _at(row_b, i) - mu2
+        d3 = _at(row_b, p_b + i) - mu3
+        v0 += d0 * d0
+        v1 += d1 * d1
+        v2 += d2 * d2
+        v3 += d3 * d3
+    for i in range(both, e_a):
+        d0 = _at(row_a, i) - mu0
+        v0 += d0 * d0
+    for i in range(both, m_a):
+        d1 = _at(row_a, p_a + i) - mu1
+        v1 += d1 * d1
+    for i in range(both, e_b):
+        d2 = _at(row_b, i) - mu2
+        v2 += d2 * d2
+    for i in range(both, m_b):
+        d3 = _at(row_b, p_b + i) - mu3
+        v3 += d3 * d3
+    return (mu0, np.sqrt(v0 / e_a), np.sqrt(v1 / m_a), mu2, np.sqrt(v2 / e_b),
+            np.sqrt(v3 / m_b))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -158,7 +158,7 @@ def end_window_stats(
             lo, hi = bounds
             end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
-                        last[lo:hi])
+                        last[lo:hi], np.empty(ns, np.int64))
 
         thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends
