@@ -25,15 +25,15 @@ def _clean(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def record_columns(length, baseline, rms, has_rms, channel, board, has_board, time, dt, o_len,
-                   o_bl, o_rms, o_keys, o_clean, o_chan, o_board, o_time, o_dt):
-    """What :func:`find_peaks` reads of each record, as contiguous columns, in one pass over
+def record_columns(lo, hi, length, baseline, rms, has_rms, channel, board, has_board, time, dt,
+                   o_len, o_bl, o_rms, o_keys, o_clean, o_chan, o_board, o_time, o_dt):
+    """What :func:`find_peaks` reads of records ``[lo, hi)``, as contiguous columns, in one pass over
     the records' fields: ``length`` (int64), ``baseline``, ``rms`` as float64 with NaN and
     +inf as 0 and -inf as the lowest float (0 throughout without ``has_rms``), the
     (board, channel) key and the RMS the channel noise counts (:func:`channel_columns`),
     ``channel``, ``board`` (0 without ``has_board``), ``time`` and ``dt`` (for the peaks'
     fields, :func:`fill_peaks`)."""
-    for r in range(o_len.size):
+    for r in range(lo, hi):
         o_len[r] = length[r]
         o_bl[r] = baseline[r]
         b = np.int64(board[r]) if has_board else np.int64(0)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..dtypes import ADC_MAX_14BIT, ADC_MIN, PEAKS_DTYPE
 from ..errors import ConfigError
-from ..parallel import n_threads, thread_map
+from ..parallel import n_threads, row_parts, thread_map
 from ._common import negative_rows, per_row
 from .baselines import (
     baseline_stats,
@@ -130,10 +130,12 @@ def _columns(st_waveforms: np.ndarray) -> tuple[np.ndarray, ...]:
     has_rms, has_board = "baseline_rms" in names, "board" in names
     out = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n),
            np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.int64), np.empty(n))
-    record_columns(st_waveforms["length"], st_waveforms["baseline"],
-                   st_waveforms["baseline_rms"] if has_rms else st_waveforms["baseline"], has_rms,
-                   st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
-                   has_board, st_waveforms["time"], st_waveforms["dt"], *out)
+    fields = (st_waveforms["length"], st_waveforms["baseline"],
+              st_waveforms["baseline_rms"] if has_rms else st_waveforms["baseline"], has_rms,
+              st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
+              has_board, st_waveforms["time"], st_waveforms["dt"])
+    # bound by reading the records' memory, which a second thread adds to
+    thread_map(lambda b: record_columns(*b, *fields, *out), row_parts(n, 20_000))
     return out
 
 
@@ -317,8 +319,7 @@ def find_peaks(
     peaks = np.empty(sum(len(c[0]) for c in chunks), dtype=PEAKS_DTYPE)
     fields = [peaks[f] for f in ("record_i", "channel", "time", "position", "left", "right",
                                  "height", "area", "width", "board", "saturated")]
-    at = 0
-    for c in chunks:
-        fill_peaks(at, *c, chan, time, dt, board, *fields)
-        at += len(c[0])
+    starts = np.cumsum([0] + [len(c[0]) for c in chunks[:-1]]).tolist()
+    thread_map(lambda a: fill_peaks(a[0], *a[1], chan, time, dt, board, *fields),
+               list(zip(starts, chunks, strict=True)))
     return peaks
