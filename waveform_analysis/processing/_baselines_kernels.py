@@ -146,7 +146,7 @@ def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor
     """Record ``r``'s row, the end of its baseline window (stored in ``ends[r]``) and length."""
     r0 = offset + r * stride
     row = flat[r0 : r0 + ns]
-    L = min(max(length[r], 1), ns)
+    L = min(max(np.int64(length[r]), 1), ns)
     e = min(max(ends[r], 1), L)
     if derive and L > 3:
         e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j)

@@ -146,7 +146,7 @@ def end_window_stats(
     flat, stride, offset = flat_rows(st_waveforms)
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     ends, derive = window_ends(n, ns, baseline_samples, pretrigger, pre_gate, cap)
-    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+    length = st_waveforms["length"]  # read in place by the kernel, beside the record's samples
     nb = _window_size(baseline_samples, ns)
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
