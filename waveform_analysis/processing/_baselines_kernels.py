@@ -62,22 +62,41 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
         s += np.int64(_at(row, j))
     d2 = np.int64(0)  # squared differences summed over [1, upto)
     upto = 1
-    for j in range(min_window, stop):
-        xi = np.int64(_at(row, j))
-        if abs(xi * j - s) > _at(near_j, j):
-            while upto < max(j, ahead):
-                d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
-                d2 += d * d
-                upto += 1
-            x = float(xi)
-            mu = s / j
-            sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
-            lim = max(floor, k * sd)
-            if abs(x - mu) > lim:
-                x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
-                if abs(x3 - mu) > 0.6 * lim:
-                    return max(min(j - margin, cap), min_window)
-        s += xi
+    j = min_window
+    while j < stop:
+        # four samples at a time, one branch, while none passes the first test
+        while j + 4 <= stop:
+            y0 = np.int64(_at(row, j))
+            y1 = np.int64(_at(row, j + 1))
+            y2 = np.int64(_at(row, j + 2))
+            y3 = np.int64(_at(row, j + 3))
+            s1 = s + y0
+            s2 = s1 + y1
+            s3 = s2 + y2
+            if ((abs(y0 * j - s) > _at(near_j, j)) | (abs(y1 * (j + 1) - s1) > _at(near_j, j + 1))
+                    | (abs(y2 * (j + 2) - s2) > _at(near_j, j + 2))
+                    | (abs(y3 * (j + 3) - s3) > _at(near_j, j + 3))):
+                break
+            s = s3 + y3
+            j += 4
+        group_end = min(j + 4, stop)
+        while j < group_end:  # then those four (or the last few) one by one
+            xi = np.int64(_at(row, j))
+            if abs(xi * j - s) > _at(near_j, j):
+                while upto < max(j, ahead):
+                    d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
+                    d2 += d * d
+                    upto += 1
+                x = float(xi)
+                mu = s / j
+                sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
+                lim = max(floor, k * sd)
+                if abs(x - mu) > lim:
+                    x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
+                    if abs(x3 - mu) > 0.6 * lim:
+                        return max(min(j - margin, cap), min_window)
+            s += xi
+            j += 1
     return min(cap, L)
 
 
