@@ -120,10 +120,10 @@ def group_percentile(inv, values, n_groups, q, out):
         starts[g + 1] += starts[g]
     buf = np.empty(starts[n_groups])
     fill = starts[:-1].copy()
-    for i in range(n):  # a rare branch: the bins are narrow
+    for i in range(n):  # a rare branch (the bins are narrow): one unsigned test for both bounds
         g = inv[i]
         d = np.int64((bits[i] >> shift) - base)
-        if b1[g] <= d and d <= b2[g]:
+        if np.uint64(d - b1[g]) <= np.uint64(b2[g] - b1[g]):
             buf[fill[g]] = values[i]
             fill[g] += 1
     stat = np.zeros(n_groups)
