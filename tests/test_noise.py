@@ -41,3 +41,25 @@ def test_percentiles_over_keys_far_apart():
     values = np.array([1.0, 10.0, 3.0, 30.0, 100.0, 300.0])
     np.testing.assert_allclose(per_channel_stat(keys, values), [2.0, 20.0, 2.0, 20.0, 200.0, 200.0])
     np.testing.assert_allclose(per_channel_stat(keys[:4], values[:4], 25.0), [1.5, 15.0, 1.5, 15.0])
+
+
+def test_histogram_percentile_has_the_bits_of_the_sorting_one():
+    # enough records per group for the histogram path; ties, zeros and a wide span of
+    # values, medians of odd and even counts, and values only the sorting path takes
+    from waveform_analysis.processing._noise_kernels import _sorted_percentile, group_percentile
+
+    rng = np.random.default_rng(7)
+    n = 100_003
+    inv = rng.integers(0, 3, n).astype(np.int64)
+    cases = [np.round(rng.gamma(3.0, 1.0, n), 2), rng.gamma(3.0, 1.0, n),
+             np.where(rng.random(n) < 0.3, 0.0, rng.normal(3.0, 0.3, n).clip(0.1)),
+             np.exp(rng.uniform(-30, 30, n)), np.full(n, 2.5),
+             rng.normal(0.0, 1.0, n), np.where(rng.random(n) < 0.01, np.nan, 1.0)]
+    for values in cases:
+        for q in (0.0, 12.5, 25.0, 50.0, 99.0, 100.0):
+            fast, ref = np.empty(n), np.empty(n)
+            group_percentile(inv, values, 3, q, fast)
+            _sorted_percentile(inv, values, 3, q, ref)
+            assert fast.tobytes() == ref.tobytes(), q
+    counts = np.bincount(inv)  # medians of both kinds: the middle value, the mean of two
+    assert (counts % 2 == 0).any() and (counts % 2 == 1).any()

@@ -106,3 +106,14 @@ def test_a_part_of_a_thread_map_on_several_threads_maps_serially(eight):
     with kernel_threads(1):  # one thread: the parts run in the caller, which keeps its threads
         assert thread_map(lambda _: n_threads(), range(2)) == [1, 1]
     assert n_threads() == 8
+
+
+def test_thread_map_raises_the_first_failing_parts_error(eight):
+    def f(x):
+        if x in (3, 5):
+            raise ValueError(f"part {x}")
+        return x
+
+    with pytest.raises(ValueError, match="part 3"):
+        thread_map(f, range(8))
+    assert n_threads() == 8  # the caller, which took parts, is no longer marked busy

@@ -15,12 +15,19 @@ from ._hits_kernels import _at
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _window(row, p, m):
-    """Mean and RMS (about the mean) of ``row[p:p + m]``."""
-    s = 0.0
+def _sum(row, p, m):
+    """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
+    s = np.int64(0)
     for j in range(p, p + m):
         s += _at(row, j)
-    mu = s / m
+    return s
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window(row, p, m):
+    """Mean and RMS (about the mean) of ``row[p:p + m]``; the mean from an exact integer sum
+    (the value a float sum of the samples holds)."""
+    mu = _sum(row, p, m) / m
     v = 0.0
     for j in range(p, p + m):
         d = _at(row, j) - mu
@@ -29,7 +36,7 @@ def _window(row, p, m):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
+def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
     """One past the last baseline sample of ``row``: before its first pulse, at most ``cap``.
 
     The samples are walked with the running mean of those before and a noise
@@ -45,41 +52,53 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead):
     The sums are of integers, kept in int64 (the same values a float sum of
     them holds, exactly), so the walk has no float chain; a sample within
     ``floor`` of the mean (by a margin far above the rounding of ``x - mu``)
-    cannot exceed the level and skips the division and the square root.
+    cannot exceed the level: ``|x j - s| <= near_j[j]``, the floor of ``(floor -
+    1e-6) j`` (for an integer, the same test as against the float). The few samples
+    beyond it are judged further, with the differences summed up to them then.
     """
     stop = min(L - 2, cap + margin)
     ahead = min(ahead, L)
-    d2 = np.int64(0)
-    for q in range(1, ahead):
-        d = np.int64(_at(row, q)) - np.int64(_at(row, q - 1))
-        d2 += d * d
-    near = floor - 1e-6  # |x * j - s| <= near * j: |x - s / j| <= floor, rounding included
     s = np.int64(0)
-    for j in range(stop):
-        xi = np.int64(_at(row, j))
-        if j >= min_window and abs(xi * j - s) > near * j:
-            x = float(xi)
-            mu = s / j
-            sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
-            lim = max(floor, k * sd)
-            if abs(x - mu) > lim:
-                x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
-                if abs(x3 - mu) > 0.6 * lim:
-                    return max(min(j - margin, cap), min_window)
-        if j >= ahead:
-            d = xi - np.int64(_at(row, j - 1))
-            d2 += d * d
-        s += xi
+    for j in range(min(min_window, stop)):
+        s += np.int64(_at(row, j))
+    d2 = np.int64(0)  # squared differences summed over [1, upto)
+    upto = 1
+    j = min_window
+    while j < stop:
+        # four samples at a time, one branch, while none passes the first test
+        while j + 4 <= stop:
+            y0 = np.int64(_at(row, j))
+            y1 = np.int64(_at(row, j + 1))
+            y2 = np.int64(_at(row, j + 2))
+            y3 = np.int64(_at(row, j + 3))
+            s1 = s + y0
+            s2 = s1 + y1
+            s3 = s2 + y2
+            if ((abs(y0 * j - s) > _at(near_j, j)) | (abs(y1 * (j + 1) - s1) > _at(near_j, j + 1))
+                    | (abs(y2 * (j + 2) - s2) > _at(near_j, j + 2))
+                    | (abs(y3 * (j + 3) - s3) > _at(near_j, j + 3))):
+                break
+            s = s3 + y3
+            j += 4
+        group_end = min(j + 4, stop)
+        while j < group_end:  # then those four (or the last few) one by one
+            xi = np.int64(_at(row, j))
+            if abs(xi * j - s) > _at(near_j, j):
+                while upto < max(j, ahead):
+                    d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
+                    d2 += d * d
+                    upto += 1
+                x = float(xi)
+                mu = s / j
+                sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
+                lim = max(floor, k * sd)
+                if abs(x - mu) > lim:
+                    x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
+                    if abs(x3 - mu) > 0.6 * lim:
+                        return max(min(j - margin, cap), min_window)
+            s += xi
+            j += 1
     return min(cap, L)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sum(row, p, m):
-    """Sum of ``row[p:p + m]`` in int64 (exact; a float sum of these integers is the same)."""
-    s = np.int64(0)
-    for j in range(p, p + m):
-        s += _at(row, j)
-    return s
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -110,32 +129,114 @@ def _two_windows(row, p0, m0, p1, m1):
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
-                ahead, mean, rms, last_rms):
+                ahead, mean, rms, last_rms, near_j):
     """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``.
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
     :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
     (the cap: the pre-trigger less its margin, or the default window) is first
     cut to the quiet stretch before the record's first pulse
-    (:func:`_quiet_end`) and updated in place.
+    (:func:`_quiet_end`; ``near_j``: scratch of ``ns`` int64) and updated in place.
     """
-    for r in range(length.size):
-        r0 = offset + r * stride
-        row = flat[r0 : r0 + ns]
-        L = min(max(length[r], 1), ns)
-        e = min(max(ends[r], 1), L)
-        if derive and L > 3:
-            e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead)
-        ends[r] = e
+    near = floor - 1e-6  # |x - s / j| <= floor with the rounding of x - s / j included
+    for j in range(min(near_j.size, ns)):
+        near_j[j] = np.int64(np.floor(near * j))
+    # two records at a time: their four RMS sums are independent float chains, which
+    # overlap (one record's two wait on the latency of each addition)
+    n = length.size
+    for r in range(0, n - 1, 2):
+        row_a, e_a, L_a = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
+                                      floor, min_window, ahead, near_j, r)
+        row_b, e_b, L_b = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
+                                      floor, min_window, ahead, near_j, r + 1)
+        m_a = min(nb, L_a)
+        m_b = min(nb, L_b)
+        (mean[r], rms[r], last_rms[r], mean[r + 1], rms[r + 1],
+         last_rms[r + 1]) = _four_windows(row_a, e_a, L_a - m_a, m_a, row_b, e_b, L_b - m_b, m_b)
+    if n % 2:
+        row, e, L = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor,
+                                min_window, ahead, near_j, n - 1)
         m = min(nb, L)
-        mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
+        mean[n - 1], rms[n - 1], last_rms[n - 1] = _two_windows(row, 0, e, L - m, m)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor, min_window,
+                ahead, near_j, r):
+    """Record ``r``'s row, the end of its baseline window (stored in ``ends[r]``) and length."""
+    r0 = offset + r * stride
+    row = flat[r0 : r0 + ns]
+    L = min(max(np.int64(length[r]), 1), ns)
+    e = min(max(ends[r], 1), L)
+    if derive and L > 3:
+        e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j)
+    ends[r] = e
+    return row, e, L
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
+    """:func:`_two_windows` of two records (``[0, e)`` and ``[p, p + m)`` of each), their
+    four squared-deviation sums interleaved over the samples all four windows have, each
+    then finished alone: every sum in its own order, the same bits."""
+    mu0 = _sum(row_a, 0, e_a) / e_a
+    mu1 = _sum(row_a, p_a, m_a) / m_a
+    mu2 = _sum(row_b, 0, e_b) / e_b
+    mu3 = _sum(row_b, p_b, m_b) / m_b
+    v0 = 0.0
+    v1 = 0.0
+    v2 = 0.0
+    v3 = 0.0
+    both = min(min(e_a, m_a), min(e_b, m_b))
+    for i in range(both):
+        d0 = _at(row_a, i) - mu0
+        d1 = _at(row_a, p_a + i) - mu1
+        d2 = _at(row_b, i) - mu2
+        d3 = _at(row_b, p_b + i) - mu3
+        v0 += d0 * d0
+        v1 += d1 * d1
+        v2 += d2 * d2
+        v3 += d3 * d3
+    for i in range(both, e_a):
+        d0 = _at(row_a, i) - mu0
+        v0 += d0 * d0
+    for i in range(both, m_a):
+        d1 = _at(row_a, p_a + i) - mu1
+        v1 += d1 * d1
+    for i in range(both, e_b):
+        d2 = _at(row_b, i) - mu2
+        v2 += d2 * d2
+    for i in range(both, m_b):
+        d3 = _at(row_b, p_b + i) - mu3
+        v3 += d3 * d3
+    return (mu0, np.sqrt(v0 / e_a), np.sqrt(v1 / m_a), mu2, np.sqrt(v2 / e_b),
+            np.sqrt(v3 / m_b))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _median(buf, n):
+    """numba's ``np.median`` of ``buf[:n]`` (the middle value, or the mean of the two
+    middle ones), by an insertion sort of ``buf[:n]`` in place: a handful of windows, no copy."""
+    for i in range(1, n):
+        x = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > x:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = x
+    half = n >> 1
+    if n & 1 == 0:
+        return (buf[half - 1] + buf[half]) / 2
+    return buf[half]
 
 
 @numba.njit(cache=True, nogil=True)
-def recheck(wave, length, nb, ends, rows, mean, contaminated):
+def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated):
     """Judge the baseline window of each record in ``rows`` against the record's quiet windows.
 
-    The record is cut into windows of ``nb`` samples. The quiet windows are
+    Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
+    :func:`end_windows` reads them). The record is cut into windows of ``nb`` samples. The
+    quiet windows are
     those whose RMS is at most ``1.5 x`` the smallest plus 0.5 ADC; their
     median RMS and median mean are the record's reference noise and level.
     The baseline window ``[0, ends[r])`` is contaminated when its RMS
@@ -146,9 +247,9 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
     windows all lie on a tail that runs to the record's end does not, and
     keeps its own level. The ADC offsets keep quantised, nearly noiseless
     records from counting. A contaminated record's ``mean`` becomes the
-    reference level.
+    reference level. The means are of exact integer sums (the values a float
+    sum of the samples holds), each RMS is :func:`_window`'s.
     """
-    ns = wave.shape[1]
     cap = ns // max(nb, 1) + 1
     w_mean = np.empty(cap)
     w_rms = np.empty(cap)
@@ -161,11 +262,13 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
         nw = L // m
         if nw < 2:
             continue
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
         for w in range(nw):
-            w_mean[w], w_rms[w] = _window(wave[r], w * m, m)
+            w_mean[w], w_rms[w] = _window(row, w * m, m)
         e = min(max(ends[r], 1), L)
-        m0, r0 = _window(wave[r], 0, e)
-        lowest = r0
+        m0, r0_rms = _window(row, 0, e)
+        lowest = r0_rms
         for w in range(nw):
             lowest = min(lowest, w_rms[w])
         cut = 1.5 * lowest + 0.5
@@ -177,14 +280,14 @@ def recheck(wave, length, nb, ends, rows, mean, contaminated):
                 nq += 1
         if nq == 0:
             continue
-        level = np.median(q_mean[:nq])
-        noise = np.median(q_rms[:nq])
+        level = _median(q_mean, nq)
+        noise = _median(q_rms, nq)
         h = e // 2
         slopes = False
         if h >= 2:
-            d = _window(wave[r], 0, h)[0] - _window(wave[r], h, e - h)[0]
+            d = _sum(row, 0, h) / h - _sum(row, h, e - h) / (e - h)
             slopes = abs(d) > 3.0 * noise * np.sqrt(1.0 / h + 1.0 / (e - h)) + 0.5
-        if r0 > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
+        if r0_rms > 2.0 * noise + 0.5 or (abs(m0 - level) > 3.0 * noise + 0.5 and slopes):
             contaminated[r] = True
             mean[r] = level
 

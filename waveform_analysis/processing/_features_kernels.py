@@ -1,4 +1,9 @@
-"""numba kernel of :mod:`waveform_analysis.processing.features`."""
+"""numba kernel of :mod:`waveform_analysis.processing.features`.
+
+As the hit kernel (:mod:`._hits_kernels`): samples are read through
+:func:`~._hits_kernels._at` (no wrap-around check, so the scans vectorise), the helpers
+are inlined and the allocation-free kernel runs without reference counting.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,36 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
-from ._hits_kernels import _next_firing
+from ._hits_kernels import _at, _next_firing
+from ._peaks_kernels import _clean
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _span(row, a, b):
     """Sum, minimum and maximum of the int16 samples ``row[a:b]``: three loops, each a vector
     reduction (one loop doing all three does not vectorise), over a row in the L1 cache."""
     s = np.int64(0)
     for q in range(a, b):
-        s += row[q]
+        s += _at(row, q)
     lo = np.int16(32767)
     for q in range(a, b):
-        lo = min(lo, row[q])
+        lo = min(lo, _at(row, q))
     hi = np.int16(-32768)
     for q in range(a, b):
-        hi = max(hi, row[q])
+        hi = max(hi, _at(row, q))
     return s, lo, hi
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sum(row, a, b):
+    """Sum of the int16 samples ``row[a:b]`` (a vector reduction)."""
+    s = np.int64(0)
+    for q in range(a, b):
+        s += _at(row, q)
+    return s
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _first_crossing(row, L, bl, rms, neg, floor, t_sigma, block):
     """The first sample of ``row[:L]`` beyond ``max(floor, t_sigma x rms)`` from the
     baseline ``bl`` (the trigger where the run states none), or -1."""
@@ -49,26 +64,35 @@ def first_crossings(flat, stride, offset, ns, length, baseline, rms, negs, floor
                                  t_sigma, block) if L > 0 else -1
 
 
-@numba.njit(cache=True, nogil=True)
-def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trigger, pre, g_long,
-             g_short, floor, t_sigma, block, lo_r, hi_r, height, area, amp, warea, q_long,
-             q_short):
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def features(flat, stride, offset, ns, length, baseline, rms, has_rms, negs, w0, w1, trigger,
+             pre, g_long, g_short, floor, t_sigma, block, lo_r, hi_r, timestamp, time, channel,
+             o_rec, o_timestamp, o_time, o_channel, height, area, amp, warea, q_long, q_short,
+             psd):
     """Records ``[lo_r, hi_r)``: height and area over the record and the window, gated charges.
 
     Record ``r`` is ``flat[offset + r * stride:][:ns]`` (a 1-D C-contiguous
     array, so the sums and extrema over its int16 samples are vector
-    reductions); the baseline comes off at the end. The gates (per record, in samples) open
-    ``pre[r]`` samples before the trigger: ``trigger[r]`` when >= 0, else the
-    record's first sample beyond ``max(floor, t_sigma x rms)``; a record that
-    never crosses gets charges 0.
+    reductions); the baseline comes off at the end. ``length``, ``baseline`` and ``rms``
+    (with ``has_rms``; NaN and +inf count as 0) are the records' fields, read in place,
+    and so are ``timestamp``, ``time`` and ``channel``, copied to the outputs (the fields
+    of the features' rows) with the record's index. The gates (per record, in samples)
+    open ``pre[r]`` samples before the trigger: ``trigger[r]`` when >= 0, else the
+    record's first sample beyond ``max(floor, t_sigma x rms)``; a record that never
+    crosses gets charges 0. ``psd`` is ``(long - short) / long`` of the float32 charges
+    (0 where ``long <= 0``).
     """
     for r in range(lo_r, hi_r):
+        o_rec[r] = r
+        o_timestamp[r] = timestamp[r]
+        o_time[r] = time[r]
+        o_channel[r] = channel[r]
         neg = negs[r]
         sg = -1.0 if neg else 1.0
-        L = min(length[r], ns)
+        L = min(np.int64(length[r]), ns)
         start = offset + r * stride
         row = flat[start : start + ns]
-        bl = baseline[r]
+        bl = np.float64(baseline[r])
         s, mn, mx = _span(row, 0, L)
         ext = bl - mn if neg else mx - bl
         height[r] = max(ext, 0.0) if L > 0 else 0.0
@@ -87,20 +111,24 @@ def features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig
             warea[r] = 0.0
         first = trigger[r]
         if first < 0 and L > 0:
-            first = _first_crossing(row, L, bl, rms[r], neg, floor, t_sigma, block)
+            noise = _clean(np.float64(rms[r])) if has_rms else 0.0
+            first = _first_crossing(row, L, bl, noise, neg, floor, t_sigma, block)
         if first < 0:
             q_long[r] = 0.0
             q_short[r] = 0.0
+            psd[r] = 0.0
             continue
         g0 = min(max(first - pre[r], 0), L)
         e_short = min(g0 + g_short[r], L)
         e_long = min(g0 + g_long[r], L)
-        s_short = _span(row, g0, e_short)[0]
-        s_long = s_short + _span(row, e_short, e_long)[0] if e_long > e_short else s_short
+        s_short = _sum(row, g0, e_short)
+        s_long = s_short + _sum(row, e_short, e_long) if e_long > e_short else s_short
         if e_long < e_short:
-            s_long = _span(row, g0, e_long)[0]
+            s_long = _sum(row, g0, e_long)
         q_short[r] = sg * (s_short - bl * (e_short - g0))
         q_long[r] = sg * (s_long - bl * (e_long - g0))
+        ql = np.float32(q_long[r])
+        psd[r] = (ql - np.float32(q_short[r])) / ql if ql > 0 else np.float32(0.0)
 
 
-watch(globals(), uses=("._hits_kernels",))
+watch(globals(), uses=("._hits_kernels", "._peaks_kernels"))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
+_BINS = 1 << 15  # bins of a group's histogram
+
 
 @numba.njit(cache=True, nogil=True)
-def group_percentile(inv, values, n_groups, q, out):
-    """``out[i]``: the ``q``-th percentile of ``values`` over the records of group ``inv[i]``."""
+def _sorted_percentile(inv, values, n_groups, q, out):
+    """:func:`group_percentile` by a counting sort on the group and numba's selection."""
     counts = np.zeros(n_groups + 1, np.int64)
     for i in range(inv.size):
         counts[inv[i] + 1] += 1
@@ -25,4 +29,121 @@ def group_percentile(inv, values, n_groups, q, out):
             # the median by selection (no sort) is the common call
             stat[g] = np.median(part) if q == 50.0 else np.percentile(part, q)
     for i in range(inv.size):
+        out[i] = stat[inv[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _ranks(n, q):
+    """The order statistics (0-based, ``k`` and ``k + 1`` or ``k`` twice) numba's
+    ``np.median`` (``q`` 50) or ``np.percentile`` combine for ``n`` values, and the weight of
+    the upper one (-1: their mean, the median of an even count)."""
+    if q == 50.0:
+        half = n >> 1
+        if n & 1 == 0:
+            return half - 1, half, -1.0
+        return half, half, 0.0
+    if n == 1 or q == 0.0:
+        return 0, 0, 0.0
+    if q == 100.0:
+        return n - 1, n - 1, 0.0
+    rank = 1 + (n - 1) * np.true_divide(q, 100.0)
+    f = math.floor(rank)
+    return int(f - 1), int(f), rank - f
+
+
+@numba.njit(cache=True, nogil=True)
+def group_percentile(inv, values, n_groups, q, out):
+    """``out[i]``: the ``q``-th percentile of ``values`` over the records of group ``inv[i]``,
+    as numba's ``np.median`` (``q`` 50) or ``np.percentile`` of the group gives it.
+
+    Values that are all finite and >= +0.0 (an RMS) order as their bits do, so the two
+    order statistics the percentile combines are found by a histogram of their bits per
+    group (32768 bins over the values' span): only the values of the bins holding them are
+    gathered and partitioned, no sort. Other values (NaN, infinities,
+    negatives, -0.0) and small or many groups take the sorting path; both give the same
+    bits.
+    """
+    n = inv.size
+    bits = values.view(np.uint64)
+    # the histograms cost their zeroing: worth it when they are not much larger than the data
+    plain = n_groups * _BINS <= 4 * n and 0.0 <= q <= 100.0
+    lo_bits = np.uint64(0x7FF0000000000000)
+    hi_bits = np.uint64(0)
+    if plain:
+        for i in range(n):
+            lo_bits = min(lo_bits, bits[i])
+            hi_bits = max(hi_bits, bits[i])
+        plain = hi_bits < np.uint64(0x7FF0000000000000)  # none negative, -0.0, inf or NaN
+    if not plain:
+        _sorted_percentile(inv, values, n_groups, q, out)
+        return
+    # the bin: the bits above ``shift`` less the lowest value's; as narrow as the values'
+    # span allows, so that the bins of the two order statistics hold few values
+    shift = np.uint64(32)
+    while (hi_bits >> shift) - (lo_bits >> shift) >= _BINS:
+        shift += np.uint64(4)
+    base = lo_bits >> shift
+    hist = np.zeros(n_groups * _BINS, np.int32)
+    counts = np.zeros(n_groups, np.int64)
+    for i in range(n):
+        g = inv[i]
+        counts[g] += 1
+        hist[g * _BINS + np.int64((bits[i] >> shift) - base)] += 1
+    k1 = np.zeros(n_groups, np.int64)  # the two ranks, the bins holding them, the
+    k2 = np.zeros(n_groups, np.int64)  # count below the first bin, the weight
+    b1 = np.zeros(n_groups, np.int64)
+    b2 = np.zeros(n_groups, np.int64)
+    below = np.zeros(n_groups, np.int64)
+    weight = np.zeros(n_groups)
+    starts = np.zeros(n_groups + 1, np.int64)
+    for g in range(n_groups):
+        if counts[g] == 0:
+            b1[g] = _BINS  # nothing gathered
+            continue
+        k1[g], k2[g], weight[g] = _ranks(counts[g], q)
+        if k2[g] >= counts[g]:  # a q so near 100 that the rank rounds to the last value
+            _sorted_percentile(inv, values, n_groups, q, out)
+            return
+        seen = np.int64(0)
+        b = 0
+        while seen + hist[g * _BINS + b] <= k1[g]:
+            seen += hist[g * _BINS + b]
+            b += 1
+        b1[g] = b
+        below[g] = seen
+        while seen + hist[g * _BINS + b] <= k2[g]:
+            seen += hist[g * _BINS + b]
+            b += 1
+        b2[g] = b
+        starts[g + 1] = seen + hist[g * _BINS + b] - below[g]
+    for g in range(n_groups):
+        starts[g + 1] += starts[g]
+    buf = np.empty(starts[n_groups])
+    fill = starts[:-1].copy()
+    for i in range(n):  # a rare branch (the bins are narrow): one unsigned test for both bounds
+        g = inv[i]
+        d = np.int64((bits[i] >> shift) - base)
+        if np.uint64(d - b1[g]) <= np.uint64(b2[g] - b1[g]):
+            buf[fill[g]] = values[i]
+            fill[g] += 1
+    stat = np.zeros(n_groups)
+    for g in range(n_groups):
+        if counts[g] == 0:
+            continue
+        seg = buf[starts[g]:starts[g + 1]]
+        i1 = k1[g] - below[g]
+        part = np.partition(seg, i1)
+        lower = part[i1]
+        upper = lower
+        if k2[g] != k1[g]:
+            upper = part[i1 + 1]
+            for j in range(i1 + 2, part.size):
+                upper = min(upper, part[j])
+        if weight[g] < 0.0:
+            stat[g] = (lower + upper) / 2
+        elif q == 50.0 or k1[g] == k2[g]:
+            stat[g] = lower
+        else:
+            stat[g] = lower * (1 - weight[g]) + upper * weight[g]
+    for i in range(n):
         out[i] = stat[inv[i]]

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import row_parts, thread_map
 from .noise import per_channel_stat
-from .rows import contiguous_rows, flat_rows, record_channel_keys
+from .rows import flat_rows, record_channel_keys
 
 __all__ = [
     "BASELINE_CAP",
@@ -146,7 +146,7 @@ def end_window_stats(
     flat, stride, offset = flat_rows(st_waveforms)
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     ends, derive = window_ends(n, ns, baseline_samples, pretrigger, pre_gate, cap)
-    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+    length = st_waveforms["length"]  # read in place by the kernel, beside the record's samples
     nb = _window_size(baseline_samples, ns)
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
@@ -158,7 +158,7 @@ def end_window_stats(
             lo, hi = bounds
             end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
-                        last[lo:hi])
+                        last[lo:hi], np.empty(ns, np.int64))
 
         thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends
@@ -195,20 +195,22 @@ def finish_baselines(
     contaminated = np.zeros(n, np.bool_)
     rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
     if rows.size:
-        wave = contiguous_rows(st_waveforms)
-        length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
+        flat, stride, offset = flat_rows(st_waveforms)
+        ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+        length = st_waveforms["length"]  # read in place: only the rows re-judged
         from ._baselines_kernels import recheck
 
         given = None if ends is None else np.ascontiguousarray(ends, dtype=np.int64)
         for size, group in _window_groups(baseline_samples, n):
-            nb = _window_size(size, wave.shape[1])
+            nb = _window_size(size, ns)
             group_ends = np.full(n, nb, np.int64) if given is None else given
             todo = rows if group is None else np.intersect1d(rows, group)
 
             def part(b: tuple[int, int], nb: int = nb, group_ends: np.ndarray = group_ends,
                      todo: np.ndarray = todo) -> None:
                 # each part writes only its own records' mean and flag
-                recheck(wave, length, nb, group_ends, todo[b[0]:b[1]], mean, contaminated)
+                recheck(flat, stride, offset, ns, length, nb, group_ends, todo[b[0]:b[1]], mean,
+                        contaminated)
 
             thread_map(part, row_parts(todo.size, 500))
     return contaminated

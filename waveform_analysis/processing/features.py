@@ -76,47 +76,32 @@ def basic_features(
     out = np.zeros(n, dtype=BASIC_FEATURES_DTYPE)
     if n == 0:
         return out
-    out["record_i"] = np.arange(n)
-    out["timestamp"] = st_waveforms["timestamp"]
-    out["time"] = st_waveforms["time"]
-    out["channel"] = st_waveforms["channel"]
     for name, value in (("gate_long_ns", gate_long_ns), ("gate_short_ns", gate_short_ns),
                         ("pre_gate_ns", pre_gate_ns)):
         if not np.all(np.asarray(value) >= 0):
             raise ConfigError(f"{name} must be >= 0 ns, got {value!r}")
-    height = np.zeros(n, np.float32)
-    area = np.zeros(n, np.float32)
-    amp = np.zeros(n, np.float32)
-    warea = np.zeros(n, np.float32)
-    q_long = np.zeros(n, np.float32)
-    q_short = np.zeros(n, np.float32)
     dt = np.maximum(np.asarray(st_waveforms["dt"], np.float64), 1e-9)
     names = st_waveforms.dtype.names or ()
-    rms = (np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64), posinf=0.0)
-           if "baseline_rms" in names else np.zeros(n))
+    has_rms = "baseline_rms" in names
     trig = _trigger_rows(trigger_sample, n)
     from ._features_kernels import features
 
     flat, stride, offset = flat_rows(st_waveforms)
-    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
     gates = (np.rint(pre_gate_ns / dt).astype(np.int64), np.rint(gate_long_ns / dt).astype(np.int64),
              np.rint(gate_short_ns / dt).astype(np.int64))
+    # the kernel reads the records' fields in place and writes the rows' fields
+    fields = [out[f] for f in ("record_i", "timestamp", "time", "channel", "height", "area",
+                               "amplitude", "window_area", "charge_long", "charge_short", "psd")]
 
     def run(bounds):
-        features(flat, stride, offset, ns, length, baseline, rms, negs, w0, w1, trig, *gates,
-                 TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, bounds[0], bounds[1], height, area, amp,
-                 warea, q_long, q_short)
+        features(flat, stride, offset, ns, st_waveforms["length"], st_waveforms["baseline"],
+                 st_waveforms["baseline_rms"] if has_rms else st_waveforms["baseline"], has_rms,
+                 negs, w0, w1, trig, *gates, TRIGGER_FLOOR, TRIGGER_SIGMA, BLOCK, bounds[0],
+                 bounds[1], st_waveforms["timestamp"], st_waveforms["time"],
+                 st_waveforms["channel"], *fields)
 
     thread_map(run, row_parts(n))
-    out["height"] = height
-    out["area"] = area
-    out["amplitude"] = amp
-    out["window_area"] = warea
-    out["charge_long"] = q_long
-    out["charge_short"] = q_short
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["psd"] = np.where(q_long > 0, (q_long - q_short) / q_long, 0.0)
+    q_long = out["charge_long"]
     out["energy_calibrated"] = calibrate(_energy_source(st_waveforms, q_long), calibration)
     if peaks is not None and len(peaks):
         out["n_peaks"] = np.bincount(peaks["record_i"], minlength=n)[:n]

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..dtypes import ADC_MAX_14BIT, ADC_MIN, PEAKS_DTYPE
 from ..errors import ConfigError
-from ..parallel import n_threads, thread_map
+from ..parallel import n_threads, row_parts, thread_map
 from ._common import negative_rows, per_row
 from .baselines import (
     baseline_stats,
@@ -47,7 +47,7 @@ from .baselines import (
     recheck_levels,
     set_baselines,
 )
-from .noise import channel_noise, noise_from
+from .noise import channel_noise, noise_from, per_channel_stat
 from .rows import channel_keys, flat_rows
 
 __all__ = [
@@ -116,6 +116,27 @@ def _alloc(n: int) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, np.float32),
         np.empty(n, np.bool_),
     )
+
+
+def _columns(st_waveforms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(length, baseline, rms, keys, clean, channel, board, time, dt)``: the per-record
+    fields find_peaks reads, as contiguous columns in one pass over the records
+    (:func:`._peaks_kernels.record_columns`; a pass over a field of a run's records reads
+    its memory: one pass, not one per field)."""
+    from ._peaks_kernels import record_columns
+
+    n = len(st_waveforms)
+    names = st_waveforms.dtype.names or ()
+    has_rms, has_board = "baseline_rms" in names, "board" in names
+    out = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n),
+           np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.int64), np.empty(n))
+    fields = (st_waveforms["length"], st_waveforms["baseline"],
+              st_waveforms["baseline_rms"] if has_rms else st_waveforms["baseline"], has_rms,
+              st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
+              has_board, st_waveforms["time"], st_waveforms["dt"])
+    # bound by reading the records' memory, which a second thread adds to
+    thread_map(lambda b: record_columns(*b, *fields, *out), row_parts(n, 20_000))
+    return out
 
 
 def start_levels(
@@ -257,19 +278,16 @@ def find_peaks(
         return np.zeros(0, dtype=PEAKS_DTYPE)
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     rows = (*flat_rows(st_waveforms), ns)
-    baseline = np.ascontiguousarray(st_waveforms["baseline"], dtype=np.float64)
+    names = st_waveforms.dtype.names or ()
+    length, baseline, rec_rms, keys, clean, chan, board, time, dt = _columns(st_waveforms)
     if noise is None:
-        noise = channel_noise(st_waveforms)
+        # channel_noise: no baseline_rms, no noise
+        noise = per_channel_stat(keys, clean) if "baseline_rms" in names else np.zeros(n)
     else:
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n,):
             raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
-    length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
-    if "baseline_rms" in (st_waveforms.dtype.names or ()):
-        rec_rms = np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64),
-                                nan=0.0, posinf=0.0)
-    else:
-        rec_rms = np.zeros(n)
+    if "baseline_rms" not in names:
         noise_guard = 0.0
     guard = (float(noise_guard), GUARD_MARGIN, GUARD_WINDOW)
     args = (
@@ -282,6 +300,7 @@ def find_peaks(
     )
 
     from ._hits_kernels import find_hits
+    from ._peaks_kernels import fill_peaks
 
     def run(bounds):
         lo, hi = bounds
@@ -297,21 +316,10 @@ def find_peaks(
     parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
     edges = np.linspace(0, n, parts + 1).astype(np.int64)
     chunks = thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
-    rec, left, right, pos, height, area, sat = (
-        np.concatenate([c[i] for c in chunks]) for i in range(7)
-    )
-    peaks = np.empty(rec.size, dtype=PEAKS_DTYPE)
-    peaks["record_i"] = rec
-    peaks["channel"] = st_waveforms["channel"][rec]
-    # in integers: a float sum would round an absolute time (~10^18 ns) to 256 ns
-    peaks["time"] = st_waveforms["time"][rec] + np.rint(left * st_waveforms["dt"][rec]).astype(np.int64)
-    peaks["position"] = pos
-    peaks["left"] = left
-    peaks["right"] = right
-    peaks["height"] = height
-    peaks["area"] = area
-    peaks["width"] = right - left
-    names = st_waveforms.dtype.names
-    peaks["board"] = st_waveforms["board"][rec] if "board" in names else 0
-    peaks["saturated"] = sat
+    peaks = np.empty(sum(len(c[0]) for c in chunks), dtype=PEAKS_DTYPE)
+    fields = [peaks[f] for f in ("record_i", "channel", "time", "position", "left", "right",
+                                 "height", "area", "width", "board", "saturated")]
+    starts = np.cumsum([0] + [len(c[0]) for c in chunks[:-1]]).tolist()
+    thread_map(lambda a: fill_peaks(a[0], *a[1], chan, time, dt, board, *fields),
+               list(zip(starts, chunks, strict=True)))
     return peaks

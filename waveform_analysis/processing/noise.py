@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rows import record_channel_keys
-
 __all__ = ["channel_noise", "noise_from", "per_channel_stat"]
 
 
@@ -39,9 +37,17 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     finite, count as 0.
     """
     n = len(st_waveforms)
-    if n == 0 or "baseline_rms" not in (st_waveforms.dtype.names or ()):
+    names = st_waveforms.dtype.names or ()
+    if n == 0 or "baseline_rms" not in names:
         return np.zeros(n, np.float64)
-    return noise_from(record_channel_keys(st_waveforms), st_waveforms["baseline_rms"])
+    from ._peaks_kernels import channel_columns
+
+    # the keys and the cleaned RMS in one pass over the records' fields, read in place
+    keys, rms = np.empty(n, np.int64), np.empty(n, np.float64)
+    board = st_waveforms["board"] if "board" in names else st_waveforms["channel"]
+    channel_columns(st_waveforms["baseline_rms"], st_waveforms["channel"], board, "board" in names,
+                    keys, rms)
+    return per_channel_stat(keys, rms)
 
 
 def noise_from(keys: np.ndarray, baseline_rms: np.ndarray) -> np.ndarray:

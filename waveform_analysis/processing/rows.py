@@ -51,5 +51,11 @@ def channel_keys(board: np.ndarray, channel: np.ndarray) -> np.ndarray:
 def record_channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
     """:func:`channel_keys` of records (board 0 for records without a ``board`` field)."""
     names = st_waveforms.dtype.names
-    board = st_waveforms["board"] if "board" in names else np.zeros(len(st_waveforms), np.int16)
-    return channel_keys(board, st_waveforms["channel"])
+    from ._peaks_kernels import key_column
+
+    # one pass over the records' two fields, read in place (numpy: a pass per field and step)
+    out = np.empty(len(st_waveforms), np.int64)
+    has_board = "board" in names
+    key_column(st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
+               has_board, out)
+    return out
