@@ -176,3 +176,20 @@ def test_delay_ns_writes_a_two_detector_time_of_flight_run(tmp_path):
     np.testing.assert_array_equal(st["channel"][truth["record_i"]], truth["channel"])
     with pytest.raises(ConfigError, match="delay_ns"):
         generate_run(tmp_path / "v", "r", fmt="v1725", delay_ns=[0, 5.0], n_waveforms=5)
+
+
+def test_scintillator_low_frequency_noise():
+    # noise whose power is at low frequencies: a large RMS, small successive differences
+    from waveform_analysis.synthetic import scintillator
+
+    st, truth = scintillator(n=400, n_samples=800, noise=3.0, noise_lf=20.0, noise_only=True, seed=1)
+    w = st["wave"].astype(np.float64)
+    rms = w.std(axis=1).mean()
+    diff = (np.diff(w, axis=1).std(axis=1) / np.sqrt(2)).mean()
+    assert np.allclose(truth["noise"], np.hypot(3.0, 20.0))
+    assert 17.0 < rms < 21.0  # a record spans a few of its swings
+    assert diff < 0.25 * rms
+    # off by default: the records and truth are those of before the option
+    a, ta = scintillator(n=50, seed=3)
+    b, tb = scintillator(n=50, seed=3, noise_lf=0.0)
+    assert np.array_equal(a, b) and np.array_equal(ta, tb)

@@ -102,6 +102,8 @@ def scintillator(
     ringing_period: float = 8.0,
     ringing_tau: float = 10.0,
     drift: float = 0.0,
+    noise_lf: float = 0.0,
+    noise_lf_samples: float = 8.0,
     noise_only: bool = False,
     dt: float = 4.0,
     seed: int = 0,
@@ -115,7 +117,11 @@ def scintillator(
     pulse; ``undershoot``: the fraction of the area that returns below the
     baseline with constant ``undershoot_tau``; ``ringing``: a damped
     oscillation of that fraction of the height; ``drift``: the largest
-    baseline change over a record (ADC, a linear slope of random sign).
+    baseline change over a record (ADC, a linear slope of random sign);
+    ``noise_lf``: the RMS (ADC) of a low-frequency noise added to the white
+    one, white noise smoothed by a Gaussian of ``noise_lf_samples`` samples
+    (pick-up, a wandering baseline: its swings span tens of samples and its
+    successive differences are small; ``truth["noise"]`` is then the total RMS).
     ``baseline`` and ``polarity`` place the pulses; samples are clipped at 0
     and 2^14 - 1 (``truth["clipped"]``). ``baseline`` and ``baseline_rms``
     are left 0 for the chain to fill.
@@ -184,10 +190,28 @@ def scintillator(
                     _spe(sig[r], float(when[r]), spe_amp, spe_width, spe_tau)
     slope = drift * rng.uniform(-1.0, 1.0, n)[:, None] * np.arange(n_samples)[None, :] / n_samples
     sgn = -1.0 if polarity == "negative" else 1.0
-    wave = np.rint(baseline + slope + sgn * sig + rng.standard_normal((n, n_samples)) * sigma[:, None])
+    wave = np.rint(baseline + slope + sgn * sig + rng.standard_normal((n, n_samples)) * sigma[:, None]
+                   + _low_frequency(rng, n, n_samples, noise_lf, noise_lf_samples))
+    if noise_lf > 0:
+        truth["noise"] = np.sqrt(sigma**2 + float(noise_lf) ** 2)
     truth["clipped"] = ((wave <= 0) | (wave >= ADC_MAX)).any(axis=1)
     st["wave"] = np.clip(wave, 0, ADC_MAX).astype(np.int16)
     return st, truth
+
+
+def _low_frequency(rng: np.random.Generator, n: int, n_samples: int, rms: float, width: float) -> np.ndarray | float:
+    """``rms`` x unit-RMS white noise smoothed by a Gaussian of ``width`` samples (0 if ``rms`` is 0)."""
+    if rms <= 0 or n == 0:
+        return 0.0
+    w = max(float(width), 0.5)
+    half = int(np.ceil(3 * w))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) / w) ** 2)
+    k /= np.sqrt((k * k).sum())
+    raw = rng.standard_normal((n, n_samples + 2 * half))
+    out = np.zeros((n, n_samples))
+    for i, ki in enumerate(k):
+        out += ki * raw[:, i : i + n_samples]
+    return float(rms) * out
 
 
 def psd_figure_of_merit(psd: np.ndarray, particle: np.ndarray) -> float:
