@@ -3,7 +3,8 @@
 Each case runs a batch of 8 generated runs (``st_waveforms -> peaks -> slow``,
 ``slow`` sleeping per run) in a child process, signals it once some runs are
 done, and checks that the child exits within 2 s of the stages that were running
-finishing, that every run it had started was finished (none cut while
+finishing (4 s for Dask under SIGTERM to the group, whose nannies restart the
+killed workers first), that every run it had started was finished (none cut while
 computing), that no process of it is left, that the cache holds only whole
 entries, and that a second child running the same batch computes exactly the
 runs the first did not finish; and that nothing queued when the signal came
@@ -105,14 +106,18 @@ def test_signal_mid_batch(tmp_path, data_root, executor, sig, target):
     busy_until = max([sent] + [c.time for c in first] + [p.stat().st_mtime for p in cache.rglob("*.json")])
     print(f"{executor} {sig} to {target}: exit {exited - sent:.2f} s after the signal, "
           f"{exited - busy_until:.2f} s after the last stage ended")  # fmt: skip
-    assert exited - busy_until < SLACK, (
-        f"exited {exited - sent:.2f} s after the signal, {exited - busy_until:.2f} s after the last stage ended"
-    )
     # SIGTERM to the whole group also reaches the worker processes, whose default is to
     # die at once (the pools stop their workers with SIGTERM too): the runs they were
     # computing are cut, and a write cut half way leaves its temp file for the cache's
     # next write of that entry to remove. Committed entries are whole all the same.
     workers_killed = sig == "SIGTERM" and target == "group" and executor != "thread"
+    # Dask's nannies then start their workers again (1.5-2 s, measured) and its scheduler
+    # reschedules the cut runs on them before the cluster can close: 3.1-3.8 s from the
+    # signal on an idle machine, whether or not a rescheduled run got to its last stage
+    slack = SLACK + (2.0 if workers_killed and executor == "dask" else 0.0)
+    assert exited - busy_until < slack, (
+        f"exited {exited - sent:.2f} s after the signal, {exited - busy_until:.2f} s after the last stage ended"
+    )
     assert half_written(cache, temp_files=not workers_killed) == []
     done = finished_runs(cache, RUNS)
     started = {c.run_id for c in first if c.word == "start"}
