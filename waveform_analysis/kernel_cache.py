@@ -28,16 +28,11 @@ def _stamp(modules: Iterable[str]) -> str:
     """One line per used module: its name, modification time (ns) and size."""
     lines = []
     for name in sorted(modules):
-        path = getattr(sys.modules.get(name), "__file__", None)
-        if path is None:
-            lines.append(f"{name} ?")
-            continue
         try:
-            st = os.stat(path)
-        except OSError:
+            st = os.stat(sys.modules[name].__file__)
+            lines.append(f"{name} {st.st_mtime_ns} {st.st_size}")
+        except (KeyError, AttributeError, TypeError, OSError):  # not imported, no file
             lines.append(f"{name} ?")
-            continue
-        lines.append(f"{name} {st.st_mtime_ns} {st.st_size}")
     return "\n".join(lines) + "\n"
 
 

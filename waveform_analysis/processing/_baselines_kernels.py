@@ -175,6 +175,15 @@ def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _more_squares(row, p, a, b, mu, v):
+    """``v`` plus the squared deviations from ``mu`` of ``row[p + a:p + b]``, in order."""
+    for i in range(a, b):
+        d = _at(row, p + i) - mu
+        v += d * d
+    return v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
     """:func:`_two_windows` of two records (``[0, e)`` and ``[p, p + m)`` of each), their
     four squared-deviation sums interleaved over the samples all four windows have, each
@@ -197,18 +206,10 @@ def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
         v1 += d1 * d1
         v2 += d2 * d2
         v3 += d3 * d3
-    for i in range(both, e_a):
-        d0 = _at(row_a, i) - mu0
-        v0 += d0 * d0
-    for i in range(both, m_a):
-        d1 = _at(row_a, p_a + i) - mu1
-        v1 += d1 * d1
-    for i in range(both, e_b):
-        d2 = _at(row_b, i) - mu2
-        v2 += d2 * d2
-    for i in range(both, m_b):
-        d3 = _at(row_b, p_b + i) - mu3
-        v3 += d3 * d3
+    v0 = _more_squares(row_a, 0, both, e_a, mu0, v0)
+    v1 = _more_squares(row_a, p_a, both, m_a, mu1, v1)
+    v2 = _more_squares(row_b, 0, both, e_b, mu2, v2)
+    v3 = _more_squares(row_b, p_b, both, m_b, mu3, v3)
     return (mu0, np.sqrt(v0 / e_a), np.sqrt(v1 / m_a), mu2, np.sqrt(v2 / e_b),
             np.sqrt(v3 / m_b))
 

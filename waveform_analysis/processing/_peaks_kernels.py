@@ -24,6 +24,20 @@ def _clean(x):
     return x
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _key(board, channel, has_board, r):
+    """Record ``r``'s (board, channel) key as :func:`.rows.channel_keys` makes it (board 0
+    without ``has_board``), and its board."""
+    b = np.int64(board[r]) if has_board else np.int64(0)
+    return (b << 16) | (np.int64(channel[r]) & 0xFFFF), b
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _counted(x):
+    """``x`` where it is above 0 and finite, else 0: the RMS the channel noise counts."""
+    return x if x > 0.0 and x != np.inf else 0.0
+
+
 @numba.njit(cache=True, nogil=True)
 def record_columns(lo, hi, length, baseline, rms, has_rms, channel, board, has_board, time, dt,
                    o_len, o_bl, o_rms, o_keys, o_clean, o_chan, o_board, o_time, o_dt):
@@ -36,8 +50,7 @@ def record_columns(lo, hi, length, baseline, rms, has_rms, channel, board, has_b
     for r in range(lo, hi):
         o_len[r] = length[r]
         o_bl[r] = baseline[r]
-        b = np.int64(board[r]) if has_board else np.int64(0)
-        o_keys[r] = (b << 16) | (np.int64(channel[r]) & 0xFFFF)
+        o_keys[r], b = _key(board, channel, has_board, r)
         o_chan[r] = channel[r]
         o_board[r] = b
         o_time[r] = time[r]
@@ -45,7 +58,7 @@ def record_columns(lo, hi, length, baseline, rms, has_rms, channel, board, has_b
         if has_rms:
             x = np.float64(rms[r])
             o_rms[r] = _clean(x)
-            o_clean[r] = x if x > 0.0 and x != np.inf else 0.0
+            o_clean[r] = _counted(x)
         else:
             o_rms[r] = 0.0
             o_clean[r] = 0.0
@@ -57,18 +70,15 @@ def channel_columns(rms, channel, board, has_board, o_keys, o_clean):
     (board 0 without ``has_board``); ``o_clean``: ``rms`` as float64 where it is above 0
     and finite, else 0 (what the channel noise counts)."""
     for r in range(o_keys.size):
-        b = np.int64(board[r]) if has_board else np.int64(0)
-        o_keys[r] = (b << 16) | (np.int64(channel[r]) & 0xFFFF)
-        x = np.float64(rms[r])
-        o_clean[r] = x if x > 0.0 and x != np.inf else 0.0
+        o_keys[r] = _key(board, channel, has_board, r)[0]
+        o_clean[r] = _counted(np.float64(rms[r]))
 
 
 @numba.njit(cache=True, nogil=True)
 def key_column(channel, board, has_board, o_keys):
     """``o_keys``: :func:`channel_columns`' keys alone."""
     for r in range(o_keys.size):
-        b = np.int64(board[r]) if has_board else np.int64(0)
-        o_keys[r] = (b << 16) | (np.int64(channel[r]) & 0xFFFF)
+        o_keys[r] = _key(board, channel, has_board, r)[0]
 
 
 @numba.njit(cache=True, nogil=True)
