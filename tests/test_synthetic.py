@@ -193,3 +193,11 @@ def test_scintillator_low_frequency_noise():
     a, ta = scintillator(n=50, seed=3)
     b, tb = scintillator(n=50, seed=3, noise_lf=0.0)
     assert np.array_equal(a, b) and np.array_equal(ta, tb)
+
+
+@pytest.mark.parametrize("opts", [{"noise_lf": -1.0}, {"noise_lf": 5.0, "noise_lf_samples": 0.0}])
+def test_scintillator_low_frequency_noise_bad_options(opts):
+    from waveform_analysis.synthetic import scintillator
+
+    with pytest.raises(ConfigError, match="noise_lf"):
+        scintillator(n=5, **opts)

@@ -128,6 +128,9 @@ def scintillator(
     """
     if polarity not in ("negative", "positive"):
         raise ConfigError(f"polarity must be 'negative' or 'positive', got {polarity!r}")
+    if noise_lf < 0 or noise_lf_samples <= 0:
+        raise ConfigError(f"noise_lf must be >= 0 and noise_lf_samples > 0 (ADC, samples), got "
+                          f"{noise_lf}, {noise_lf_samples}")
     if n < 0 or n_samples < 8:
         raise ConfigError(f"n must be >= 0 and n_samples >= 8, got {n}, {n_samples}")
     rng = np.random.default_rng(seed)
