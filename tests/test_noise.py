@@ -63,3 +63,38 @@ def test_histogram_percentile_has_the_bits_of_the_sorting_one():
             assert fast.tobytes() == ref.tobytes(), q
     counts = np.bincount(inv)  # medians of both kinds: the middle value, the mean of two
     assert (counts % 2 == 0).any() and (counts % 2 == 1).any()
+
+
+def test_the_spread_of_successive_baselines_adds_to_the_windows_rms():
+    from waveform_analysis.processing.noise import MAD_GAP, baseline_spread
+
+    n = 1000
+    st = records(0, 1, np.full(n, 3.0))
+    st["baseline"] = np.where(np.arange(n) % 2, 1002.0, 1000.0)  # every gap is 2 ADC
+    expected = np.sqrt(9.0 + 2.0 * (2.0 / MAD_GAP) ** 2)
+    np.testing.assert_allclose(channel_noise(st), expected)
+    keys = record_channel_keys(st)
+    np.testing.assert_allclose(noise_from(keys, st["baseline_rms"], st["baseline"]), expected)
+    np.testing.assert_allclose(noise_from(keys, st["baseline_rms"]), 3.0)  # the windows alone
+    np.testing.assert_allclose(baseline_spread(keys, st["baseline"]), 2.0 / MAD_GAP)
+    # a slow drift over the run cancels out of the gaps
+    st["baseline"] = np.linspace(1000.0, 1100.0, n)
+    assert channel_noise(st)[0] < 3.01
+
+
+def test_gaps_are_taken_within_a_channel_and_a_long_run_is_sampled():
+    from waveform_analysis.processing.noise import MAD_GAP, baseline_spread
+
+    rng = np.random.default_rng(3)
+    n = 60_000  # > 4,096 gaps per channel: every k-th is taken
+    channel = np.tile([0, 1], n // 2)
+    base = np.where(channel == 0, 100.0, 5000.0) + rng.normal(0.0, np.where(channel == 0, 1.0, 4.0))
+    keys = channel_keys(np.zeros(n, np.int16), channel.astype(np.int16))
+    spread = baseline_spread(keys, base)
+    # interleaved channels: no gap between a 100 and a 5000; each near its own sigma
+    assert abs(spread[0] - 1.0) < 0.05 and abs(spread[1] - 4.0) < 0.2
+    full = [np.median(np.abs(np.diff(base[channel == c]))) / MAD_GAP for c in (0, 1)]
+    np.testing.assert_allclose(spread[:2], full, rtol=0.04)
+    # one record of a channel, or baselines that are not finite, give no gap: spread 0
+    assert baseline_spread(keys[:1], base[:1])[0] == 0.0
+    assert baseline_spread(keys[:4], np.array([np.nan, 1.0, np.nan, 1.0]))[0] == 0.0

@@ -302,3 +302,32 @@ def test_a_pulse_after_faint_slow_light_is_not_joined_as_a_fluctuation_of_it():
     second = _pulse(n, 350, 300.0, 3.0)
     assert np.mean(_counts(np.tile(first + second, (200, 1)), 3.0, 14) == 2) >= 0.95  # 0.14 before
     assert np.mean(_counts(np.tile(first, (200, 1)), 3.0, 15) == 1) >= 0.95
+
+
+def test_low_frequency_noise_is_no_flood_of_peaks():
+    # white noise smoothed over ~8 samples hardly moves inside a baseline window, so the
+    # windows' RMS (the old channel noise) saw 4 of its ~6 ADC: 249 false peaks per 1,000
+    # noise-only records of 800 samples. The spread of the windows' means sees the rest.
+    from waveform_analysis.processing import channel_noise
+    from waveform_analysis.synthetic import scintillator
+
+    st, truth = scintillator(n=2000, n_samples=800, noise=3.0, noise_lf=5.0, noise_only=True,
+                             seed=11)
+    set_baselines(st)
+    assert len(find_peaks(st)) <= 6  # <= 3 per 1,000 (0.5 measured over 25,000)
+    assert abs(np.median(channel_noise(st)) / np.hypot(3.0, 5.0) - 1.0) < 0.25
+
+
+def test_legend_channel_1_low_frequency_noise_is_no_pulse():
+    # no pulses (firmware energies 1-19), noise swinging +-50 ADC over tens of samples:
+    # 10 of its 15 records got peaks of 46-135 ADC, 2 of them above 10 x the channel noise
+    ev = _legend()
+    ch1 = ev[(ev["channel"] == 1) & ((ev["flags"] & 0x80) == 0)]
+    assert ch1["energy"].max() < 20
+    st = _records(ch1["wave"], dt=2, channel=1)
+    set_baselines(st, pretrigger=48, pre_gate=25)
+    peaks = find_peaks(st, polarity="positive")
+    assert len(np.unique(peaks["record_i"])) <= 2
+    from waveform_analysis.processing import channel_noise
+
+    assert not np.any(peaks["height"] >= 10 * channel_noise(st)[peaks["record_i"]])

@@ -32,8 +32,9 @@ class PeaksPlugin(Plugin):
     provides = "peaks"
     dtype = PEAKS_DTYPE
     depends_on = ("st_waveforms",)
-    version = "2.3.1"  # 2.2: one pulse one peak, per-record noise guard; 2.3: position on the
-    # 3-sample average; 2.3.1: saturation at each board's ADC limit
+    version = "2.4.0"  # 2.2: one pulse one peak, per-record noise guard; 2.3: position on the
+    # 3-sample average; 2.3.1: saturation at each board's ADC limit; 2.4: the channel noise
+    # counts the spread of the baselines
     chunked = True
     options = {
         "threshold": Option(
@@ -45,7 +46,8 @@ class PeaksPlugin(Plugin):
         "threshold_sigma": Option(
             default=HIT_DEFAULTS.threshold_sigma,
             type=float,
-            help="A hit starts above this many times the channel's noise (median baseline_rms)",
+            help="A hit starts above this many times the channel's noise (the windows' RMS and"
+            " the baselines' spread)",
         ),
         "release_sigma": Option(
             default=HIT_DEFAULTS.release_sigma,
@@ -156,8 +158,9 @@ class PeaksPlugin(Plugin):
         if chunks.n_records and "board" in names:
             warn_absent(context.config, run_id, **chunks.fields("board", "channel"))
         if chunks.n_records and "baseline_rms" in names:
-            f = chunks.fields("board", "channel", "baseline_rms")
-            noise = noise_from(channel_keys(f["board"], f["channel"]), f["baseline_rms"])
+            f = chunks.fields("board", "channel", "baseline_rms", "baseline")
+            noise = noise_from(channel_keys(f["board"], f["channel"]), f["baseline_rms"],
+                               f["baseline"])
         else:  # as channel_noise: no baseline_rms, no noise
             noise = np.zeros(chunks.n_records, np.float64)
         return self.each_chunk(

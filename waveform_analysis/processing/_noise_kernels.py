@@ -8,11 +8,20 @@ import numba
 import numpy as np
 
 _BINS = 1 << 15  # bins of a group's histogram
+_MOST = 4096  # gaps per group a channel's baseline spread is the median of
 
 
 @numba.njit(cache=True, nogil=True)
 def _sorted_percentile(inv, values, n_groups, q, out):
     """:func:`group_percentile` by a counting sort on the group and numba's selection."""
+    stat = _sorted_stats(inv, values, n_groups, q)
+    for i in range(inv.size):
+        out[i] = stat[inv[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_stats(inv, values, n_groups, q):
+    """:func:`group_stats` by a counting sort on the group and numba's selection."""
     counts = np.zeros(n_groups + 1, np.int64)
     for i in range(inv.size):
         counts[inv[i] + 1] += 1
@@ -28,8 +37,7 @@ def _sorted_percentile(inv, values, n_groups, q, out):
             part = buf[starts[g]:starts[g + 1]]
             # the median by selection (no sort) is the common call
             stat[g] = np.median(part) if q == 50.0 else np.percentile(part, q)
-    for i in range(inv.size):
-        out[i] = stat[inv[i]]
+    return stat
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,9 +60,77 @@ def _ranks(n, q):
 
 
 @numba.njit(cache=True, nogil=True)
+def successive_gaps(inv, baseline, n_groups, most, gaps, gap_inv):
+    """``|baseline[i] - baseline[j]|`` for records ``i`` and the record ``j`` of their group
+    before them (finite baselines only) into ``gaps``, the group into ``gap_inv``; returns
+    how many. A slow drift cancels out of these, the noise of the baselines does not. Of a
+    group with more than ``most`` records, every ``ceil(count / most)``-th record's gap is
+    taken: a median needs no more, and the buffers stay small."""
+    counts = np.zeros(n_groups, np.int64)
+    for i in range(inv.size):
+        counts[inv[i]] += 1
+    step = np.empty(n_groups, np.int64)
+    for g in range(n_groups):
+        step[g] = max(1, (counts[g] + most - 1) // most)
+    due = np.zeros(n_groups, np.int64)  # gaps of the group to pass before one is taken
+    prev = np.full(n_groups, np.nan)
+    k = 0
+    for i in range(inv.size):
+        g = inv[i]
+        b = baseline[i]
+        if not np.isfinite(b):
+            continue
+        p = prev[g]
+        prev[g] = b
+        if np.isfinite(p):
+            if due[g] == 0:  # a countdown, not a division per record
+                gaps[k] = abs(b - p)
+                gap_inv[k] = g
+                k += 1
+                due[g] = step[g]
+            due[g] -= 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
 def group_percentile(inv, values, n_groups, q, out):
-    """``out[i]``: the ``q``-th percentile of ``values`` over the records of group ``inv[i]``,
-    as numba's ``np.median`` (``q`` 50) or ``np.percentile`` of the group gives it.
+    """``out[i]``: the ``q``-th percentile of ``values`` over the records of group ``inv[i]``
+    (:func:`group_stats`)."""
+    stat = group_stats(inv, values, n_groups, q)
+    for i in range(inv.size):
+        out[i] = stat[inv[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def gap_medians(inv, baseline, n_groups):
+    """Per group, the median of :func:`successive_gaps` (at most ``_MOST`` of them, spread
+    over the group; 0 for a group without one)."""
+    m = min(inv.size, n_groups * (_MOST + 1))
+    gaps = np.empty(m)
+    gap_inv = np.empty(m, np.int64)
+    k = successive_gaps(inv, baseline, n_groups, _MOST, gaps, gap_inv)
+    return group_stats(gap_inv[:k], gaps[:k], n_groups, 50.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_noise_of(inv, rms, baseline, n_groups, mad_gap, out):
+    """``out[i]``: ``sqrt(m^2 + 2 s^2)`` of group ``inv[i]``, ``m`` the median ``rms`` and ``s``
+    its :func:`gap_medians` / ``mad_gap``:
+    :func:`waveform_analysis.processing.noise.channel_noise` in one call."""
+    inside = group_stats(inv, rms, n_groups, 50.0)
+    spread = gap_medians(inv, baseline, n_groups)
+    for g in range(n_groups):
+        s = spread[g] / mad_gap
+        spread[g] = np.sqrt(inside[g] * inside[g] + 2.0 * s * s)
+    for i in range(inv.size):
+        out[i] = spread[inv[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def group_stats(inv, values, n_groups, q):
+    """Per group ``g``, the ``q``-th percentile of ``values`` over the records of group ``g``
+    (``inv[i] == g``; 0 for a group without one), as numba's ``np.median`` (``q`` 50) or
+    ``np.percentile`` of the group gives it.
 
     Values that are all finite and >= +0.0 (an RMS) order as their bits do, so the two
     order statistics the percentile combines are found by a histogram of their bits per
@@ -75,8 +151,7 @@ def group_percentile(inv, values, n_groups, q, out):
             hi_bits = max(hi_bits, bits[i])
         plain = hi_bits < np.uint64(0x7FF0000000000000)  # none negative, -0.0, inf or NaN
     if not plain:
-        _sorted_percentile(inv, values, n_groups, q, out)
-        return
+        return _sorted_stats(inv, values, n_groups, q)
     # the bin: the bits above ``shift`` less the lowest value's; as narrow as the values'
     # span allows, so that the bins of the two order statistics hold few values
     shift = np.uint64(32)
@@ -102,8 +177,7 @@ def group_percentile(inv, values, n_groups, q, out):
             continue
         k1[g], k2[g], weight[g] = _ranks(counts[g], q)
         if k2[g] >= counts[g]:  # a q so near 100 that the rank rounds to the last value
-            _sorted_percentile(inv, values, n_groups, q, out)
-            return
+            return _sorted_stats(inv, values, n_groups, q)
         seen = np.int64(0)
         b = 0
         while seen + hist[g * _BINS + b] <= k1[g]:
@@ -145,5 +219,4 @@ def group_percentile(inv, values, n_groups, q, out):
             stat[g] = lower
         else:
             stat[g] = lower * (1 - weight[g]) + upper * weight[g]
-    for i in range(n):
-        out[i] = stat[inv[i]]
+    return stat

@@ -21,8 +21,8 @@ average within a few noise sigma of the average's maximum.
 Records are split across threads (the kernel releases the GIL).
 docs/physics.md has the reasons and the measurements.
 
-The noise is the run's per-channel median ``baseline_rms``
-(:mod:`.noise`); baselines come from :mod:`.baselines`, whose public
+The noise is the run's per-channel median ``baseline_rms`` with the spread
+of the baselines (:mod:`.noise`); baselines come from :mod:`.baselines`, whose public
 functions this module also exports under their documented path
 (``processing.hits.set_baselines``, ``compute_baselines``). Importing this
 module does not import numba: the ``peaks`` plugin declares its options from
@@ -47,7 +47,7 @@ from .baselines import (
     recheck_levels,
     set_baselines,
 )
-from .noise import channel_noise, noise_from, per_channel_stat
+from .noise import channel_noise, noise_from, noise_of
 from .rows import channel_keys, flat_rows
 
 __all__ = [
@@ -190,7 +190,8 @@ def find_peaks(
     """Peaks of every record of ``st_waveforms`` as ``PEAKS_DTYPE``.
 
     ``noise`` is the record's (board, channel) noise, :func:`channel_noise`
-    (0 where ``baseline_rms`` is 0 or missing); pass it, one value per
+    (the median ``baseline_rms`` with the spread of the baselines; 0 where
+    ``baseline_rms`` is 0 or missing); pass it, one value per
     record, when ``st_waveforms`` is a slice of a run whose noise was
     measured over all of it. Each record's noise is then raised to its own,
     never below it: ``max(channel, 1.17 x own)``, ``own`` the lower of its
@@ -282,7 +283,7 @@ def find_peaks(
     length, baseline, rec_rms, keys, clean, chan, board, time, dt = _columns(st_waveforms)
     if noise is None:
         # channel_noise: no baseline_rms, no noise
-        noise = per_channel_stat(keys, clean) if "baseline_rms" in names else np.zeros(n)
+        noise = noise_of(keys, clean, baseline) if "baseline_rms" in names else np.zeros(n)
     else:
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n,):

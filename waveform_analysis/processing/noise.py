@@ -1,40 +1,94 @@
-"""Per-channel noise: the median ``baseline_rms`` of each (board, channel) over a run.
+"""Per-channel noise: what a sample's distance from its record's baseline scatters by.
 
-The median over the records makes one record with a pulse in its baseline
-window (a large RMS) no matter. :func:`per_channel_stat` is the percentile
-per channel that the baselines' re-check uses too.
+Two parts per (board, channel) over a run: the median ``baseline_rms`` (the
+scatter inside a baseline window; the median makes one record with a pulse
+in its window no matter) and the scatter of the windows' means, from the
+median gap between successive records' baselines (a slow drift cancels out
+of a gap, the noise does not; the median makes a few records on an earlier
+pulse's tail no matter). A sample differs from its record's baseline by the
+first and by the baseline's own error, the second, so the noise is
+``sqrt(rms^2 + 2 spread^2)``. For white noise the spread is ``rms /
+sqrt(window)`` and adds ~1 % for a 40-sample window; noise whose power is at
+low frequencies hardly moves inside a window but moves the windows' means,
+and only the second part sees it (docs/physics.md, "Noise").
+:func:`per_channel_stat` is the percentile per channel that the baselines'
+re-check uses too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["channel_noise", "noise_from", "per_channel_stat"]
+__all__ = ["MAD_GAP", "baseline_spread", "channel_noise", "noise_from", "noise_of",
+           "per_channel_stat"]
+
+# the median |gap| between two independent normal values of standard deviation s is this x s
+MAD_GAP = float(np.sqrt(2.0) * 0.6744897501960817)
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each record's group index (0..n_groups-1) from its channel key, and the group count."""
+    k0 = int(keys.min())
+    span = int(keys.max()) - k0
+    if span < 1 << 16:  # the usual case: one board, a few channels; no sort needed
+        return np.ascontiguousarray(keys - k0, dtype=np.int64), span + 1
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return np.ascontiguousarray(inv, dtype=np.int64), int(uniq.size)
+
+
+def _percentile(inv: np.ndarray, n_groups: int, values: np.ndarray, q: float) -> np.ndarray:
+    from ._noise_kernels import group_percentile
+
+    out = np.empty(values.size, np.float64)
+    group_percentile(inv, np.ascontiguousarray(values, dtype=np.float64), n_groups, float(q), out)
+    return out
 
 
 def per_channel_stat(keys: np.ndarray, values: np.ndarray, q: float = 50.0) -> np.ndarray:
     """For each record, the ``q``-th percentile of ``values`` over the records with its key."""
-    from ._noise_kernels import group_percentile
+    inv, n_groups = _groups(keys)
+    return _percentile(inv, n_groups, values, q)
 
-    out = np.empty(values.size, np.float64)
-    k0 = int(keys.min())
-    span = int(keys.max()) - k0
-    if span < 1 << 16:  # the usual case: one board, a few channels; no sort needed
-        inv = keys - k0
-        n_groups = span + 1
-    else:
-        uniq, inv = np.unique(keys, return_inverse=True)
-        n_groups = uniq.size
-    group_percentile(np.ascontiguousarray(inv, dtype=np.int64),
-                     np.ascontiguousarray(values, dtype=np.float64), n_groups, float(q), out)
+
+def _spread(inv: np.ndarray, n_groups: int, baseline: np.ndarray) -> np.ndarray:
+    """Per record, its group's spread of baselines (0 for a group of one record)."""
+    from ._noise_kernels import gap_medians
+
+    per_group = gap_medians(inv, np.ascontiguousarray(baseline, dtype=np.float64), n_groups)
+    return (per_group / MAD_GAP)[inv]
+
+
+def baseline_spread(keys: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """Per record, the standard deviation of its (board, channel)'s baselines about their
+    slow course: the median gap between successive records' baselines / 0.954 [ADC] (of at
+    most 4,096 gaps per channel, every k-th of a longer run)."""
+    if baseline.size == 0:
+        return np.zeros(0, np.float64)
+    inv, n_groups = _groups(keys)
+    return _spread(inv, n_groups, baseline)
+
+
+def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
+    """:func:`noise_from` of an ``rms`` already cleaned (float64, every value finite, >= 0)."""
+    inv, n_groups = _groups(keys)
+    if baseline is None:
+        return _percentile(inv, n_groups, rms, 50.0)
+    from ._noise_kernels import channel_noise_of
+
+    out = np.empty(inv.size, np.float64)
+    channel_noise_of(inv, np.ascontiguousarray(rms, dtype=np.float64),
+                     np.ascontiguousarray(baseline, dtype=np.float64), n_groups, MAD_GAP, out)
     return out
 
 
 def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
-    """Per record, the noise of its (board, channel): the median ``baseline_rms`` [ADC].
+    """Per record, the noise of its (board, channel) [ADC]: ``sqrt(rms^2 + 2 spread^2)``,
+    ``rms`` the median ``baseline_rms`` and ``spread`` :func:`baseline_spread` of the records'
+    ``baseline`` (the module's docstring says why).
 
     Records without a ``baseline_rms`` field, or with values that are not
-    finite, count as 0.
+    finite, count as 0 in the median; without a ``baseline`` field the noise is the median
+    alone.
     """
     n = len(st_waveforms)
     names = st_waveforms.dtype.names or ()
@@ -47,14 +101,16 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     board = st_waveforms["board"] if "board" in names else st_waveforms["channel"]
     channel_columns(st_waveforms["baseline_rms"], st_waveforms["channel"], board, "board" in names,
                     keys, rms)
-    return per_channel_stat(keys, rms)
+    return noise_of(keys, rms, st_waveforms["baseline"] if "baseline" in names else None)
 
 
-def noise_from(keys: np.ndarray, baseline_rms: np.ndarray) -> np.ndarray:
-    """:func:`channel_noise` from the records' channel ``keys`` and ``baseline_rms`` alone."""
+def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,
+               baseline: np.ndarray | None = None) -> np.ndarray:
+    """:func:`channel_noise` from the records' channel ``keys``, ``baseline_rms`` and
+    ``baseline`` alone (without ``baseline``: the median ``baseline_rms`` alone)."""
     if baseline_rms.size == 0:
         return np.zeros(0, np.float64)
     rms = np.asarray(baseline_rms, dtype=np.float64)
     rms = np.where(rms > 0, rms, 0.0)  # NaN compares false
     rms[rms == np.inf] = 0.0
-    return per_channel_stat(keys, rms)
+    return noise_of(keys, rms, baseline)

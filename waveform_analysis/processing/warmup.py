@@ -58,7 +58,7 @@ def _processing() -> None:
     # as a read-only array; a scalar would be a writable one: another signature
     n = len(st)
     peaks = find_peaks(st, threshold=np.full(n, HIT_DEFAULTS.threshold), polarity=np.full(n, "negative"),
-                       noise=noise_from(keys, st["baseline_rms"]))
+                       noise=noise_from(keys, st["baseline_rms"], st["baseline"]))
     basic_features(st, peaks, window=(0, _N_SAMPLES))
     group_events(peaks, 100)
 
