@@ -91,3 +91,33 @@ def test_short_records_empty_runs_and_bad_settings():
     assert b.size == r.size == c.size == 0
     with pytest.raises(ConfigError, match="baseline_samples"):
         baseline_stats(st, 0)
+
+
+def _phases(st):
+    """The three phases of baseline_stats, keeping the windows' ends before and after."""
+    from waveform_analysis.processing.baselines import walk_floor, window_caps
+
+    mean, rms, last, ends = end_window_stats(st)
+    keys = record_channel_keys(st)
+    low = recheck_levels(keys, rms, last)
+    floor = walk_floor(keys, rms, mean)
+    first = ends.copy()
+    finish_baselines(st, None, mean, rms, low, ends, floor, window_caps(st))
+    return first, ends, floor, mean
+
+
+def test_windows_cut_by_a_slow_swing_of_the_noise_are_walked_again():
+    # noise with power at low frequencies: the walk's successive differences see 3 of its
+    # ~6 ADC, and a swing ends 12 % of the windows early; the channel's noise (the spread of
+    # its baselines) sees it, and walking those windows again with it keeps them whole
+    from waveform_analysis.synthetic import scintillator
+
+    st, _ = scintillator(n=1500, n_samples=400, noise=3.0, noise_lf=5.0, noise_only=True, seed=2)
+    first, ends, floor, mean = _phases(st)
+    assert np.all(floor > 0) and np.all(ends >= first)
+    assert np.mean(first < 40) > 0.08 and np.mean(ends < 40) < 0.02
+    np.testing.assert_array_equal(baseline_stats(st)[0], mean)  # the one-call path is the same
+    # white noise: the first walk stands, record for record
+    st, _ = scintillator(n=1500, n_samples=400, noise=3.0, noise_only=True, seed=2)
+    first, ends, floor, _ = _phases(st)
+    assert np.all(floor == 0) and np.array_equal(ends, first)

@@ -64,24 +64,26 @@ class _EndWindows:
 
     def __init__(self, info, mode: str, samples) -> None:
         self.info, self.mode, self.samples = info, mode, samples
-        self.mean = self.rms = self.last = self.ends = self.nb = None
+        self.mean = self.rms = self.last = self.ends = self.caps = self.nb = None
 
     def begin(self, n_rows: int) -> None:
         self.mean = np.zeros(n_rows, np.float64)
         self.rms = np.zeros(n_rows, np.float64)
         self.last = np.zeros(n_rows, np.float64)
         self.ends = np.zeros(n_rows, np.int64)
+        self.caps = np.zeros(n_rows, np.int64)
         self.nb = np.zeros(n_rows, np.int32)
 
     def block(self, records: np.ndarray, rows: slice) -> None:
-        from ..processing.baselines import end_window_stats
+        from ..processing.baselines import end_window_stats, window_caps
 
         nb = self.samples(records)
         self.nb[rows] = nb
-        outs = (self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows])
+        outs = (self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows], self.caps[rows])
         for info, sel in self.info.by_board(records["board"]):  # each board's pre-trigger
             part, size = (records, nb) if sel is None else (records[sel], nb[sel])
-            got = end_window_stats(part, **baseline_window_for(info, size, self.mode))
+            kw = baseline_window_for(info, size, self.mode)
+            got = (*end_window_stats(part, **kw), window_caps(part, **kw))
             for o, g in zip(outs, got, strict=True):
                 o[slice(None) if sel is None else sel] = g
 
@@ -122,7 +124,8 @@ class StWaveformsPlugin(Plugin):
     provides = "st_waveforms"
     dtype = st_waveforms_dtype(1)  # the samples per record are the run's
     depends_on = ("raw_files",)
-    version = "2.1.0"  # 2.1: the baseline window ends before the trigger and first pulse
+    version = "2.2.0"  # 2.1: the baseline window ends before the trigger and first pulse;
+    # 2.2: windows cut by a slow swing of low-frequency noise are walked again
     options = {
         "baseline_samples": Option(
             default=40,
@@ -166,7 +169,7 @@ class StWaveformsPlugin(Plugin):
         from ..core.memory import trim_memory
         from ..daq.base import check_has_waveforms, read_run
         from ..daq.staging import RecordStaging
-        from ..processing.baselines import finish_baselines, recheck_levels
+        from ..processing.baselines import finish_baselines, recheck_levels, walk_floor
         from ..processing.rows import channel_keys
 
         (chunk,) = chunks
@@ -186,11 +189,15 @@ class StWaveformsPlugin(Plugin):
             # so that no whole-run copy in time order is made; only valid rows count
             kept = None if order.size == staging.n_rows else np.flatnonzero(staging.valid)
             keys = channel_keys(staging.board, staging.channel)
+            # the noise a cut window is walked again with, from the channel's spread of
+            # baselines: in file order, as successive records of a channel mostly are
             if kept is None:
                 low = recheck_levels(keys, ends.rms, ends.last)
+                noise = walk_floor(keys, ends.rms, ends.mean)
             else:
-                low = np.zeros(staging.n_rows)
+                low, noise = np.zeros(staging.n_rows), np.zeros(staging.n_rows)
                 low[kept] = recheck_levels(keys[kept], ends.rms[kept], ends.last[kept])
+                noise[kept] = walk_floor(keys[kept], ends.rms[kept], ends.mean[kept])
             del keys, kept
             staging.drop_keys()  # what sorting needed is no longer needed
             ends.last = None
@@ -201,7 +208,7 @@ class StWaveformsPlugin(Plugin):
                 rms = ends.rms[rows]
                 baseline = ends.mean[rows]
                 finish_baselines(records, ends.fixed(rows), baseline, rms, low[rows],
-                                 ends.ends[rows])
+                                 ends.ends[rows], noise[rows], ends.caps[rows])
                 records["baseline"] = baseline
                 if "baseline_rms" in records.dtype.names:
                     records["baseline_rms"] = rms

@@ -36,13 +36,14 @@ def _window(row, p, m):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
+def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j, sd_floor):
     """One past the last baseline sample of ``row``: before its first pulse, at most ``cap``.
 
     The samples are walked with the running mean of those before and a noise
     from successive differences (over at least the first ``ahead`` samples, so
     an early pulse is judged against more than a handful of them; a slow rise
-    adds little to differences). A pulse starts at the first sample more than
+    adds little to differences), never below ``sd_floor`` (0 in the first phase; the
+    channel's noise when a cut window is walked again, :func:`rewalk`). A pulse starts at the first sample more than
     ``max(floor, k x noise)`` from the running mean whose mean with the next
     two is beyond 0.6 x that level too (3 sigma of a 3-sample mean: a single
     noise spike is not a pulse). The window ends ``margin`` samples before it
@@ -90,7 +91,7 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
                     upto += 1
                 x = float(xi)
                 mu = s / j
-                sd = np.sqrt(d2 / (2.0 * (max(j, ahead) - 1)))
+                sd = max(np.sqrt(d2 / (2.0 * (max(j, ahead) - 1))), sd_floor)
                 lim = max(floor, k * sd)
                 if abs(x - mu) > lim:
                     x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
@@ -99,6 +100,15 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j):
             s += xi
             j += 1
     return min(cap, L)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fill_near(near_j, floor, ns):
+    """:func:`_quiet_end`'s table: ``near_j[j]`` the floor of ``(floor - 1e-6) j`` (|x - s / j|
+    <= floor with the rounding of x - s / j included)."""
+    near = floor - 1e-6
+    for j in range(min(near_j.size, ns)):
+        near_j[j] = np.int64(np.floor(near * j))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -138,9 +148,7 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
     cut to the quiet stretch before the record's first pulse
     (:func:`_quiet_end`; ``near_j``: scratch of ``ns`` int64) and updated in place.
     """
-    near = floor - 1e-6  # |x - s / j| <= floor with the rounding of x - s / j included
-    for j in range(min(near_j.size, ns)):
-        near_j[j] = np.int64(np.floor(near * j))
+    _fill_near(near_j, floor, ns)
     # two records at a time: their four RMS sums are independent float chains, which
     # overlap (one record's two wait on the latency of each addition)
     n = length.size
@@ -169,7 +177,7 @@ def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor
     L = min(max(np.int64(length[r]), 1), ns)
     e = min(max(ends[r], 1), L)
     if derive and L > 3:
-        e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j)
+        e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j, 0.0)
     ends[r] = e
     return row, e, L
 
@@ -212,6 +220,33 @@ def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
     v3 = _more_squares(row_b, p_b, both, m_b, mu3, v3)
     return (mu0, np.sqrt(v0 / e_a), np.sqrt(v1 / m_a), mu2, np.sqrt(v2 / e_b),
             np.sqrt(v3 / m_b))
+
+
+@numba.njit(cache=True, nogil=True)
+def rewalk(flat, stride, offset, ns, length, rows, caps, sd_floor, margin, k, floor, min_window,
+           ahead, ends, mean, rms):
+    """Walk again the windows the first phase cut before their cap (``rows``), the noise
+    floored at each record's channel noise ``sd_floor``; where the window now ends later,
+    ``ends``, ``mean`` and ``rms`` (:func:`_window`'s) are updated in place.
+
+    Successive differences see little of a slow swing, so noise whose power is at low
+    frequencies passes the first walk's level; its channel's noise (which counts the
+    spread of the baselines) does not. A window never ends earlier than before."""
+    near_j = np.empty(ns, np.int64)
+    _fill_near(near_j, floor, ns)
+    for i in range(rows.size):
+        r = rows[i]
+        r0 = offset + r * stride
+        row = flat[r0 : r0 + ns]
+        L = min(max(np.int64(length[r]), 1), ns)
+        cap = min(max(caps[r], 1), L)
+        if L <= 3 or ends[r] >= cap:
+            continue
+        e = _quiet_end(row, L, cap, margin, k, floor, min(min_window, cap), ahead, near_j,
+                       sd_floor[r])
+        if e > ends[r]:
+            ends[r] = e
+            mean[r], rms[r] = _window(row, 0, e)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

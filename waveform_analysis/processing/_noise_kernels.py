@@ -113,17 +113,36 @@ def gap_medians(inv, baseline, n_groups):
 
 
 @numba.njit(cache=True, nogil=True)
-def channel_noise_of(inv, rms, baseline, n_groups, mad_gap, out):
-    """``out[i]``: ``sqrt(m^2 + 2 s^2)`` of group ``inv[i]``, ``m`` the median ``rms`` and ``s``
-    its :func:`gap_medians` / ``mad_gap``:
-    :func:`waveform_analysis.processing.noise.channel_noise` in one call."""
+def _group_noise(inv, rms, baseline, n_groups, mad_gap):
+    """Per group: the median ``rms`` ``m`` and ``sqrt(m^2 + 2 s^2)``, ``s`` its
+    :func:`gap_medians` / ``mad_gap``."""
     inside = group_stats(inv, rms, n_groups, 50.0)
-    spread = gap_medians(inv, baseline, n_groups)
+    noise = gap_medians(inv, baseline, n_groups)
     for g in range(n_groups):
-        s = spread[g] / mad_gap
-        spread[g] = np.sqrt(inside[g] * inside[g] + 2.0 * s * s)
+        s = noise[g] / mad_gap
+        noise[g] = np.sqrt(inside[g] * inside[g] + 2.0 * s * s)
+    return inside, noise
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_noise_of(inv, rms, baseline, n_groups, mad_gap, out):
+    """``out[i]``: the noise of group ``inv[i]`` (:func:`_group_noise`):
+    :func:`waveform_analysis.processing.noise.channel_noise` in one call."""
+    noise = _group_noise(inv, rms, baseline, n_groups, mad_gap)[1]
     for i in range(inv.size):
-        out[i] = spread[inv[i]]
+        out[i] = noise[inv[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def walk_floor_of(inv, rms, baseline, n_groups, mad_gap, swing, out):
+    """``out[i]``: the noise of group ``inv[i]`` where it is above ``swing`` x the group's
+    median ``rms``, else 0 (:func:`waveform_analysis.processing.baselines.walk_floor`)."""
+    inside, noise = _group_noise(inv, rms, baseline, n_groups, mad_gap)
+    for g in range(n_groups):
+        if not noise[g] > swing * inside[g]:
+            noise[g] = 0.0
+    for i in range(inv.size):
+        out[i] = noise[inv[i]]
 
 
 @numba.njit(cache=True, nogil=True)

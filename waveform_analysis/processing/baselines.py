@@ -8,7 +8,10 @@ stretch before the first crossing). ``baseline_samples`` overrides all of
 it with a fixed window. A record whose window is far noisier than, or
 sloping away from the level of, its own quiet windows holds a pulse there;
 its baseline is taken from those quiet windows instead (``baseline_rms``
-still reports the window, so the record stays visible). The work comes in
+still reports the window, so the record stays visible). On a channel whose
+noise has its power at low frequencies (:func:`walk_floor`), the windows the
+data cut are walked again with the channel's noise, which sees the slow
+swings the first walk took for a pulse's rise. The work comes in
 three phases (:func:`end_window_stats` per record, :func:`recheck_levels`
 over the run, :func:`finish_baselines` per record), so that a run read in
 blocks computes them block by block.
@@ -20,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..parallel import row_parts, thread_map
-from .noise import per_channel_stat
+from .noise import noise_from, per_channel_stat
 from .rows import flat_rows, record_channel_keys
 
 __all__ = [
@@ -31,6 +34,8 @@ __all__ = [
     "finish_baselines",
     "recheck_levels",
     "set_baselines",
+    "walk_floor",
+    "window_caps",
     "window_ends",
 ]
 
@@ -67,6 +72,21 @@ def window_ends(
         return np.full(n_records, min(end, top), np.int64), True
     _check_window(cap)
     return _per_record(cap, n_records, top), True
+
+
+def window_caps(
+    st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None = None,
+    pretrigger: int | None = None, pre_gate: int | None = None,
+    cap: int | np.ndarray = BASELINE_CAP,
+) -> np.ndarray:
+    """Per record, where its baseline window would end if no pulse cut it (the arguments of
+    :func:`end_window_stats`): a window ending before it was cut by the data, one that the
+    third phase may walk again with its channel's noise (:func:`finish_baselines`)."""
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    groups = _window_groups(baseline_samples, len(st_waveforms))
+    if len(groups) > 1:  # fixed windows of several sizes: never cut
+        return _per_record(baseline_samples, len(st_waveforms), max(ns, 1))
+    return window_ends(len(st_waveforms), ns, groups[0][0], pretrigger, pre_gate, cap)[0]
 
 
 def _check_window(value: int | np.ndarray) -> None:
@@ -117,8 +137,11 @@ def baseline_stats(
         return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
     mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
                                              cap)
-    low = recheck_levels(record_channel_keys(st_waveforms), rms, last)
-    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends)
+    keys = record_channel_keys(st_waveforms)
+    low = recheck_levels(keys, rms, last)
+    caps = window_caps(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)
+    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends,
+                                    walk_floor(keys, rms, mean), caps)
     return mean, rms.astype(np.float32), contaminated
 
 
@@ -180,17 +203,42 @@ def recheck_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray) -> np.nd
     return np.minimum(last, per_channel_stat(keys, rms, 25.0))
 
 
+SWING = 1.5  # a channel noise this x its median window RMS: the windows miss its noise
+
+
+def walk_floor(keys: np.ndarray, rms: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per record, the noise a window the data cut is walked again with (:func:`finish_baselines`):
+    its channel's noise (:func:`.noise.noise_from` of the first phase's ``rms`` and
+    ``mean``) where that is above 1.5 x the channel's median window RMS, else 0 (no second
+    walk).
+
+    Above it, the windows' means scatter by more than 0.79 x their RMS: more than a
+    window of even 4 white samples lets them (0.5 x), so the noise has power at low
+    frequencies that the walk's successive differences do not see. Below it the first
+    walk stands, and white-noise channels keep their windows as they were."""
+    if rms.size == 0:
+        return np.zeros(0, np.float64)
+    return noise_from(keys, rms, mean, SWING)
+
+
 def finish_baselines(
     st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None, mean: np.ndarray, rms: np.ndarray,
-    low: np.ndarray, ends: np.ndarray | None = None,
+    low: np.ndarray, ends: np.ndarray | None = None, noise: np.ndarray | None = None,
+    caps: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-judge the records whose window ``rms`` is above ``1.25 x low``; ``mean`` is
     updated in place for those with a pulse there. Returns the ``contaminated`` mask.
 
     ``ends`` are the windows' ends :func:`end_window_stats` gave (default:
-    ``baseline_samples`` for every record; one, or one per record). The last phase of
+    ``baseline_samples`` for every record; one, or one per record). With ``noise``
+    (:func:`walk_floor`) and ``caps`` (:func:`window_caps`), the windows the data cut before
+    their cap are first walked again with the noise floored at ``noise`` where it is above
+    0: a slow swing of the noise that passed for a pulse's rise no longer shortens them
+    (``ends``, ``mean`` and ``rms`` updated in place; ``ends`` must then be int64). The last phase of
     :func:`baseline_stats`; per record, so it runs on any slice of a run once
-    :func:`recheck_levels` has seen all of it."""
+    :func:`recheck_levels` and the noise have seen all of it."""
+    if noise is not None and caps is not None and ends is not None:
+        _rewalk(st_waveforms, ends, caps, noise, mean, rms)
     n = len(st_waveforms)
     contaminated = np.zeros(n, np.bool_)
     rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
@@ -214,6 +262,25 @@ def finish_baselines(
 
             thread_map(part, row_parts(todo.size, 500))
     return contaminated
+
+
+def _rewalk(st_waveforms: np.ndarray, ends: np.ndarray, caps: np.ndarray, noise: np.ndarray,
+            mean: np.ndarray, rms: np.ndarray) -> None:
+    """:func:`finish_baselines`' second walk of the windows cut before their cap."""
+    if ends.dtype != np.int64 or not ends.flags.writeable:
+        raise TypeError("ends must be a writable int64 array: the walked windows' ends are stored in it")
+    rows = np.flatnonzero((ends < caps) & (noise > 0)).astype(np.int64)
+    if rows.size == 0:
+        return
+    from ._baselines_kernels import rewalk
+
+    flat, stride, offset = flat_rows(st_waveforms)
+    ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
+    caps = np.ascontiguousarray(caps, dtype=np.int64)
+    noise = np.ascontiguousarray(noise, dtype=np.float64)
+    thread_map(lambda b: rewalk(flat, stride, offset, ns, st_waveforms["length"], rows[b[0]:b[1]],
+                                caps, noise, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW,
+                                AHEAD, ends, mean, rms), row_parts(rows.size, 500))
 
 
 def compute_baselines(

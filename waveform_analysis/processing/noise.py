@@ -68,16 +68,23 @@ def baseline_spread(keys: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     return _spread(inv, n_groups, baseline)
 
 
-def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
-    """:func:`noise_from` of an ``rms`` already cleaned (float64, every value finite, >= 0)."""
+def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None,
+             swing: float = 0.0) -> np.ndarray:
+    """:func:`noise_from` of an ``rms`` already cleaned (float64, every value finite, >= 0).
+    ``swing`` > 0: 0 for the channels whose noise is not above ``swing`` x their median
+    ``rms`` (:func:`.baselines.walk_floor`)."""
     inv, n_groups = _groups(keys)
     if baseline is None:
         return _percentile(inv, n_groups, rms, 50.0)
-    from ._noise_kernels import channel_noise_of
+    from ._noise_kernels import channel_noise_of, walk_floor_of
 
     out = np.empty(inv.size, np.float64)
-    channel_noise_of(inv, np.ascontiguousarray(rms, dtype=np.float64),
-                     np.ascontiguousarray(baseline, dtype=np.float64), n_groups, MAD_GAP, out)
+    rms = np.ascontiguousarray(rms, dtype=np.float64)
+    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
+    if swing > 0:
+        walk_floor_of(inv, rms, baseline, n_groups, MAD_GAP, float(swing), out)
+    else:
+        channel_noise_of(inv, rms, baseline, n_groups, MAD_GAP, out)
     return out
 
 
@@ -105,12 +112,13 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
 
 
 def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,
-               baseline: np.ndarray | None = None) -> np.ndarray:
+               baseline: np.ndarray | None = None, swing: float = 0.0) -> np.ndarray:
     """:func:`channel_noise` from the records' channel ``keys``, ``baseline_rms`` and
-    ``baseline`` alone (without ``baseline``: the median ``baseline_rms`` alone)."""
+    ``baseline`` alone (without ``baseline``: the median ``baseline_rms`` alone; ``swing``:
+    as :func:`noise_of`)."""
     if baseline_rms.size == 0:
         return np.zeros(0, np.float64)
     rms = np.asarray(baseline_rms, dtype=np.float64)
     rms = np.where(rms > 0, rms, 0.0)  # NaN compares false
     rms[rms == np.inf] = 0.0
-    return noise_of(keys, rms, baseline)
+    return noise_of(keys, rms, baseline, swing)

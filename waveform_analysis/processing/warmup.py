@@ -37,7 +37,7 @@ def _records() -> np.ndarray:
 
 def _processing() -> None:
     """Baselines, saturation, noise, hits, features and events, as the plugins call them."""
-    from .baselines import end_window_stats, finish_baselines, recheck_levels
+    from .baselines import end_window_stats, finish_baselines, recheck_levels, walk_floor
     from .events import group_events
     from .features import basic_features
     from .hits import HIT_DEFAULTS, find_peaks
@@ -49,7 +49,9 @@ def _processing() -> None:
     mean, rms, last, ends = end_window_stats(st, cap=8)
     keys = channel_keys(st["board"], st["channel"])
     recheck_levels(keys, rms, last)
-    finish_baselines(st, None, mean, rms, np.full(len(st), -1.0), ends)  # -1: every row re-judged
+    floor = walk_floor(keys, rms, mean) + 1.0
+    # -1: every row re-judged; caps past the ends and a floor: every window walked again
+    finish_baselines(st, None, mean, rms, np.full(len(st), -1.0), ends, floor, ends + 1)
     st["baseline"] = mean
     st["baseline_rms"] = np.maximum(rms, 1.0)
     st["saturated"] = saturated(st)
