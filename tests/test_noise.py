@@ -98,3 +98,32 @@ def test_gaps_are_taken_within_a_channel_and_a_long_run_is_sampled():
     # one record of a channel, or baselines that are not finite, give no gap: spread 0
     assert baseline_spread(keys[:1], base[:1])[0] == 0.0
     assert baseline_spread(keys[:4], np.array([np.nan, 1.0, np.nan, 1.0]))[0] == 0.0
+
+
+def test_a_channels_noise_depends_only_on_its_own_records_in_order():
+    # property: however the records of two channels interleave, each channel's noise is the
+    # one its own sequence gives alone; a constant offset of a channel changes nothing
+    from hypothesis import given, settings
+    from hypothesis import strategies as hs
+
+    @settings(max_examples=60, deadline=None)
+    @given(hs.lists(hs.booleans(), min_size=2, max_size=300), hs.integers(0, 2**32 - 1),
+           hs.floats(-1e4, 1e4))
+    def check(which, seed, offset):
+        rng = np.random.default_rng(seed)
+        n = len(which)
+        channel = np.asarray(which, np.int16)
+        base = rng.normal(0.0, 2.0, n) + np.cumsum(rng.normal(0.0, 0.1, n))
+        rms = rng.gamma(9.0, 0.4, n)
+        keys = channel_keys(np.zeros(n, np.int16), channel)
+        got = noise_from(keys, rms, base)
+        for c in (0, 1):
+            mine = channel == c
+            if not mine.any():
+                continue
+            alone = noise_from(keys[mine], rms[mine], base[mine])
+            assert np.array_equal(got[mine], alone)
+            shifted = noise_from(keys[mine], rms[mine], base[mine] + offset)
+            np.testing.assert_allclose(shifted, alone, rtol=1e-6, atol=1e-6)
+
+    check()
