@@ -121,3 +121,19 @@ def test_windows_cut_by_a_slow_swing_of_the_noise_are_walked_again():
     st, _ = scintillator(n=1500, n_samples=400, noise=3.0, noise_only=True, seed=2)
     first, ends, floor, _ = _phases(st)
     assert np.all(floor == 0) and np.array_equal(ends, first)
+
+
+def test_window_rms_is_exact_for_any_16_bit_samples_and_long_windows():
+    # the RMS comes from integer sums of the samples and their squares: exact where a float
+    # two-pass sum rounds, no overflow at the ADC's extremes, and windows past 65,536 samples
+    from waveform_analysis.dtypes import st_waveforms_dtype
+
+    rng = np.random.default_rng(5)
+    for n_samples, lo, hi in ((120, -32768, 32767), (70_000, 16000, 16383), (200, 0, 2)):
+        st = np.zeros(2, dtype=st_waveforms_dtype(n_samples))
+        st["wave"] = rng.integers(lo, hi, (2, n_samples), endpoint=True).astype(np.int16)
+        st["length"] = n_samples
+        mean, rms, _ = baseline_stats(st, n_samples)
+        w = st["wave"].astype(np.float64)
+        np.testing.assert_allclose(mean, w.mean(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(rms, w.std(axis=1), rtol=1e-6)

@@ -25,14 +25,21 @@ def _sum(row, p, m):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _window(row, p, m):
-    """Mean and RMS (about the mean) of ``row[p:p + m]``; the mean from an exact integer sum
-    (the value a float sum of the samples holds)."""
-    mu = _sum(row, p, m) / m
-    v = 0.0
+    """Mean and RMS (about the mean) of ``row[p:p + m]``, from exact integer sums of the
+    samples and their squares: ``m^2 var = m S2 - S1^2`` holds no rounding (a product of
+    two 16-bit samples fits in 32 bits, the sums in 64), so one float division and a
+    square root give the RMS, one pass over the samples, which vectorises. Windows of more
+    than 65,536 samples take the float difference instead."""
+    s1 = np.int64(0)
+    s2 = np.int64(0)
     for j in range(p, p + m):
-        d = _at(row, j) - mu
-        v += d * d
-    return mu, np.sqrt(v / m)
+        x = np.int32(_at(row, j))
+        s1 += x
+        s2 += x * x
+    if m <= 65536:  # m S2 and S1^2 stay below 2^63 for any 16-bit samples
+        return s1 / m, np.sqrt(np.float64(m * s2 - s1 * s1)) / m
+    mu = s1 / m
+    return mu, np.sqrt(max(s2 / m - mu * mu, 0.0))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -113,28 +120,9 @@ def _fill_near(near_j, floor, ns):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _two_windows(row, p0, m0, p1, m1):
-    """:func:`_window` of ``row[p0:p0 + m0]`` and the RMS of ``row[p1:p1 + m1]`` in one pass.
-
-    Each window's squares are summed in its own order, as :func:`_window` sums
-    them (the same bits); the two sums are interleaved so that their float
-    additions overlap instead of one waiting on the other."""
-    mu0 = _sum(row, p0, m0) / m0
-    mu1 = _sum(row, p1, m1) / m1
-    v0 = 0.0
-    v1 = 0.0
-    both = min(m0, m1)
-    for i in range(both):
-        d0 = _at(row, p0 + i) - mu0
-        d1 = _at(row, p1 + i) - mu1
-        v0 += d0 * d0
-        v1 += d1 * d1
-    for i in range(both, m0):
-        d0 = _at(row, p0 + i) - mu0
-        v0 += d0 * d0
-    for i in range(both, m1):
-        d1 = _at(row, p1 + i) - mu1
-        v1 += d1 * d1
-    return mu0, np.sqrt(v0 / m0), np.sqrt(v1 / m1)
+    """:func:`_window` of ``row[p0:p0 + m0]`` and the RMS of ``row[p1:p1 + m1]``."""
+    mu0, rms0 = _window(row, p0, m0)
+    return mu0, rms0, _window(row, p1, m1)[1]
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
@@ -149,23 +137,11 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
     (:func:`_quiet_end`; ``near_j``: scratch of ``ns`` int64) and updated in place.
     """
     _fill_near(near_j, floor, ns)
-    # two records at a time: their four RMS sums are independent float chains, which
-    # overlap (one record's two wait on the latency of each addition)
-    n = length.size
-    for r in range(0, n - 1, 2):
-        row_a, e_a, L_a = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
-                                      floor, min_window, ahead, near_j, r)
-        row_b, e_b, L_b = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k,
-                                      floor, min_window, ahead, near_j, r + 1)
-        m_a = min(nb, L_a)
-        m_b = min(nb, L_b)
-        (mean[r], rms[r], last_rms[r], mean[r + 1], rms[r + 1],
-         last_rms[r + 1]) = _four_windows(row_a, e_a, L_a - m_a, m_a, row_b, e_b, L_b - m_b, m_b)
-    if n % 2:
+    for r in range(length.size):
         row, e, L = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor,
-                                min_window, ahead, near_j, n - 1)
+                                min_window, ahead, near_j, r)
         m = min(nb, L)
-        mean[n - 1], rms[n - 1], last_rms[n - 1] = _two_windows(row, 0, e, L - m, m)
+        mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -180,46 +156,6 @@ def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor
         e = _quiet_end(row, L, e, margin, k, floor, min(min_window, e), ahead, near_j, 0.0)
     ends[r] = e
     return row, e, L
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _more_squares(row, p, a, b, mu, v):
-    """``v`` plus the squared deviations from ``mu`` of ``row[p + a:p + b]``, in order."""
-    for i in range(a, b):
-        d = _at(row, p + i) - mu
-        v += d * d
-    return v
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _four_windows(row_a, e_a, p_a, m_a, row_b, e_b, p_b, m_b):
-    """:func:`_two_windows` of two records (``[0, e)`` and ``[p, p + m)`` of each), their
-    four squared-deviation sums interleaved over the samples all four windows have, each
-    then finished alone: every sum in its own order, the same bits."""
-    mu0 = _sum(row_a, 0, e_a) / e_a
-    mu1 = _sum(row_a, p_a, m_a) / m_a
-    mu2 = _sum(row_b, 0, e_b) / e_b
-    mu3 = _sum(row_b, p_b, m_b) / m_b
-    v0 = 0.0
-    v1 = 0.0
-    v2 = 0.0
-    v3 = 0.0
-    both = min(min(e_a, m_a), min(e_b, m_b))
-    for i in range(both):
-        d0 = _at(row_a, i) - mu0
-        d1 = _at(row_a, p_a + i) - mu1
-        d2 = _at(row_b, i) - mu2
-        d3 = _at(row_b, p_b + i) - mu3
-        v0 += d0 * d0
-        v1 += d1 * d1
-        v2 += d2 * d2
-        v3 += d3 * d3
-    v0 = _more_squares(row_a, 0, both, e_a, mu0, v0)
-    v1 = _more_squares(row_a, p_a, both, m_a, mu1, v1)
-    v2 = _more_squares(row_b, 0, both, e_b, mu2, v2)
-    v3 = _more_squares(row_b, p_b, both, m_b, mu3, v3)
-    return (mu0, np.sqrt(v0 / e_a), np.sqrt(v1 / m_a), mu2, np.sqrt(v2 / e_b),
-            np.sqrt(v3 / m_b))
 
 
 @numba.njit(cache=True, nogil=True)
