@@ -7,6 +7,8 @@ which survives pickling to another process where the traceback object does not.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import traceback
 from typing import Any
 
@@ -89,8 +91,22 @@ def traceback_text(exc: BaseException, limit: int | None = None) -> str:
     return text if limit is None else text[-limit:]
 
 
+def _ast_guard():
+    """numba's compiler lock where numba is loaded, else nothing.
+
+    Python 3.11's traceback formatting parses source lines with :mod:`ast` to place its
+    carets, and 3.11's AST conversion keeps its recursion depth in state shared by all
+    threads: when numba parses a kernel's source (it does while compiling) at the same
+    moment, one of the two fails with ``SystemError: AST constructor recursion depth
+    mismatch``, which then fails a run that did nothing wrong. Formatting under the lock
+    numba compiles under keeps the two apart."""
+    lock = getattr(sys.modules.get("numba.core.compiler_lock"), "global_compiler_lock", None)
+    return contextlib.nullcontext() if lock is None else lock
+
+
 def _format(exc: BaseException) -> str:
     try:
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with _ast_guard():
+            return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
         return f"<traceback could not be formatted: {type(err).__name__}>"

@@ -321,3 +321,28 @@ def test_a_worker_exception_keeps_its_names_and_traceback_in_the_failure_file(tm
     (rec,) = load_failures(chain.failure_log_path)
     assert rec["error_type"] == "TwoArgs" and rec["error_qualname"].endswith("test_failures.TwoArgs")
     assert "raise_two_args" in rec["traceback"] and rec["message"] == "1/b"
+
+
+def test_a_traceback_is_formatted_under_numbas_compiler_lock():
+    # Python 3.11 places a traceback's carets with ast, whose conversion state threads
+    # share; numba parses a kernel's source while it compiles, so a run compiling a kernel
+    # beside a run formatting its error could fail with "AST constructor recursion depth
+    # mismatch" (seen once in a batch). Formatting waits for the lock numba compiles under.
+    import threading
+
+    import numba.core.compiler_lock as cl
+
+    from celestialflow.errors import traceback_text
+
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        err = exc
+    done = threading.Event()
+    with cl.global_compiler_lock:  # as while numba compiles
+        t = threading.Thread(target=lambda: (traceback_text(err), done.set()))
+        t.start()
+        assert not done.wait(0.3)  # the formatting waits
+    assert done.wait(10)
+    t.join()
+    assert "KeyError" in traceback_text(err)
