@@ -197,3 +197,28 @@ def test_peaks_do_not_depend_on_how_the_records_sit_in_memory(source):
     assert len(ref) >= len(st) // 2
     for other in _layouts(st)[1:]:
         assert find_peaks(other).tobytes() == ref.tobytes()
+
+
+def test_peaks_read_the_records_fields_whatever_their_types():
+    """The kernels read length, baseline, RMS, time, dt, channel and board in place: records
+    whose fields have other types (and no board) give the same peaks as the standard ones."""
+    from waveform_analysis.processing import set_baselines
+
+    st, _ = synthesize(n_channels=3, n_waveforms=300, n_samples=200, seed=8)
+    set_baselines(st)
+    st["baseline"] = np.round(st["baseline"] * 4) / 4  # the same in float32
+    st["board"] = 0
+    st["time"] += 10**15  # beyond float precision: the peaks' times are summed in integers
+    ref = find_peaks(st)
+    assert len(ref) > 100
+    ns = st["wave"].shape[1]
+    other = np.zeros(len(st), [("wave", "<i2", (ns,)), ("length", "<i8"), ("baseline", "<f4"),
+                               ("baseline_rms", "<f8"), ("channel", "<i4"), ("time", "<i8"),
+                               ("dt", "<f4")])
+    for name in other.dtype.names:
+        other[name] = st[name]
+    got = find_peaks(other)
+    assert got.tobytes() == ref.tobytes()
+    other["baseline_rms"][::7] = np.nan  # cleaned as before: NaN counts as no RMS
+    st["baseline_rms"][::7] = np.nan
+    assert find_peaks(other).tobytes() == find_peaks(st).tobytes()

@@ -13,6 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..kernel_cache import watch
+from ._peaks_kernels import _clean
+
 NO_HIGH = np.int64(-(1 << 40))
 NO_LOW = np.int64(1 << 40)
 
@@ -247,15 +250,21 @@ def _valley(row, sg, sbl, x, q0, c_end, c_high, big_rise, s_frac, s_height, c_le
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin, g_window, negs, baseline, thresholds,
+def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
-              cap, o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
+              cap, time, dt, channel, board, has_board, o_rec, o_left, o_right, o_pos, o_height,
+              o_area, o_sat, o_time, o_chan, o_board):
     """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (see
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
-    array is a row numba knows is contiguous, so its scans vectorise).
+    array is a row numba knows is contiguous, so its scans vectorise). ``length``,
+    ``baseline`` and ``rec_rms`` (the record's ``baseline_rms``; ``has_rms`` False: none) may
+    be the records' own fields, read in place beside the samples; so are ``time``, ``dt``,
+    ``channel`` and ``board`` (``has_board`` False: 0), which give each peak's ``o_time``
+    (the record's time plus ``rint(left x dt)``, summed in integers), ``o_chan`` and
+    ``o_board`` while the record's fields are in the cache.
 
     Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`, read
     at its first firing): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
@@ -282,14 +291,15 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
     """
     k = 0
     for r in range(lo, hi):
+        k_r = k
         neg = negs[r]
         sg = -1 if neg else 1
-        L = min(length[r], ns)
+        L = min(np.int64(length[r]), ns)
         if L <= 0:
             continue
         r0 = offset + r * stride
         row = flat[r0 : r0 + ns]
-        bl = baseline[r]
+        bl = np.float64(baseline[r])
         nz = noise[r]
         # the record's own noise only raises its levels, so it is read at its first firing
         # at the channel's level: a record that never fires there is never read twice
@@ -322,7 +332,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
                 break
             if pending:
                 pending = False
-                own = _own_noise(row, L, nz, rec_rms[r], guard, g_margin, g_window)
+                own = _own_noise(row, L, nz, _clean(rec_rms[r]) if has_rms else 0.0, guard, g_margin, g_window)
                 if own != nz:
                     nz = own
                     ok, a, b, tol, tail_lim, big_rise = _levels(
@@ -446,5 +456,16 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, guard, g_margin,
             k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                       max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo, adc_hi,
                       o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
+        if k > k_r:
+            t_r = np.int64(time[r])
+            dt_r = np.float64(dt[r])
+            c_r = channel[r]
+            b_r = board[r] if has_board else 0
+            for i in range(k_r, min(k, cap)):
+                o_time[i] = t_r + np.int64(np.rint(o_left[i] * dt_r))
+                o_chan[i] = c_r
+                o_board[i] = b_r
     return k
 
+
+watch(globals(), uses=("._peaks_kernels",))

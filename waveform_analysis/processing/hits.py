@@ -37,7 +37,7 @@ import numpy as np
 
 from ..dtypes import ADC_MAX_14BIT, ADC_MIN, PEAKS_DTYPE
 from ..errors import ConfigError
-from ..parallel import n_threads, row_parts, thread_map
+from ..parallel import n_threads, thread_map
 from ._common import negative_rows, per_row
 from .baselines import (
     baseline_stats,
@@ -47,7 +47,7 @@ from .baselines import (
     recheck_levels,
     set_baselines,
 )
-from .noise import channel_noise, noise_from, noise_of
+from .noise import channel_noise, noise_from
 from .rows import channel_keys, flat_rows
 
 __all__ = [
@@ -111,32 +111,12 @@ GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's secon
 
 
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
+    """The hit kernel's outputs for ``n`` peaks (:func:`._hits_kernels.find_hits`)."""
     return (
         np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32),
         np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, np.float32),
-        np.empty(n, np.bool_),
+        np.empty(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int16), np.empty(n, np.int16),
     )
-
-
-def _columns(st_waveforms: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(length, baseline, rms, keys, clean, channel, board, time, dt)``: the per-record
-    fields find_peaks reads, as contiguous columns in one pass over the records
-    (:func:`._peaks_kernels.record_columns`; a pass over a field of a run's records reads
-    its memory: one pass, not one per field)."""
-    from ._peaks_kernels import record_columns
-
-    n = len(st_waveforms)
-    names = st_waveforms.dtype.names or ()
-    has_rms, has_board = "baseline_rms" in names, "board" in names
-    out = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n),
-           np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.int64), np.empty(n))
-    fields = (st_waveforms["length"], st_waveforms["baseline"],
-              st_waveforms["baseline_rms"] if has_rms else st_waveforms["baseline"], has_rms,
-              st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
-              has_board, st_waveforms["time"], st_waveforms["dt"])
-    # bound by reading the records' memory, which a second thread adds to
-    thread_map(lambda b: record_columns(*b, *fields, *out), row_parts(n, 20_000))
-    return out
 
 
 def start_levels(
@@ -280,15 +260,20 @@ def find_peaks(
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     rows = (*flat_rows(st_waveforms), ns)
     names = st_waveforms.dtype.names or ()
-    length, baseline, rec_rms, keys, clean, chan, board, time, dt = _columns(st_waveforms)
+    has_rms, has_board = "baseline_rms" in names, "board" in names
+    # the kernels read the records' fields in place, beside their samples: a copy of each
+    # field as a column would be one more pass over the run's memory
+    length, baseline, chan, time, dt = (st_waveforms[f] for f in ("length", "baseline", "channel",
+                                                                  "time", "dt"))
+    rec_rms = st_waveforms["baseline_rms"] if has_rms else baseline
+    board = st_waveforms["board"] if has_board else chan
     if noise is None:
-        # channel_noise: no baseline_rms, no noise
-        noise = noise_of(keys, clean, baseline) if "baseline_rms" in names else np.zeros(n)
+        noise = channel_noise(st_waveforms)  # no baseline_rms: no noise
     else:
         noise = np.ascontiguousarray(noise, dtype=np.float64)
         if noise.shape != (n,):
             raise ConfigError(f"noise must hold one value per record ({n}), got shape {noise.shape}")
-    if "baseline_rms" not in names:
+    if not has_rms:
         noise_guard = 0.0
     guard = (float(noise_guard), GUARD_MARGIN, GUARD_WINDOW)
     args = (
@@ -303,14 +288,18 @@ def find_peaks(
     from ._hits_kernels import find_hits
     from ._peaks_kernels import fill_peaks
 
+    record = (time, dt, chan, board, has_board)
+
     def run(bounds):
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(*rows, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, cap, *out)
+        k = find_hits(*rows, length, noise, rec_rms, has_rms, *guard, negs, baseline, *args, lo,
+                      hi, cap, *record, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(*rows, length, noise, rec_rms, *guard, negs, baseline, *args, lo, hi, k, *out)
+            find_hits(*rows, length, noise, rec_rms, has_rms, *guard, negs, baseline, *args, lo,
+                      hi, k, *record, *out)
         return tuple(a[:k] for a in out)
 
     # a few chunks per thread, so a thread slowed by other load does not hold up the rest
@@ -321,6 +310,6 @@ def find_peaks(
     fields = [peaks[f] for f in ("record_i", "channel", "time", "position", "left", "right",
                                  "height", "area", "width", "board", "saturated")]
     starts = np.cumsum([0] + [len(c[0]) for c in chunks[:-1]]).tolist()
-    thread_map(lambda a: fill_peaks(a[0], *a[1], chan, time, dt, board, *fields),
+    thread_map(lambda a: fill_peaks(a[0], *a[1], *fields),
                list(zip(starts, chunks, strict=True)))
     return peaks
