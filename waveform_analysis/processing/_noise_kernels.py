@@ -113,33 +113,25 @@ def gap_medians(inv, baseline, n_groups):
 
 
 @numba.njit(cache=True, nogil=True)
-def _group_noise(inv, rms, baseline, n_groups, mad_gap):
-    """Per group: the median ``rms`` ``m`` and ``sqrt(m^2 + 2 s^2)``, ``s`` its
-    :func:`gap_medians` / ``mad_gap``."""
-    inside = group_stats(inv, rms, n_groups, 50.0)
-    noise = gap_medians(inv, baseline, n_groups)
-    for g in range(n_groups):
-        s = noise[g] / mad_gap
+def counted(values, out):
+    """``out[i]``: ``values[i]`` as float64 where it is above 0 and finite, else 0 (the RMS
+    a channel's noise counts), in one pass over values read in place."""
+    for i in range(out.size):
+        x = np.float64(values[i])
+        out[i] = x if x > 0.0 and x != np.inf else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def spread_noise(inv, inside, gaps, mad_gap, swing, out):
+    """``out[i]``: the noise of group ``inv[i]``, ``sqrt(m^2 + 2 s^2)`` from its median RMS
+    ``inside`` (:func:`group_stats`) and its spread ``s`` = ``gaps`` (:func:`gap_medians`) /
+    ``mad_gap``; ``swing`` > 0: 0 where that is not above ``swing`` x ``m``
+    (:func:`waveform_analysis.processing.baselines.walk_floor`)."""
+    noise = np.empty(inside.size)
+    for g in range(inside.size):
+        s = gaps[g] / mad_gap
         noise[g] = np.sqrt(inside[g] * inside[g] + 2.0 * s * s)
-    return inside, noise
-
-
-@numba.njit(cache=True, nogil=True)
-def channel_noise_of(inv, rms, baseline, n_groups, mad_gap, out):
-    """``out[i]``: the noise of group ``inv[i]`` (:func:`_group_noise`):
-    :func:`waveform_analysis.processing.noise.channel_noise` in one call."""
-    noise = _group_noise(inv, rms, baseline, n_groups, mad_gap)[1]
-    for i in range(inv.size):
-        out[i] = noise[inv[i]]
-
-
-@numba.njit(cache=True, nogil=True)
-def walk_floor_of(inv, rms, baseline, n_groups, mad_gap, swing, out):
-    """``out[i]``: the noise of group ``inv[i]`` where it is above ``swing`` x the group's
-    median ``rms``, else 0 (:func:`waveform_analysis.processing.baselines.walk_floor`)."""
-    inside, noise = _group_noise(inv, rms, baseline, n_groups, mad_gap)
-    for g in range(n_groups):
-        if not noise[g] > swing * inside[g]:
+        if swing > 0.0 and not noise[g] > swing * inside[g]:
             noise[g] = 0.0
     for i in range(inv.size):
         out[i] = noise[inv[i]]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import row_parts, thread_map
+
 __all__ = ["MAD_GAP", "baseline_spread", "channel_noise", "noise_from", "noise_of",
            "per_channel_stat"]
 
@@ -76,15 +78,16 @@ def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None,
     inv, n_groups = _groups(keys)
     if baseline is None:
         return _percentile(inv, n_groups, rms, 50.0)
-    from ._noise_kernels import channel_noise_of, walk_floor_of
+    from ._noise_kernels import gap_medians, group_stats, spread_noise
 
     out = np.empty(inv.size, np.float64)
     rms = np.ascontiguousarray(rms, dtype=np.float64)
     baseline = np.ascontiguousarray(baseline, dtype=np.float64)
-    if swing > 0:
-        walk_floor_of(inv, rms, baseline, n_groups, MAD_GAP, float(swing), out)
-    else:
-        channel_noise_of(inv, rms, baseline, n_groups, MAD_GAP, out)
+    # the median RMS and the gaps' medians are independent passes over the run: one each
+    # on two threads where there are two
+    inside, gaps = thread_map(lambda f: f(), (lambda: group_stats(inv, rms, n_groups, 50.0),
+                                              lambda: gap_medians(inv, baseline, n_groups)))
+    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), out)
     return out
 
 
@@ -106,8 +109,9 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     # the keys and the cleaned RMS in one pass over the records' fields, read in place
     keys, rms = np.empty(n, np.int64), np.empty(n, np.float64)
     board = st_waveforms["board"] if "board" in names else st_waveforms["channel"]
-    channel_columns(st_waveforms["baseline_rms"], st_waveforms["channel"], board, "board" in names,
-                    keys, rms)
+    fields = (st_waveforms["baseline_rms"], st_waveforms["channel"], board)
+    thread_map(lambda b: channel_columns(*(f[b[0]:b[1]] for f in fields), "board" in names,
+                                         keys[b[0]:b[1]], rms[b[0]:b[1]]), row_parts(n, 20_000))
     return noise_of(keys, rms, st_waveforms["baseline"] if "baseline" in names else None)
 
 
@@ -118,7 +122,8 @@ def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,
     as :func:`noise_of`)."""
     if baseline_rms.size == 0:
         return np.zeros(0, np.float64)
-    rms = np.asarray(baseline_rms, dtype=np.float64)
-    rms = np.where(rms > 0, rms, 0.0)  # NaN compares false
-    rms[rms == np.inf] = 0.0
+    from ._noise_kernels import counted
+
+    rms = np.empty(baseline_rms.size, np.float64)
+    counted(np.asarray(baseline_rms), rms)  # NaN and infinities count as 0
     return noise_of(keys, rms, baseline, swing)

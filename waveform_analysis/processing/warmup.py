@@ -59,6 +59,7 @@ def _processing() -> None:
     # the plugin passes per-record settings (threshold, polarity), which reach the kernel
     # as a read-only array; a scalar would be a writable one: another signature
     n = len(st)
+    noise_from(keys, st["baseline_rms"].copy(), st["baseline"].copy())  # the plugin's columns
     peaks = find_peaks(st, threshold=np.full(n, HIT_DEFAULTS.threshold), polarity=np.full(n, "negative"),
                        noise=noise_from(keys, st["baseline_rms"], st["baseline"]))
     basic_features(st, peaks, window=(0, _N_SAMPLES))
