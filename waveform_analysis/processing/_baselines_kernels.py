@@ -1,7 +1,7 @@
 """numba kernels of :mod:`waveform_analysis.processing.baselines`.
 
 As the hit kernel (:mod:`._hits_kernels`): samples are read through
-:func:`~._hits_kernels._at` (no wrap-around check), the helpers are inlined
+:func:`~._pulse_kernels._at` (no wrap-around check), the helpers are inlined
 and the allocation-free kernel runs without reference counting.
 """
 
@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
-from ._hits_kernels import _at
+from ._pulse_kernels import _at
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -264,4 +264,4 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
             mean[r] = level
 
 
-watch(globals(), uses=("._hits_kernels",))
+watch(globals(), uses=("._pulse_kernels",))

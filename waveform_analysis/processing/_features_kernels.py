@@ -1,7 +1,7 @@
 """numba kernel of :mod:`waveform_analysis.processing.features`.
 
 As the hit kernel (:mod:`._hits_kernels`): samples are read through
-:func:`~._hits_kernels._at` (no wrap-around check, so the scans vectorise), the helpers
+:func:`~._pulse_kernels._at` (no wrap-around check, so the scans vectorise), the helpers
 are inlined and the allocation-free kernel runs without reference counting.
 """
 
@@ -11,8 +11,8 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
-from ._hits_kernels import _at, _next_firing
 from ._peaks_kernels import _clean
+from ._pulse_kernels import _at, _next_firing
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -131,4 +131,4 @@ def features(flat, stride, offset, ns, length, baseline, rms, has_rms, negs, w0,
         psd[r] = (ql - np.float32(q_short[r])) / ql if ql > 0 else np.float32(0.0)
 
 
-watch(globals(), uses=("._hits_kernels", "._peaks_kernels"))
+watch(globals(), uses=("._peaks_kernels", "._pulse_kernels"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 
 from ..kernel_cache import watch
-from ._hits_kernels import _own_noise
+from ._pulse_kernels import _own_noise
 
 
 @numba.njit(cache=True, nogil=True)
@@ -23,4 +23,4 @@ def start_levels(flat, stride, offset, ns, length, noise, rec_rms, guard, g_marg
         out[r] = max(thresholds[r], t_sigma * nz)
 
 
-watch(globals(), uses=("._hits_kernels",))
+watch(globals(), uses=("._pulse_kernels",))

@@ -1,0 +1,165 @@
+"""Helpers of :func:`waveform_analysis.processing._hits_kernels.find_hits` that look at one
+pulse: where it peaks, whether it rings, the noise near it, its slow tail, the next sample
+that fires and where a second pulse on its fall begins.
+
+All but :func:`_valley` are inlined into the hit kernel (see its module's note on why);
+samples are read through :func:`_at`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+NO_LOW = np.int64(1 << 40)
+
+
+@numba.njit(inline="always")
+def _at(row, j):
+    """``row[j]`` for ``j >= 0``, unchecked: numba checks every signed index for a negative
+    (wrap-around) value, which keeps loops over samples from vectorising."""
+    return row[np.uint64(j)]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _position(row, neg, bl, tol, left, right, top):
+    """The peak's position: the first sample whose 3-sample average comes within ``tol`` /
+    sqrt(3) (``tol`` in the noise of the average) of the average's maximum over the peak.
+    The average keeps a single noisy sample from being the extremum; the first sample within
+    noise keeps a slowly decaying top from putting it anywhere along that top. ``top`` is the
+    largest signed sum of 3 neighbours inside the peak, from :func:`_emit`. At the peak's two
+    edges the average is of 2 samples. In integers: 6 x the average plus 6 x the signed
+    baseline is 2 x a sum of 3 or 3 x a sum of 2, so only the limit is a float. A peak of
+    1-2 samples has one average (of them all): its first sample."""
+    if right - left < 3:
+        return left
+    sg = np.int64(-1 if neg else 1)
+    first = 3 * sg * (np.int64(_at(row, left)) + np.int64(_at(row, left + 1)))
+    last = 3 * sg * (np.int64(_at(row, right - 2)) + np.int64(_at(row, right - 1)))
+    need = max(2 * top, first, last) - 6.0 * tol / np.sqrt(3.0)
+    if first >= need:
+        return left
+    s3 = np.int64(_at(row, left)) + np.int64(_at(row, left + 1)) + np.int64(_at(row, left + 2))
+    for j in range(left + 1, right - 1):
+        if 2 * sg * s3 >= need:
+            return j
+        if j + 2 < right:
+            s3 += np.int64(_at(row, j + 2)) - np.int64(_at(row, j - 1))
+    if last >= need:
+        return right - 1
+    return left
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rings(row, sg, sbl, a, c, L, w, floor, frac):
+    """Whether the lobe rising at ``c`` is ringing: the signal swings to the other side of the
+    baseline (``sbl``, signed) by at least ``floor`` and ``frac`` x the lobe's height in
+    ``[a, c)`` before it or within ``w`` samples after its top (found by walking up from
+    ``c``, at most ``2 w`` samples). A light pulse never swings so (its undershoot is a few
+    per cent); an oscillation's lobes always do."""
+    pt = c
+    e = min(c + 2 * w, L)
+    while pt + 1 < e and sg * np.int64(_at(row, pt + 1)) >= sg * np.int64(_at(row, pt)):
+        pt += 1
+    need = max(floor, frac * (sg * np.int64(_at(row, pt)) - sbl))
+    low = NO_LOW
+    for q in range(a, c):
+        low = min(low, sg * np.int64(_at(row, q)))
+    for q in range(pt + 1, min(pt + 1 + w, L)):
+        low = min(low, sg * np.int64(_at(row, q)))
+    return sbl - low >= need
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _own_noise(row, L, nz, rms, guard, margin, m):
+    """The record's noise for its threshold: ``nz`` (its channel's) raised to ``own`` =
+    ``margin`` x the lower of its ``rms`` and the RMS of its last ``m`` samples, when that is
+    above ``nz`` and at most ``guard`` x ``margin`` x ``nz`` (above: pulses in both windows,
+    ``nz`` stands). The last window is read only when ``rms`` allows a raise."""
+    if not margin * rms > nz:
+        return nz
+    k = min(m, L)
+    s = np.int64(0)
+    s2 = np.int64(0)
+    for j in range(L - k, L):
+        x = np.int64(_at(row, j))
+        s += x
+        s2 += x * x
+    mu = s / k
+    own = margin * min(rms, np.sqrt(max(s2 / k - mu * mu, 0.0)))
+    if own > nz and own <= guard * margin * nz:
+        return own
+    return nz
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tail_end(row, j, L, neg, bl, lim_sum, w):
+    """One past a pulse's slow tail from ``j``: blocks of ``w`` samples while their summed
+    signal exceeds ``lim_sum`` (2 sigma of a block's noise). A tail of sparse
+    photo-electrons, each below the trigger level, so stays with its pulse and in its area."""
+    while j + w <= L:
+        acc = np.int64(0)
+        for q in range(j, j + w):
+            acc += np.int64(_at(row, q))
+        sig = bl * w - acc if neg else acc - bl * w
+        if sig <= lim_sum:
+            break
+        j += w
+    return j
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_firing(row, j, L, a, neg, block):
+    """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
+
+    Whole quiet blocks first (an int16 min/max each, a vector reduction:
+    :func:`_at`'s unsigned index lets it vectorise), then single samples.
+    """
+    if neg:
+        while j + block <= L:
+            m = np.int16(32767)
+            for q in range(j, j + block):
+                m = min(m, _at(row, q))
+            if m <= a:
+                break
+            j += block
+        while j < L and _at(row, j) > a:
+            j += 1
+    else:
+        while j + block <= L:
+            m = np.int16(-32768)
+            for q in range(j, j + block):
+                m = max(m, _at(row, q))
+            if m >= a:
+                break
+            j += block
+        while j < L and _at(row, j) < a:
+            j += 1
+    return j
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _valley(row, sg, sbl, x, q0, c_end, c_high, big_rise, s_frac, s_height, c_left, L, ring_gap,
+            ring_floor, ring_frac):
+    """Where a second pulse rising to signed ``x`` at ``c_end`` starts (-1: none): the lowest
+    sample of ``[q0, c_end)`` (the last 3 after the extremum), when the rise from it counted
+    from the baseline where it is below (a rise out of a swing below it is partly the swing's
+    recovery) and the first pulse's fall to it (a valley on both sides) pass
+    :func:`find_hits`' split rule, and no opposite swing makes the lobe ringing. Called, not
+    inlined: it runs at a candidate split only, and out of the hit loop it leaves that loop
+    its registers."""
+    mv = x
+    mp = -1
+    for q in range(q0, c_end):
+        xq = sg * np.int64(_at(row, q))
+        if xq < mv:
+            mv = xq
+            mp = q
+    rise = x - max(mv, sbl)
+    split = (mp >= 0 and rise > big_rise and x - mv > s_frac * (mv - sbl)
+             and c_high - mv > big_rise
+             and (rise > s_height * (c_high - sbl) or x > c_high))
+    if split:
+        split = not _rings(row, sg, sbl, max(c_end - ring_gap // 2, c_left),
+                           c_end, L, ring_gap // 2, ring_floor, ring_frac)
+    return mp if split else -1
