@@ -294,6 +294,35 @@ class Hang(AssertionError):
     pass
 
 
+def stacks() -> str:
+    """Every thread's stack and the live child processes: where a hung run waits."""
+    import sys
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    parts = [f"child processes: {[(p.name, p.pid, p.exitcode) for p in multiprocessing.active_children()]}"]
+    for ident, frame in sys._current_frames().items():
+        parts.append(f"--- thread {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)))
+    return "\n".join(parts)
+
+
+def stop_hung_run(graph: TaskGraph, thread: threading.Thread, grace: float = 5.0) -> str:
+    """Abort a hung run and terminate its worker processes, so that it does not outlive the
+    test (a process pool's threads are joined when the interpreter exits: a run left hanging
+    would keep the whole test session from ending). Says how it went."""
+    run = graph.last_run
+    if run is not None:
+        run.abort("the test's watchdog", Hang("the run hung"))
+    thread.join(grace)
+    if not thread.is_alive():
+        return "the run stopped when aborted"
+    for child in multiprocessing.active_children():
+        child.terminate()
+    thread.join(grace)
+    return "the run stopped once its worker processes were terminated" if not thread.is_alive() else (
+        "the run did not stop, even with its worker processes terminated")
+
+
 @dataclass
 class Observed:
     status: dict[str, dict[str, Any]]
@@ -357,7 +386,9 @@ def run_guarded(spec: GraphSpec, workdir: Path, bound: float) -> Observed:
     t.join(bound)
     if t.is_alive():
         status = {k: {c: v[c] for c in ("state", "processed", "succeeded", "failed")} for k, v in g.get_status_dict().items()}
-        raise Hang(f"[hang] the run did not end within {bound} s; status: {status}")
+        where = stacks()
+        stopped = stop_hung_run(g, t)
+        raise Hang(f"[hang] the run did not end within {bound} s; status: {status}; {stopped}\n{where}")
     path = g.failure_log_path
     failures = failures_by_stage(path) if path is not None else {}
     types: dict[str, dict[Any, set[str]]] = {}
