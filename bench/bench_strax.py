@@ -8,9 +8,10 @@ samples (noise of 3 ADC on a per-channel level, one negative pulse with an
 exponential tail in most records, a few with a second pulse in the baseline
 window) are given to both:
 
-* ours, as the chain runs them: the baseline step is ``baseline_stats``
-  (end windows, the run-wide re-check levels, the re-check of the few
-  suspicious records) filling ``baseline`` / ``baseline_rms``; the hit step
+* ours, as the chain runs them: the baseline step is ``set_baselines``
+  (``baseline_stats``: end windows, the run-wide re-check levels, the re-check
+  of the few suspicious records; then ``baseline`` / ``baseline_rms`` filled in
+  the records, as strax's ``baseline`` fills its fields); the hit step
   is ``find_peaks`` with its defaults (the channel noise from those RMS, a
   5 sigma / 8 ADC threshold);
 * strax: ``strax.baseline(records, 40)`` on a fresh copy of the records (the
@@ -40,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from waveform_analysis.dtypes import st_waveforms_dtype  # noqa: E402
 from waveform_analysis.parallel import limit_threads  # noqa: E402
 from waveform_analysis.processing import find_peaks  # noqa: E402
-from waveform_analysis.processing.baselines import baseline_stats  # noqa: E402
+from waveform_analysis.processing.baselines import set_baselines  # noqa: E402
 
 TARGETS = {1: 2.5, 2: 4.0}
 
@@ -93,9 +94,7 @@ def strax_records(strax, wave: np.ndarray, channel: np.ndarray) -> np.ndarray:
 def ours_phases(st: np.ndarray) -> tuple[float, float, int]:
     """Seconds of the baseline step and of the hit step; the number of peaks."""
     t0 = time.perf_counter()
-    baseline, rms, _ = baseline_stats(st)
-    st["baseline"] = baseline
-    st["baseline_rms"] = rms
+    set_baselines(st)  # as strax.baseline: the records' fields filled in place
     t1 = time.perf_counter()
     peaks = find_peaks(st)
     t2 = time.perf_counter()

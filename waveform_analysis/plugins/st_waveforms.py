@@ -169,7 +169,7 @@ class StWaveformsPlugin(Plugin):
         from ..core.memory import trim_memory
         from ..daq.base import check_has_waveforms, read_run
         from ..daq.staging import RecordStaging
-        from ..processing.baselines import finish_baselines, recheck_levels, walk_floor
+        from ..processing.baselines import channel_levels, finish_baselines, store_baselines
         from ..processing.rows import channel_keys
 
         (chunk,) = chunks
@@ -192,12 +192,11 @@ class StWaveformsPlugin(Plugin):
             # the noise a cut window is walked again with, from the channel's spread of
             # baselines: in file order, as successive records of a channel mostly are
             if kept is None:
-                low = recheck_levels(keys, ends.rms, ends.last)
-                noise = walk_floor(keys, ends.rms, ends.mean)
+                low, noise = channel_levels(keys, ends.rms, ends.last, ends.mean)
             else:
                 low, noise = np.zeros(staging.n_rows), np.zeros(staging.n_rows)
-                low[kept] = recheck_levels(keys[kept], ends.rms[kept], ends.last[kept])
-                noise[kept] = walk_floor(keys[kept], ends.rms[kept], ends.mean[kept])
+                low[kept], noise[kept] = channel_levels(keys[kept], ends.rms[kept], ends.last[kept],
+                                                        ends.mean[kept])
             del keys, kept
             staging.drop_keys()  # what sorting needed is no longer needed
             ends.last = None
@@ -209,9 +208,7 @@ class StWaveformsPlugin(Plugin):
                 baseline = ends.mean[rows]
                 finish_baselines(records, ends.fixed(rows), baseline, rms, low[rows],
                                  ends.ends[rows], noise[rows], ends.caps[rows])
-                records["baseline"] = baseline
-                if "baseline_rms" in records.dtype.names:
-                    records["baseline_rms"] = rms
+                store_baselines(records, baseline, rms)
                 records["saturated"] = saturated_by_board(context, info, records)
                 info.fill_absent(records)
                 if dt_of is not None:

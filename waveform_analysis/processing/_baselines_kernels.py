@@ -264,4 +264,13 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
             mean[r] = level
 
 
+
+@numba.njit(cache=True, nogil=True)
+def put_baselines(o_baseline, o_rms, baseline, rms):
+    """``o_baseline[:] = baseline`` and ``o_rms[:] = rms`` (records' fields, strided) in one
+    pass: a record's two fields share a cache line, which numpy's two assignments load twice."""
+    for i in range(baseline.size):
+        o_baseline[i] = baseline[i]
+        o_rms[i] = rms[i]
+
 watch(globals(), uses=("._pulse_kernels",))

@@ -23,17 +23,19 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..parallel import row_parts, thread_map
-from .noise import noise_from, per_channel_stat
+from .noise import noise_from, per_channel_stat, quantile_and_noise
 from .rows import flat_rows, record_channel_keys
 
 __all__ = [
     "BASELINE_CAP",
+    "channel_levels",
     "baseline_stats",
     "compute_baselines",
     "end_window_stats",
     "finish_baselines",
     "recheck_levels",
     "set_baselines",
+    "store_baselines",
     "walk_floor",
     "window_caps",
     "window_ends",
@@ -137,11 +139,9 @@ def baseline_stats(
         return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
     mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
                                              cap)
-    keys = record_channel_keys(st_waveforms)
-    low = recheck_levels(keys, rms, last)
+    low, floor = channel_levels(record_channel_keys(st_waveforms), rms, last, mean)
     caps = window_caps(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)
-    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends,
-                                    walk_floor(keys, rms, mean), caps)
+    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends, floor, caps)
     return mean, rms.astype(np.float32), contaminated
 
 
@@ -221,6 +221,15 @@ def walk_floor(keys: np.ndarray, rms: np.ndarray, mean: np.ndarray) -> np.ndarra
     return noise_from(keys, rms, mean, SWING)
 
 
+def channel_levels(keys: np.ndarray, rms: np.ndarray, last: np.ndarray,
+                   mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`recheck_levels` and :func:`walk_floor` of the first phase's outputs at once
+    (the same values): their per-channel passes over the run share one grouping and run
+    side by side (:func:`.noise.quantile_and_noise`)."""
+    at_q, floor = quantile_and_noise(keys, rms, mean, 25.0, SWING)
+    return np.minimum(last, at_q), floor
+
+
 def finish_baselines(
     st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None, mean: np.ndarray, rms: np.ndarray,
     low: np.ndarray, ends: np.ndarray | None = None, noise: np.ndarray | None = None,
@@ -296,7 +305,21 @@ def set_baselines(
 ) -> np.ndarray:
     """Fill ``baseline`` and ``baseline_rms`` of ``st_waveforms`` in place; returns it."""
     baseline, rms, _ = baseline_stats(st_waveforms, baseline_samples, pretrigger, pre_gate)
-    st_waveforms["baseline"] = baseline
-    if "baseline_rms" in st_waveforms.dtype.names:
-        st_waveforms["baseline_rms"] = rms
+    store_baselines(st_waveforms, baseline, rms)
     return st_waveforms
+
+
+def store_baselines(st_waveforms: np.ndarray, baseline: np.ndarray, rms: np.ndarray) -> None:
+    """``st_waveforms["baseline"] = baseline`` and ``["baseline_rms"] = rms`` (where the
+    field exists), the same values in one pass over the records on the kernel threads."""
+    n = len(st_waveforms)
+    if n == 0 or "baseline_rms" not in st_waveforms.dtype.names:
+        st_waveforms["baseline"] = baseline
+        return
+    from ._baselines_kernels import put_baselines
+
+    o_baseline, o_rms = st_waveforms["baseline"], st_waveforms["baseline_rms"]
+    baseline = np.ascontiguousarray(np.broadcast_to(baseline, (n,)), dtype=np.float64)
+    rms = np.ascontiguousarray(np.broadcast_to(rms, (n,)))
+    thread_map(lambda b: put_baselines(o_baseline[b[0]:b[1]], o_rms[b[0]:b[1]], baseline[b[0]:b[1]],
+                                       rms[b[0]:b[1]]), row_parts(n, 20_000))

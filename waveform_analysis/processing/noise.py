@@ -22,7 +22,7 @@ import numpy as np
 from ..parallel import row_parts, thread_map
 
 __all__ = ["MAD_GAP", "baseline_spread", "channel_noise", "noise_from", "noise_of",
-           "per_channel_stat"]
+           "per_channel_stat", "quantile_and_noise"]
 
 # the median |gap| between two independent normal values of standard deviation s is this x s
 MAD_GAP = float(np.sqrt(2.0) * 0.6744897501960817)
@@ -113,6 +113,35 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
     thread_map(lambda b: channel_columns(*(f[b[0]:b[1]] for f in fields), "board" in names,
                                          keys[b[0]:b[1]], rms[b[0]:b[1]]), row_parts(n, 20_000))
     return noise_of(keys, rms, st_waveforms["baseline"] if "baseline" in names else None)
+
+
+def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, q: float,
+                       swing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, :func:`per_channel_stat` of ``rms`` (the ``q``-th percentile) and
+    :func:`noise_from` of ``rms`` and ``baseline``: the same values as the two calls, with
+    the channels grouped once and the three per-channel passes (the percentile, the median
+    of the cleaned RMS, the gaps' medians) side by side on the kernel threads."""
+    n = rms.size
+    if n == 0:
+        return np.zeros(0, np.float64), np.zeros(0, np.float64)
+    from ._noise_kernels import counted, gap_medians, group_stats, spread_noise
+
+    inv, n_groups = _groups(keys)
+    raw = np.ascontiguousarray(rms, dtype=np.float64)
+    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
+
+    def median() -> np.ndarray:
+        clean = np.empty(n, np.float64)
+        counted(rms, clean)  # NaN and infinities count as 0
+        return group_stats(inv, clean, n_groups, 50.0)
+
+    # the longest pass first: the calling thread takes it, the other thread the two others
+    gaps, at_q, inside = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups),
+                                                     lambda: group_stats(inv, raw, n_groups, float(q)),
+                                                     median))
+    noise = np.empty(n, np.float64)
+    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), noise)
+    return at_q[inv], noise
 
 
 def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,

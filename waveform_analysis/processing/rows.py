@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import row_parts, thread_map
+
 __all__ = ["channel_keys", "contiguous_rows", "flat_rows", "record_channel_keys"]
 
 
@@ -53,9 +55,12 @@ def record_channel_keys(st_waveforms: np.ndarray) -> np.ndarray:
     names = st_waveforms.dtype.names
     from ._peaks_kernels import key_column
 
-    # one pass over the records' two fields, read in place (numpy: a pass per field and step)
+    # one pass over the records' two fields, read in place (numpy: a pass per field and step);
+    # a record's fields share a cache line, so the pass waits on memory: on the kernel threads
     out = np.empty(len(st_waveforms), np.int64)
     has_board = "board" in names
-    key_column(st_waveforms["channel"], st_waveforms["board"] if has_board else st_waveforms["channel"],
-               has_board, out)
+    channel = st_waveforms["channel"]
+    board = st_waveforms["board"] if has_board else channel
+    thread_map(lambda b: key_column(channel[b[0]:b[1]], board[b[0]:b[1]], has_board, out[b[0]:b[1]]),
+               row_parts(len(out), 20_000))
     return out

@@ -37,7 +37,7 @@ def _records() -> np.ndarray:
 
 def _processing() -> None:
     """Baselines, saturation, noise, hits, features and events, as the plugins call them."""
-    from .baselines import end_window_stats, finish_baselines, recheck_levels, walk_floor
+    from .baselines import channel_levels, end_window_stats, finish_baselines, store_baselines
     from .events import group_events
     from .features import basic_features
     from .hits import HIT_DEFAULTS, find_peaks
@@ -48,12 +48,11 @@ def _processing() -> None:
     st = _records()
     mean, rms, last, ends = end_window_stats(st, cap=8)
     keys = channel_keys(st["board"], st["channel"])
-    recheck_levels(keys, rms, last)
-    floor = walk_floor(keys, rms, mean) + 1.0
+    floor = channel_levels(keys, rms, last, mean)[1] + 1.0
     # -1: every row re-judged; caps past the ends and a floor: every window walked again
     finish_baselines(st, None, mean, rms, np.full(len(st), -1.0), ends, floor, ends + 1)
-    st["baseline"] = mean
-    st["baseline_rms"] = np.maximum(rms, 1.0)
+    store_baselines(st, mean, np.maximum(rms, 1.0))  # as the plugin: float64 RMS
+    store_baselines(st, mean, np.maximum(rms, 1.0).astype(np.float32))  # as set_baselines
     st["saturated"] = saturated(st)
     st.flags.writeable = False  # later stages read the records from the cache, read-only
     # the plugin passes per-record settings (threshold, polarity), which reach the kernel
