@@ -158,17 +158,18 @@ def _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor
     return row, e, L
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def rewalk(flat, stride, offset, ns, length, rows, caps, sd_floor, margin, k, floor, min_window,
-           ahead, ends, mean, rms):
+           ahead, ends, mean, rms, near_j):
     """Walk again the windows the first phase cut before their cap (``rows``), the noise
     floored at each record's channel noise ``sd_floor``; where the window now ends later,
     ``ends``, ``mean`` and ``rms`` (:func:`_window`'s) are updated in place.
 
     Successive differences see little of a slow swing, so noise whose power is at low
     frequencies passes the first walk's level; its channel's noise (which counts the
-    spread of the baselines) does not. A window never ends earlier than before."""
-    near_j = np.empty(ns, np.int64)
+    spread of the baselines) does not. A window never ends earlier than before. ``near_j``:
+    scratch of ``ns`` int64 (allocation-free, so without reference counting: see
+    :func:`recheck`)."""
     _fill_near(near_j, floor, ns)
     for i in range(rows.size):
         r = rows[i]
@@ -202,8 +203,8 @@ def _median(buf, n):
     return buf[half]
 
 
-@numba.njit(cache=True, nogil=True)
-def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated):
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated, scratch):
     """Judge the baseline window of each record in ``rows`` against the record's quiet windows.
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
@@ -220,13 +221,16 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
     keeps its own level. The ADC offsets keep quantised, nearly noiseless
     records from counting. A contaminated record's ``mean`` becomes the
     reference level. The means are of exact integer sums (the values a float
-    sum of the samples holds), each RMS is :func:`_window`'s.
+    sum of the samples holds), each RMS is :func:`_window`'s. ``scratch``: 4 x (``ns // nb +
+    1``) float64. The kernel allocates nothing, so it runs without reference counting: with
+    it, each record's view of ``flat`` counts references atomically on ``flat``'s one
+    counter, which two threads then fight over (two threads took longer than one).
     """
     cap = ns // max(nb, 1) + 1
-    w_mean = np.empty(cap)
-    w_rms = np.empty(cap)
-    q_mean = np.empty(cap)
-    q_rms = np.empty(cap)
+    w_mean = scratch[0, :cap]
+    w_rms = scratch[1, :cap]
+    q_mean = scratch[2, :cap]
+    q_rms = scratch[3, :cap]
     for i in range(rows.size):
         r = rows[i]
         L = min(max(length[r], 1), ns)
@@ -272,5 +276,6 @@ def put_baselines(o_baseline, o_rms, baseline, rms):
     for i in range(baseline.size):
         o_baseline[i] = baseline[i]
         o_rms[i] = rms[i]
+
 
 watch(globals(), uses=("._pulse_kernels",))

@@ -267,7 +267,7 @@ def finish_baselines(
                      todo: np.ndarray = todo) -> None:
                 # each part writes only its own records' mean and flag
                 recheck(flat, stride, offset, ns, length, nb, group_ends, todo[b[0]:b[1]], mean,
-                        contaminated)
+                        contaminated, np.empty((4, ns // nb + 1)))
 
             thread_map(part, row_parts(todo.size, 500))
     return contaminated
@@ -289,7 +289,7 @@ def _rewalk(st_waveforms: np.ndarray, ends: np.ndarray, caps: np.ndarray, noise:
     noise = np.ascontiguousarray(noise, dtype=np.float64)
     thread_map(lambda b: rewalk(flat, stride, offset, ns, st_waveforms["length"], rows[b[0]:b[1]],
                                 caps, noise, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW,
-                                AHEAD, ends, mean, rms), row_parts(rows.size, 500))
+                                AHEAD, ends, mean, rms, np.empty(ns, np.int64)), row_parts(rows.size, 500))
 
 
 def compute_baselines(
