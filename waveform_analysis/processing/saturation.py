@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import ADC_MAX_14BIT, ADC_MIN
-from ..parallel import thread_map
-from .rows import contiguous_rows
+from ..parallel import row_parts, thread_map
+from .rows import flat_rows
 
 __all__ = [
     "ADC_MAX_14BIT",
@@ -42,13 +42,12 @@ def saturated(
         return out
     from ._saturation_kernels import at_limit
 
-    wave = contiguous_rows(records)  # rows read in place, not copied out of the records
+    flat, stride, offset = flat_rows(records)  # rows read in place, not copied out of the records
+    ns = records["wave"].shape[1] if records["wave"].ndim > 1 else 1
     length = np.ascontiguousarray(records["length"], dtype=np.int64)
-    n = len(records)
-    edges = np.linspace(0, n, max(1, min(8, n // 2000)) + 1).astype(np.int64).tolist()
     thread_map(
-        lambda b: at_limit(wave, length, int(adc_min), int(adc_max), out, b[0], b[1]),
-        list(zip(edges[:-1], edges[1:])),
+        lambda b: at_limit(flat, stride, offset, ns, length, int(adc_min), int(adc_max), out, b[0], b[1]),
+        row_parts(len(records)),
     )
     if flag_mask and "flags" in (records.dtype.names or ()):
         out |= (records["flags"] & np.uint32(flag_mask)) != 0
