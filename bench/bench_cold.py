@@ -130,7 +130,7 @@ def main() -> None:
             ("  numba: first calls (cache loads)", [r["numba_load"] for r in res]),
             ("  reading (less end windows)", [r["read"] - r["bl_end_windows"] for r in res]),
             ("  baselines: end windows", [r["bl_end_windows"] for r in res]),
-            ("  baselines: re-check levels", [r["bl_recheck_levels"] for r in res]),
+            ("  baselines: channel levels (re-check, walk floor)", [r["bl_levels"] for r in res]),
             ("  baselines: finish", [r["bl_finish"] for r in res]),
             ("  saturation", [r["saturation"] for r in res]),
             ("  channel noise", [r["noise"] for r in res]),

@@ -59,7 +59,7 @@ def install() -> tuple[dict[str, float], dict[str, float], list[str]]:
 
     timed(base, "read_run", "read")
     timed(baselines, "end_window_stats", "bl_end_windows")
-    timed(baselines, "recheck_levels", "bl_recheck_levels")
+    timed(baselines, "channel_levels", "bl_levels")
     timed(baselines, "finish_baselines", "bl_finish")
     timed(st_waveforms, "saturated", "saturation")
     timed(hits, "find_peaks", "hits")
