@@ -9,11 +9,14 @@ from waveform_analysis.errors import ConfigError
 from waveform_analysis.parallel import kernel_threads
 from waveform_analysis.processing.baselines import (
     baseline_stats,
+    channel_levels,
     compute_baselines,
     end_window_stats,
     finish_baselines,
     recheck_levels,
     set_baselines,
+    store_baselines,
+    walk_floor,
 )
 from waveform_analysis.processing.rows import record_channel_keys
 from waveform_analysis.synthetic import synthesize
@@ -137,3 +140,45 @@ def test_window_rms_is_exact_for_any_16_bit_samples_and_long_windows():
         w = st["wave"].astype(np.float64)
         np.testing.assert_allclose(mean, w.mean(axis=1), rtol=1e-12)
         np.testing.assert_allclose(rms, w.std(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_channel_levels_are_recheck_levels_and_walk_floor(threads):
+    # one call, three passes side by side: the same values as the two calls, whatever the RMS holds
+    st, _ = synthesize(n_channels=3, n_waveforms=3000, noise_sigma=3.0, seed=4,
+                       baseline_pulse_fraction=0.1, amplitude_range=(10.0, 1000.0))
+    mean, rms, last, _ = end_window_stats(st)
+    keys = record_channel_keys(st)
+    rng = np.random.default_rng(8)
+    odd = rms.copy()
+    odd[rng.integers(0, odd.size, 40)] = np.nan
+    odd[:3] = (np.inf, -1.0, 0.0)
+    many = rng.integers(0, 70_000, keys.size)  # keys too far apart for a plain index: sorted groups
+    with kernel_threads(threads):
+        for k, r in ((keys, rms), (keys, odd), (many, rms), (keys[:1], rms[:1])):
+            n = r.size
+            low, floor = channel_levels(k, r, last[:n], mean[:n])
+            np.testing.assert_array_equal(low, recheck_levels(k, r, last[:n]))
+            np.testing.assert_array_equal(floor, walk_floor(k, r, mean[:n]))
+        empty = channel_levels(keys[:0], rms[:0], last[:0], mean[:0])
+    assert [a.size for a in empty] == [0, 0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_store_baselines_is_numpys_assignment(threads):
+    st, _ = synthesize(n_channels=2, n_waveforms=30_000, n_samples=40, noise_sigma=3.0, seed=5)
+    baseline = np.random.default_rng(1).normal(1000.0, 50.0, len(st))
+    rms = np.abs(np.random.default_rng(2).normal(3.0, 1.0, len(st)))
+    rms[:4] = (np.nan, np.inf, 1e40, -0.0)  # float64 into the float32 field: numpy's casts
+    want = st.copy()
+    want["baseline"] = baseline
+    with np.errstate(over="ignore"):  # 1e40 is inf in float32
+        want["baseline_rms"] = rms
+    with kernel_threads(threads):
+        store_baselines(st, baseline, rms)
+    for name in st.dtype.names:  # field by field: a copy of records leaves their padding undefined
+        np.testing.assert_array_equal(st[name], want[name])
+    np.testing.assert_array_equal(st["baseline_rms"].view(np.uint32), want["baseline_rms"].view(np.uint32))
+    no_rms = np.zeros(3, [("baseline", "f8"), ("channel", "i2")])
+    store_baselines(no_rms, np.arange(3.0), np.ones(3))
+    np.testing.assert_array_equal(no_rms["baseline"], np.arange(3.0))

@@ -147,6 +147,26 @@ def test_saturated_against_the_adc_limits_passed():
     assert p["saturated"]  # a sample of the peak's bounds sits at the lower limit
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_saturated_is_a_scan_of_the_valid_samples(threads):
+    from waveform_analysis.parallel import kernel_threads
+    from waveform_analysis.processing.saturation import saturated
+    from waveform_analysis.synthetic import synthesize
+
+    st, _ = synthesize(n_channels=2, n_waveforms=6000, n_samples=50, noise_sigma=3.0, seed=3)
+    rng = np.random.default_rng(4)
+    st["length"] = rng.integers(-2, 60, len(st))  # empty, short and longer than the row
+    st["wave"][rng.integers(0, len(st), 200), rng.integers(0, 50, 200)] = 16383
+    st["wave"][rng.integers(0, len(st), 200), rng.integers(0, 50, 200)] = 0
+    cols = np.arange(st["wave"].shape[1])
+    valid = cols[None, :] < st["length"][:, None]
+    for lo, hi in ((0, 16383), (1, 16383), (900, 1100), (-5, 20000)):
+        want = (valid & ((st["wave"] <= lo) | (st["wave"] >= hi))).any(axis=1)
+        with kernel_threads(threads):
+            got = saturated(st, adc_min=lo, adc_max=hi, flag_mask=0)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_documented_paths_and_defaults():
     from dataclasses import asdict
 

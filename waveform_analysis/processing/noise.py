@@ -135,7 +135,7 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
         counted(rms, clean)  # NaN and infinities count as 0
         return group_stats(inv, clean, n_groups, 50.0)
 
-    # the longest pass first: the calling thread takes it, the other thread the two others
+    # the longest pass first, so that it starts at once and the two others share the other thread
     gaps, at_q, inside = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups),
                                                      lambda: group_stats(inv, raw, n_groups, float(q)),
                                                      median))
