@@ -17,6 +17,8 @@ re-check uses too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..parallel import row_parts, thread_map
@@ -78,17 +80,28 @@ def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None,
     inv, n_groups = _groups(keys)
     if baseline is None:
         return _percentile(inv, n_groups, rms, 50.0)
+    rms = np.ascontiguousarray(rms, dtype=np.float64)
+    return _grouped_noise(inv, n_groups, lambda: rms, baseline, swing)[0]
+
+
+def _grouped_noise(inv: np.ndarray, n_groups: int, clean_rms: Callable[[], np.ndarray],
+                   baseline: np.ndarray, swing: float,
+                   *beside: Callable[[], np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per record, its group's noise (:func:`noise_of`), ``clean_rms()`` giving the cleaned
+    RMS; and the results of the per-group passes ``beside``. The passes over the run (the
+    gaps' medians, the median RMS, those ``beside``) are independent: they run side by side
+    on the kernel threads, the longest first so that it starts at once."""
     from ._noise_kernels import gap_medians, group_stats, spread_noise
 
-    out = np.empty(inv.size, np.float64)
-    rms = np.ascontiguousarray(rms, dtype=np.float64)
     baseline = np.ascontiguousarray(baseline, dtype=np.float64)
-    # the median RMS and the gaps' medians are independent passes over the run: one each
-    # on two threads where there are two
-    inside, gaps = thread_map(lambda f: f(), (lambda: group_stats(inv, rms, n_groups, 50.0),
-                                              lambda: gap_medians(inv, baseline, n_groups)))
+    gaps, inside, *others = thread_map(lambda f: f(), (
+        lambda: gap_medians(inv, baseline, n_groups),
+        lambda: group_stats(inv, clean_rms(), n_groups, 50.0),
+        *beside,
+    ))
+    out = np.empty(inv.size, np.float64)
     spread_noise(inv, inside, gaps, MAD_GAP, float(swing), out)
-    return out
+    return out, others
 
 
 def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
@@ -124,23 +137,18 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
     n = rms.size
     if n == 0:
         return np.zeros(0, np.float64), np.zeros(0, np.float64)
-    from ._noise_kernels import counted, gap_medians, group_stats, spread_noise
+    from ._noise_kernels import counted, group_stats
 
     inv, n_groups = _groups(keys)
     raw = np.ascontiguousarray(rms, dtype=np.float64)
-    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
 
-    def median() -> np.ndarray:
-        clean = np.empty(n, np.float64)
-        counted(rms, clean)  # NaN and infinities count as 0
-        return group_stats(inv, clean, n_groups, 50.0)
+    def clean() -> np.ndarray:
+        out = np.empty(n, np.float64)
+        counted(rms, out)  # NaN and infinities count as 0
+        return out
 
-    # the longest pass first, so that it starts at once and the two others share the other thread
-    gaps, at_q, inside = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups),
-                                                     lambda: group_stats(inv, raw, n_groups, float(q)),
-                                                     median))
-    noise = np.empty(n, np.float64)
-    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), noise)
+    noise, (at_q,) = _grouped_noise(inv, n_groups, clean, baseline, swing,
+                                    lambda: group_stats(inv, raw, n_groups, float(q)))
     return at_q[inv], noise
 
 
