@@ -51,7 +51,7 @@ def test_the_three_phases_over_blocks_give_baseline_stats():
                        baseline_pulse_fraction=0.2, amplitude_range=(30.0, 1000.0))
     baseline, rms, contaminated = baseline_stats(st, 40)
     parts = [end_window_stats(st[a : a + 101], 40) for a in range(0, len(st), 101)]
-    mean, first, last, ends = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    mean, first, last, ends, _ = (np.concatenate([p[i] for p in parts]) for i in range(5))
     low = recheck_levels(record_channel_keys(st), first, last)
     flagged = np.concatenate([
         finish_baselines(st[a : a + 101], 40, mean[a : a + 101], first[a : a + 101], low[a : a + 101])
@@ -74,7 +74,8 @@ def test_end_windows_on_threads_are_those_of_one_thread_and_of_numpy():
         four = end_window_stats(st)
     for a, b in zip(one, four, strict=True):
         np.testing.assert_array_equal(a, b)
-    mean, rms, last, ends = one
+    mean, rms, last, ends, tail_rms = one
+    assert tail_rms.dtype == np.float32
     for r in range(0, len(st), 97):
         n, e = min(40, st["length"][r]), ends[r]
         head = st["wave"][r, :e].astype(np.float64)
@@ -82,6 +83,7 @@ def test_end_windows_on_threads_are_those_of_one_thread_and_of_numpy():
         assert mean[r] == head.mean()  # integer sums: exact either way
         assert rms[r] == pytest.approx(head.std(), rel=1e-12, abs=1e-12)
         assert last[r] == pytest.approx(tail.std(), rel=1e-12, abs=1e-12)
+        assert tail_rms[r] == np.float32(last[r])  # the same 40 samples
 
 
 def test_short_records_empty_runs_and_bad_settings():
@@ -100,7 +102,7 @@ def _phases(st):
     """The three phases of baseline_stats, keeping the windows' ends before and after."""
     from waveform_analysis.processing.baselines import walk_floor, window_caps
 
-    mean, rms, last, ends = end_window_stats(st)
+    mean, rms, last, ends, _ = end_window_stats(st)
     keys = record_channel_keys(st)
     low = recheck_levels(keys, rms, last)
     floor = walk_floor(keys, rms, mean)
@@ -147,7 +149,7 @@ def test_channel_levels_are_recheck_levels_and_walk_floor(threads):
     # one call, three passes side by side: the same values as the two calls, whatever the RMS holds
     st, _ = synthesize(n_channels=3, n_waveforms=3000, noise_sigma=3.0, seed=4,
                        baseline_pulse_fraction=0.1, amplitude_range=(10.0, 1000.0))
-    mean, rms, last, _ = end_window_stats(st)
+    mean, rms, last, _, _ = end_window_stats(st)
     keys = record_channel_keys(st)
     rng = np.random.default_rng(8)
     odd = rms.copy()
@@ -182,3 +184,22 @@ def test_store_baselines_is_numpys_assignment(threads):
     no_rms = np.zeros(3, [("baseline", "f8"), ("channel", "i2")])
     store_baselines(no_rms, np.arange(3.0), np.ones(3))
     np.testing.assert_array_equal(no_rms["baseline"], np.arange(3.0))
+    with np.errstate(over="ignore"):
+        tail = rms.astype(np.float32)[::-1]
+    with kernel_threads(threads):
+        store_baselines(st, baseline, rms, tail)
+    want["tail_rms"] = tail
+    for name in st.dtype.names:
+        np.testing.assert_array_equal(st[name], want[name])
+
+
+@pytest.mark.parametrize("baseline_samples", [None, 40, 12])
+def test_set_baselines_fills_tail_rms_with_the_rms_of_the_last_40_samples(baseline_samples):
+    # the re-check's last window is baseline_samples long; tail_rms is always 40 samples
+    st, _ = synthesize(n_channels=2, n_waveforms=800, n_samples=120, noise_sigma=3.0, seed=11)
+    st["length"] = np.random.default_rng(4).integers(1, 121, len(st))
+    set_baselines(st, baseline_samples)
+    for r in range(len(st)):
+        L = st["length"][r]
+        tail = st["wave"][r, max(L - 40, 0) : L].astype(np.float64)
+        assert st["tail_rms"][r] == pytest.approx(np.float32(tail.std()), rel=2e-7, abs=1e-6)

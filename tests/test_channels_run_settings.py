@@ -50,7 +50,7 @@ def test_baseline_samples_per_channel(data, tmp_path, mode):
             )
             from waveform_analysis.processing.rows import record_channel_keys
 
-            mean, rms, last, ends = end_window_stats(ref, **kw)
+            mean, rms, last, ends, _ = end_window_stats(ref, **kw)
             low = recheck_levels(record_channel_keys(ref), rms, last)
             finish_baselines(ref, None, mean, rms, low, ends)
             expected = mean

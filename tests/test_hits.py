@@ -242,3 +242,36 @@ def test_peaks_read_the_records_fields_whatever_their_types():
     other["baseline_rms"][::7] = np.nan  # cleaned as before: NaN counts as no RMS
     st["baseline_rms"][::7] = np.nan
     assert find_peaks(other).tobytes() == find_peaks(st).tobytes()
+
+
+@pytest.mark.parametrize("baseline_samples", [None, 12])
+def test_the_noise_guard_reads_tail_rms_or_the_samples_alike(baseline_samples):
+    """A record's own noise takes the RMS of its last 40 samples from its ``tail_rms`` (filled
+    by the baselines) or, where that is 0 or NaN or the field is absent, from its samples:
+    the same peaks and start levels either way, and the guard changes them here."""
+    from waveform_analysis.processing import set_baselines
+    from waveform_analysis.processing.hits import start_levels
+
+    st, _ = synthesize(n_channels=2, n_waveforms=1500, n_samples=160, seed=12,
+                       noise_sigma=3.0, pileup_fraction=0.2, pileup_gap=(5, 40))
+    # records noisier than their channel, some with a pulse near the end, some short
+    rng = np.random.default_rng(3)
+    noisy = rng.random(len(st)) < 0.3
+    st["wave"][noisy] = np.clip(st["wave"][noisy] + rng.normal(0, 4.0, st["wave"][noisy].shape)
+                                .round(), -32768, 32767).astype(np.int16)
+    st["length"][::13] = rng.integers(1, 60, st["length"][::13].size)
+    set_baselines(st, baseline_samples)
+    assert (st["tail_rms"] > 0).mean() > 0.9
+    ref = find_peaks(st)
+    levels = start_levels(st)
+    assert find_peaks(st, noise_guard=0.0).tobytes() != ref.tobytes()
+    unknown = st.copy()
+    unknown["tail_rms"][::2] = 0.0
+    unknown["tail_rms"][1::4] = np.nan
+    names = [n for n in st.dtype.names if n != "tail_rms"]
+    without = np.zeros(len(st), [(n, st.dtype.fields[n][0]) for n in names])
+    for n in names:
+        without[n] = st[n]
+    for other in (unknown, without):
+        assert find_peaks(other).tobytes() == ref.tobytes()
+        np.testing.assert_array_equal(start_levels(other), levels)

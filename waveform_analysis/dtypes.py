@@ -85,6 +85,8 @@ def st_waveforms_dtype(n_samples: int) -> np.dtype:
             _field("length", "Number of valid samples in wave", np.int32),
             _field("wave", "Samples as digitized [ADC]", np.int16, (n_samples,)),
             _field("baseline_rms", "RMS of the baseline window [ADC]", np.float32),
+            _field("tail_rms", "RMS of the record's last 40 samples (the hit threshold's second"
+                   " estimate of the record's own noise), 0 if not computed [ADC]", np.float32),
             *flag_fields(),
             _field(
                 "saturated",

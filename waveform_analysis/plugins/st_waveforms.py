@@ -64,13 +64,14 @@ class _EndWindows:
 
     def __init__(self, info, mode: str, samples) -> None:
         self.info, self.mode, self.samples = info, mode, samples
-        self.mean = self.rms = self.last = self.ends = self.caps = self.nb = None
+        self.mean = self.rms = self.last = self.ends = self.tail = self.caps = self.nb = None
 
     def begin(self, n_rows: int) -> None:
         self.mean = np.zeros(n_rows, np.float64)
         self.rms = np.zeros(n_rows, np.float64)
         self.last = np.zeros(n_rows, np.float64)
         self.ends = np.zeros(n_rows, np.int64)
+        self.tail = np.zeros(n_rows, np.float32)
         self.caps = np.zeros(n_rows, np.int64)
         self.nb = np.zeros(n_rows, np.int32)
 
@@ -79,7 +80,8 @@ class _EndWindows:
 
         nb = self.samples(records)
         self.nb[rows] = nb
-        outs = (self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows], self.caps[rows])
+        outs = (self.mean[rows], self.rms[rows], self.last[rows], self.ends[rows], self.tail[rows],
+                self.caps[rows])
         for info, sel in self.info.by_board(records["board"]):  # each board's pre-trigger
             part, size = (records, nb) if sel is None else (records[sel], nb[sel])
             kw = baseline_window_for(info, size, self.mode)
@@ -104,7 +106,8 @@ def _channel_dt(context, run_id: str, info):
 
 
 class StWaveformsPlugin(Plugin):
-    """Reads the run's files; fills ``baseline`` and ``baseline_rms`` from the baseline window.
+    """Reads the run's files; fills ``baseline`` and ``baseline_rms`` from the baseline window
+    and ``tail_rms`` from the record's last 40 samples.
 
     The window ends before the trigger: at the run's pre-trigger less its
     pre-gate where the settings state them, else after at most
@@ -124,8 +127,8 @@ class StWaveformsPlugin(Plugin):
     provides = "st_waveforms"
     dtype = st_waveforms_dtype(1)  # the samples per record are the run's
     depends_on = ("raw_files",)
-    version = "2.2.0"  # 2.1: the baseline window ends before the trigger and first pulse;
-    # 2.2: windows cut by a slow swing of low-frequency noise are walked again
+    version = "2.3.0"  # 2.1: the baseline window ends before the trigger and first pulse;
+    # 2.2: windows cut by a slow swing of low-frequency noise are walked again; 2.3: tail_rms
     options = {
         "baseline_samples": Option(
             default=40,
@@ -208,7 +211,7 @@ class StWaveformsPlugin(Plugin):
                 baseline = ends.mean[rows]
                 finish_baselines(records, ends.fixed(rows), baseline, rms, low[rows],
                                  ends.ends[rows], noise[rows], ends.caps[rows])
-                store_baselines(records, baseline, rms)
+                store_baselines(records, baseline, rms, ends.tail[rows])
                 records["saturated"] = saturated_by_board(context, info, records)
                 info.fill_absent(records)
                 if dt_of is not None:

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
-from ._pulse_kernels import _at
+from ._pulse_kernels import _at, _tail_rms, _window
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -21,25 +21,6 @@ def _sum(row, p, m):
     for j in range(p, p + m):
         s += _at(row, j)
     return s
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _window(row, p, m):
-    """Mean and RMS (about the mean) of ``row[p:p + m]``, from exact integer sums of the
-    samples and their squares: ``m^2 var = m S2 - S1^2`` holds no rounding (a product of
-    two 16-bit samples fits in 32 bits, the sums in 64), so one float division and a
-    square root give the RMS, one pass over the samples, which vectorises. Windows of more
-    than 65,536 samples take the float difference instead."""
-    s1 = np.int64(0)
-    s2 = np.int64(0)
-    for j in range(p, p + m):
-        x = np.int32(_at(row, j))
-        s1 += x
-        s2 += x * x
-    if m <= 65536:  # m S2 and S1^2 stay below 2^63 for any 16-bit samples
-        return s1 / m, np.sqrt(np.float64(m * s2 - s1 * s1)) / m
-    mu = s1 / m
-    return mu, np.sqrt(max(s2 / m - mu * mu, 0.0))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -127,8 +108,10 @@ def _two_windows(row, p0, m0, p1, m1):
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
-                ahead, mean, rms, last_rms, near_j):
-    """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``.
+                ahead, mean, rms, last_rms, nt, tail, near_j):
+    """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``
+    and, with ``nt`` > 0, of its last ``nt`` as float32 in ``tail`` (:func:`_tail_rms`; the
+    same window when ``nt == nb``).
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
     :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
@@ -141,7 +124,12 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
         row, e, L = _window_end(flat, stride, offset, ns, length, ends, derive, margin, k, floor,
                                 min_window, ahead, near_j, r)
         m = min(nb, L)
-        mean[r], rms[r], last_rms[r] = _two_windows(row, 0, e, L - m, m)
+        mean[r], rms[r], lr = _two_windows(row, 0, e, L - m, m)
+        last_rms[r] = lr
+        if nt == nb:
+            tail[r] = np.float32(lr)
+        elif nt > 0:
+            tail[r] = _tail_rms(row, L, nt)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -270,12 +258,19 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
 
 
 @numba.njit(cache=True, nogil=True)
-def put_baselines(o_baseline, o_rms, baseline, rms):
-    """``o_baseline[:] = baseline`` and ``o_rms[:] = rms`` (records' fields, strided) in one
-    pass: a record's two fields share a cache line, which numpy's two assignments load twice."""
-    for i in range(baseline.size):
-        o_baseline[i] = baseline[i]
-        o_rms[i] = rms[i]
+def put_baselines(o_baseline, o_rms, baseline, rms, o_tail, tail):
+    """``o_baseline[:] = baseline``, ``o_rms[:] = rms`` and, unless ``tail`` is empty,
+    ``o_tail[:] = tail`` (records' fields, strided) in one pass: a record's fields share a
+    cache line, which numpy's assignments would load once each."""
+    if tail.size:
+        for i in range(baseline.size):
+            o_baseline[i] = baseline[i]
+            o_rms[i] = rms[i]
+            o_tail[i] = tail[i]
+    else:
+        for i in range(baseline.size):
+            o_baseline[i] = baseline[i]
+            o_rms[i] = rms[i]
 
 
 watch(globals(), uses=("._pulse_kernels",))

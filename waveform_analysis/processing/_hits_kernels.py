@@ -108,7 +108,7 @@ def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, 
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, guard, g_margin, g_window, negs, baseline, thresholds,
+def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, has_tail, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
               cap, time, dt, channel, board, has_board, o_rec, o_left, o_right, o_pos, o_height,
@@ -118,14 +118,14 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, guard, 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (see
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
     array is a row numba knows is contiguous, so its scans vectorise). ``length``,
-    ``baseline`` and ``rec_rms`` (the record's ``baseline_rms``; ``has_rms`` False: none) may
-    be the records' own fields, read in place beside the samples; so are ``time``, ``dt``,
+    ``baseline``, ``rec_rms`` (the record's ``baseline_rms``; ``has_rms`` False: none) and
+    ``tail`` (its ``tail_rms``; ``has_tail`` False: none, read from the samples) may be the
+    records' own fields, read in place beside the samples; so are ``time``, ``dt``,
     ``channel`` and ``board`` (``has_board`` False: 0), which give each peak's ``o_time``
     (the record's time plus ``rint(left x dt)``, summed in integers), ``o_chan`` and
     ``o_board`` while the record's fields are in the cache.
 
-    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`, read
-    at its first firing): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
+    Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
     noise)`` (``negs[r]``: below it) beyond the baseline and lasts while the signal is beyond
     ``min(r_sigma * noise, that)``, both as int16 sample values (:func:`_levels`).
     ``merge_gap`` / ``rext`` < 0 mean "derived from the hit" (its tail extension, at least
@@ -159,9 +159,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, guard, 
         row = flat[r0 : r0 + ns]
         bl = np.float64(baseline[r])
         nz = noise[r]
-        # the record's own noise only raises its levels, so it is read at its first firing
-        # at the channel's level: a record that never fires there is never read twice
-        pending = guard > 0.0
+        if guard > 0.0:  # the record's own noise, from its baseline_rms and tail_rms
+            nz = _own_noise(row, L, nz, _clean(rec_rms[r]) if has_rms else 0.0, guard, g_margin,
+                            g_window, np.float64(tail[r]) if has_tail else 0.0)
         ok, a, b, tol, tail_lim, big_rise = _levels(neg, bl, thresholds[r], nz, t_sigma,
                                                     r_sigma, p_sigma, s_sigma, tail_sigma,
                                                     tail_block)
@@ -188,19 +188,6 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, guard, 
             j = _next_firing(row, j, L, a, neg, block)
             if j >= L:
                 break
-            if pending:
-                pending = False
-                own = _own_noise(row, L, nz, _clean(rec_rms[r]) if has_rms else 0.0, guard, g_margin, g_window)
-                if own != nz:
-                    nz = own
-                    ok, a, b, tol, tail_lim, big_rise = _levels(
-                        neg, bl, thresholds[r], nz, t_sigma, r_sigma, p_sigma, s_sigma,
-                        tail_sigma, tail_block)
-                    if not ok:
-                        break
-                    sa = sg * np.int64(a)
-                    sb = sg * np.int64(b)
-                    continue  # on from here at the raised level
             s = j
             merge = is_open and s - c_end < c_gap
             span = c_end + c_ext - c_left

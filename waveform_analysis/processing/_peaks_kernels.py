@@ -40,13 +40,18 @@ def _counted(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def channel_columns(rms, channel, board, has_board, o_keys, o_clean):
+def channel_columns(rms, channel, board, has_board, baseline, has_baseline, o_keys, o_clean,
+                    o_baseline):
     """``o_keys``: each record's (board, channel) key as :func:`.rows.channel_keys` makes it
     (board 0 without ``has_board``); ``o_clean``: ``rms`` as float64 where it is above 0
-    and finite, else 0 (what the channel noise counts)."""
+    and finite, else 0 (what the channel noise counts); with ``has_baseline``,
+    ``o_baseline``: ``baseline`` as float64, read in the same pass (the records' key and
+    baseline share a cache line: a second pass would load it again)."""
     for r in range(o_keys.size):
         o_keys[r] = _key(board, channel, has_board, r)[0]
         o_clean[r] = _counted(np.float64(rms[r]))
+        if has_baseline:
+            o_baseline[r] = np.float64(baseline[r])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -71,22 +71,45 @@ def _rings(row, sg, sbl, a, c, L, w, floor, frac):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _own_noise(row, L, nz, rms, guard, margin, m):
+def _window(row, p, m):
+    """Mean and RMS (about the mean) of ``row[p:p + m]``, from exact integer sums of the
+    samples and their squares: ``m^2 var = m S2 - S1^2`` holds no rounding (a product of
+    two 16-bit samples fits in 32 bits, the sums in 64), so one float division and a
+    square root give the RMS, one pass over the samples, which vectorises. Windows of more
+    than 65,536 samples take the float difference instead."""
+    s1 = np.int64(0)
+    s2 = np.int64(0)
+    for j in range(p, p + m):
+        x = np.int32(_at(row, j))
+        s1 += x
+        s2 += x * x
+    if m <= 65536:  # m S2 and S1^2 stay below 2^63 for any 16-bit samples
+        return s1 / m, np.sqrt(np.float64(m * s2 - s1 * s1)) / m
+    mu = s1 / m
+    return mu, np.sqrt(max(s2 / m - mu * mu, 0.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tail_rms(row, L, m):
+    """The RMS of the last ``m`` of the ``L`` valid samples of ``row`` (all of them when
+    fewer), as float32: the records' ``tail_rms`` field, which the baselines' first phase
+    fills (:func:`~._baselines_kernels.end_windows`) and :func:`_own_noise` reads."""
+    k = min(m, L)
+    return np.float32(_window(row, L - k, k)[1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _own_noise(row, L, nz, rms, guard, margin, m, tail):
     """The record's noise for its threshold: ``nz`` (its channel's) raised to ``own`` =
     ``margin`` x the lower of its ``rms`` and the RMS of its last ``m`` samples, when that is
     above ``nz`` and at most ``guard`` x ``margin`` x ``nz`` (above: pulses in both windows,
-    ``nz`` stands). The last window is read only when ``rms`` allows a raise."""
+    ``nz`` stands). That RMS is ``tail`` (the record's ``tail_rms``) where it is a positive
+    number, else it is read from the samples (:func:`_tail_rms`: the same value), and only
+    when ``rms`` allows a raise."""
     if not margin * rms > nz:
         return nz
-    k = min(m, L)
-    s = np.int64(0)
-    s2 = np.int64(0)
-    for j in range(L - k, L):
-        x = np.int64(_at(row, j))
-        s += x
-        s2 += x * x
-    mu = s / k
-    own = margin * min(rms, np.sqrt(max(s2 / k - mu * mu, 0.0)))
+    last = tail if 0.0 < tail < np.inf else np.float64(_tail_rms(row, L, m))
+    own = margin * min(rms, last)
     if own > nz and own <= guard * margin * nz:
         return own
     return nz

@@ -47,6 +47,7 @@ QUIET_SIGMA = 5.0  # a pulse starts this many noise sigma from the running mean
 QUIET_FLOOR = 8.0  # ADC, and at least this far (the hit finder's threshold floor)
 MIN_WINDOW = 4  # fewest samples a derived window keeps
 AHEAD = 12  # samples whose differences give the first noise estimate
+TAIL_WINDOW = 40  # samples at a record's end whose RMS is stored as its tail_rms
 
 
 def window_ends(
@@ -134,23 +135,30 @@ def baseline_stats(
     percent of clean records) are read whole, so the cost stays that of the
     two end windows.
     """
+    return _stats(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)[:3]
+
+
+def _stats(st_waveforms: np.ndarray, baseline_samples, pretrigger, pre_gate, cap):
+    """:func:`baseline_stats`' three arrays and the records' ``tail_rms`` (float32)."""
     if len(st_waveforms) == 0:
         window_ends(0, 0, baseline_samples)
-        return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool)
-    mean, rms, last, ends = end_window_stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
-                                             cap)
+        return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, np.float32)
+    mean, rms, last, ends, tail = end_window_stats(st_waveforms, baseline_samples, pretrigger,
+                                                   pre_gate, cap)
     low, floor = channel_levels(record_channel_keys(st_waveforms), rms, last, mean)
     caps = window_caps(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)
     contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends, floor, caps)
-    return mean, rms.astype(np.float32), contaminated
+    return mean, rms.astype(np.float32), contaminated, tail
 
 
 def end_window_stats(
     st_waveforms: np.ndarray, baseline_samples: int | np.ndarray | None = None,
     pretrigger: int | None = None, pre_gate: int | None = None,
     cap: int | np.ndarray = BASELINE_CAP,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per record: mean and RMS of the baseline window, RMS of the last window, window end.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per record: mean and RMS of the baseline window, RMS of the last window, window end,
+    and the RMS of its last :data:`TAIL_WINDOW` samples (float32: the records'
+    ``tail_rms``, which the hit finder's noise guard reads instead of the samples).
 
     The first phase of :func:`baseline_stats`; it needs nothing but the record,
     so a run read in blocks computes it block by block. ``baseline_samples`` and
@@ -158,7 +166,8 @@ def end_window_stats(
     computed a group at a time."""
     groups = _window_groups(baseline_samples, len(st_waveforms))
     if len(groups) > 1:
-        out = [np.empty(len(st_waveforms), t) for t in (np.float64, np.float64, np.float64, np.int64)]
+        out = [np.empty(len(st_waveforms), t)
+               for t in (np.float64, np.float64, np.float64, np.int64, np.float32)]
         for nb, rows in groups:
             for o, part in zip(out, end_window_stats(st_waveforms[rows], nb, pretrigger, pre_gate,
                                                      cap), strict=True):
@@ -174,6 +183,7 @@ def end_window_stats(
     mean = np.empty(n, np.float64)
     rms = np.empty(n, np.float64)
     last = np.empty(n, np.float64)
+    tail = np.empty(n, np.float32)
     if n:
         from ._baselines_kernels import end_windows
 
@@ -181,10 +191,10 @@ def end_window_stats(
             lo, hi = bounds
             end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
-                        last[lo:hi], np.empty(ns, np.int64))
+                        last[lo:hi], TAIL_WINDOW, tail[lo:hi], np.empty(ns, np.int64))
 
         thread_map(run, row_parts(n))  # the kernel releases the GIL
-    return mean, rms, last, ends
+    return mean, rms, last, ends, tail
 
 
 def _window_size(baseline_samples: int | None, n_samples: int) -> int:
@@ -303,23 +313,35 @@ def set_baselines(
     st_waveforms: np.ndarray, baseline_samples: int | None = None, pretrigger: int | None = None,
     pre_gate: int | None = None,
 ) -> np.ndarray:
-    """Fill ``baseline`` and ``baseline_rms`` of ``st_waveforms`` in place; returns it."""
-    baseline, rms, _ = baseline_stats(st_waveforms, baseline_samples, pretrigger, pre_gate)
-    store_baselines(st_waveforms, baseline, rms)
+    """Fill ``baseline``, ``baseline_rms`` and ``tail_rms`` of ``st_waveforms`` in place
+    (those of the fields it has); returns it."""
+    baseline, rms, _, tail = _stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
+                                    BASELINE_CAP)
+    store_baselines(st_waveforms, baseline, rms, tail)
     return st_waveforms
 
 
-def store_baselines(st_waveforms: np.ndarray, baseline: np.ndarray, rms: np.ndarray) -> None:
-    """``st_waveforms["baseline"] = baseline`` and ``["baseline_rms"] = rms`` (where the
-    field exists), the same values in one pass over the records on the kernel threads."""
+def store_baselines(st_waveforms: np.ndarray, baseline: np.ndarray, rms: np.ndarray,
+                    tail: np.ndarray | None = None) -> None:
+    """``st_waveforms["baseline"] = baseline``, ``["baseline_rms"] = rms`` and, with ``tail``
+    (:func:`end_window_stats`' last array), ``["tail_rms"] = tail`` (where the fields
+    exist), the same values in one pass over the records on the kernel threads."""
     n = len(st_waveforms)
-    if n == 0 or "baseline_rms" not in st_waveforms.dtype.names:
+    names = st_waveforms.dtype.names
+    if n == 0 or "baseline_rms" not in names:
         st_waveforms["baseline"] = baseline
+        if tail is not None and "tail_rms" in names:
+            st_waveforms["tail_rms"] = tail
         return
     from ._baselines_kernels import put_baselines
 
     o_baseline, o_rms = st_waveforms["baseline"], st_waveforms["baseline_rms"]
+    has_tail = tail is not None and "tail_rms" in names
+    o_tail = st_waveforms["tail_rms"] if has_tail else o_rms
     baseline = np.ascontiguousarray(np.broadcast_to(baseline, (n,)), dtype=np.float64)
     rms = np.ascontiguousarray(np.broadcast_to(rms, (n,)))
+    tail = (np.ascontiguousarray(np.broadcast_to(tail, (n,)), np.float32) if has_tail
+            else np.zeros(0, np.float32))  # none to write: o_tail is never written
     thread_map(lambda b: put_baselines(o_baseline[b[0]:b[1]], o_rms[b[0]:b[1]], baseline[b[0]:b[1]],
-                                       rms[b[0]:b[1]]), row_parts(n, 20_000))
+                                       rms[b[0]:b[1]], o_tail[b[0]:b[1]], tail[b[0]:b[1]]),
+               row_parts(n, 20_000))

@@ -40,6 +40,7 @@ from ..errors import ConfigError
 from ..parallel import n_threads, thread_map
 from ._common import negative_rows, per_row
 from .baselines import (
+    TAIL_WINDOW,
     baseline_stats,
     compute_baselines,
     end_window_stats,
@@ -107,7 +108,7 @@ LINK = (4.0, 0.75)
 # top, continues the peak (and such a lobe splits nothing): a ringing burst
 RING = (16, 3.0, 0.5)
 GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
-GUARD_WINDOW = 40  # samples at the record's end whose RMS is the record's second estimate
+GUARD_WINDOW = TAIL_WINDOW  # samples at the record's end whose RMS (tail_rms) is its second estimate
 
 
 def _alloc(n: int) -> tuple[np.ndarray, ...]:
@@ -138,11 +139,13 @@ def start_levels(
         rec_rms = np.nan_to_num(np.asarray(st_waveforms["baseline_rms"], np.float64), nan=0.0, posinf=0.0)
     else:
         rec_rms, noise_guard = np.zeros(n), 0.0
+    tail = (np.asarray(st_waveforms["tail_rms"], np.float64) if "tail_rms" in st_waveforms.dtype.names
+            else np.zeros(n))
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     length = np.ascontiguousarray(st_waveforms["length"], dtype=np.int64)
     from ._levels_kernels import start_levels as kernel
 
-    kernel(*flat_rows(st_waveforms), ns, length, noise, rec_rms, float(noise_guard), GUARD_MARGIN,
+    kernel(*flat_rows(st_waveforms), ns, length, noise, rec_rms, tail, float(noise_guard), GUARD_MARGIN,
            GUARD_WINDOW, per_row(threshold, n, "threshold"), float(threshold_sigma), out)
     return out
 
@@ -260,12 +263,14 @@ def find_peaks(
     ns = st_waveforms["wave"].shape[1] if st_waveforms["wave"].ndim > 1 else 1
     rows = (*flat_rows(st_waveforms), ns)
     names = st_waveforms.dtype.names or ()
-    has_rms, has_board = "baseline_rms" in names, "board" in names
+    has_rms, has_board, has_tail = "baseline_rms" in names, "board" in names, "tail_rms" in names
     # the kernels read the records' fields in place, beside their samples: a copy of each
     # field as a column would be one more pass over the run's memory
     length, baseline, chan, time, dt = (st_waveforms[f] for f in ("length", "baseline", "channel",
                                                                   "time", "dt"))
     rec_rms = st_waveforms["baseline_rms"] if has_rms else baseline
+    # the records' own tail_rms, read in place (without the field: read from the samples)
+    tail = st_waveforms["tail_rms"] if has_tail else rec_rms
     board = st_waveforms["board"] if has_board else chan
     if noise is None:
         noise = channel_noise(st_waveforms)  # no baseline_rms: no noise
@@ -294,11 +299,11 @@ def find_peaks(
         lo, hi = bounds
         cap = 4 * (hi - lo) + 16
         out = _alloc(cap)
-        k = find_hits(*rows, length, noise, rec_rms, has_rms, *guard, negs, baseline, *args, lo,
+        k = find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs, baseline, *args, lo,
                       hi, cap, *record, *out)
         if k > cap:
             out = _alloc(k)
-            find_hits(*rows, length, noise, rec_rms, has_rms, *guard, negs, baseline, *args, lo,
+            find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs, baseline, *args, lo,
                       hi, k, *record, *out)
         return tuple(a[:k] for a in out)
 

@@ -119,13 +119,17 @@ def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
         return np.zeros(n, np.float64)
     from ._peaks_kernels import channel_columns
 
-    # the keys and the cleaned RMS in one pass over the records' fields, read in place
-    keys, rms = np.empty(n, np.int64), np.empty(n, np.float64)
-    board = st_waveforms["board"] if "board" in names else st_waveforms["channel"]
-    fields = (st_waveforms["baseline_rms"], st_waveforms["channel"], board)
-    thread_map(lambda b: channel_columns(*(f[b[0]:b[1]] for f in fields), "board" in names,
-                                         keys[b[0]:b[1]], rms[b[0]:b[1]]), row_parts(n, 20_000))
-    return noise_of(keys, rms, st_waveforms["baseline"] if "baseline" in names else None)
+    # the keys, the cleaned RMS and the baselines in one pass over the records' fields
+    keys, rms, baseline = np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.float64)
+    has_board, has_baseline = "board" in names, "baseline" in names
+    board = st_waveforms["board"] if has_board else st_waveforms["channel"]
+    base = st_waveforms["baseline"] if has_baseline else st_waveforms["baseline_rms"]
+    thread_map(lambda b: channel_columns(st_waveforms["baseline_rms"][b[0]:b[1]],
+                                         st_waveforms["channel"][b[0]:b[1]], board[b[0]:b[1]],
+                                         has_board, base[b[0]:b[1]], has_baseline,
+                                         keys[b[0]:b[1]], rms[b[0]:b[1]], baseline[b[0]:b[1]]),
+               row_parts(n, 20_000))
+    return noise_of(keys, rms, baseline if has_baseline else None)
 
 
 def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, q: float,

@@ -46,13 +46,13 @@ def _processing() -> None:
     from .saturation import saturated
 
     st = _records()
-    mean, rms, last, ends = end_window_stats(st, cap=8)
+    mean, rms, last, ends, tail = end_window_stats(st, cap=8)
     keys = channel_keys(st["board"], st["channel"])
     floor = channel_levels(keys, rms, last, mean)[1] + 1.0
     # -1: every row re-judged; caps past the ends and a floor: every window walked again
     finish_baselines(st, None, mean, rms, np.full(len(st), -1.0), ends, floor, ends + 1)
-    store_baselines(st, mean, np.maximum(rms, 1.0))  # as the plugin: float64 RMS
-    store_baselines(st, mean, np.maximum(rms, 1.0).astype(np.float32))  # as set_baselines
+    store_baselines(st, mean, np.maximum(rms, 1.0), tail)  # as the plugin: float64 RMS
+    store_baselines(st, mean, np.maximum(rms, 1.0).astype(np.float32), tail)  # as set_baselines
     st["saturated"] = saturated(st)
     st.flags.writeable = False  # later stages read the records from the cache, read-only
     # the plugin passes per-record settings (threshold, polarity), which reach the kernel
