@@ -15,7 +15,9 @@ windows, re-check levels, finish), saturation, hits (``find_peaks``), the
 cache writes (``EntryWriter.append`` / ``commit``, of which ``fsync`` and
 the checksum; :mod:`phases`), and numba: the time spent loading each kernel from numba's
 cache on its first call, and any kernel compiled because its signature was
-not cached (there should be none). Medians (min-max) over the processes,
+not cached (there should be none). Interleaved with them, bare processes import numpy and
+numba and call one trivial kernel from numba's cache: numba's fixed cost, and with
+``np.fromfile`` the most any process that runs a numba kernel could reach. Medians (min-max) over the processes,
 with the load average, and the CPU time of the process (all threads: less
 sensitive to other load than the wall time). ``--entry-points`` also runs,
 interleaved, processes in which numba's extension entry points
@@ -76,6 +78,43 @@ print(json.dumps({"import": t_import, "import_numba": t_numba, "context": t2 - t
 '''
 
 
+# a bare process: numpy, numba and the first call of one trivial kernel from numba's cache
+# (argv: the folder of the kernel's module); prints the seconds of each
+FLOOR = r'''
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+import numba
+t2 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import floor_kernel
+a = np.ones(8)
+t3 = time.perf_counter()
+floor_kernel.clip_positive(a, np.empty(8))
+t4 = time.perf_counter()
+print(json.dumps({"numpy": t1 - t0, "numba": t2 - t1, "first_call": t4 - t3, "total": t4 - t0,
+                  "hits": sum(floor_kernel.clip_positive.stats.cache_hits.values())}))
+'''
+
+FLOOR_KERNEL = """import numba
+
+
+@numba.njit(cache=True, nogil=True)
+def clip_positive(a, out):
+    for i in range(a.size):
+        out[i] = a[i] if a[i] > 0.0 else 0.0
+"""
+
+
+def run_floor(folder: Path) -> dict:
+    """numba's fixed cost in a new process that does nothing else (see :data:`FLOOR`)."""
+    (folder / "floor_kernel.py").write_text(FLOOR_KERNEL)
+    out = subprocess.run([sys.executable, "-c", FLOOR, str(folder)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_child(root: Path, run: str, entry_points: str = "load") -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cold_cache_", dir=root))
     env = dict(os.environ)
@@ -111,9 +150,12 @@ def main() -> None:
 
             generate_run(root, run, fmt="vx2730", n_waveforms=a.n_waveforms, n_samples=a.n_samples)
         run_child(root, run)  # numba's cache filled, the files in the page cache
-        res, skip = [], []
+        floor_dir = Path(tempfile.mkdtemp(prefix="floor_", dir=root))
+        run_floor(floor_dir)  # compiles the trivial kernel into its cache
+        res, skip, floor = [], [], []
         for _ in range(a.repeat):
             res.append(run_child(root, run))
+            floor.append(run_floor(floor_dir))
             if a.entry_points:
                 skip.append(run_child(root, run, "skip"))
     finally:
@@ -157,6 +199,14 @@ def main() -> None:
           f"get_data alone {np.median([mb / r['get_data'] for r in res]):.0f} MB/s; "
           f"np.fromfile {np.median(ref):.0f} MB/s; fromfile / cold = {np.median(ratio):.3f}; "
           f"target >= 300 MB/s: {'ok' if np.median(speed) >= 300 else 'MISSED'}")
+    fixed = [f["total"] for f in floor]
+    best = [mb / (f["total"] + r["fromfile"]) for f, r in zip(floor, res, strict=True)]
+    print(f"numba's fixed cost in a bare new process (interleaved; import numpy "
+          f"{med([f['numpy'] for f in floor])}, numba {med([f['numba'] for f in floor])}, the first "
+          f"call of one trivial kernel from its cache {med([f['first_call'] for f in floor])} ms): "
+          f"{med(fixed)} ms, {min(f['hits'] for f in floor)} cache hit(s); with np.fromfile of the "
+          f"files and nothing else, {np.median(best):.0f} MB/s is the most a process that runs a "
+          f"numba kernel reaches here; {mb / 300 * 1e3:.0f} ms for 300 MB/s")
     if skip:
         cold_skip = [r["import"] + r["context"] + r["get_data"] for r in skip]
         gain = [a - b for a, b in zip(cold, cold_skip, strict=True)]
