@@ -42,6 +42,8 @@ def test_chain_end_to_end(tmp_path, data_root):
     assert st["time"].dtype == np.int64 and st["timestamp"].dtype == np.int64
     assert st["wave"].shape == (2 * N_WF, N_SAMPLES)
     np.testing.assert_allclose(st["baseline"], st["wave"][:, :40].mean(axis=1))
+    # the RMS of the last 40 samples, which the peaks' noise guard reads
+    np.testing.assert_allclose(st["tail_rms"], st["wave"][:, -40:].std(axis=1), rtol=1e-6)
     assert set(np.unique(st["channel"])) == {0, 1}
 
     peaks = c.get_data("run_001", "peaks")
