@@ -17,6 +17,7 @@ from waveform_analysis.processing.baselines import (
     set_baselines,
     store_baselines,
     walk_floor,
+    window_caps,
 )
 from waveform_analysis.processing.rows import record_channel_keys
 from waveform_analysis.synthetic import synthesize
@@ -203,3 +204,32 @@ def test_set_baselines_fills_tail_rms_with_the_rms_of_the_last_40_samples(baseli
         L = st["length"][r]
         tail = st["wave"][r, max(L - 40, 0) : L].astype(np.float64)
         assert st["tail_rms"][r] == pytest.approx(np.float32(tail.std()), rel=2e-7, abs=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_set_baselines_fills_the_fields_as_baseline_stats_and_store_baselines(threads):
+    """set_baselines writes the fields in the pass that reads the records, then the rows the
+    re-check and the second walk changed: the same as baseline_stats + store_baselines,
+    with records re-judged (pulses in the window) and windows walked again (slow swings)."""
+    st, _ = synthesize(n_channels=3, n_waveforms=3000, n_samples=300, noise_sigma=3.0, seed=3,
+                       baseline_pulse_fraction=0.2, amplitude_range=(10.0, 1000.0))
+    rng = np.random.default_rng(5)
+    slow = st["channel"] == 1
+    t = np.arange(300)
+    swing = 6 * np.sin(2 * np.pi * (t[None, :] / 90.0 + rng.random((slow.sum(), 1))))
+    st["wave"][slow] = (st["wave"][slow] + swing).round().astype(np.int16)
+    st["length"][::17] = rng.integers(1, 300, st["length"][::17].size)
+    want = st.copy()
+    with kernel_threads(threads):
+        baseline, rms, contaminated = baseline_stats(want)
+        store_baselines(want, baseline, rms, end_window_stats(want)[4])
+        set_baselines(st)
+    assert contaminated.sum() > 50
+    mean, first, last, ends, _ = end_window_stats(st)
+    low, floor = channel_levels(record_channel_keys(st), first, last, mean)
+    assert ((ends < window_caps(st)) & (floor > 0)).sum() > 50  # windows walked again
+    for name in st.dtype.names:
+        np.testing.assert_array_equal(st[name], want[name])
+    one = want[:1].copy()  # one record: the fields are stored after the phases
+    set_baselines(one)
+    np.testing.assert_array_equal(one["baseline"], compute_baselines(want[:1]))

@@ -108,10 +108,12 @@ def _two_windows(row, p0, m0, p1, m1):
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
-                ahead, mean, rms, last_rms, nt, tail, near_j):
+                ahead, mean, rms, last_rms, nt, tail, put, o_base, o_rms, o_tail, near_j):
     """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``
     and, with ``nt`` > 0, of its last ``nt`` as float32 in ``tail`` (:func:`_tail_rms`; the
-    same window when ``nt == nb``).
+    same window when ``nt == nb``). With ``put``, the mean, the RMS (as float32) and the
+    tail's RMS are also written to the records' fields ``o_base``, ``o_rms`` and ``o_tail``
+    while the record is in the cache (``nt`` > 0).
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
     :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
@@ -130,6 +132,10 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
             tail[r] = np.float32(lr)
         elif nt > 0:
             tail[r] = _tail_rms(row, L, nt)
+        if put:
+            o_base[r] = mean[r]
+            o_rms[r] = np.float32(rms[r])
+            o_tail[r] = tail[r]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -138,17 +138,27 @@ def baseline_stats(
     return _stats(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)[:3]
 
 
-def _stats(st_waveforms: np.ndarray, baseline_samples, pretrigger, pre_gate, cap):
-    """:func:`baseline_stats`' three arrays and the records' ``tail_rms`` (float32)."""
+def _stats(st_waveforms: np.ndarray, baseline_samples, pretrigger, pre_gate, cap, put=False):
+    """:func:`baseline_stats`' three arrays, the records' ``tail_rms`` (float32), and whether
+    the records' fields hold them already (``put``: written by the first phase as it reads
+    each record, then the rows the last phase changed)."""
     if len(st_waveforms) == 0:
         window_ends(0, 0, baseline_samples)
-        return np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, np.float32)
-    mean, rms, last, ends, tail = end_window_stats(st_waveforms, baseline_samples, pretrigger,
-                                                   pre_gate, cap)
+        return (np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, bool),
+                np.zeros(0, np.float32), False)
+    put = (put and len(_window_groups(baseline_samples, len(st_waveforms))) == 1
+           and _puts_fields(st_waveforms))
+    mean, rms, last, ends, tail = _end_windows(st_waveforms, baseline_samples, pretrigger,
+                                               pre_gate, cap, put)
     low, floor = channel_levels(record_channel_keys(st_waveforms), rms, last, mean)
     caps = window_caps(st_waveforms, baseline_samples, pretrigger, pre_gate, cap)
-    contaminated = finish_baselines(st_waveforms, baseline_samples, mean, rms, low, ends, floor, caps)
-    return mean, rms.astype(np.float32), contaminated, tail
+    contaminated, touched = _finish(st_waveforms, baseline_samples, mean, rms, low, ends, floor,
+                                    caps)
+    rms32 = rms.astype(np.float32)
+    if put and touched.size:  # the re-judged and re-walked rows: their final values
+        st_waveforms["baseline"][touched] = mean[touched]
+        st_waveforms["baseline_rms"][touched] = rms32[touched]
+    return mean, rms32, contaminated, tail, put
 
 
 def end_window_stats(
@@ -164,6 +174,28 @@ def end_window_stats(
     so a run read in blocks computes it block by block. ``baseline_samples`` and
     ``cap`` may be one value per record; records of different fixed windows are
     computed a group at a time."""
+    return _end_windows(st_waveforms, baseline_samples, pretrigger, pre_gate, cap, False)
+
+
+# the fields the end windows write into when asked to (:func:`_puts_fields`), and stand-ins
+# of the same types when not: one signature of the kernel either way
+_FIELD_TYPES = (("baseline", np.float64), ("baseline_rms", np.float32), ("tail_rms", np.float32))
+_NO_FIELDS = np.zeros(2, [(name, t) for name, t in _FIELD_TYPES])
+
+
+def _puts_fields(st_waveforms: np.ndarray) -> bool:
+    """Whether the end windows can write the baselines into ``st_waveforms`` as they go: the
+    standard fields, writable, in records the kernel sees as strided (two or more)."""
+    fields = st_waveforms.dtype.fields or {}
+    return (len(st_waveforms) >= 2 and st_waveforms.flags.writeable
+            and all(name in fields and fields[name][0] == np.dtype(t) for name, t in _FIELD_TYPES))
+
+
+def _end_windows(st_waveforms: np.ndarray, baseline_samples, pretrigger, pre_gate, cap,
+                 put: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`end_window_stats`; with ``put`` (:func:`_puts_fields` true, one window size),
+    ``baseline``, ``baseline_rms`` and ``tail_rms`` are also written to the records, in the
+    pass that reads them."""
     groups = _window_groups(baseline_samples, len(st_waveforms))
     if len(groups) > 1:
         out = [np.empty(len(st_waveforms), t)
@@ -187,11 +219,15 @@ def end_window_stats(
     if n:
         from ._baselines_kernels import end_windows
 
+        into = st_waveforms if put else _NO_FIELDS
+        o_base, o_rms, o_tail = (into[name] for name, _ in _FIELD_TYPES)
+
         def run(bounds: tuple[int, int]) -> None:
             lo, hi = bounds
+            out = (o_base[lo:hi], o_rms[lo:hi], o_tail[lo:hi]) if put else (o_base, o_rms, o_tail)
             end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
-                        last[lo:hi], TAIL_WINDOW, tail[lo:hi], np.empty(ns, np.int64))
+                        last[lo:hi], TAIL_WINDOW, tail[lo:hi], put, *out, np.empty(ns, np.int64))
 
         thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends, tail
@@ -256,8 +292,17 @@ def finish_baselines(
     (``ends``, ``mean`` and ``rms`` updated in place; ``ends`` must then be int64). The last phase of
     :func:`baseline_stats`; per record, so it runs on any slice of a run once
     :func:`recheck_levels` and the noise have seen all of it."""
+    return _finish(st_waveforms, baseline_samples, mean, rms, low, ends, noise, caps)[0]
+
+
+def _finish(st_waveforms: np.ndarray, baseline_samples, mean: np.ndarray, rms: np.ndarray,
+            low: np.ndarray, ends: np.ndarray | None = None, noise: np.ndarray | None = None,
+            caps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`finish_baselines`' mask and the rows whose ``mean`` or ``rms`` it may have
+    changed (those walked again or re-judged; some twice)."""
+    walked = np.zeros(0, np.int64)
     if noise is not None and caps is not None and ends is not None:
-        _rewalk(st_waveforms, ends, caps, noise, mean, rms)
+        walked = _rewalk(st_waveforms, ends, caps, noise, mean, rms)
     n = len(st_waveforms)
     contaminated = np.zeros(n, np.bool_)
     rows = np.flatnonzero(rms > 1.25 * low + 0.25).astype(np.int64)
@@ -280,17 +325,18 @@ def finish_baselines(
                         contaminated, np.empty((4, ns // nb + 1)))
 
             thread_map(part, row_parts(todo.size, 500))
-    return contaminated
+    return contaminated, np.concatenate((walked, rows))
 
 
 def _rewalk(st_waveforms: np.ndarray, ends: np.ndarray, caps: np.ndarray, noise: np.ndarray,
-            mean: np.ndarray, rms: np.ndarray) -> None:
-    """:func:`finish_baselines`' second walk of the windows cut before their cap."""
+            mean: np.ndarray, rms: np.ndarray) -> np.ndarray:
+    """:func:`finish_baselines`' second walk of the windows cut before their cap; returns the
+    rows walked."""
     if ends.dtype != np.int64 or not ends.flags.writeable:
         raise TypeError("ends must be a writable int64 array: the walked windows' ends are stored in it")
     rows = np.flatnonzero((ends < caps) & (noise > 0)).astype(np.int64)
     if rows.size == 0:
-        return
+        return rows
     from ._baselines_kernels import rewalk
 
     flat, stride, offset = flat_rows(st_waveforms)
@@ -300,6 +346,7 @@ def _rewalk(st_waveforms: np.ndarray, ends: np.ndarray, caps: np.ndarray, noise:
     thread_map(lambda b: rewalk(flat, stride, offset, ns, st_waveforms["length"], rows[b[0]:b[1]],
                                 caps, noise, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW,
                                 AHEAD, ends, mean, rms, np.empty(ns, np.int64)), row_parts(rows.size, 500))
+    return rows
 
 
 def compute_baselines(
@@ -315,9 +362,10 @@ def set_baselines(
 ) -> np.ndarray:
     """Fill ``baseline``, ``baseline_rms`` and ``tail_rms`` of ``st_waveforms`` in place
     (those of the fields it has); returns it."""
-    baseline, rms, _, tail = _stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
-                                    BASELINE_CAP)
-    store_baselines(st_waveforms, baseline, rms, tail)
+    baseline, rms, _, tail, stored = _stats(st_waveforms, baseline_samples, pretrigger, pre_gate,
+                                            BASELINE_CAP, put=True)
+    if not stored:
+        store_baselines(st_waveforms, baseline, rms, tail)
     return st_waveforms
 
 
