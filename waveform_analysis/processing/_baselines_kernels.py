@@ -11,6 +11,8 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
+from ._prefetch import AHEAD as PREFETCH_AHEAD
+from ._prefetch import prefetch_row
 from ._pulse_kernels import _at, _tail_rms, _window
 
 
@@ -166,6 +168,8 @@ def rewalk(flat, stride, offset, ns, length, rows, caps, sd_floor, margin, k, fl
     :func:`recheck`)."""
     _fill_near(near_j, floor, ns)
     for i in range(rows.size):
+        if i + PREFETCH_AHEAD < rows.size:  # scattered records: ask for the next ones early
+            prefetch_row(flat, offset + rows[i + PREFETCH_AHEAD] * stride, ns)
         r = rows[i]
         r0 = offset + r * stride
         row = flat[r0 : r0 + ns]
@@ -226,6 +230,8 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
     q_mean = scratch[2, :cap]
     q_rms = scratch[3, :cap]
     for i in range(rows.size):
+        if i + PREFETCH_AHEAD < rows.size:  # scattered records: ask for the next ones early
+            prefetch_row(flat, offset + rows[i + PREFETCH_AHEAD] * stride, ns)
         r = rows[i]
         L = min(max(length[r], 1), ns)
         m = min(nb, L)
@@ -279,4 +285,4 @@ def put_baselines(o_baseline, o_rms, baseline, rms, o_tail, tail):
             o_rms[i] = rms[i]
 
 
-watch(globals(), uses=("._pulse_kernels",))
+watch(globals(), uses=("._prefetch", "._pulse_kernels"))
