@@ -11,8 +11,8 @@ import numba
 import numpy as np
 
 from ..kernel_cache import watch
-from ._prefetch import AHEAD as PREFETCH_AHEAD
-from ._prefetch import prefetch_row
+from ._prefetch_kernels import AHEAD as PREFETCH_AHEAD
+from ._prefetch_kernels import prefetch_row
 from ._pulse_kernels import _at, _tail_rms, _window
 
 
@@ -285,4 +285,4 @@ def put_baselines(o_baseline, o_rms, baseline, rms, o_tail, tail):
             o_rms[i] = rms[i]
 
 
-watch(globals(), uses=("._prefetch", "._pulse_kernels"))
+watch(globals(), uses=("._prefetch_kernels", "._pulse_kernels"))
