@@ -8,7 +8,8 @@ channels, 800 samples) and one ``--factor`` times larger (in 8 segments per
 channel), then, each in a new process on an empty cache, runs
 ``get_data(run, "basic_features")`` (CSV -> st_waveforms -> peaks ->
 basic_features) and reads the process's peak RSS (``VmHWM``). The large run
-is also timed with the kernels on 1 thread and on 2
+is also timed with the kernels on 1 thread and on 2 (the cases interleaved and rotated, each
+taking each place in the order in turn)
 (``WAVEFORM_ANALYSIS_THREADS``). The largest peak RSS seen.
 
 Targets (issue 11): peak RSS of the large run <= 1.25 x the small run's and
@@ -114,8 +115,10 @@ def main() -> None:
     cases = [("small", 2), ("large", 2), ("large", 1)]
     if args.before is not None:
         cases += [("large before", 2), ("large before", 1)]
-    for _ in range(args.repeat):  # interleaved, so machine noise hits every case alike
-        for name, threads in cases:
+    for i in range(args.repeat):  # interleaved, so machine noise hits every case alike
+        # and rotated: a process's time depends on the one before it (the page cache's
+        # writeback of that process's cache files), so each case takes each place in turn
+        for name, threads in cases[i % len(cases):] + cases[: i % len(cases)]:
             tree = args.before.resolve() if name.endswith("before") else REPO
             res.setdefault((name, threads), []).append(
                 child(root, name.split()[0], threads, args.chunk_mb, tree))
