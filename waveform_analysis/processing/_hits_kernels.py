@@ -43,11 +43,20 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo,
     the sums that reach beyond the hit's end ``h_hi`` only when its samples could beat it)."""
     if k < cap:
         # the signal sgn * (w - bl) summed over [left, right) and the ADC range it spans,
-        # in two vectorised passes: the hit, then its extension
+        # in two vectorised passes: the hit, then its extension; the first pass also takes
+        # the largest signed sum of 3 neighbours centred in [left + 1, min(h_hi + 1, right - 1))
+        sg = np.int64(-1 if neg else 1)
         acc = np.int64(0)
         lo_w = _at(row, left)
         hi_w = _at(row, left)
-        for j in range(left, h_hi):
+        top = NO_HIGH
+        m = max(min(h_hi, right - 2), left)  # the samples whose right neighbour's sum counts
+        for j in range(left, m):
+            acc += np.int64(_at(row, j))
+            lo_w = min(lo_w, _at(row, j))
+            hi_w = max(hi_w, _at(row, j))
+            top = max(top, _sum3(row, j + 1, sg))
+        for j in range(m, h_hi):
             acc += np.int64(_at(row, j))
             lo_w = min(lo_w, _at(row, j))
             hi_w = max(hi_w, _at(row, j))
@@ -58,10 +67,6 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo,
             lo_e = min(lo_e, _at(row, j))
             hi_e = max(hi_e, _at(row, j))
         if tol > 0.0:
-            sg = np.int64(-1 if neg else 1)
-            top = NO_HIGH
-            for j in range(left + 1, min(h_hi + 1, right - 1)):
-                top = max(top, _sum3(row, j, sg))
             if 3 * (-np.int64(lo_e) if neg else np.int64(hi_e)) > top:
                 for j in range(max(h_hi + 1, left + 1), right - 1):
                     top = max(top, _sum3(row, j, sg))
