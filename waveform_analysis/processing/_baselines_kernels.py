@@ -112,10 +112,10 @@ def _two_windows(row, p0, m0, p1, m1):
 def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, floor, min_window,
                 ahead, mean, rms, last_rms, nt, tail, put, o_base, o_rms, o_tail, near_j):
     """Mean and RMS of each record's baseline window ``[0, ends[r])``; RMS of its last ``nb``
-    and, with ``nt`` > 0, of its last ``nt`` as float32 in ``tail`` (:func:`_tail_rms`; the
-    same window when ``nt == nb``). With ``put``, the mean, the RMS (as float32) and the
-    tail's RMS are also written to the records' fields ``o_base``, ``o_rms`` and ``o_tail``
-    while the record is in the cache (``nt`` > 0).
+    and of its last ``nt`` as float32 in ``tail`` (:func:`_tail_rms`; the same window when
+    ``nt == nb``). With ``put``, the mean, the RMS (as float32) and the tail's RMS are also
+    written to the records' fields ``o_base``, ``o_rms`` and ``o_tail`` while the record is
+    in the cache.
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (as
     :func:`~._hits_kernels.find_hits` reads them). With ``derive``, ``ends[r]``
@@ -130,10 +130,7 @@ def end_windows(flat, stride, offset, ns, length, nb, ends, derive, margin, k, f
         m = min(nb, L)
         mean[r], rms[r], lr = _two_windows(row, 0, e, L - m, m)
         last_rms[r] = lr
-        if nt == nb:
-            tail[r] = np.float32(lr)
-        elif nt > 0:
-            tail[r] = _tail_rms(row, L, nt)
+        tail[r] = np.float32(lr) if nt == nb else _tail_rms(row, L, nt)
         if put:
             o_base[r] = mean[r]
             o_rms[r] = np.float32(rms[r])
@@ -268,21 +265,17 @@ def recheck(flat, stride, offset, ns, length, nb, ends, rows, mean, contaminated
             mean[r] = level
 
 
-
 @numba.njit(cache=True, nogil=True)
 def put_baselines(o_baseline, o_rms, baseline, rms, o_tail, tail):
     """``o_baseline[:] = baseline``, ``o_rms[:] = rms`` and, unless ``tail`` is empty,
     ``o_tail[:] = tail`` (records' fields, strided) in one pass: a record's fields share a
     cache line, which numpy's assignments would load once each."""
-    if tail.size:
-        for i in range(baseline.size):
-            o_baseline[i] = baseline[i]
-            o_rms[i] = rms[i]
+    has_tail = tail.size > 0
+    for i in range(baseline.size):
+        o_baseline[i] = baseline[i]
+        o_rms[i] = rms[i]
+        if has_tail:
             o_tail[i] = tail[i]
-    else:
-        for i in range(baseline.size):
-            o_baseline[i] = baseline[i]
-            o_rms[i] = rms[i]
 
 
 watch(globals(), uses=("._prefetch_kernels", "._pulse_kernels"))

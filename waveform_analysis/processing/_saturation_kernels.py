@@ -34,4 +34,5 @@ def at_limit(flat, stride, offset, ns, length, lo, hi, out, start, stop):
             mx = max(mx, v)
         out[i] = mn <= lo or mx >= hi
 
+
 watch(globals(), uses=("._pulse_kernels",))
