@@ -275,3 +275,48 @@ def test_the_noise_guard_reads_tail_rms_or_the_samples_alike(baseline_samples):
     for other in (unknown, without):
         assert find_peaks(other).tobytes() == ref.tobytes()
         np.testing.assert_array_equal(start_levels(other), levels)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [3, 5000])
+def test_records_of_more_peaks_than_the_room_kept_for_them(threads, n):
+    # the kernel writes straight into the peaks array with room for 4 per record (+ 16 per
+    # part): records of 12 peaks each overflow it, and the part is run again with room
+    from waveform_analysis.parallel import kernel_threads
+
+    w = np.full(72, 100, np.int16)
+    w[2::6] = 40  # 12 one-sample pulses, 6 samples apart
+    st = np.zeros(n, dtype=st_waveforms_dtype(len(w)))
+    st["wave"] = w
+    st["baseline"] = 100.0
+    st["length"] = len(w)
+    st["dt"] = 4
+    st["time"] = np.arange(n) * 1000
+    st["channel"] = np.arange(n) % 3
+    st["wave"][1::7, 20] = 100  # some records of 11
+    with kernel_threads(threads):
+        peaks = find_peaks(st, 10, merge_gap=0, right_extension=0, left_extension=0)
+    want = np.where(np.arange(n) % 7 == 1, 11, 12)
+    np.testing.assert_array_equal(np.bincount(peaks["record_i"], minlength=n), want)
+    assert peaks.flags.owndata and peaks.base is None and peaks.flags.c_contiguous
+    assert np.all(peaks["width"] == 1) and np.all(peaks["right"] == peaks["left"] + 1)
+    assert np.all(peaks["time"] == st["time"][peaks["record_i"]] + 4 * peaks["left"])
+    np.testing.assert_array_equal(peaks["channel"], peaks["record_i"] % 3)
+    assert np.all(peaks["height"] == 60) and np.all(peaks["area"] == 60)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_peaks_are_an_array_of_their_own_of_the_peaks_found(threads):
+    # the array the kernel wrote into had room for 4 peaks per record: what is returned
+    # holds the peaks found and nothing else
+    from waveform_analysis.parallel import kernel_threads
+
+    st, _ = synthesize(n_channels=2, n_waveforms=3000, seed=12)
+    st["baseline"] = compute_baselines(st)
+    with kernel_threads(threads):
+        peaks = find_peaks(st, 5 * SIGMA)
+    assert 0 < len(peaks) < 4 * len(st)
+    assert peaks.flags.owndata and peaks.base is None
+    assert peaks.nbytes == len(peaks) * PEAKS_DTYPE.itemsize
+    with kernel_threads(1):
+        np.testing.assert_array_equal(find_peaks(st, 5 * SIGMA), peaks)

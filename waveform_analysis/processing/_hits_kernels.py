@@ -36,9 +36,8 @@ def _sum3(row, j, sg):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo, adc_hi,
-          o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat):
-    """Store one peak: ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
+def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo, adc_hi, out):
+    """Store one peak as ``out[k]`` (when ``k < cap``): ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
     :func:`_position`'s, from the largest signed sum of 3 neighbours over the peak, ``top``;
     the sums that reach beyond the hit's end ``h_hi`` only when its samples could beat it)."""
     if k < cap:
@@ -74,13 +73,15 @@ def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo,
         area = acc - bl * (right - left)
         if neg:
             area = -area
-        o_rec[k] = r
-        o_left[k] = left
-        o_right[k] = right
-        o_pos[k] = bpos
-        o_height[k] = height
-        o_area[k] = area
-        o_sat[k] = min(lo_w, lo_e) <= adc_lo or max(hi_w, hi_e) >= adc_hi
+        p = out[k]
+        p.record_i = r
+        p.left = left
+        p.right = right
+        p.width = right - left
+        p.position = bpos
+        p.height = height
+        p.area = area
+        p.saturated = min(lo_w, lo_e) <= adc_lo or max(hi_w, hi_e) >= adc_hi
     return k + 1
 
 
@@ -116,9 +117,10 @@ def _levels(neg, bl, floor, nz, t_sigma, r_sigma, p_sigma, s_sigma, tail_sigma, 
 def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, has_tail, guard, g_margin, g_window, negs, baseline, thresholds,
               t_sigma, r_sigma, p_sigma, s_sigma, s_height, s_frac, tail_block, tail_sigma,
               follow, link, link_width, ring_gap, ring_sigma, ring_frac, merge_gap, lext, rext, tail_ext, min_width, block, adc_lo, adc_hi, lo, hi,
-              cap, time, dt, channel, board, has_board, o_rec, o_left, o_right, o_pos, o_height,
-              o_area, o_sat, o_time, o_chan, o_board):
-    """Peaks of records [lo, hi); returns how many there are (may exceed ``cap``).
+              cap, time, dt, channel, board, has_board, out):
+    """Peaks of records [lo, hi) into ``out`` (``PEAKS_DTYPE`` rows, written in place: no
+    column to copy into them afterwards; the first ``cap`` of them); returns how many there
+    are (may exceed ``cap``).
 
     Record ``r``'s ``ns`` samples are ``flat[offset + r * stride:]`` (see
     :func:`~waveform_analysis.processing.rows.flat_rows`: a slice of one flat
@@ -126,9 +128,9 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, h
     ``baseline``, ``rec_rms`` (the record's ``baseline_rms``; ``has_rms`` False: none) and
     ``tail`` (its ``tail_rms``; ``has_tail`` False: none, read from the samples) may be the
     records' own fields, read in place beside the samples; so are ``time``, ``dt``,
-    ``channel`` and ``board`` (``has_board`` False: 0), which give each peak's ``o_time``
-    (the record's time plus ``rint(left x dt)``, summed in integers), ``o_chan`` and
-    ``o_board`` while the record's fields are in the cache.
+    ``channel`` and ``board`` (``has_board`` False: 0), which give each peak's ``time``
+    (the record's time plus ``rint(left x dt)``, summed in integers), ``channel`` and
+    ``board`` while the record's fields are in the cache.
 
     Per record, with its ``noise`` raised to its own (``guard`` > 0, :func:`_own_noise`): a hit starts at a sample more than ``max(thresholds[r], t_sigma *
     noise)`` (``negs[r]``: below it) beyond the baseline and lasts while the signal is beyond
@@ -238,7 +240,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, h
                     k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                               max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo,
                               adc_hi,
-                              o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
+                              out)
                     prev_right = right
                 # walk left over the samples beyond the release level
                 q = s
@@ -273,8 +275,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, h
                         if mp - c_left >= min_width:
                             lft = max(c_left - lext, prev_right)
                             k = _emit(row, r, neg, bl, tol, c_pos, c_high - sbl, lft, mp, mp, k,
-                                      cap, adc_lo, adc_hi, o_rec, o_left, o_right, o_pos,
-                                      o_height, o_area, o_sat)
+                                      cap, adc_lo, adc_hi, out)
                             prev_right = mp
                         exempt = c_end - 1  # the rise just seen splits once
                         c_left = mp
@@ -305,16 +306,17 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, h
             right = min(c_end + c_ext, L)
             k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                       max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo, adc_hi,
-                      o_rec, o_left, o_right, o_pos, o_height, o_area, o_sat)
+                      out)
         if k > k_r:
             t_r = np.int64(time[r])
             dt_r = np.float64(dt[r])
             c_r = channel[r]
             b_r = board[r] if has_board else 0
             for i in range(k_r, min(k, cap)):
-                o_time[i] = t_r + np.int64(np.rint(o_left[i] * dt_r))
-                o_chan[i] = c_r
-                o_board[i] = b_r
+                p = out[i]
+                p.time = t_r + np.int64(np.rint(p.left * dt_r))
+                p.channel = c_r
+                p.board = b_r
     return k
 
 

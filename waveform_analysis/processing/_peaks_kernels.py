@@ -1,6 +1,6 @@
 """numba kernels around :func:`waveform_analysis.processing.hits.find_peaks`' own kernel.
 
-The per-record fields the hit kernel and :func:`fill_peaks` read are the
+The per-record fields the hit kernel reads are the
 records' own, read in place (a field of a structured array is a strided
 view, which numba reads as such; it lies beside the record's samples, which
 the kernels read anyway): a copy of each as a column would be one more pass
@@ -59,24 +59,3 @@ def key_column(channel, board, has_board, o_keys):
     """``o_keys``: :func:`channel_columns`' keys alone."""
     for r in range(o_keys.size):
         o_keys[r] = _key(board, channel, has_board, r)[0]
-
-
-@numba.njit(cache=True, nogil=True)
-def fill_peaks(at, rec, left, right, pos, height, area, sat, time, channel, board,
-               p_rec, p_channel, p_time, p_pos, p_left, p_right, p_height, p_area, p_width,
-               p_board, p_sat):
-    """Rows ``[at, at + rec.size)`` of the peaks' fields from one part's kernel outputs
-    (:func:`._hits_kernels.find_hits`'), in one pass."""
-    for i in range(rec.size):
-        k = at + i
-        p_rec[k] = rec[i]
-        p_channel[k] = channel[i]
-        p_time[k] = time[i]
-        p_pos[k] = pos[i]
-        p_left[k] = left[i]
-        p_right[k] = right[i]
-        p_height[k] = height[i]
-        p_area[k] = area[i]
-        p_width[k] = right[i] - left[i]
-        p_board[k] = board[i]
-        p_sat[k] = sat[i]

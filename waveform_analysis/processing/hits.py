@@ -31,6 +31,7 @@ module does not import numba: the ``peaks`` plugin declares its options from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,15 +110,6 @@ LINK = (4.0, 0.75)
 RING = (16, 3.0, 0.5)
 GUARD_MARGIN = 1.17  # a record's RMS of 40 samples plus 1.5 sigma of its estimate
 GUARD_WINDOW = TAIL_WINDOW  # samples at the record's end whose RMS (tail_rms) is its second estimate
-
-
-def _alloc(n: int) -> tuple[np.ndarray, ...]:
-    """The hit kernel's outputs for ``n`` peaks (:func:`._hits_kernels.find_hits`)."""
-    return (
-        np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32),
-        np.empty(n, np.int32), np.empty(n, np.float32), np.empty(n, np.float32),
-        np.empty(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int16), np.empty(n, np.int16),
-    )
 
 
 def start_levels(
@@ -291,30 +283,62 @@ def find_peaks(
     )
 
     from ._hits_kernels import find_hits
-    from ._peaks_kernels import fill_peaks
 
     record = (time, dt, chan, board, has_board)
 
-    def run(bounds):
-        lo, hi = bounds
-        cap = 4 * (hi - lo) + 16
-        out = _alloc(cap)
-        k = find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs, baseline, *args, lo,
-                      hi, cap, *record, *out)
-        if k > cap:
-            out = _alloc(k)
-            find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs, baseline, *args, lo,
-                      hi, k, *record, *out)
-        return tuple(a[:k] for a in out)
+    def run(part: tuple[int, int, np.ndarray]) -> int:
+        """The peaks of records [lo, hi) into ``out``'s fields; how many (may exceed its size)."""
+        lo, hi, out = part
+        return find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs,
+                         baseline, *args, lo, hi, len(out), *record, out)
 
-    # a few chunks per thread, so a thread slowed by other load does not hold up the rest
-    parts = max(1, min(4 * n_threads(), n // 2000)) if n >= 4000 else 1
-    edges = np.linspace(0, n, parts + 1).astype(np.int64)
-    chunks = thread_map(run, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
-    peaks = np.empty(sum(len(c[0]) for c in chunks), dtype=PEAKS_DTYPE)
-    fields = [peaks[f] for f in ("record_i", "channel", "time", "position", "left", "right",
-                                 "height", "area", "width", "board", "saturated")]
-    starts = np.cumsum([0] + [len(c[0]) for c in chunks[:-1]]).tolist()
-    thread_map(lambda a: fill_peaks(a[0], *a[1], *fields),
-               list(zip(starts, chunks, strict=True)))
+    # on several threads, a few parts per thread, so a thread slowed by other load does not
+    # hold up the rest
+    threads = n_threads()
+    parts = max(1, min(4 * threads, n // 2000)) if n >= 4000 and threads > 1 else 1
+    return _peaks_of_parts(run, np.linspace(0, n, parts + 1).astype(np.int64).tolist())
+
+
+def _peaks_of_parts(run: Callable[[tuple[int, int, np.ndarray]], int],
+                    edges: list[int]) -> np.ndarray:
+    """The peaks of the parts of the records between successive ``edges``, ``run`` writing
+    each part's into its own stretch of one array (room for 4 per record + 16; pages never
+    written are never touched), on the kernel threads. One part's array is then shrunk in
+    place (no copy); several parts' stretches are copied side by side into one array."""
+    lows, highs = edges[:-1], edges[1:]
+    room = [4 * (hi - lo) + 16 for lo, hi in zip(lows, highs, strict=True)]
+    starts = np.cumsum([0, *room[:-1]]).tolist()
+    peaks = np.empty(starts[-1] + room[-1], dtype=PEAKS_DTYPE)
+    counts = thread_map(run, [(lo, hi, peaks[at:at + size])
+                              for lo, hi, at, size in zip(lows, highs, starts, room, strict=True)])
+    found = []
+    for lo, hi, at, size, k in zip(lows, highs, starts, room, counts, strict=True):
+        if k > size:  # more peaks than room (records of many): the part again, with room
+            more = np.empty(k, dtype=PEAKS_DTYPE)
+            run((lo, hi, more))
+            found.append(more)
+        else:
+            found.append(peaks[at:at + k])
+    if len(found) > 1:
+        return _joined(found)
+    if found[0].base is not peaks:
+        return found[0]  # the part again, in an array of its own
+    del found
+    try:  # only this function refers to the array now (the part's views are gone)
+        peaks.resize(counts[0], refcheck=True)
+    except ValueError:  # referred to elsewhere after all: a copy
+        return peaks[:counts[0]].copy()
     return peaks
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(arrays)`` of contiguous arrays of one structured dtype, their bytes
+    copied on the kernel threads side by side (numpy copies a structured array of an odd
+    item size one item at a time)."""
+    size = arrays[0].dtype.itemsize
+    ends = np.cumsum([0, *(len(a) * size for a in arrays)]).tolist()
+    out = np.empty(ends[-1] // size, dtype=arrays[0].dtype)
+    raw = out.view(np.uint8)
+    thread_map(lambda i: raw.__setitem__(slice(ends[i], ends[i + 1]), arrays[i].view(np.uint8)),
+               range(len(arrays)))
+    return out
