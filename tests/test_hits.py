@@ -320,3 +320,24 @@ def test_peaks_are_an_array_of_their_own_of_the_peaks_found(threads):
     assert peaks.nbytes == len(peaks) * PEAKS_DTYPE.itemsize
     with kernel_threads(1):
         np.testing.assert_array_equal(find_peaks(st, 5 * SIGMA), peaks)
+
+
+def test_next_firing_is_the_first_sample_at_or_beyond_the_level():
+    # whole quiet blocks are skipped, the block that fires (or the record's last block,
+    # overlapping samples already passed) searched at once: the same sample as a plain scan
+    from waveform_analysis.processing._pulse_kernels import _next_firing
+
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        ns = int(rng.integers(1, 150))
+        row = rng.integers(90, 111, ns).astype(np.int16)
+        for q in rng.integers(0, ns, int(rng.integers(0, 4))):
+            row[q] = rng.choice([60, 140])
+        L = int(rng.integers(1, ns + 1))
+        j = int(rng.integers(0, L + 1))  # j == L: none left
+        block = int(rng.choice([4, 8, 32]))
+        for neg, a in ((True, np.int16(rng.integers(55, 100))),
+                       (False, np.int16(rng.integers(100, 145)))):
+            beyond = np.flatnonzero((row[j:L] <= a) if neg else (row[j:L] >= a))
+            want = j + int(beyond[0]) if beyond.size else L
+            assert _next_firing(row, j, L, a, neg, block) == want, (row, j, L, a, neg, block)

@@ -132,11 +132,26 @@ def _tail_end(row, j, L, neg, bl, lim_sum, w):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _first_beyond(row, p, m, a, neg, j0):
+    """First sample of ``row[p:p + m]``, from ``j0`` on, at or beyond level ``a`` (``p + m``
+    if none): a branch-free minimum of int32 offsets over the stretch, which vectorises."""
+    f = np.int32(m)
+    k0 = np.int32(j0 - p)
+    for i in range(np.int32(m)):
+        x = _at(row, p + i)
+        beyond = x <= a if neg else x >= a
+        f = min(f, np.int32(i) if beyond and np.int32(i) >= k0 else np.int32(m))
+    return p + np.int64(f)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _next_firing(row, j, L, a, neg, block):
     """First sample from ``j`` on at or beyond level ``a`` (``L`` if none).
 
     Whole quiet blocks first (an int16 min/max each, a vector reduction:
-    :func:`_at`'s unsigned index lets it vectorise), then single samples.
+    :func:`_at`'s unsigned index lets it vectorise); the block that holds one, or the last
+    ``block`` samples of the record (a block overlapping those already passed), is then
+    searched by :func:`_first_beyond`, not sample by sample.
     """
     if neg:
         while j + block <= L:
@@ -144,18 +159,24 @@ def _next_firing(row, j, L, a, neg, block):
             for q in range(j, j + block):
                 m = min(m, _at(row, q))
             if m <= a:
-                break
+                return _first_beyond(row, j, block, a, neg, j)
             j += block
-        while j < L and _at(row, j) > a:
-            j += 1
     else:
         while j + block <= L:
             m = np.int16(-32768)
             for q in range(j, j + block):
                 m = max(m, _at(row, q))
             if m >= a:
-                break
+                return _first_beyond(row, j, block, a, neg, j)
             j += block
+    if j >= L:
+        return L
+    if L >= block:
+        return _first_beyond(row, L - block, block, a, neg, j)
+    if neg:  # a record shorter than a block
+        while j < L and _at(row, j) > a:
+            j += 1
+    else:
         while j < L and _at(row, j) < a:
             j += 1
     return j
