@@ -233,3 +233,70 @@ def test_set_baselines_fills_the_fields_as_baseline_stats_and_store_baselines(th
     one = want[:1].copy()  # one record: the fields are stored after the phases
     set_baselines(one)
     np.testing.assert_array_equal(one["baseline"], compute_baselines(want[:1]))
+
+
+def test_the_walks_block_of_eight_tests_is_the_sample_by_sample_test():
+    # the walk tests 8 samples at once in one vector (their running sums from a prefix sum):
+    # bit for bit the scalar test |x_j j - s_j| > near_j[j], for any 16-bit samples
+    import numba
+
+    from waveform_analysis.processing._vector_kernels import quiet8
+
+    @numba.njit
+    def both(row, j, s, near_j):
+        bad, total = quiet8(row, j, s, near_j)
+        want, run = 0, s
+        for i in range(8):
+            x = np.int64(row[j + i])
+            if abs(x * (j + i) - run) > near_j[j + i]:
+                want |= 1 << i
+            run += x
+        return bad, total, want, run - s
+
+    rng = np.random.default_rng(0)
+    for it in range(4000):
+        ns = int(rng.integers(8, 400))
+        if it % 3 == 0:
+            row = rng.integers(-32768, 32768, ns).astype(np.int16)
+        else:
+            row = np.rint(15000 + rng.normal(0, 3, ns)).astype(np.int16)
+        j = int(rng.integers(0, ns - 7))
+        s = int(rng.integers(-2**40, 2**40)) if it % 5 == 0 else int(row[:j].astype(np.int64).sum())
+        near = np.floor((float(rng.choice([0.5, 8, 20])) - 1e-6) * np.arange(ns)).astype(np.int64)
+        bad, total, want, want_total = both(row, j, s, near)
+        assert (bad, total) == (want, want_total), (it, j)
+
+
+def test_the_walks_last_block_does_not_count_samples_after_its_end():
+    # the last block of 8 may reach past the walk's end (and the record's valid samples):
+    # what lies there does not move a window
+    st, _ = synthesize(n_channels=2, n_waveforms=400, n_samples=120, noise_sigma=3.0, seed=8,
+                       baseline_pulse_fraction=0.3)
+    rng = np.random.default_rng(9)
+    st["length"] = rng.integers(4, 120, len(st))
+    noisy = st.copy()
+    cols = np.arange(120)
+    past = cols[None, :] >= st["length"][:, None]
+    noisy["wave"][past] = rng.integers(-32768, 32768, int(past.sum()))
+    quiet = st.copy()
+    quiet["wave"][past] = 15000
+    for kw in ({}, {"pretrigger": 60}):
+        a, b = end_window_stats(noisy, **kw), end_window_stats(quiet, **kw)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("length", [120, 30, 47])
+def test_the_walk_ends_the_window_before_a_pulse_at_every_sample(length):
+    # a pulse starting at any sample the walk reaches, in any lane of its blocks of 8
+    # (the last one partly past the walk's end), ends the window 3 samples before it
+    from waveform_analysis.dtypes import st_waveforms_dtype
+
+    starts = np.arange(12, min(43, length - 2))  # (before 12: the first noise estimate sees it)
+    st = np.zeros(len(starts), dtype=st_waveforms_dtype(120))
+    st["wave"] = 1000
+    st["length"] = length
+    for i, p in enumerate(starts):
+        st["wave"][i, p:p + 6] = 900
+    ends = end_window_stats(st)[3]
+    np.testing.assert_array_equal(ends, np.maximum(np.minimum(starts - 3, 40), 4))

@@ -227,10 +227,16 @@ def _end_windows(st_waveforms: np.ndarray, baseline_samples, pretrigger, pre_gat
             out = (o_base[lo:hi], o_rms[lo:hi], o_tail[lo:hi]) if put else (o_base, o_rms, o_tail)
             end_windows(flat, stride, offset + lo * stride, ns, length[lo:hi], nb, ends[lo:hi], derive, QUIET_MARGIN,
                         QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW, AHEAD, mean[lo:hi], rms[lo:hi],
-                        last[lo:hi], TAIL_WINDOW, tail[lo:hi], put, *out, np.empty(ns, np.int64))
+                        last[lo:hi], TAIL_WINDOW, tail[lo:hi], put, *out, _walk_scratch(ns))
 
         thread_map(run, row_parts(n))  # the kernel releases the GIL
     return mean, rms, last, ends, tail
+
+
+def _walk_scratch(ns: int) -> np.ndarray:
+    """The walk's table of ``ns`` levels (:func:`._baselines_kernels._quiet_end`), with room
+    for the 8 lanes its last block may read past the record's samples."""
+    return np.empty(ns + 8, np.int64)
 
 
 def _window_size(baseline_samples: int | None, n_samples: int) -> int:
@@ -345,7 +351,7 @@ def _rewalk(st_waveforms: np.ndarray, ends: np.ndarray, caps: np.ndarray, noise:
     noise = np.ascontiguousarray(noise, dtype=np.float64)
     thread_map(lambda b: rewalk(flat, stride, offset, ns, st_waveforms["length"], rows[b[0]:b[1]],
                                 caps, noise, QUIET_MARGIN, QUIET_SIGMA, QUIET_FLOOR, MIN_WINDOW,
-                                AHEAD, ends, mean, rms, np.empty(ns, np.int64)), row_parts(rows.size, 500))
+                                AHEAD, ends, mean, rms, _walk_scratch(ns)), row_parts(rows.size, 500))
     return rows
 
 

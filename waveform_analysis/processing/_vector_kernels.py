@@ -1,0 +1,75 @@
+"""Vector code numba does not write by itself, emitted as LLVM IR.
+
+The baselines' walk (:func:`._baselines_kernels._quiet_end`) tests each sample
+against the running mean of those before it: ``|x_j j - s_j| <= near_j[j]``,
+``s_j`` the sum of the samples before ``j``. Written sample by sample the
+running sum is a chain and the test ~11 instructions per sample; LLVM does not
+vectorise it, as the sum of each lane depends on the lanes before it.
+:func:`quiet8` makes the 8 tests of a block at once: the 8 running sums from a
+prefix sum in 3 shifts and adds of one vector, then one multiply, subtraction
+and two comparisons for all 8 (int64 lanes: exact for any 16-bit samples and
+record lengths). The results are the scalar tests', bit for bit.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LANES = 8
+
+
+def _shifted(builder: ir.IRBuilder, v: ir.Value, by: int) -> ir.Value:
+    """``v``'s lanes moved ``by`` places up, zeros shifted in."""
+    zero = ir.Constant(v.type, None)
+    mask = [LANES + i if i < by else i - by for i in range(LANES)]
+    return builder.shuffle_vector(v, zero, ir.Constant(ir.VectorType(ir.IntType(32), LANES), mask))
+
+
+def _splat(builder: ir.IRBuilder, x: ir.Value, vty: ir.VectorType) -> ir.Value:
+    """A vector of ``LANES`` copies of ``x``."""
+    one = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
+@intrinsic
+def quiet8(typingctx, row, j, s, near_j):
+    """``(bad, total)`` for the 8 samples ``row[j:j + 8]`` (int16) after samples summing to
+    ``s`` (int64): bit ``i`` of ``bad`` set where ``|row[j+i] (j+i) - s_{j+i}| >
+    near_j[j+i]`` (``near_j`` int64, ``s_{j+i}`` = ``s`` + the samples of the block before
+    it), and ``total`` the block's sum. No bounds check: the caller keeps ``j + 8`` within
+    both arrays."""
+    sig = types.UniTuple(types.int64, 2)(row, j, s, near_j)
+
+    def codegen(context, builder, signature, args):
+        row_ty, _, _, near_ty = signature.args
+        i64 = ir.IntType(64)
+        v16 = ir.VectorType(ir.IntType(16), LANES)
+        v64 = ir.VectorType(i64, LANES)
+        jj = context.cast(builder, args[1], signature.args[1], types.int64)
+        ss = context.cast(builder, args[2], signature.args[2], types.int64)
+        rows = context.make_array(row_ty)(context, builder, args[0])
+        near = context.make_array(near_ty)(context, builder, args[3])
+        p_row = cgutils.get_item_pointer(context, builder, row_ty, rows, [jj],
+                                         wraparound=False, boundscheck=False)
+        p_near = cgutils.get_item_pointer(context, builder, near_ty, near, [jj],
+                                          wraparound=False, boundscheck=False)
+        y16 = builder.load(builder.bitcast(p_row, v16.as_pointer()), align=2)
+        y = builder.sext(y16, v64)
+        n = builder.load(builder.bitcast(p_near, v64.as_pointer()), align=8)
+        inclusive = y  # prefix sums of the block, in 3 shift-and-add steps
+        for by in (1, 2, 4):
+            inclusive = builder.add(inclusive, _shifted(builder, inclusive, by))
+        before = builder.add(_splat(builder, ss, v64), builder.sub(inclusive, y))
+        index = builder.add(_splat(builder, jj, v64), ir.Constant(v64, list(range(LANES))))
+        t = builder.sub(builder.mul(y, index), before)
+        bad = builder.or_(builder.icmp_signed(">", t, n),
+                          builder.icmp_signed("<", t, builder.neg(n)))
+        bits = builder.zext(builder.bitcast(bad, ir.IntType(LANES)), i64)
+        total = builder.extract_element(inclusive, ir.Constant(ir.IntType(32), LANES - 1))
+        return context.make_tuple(builder, signature.return_type, [bits, total])
+
+    return sig, codegen
