@@ -48,7 +48,7 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j, sd_floo
     1e-6) j`` (for an integer, the same test as against the float). The few samples
     beyond it are judged further, with the differences summed up to them then. The
     first test runs on 8 samples at once (:func:`._vector_kernels.quiet8`, bit for bit the
-    same), then on 4, then one by one past the first sample that fails it.
+    same), which also gives the first sample that fails it.
     """
     stop = min(L - 2, cap + margin)
     ahead = min(ahead, L)
@@ -59,49 +59,38 @@ def _quiet_end(row, L, cap, margin, k, floor, min_window, ahead, near_j, sd_floo
     upto = 1
     j = min_window
     while j < stop:
-        # eight samples at a time in one vector (:func:`quiet8`), then four, while none
-        # passes the first test
-        # (the last block may reach past ``stop``: its lanes there do not count)
-        while j < stop and j + LANES <= min(row.size, near_j.size):
-            bad, total = quiet8(row, j, s, near_j)
-            if bad & ((np.int64(1) << min(LANES, stop - j)) - 1):
-                break
-            s += total
-            j += LANES
-        if j >= stop:
-            break
-        while j + 4 <= stop:
-            y0 = np.int64(_at(row, j))
-            y1 = np.int64(_at(row, j + 1))
-            y2 = np.int64(_at(row, j + 2))
-            y3 = np.int64(_at(row, j + 3))
-            s1 = s + y0
-            s2 = s1 + y1
-            s3 = s2 + y2
-            if ((abs(y0 * j - s) > _at(near_j, j)) | (abs(y1 * (j + 1) - s1) > _at(near_j, j + 1))
-                    | (abs(y2 * (j + 2) - s2) > _at(near_j, j + 2))
-                    | (abs(y3 * (j + 3) - s3) > _at(near_j, j + 3))):
-                break
-            s = s3 + y3
-            j += 4
-        group_end = min(j + 4, stop)
-        while j < group_end:  # then those four (or the last few) one by one
+        if j + LANES <= min(row.size, near_j.size):
+            # the first test of 8 samples at once (:func:`quiet8`; lanes past ``stop`` do not
+            # count): on to the first that fails it, with the sum of the samples before it
+            first, total, before = quiet8(row, j, s, near_j)
+            if first >= min(LANES, stop - j):
+                s += total
+                j += LANES
+                continue
+            j += first
+            s = before
             xi = np.int64(_at(row, j))
-            if abs(xi * j - s) > _at(near_j, j):
-                while upto < max(j, ahead):
-                    d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
-                    d2 += d * d
-                    upto += 1
-                x = float(xi)
-                mu = s / j
-                sd = max(np.sqrt(d2 / (2.0 * (max(j, ahead) - 1))), sd_floor)
-                lim = max(floor, k * sd)
-                if abs(x - mu) > lim:
-                    x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
-                    if abs(x3 - mu) > 0.6 * lim:
-                        return max(min(j - margin, cap), min_window)
-            s += xi
-            j += 1
+        else:  # the record's last few samples, one by one
+            xi = np.int64(_at(row, j))
+            if abs(xi * j - s) <= _at(near_j, j):
+                s += xi
+                j += 1
+                continue
+        # sample j is beyond the floor: judged against the noise of the differences
+        while upto < max(j, ahead):
+            d = np.int64(_at(row, upto)) - np.int64(_at(row, upto - 1))
+            d2 += d * d
+            upto += 1
+        x = float(xi)
+        mu = s / j
+        sd = max(np.sqrt(d2 / (2.0 * (max(j, ahead) - 1))), sd_floor)
+        lim = max(floor, k * sd)
+        if abs(x - mu) > lim:
+            x3 = (x + float(_at(row, j + 1)) + float(_at(row, j + 2))) / 3.0
+            if abs(x3 - mu) > 0.6 * lim:
+                return max(min(j - margin, cap), min_window)
+        s += xi
+        j += 1
     return min(cap, L)
 
 

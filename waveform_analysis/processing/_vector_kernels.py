@@ -8,7 +8,8 @@ vectorise it, as the sum of each lane depends on the lanes before it.
 :func:`quiet8` makes the 8 tests of a block at once: the 8 running sums from a
 prefix sum in 3 shifts and adds of one vector, then one multiply, subtraction
 and two comparisons for all 8 (int64 lanes: exact for any 16-bit samples and
-record lengths). The results are the scalar tests', bit for bit.
+record lengths), and the first lane that fails with its running sum, so that the
+walk judges that sample next. The results are the scalar tests', bit for bit.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ def _splat(builder: ir.IRBuilder, x: ir.Value, vty: ir.VectorType) -> ir.Value:
 
 @intrinsic
 def quiet8(typingctx, row, j, s, near_j):
-    """``(bad, total)`` for the 8 samples ``row[j:j + 8]`` (int16) after samples summing to
-    ``s`` (int64): bit ``i`` of ``bad`` set where ``|row[j+i] (j+i) - s_{j+i}| >
-    near_j[j+i]`` (``near_j`` int64, ``s_{j+i}`` = ``s`` + the samples of the block before
-    it), and ``total`` the block's sum. No bounds check: the caller keeps ``j + 8`` within
+    """``(first, total, before)`` for the 8 samples ``row[j:j + 8]`` (int16) after samples
+    summing to ``s`` (int64): ``first`` the first lane ``i`` where ``|row[j+i] (j+i) -
+    s_{j+i}| > near_j[j+i]`` (``near_j`` int64; ``s_{j+i}`` = ``s`` + the samples of the block
+    before it; 8 where none is), ``total`` the block's sum and ``before`` ``s_{j+first}``
+    (that of lane 7 when none fails). No bounds check: the caller keeps ``j + 8`` within
     both arrays."""
-    sig = types.UniTuple(types.int64, 2)(row, j, s, near_j)
+    sig = types.UniTuple(types.int64, 3)(row, j, s, near_j)
 
     def codegen(context, builder, signature, args):
         row_ty, _, _, near_ty = signature.args
         i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
         v16 = ir.VectorType(ir.IntType(16), LANES)
         v64 = ir.VectorType(i64, LANES)
         jj = context.cast(builder, args[1], signature.args[1], types.int64)
@@ -68,8 +71,17 @@ def quiet8(typingctx, row, j, s, near_j):
         t = builder.sub(builder.mul(y, index), before)
         bad = builder.or_(builder.icmp_signed(">", t, n),
                           builder.icmp_signed("<", t, builder.neg(n)))
-        bits = builder.zext(builder.bitcast(bad, ir.IntType(LANES)), i64)
-        total = builder.extract_element(inclusive, ir.Constant(ir.IntType(32), LANES - 1))
-        return context.make_tuple(builder, signature.return_type, [bits, total])
+        # the first failing lane: trailing zeros of the lanes' bits, a bit above them set
+        bits = builder.or_(builder.zext(builder.bitcast(bad, ir.IntType(LANES)), i32),
+                           ir.Constant(i32, 1 << LANES))
+        cttz = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i32, [i32, ir.IntType(1)]), "llvm.cttz.i32")
+        first = builder.call(cttz, [bits, ir.Constant(ir.IntType(1), 1)])
+        lane = builder.select(builder.icmp_unsigned("<", first, ir.Constant(i32, LANES)), first,
+                              ir.Constant(i32, LANES - 1))
+        total = builder.extract_element(inclusive, ir.Constant(i32, LANES - 1))
+        at = builder.extract_element(before, lane)
+        return context.make_tuple(builder, signature.return_type,
+                                  [builder.zext(first, i64), total, at])
 
     return sig, codegen
