@@ -127,3 +127,32 @@ def test_a_channels_noise_depends_only_on_its_own_records_in_order():
             np.testing.assert_allclose(shifted, alone, rtol=1e-6, atol=1e-6)
 
     check()
+
+
+def test_two_percentiles_from_one_histogram_are_those_of_two():
+    # the baselines' re-check level (25 %) and the median RMS come from one histogram when
+    # the RMS are finite and >= 0; otherwise nothing is computed and each is taken apart
+    from waveform_analysis.processing._noise_kernels import group_quantiles, group_stats
+    from waveform_analysis.processing.noise import quantile_and_noise
+
+    rng = np.random.default_rng(8)
+    n = 60_001
+    inv = rng.integers(0, 3, n).astype(np.int64)
+    plain = [np.round(rng.gamma(3.0, 1.0, n), 2), np.where(rng.random(n) < 0.3, 0.0, 3.0),
+             np.exp(rng.uniform(-30, 30, n))]
+    for values in plain:
+        for q1, q2 in ((25.0, 50.0), (0.0, 100.0), (12.5, 99.0)):
+            ok, a, b = group_quantiles(inv, values, 3, q1, q2)
+            assert ok
+            assert a.tobytes() == group_stats(inv, values, 3, q1).tobytes()
+            assert b.tobytes() == group_stats(inv, values, 3, q2).tobytes()
+    for values in (rng.normal(0.0, 1.0, n), np.where(rng.random(n) < 0.01, np.nan, 1.0)):
+        assert not group_quantiles(inv, values, 3, 25.0, 50.0)[0]
+    assert not group_quantiles(inv[:10], plain[0][:10], 3, 25.0, 50.0)[0]  # histograms too big
+    # quantile_and_noise is per_channel_stat and noise_from, NaN and negatives included
+    keys = inv * 7 + 1
+    baseline = 1000 + rng.normal(0, 0.5, n)
+    for values in (*plain, np.where(rng.random(n) < 0.01, np.nan, plain[0]), -plain[0]):
+        at_q, noise = quantile_and_noise(keys, values, baseline, 25.0, 1.5)
+        assert at_q.tobytes() == per_channel_stat(keys, values, 25.0).tobytes()
+        assert noise.tobytes() == noise_from(keys, values, baseline, 1.5).tobytes()

@@ -150,10 +150,40 @@ def group_stats(inv, values, n_groups, q):
     negatives, -0.0) and small or many groups take the sorting path; both give the same
     bits.
     """
+    if 0.0 <= q <= 100.0:
+        plain, shift, base, hist, counts = _bits_histogram(inv, values, n_groups)
+        if plain:
+            ok, stat = _selected(inv, values, n_groups, q, shift, base, hist, counts)
+            if ok:
+                return stat
+    return _sorted_stats(inv, values, n_groups, q)
+
+
+@numba.njit(cache=True, nogil=True)
+def group_quantiles(inv, values, n_groups, q1, q2):
+    """``(ok, a, b)``: :func:`group_stats` of ``values`` at ``q1`` and at ``q2`` from one
+    histogram (the values read twice, not four times); ``ok`` False, and nothing computed,
+    where :func:`group_stats` would take its sorting path."""
+    none = np.zeros(0)
+    if not (0.0 <= q1 <= 100.0 and 0.0 <= q2 <= 100.0):
+        return False, none, none
+    plain, shift, base, hist, counts = _bits_histogram(inv, values, n_groups)
+    if not plain:
+        return False, none, none
+    ok1, a = _selected(inv, values, n_groups, q1, shift, base, hist, counts)
+    ok2, b = _selected(inv, values, n_groups, q2, shift, base, hist, counts)
+    return ok1 and ok2, a, b
+
+
+@numba.njit(cache=True, nogil=True)
+def _bits_histogram(inv, values, n_groups):
+    """``(plain, shift, base, hist, counts)``: whether :func:`group_stats`' histogram path
+    applies (values all finite and >= +0.0, histograms not much larger than the data) and,
+    if so, the histogram of each group's values' bits above ``shift`` less ``base``."""
     n = inv.size
     bits = values.view(np.uint64)
     # the histograms cost their zeroing: worth it when they are not much larger than the data
-    plain = n_groups * _BINS <= 4 * n and 0.0 <= q <= 100.0
+    plain = n_groups * _BINS <= 4 * n
     lo_bits = np.uint64(0x7FF0000000000000)
     hi_bits = np.uint64(0)
     if plain:
@@ -162,7 +192,7 @@ def group_stats(inv, values, n_groups, q):
             hi_bits = max(hi_bits, bits[i])
         plain = hi_bits < np.uint64(0x7FF0000000000000)  # none negative, -0.0, inf or NaN
     if not plain:
-        return _sorted_stats(inv, values, n_groups, q)
+        return False, np.uint64(0), np.uint64(0), np.zeros(0, np.int32), np.zeros(0, np.int64)
     # the bin: the bits above ``shift`` less the lowest value's; as narrow as the values'
     # span allows, so that the bins of the two order statistics hold few values
     shift = np.uint64(32)
@@ -175,6 +205,15 @@ def group_stats(inv, values, n_groups, q):
         g = inv[i]
         counts[g] += 1
         hist[g * _BINS + np.int64((bits[i] >> shift) - base)] += 1
+    return True, shift, base, hist, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _selected(inv, values, n_groups, q, shift, base, hist, counts):
+    """``(ok, stat)``: :func:`group_stats` at ``q`` from :func:`_bits_histogram`'s outputs;
+    ``ok`` False for a ``q`` so near 100 that the rank rounds to the last value."""
+    n = inv.size
+    bits = values.view(np.uint64)
     k1 = np.zeros(n_groups, np.int64)  # the two ranks, the bins holding them, the
     k2 = np.zeros(n_groups, np.int64)  # count below the first bin, the weight
     b1 = np.zeros(n_groups, np.int64)
@@ -188,7 +227,7 @@ def group_stats(inv, values, n_groups, q):
             continue
         k1[g], k2[g], weight[g] = _ranks(counts[g], q)
         if k2[g] >= counts[g]:  # a q so near 100 that the rank rounds to the last value
-            return _sorted_stats(inv, values, n_groups, q)
+            return False, np.zeros(0)
         seen = np.int64(0)
         b = 0
         while seen + hist[g * _BINS + b] <= k1[g]:
@@ -230,4 +269,4 @@ def group_stats(inv, values, n_groups, q):
             stat[g] = lower
         else:
             stat[g] = lower * (1 - weight[g]) + upper * weight[g]
-    return stat
+    return True, stat

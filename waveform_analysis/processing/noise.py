@@ -80,28 +80,14 @@ def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None,
     inv, n_groups = _groups(keys)
     if baseline is None:
         return _percentile(inv, n_groups, rms, 50.0)
+    from ._noise_kernels import group_stats, spread_noise
+
     rms = np.ascontiguousarray(rms, dtype=np.float64)
-    return _grouped_noise(inv, n_groups, lambda: rms, baseline, swing)[0]
-
-
-def _grouped_noise(inv: np.ndarray, n_groups: int, clean_rms: Callable[[], np.ndarray],
-                   baseline: np.ndarray, swing: float,
-                   *beside: Callable[[], np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per record, its group's noise (:func:`noise_of`), ``clean_rms()`` giving the cleaned
-    RMS; and the results of the per-group passes ``beside``. The passes over the run (the
-    gaps' medians, the median RMS, those ``beside``) are independent: they run side by side
-    on the kernel threads, the longest first so that it starts at once."""
-    from ._noise_kernels import gap_medians, group_stats, spread_noise
-
-    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
-    gaps, inside, *others = thread_map(lambda f: f(), (
-        lambda: gap_medians(inv, baseline, n_groups),
-        lambda: group_stats(inv, clean_rms(), n_groups, 50.0),
-        *beside,
-    ))
+    gaps, inside = _side_by_side(inv, n_groups, baseline,
+                                 lambda: group_stats(inv, rms, n_groups, 50.0))
     out = np.empty(inv.size, np.float64)
     spread_noise(inv, inside, gaps, MAD_GAP, float(swing), out)
-    return out, others
+    return out
 
 
 def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
@@ -136,12 +122,13 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
                        swing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per record, :func:`per_channel_stat` of ``rms`` (the ``q``-th percentile) and
     :func:`noise_from` of ``rms`` and ``baseline``: the same values as the two calls, with
-    the channels grouped once and the three per-channel passes (the percentile, the median
-    of the cleaned RMS, the gaps' medians) side by side on the kernel threads."""
+    the channels grouped once and the per-channel passes side by side on the kernel
+    threads. An RMS of finite values >= 0 is its own cleaned RMS: its two percentiles
+    then come from one histogram (:func:`._noise_kernels.group_quantiles`)."""
     n = rms.size
     if n == 0:
         return np.zeros(0, np.float64), np.zeros(0, np.float64)
-    from ._noise_kernels import counted, group_stats
+    from ._noise_kernels import counted, group_quantiles, group_stats, spread_noise
 
     inv, n_groups = _groups(keys)
     raw = np.ascontiguousarray(rms, dtype=np.float64)
@@ -151,9 +138,27 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
         counted(rms, out)  # NaN and infinities count as 0
         return out
 
-    noise, (at_q,) = _grouped_noise(inv, n_groups, clean, baseline, swing,
-                                    lambda: group_stats(inv, raw, n_groups, float(q)))
+    def stats() -> tuple[np.ndarray, np.ndarray]:
+        ok, at_q, inside = group_quantiles(inv, raw, n_groups, float(q), 50.0)
+        if not ok:  # NaN, infinities, negatives or -0.0 among them, or a q near 100
+            at_q, inside = group_stats(inv, raw, n_groups, float(q)), group_stats(inv, clean(),
+                                                                                 n_groups, 50.0)
+        return at_q, inside
+
+    gaps, (at_q, inside) = _side_by_side(inv, n_groups, baseline, stats)
+    noise = np.empty(n, np.float64)
+    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), noise)
     return at_q[inv], noise
+
+
+def _side_by_side(inv: np.ndarray, n_groups: int, baseline: np.ndarray,
+                  other: Callable[[], object]) -> tuple[np.ndarray, object]:
+    """The gaps' medians of ``baseline`` per group and ``other()``, on the kernel threads."""
+    from ._noise_kernels import gap_medians
+
+    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
+    gaps, out = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups), other))
+    return gaps, out
 
 
 def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,
