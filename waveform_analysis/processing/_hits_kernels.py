@@ -37,9 +37,10 @@ def _sum3(row, j, sg):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _emit(row, r, neg, bl, tol, bpos, height, left, right, h_hi, k, cap, adc_lo, adc_hi, out):
-    """Store one peak as ``out[k]`` (when ``k < cap``): ``bpos`` / ``height`` are its extremum (``tol`` > 0: the position is
-    :func:`_position`'s, from the largest signed sum of 3 neighbours over the peak, ``top``;
-    the sums that reach beyond the hit's end ``h_hi`` only when its samples could beat it)."""
+    """Store one peak as ``out[k]`` (when ``k < cap``): ``bpos`` / ``height`` are its
+    extremum (``tol`` > 0: the position is :func:`_position`'s, from the largest signed sum
+    of 3 neighbours over the peak, ``top``; the sums that reach beyond the hit's end
+    ``h_hi`` only when its samples could beat it)."""
     if k < cap:
         # the signal sgn * (w - bl) summed over [left, right) and the ADC range it spans,
         # in two vectorised passes: the hit, then its extension; the first pass also takes
@@ -239,8 +240,7 @@ def find_hits(flat, stride, offset, ns, length, noise, rec_rms, has_rms, tail, h
                     right = min(c_end + c_ext, s, L)
                     k = _emit(row, r, neg, bl, tol, c_pos, c_height,
                               max(c_left - lext, prev_right), right, c_end, k, cap, adc_lo,
-                              adc_hi,
-                              out)
+                              adc_hi, out)
                     prev_right = right
                 # walk left over the samples beyond the release level
                 q = s
