@@ -287,7 +287,8 @@ def find_peaks(
     record = (time, dt, chan, board, has_board)
 
     def run(part: tuple[int, int, np.ndarray]) -> int:
-        """The peaks of records [lo, hi) into ``out``'s fields; how many (may exceed its size)."""
+        """The peaks of records [lo, hi) into the rows of ``out``; how many (may exceed its
+        size)."""
         lo, hi, out = part
         return find_hits(*rows, length, noise, rec_rms, has_rms, tail, has_tail, *guard, negs,
                          baseline, *args, lo, hi, len(out), *record, out)

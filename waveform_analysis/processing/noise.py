@@ -80,14 +80,10 @@ def noise_of(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray | None,
     inv, n_groups = _groups(keys)
     if baseline is None:
         return _percentile(inv, n_groups, rms, 50.0)
-    from ._noise_kernels import group_stats, spread_noise
+    from ._noise_kernels import group_stats
 
     rms = np.ascontiguousarray(rms, dtype=np.float64)
-    gaps, inside = _side_by_side(inv, n_groups, baseline,
-                                 lambda: group_stats(inv, rms, n_groups, 50.0))
-    out = np.empty(inv.size, np.float64)
-    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), out)
-    return out
+    return _noise(inv, n_groups, baseline, swing, lambda: (group_stats(inv, rms, n_groups, 50.0),))[0]
 
 
 def channel_noise(st_waveforms: np.ndarray) -> np.ndarray:
@@ -128,7 +124,7 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
     n = rms.size
     if n == 0:
         return np.zeros(0, np.float64), np.zeros(0, np.float64)
-    from ._noise_kernels import counted, group_quantiles, group_stats, spread_noise
+    from ._noise_kernels import counted, group_quantiles, group_stats
 
     inv, n_groups = _groups(keys)
     raw = np.ascontiguousarray(rms, dtype=np.float64)
@@ -143,22 +139,26 @@ def quantile_and_noise(keys: np.ndarray, rms: np.ndarray, baseline: np.ndarray, 
         if not ok:  # NaN, infinities, negatives or -0.0 among them, or a q near 100
             at_q, inside = group_stats(inv, raw, n_groups, float(q)), group_stats(inv, clean(),
                                                                                  n_groups, 50.0)
-        return at_q, inside
+        return inside, at_q
 
-    gaps, (at_q, inside) = _side_by_side(inv, n_groups, baseline, stats)
-    noise = np.empty(n, np.float64)
-    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), noise)
+    noise, at_q = _noise(inv, n_groups, baseline, swing, stats)
     return at_q[inv], noise
 
 
-def _side_by_side(inv: np.ndarray, n_groups: int, baseline: np.ndarray,
-                  other: Callable[[], object]) -> tuple[np.ndarray, object]:
-    """The gaps' medians of ``baseline`` per group and ``other()``, on the kernel threads."""
-    from ._noise_kernels import gap_medians
+def _noise(inv: np.ndarray, n_groups: int, baseline: np.ndarray, swing: float,
+           stats: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Per record, its group's noise (:func:`noise_of`) from the median RMS per group,
+    ``stats()[0]``, and the gaps' medians of ``baseline``; then the rest of ``stats()``.
+    The gaps' medians and ``stats`` are independent passes over the run: side by side on
+    the kernel threads."""
+    from ._noise_kernels import gap_medians, spread_noise
 
     baseline = np.ascontiguousarray(baseline, dtype=np.float64)
-    gaps, out = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups), other))
-    return gaps, out
+    gaps, (inside, *rest) = thread_map(lambda f: f(), (lambda: gap_medians(inv, baseline, n_groups),
+                                                       stats))
+    out = np.empty(inv.size, np.float64)
+    spread_noise(inv, inside, gaps, MAD_GAP, float(swing), out)
+    return out, *rest
 
 
 def noise_from(keys: np.ndarray, baseline_rms: np.ndarray,
