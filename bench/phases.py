@@ -1,9 +1,10 @@
 """Phase timers for the benchmarks' child processes: wrapped chain functions and numba's loads.
 
 :func:`install` (before the first ``get_data``) wraps the reader, the baseline
-phases, saturation, channel noise, hit finding and the cache writes, and
-numba's ``Dispatcher.compile`` (a kernel's first call: its load from numba's
-cache, or a compile when its signature was not cached). Times add up per
+phases, saturation, channel noise, hit finding, the staging's puts and
+gathers and the cache writes, and numba's ``Dispatcher.compile`` (a
+kernel's first call: its load from numba's cache, or a compile when its
+signature was not cached). Times add up per
 phase, whichever thread ran them; nested phases (the end windows run inside
 the reader's callbacks) are inclusive.
 """
@@ -53,11 +54,13 @@ def install() -> tuple[dict[str, float], dict[str, float], list[str]]:
         setattr(owner, name, wrap)
 
     from waveform_analysis.core.storage import entry
-    from waveform_analysis.daq import base
+    from waveform_analysis.daq import base, staging
     from waveform_analysis.plugins import st_waveforms
     from waveform_analysis.processing import baselines, features, hits, noise
 
     timed(base, "read_run", "read")
+    timed(staging.RecordStaging, "put", "staging_put")  # inside read: rows to memory or the scratch file
+    timed(staging.RecordStaging, "gather", "staging_gather")  # rows back in time order, chunk by chunk
     timed(baselines, "end_window_stats", "bl_end_windows")
     timed(baselines, "channel_levels", "bl_levels")
     timed(baselines, "finish_baselines", "bl_finish")

@@ -193,17 +193,18 @@ KILLED = textwrap.dedent(
     from waveform_analysis import Context, standard_plugins
     from waveform_analysis.core.storage import entry
 
-    real = entry.write_piece
+    real = entry.EntryWriter.append
     count = [0]
 
-    def write_then_die(f, piece):
-        real(f, piece)
+    def append_then_die(self, piece):
+        real(self, piece)
         count[0] += 1
         if count[0] == 3:
-            f.flush()
+            self._finish_pending()
+            self._file.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # the plug pulled after the third chunk
 
-    entry.write_piece = write_then_die
+    entry.EntryWriter.append = append_then_die
     ctx = Context(storage_dir=sys.argv[2], config={"data_root": sys.argv[1], "chunk_mb": float(sys.argv[3]),
                                                    "daq_adapter": sys.argv[4]})
     ctx.register(standard_plugins())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 
 from waveform_analysis.daq.blocks import RecordPool
 from waveform_analysis.daq.staging import RecordStaging
@@ -61,3 +64,64 @@ def test_rows_in_time_order_are_not_moved_and_unset_rows_are_dropped():
         staging.put(0, _records([5, 1], [0, 0]))
         staging.put(3, _records([3, 2], [0, 0]))
         assert staging.records()["time"].tolist() == [1, 2, 3, 5]
+
+
+def _scratch_staging(tmp_path, n: int, n_samples: int = 600) -> tuple[RecordStaging, np.ndarray]:
+    """A staging past its budget (rows in a scratch file) holding two channels' interleaved rows."""
+    staging = RecordStaging(1, tmp_path / ".entry")
+    staging.begin(n, st_waveforms_dtype(n_samples))
+    half = n // 2
+    times = np.concatenate([np.arange(half) * 2, np.arange(n - half) * 2 + 1])  # channel 0, then 1
+    src = np.zeros(n, staging.dtype)
+    src["time"], src["channel"] = times, np.repeat([0, 1], [half, n - half])
+    src["wave"] = (times[:, None] + np.arange(n_samples)) % 4000
+    for a in range(0, n, 700):
+        staging.put(a, src[a : a + 700])
+    return staging, src
+
+
+@pytest.mark.parametrize("backwards", [False, True])  # backwards: a row across two blocks is read last
+def test_scratch_blocks_are_freed_once_every_record_in_them_is_read_for_the_last_time(tmp_path, backwards):
+    staging, src = _scratch_staging(tmp_path, 6000)  # 7.3 MB of rows: four 2 MiB blocks
+    with staging:
+        order = staging.order()
+        if backwards:
+            order, src = order[::-1].copy(), src[::-1]
+        used = [os.fstat(staging._fd).st_blocks]
+        out = []
+        for a in range(0, order.size, 3):  # small reads: a block's last row often comes a read later
+            out.append(staging.gather(order[a : a + 3], last=True))
+            used.append(os.fstat(staging._fd).st_blocks)
+        assert (np.concatenate(out) == src[np.argsort(src["time"], kind="stable")][:: -1 if backwards else 1]).all()
+        # freed as the reading goes (before the end), never more than what was read
+        assert used == sorted(used, reverse=True) and used[-2] < used[0] and used[-1] == 0, used
+        with pytest.raises(ValueError, match="read for the last time"):
+            staging.gather(order[:3])
+    assert not list(tmp_path.iterdir())  # and the scratch file is gone
+
+
+def test_reading_rows_again_keeps_their_blocks(tmp_path):
+    staging, src = _scratch_staging(tmp_path, 3000)
+    with staging:
+        order = staging.order()
+        full = os.fstat(staging._fd).st_blocks
+        first = staging.gather(order[:1000])  # not the last read: nothing is freed
+        assert os.fstat(staging._fd).st_blocks == full
+        assert staging.gather(order[:1000], last=True).tobytes() == first.tobytes()
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+@pytest.mark.parametrize("in_order", [True, False])
+def test_records_are_gathered_into_the_array_given(tmp_path, budget, in_order):
+    staging = RecordStaging(budget, tmp_path / ".entry")
+    with staging:
+        staging.begin(4, st_waveforms_dtype(4))
+        staging.put(0, _records([1, 2] if in_order else [2, 1], [0, 0]))
+        staging.put(2, _records([3, 4], [0, 0]))
+        order = staging.order()
+        out = np.full(4, 7, staging.dtype)
+        assert staging.gather(order, out=out) is out
+        assert out["time"].tolist() == [1, 2, 3, 4]
+        assert (out["wave"][:, 3] == out["time"] + 3).all()
+        with pytest.raises(ValueError, match="gather into"):
+            staging.gather(order, out=np.zeros(3, staging.dtype))

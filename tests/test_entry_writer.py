@@ -195,3 +195,56 @@ def test_a_kill_during_a_threaded_write_leaves_no_entry_and_is_cleaned(tmp_path,
     s = CacheStorage(root)
     assert s.load("r", "x", KEY) is None  # no JSON was committed
     assert np.array_equal(s.save("r", "x", KEY, np.arange(10), {}), np.arange(10)) and leftovers(root) == []
+
+
+PADDED = np.dtype({"names": ["t", "flag"], "formats": ["<i8", "?"], "offsets": [0, 8], "itemsize": 16})
+
+
+def filled(rows: np.ndarray, start: int) -> np.ndarray:
+    rows["t"] = np.arange(start, start + len(rows))
+    rows["flag"] = rows["t"] % 3 == 0
+    rows.view(np.uint8).reshape(len(rows), 16)[:, 9:] = 0xAB  # stray padding bytes
+    return rows
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_rows_made_in_slots_are_the_entry_with_no_write_and_zeroed_padding(tmp_path, monkeypatch, n):
+    kernel_threads(monkeypatch, n)
+    writes = []
+    real = entry_mod.write_piece
+    monkeypatch.setattr(entry_mod, "write_piece", lambda f, p: (writes.append(len(p)), real(f, p)))
+    s = CacheStorage(tmp_path)
+    with s.writer("r", "x", KEY, {}) as w:
+        for a in range(0, 9000, 3000):
+            w.append(filled(w.slot(3000, PADDED), a))
+        w.append(filled(np.zeros(500, PADDED), 9000))  # a piece made elsewhere goes on after them
+        w.append(filled(w.slot(700, PADDED), 9500))
+    assert writes == [500]
+    assert w.result["t"].tolist() == list(range(10200))
+    assert (w.result["flag"] == (w.result["t"] % 3 == 0)).all()
+    raw = np.asarray(w.result).view(np.uint8).reshape(-1, 16)
+    assert not raw[:, 9:].any()  # the padding bytes are zero, whatever the slot held
+    assert s.verify("r", "x", KEY).status == "ok"
+
+
+def test_a_slot_replaced_by_another_array_or_never_appended_leaves_only_what_was_appended(tmp_path):
+    s = CacheStorage(tmp_path)
+    with s.writer("r", "x", KEY, {}) as w:
+        w.append(filled(w.slot(100, PADDED), 0))
+        filled(w.slot(1000, PADDED), 50)
+        w.append(filled(np.zeros(10, PADDED), 100))  # instead of the slot: written over it
+        filled(w.slot(5000, PADDED), 7)  # the run ended here: never appended
+    assert w.result["t"].tolist() == list(range(110))
+    assert os.path.getsize(s.paths("r", "x", KEY)[0]) == w._header_size + 110 * 16
+    assert s.verify("r", "x", KEY).status == "ok"
+
+
+def test_a_slot_of_another_dtype_is_refused_at_the_append(tmp_path):
+    from waveform_analysis.errors import CacheError
+
+    s = CacheStorage(tmp_path)
+    w = s.writer("r", "x", KEY, {})
+    w.append(w.slot(10, PADDED))
+    with pytest.raises(CacheError, match="does not continue"):
+        w.append(w.slot(10, np.int64))
+    assert leftovers(tmp_path) == [] and not s.entries("r")

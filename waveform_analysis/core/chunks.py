@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import mmap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,8 @@ class RunChunks:
     ``n_records`` is the record source's length; ``rows_per_chunk`` the chunk
     size in records; ``budget_bytes`` the memory budget it came from; and
     ``scratch_prefix`` a path prefix for scratch files beside the entry being
-    written (None: keep everything in memory).
+    written (None: keep everything in memory). :meth:`rows` gives a plugin
+    that makes its records itself the entry's rows to make a piece in.
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class RunChunks:
         self.source = source
         self.budget_bytes = int(budget_bytes)
         self.scratch_prefix = scratch_prefix
+        self.slot: Callable[[int, np.dtype], np.ndarray] | None = None
         if source is None:
             self.n_records = 0
             self.rows_per_chunk = 0
@@ -112,6 +114,12 @@ class RunChunks:
         self.n_records = len(src)
         row = max(1, src.dtype.itemsize * int(np.prod(src.shape[1:], dtype=np.int64)))
         self.rows_per_chunk = max(1, self.budget_bytes // row)
+
+    def rows(self, n: int, dtype: np.dtype) -> np.ndarray | None:
+        """The cache entry's own next ``n`` rows of ``dtype``, mapped from its file, for a plugin
+        that makes its next piece itself (the piece is then not copied again; yield it
+        before asking for more); None when no entry is being written (make it anywhere)."""
+        return None if self.slot is None else self.slot(n, dtype)
 
     def __iter__(self) -> Iterator[Chunk]:
         if self.source is None:

@@ -155,6 +155,7 @@ class Resolver:
             "upstream": {d: keys[d] for d in plugin.depends_on},
         }
         with storage.writer(run_id, name, key, meta) as writer:
+            chunks.slot = writer.slot  # a plugin may make its pieces in the entry's file
             for piece in pieces:
                 writer.append(piece)
                 del piece  # the writer's alone: freed once written (at most two chunks in memory)

@@ -206,7 +206,7 @@ class StWaveformsPlugin(Plugin):
             step = max(1, chunks.budget_bytes // staging.dtype.itemsize)
             for a in range(0, order.size, step):
                 rows = order[a : a + step]
-                records = staging.gather(rows)
+                records = staging.gather(rows, last=True, out=chunks.rows(rows.size, staging.dtype))
                 rms = ends.rms[rows]
                 baseline = ends.mean[rows]
                 finish_baselines(records, ends.fixed(rows), baseline, rms, low[rows],

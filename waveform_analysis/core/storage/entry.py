@@ -11,6 +11,7 @@ writer that was killed are removed on the next write of that entry.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
 import time
@@ -184,6 +185,11 @@ class EntryWriter:
     before), so memory stays within two pieces, and a piece must not be
     changed once appended. A failed write is raised by the next
     :meth:`append` or by :meth:`commit`, and nothing of the entry is kept.
+
+    A producer that makes its rows itself can make them where they go:
+    :meth:`slot` maps the entry's next rows of the file, and appending that
+    array writes nothing more (no copy through a buffer of the producer's own,
+    and the pages it fills are the page cache's).
     """
 
     def __init__(
@@ -203,6 +209,8 @@ class EntryWriter:
         self._header_size = 0
         self._pending: _PieceWrite | None = None
         self._threaded = n_threads() > 1
+        self._nbytes = 0  # bytes of rows appended so far
+        self._slot: tuple[int, int] | None = None  # address and length in bytes of the open slot
 
     def __enter__(self) -> EntryWriter:
         return self
@@ -224,9 +232,39 @@ class EntryWriter:
             fd = os.open(self._tmp, flags, 0o666)  # 0o666 honours the umask (a group-shared cache)
             self._file = os.fdopen(fd, "w+b")
             self._file.write(b"\0" * self._header_size)
+            self._file.flush()
         except OSError as exc:
             self.abort()
             raise self._write_error(exc) from exc
+
+    def slot(self, n_rows: int, dtype: np.dtype) -> np.ndarray:
+        """A writable array of ``n_rows`` rows of ``dtype`` mapped from the entry's file where its
+        next rows go, for the caller to fill and :meth:`append` (before asking for another).
+
+        Appending it writes nothing more; an array appended instead of it is written over
+        it, and a slot never appended leaves nothing in the entry."""
+        dtype = np.dtype(dtype)
+        if self.dtype is None:
+            self.dtype, self.row_shape = dtype, ()
+            self._open(dtype)
+        elif dtype != self.dtype or self.row_shape != ():
+            return np.empty(n_rows, dtype)  # append will say what does not fit
+        nbytes = n_rows * dtype.itemsize
+        if nbytes == 0:
+            return np.empty(0, dtype)
+        try:  # a piece being written meanwhile (on a thread) lies before these rows
+            start = self._header_size + self._nbytes
+            os.ftruncate(self._file.fileno(), max(start + nbytes, os.fstat(self._file.fileno()).st_size))
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            mm = mmap.mmap(self._file.fileno(), start + nbytes - base, offset=base)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise self._write_error(exc) from exc
+            raise
+        rows = np.frombuffer(mm, dtype, n_rows, start - base)  # the map lives as long as the array
+        self._slot = (rows.__array_interface__["data"][0], nbytes)
+        return rows
 
     def append(self, piece: np.ndarray) -> None:
         """Add rows (a piece of the entry's first axis) at the end of the entry."""
@@ -246,8 +284,18 @@ class EntryWriter:
                 f"{piece.shape} does not continue the earlier ones (dtype {self.dtype}, rows of "
                 f"shape {self.row_shape})"
             )
+        slot, self._slot = self._slot, None
+        in_place = slot is not None and piece.ndim == 1 and slot == (
+            piece.__array_interface__["data"][0], piece.nbytes) and piece.flags.c_contiguous
         try:
+            if in_place:  # in the file already; synced by the commit (a sync meanwhile, on a
+                # thread of its own, slowed the making of the next slots more than it saved)
+                zero_padding(piece)
+                self.rows += len(piece)
+                self._nbytes += piece.nbytes
+                return
             self._finish_pending()
+            self._file.seek(self._header_size + self._nbytes)
             if self._threaded:
                 self._pending = _PieceWrite(self._file, piece)
             else:
@@ -258,6 +306,7 @@ class EntryWriter:
                 raise self._write_error(exc) from exc
             raise
         self.rows += 1 if piece.ndim == 0 else len(piece)
+        self._nbytes += piece.nbytes
 
     def _finish_pending(self) -> None:
         """Wait for the piece being written, raising its write's error."""
@@ -306,6 +355,7 @@ class EntryWriter:
                 f.seek(0)
                 f.write(npy_header(self.dtype, shape, self._header_size))
                 f.flush()
+                f.truncate(self._header_size + self._nbytes)  # a slot not appended leaves nothing
                 os.fsync(f.fileno())
                 f.close()
                 self._file = None
