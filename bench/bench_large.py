@@ -1,7 +1,7 @@
 """A run of any size in bounded memory: peak RSS and throughput of a small and an 8x larger run.
 
     python bench/bench_large.py [--n-waveforms 30000] [--factor 8] [--repeat 2] [--keep DIR]
-                                [--before TREE]
+                                [--before TREE] [--idle SECONDS]
 
 Generates a VX2730 CSV run of ``--n-waveforms`` records per channel (2
 channels, 800 samples) and one ``--factor`` times larger (in 8 segments per
@@ -21,6 +21,12 @@ process's CPU time while the phase ran (all threads; CPU / wall is how many
 cores it kept busy). ``--before TREE`` also runs the large run with the
 package of another checkout (e.g. ``git archive`` of an earlier commit),
 interleaved with this one's, for a before / after ratio in one run.
+
+On a virtual machine whose host takes back the memory its guest frees, a
+process that starts straight after another one runs on the memory that one
+freed (fast to touch), and one that starts later on memory the host must hand
+back (several times slower: ``bench/fresh_memory.py``). ``--idle SECONDS``
+waits before each process, so that every one starts in the second state.
 """
 
 from __future__ import annotations
@@ -97,6 +103,8 @@ def main() -> None:
     ap.add_argument("--chunk-mb", type=float, default=None, help="config chunk_mb (default: 64)")
     ap.add_argument("--keep", type=Path, default=None, help="generate into (and reuse) this folder")
     ap.add_argument("--before", type=Path, default=None, help="also time the large run with this tree's package")
+    ap.add_argument("--idle", type=float, default=0.0,
+                    help="seconds to wait before each process (see bench/fresh_memory.py)")
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_large_"))
@@ -120,6 +128,7 @@ def main() -> None:
         # writeback of that process's cache files), so each case takes each place in turn
         for name, threads in cases[i % len(cases):] + cases[: i % len(cases)]:
             tree = args.before.resolve() if name.endswith("before") else REPO
+            time.sleep(args.idle)
             res.setdefault((name, threads), []).append(
                 child(root, name.split()[0], threads, args.chunk_mb, tree))
 
