@@ -10,7 +10,9 @@ thread plus one chunk. Per record it keeps only what sorting needs (time,
 board, channel: a few bytes against a record's kilobytes). In memory, a reader
 fills its rows where they stay (:meth:`RecordStaging.slot`); when the blocks
 came in time order (one channel's file) the records are handed back as they
-lie, with no copy, else gathered in time order once. A caller that
+lie, with no copy, else gathered in time order once (into an array the caller
+gives, such as the cache entry's own rows; a scratch file's blocks are freed
+as soon as every record in them has been read for the last time). A caller that
 wants more per block while the block is in the CPU cache (``st_waveforms``
 takes each record's end-window statistics for its baselines) passes
 ``on_begin(n_rows)`` and ``on_block(records, rows)`` callbacks, so this
@@ -36,14 +38,15 @@ __all__ = ["RecordStaging"]
 
 GATHER_BYTES = 8 << 20  # records read back through one short-lived map of the scratch file
 FREE_BYTES = 2 << 20  # the scratch file is freed in blocks of this size once every record in one is read back
+_PUNCH_HOLE = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 
 
 @functools.lru_cache(maxsize=1)
 def _fallocate():
-    """libc's ``fallocate`` (Linux), or None where there is none."""
+    """The C library's ``fallocate`` (Linux), or None where there is none."""
     name = ctypes.util.find_library("c")
     try:
-        f = ctypes.CDLL(name, use_errno=True).fallocate if name else None
+        f = ctypes.CDLL(name).fallocate if name else None
     except (OSError, AttributeError):
         return None
     if f is not None:
@@ -52,10 +55,11 @@ def _fallocate():
 
 
 def _punch_hole(fd: int, offset: int, length: int) -> bool:
-    """Free ``length`` bytes of the file at ``offset`` (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE): its
-    pages leave the page cache and are never written to the disk. False where not supported."""
+    """Free ``length`` bytes of the open file ``fd`` at ``offset``: their pages leave the page
+    cache at once and are never written to the disk; the file keeps its size and reads
+    zeros there. False where that is not supported."""
     f = _fallocate()
-    return f is not None and f(fd, 3, offset, length) == 0
+    return f is not None and f(fd, _PUNCH_HOLE, offset, length) == 0
 
 
 def _take(rows_of: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -222,9 +226,9 @@ class RecordStaging:
     def gather(self, rows: np.ndarray, last: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """The records at ``rows`` (in that order): in memory, consecutive rows are a view of
         the staging's own (the caller may change them), others a new array, or ``out`` when
-        given (``len(rows)`` records of the staging's dtype). (Moving the
-        records into time order in place instead measured slower than this gather: 44
-        against 24 ms for 65 MB of records, 325 against 17 ms for a million 48-byte rows.)
+        given (``len(rows)`` records of the staging's dtype). (Moving the records into time
+        order in place instead measured slower than this gather: 44 against 24 ms for 65 MB
+        of records, 325 against 17 ms for a million 48-byte rows.)
 
         ``last``: these rows are read for the last time. Each block of the scratch file
         whose records have all been read for the last time is then freed (its pages go
