@@ -16,9 +16,12 @@ Cycle members are splitters over a counter: a task ``x > 0`` sends ``x - 1`` on,
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import multiprocessing
 import os
+import signal
+import tempfile
 import threading
 import time
 import zlib
@@ -294,15 +297,43 @@ class Hang(AssertionError):
     pass
 
 
+# A forked worker inherits this handler and file: on SIGUSR2 it writes its threads' stacks
+# there, even when it is stuck on a lock (faulthandler needs neither the GIL nor a lock).
+_CHILD_STACKS = tempfile.TemporaryFile()
+if hasattr(signal, "SIGUSR2"):
+    faulthandler.register(signal.SIGUSR2, file=_CHILD_STACKS, all_threads=True)
+
+
+def _child_stacks(children: list) -> str:
+    """The stacks of the forked ``children``, each asked for them with SIGUSR2."""
+    if not hasattr(signal, "SIGUSR2"):
+        return ""
+    _CHILD_STACKS.seek(0)
+    _CHILD_STACKS.truncate()
+    for p in children:
+        _CHILD_STACKS.write(f"--- child process {p.name} ({p.pid})\n".encode())
+        _CHILD_STACKS.flush()
+        try:
+            os.kill(p.pid, signal.SIGUSR2)
+        except OSError:
+            continue
+        time.sleep(0.3)
+    _CHILD_STACKS.seek(0)
+    return _CHILD_STACKS.read().decode(errors="replace")
+
+
 def stacks() -> str:
-    """Every thread's stack and the live child processes: where a hung run waits."""
+    """Every thread's stack, the live child processes and, for forked ones, theirs: where a
+    hung run waits."""
     import sys
     import traceback
 
     names = {t.ident: t.name for t in threading.enumerate()}
-    parts = [f"child processes: {[(p.name, p.pid, p.exitcode) for p in multiprocessing.active_children()]}"]
+    children = multiprocessing.active_children()
+    parts = [f"child processes: {[(p.name, p.pid, p.exitcode) for p in children]}"]
     for ident, frame in sys._current_frames().items():
         parts.append(f"--- thread {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)))
+    parts.append(_child_stacks(children))
     return "\n".join(parts)
 
 

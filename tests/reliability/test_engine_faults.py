@@ -16,11 +16,16 @@ What the families found before the engine was fixed is in docs/reliability.md.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import tempfile
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +43,7 @@ from .faultlib import (
     run_guarded,
     run_within,
     shown,
+    stacks,
 )
 
 LONG = os.environ.get("CF_FAULTS_LONG") == "1"
@@ -299,3 +305,28 @@ def test_manager_start_sync_modes(spec):
 @given(MANAGER_FAMILIES["manager-async"])
 def test_manager_start_async(spec):
     run_manager_and_check(spec)
+
+
+# -- the harness itself --------------------------------------------------------------------
+
+
+_HELD = threading.Lock()
+
+
+def _stuck_on_a_lock() -> None:
+    _HELD.acquire()
+    _HELD.acquire()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR2"), reason="needs SIGUSR2")
+def test_a_hang_report_shows_where_a_forked_worker_waits():
+    child = multiprocessing.get_context("fork").Process(target=_stuck_on_a_lock)
+    child.start()
+    try:
+        time.sleep(0.3)
+        report = stacks()
+    finally:
+        child.terminate()
+        child.join()
+    assert f"--- child process {child.name} ({child.pid})" in report
+    assert "in _stuck_on_a_lock" in report
