@@ -294,3 +294,10 @@ def test_compass2_raw_is_default_unfiltered_on_request(tmp_path):
     write(tmp_path / "r" / "UNFILTERED" / "DataU_CH0@V1730_1463_r.CSV", H2 + "\n" + row + row)
     assert len(read(tmp_path, "r")) == 1
     assert len(read(tmp_path, "r", folder="unfiltered")) == 2
+
+
+@given(data=hst.binary(max_size=300), step=hst.integers(1, 64))
+def test_newlines_are_counted_in_pieces_as_in_the_whole(data, step):
+    from waveform_analysis.daq.compass.csv_files import count_newlines
+
+    assert count_newlines(np.frombuffer(data, np.uint8), step) == data.count(b"\n")

@@ -100,6 +100,24 @@ def test_scratch_blocks_are_freed_once_every_record_in_them_is_read_for_the_last
     assert not list(tmp_path.iterdir())  # and the scratch file is gone
 
 
+def test_a_row_read_twice_in_one_last_read_is_counted_once(tmp_path):
+    """A block is freed when its rows are all read, not earlier: a row named twice in one
+    read must not count as two of its block's rows."""
+    staging, src = _scratch_staging(tmp_path, 6000)
+    with staging:
+        order = staging.order()
+        full = os.fstat(staging._fd).st_blocks
+        in_first = int(staging._count(np.arange(6000))[0])  # rows (wholly or in part) in block 0
+        rows = np.arange(in_first - 1)  # all but its last row, the first of them twice
+        staging.gather(np.concatenate([rows, rows[:1]]), last=True)
+        assert os.fstat(staging._fd).st_blocks == full  # block 0 still holds a row not read
+        staging.gather(np.array([in_first - 1]), last=True)
+        assert os.fstat(staging._fd).st_blocks < full
+        rest = order[~np.isin(order, np.arange(in_first))]
+        assert (staging.gather(rest, last=True) == src[rest]).all()
+        assert os.fstat(staging._fd).st_blocks == 0
+
+
 def test_reading_rows_again_keeps_their_blocks(tmp_path):
     staging, src = _scratch_staging(tmp_path, 3000)
     with staging:

@@ -262,13 +262,19 @@ class RecordStaging:
         """Mark ``rows`` read for the last time and free the blocks of the scratch file left empty."""
         if self._left is None:
             self._plan_freeing(None if self.valid is None else np.flatnonzero(self.valid))
-        rows = np.unique(rows)
         rows = rows[~self._done[rows]]
+        marked = np.count_nonzero(self._done)
         self._done[rows] = True
+        if np.count_nonzero(self._done) - marked != rows.size:  # a row twice: count it once
+            rows = np.unique(rows)  # (a sort: only then, time order never repeats a row)
         before = self._left > 0
         self._left -= self._count(rows)
-        for b in np.flatnonzero(before & (self._left == 0)):
-            if not _punch_hole(self._fd, int(b) * FREE_BYTES, FREE_BYTES):
+        emptied = np.flatnonzero(before & (self._left == 0))
+        # consecutive blocks in one call: the two channels' halves of a run free two runs of blocks
+        cuts = np.flatnonzero(np.diff(emptied) != 1) + 1
+        for run in np.split(emptied, cuts) if emptied.size else ():
+            first, count = int(run[0]), len(run)
+            if not _punch_hole(self._fd, first * FREE_BYTES, count * FREE_BYTES):
                 return  # not supported here: the blocks go when the staging closes
 
     def _mapped_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
