@@ -91,6 +91,9 @@ def test_bad_settings():
     st, _ = synthesize(n_waveforms=10, n_samples=100)
     with pytest.raises(ConfigError, match="sideways"):
         find_peaks(st, 10, polarity="sideways")
+    per_record = np.array(["negative"] * (len(st) - 1) + ["upwards"])  # one name per record
+    with pytest.raises(ConfigError, match="upwards"):
+        find_peaks(st, 10, polarity=per_record)
     with pytest.raises(ConfigError):
         find_peaks(st, 10, merge_gap=-1)
 

@@ -26,6 +26,7 @@ import ctypes.util
 import functools
 import mmap
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -253,9 +254,15 @@ class RecordStaging:
         parts = [(a, min(a + step, rows.size)) for a in range(0, rows.size, step)]
         if self._done is not None and self._done[rows].any():
             raise ValueError("records read back after they were read for the last time")
-        thread_map(lambda p: self._mapped_rows(rows[p[0] : p[1]], out[p[0] : p[1]]), parts)
-        if last:
-            self._free(rows)
+        lock = threading.Lock()
+
+        def part(p: tuple[int, int]) -> None:
+            self._mapped_rows(rows[p[0] : p[1]], out[p[0] : p[1]])
+            if last:  # freed as each part is read: its pages serve this thread's next faults
+                with lock:
+                    self._free(rows[p[0] : p[1]])
+
+        thread_map(part, parts)
         return out
 
     def _free(self, rows: np.ndarray) -> None:

@@ -167,6 +167,30 @@ class _PieceWrite:
         return self.error
 
 
+class _Checksum(threading.Thread):
+    """:func:`file_checksum` of a file on a thread of its own (``join``, then ``value``): the
+    read-back of a just-written entry overlaps the wait for the disk's ``fsync``."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="cache-checksum", daemon=True)
+        self.path = path
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = file_checksum(self.path)
+        except BaseException as exc:  # noqa: BLE001 - raised by value() in the committing thread
+            self._error = exc
+
+    def value(self) -> str:
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 class EntryWriter:
     """Writes one cache entry piece by piece, so an entry larger than memory can be made.
 
@@ -356,11 +380,15 @@ class EntryWriter:
                 f.write(npy_header(self.dtype, shape, self._header_size))
                 f.flush()
                 f.truncate(self._header_size + self._nbytes)  # a slot not appended leaves nothing
-                os.fsync(f.fileno())
-                f.close()
-                self._file = None
+                summing = _Checksum(self._tmp)  # read back from the page cache while the disk syncs
+                try:
+                    os.fsync(f.fileno())
+                    f.close()
+                    self._file = None
+                finally:
+                    summing.join()
                 size = self._tmp.stat().st_size
-                checksum = file_checksum(self._tmp)  # just written: read back from the page cache
+                checksum = summing.value()
                 with folder_lock(self.folder):
                     remove_stale_temps(self.folder, self.npy.name, self.meta_path.name)
                     os.replace(self._tmp, self.npy)
