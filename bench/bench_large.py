@@ -1,7 +1,7 @@
 """A run of any size in bounded memory: peak RSS and throughput of a small and an 8x larger run.
 
     python bench/bench_large.py [--n-waveforms 30000] [--factor 8] [--repeat 2] [--keep DIR]
-                                [--before TREE] [--idle SECONDS]
+                                [--before TREE] [--idle SECONDS] [--no-sync]
 
 Generates a VX2730 CSV run of ``--n-waveforms`` records per channel (2
 channels, 800 samples) and one ``--factor`` times larger (in 8 segments per
@@ -27,6 +27,12 @@ process that starts straight after another one runs on the memory that one
 freed (fast to touch), and one that starts later on memory the host must hand
 back (several times slower: ``bench/fresh_memory.py``). ``--idle SECONDS``
 waits before each process, so that every one starts in the second state.
+
+``--no-sync`` also runs the large run, interleaved, in processes whose
+``os.fsync`` does nothing: what the disk's sync of the cache entries (the
+2.3 GB run's ``st_waveforms`` is 800 MB) costs on 1 and on 2 threads, and the
+2 / 1 ratio without it. A measurement, not something the package does: a
+cache entry is committed only once its bytes are on the disk.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from waveform_analysis.synthetic import generate_run  # noqa: E402
 
 MIB = 1 << 20
 
-# argv: data_root storage_dir run_id [chunk_mb]
+# argv: data_root storage_dir run_id [chunk_mb or -] [no-sync]
 CHILD = """
 import json, sys, time
 def hwm():
@@ -62,11 +68,14 @@ import phases
 T, _, _ = phases.install()
 data_root, storage, run = sys.argv[1:4]
 config = {"data_root": data_root}
-if len(sys.argv) > 4:
+if len(sys.argv) > 4 and sys.argv[4] != "-":
     config["chunk_mb"] = float(sys.argv[4])
 ctx = Context(storage_dir=storage, config=config)
 ctx.register(*standard_plugins())
 ctx.get_data("warm", "basic_features")  # kernels loaded (numba's cache), not timed
+if len(sys.argv) > 5 and sys.argv[5] == "no-sync":  # --no-sync: what the disk's sync costs
+    import os
+    os.fsync = lambda fd: None
 T.clear()
 base = hwm()
 t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
@@ -80,14 +89,17 @@ def csv_bytes(run_dir: Path) -> int:
     return sum(p.stat().st_size for p in run_dir.rglob("*.CSV"))
 
 
-def child(root: Path, run: str, threads: int, chunk_mb: float | None, tree: Path = REPO) -> dict:
+def child(root: Path, run: str, threads: int, chunk_mb: float | None, tree: Path = REPO,
+          sync: bool = True) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="cache_", dir=root.parent))
     env = dict(os.environ, WAVEFORM_ANALYSIS_THREADS=str(threads))
     env["PYTHONPATH"] = os.pathsep.join(  # the phase timers are this tree's
         p for p in (str(tree), str(REPO / "bench"), env.get("PYTHONPATH")) if p)
     args = [sys.executable, "-c", CHILD, str(root), str(cache), run]
-    if chunk_mb is not None:
-        args.append(str(chunk_mb))
+    if chunk_mb is not None or not sync:
+        args.append("-" if chunk_mb is None else str(chunk_mb))
+    if not sync:
+        args.append("no-sync")
     try:
         out = subprocess.run(args, env=env, check=True, capture_output=True, text=True)
     finally:
@@ -105,6 +117,8 @@ def main() -> None:
     ap.add_argument("--before", type=Path, default=None, help="also time the large run with this tree's package")
     ap.add_argument("--idle", type=float, default=0.0,
                     help="seconds to wait before each process (see bench/fresh_memory.py)")
+    ap.add_argument("--no-sync", action="store_true",
+                    help="also time the large run with os.fsync doing nothing (the disk's share)")
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_large_"))
@@ -123,6 +137,8 @@ def main() -> None:
     cases = [("small", 2), ("large", 2), ("large", 1)]
     if args.before is not None:
         cases += [("large before", 2), ("large before", 1)]
+    if args.no_sync:
+        cases += [("large no-sync", 2), ("large no-sync", 1)]
     for i in range(args.repeat):  # interleaved, so machine noise hits every case alike
         # and rotated: a process's time depends on the one before it (the page cache's
         # writeback of that process's cache files), so each case takes each place in turn
@@ -130,7 +146,7 @@ def main() -> None:
             tree = args.before.resolve() if name.endswith("before") else REPO
             time.sleep(args.idle)
             res.setdefault((name, threads), []).append(
-                child(root, name.split()[0], threads, args.chunk_mb, tree))
+                child(root, name.split()[0], threads, args.chunk_mb, tree, not name.endswith("no-sync")))
 
     def best(key):  # the median process (the name stays: every figure below uses it)
         return float(np.median([r["t"] for r in res[key]]))
@@ -156,12 +172,12 @@ def main() -> None:
               f"{spread(key):>11} {rate[key]:8.0f} {peak(key) / MIB:13.0f} {cpu:6.2f} {main:5.2f} {ideal:5.2f}")  # fmt: skip
     print("(CPU: all threads' CPU time; main: the calling thread's, the part that runs alone; ideal: the"
           " wall time on free cores, main + (CPU - main) / threads)")
-    for name in ("large", "large before"):
+    for name in ("large", "large before", "large no-sync"):
         if (name, 1) in res:
             ideal2 = [r["main"] + (r["cpu"] - r["main"]) / 2 for r in res[(name, 2)]]
             print(f"{name}: CPU on 1 thread / ideal wall on 2 free cores: "
                   f"{np.median([r['cpu'] for r in res[(name, 1)]]) / np.median(ideal2):.2f}")
-    for name in ("large", "large before"):
+    for name in ("large", "large before", "large no-sync"):
         if (name, 1) in res:
             per = [a["t"] / b["t"] for a, b in zip(res[(name, 1)], res[(name, 2)], strict=True)]
             print(f"{name}, 1 / 2 threads: median {best((name, 1)) / best((name, 2)):.2f}, "
