@@ -7,8 +7,6 @@ which survives pickling to another process where the traceback object does not.
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import traceback
 from typing import Any
 
@@ -91,22 +89,31 @@ def traceback_text(exc: BaseException, limit: int | None = None) -> str:
     return text if limit is None else text[-limit:]
 
 
-def _ast_guard():
-    """numba's compiler lock where numba is loaded, else nothing.
+def _without_columns(te: traceback.TracebackException, seen: set[int] | None = None) -> None:
+    """Drop the column positions of every frame of ``te`` and of the exceptions chained to it.
 
-    Python 3.11's traceback formatting parses source lines with :mod:`ast` to place its
-    carets, and 3.11's AST conversion keeps its recursion depth in state shared by all
-    threads: when numba parses a kernel's source (it does while compiling) at the same
-    moment, one of the two fails with ``SystemError: AST constructor recursion depth
-    mismatch``, which then fails a run that did nothing wrong. Formatting under the lock
-    numba compiles under keeps the two apart."""
-    lock = getattr(sys.modules.get("numba.core.compiler_lock"), "global_compiler_lock", None)
-    return contextlib.nullcontext() if lock is None else lock
+    Python 3.11+ places a frame's carets by parsing its source line with :mod:`ast`, and
+    3.11's AST conversion keeps its recursion depth in state shared by all threads: numba
+    parsing a kernel's source (it does while compiling) at the same moment makes one of
+    the two fail with ``SystemError: AST constructor recursion depth mismatch``. Without
+    columns no line is parsed, so formatting needs no lock shared with numba (a worker
+    forked while another thread held such a lock inherited it held, and waited for ever
+    when it formatted its first error)."""
+    seen = set() if seen is None else seen
+    if id(te) in seen:
+        return
+    seen.add(id(te))
+    for frame in te.stack:
+        frame.colno = frame.end_colno = None
+    for other in (te.__cause__, te.__context__, *(getattr(te, "exceptions", None) or ())):
+        if other is not None:
+            _without_columns(other, seen)
 
 
 def _format(exc: BaseException) -> str:
     try:
-        with _ast_guard():
-            return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        _without_columns(te)
+        return "".join(te.format())
     except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
         return f"<traceback could not be formatted: {type(err).__name__}>"

@@ -323,26 +323,71 @@ def test_a_worker_exception_keeps_its_names_and_traceback_in_the_failure_file(tm
     assert "raise_two_args" in rec["traceback"] and rec["message"] == "1/b"
 
 
-def test_a_traceback_is_formatted_under_numbas_compiler_lock():
-    # Python 3.11 places a traceback's carets with ast, whose conversion state threads
-    # share; numba parses a kernel's source while it compiles, so a run compiling a kernel
-    # beside a run formatting its error could fail with "AST constructor recursion depth
-    # mismatch" (seen once in a batch). Formatting waits for the lock numba compiles under.
+def _chained_error() -> BaseException:
+    try:
+        try:
+            {}["missing"]
+        except KeyError as inner:
+            raise ValueError("outer") from inner
+    except ValueError as exc:
+        return exc
+
+
+def test_a_traceback_is_formatted_without_parsing_source(monkeypatch):
+    # Python 3.11 places a traceback's carets by parsing source lines with ast, whose
+    # conversion state threads share; numba parses a kernel's source while it compiles, so
+    # a run formatting its error beside a compiling one could fail with "AST constructor
+    # recursion depth mismatch". Formatting without columns parses nothing.
+    import ast
+
+    from celestialflow.errors import traceback_text
+
+    def no_parse(*a, **k):
+        raise AssertionError("ast.parse called while formatting a traceback")
+
+    monkeypatch.setattr(ast, "parse", no_parse)
+    text = traceback_text(_chained_error())
+    assert "could not be formatted" not in text
+    assert "KeyError: 'missing'" in text and "ValueError: outer" in text and "_chained_error" in text
+
+
+def _format_and_exit() -> None:  # in a forked child
+    import os
+
+    from celestialflow.errors import traceback_text
+
+    os._exit(0 if "KeyError" in traceback_text(_chained_error()) else 3)
+
+
+def test_a_worker_forked_while_numba_compiles_formats_its_error():
+    # A worker forked while another thread of the parent held numba's compiler lock (held
+    # while numba compiles, and once while any traceback was formatted) inherited the lock
+    # held by a thread it does not have, and waited for ever on its first error: seen as a
+    # hang of the reliability suite, the workers' stacks in the lock's acquire.
+    import multiprocessing
     import threading
 
     import numba.core.compiler_lock as cl
 
-    from celestialflow.errors import traceback_text
+    held, release = threading.Event(), threading.Event()
 
+    def hold() -> None:
+        with cl.global_compiler_lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
     try:
-        {}["missing"]
-    except KeyError as exc:
-        err = exc
-    done = threading.Event()
-    with cl.global_compiler_lock:  # as while numba compiles
-        t = threading.Thread(target=lambda: (traceback_text(err), done.set()))
-        t.start()
-        assert not done.wait(0.3)  # the formatting waits
-    assert done.wait(10)
-    t.join()
-    assert "KeyError" in traceback_text(err)
+        assert held.wait(10)
+        child = multiprocessing.get_context("fork").Process(target=_format_and_exit)
+        child.start()
+        child.join(20)
+        hung = child.is_alive()
+        if hung:
+            child.kill()
+            child.join()
+    finally:
+        release.set()
+        holder.join()
+    assert not hung and child.exitcode == 0
