@@ -112,7 +112,7 @@ def _without_columns(te: traceback.TracebackException, seen: set[int] | None = N
 
 def _format(exc: BaseException) -> str:
     try:
-        te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
         _without_columns(te)
         return "".join(te.format())
     except Exception as err:  # noqa: BLE001 - formatting user exceptions can fail in odd ways
