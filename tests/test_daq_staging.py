@@ -100,6 +100,21 @@ def test_scratch_blocks_are_freed_once_every_record_in_them_is_read_for_the_last
     assert not list(tmp_path.iterdir())  # and the scratch file is gone
 
 
+def test_blocks_freed_part_by_part_on_two_threads_keep_every_record(tmp_path, monkeypatch):
+    """A gather of many parts on two threads frees blocks as parts finish: none before every
+    record in it has been copied, whichever thread copies it."""
+    from waveform_analysis.daq import staging as staging_module
+    from waveform_analysis.parallel import kernel_threads
+
+    staging, src = _scratch_staging(tmp_path, 6000)
+    monkeypatch.setattr(staging_module, "GATHER_BYTES", 50 * staging.dtype.itemsize)  # 120 parts
+    with staging, kernel_threads(2):
+        order = staging.order()
+        out = np.concatenate([staging.gather(order[a : a + 2500], last=True) for a in (0, 2500, 5000)])
+        assert (out == src[order]).all()
+        assert os.fstat(staging._fd).st_blocks == 0
+
+
 def test_a_row_read_twice_in_one_last_read_is_counted_once(tmp_path):
     """A block is freed when its rows are all read, not earlier: a row named twice in one
     read must not count as two of its block's rows."""
