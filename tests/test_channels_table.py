@@ -211,11 +211,11 @@ def test_channel_groups_are_numpys_unique_with_inverse(boards):
 
 @pytest.mark.parametrize("n, step", [(7, 1), (45000, 1), (45000, 3)])  # 45000: parts on threads
 def test_a_record_read_once_for_its_board_and_channel_gives_the_same_keys(n, step):
-    """board and channel read as one 32-bit word (neighbouring 16-bit fields) give the keys of
-    the two fields read apart, signed boards and channels past 2^15 included."""
-    from waveform_analysis.core.channels import _row_keys
+    """board and channel read in one pass over the records (the key channel_groups counts)
+    give the keys of the two fields read apart, signed boards and channels past 2^15 included."""
     from waveform_analysis.dtypes import st_waveforms_dtype
     from waveform_analysis.parallel import kernel_threads
+    from waveform_analysis.processing.rows import record_channel_keys
 
     rng = np.random.default_rng(n + step)
     data = np.zeros(n, st_waveforms_dtype(12))
@@ -225,7 +225,7 @@ def test_a_record_read_once_for_its_board_and_channel_gives_the_same_keys(n, ste
     want = (data["board"].astype(np.int64) << 16) | (data["channel"].astype(np.int64) & 0xFFFF)
     for threads in (1, 2):
         with kernel_threads(threads):
-            assert np.array_equal(_row_keys(data), want)
+            assert np.array_equal(record_channel_keys(data), want)
     apart = np.zeros(3, [("board", np.int16), ("x", np.int8), ("channel", np.int16)])  # not side by side
     apart["board"], apart["channel"] = [-1, 0, 2], [5, -1, 7]
-    assert _row_keys(apart).tolist() == [(-1 << 16) | 5, 0xFFFF, (2 << 16) | 7]
+    assert record_channel_keys(apart).tolist() == [(-1 << 16) | 5, 0xFFFF, (2 << 16) | 7]

@@ -182,47 +182,18 @@ def resolve_channel(
     return opt.coerce(value, plugin=plugin.provides, name=name), source
 
 
-_PAIR = np.dtype("<i2")  # board and channel side by side: one 4-byte read per record
-
-
-def _row_keys(data: np.ndarray) -> np.ndarray:
-    """``board << 16 | channel & 0xFFFF`` per row (board 0 where there is none).
-
-    Rows of records a cache line or more apart cost a memory access each: where ``board``
-    and ``channel`` are neighbouring 16-bit fields both are read in one access as one
-    32-bit word, on the kernel threads."""
-    from ..parallel import row_parts, thread_map
-
-    fields = data.dtype.fields or {}
-    if "board" not in fields:
-        return np.asarray(data["channel"], np.int64) & 0xFFFF
-    (btype, at), (ctype, cat) = fields["board"][:2], fields["channel"][:2]
-    if not (btype == ctype == _PAIR and cat == at + 2 and data.ndim == 1 and np.little_endian):
-        return (np.asarray(data["board"], np.int64) << 16) | (np.asarray(data["channel"], np.int64) & 0xFFFF)
-    word = np.dtype({"names": ["pair"], "formats": ["<u4"], "offsets": [at],
-                     "itemsize": data.dtype.itemsize})
-    pairs = data.view(word)["pair"]
-    key = np.empty(len(data), np.int64)
-
-    def fill(part: tuple[int, int]) -> None:
-        lo, hi = part
-        v = pairs[lo:hi].astype(np.int64)  # the one pass over the records
-        board = v & 0xFFFF
-        board -= (board & 0x8000) << 1  # signed, as the field
-        key[lo:hi] = (board << 16) | (v >> 16)
-
-    thread_map(fill, row_parts(len(data), 20000))
-    return key
-
-
 def channel_groups(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(keys, inverse)``: the distinct ``board << 16 | channel`` of the rows of ``data``
     (sorted) and each row's index into them, as ``np.unique(..., return_inverse=True)``.
 
     A chunk holds a few channels: counting them over the keys' span replaces
     numpy's sort of every row (4 ms per call for 150k rows, several calls a chunk)."""
+    from ..processing.rows import (
+        record_channel_keys,  # one pass over the records, on the kernel threads
+    )
+
     n = len(data)
-    key = _row_keys(data)
+    key = record_channel_keys(data)
     if n == 0:
         return key, np.zeros(0, np.intp)
     lo, hi = int(key.min()), int(key.max())
