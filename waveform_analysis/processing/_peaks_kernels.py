@@ -53,9 +53,3 @@ def channel_columns(rms, channel, board, has_board, baseline, has_baseline, o_ke
         if has_baseline:
             o_baseline[r] = np.float64(baseline[r])
 
-
-@numba.njit(cache=True, nogil=True)
-def key_column(channel, board, has_board, o_keys):
-    """``o_keys``: :func:`channel_columns`' keys alone."""
-    for r in range(o_keys.size):
-        o_keys[r] = _key(board, channel, has_board, r)[0]
